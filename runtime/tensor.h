@@ -1,0 +1,42 @@
+/* tensor.h: dense float32 tensors (row-major, up to 4 dimensions) and their allocation. */
+#ifndef SURGERY_TENSOR_H
+#define SURGERY_TENSOR_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* Ownership: a tensor owns `data` unless `borrowed` is set (then data points into a buffer owned
+ * by someone else, e.g. a model's mapped weights file, and must be copied before writing:
+ * tensor_make_owned). tensor_release frees owned data and resets the struct; releasing a zeroed
+ * tensor is a no-op. Tensors are plain values: copying the struct does not copy the data. */
+#define TENSOR_MAX_DIMS 4
+
+typedef struct tensor {
+    float *data;
+    int ndim;
+    int64_t shape[TENSOR_MAX_DIMS];
+    int64_t size;       /* product of shape; 1 for ndim 0 */
+    bool borrowed;
+} tensor;
+
+/* Allocates zero-filled data of the given shape. Returns 0, or -1 when the element count would
+ * overflow or memory runs out (t is then left zeroed). */
+int tensor_alloc(tensor *t, int ndim, const int64_t *shape);
+int tensor_alloc2(tensor *t, int64_t d0, int64_t d1);
+int tensor_alloc3(tensor *t, int64_t d0, int64_t d1, int64_t d2);
+void tensor_release(tensor *t);
+/* Deep copy into dst (which is released first). */
+int tensor_copy(tensor *dst, const tensor *src);
+/* Replaces borrowed data by an owned copy. */
+int tensor_make_owned(tensor *t);
+void tensor_zero(tensor *t);
+bool tensor_same_shape(const tensor *a, const tensor *b);
+/* Element count of a shape; -1 on overflow past INT64_MAX/sizeof(float) or a negative dim. */
+int64_t shape_count(int ndim, const int64_t *shape);
+/* "[2, 3]" into buf. */
+const char *shape_str(char *buf, size_t n, int ndim, const int64_t *shape);
+/* Max absolute difference between two same-size tensors (for tests and exactness checks). */
+double tensor_max_abs_diff(const tensor *a, const tensor *b);
+
+#endif

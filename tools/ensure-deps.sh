@@ -1,0 +1,26 @@
+#!/bin/sh
+# ensure-deps.sh: checks the Debian packages the build and tests need; installs missing ones
+# with apt-get (as root, or through sudo), saying what it installs.
+set -eu
+PACKAGES="pkg-config flex bison libopenblas-dev libyaml-dev libcriterion-dev"
+missing=""
+for p in $PACKAGES; do
+    if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
+        missing="$missing $p"
+    fi
+done
+if [ -z "$missing" ]; then
+    exit 0
+fi
+echo "surgery: installing missing Debian packages:$missing"
+if [ "$(id -u)" -eq 0 ]; then
+    SUDO=""
+elif command -v sudo >/dev/null 2>&1; then
+    SUDO="sudo"
+else
+    echo "surgery: need root or sudo to install:$missing" >&2
+    exit 1
+fi
+$SUDO apt-get update -qq
+# shellcheck disable=SC2086
+DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq $missing
