@@ -95,7 +95,10 @@ test-suite: $(BUILD)/surgery $(BUILD)/unit-tests
 demo: $(BUILD)/surgery
 	@sh examples/demo.sh $(BUILD)/surgery
 
-bench: $(BUILD)/surgery
+$(BUILD)/bench-runtime: bench/bench_runtime.c $(LIB_OBJ)
+	$(CC) $(CFLAGS_ALL) $(LDFLAGS) -o $@ $< $(LIB_OBJ) $(LDLIBS_ALL)
+
+bench: $(BUILD)/surgery $(BUILD)/bench-runtime
 	@sh bench/run.sh $(BUILD)/surgery
 
 FUZZ_SRC := $(filter-out runtime/%,$(LIB_SRC))

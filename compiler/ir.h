@@ -97,6 +97,7 @@ typedef struct ir_script {
     int n_files;
 } ir_script;
 
+/* A script for the main file `path` (NULL: none yet), which becomes files[0]. */
 ir_script *ir_script_new(const char *path);
 void ir_script_free(ir_script *s);
 /* Appends a zeroed statement of the given kind and returns it (valid until the next append). */

@@ -4,6 +4,7 @@
 #define SURGERY_CONF_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 #include "loc.h"
 
@@ -37,6 +38,25 @@ void conf_push_arg(conf_value *call_or_list, const char *name, src_loc name_loc,
 const conf_value *conf_arg_get(const conf_value *call, const char *name, int position);
 conf_value *conf_value_clone(const conf_value *v);
 void conf_value_free(conf_value *v);
+/* Frees an array of n arguments (names and values) and the array itself; NULL is a no-op. */
+void conf_args_free(conf_arg *args, int n);
+/* Structural equality, ignoring locations (numbers compare exactly). */
+bool conf_value_equal(const conf_value *a, const conf_value *b);
+
+/* The script's value syntax as text, so model YAML can hold values written exactly as in a
+ * script: `relu`, `"a.csv"`, `0.001`, `true`, `[1, 2]`, `uniform(-0.1, 0.1)`,
+ * `adam(learning_rate = 0.001, beta1 = 0.9)`. conf_parse_text reports a syntax error through d
+ * at `loc` (columns offset into the text) and returns NULL; locations of the parts are `loc`
+ * shifted by their byte offset. conf_value_to_text returns a malloc'd canonical rendering
+ * (numbers in their shortest round-trip form, `name = value` separated by ", "), which
+ * conf_parse_text reads back to an equal value. */
+struct diag_ctx;
+conf_value *conf_parse_text(const char *text, src_loc loc, struct diag_ctx *d);
+char *conf_value_to_text(const conf_value *v);
+/* The shortest "%.{1..17}g" rendering of v that strtod reads back to exactly v; whole numbers
+ * below 1e15 in plain digits ("100"); "inf", "-inf", "nan" for the non-finite values. buf
+ * needs at least 32 bytes. Returns buf. */
+char *conf_format_num(double v, char *buf, size_t n);
 
 /* ---- enums with name tables (X-macros keep enum and names in step) ---- */
 
@@ -135,10 +155,21 @@ typedef struct train_conf {
     double learning_rate;          /* shorthand: overrides updater.learning_rate when set */
 } train_conf;
 
-/* DL4J's defaults: sgd(lr 1e-1)... see docs/language.md for the table. */
+/* Defaults (DL4J's; the table is in docs/options.md): updater sgd(learning_rate 1e-3), no
+ * regularisation, dropout 0, weight_init xavier, bias_init 0, no gradient normalization
+ * (threshold 1.0 when one is chosen without a threshold), standard backprop, seed 0, empty
+ * set_mask. Updater defaults per kind: sgd lr 1e-3; nesterovs lr 0.1, momentum 0.9; adam lr
+ * 1e-3, beta1 0.9, beta2 0.999, epsilon 1e-8; adamw as adam plus decoupled weight_decay 0.01;
+ * rmsprop lr 0.1, rms_decay 0.95, epsilon 1e-8; adagrad lr 0.1, epsilon 1e-6; none lr 0. */
 void train_conf_defaults(train_conf *tc);
 void updater_conf_defaults(updater_conf *u, updater_kind kind);
 /* Copies every field set in `src` onto `dst` (and marks it set there). */
 void train_conf_apply(train_conf *dst, const train_conf *src);
+/* The learning rate in effect: `learning_rate` when set, else the updater's. */
+double train_conf_learning_rate(const train_conf *tc);
+/* The fields of tc that are set and in `mask` as training options (keys and values exactly as
+ * train_conf_set accepts them, in a fixed order), for writers of model YAML. *opts receives a
+ * malloc'd array (free with conf_args_free). Returns the count. */
+int train_conf_to_options(const train_conf *tc, unsigned mask, conf_arg **opts);
 
 #endif

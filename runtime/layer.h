@@ -52,6 +52,9 @@ typedef struct fwd_ctx {
     const float *mask;
     bool carry_state;       /* recurrent layers start from the last step of their previous
                              * forward call (truncated BPTT segments) instead of zeros */
+    char *err;              /* optional (NULL: none): where a forward that fails on bad input
+                             * data (e.g. an embedding index out of range) describes why */
+    size_t err_len;
 } fwd_ctx;
 
 /* Backward: dout is dL/d(out). din[i] (may be NULL when not needed, e.g. below the frozen
@@ -77,7 +80,9 @@ enum {
     LT_RECURRENT = 1u << 2,     /* lstm, graves_lstm: needs SHAPE_RNN input */
     LT_WIDENABLE = 1u << 3,     /* widen / narrow apply */
     LT_MULTI_INPUT = 1u << 4,   /* accepts more than one input */
-    LT_HAS_ACTIVATION = 1u << 5 /* has an `activation` option */
+    LT_HAS_ACTIVATION = 1u << 5, /* has an `activation` option */
+    LT_INDEX_INPUT = 1u << 6    /* input holds integer indices (embedding): size 1 per row,
+                                 * not differentiable (backward leaves din untouched) */
 };
 
 typedef struct layer_type {
@@ -91,7 +96,7 @@ typedef struct layer_type {
     int (*infer)(layer *L, const act_shape *in, int n_in, act_shape *out, char *msg, size_t msg_len);
     /* Parameter layout for the current n_in/n_out; returns the count (<= LAYER_MAX_PARAMS). */
     int (*param_specs)(const layer *L, param_spec *specs);
-    /* Returns 0, or -1 on allocation failure. */
+    /* Returns 0, or -1 on allocation failure or bad input data (then described in c->err). */
     int (*forward)(layer *L, const fwd_ctx *c);
     int (*backward)(layer *L, const bwd_ctx *c);
     void (*free_state)(layer *L);
@@ -166,7 +171,9 @@ int layer_param_index(const layer *L, const char *key);
 /* Applies one option (from model YAML or a script's option block) to a layer: n_in, n_out,
  * activation, loss, dropout, weight_init, bias_init, alpha, has_bias, forget_gate_bias and
  * every training key of train_conf_set. Unknown keys, wrong types and out-of-range values are
- * reported at the value's loc (with "did you mean" for keys) and return -1. */
+ * reported at the value's loc (with "did you mean" for keys) and return -1. A scratch layer
+ * with a NULL type accepts every key some type accepts (checking a value before the type of
+ * the layer it will reach is known). */
 struct diag_ctx;
 int layer_set_option(layer *L, const char *key, src_loc key_loc, const conf_value *v,
                      struct diag_ctx *d);
@@ -176,8 +183,15 @@ int layer_set_option(layer *L, const char *key, src_loc key_loc, const conf_valu
  * applied, -1 on a reported error. */
 int train_conf_set(train_conf *tc, const char *key, src_loc key_loc, const conf_value *v,
                    struct diag_ctx *d);
+/* Reads a weight initialisation (xavier, ..., uniform(lower, upper), normal(mean, std); a
+ * string holding that text is parsed) as for `weight_init`, reporting errors under the name
+ * `key` (e.g. resize's `init`). Returns 0, or -1 on a reported error (*out unchanged). */
+int init_spec_from_value(init_spec *out, const char *key, src_loc key_loc, const conf_value *v,
+                         struct diag_ctx *d);
 /* Every key layer_set_option accepts for this type (for "did you mean"): fills keys[] with at
- * most max entries and returns the count. */
+ * most max entries and returns the count. A NULL type means every key some type accepts. */
 int layer_option_keys(const layer_type *type, const char **keys, int max);
+/* The training keys of train_conf_set, NULL-terminated, in documentation order. */
+extern const char *const train_conf_keys[];
 
 #endif

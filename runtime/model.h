@@ -47,6 +47,9 @@ typedef struct model {
     uint64_t seed;           /* init: seed */
     init_spec weight_init;   /* init: weight_init (default xavier) */
     train_conf training;     /* model-level training settings (fine_tune), stored in the YAML */
+    int64_t iteration_count; /* updates made by the trainer so far (schedules, adam's bias
+                              * correction continue across fits); 0 for a loaded model */
+    int64_t epoch_count;     /* epochs completed by the trainer so far */
     normalizer norm;
     char *weights_file;      /* bare file name from `weights:`, NULL = initialise */
     bool weights_loaded;     /* every layer's params hold data */
@@ -96,5 +99,11 @@ int model_init_params(model *m);
  * (time-major). outputs[j] (released first) receive m->outputs[j]'s activations, same layouts.
  * Returns 0, or -1 with a message in err. */
 int model_predict(model *m, const tensor *const *inputs, tensor *outputs, char *err, size_t err_len);
+/* The same for any nodes (layers or inputs) instead of the model's outputs, computing only what
+ * they need. masks[i] (the array or entries may be NULL) is a [time, batch] 0/1 mask of valid
+ * steps for input i; recurrent layers use the first input's. */
+int model_predict_nodes(model *m, const tensor *const *inputs, const float *const *masks,
+                        const char *const *names, int n_names, tensor *outputs, char *err,
+                        size_t err_len);
 
 #endif

@@ -1,0 +1,154 @@
+/* bench_runtime.c: times inference and training steps of the benchmark models (LSTM(32->256) +
+ * rnn_output(10), batch 64, 50 steps; MLP 784-1024-1024-10, batch 128) and prints one line per
+ * measurement: NAME median_ms gflops. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "runtime/model.h"
+#include "runtime/rng.h"
+#include "runtime/train.h"
+
+static double now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+
+static layer *mk(model *m, const char *type, const char *name, const char *input, int64_t n_out,
+                 activation_kind act, loss_kind loss)
+{
+    layer *L = layer_new(layer_type_find(type), name);
+    const char *ins[1] = {input};
+    layer_set_inputs(L, ins, 1);
+    L->n_out = n_out;
+    L->activation = act;
+    L->loss = loss;
+    model_add_layer(m, L);
+    return L;
+}
+
+static model *lstm_model(void)
+{
+    model *m = model_new("bench_lstm");
+    model_add_input(m, "in", INPUT_RECURRENT, 32, loc_none());
+    mk(m, "lstm", "lstm1", "in", 256, ACT_TANH, LOSS_NONE);
+    mk(m, "rnn_output", "out", "lstm1", 10, ACT_SOFTMAX, LOSS_MCXENT);
+    const char *outs[1] = {"out"};
+    model_set_outputs(m, outs, 1);
+    return m;
+}
+
+static model *mlp_model(void)
+{
+    model *m = model_new("bench_mlp");
+    model_add_input(m, "in", INPUT_FEED_FORWARD, 784, loc_none());
+    mk(m, "dense", "fc1", "in", 1024, ACT_RELU, LOSS_NONE);
+    mk(m, "dense", "fc2", "fc1", 1024, ACT_RELU, LOSS_NONE);
+    mk(m, "output", "out", "fc2", 10, ACT_SOFTMAX, LOSS_MCXENT);
+    const char *outs[1] = {"out"};
+    model_set_outputs(m, outs, 1);
+    return m;
+}
+
+static void fill(tensor *t, rng *r)
+{
+    for (int64_t i = 0; i < t->size; i++)
+        t->data[i] = (float)(rng_uniform(r) * 2 - 1);
+}
+
+static void one_hot(tensor *y, rng *r)
+{
+    int64_t k = y->shape[y->ndim - 1], rows = y->size / k;
+    for (int64_t i = 0; i < rows; i++)
+        y->data[i * k + (int64_t)rng_below(r, (uint64_t)k)] = 1.0f;
+}
+
+static double median(double *v, int n)
+{
+    qsort(v, (size_t)n, sizeof *v, cmp_double);
+    return v[n / 2];
+}
+
+static void bench(const char *name, model *m, tensor *x, tensor *y, double flops_fwd, int reps)
+{
+    m->training.set_mask |= TC_UPDATER;
+    m->training.updater.kind = UPD_SGD;
+    m->training.updater.learning_rate = 1e-3;
+    for (int i = 0; i < m->n_layers; i++) {
+        m->layers[i]->train.set_mask |= TC_UPDATER;
+        m->layers[i]->train.updater = m->training.updater;
+    }
+    double t[64];
+    tensor out = {0};
+    char err[256];
+    const tensor *in[1] = {x};
+    for (int i = 0; i < reps + 2; i++) {
+        double t0 = now_ms();
+        if (model_predict(m, in, &out, err, sizeof err) != 0) {
+            fprintf(stderr, "%s: %s\n", name, err);
+            exit(1);
+        }
+        if (i >= 2)
+            t[i - 2] = now_ms() - t0;
+    }
+    tensor_release(&out);
+    double inf = median(t, reps);
+    printf("%s_inference %.3f %.1f\n", name, inf, flops_fwd / inf / 1e6);
+    train_options o;
+    train_options_init(&o);
+    double loss;
+    for (int i = 0; i < reps + 2; i++) {
+        double t0 = now_ms();
+        if (train_step(m, in, y, NULL, NULL, &o, &loss, NULL) != 0) {
+            fprintf(stderr, "%s: training step failed\n", name);
+            exit(1);
+        }
+        if (i >= 2)
+            t[i - 2] = now_ms() - t0;
+    }
+    train_options_release(&o);
+    double tr = median(t, reps);
+    printf("%s_train_step %.3f %.1f\n", name, tr, 3 * flops_fwd / tr / 1e6);
+}
+
+int main(void)
+{
+    rng r;
+    rng_seed(&r, 1);
+    model *m = lstm_model();
+    if (model_infer_shapes(m, NULL) != 0 || model_init_params(m) != 0)
+        return 1;
+    tensor x = {0}, y = {0};
+    tensor_alloc3(&x, 50, 64, 32);
+    tensor_alloc3(&y, 50, 64, 10);
+    fill(&x, &r);
+    one_hot(&y, &r);
+    double lstm_flops = 2.0 * 50 * 64 * ((32 + 256) * 4 * 256 + 256 * 10);
+    bench("lstm", m, &x, &y, lstm_flops, 15);
+    tensor_release(&x);
+    tensor_release(&y);
+    model_free(m);
+
+    m = mlp_model();
+    if (model_infer_shapes(m, NULL) != 0 || model_init_params(m) != 0)
+        return 1;
+    tensor_alloc2(&x, 128, 784);
+    tensor_alloc2(&y, 128, 10);
+    fill(&x, &r);
+    one_hot(&y, &r);
+    double mlp_flops = 2.0 * 128 * (784 * 1024 + 1024 * 1024 + 1024 * 10);
+    bench("mlp", m, &x, &y, mlp_flops, 31);
+    tensor_release(&x);
+    tensor_release(&y);
+    model_free(m);
+    return 0;
+}

@@ -1,0 +1,56 @@
+#!/usr/bin/python3
+"""torch_peer.py: the same benchmark models in PyTorch (the peer): inference under no_grad and
+a training step (SGD), median milliseconds, printed as NAME median_ms."""
+import statistics
+import time
+
+import torch
+
+torch.set_num_threads(2)
+torch.manual_seed(0)
+
+
+def timed(fn, reps):
+    for _ in range(2):
+        fn()
+    out = []
+    for _ in range(reps):
+        t0 = time.perf_counter()
+        fn()
+        out.append((time.perf_counter() - t0) * 1e3)
+    return statistics.median(out)
+
+
+class LstmModel(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.lstm = torch.nn.LSTM(32, 256)
+        self.out = torch.nn.Linear(256, 10)
+
+    def forward(self, x):
+        h, _ = self.lstm(x)
+        return self.out(h)
+
+
+def bench(name, model, x, y, reps):
+    with torch.no_grad():
+        inf = timed(lambda: model(x), reps)
+    opt = torch.optim.SGD(model.parameters(), lr=1e-3)
+    loss_fn = torch.nn.CrossEntropyLoss()
+
+    def step():
+        opt.zero_grad()
+        out = model(x)
+        loss = loss_fn(out.reshape(-1, 10), y.reshape(-1))
+        loss.backward()
+        opt.step()
+
+    tr = timed(step, reps)
+    print(f"{name}_inference {inf:.3f}")
+    print(f"{name}_train_step {tr:.3f}")
+
+
+bench("lstm", LstmModel(), torch.randn(50, 64, 32), torch.randint(0, 10, (50, 64)), 15)
+mlp = torch.nn.Sequential(torch.nn.Linear(784, 1024), torch.nn.ReLU(), torch.nn.Linear(1024, 1024),
+                          torch.nn.ReLU(), torch.nn.Linear(1024, 10))
+bench("mlp", mlp, torch.randn(128, 784), torch.randint(0, 10, (128,)), 31)

@@ -1,0 +1,134 @@
+/* cmd_plan.c: `surgery plan SCRIPT [--set k=v]... [--dot FILE]`: check, then show every layer
+ * before and after the edits, with trainable and frozen totals. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cli_common.h"
+#include "commands.h"
+#include "../compiler/check.h"
+#include "../compiler/frontend.h"
+#include "../compiler/plan.h"
+
+static void plan_usage(FILE *out)
+{
+    fprintf(out,
+            "usage: surgery plan SCRIPT [--set NAME=VALUE]... [--dot FILE] [--color=WHEN]\n"
+            "\n"
+            "Checks SCRIPT exactly as `surgery check` does (the base model's architecture only,\n"
+            "no weights read), then prints every layer before and after the edits: name, type,\n"
+            "n_in -> n_out, parameter count and state (kept, new, resized (re-initialised),\n"
+            "widened, narrowed, replaced, renamed, removed; frozen or unfrozen), followed by\n"
+            "the trainable and frozen parameter totals before and after.\n"
+            "\n"
+            "options:\n"
+            "  --set NAME=VALUE  override `param NAME` (repeatable)\n"
+            "  --dot FILE        also write the edited graph as Graphviz DOT to FILE: new layers\n"
+            "                    green, changed ones amber, frozen ones blue, removed ones\n"
+            "                    dashed red, model outputs double-bordered\n"
+            "                    (render with: dot -Tsvg FILE -o plan.svg)\n"
+            "  --color=WHEN      colour diagnostics and states: auto (default), always, never\n"
+            "\n"
+            "exit status: 0 success, 1 script errors (no plan printed), 2 bad usage,\n"
+            "4 the DOT file could not be written.\n");
+}
+
+static const char *const plan_options[] = {"--set", "--dot", "--color", "--help", NULL};
+
+static bool stdout_color(diag_color_mode mode)
+{
+    if (mode == DIAG_COLOR_ALWAYS)
+        return true;
+    if (mode == DIAG_COLOR_NEVER)
+        return false;
+    const char *term = getenv("TERM");
+    return isatty(STDOUT_FILENO) && !getenv("NO_COLOR") && term && strcmp(term, "dumb");
+}
+
+int cmd_plan(int argc, char **argv)
+{
+    diag_color_mode color = DIAG_COLOR_AUTO;
+    const char *script = NULL, *dot = NULL;
+    param_override *sets = calloc((size_t)argc + 1, sizeof *sets);
+    int n_sets = 0;
+    if (!sets)
+        return EXIT_RUNTIME;
+    int status = EXIT_USAGE;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        if (a[0] != '-' || !a[1]) {
+            if (script) {
+                fprintf(stderr, "surgery plan: error: one script at a time ('%s' and '%s')\n",
+                        script, a);
+                goto out;
+            }
+            script = a;
+            continue;
+        }
+        int c = cli_color_option(a, &color);
+        if (c == 0)
+            c = cli_set_option("plan", argc, argv, &i, &sets[n_sets]);
+        if (c < 0)
+            goto out;
+        if (c > 0) {
+            if (sets[n_sets].key)
+                n_sets++;
+            continue;
+        }
+        if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
+            plan_usage(stdout);
+            status = EXIT_OK;
+            goto out;
+        } else if (!strcmp(a, "--dot") || !strncmp(a, "--dot=", 6)) {
+            dot = a[5] == '=' ? a + 6 : (i + 1 < argc ? argv[++i] : NULL);
+            if (!dot || !*dot) {
+                fprintf(stderr, "surgery plan: error: --dot needs a file name\n");
+                goto out;
+            }
+        } else {
+            status = cli_unknown_option("plan", a, plan_options);
+            goto out;
+        }
+    }
+    if (!script) {
+        plan_usage(stderr);
+        goto out;
+    }
+
+    diag_ctx *d = diag_new(stderr, color);
+    if (!d) {
+        status = EXIT_RUNTIME;
+        goto out;
+    }
+    ir_script *s = NULL;
+    model *before = NULL, *after = NULL;
+    edit_log *log = NULL;
+    int fe = frontend_compile(script, sets, n_sets, d, &s);
+    if (fe != FE_OK) {
+        status = fe == FE_USAGE ? EXIT_USAGE : EXIT_SCRIPT_ERRORS;
+    } else if (check_script_model_plan(s, d, &before, &after, &log) != 0) {
+        status = EXIT_SCRIPT_ERRORS;
+    } else if (!before || !after) {
+        fprintf(stderr, "surgery plan: error: %s has no base model to plan against\n", script);
+        status = EXIT_SCRIPT_ERRORS;
+    } else {
+        plan_print(stdout, script, before, after, log, stdout_color(color));
+        status = EXIT_OK;
+        char err[512];
+        if (dot && plan_write_dot(dot, before, after, log, err, sizeof err) != 0) {
+            fprintf(stderr, "surgery plan: error: %s\n", err);
+            status = EXIT_RUNTIME;
+        }
+    }
+    model_free(before);
+    model_free(after);
+    edit_log_free(log);
+    ir_script_free(s);
+    diag_free(d);
+out:
+    for (int i = 0; i < n_sets; i++)
+        free((char *)sets[i].key);
+    free(sets);
+    return status;
+}

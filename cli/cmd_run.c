@@ -1,0 +1,120 @@
+/* cmd_run.c: `surgery run SCRIPT [--set k=v]... [--log FILE] [-q]`: check, then execute. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "commands.h"
+#include "../compiler/check.h"
+#include "../compiler/frontend.h"
+#include "../runtime/atomic_file.h"
+#include "../runtime/exec.h"
+
+static void run_usage(FILE *out)
+{
+    fprintf(out,
+            "usage: surgery run SCRIPT [--set NAME=VALUE]... [--log FILE] [-q] [--color=WHEN]\n"
+            "\n"
+            "Checks SCRIPT (a .surgery file, or an .ir.yaml written by `surgery compile`) exactly\n"
+            "as `surgery check` does, then executes it: loads the base model with its weights,\n"
+            "applies the edits to a copy, and runs data, featurize, fit, evaluate, expect and save\n"
+            "in order. The base model's files are never written; outputs are written atomically.\n"
+            "\n"
+            "options:\n"
+            "  --set NAME=VALUE  override `param NAME` (repeatable; unknown names are an error)\n"
+            "  --log FILE        write training and evaluation records as JSON lines to FILE\n"
+            "  -q, --quiet       print errors only\n"
+            "  --color=WHEN      colour diagnostics: auto (default), always, never\n"
+            "\n"
+            "exit status: 0 success, 1 script errors (nothing was run), 2 bad usage,\n"
+            "3 an `expect` was not met, 4 a runtime failure (I/O, NaN loss, out of memory).\n");
+}
+
+int cmd_run(int argc, char **argv)
+{
+    diag_color_mode color = DIAG_COLOR_AUTO;
+    const char *script = NULL, *log_path = NULL;
+    bool quiet = false;
+    param_override *sets = calloc((size_t)argc, sizeof *sets);
+    int n_sets = 0;
+    if (!sets)
+        return EXIT_RUNTIME;
+    int status = EXIT_USAGE;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        int c = cli_color_option(a, &color);
+        if (c < 0)
+            goto out;
+        if (c > 0)
+            continue;
+        if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
+            run_usage(stdout);
+            status = EXIT_OK;
+            goto out;
+        } else if (!strcmp(a, "-q") || !strcmp(a, "--quiet")) {
+            quiet = true;
+        } else if (!strcmp(a, "--set") || !strncmp(a, "--set=", 6)) {
+            const char *kv = a[5] == '=' ? a + 6 : (i + 1 < argc ? argv[++i] : NULL);
+            const char *eq = kv ? strchr(kv, '=') : NULL;
+            if (!eq || eq == kv) {
+                fprintf(stderr, "surgery run: error: --set needs NAME=VALUE\n");
+                goto out;
+            }
+            sets[n_sets].key = strndup(kv, (size_t)(eq - kv));
+            sets[n_sets].value = eq + 1;
+            n_sets++;
+        } else if (!strcmp(a, "--log") || !strncmp(a, "--log=", 6)) {
+            log_path = a[5] == '=' ? a + 6 : (i + 1 < argc ? argv[++i] : NULL);
+            if (!log_path || !*log_path) {
+                fprintf(stderr, "surgery run: error: --log needs a file name\n");
+                goto out;
+            }
+        } else if (a[0] == '-' && a[1]) {
+            fprintf(stderr, "surgery run: error: unknown option '%s'\n", a);
+            goto out;
+        } else if (!script) {
+            script = a;
+        } else {
+            fprintf(stderr, "surgery run: error: one script at a time ('%s' and '%s')\n", script, a);
+            goto out;
+        }
+    }
+    if (!script) {
+        run_usage(stderr);
+        goto out;
+    }
+
+    diag_ctx *d = diag_new(stderr, color);
+    ir_script *s = NULL;
+    int fe = frontend_compile(script, sets, n_sets, d, &s);
+    if (fe != FE_OK) {
+        status = fe == FE_USAGE ? EXIT_USAGE : EXIT_SCRIPT_ERRORS;
+    } else if (check_script_model(s, d, NULL) != 0) {
+        status = EXIT_SCRIPT_ERRORS;
+    } else {
+        atomic_file log = {0};
+        char err[512];
+        if (log_path && atomic_open(&log, log_path, err, sizeof err) != 0) {
+            fprintf(stderr, "surgery run: error: %s\n", err);
+            status = EXIT_RUNTIME;
+        } else {
+            exec_options eo = {.out = stdout, .progress = stderr, .log = log.fp, .quiet = quiet};
+            status = exec_script(s, &eo, d);
+            if (log_path) {
+                /* The log is kept even when the run failed: it says how far training got. */
+                if (atomic_commit(&log, err, sizeof err) != 0) {
+                    fprintf(stderr, "surgery run: error: %s\n", err);
+                    if (status == EXIT_OK)
+                        status = EXIT_RUNTIME;
+                }
+            }
+        }
+    }
+    ir_script_free(s);
+    diag_free(d);
+out:
+    for (int i = 0; i < n_sets; i++)
+        free((char *)sets[i].key);
+    free(sets);
+    return status;
+}

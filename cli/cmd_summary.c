@@ -1,0 +1,74 @@
+/* cmd_summary.c: `surgery summary MODEL`: the DL4J-style layer table of a model YAML. */
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "commands.h"
+#include "../runtime/model_io.h"
+#include "../runtime/summary.h"
+
+static void summary_usage(FILE *out)
+{
+    fprintf(out,
+            "usage: surgery summary MODEL.yaml [--color=WHEN]\n"
+            "\n"
+            "Prints the model's layers in topological order, DL4J style: LayerName (LayerType),\n"
+            "nIn,nOut, TotalParams, ParamsShape, and for graphs the model inputs and each\n"
+            "vertex's inputs; frozen layers are marked '(frozen TYPE)'. Then the total,\n"
+            "trainable and frozen parameter counts. Only the architecture is read: the weights\n"
+            "file is not opened.\n"
+            "\n"
+            "options:\n"
+            "  --color=WHEN  colour diagnostics: auto (default), always, never\n"
+            "\n"
+            "exit status: 0 success, 1 the model file has errors, 2 bad usage or an unreadable\n"
+            "file, 4 a write failure.\n");
+}
+
+int cmd_summary(int argc, char **argv)
+{
+    diag_color_mode color = DIAG_COLOR_AUTO;
+    const char *path = NULL;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        int c = cli_color_option(a, &color);
+        if (c < 0)
+            return EXIT_USAGE;
+        if (c > 0)
+            continue;
+        if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
+            summary_usage(stdout);
+            return EXIT_OK;
+        }
+        if (a[0] == '-' && a[1]) {
+            fprintf(stderr, "surgery summary: error: unknown option '%s'\n", a);
+            return EXIT_USAGE;
+        }
+        if (path) {
+            fprintf(stderr, "surgery summary: error: one model at a time ('%s' and '%s')\n", path, a);
+            return EXIT_USAGE;
+        }
+        path = a;
+    }
+    if (!path) {
+        summary_usage(stderr);
+        return EXIT_USAGE;
+    }
+    if (access(path, R_OK) != 0) {
+        fprintf(stderr, "surgery summary: error: %s: %s\n", path, strerror(errno));
+        return EXIT_USAGE;
+    }
+    diag_ctx *d = diag_new(stderr, color);
+    model *m = model_load(path, false, d);
+    int status = EXIT_OK;
+    if (!m) {
+        status = EXIT_SCRIPT_ERRORS;
+    } else if (model_summary(m, stdout) != 0 || fflush(stdout) != 0) {
+        fprintf(stderr, "surgery summary: error: cannot write the summary: %s\n", strerror(errno));
+        status = EXIT_RUNTIME;
+    }
+    model_free(m);
+    diag_free(d);
+    return status;
+}

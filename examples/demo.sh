@@ -1,0 +1,51 @@
+#!/bin/sh
+# demo.sh: the whole product on the shipped examples: train the base models from source, show
+# a real diagnostic, plan and run the transfer, widen a trained LSTM with its outputs unchanged.
+set -eu
+SURGERY=$(cd "$(dirname "$1")" && pwd)/$(basename "$1")
+cd "$(dirname "$0")"
+step() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
+run() { printf '$ surgery %s\n' "$*"; "$SURGERY" "$@"; }
+rm -rf char_lstm/out digits/out digits/.surgery-cache
+
+step "1. Digits: train the base classifier on the digits 0-4"
+run check digits/train_base.surgery
+run run digits/train_base.surgery
+
+step "2. Digits: the transfer script, checked before any weight is read"
+run plan digits/transfer.surgery
+printf '\n(a script with a mistake in it is refused with the line that causes it)\n'
+sed 's/from "fc2"/from "fc3"/' digits/transfer.surgery > digits/out/broken.surgery
+cp -r digits/common digits/out/ 2>/dev/null || true
+sed -i 's|"out/digits_base.yaml"|"digits_base.yaml"|' digits/out/broken.surgery
+if "$SURGERY" check --color=never digits/out/broken.surgery; then
+    echo "demo: the broken script was accepted" >&2
+    exit 1
+fi
+
+step "3. Digits: run the transfer (featurize the frozen part once, fit the new output layer)"
+run run digits/transfer.surgery
+printf '\n(the same script again: the featurized cache is reused)\n'
+run run digits/transfer.surgery
+step "4. Digits: the same transfer script on a second split, through --set"
+run run digits/transfer.surgery --set examples=450
+
+step "5. Char LSTM: train the base model on the GPL-3 text"
+run run char_lstm/train_base.surgery
+
+step "6. Char LSTM: widen the trained LSTM by 8 units, keeping every trained weight"
+run plan char_lstm/widen.surgery
+run run char_lstm/widen.surgery
+printf '\nOutputs before and after widening, on the same input:\n'
+run predict char_lstm/out/char_lstm_trained.yaml --input char_lstm/sample.npy -o char_lstm/out/before.csv
+run predict char_lstm/out/char_lstm_widened.yaml --input char_lstm/sample.npy -o char_lstm/out/after.csv
+paste -d, char_lstm/out/before.csv char_lstm/out/after.csv | awk -F, '
+  NR > 0 { n = NF / 2; for (i = 1; i <= n; i++) { if ($i ~ /^[-0-9.eE+]+$/) { d = $i - $(i + n); if (d < 0) d = -d; if (d > max) max = d; c++ } } }
+  END { printf "max |before - after| over %d outputs: %.3g\n", c, max; exit (max > 1e-6) }'
+
+step "7. Char LSTM: add an entire untrained layer after the trained one"
+run plan char_lstm/add_layer.surgery
+run run char_lstm/add_layer.surgery
+
+step "Done"
+echo "saved models: digits/out/ and char_lstm/out/ under examples/"

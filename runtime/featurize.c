@@ -1,0 +1,963 @@
+/* featurize.c: frozen-boundary features cached on disk as .npy shards, and training and
+ * evaluation of the unfrozen sub-model from them. */
+#include "featurize.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "atomic_file.h"
+#include "npy.h"
+#include "rng.h"
+
+#define FEATURIZE_FORMAT "surgery-features/1"
+#define MAX_NODES 16
+#define FEATURIZE_READ_SEED 0
+
+/* One mapped .npy array of a shard. */
+typedef struct mapped_array {
+    void *base;
+    size_t len;
+    const float *data;
+    int ndim;
+    int64_t shape[4];
+} mapped_array;
+
+typedef struct shard {
+    int64_t rows, steps;             /* examples; time steps (1 for feed-forward) */
+    mapped_array x[MAX_NODES];       /* [rows, F] or batch-first [rows, T, F] */
+    mapped_array y, mask, label_mask;
+} shard;
+
+struct feature_set {
+    char *path;
+    int64_t count;
+    bool sequence, align_end, has_mask, has_label_mask;
+    bool read_shuffled;              /* examples were read in data_reset(ds, 0)'s order */
+    int n_nodes;
+    char *nodes[MAX_NODES];
+    int64_t node_size[MAX_NODES];
+    int64_t outputs;
+    int n_shards;
+    shard *shards;
+    int64_t *ex_shard, *ex_row;      /* example (file order) -> shard, row */
+    model *top;                      /* the unfrozen layers, inputs at the boundary */
+};
+
+/* ---- the frozen boundary ---- */
+
+/* bottom[i]: layer i and all its ancestors are frozen. */
+static int compute_bottom(const model *m, bool *bottom)
+{
+    int n = m->n_layers;
+    int *order = malloc((size_t)(n ? n : 1) * sizeof *order);
+    if (!order || model_topo_order(m, order, NULL) != 0) {
+        free(order);
+        return -1;
+    }
+    for (int p = 0; p < n; p++) {
+        int i = order[p];
+        const layer *L = m->layers[i];
+        bool b = L->frozen;
+        for (int k = 0; k < L->n_inputs && b; k++) {
+            int j = model_layer_index(m, L->inputs[k]);
+            if (j >= 0 && !bottom[j])
+                b = false;
+        }
+        bottom[i] = b;
+    }
+    free(order);
+    return 0;
+}
+
+static bool has_name(char *const *names, int n, const char *s)
+{
+    for (int i = 0; i < n; i++)
+        if (!strcmp(names[i], s))
+            return true;
+    return false;
+}
+
+/* Boundary nodes: inputs and bottom layers that non-bottom layers consume, in definition
+ * order of the consumers. Returns the count, or -1 when there are too many. */
+static int boundary_nodes(const model *m, const bool *bottom, char **names)
+{
+    int n = 0;
+    for (int i = 0; i < m->n_layers; i++) {
+        if (bottom[i])
+            continue;
+        const layer *L = m->layers[i];
+        for (int k = 0; k < L->n_inputs; k++) {
+            const char *in = L->inputs[k];
+            int j = model_layer_index(m, in);
+            bool is_boundary = j >= 0 ? bottom[j] : model_input_index(m, in) >= 0;
+            if (!is_boundary || has_name(names, n, in))
+                continue;
+            if (n == MAX_NODES)
+                return -1;
+            names[n++] = (char *)in;
+        }
+    }
+    return n;
+}
+
+static act_shape node_shape(const model *m, const char *name)
+{
+    act_shape s = {0};
+    int j = model_layer_index(m, name);
+    if (j >= 0)
+        return m->layers[j]->out_shape;
+    int k = model_input_index(m, name);
+    if (k >= 0) {
+        s.kind = m->inputs[k].kind == INPUT_RECURRENT ? SHAPE_RNN : SHAPE_FF;
+        s.size = m->inputs[k].size;
+    }
+    return s;
+}
+
+/* The sub-model of the non-bottom layers, fed by the boundary nodes. */
+static model *build_top(const model *m, const bool *bottom, char **nodes, int n_nodes, diag_ctx *d)
+{
+    model *top = model_new(m->name);
+    if (!top)
+        return NULL;
+    for (int k = 0; k < n_nodes; k++) {
+        act_shape s = node_shape(m, nodes[k]);
+        if (model_add_input(top, nodes[k], s.kind == SHAPE_RNN ? INPUT_RECURRENT : INPUT_FEED_FORWARD,
+                            s.size, loc_none()) != 0)
+            goto fail;
+    }
+    for (int i = 0; i < m->n_layers; i++) {
+        if (bottom[i])
+            continue;
+        layer *c = layer_clone(m->layers[i]);
+        if (!c)
+            goto fail;
+        model_add_layer(top, c);
+    }
+    model_set_outputs(top, (const char *const *)m->outputs, m->n_outputs);
+    top->seed = m->seed;
+    top->weight_init = m->weight_init;
+    top->training = m->training;
+    top->weights_loaded = true;
+    if (model_infer_shapes(top, d) != 0)
+        goto fail;
+    return top;
+fail:
+    model_free(top);
+    return NULL;
+}
+
+/* ---- the cache key ---- */
+
+static void fnv(uint64_t *h, const void *p, size_t n)
+{
+    const unsigned char *b = p;
+    uint64_t x = *h;
+    for (size_t i = 0; i < n; i++)
+        x = (x ^ b[i]) * 0x100000001B3ull;
+    *h = x;
+}
+
+static void fnv_str(uint64_t *h, const char *s)
+{
+    fnv(h, s, strlen(s) + 1);
+}
+
+/* Hash of the frozen part (its architecture and weights), the boundary and the data. */
+static uint64_t cache_key(const model *m, const bool *bottom, char **nodes, int n_nodes, uint64_t data_hash)
+{
+    uint64_t h = 0xCBF29CE484222325ull;
+    fnv_str(&h, FEATURIZE_FORMAT);
+    for (int k = 0; k < m->n_inputs; k++) {
+        fnv_str(&h, m->inputs[k].name);
+        fnv(&h, &m->inputs[k].size, sizeof m->inputs[k].size);
+    }
+    for (int i = 0; i < m->n_layers; i++) {
+        if (!bottom[i])
+            continue;
+        const layer *L = m->layers[i];
+        char desc[160];
+        snprintf(desc, sizeof desc, "%s|%lld|%lld|%d|%.17g|%d", L->type->name, (long long)L->n_in,
+                 (long long)L->n_out, (int)L->activation, L->alpha, (int)L->has_bias);
+        fnv_str(&h, L->name);
+        fnv_str(&h, desc);
+        for (int k = 0; k < L->n_inputs; k++)
+            fnv_str(&h, L->inputs[k]);
+        for (int p = 0; p < L->n_params; p++)
+            if (L->params[p].data)
+                fnv(&h, L->params[p].data, (size_t)L->params[p].size * sizeof(float));
+    }
+    for (int k = 0; k < n_nodes; k++)
+        fnv_str(&h, nodes[k]);
+    if (m->norm.kind != NORM_NONE && m->norm.n > 0) {
+        fnv(&h, m->norm.shift, (size_t)m->norm.n * sizeof(float));
+        fnv(&h, m->norm.scale, (size_t)m->norm.n * sizeof(float));
+    }
+    fnv(&h, &data_hash, sizeof data_hash);
+    return h;
+}
+
+/* ---- files ---- */
+
+static int mkdir_p(const char *path)
+{
+    char *p = strdup(path);
+    if (!p)
+        return -1;
+    for (char *s = p + 1;; s++) {
+        if (*s != '/' && *s != '\0')
+            continue;
+        char c = *s;
+        *s = '\0';
+        if (mkdir(p, 0755) != 0 && errno != EEXIST) {
+            free(p);
+            return -1;
+        }
+        *s = c;
+        if (!c)
+            break;
+    }
+    free(p);
+    return 0;
+}
+
+static void remove_tree(const char *dir)
+{
+    DIR *dp = opendir(dir);
+    if (dp) {
+        struct dirent *e;
+        while ((e = readdir(dp))) {
+            if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, ".."))
+                continue;
+            char p[4096];
+            snprintf(p, sizeof p, "%s/%s", dir, e->d_name);
+            unlink(p);
+        }
+        closedir(dp);
+    }
+    rmdir(dir);
+}
+
+static char *join(const char *a, const char *b)
+{
+    size_t n = strlen(a) + strlen(b) + 2;
+    char *s = malloc(n);
+    if (s)
+        snprintf(s, n, "%s/%s", a, b);
+    return s;
+}
+
+static int save_array(const char *dir, int64_t shard_i, const char *what, const tensor *t, char *err,
+                      size_t err_len)
+{
+    char name[64];
+    snprintf(name, sizeof name, "%06lld.%s.npy", (long long)shard_i, what);
+    char *p = join(dir, name);
+    if (!p) {
+        snprintf(err, err_len, "out of memory");
+        return -1;
+    }
+    FILE *f = fopen(p, "wb");
+    int rc = -1;
+    if (!f) {
+        snprintf(err, err_len, "%s: %s", p, strerror(errno));
+    } else {
+        rc = npy_write_float(f, t, err, err_len);
+        if (fflush(f) != 0 || fsync(fileno(f)) != 0) {
+            if (rc == 0)
+                snprintf(err, err_len, "%s: write failed: %s", p, strerror(errno));
+            rc = -1;
+        }
+        if (fclose(f) != 0 && rc == 0) {
+            snprintf(err, err_len, "%s: write failed: %s", p, strerror(errno));
+            rc = -1;
+        }
+    }
+    free(p);
+    return rc;
+}
+
+/* Time-major [T, B, F] -> batch-first [B, T, F] (a copy); feed-forward stays as is. */
+static int to_batch_first(const tensor *src, tensor *dst)
+{
+    if (src->ndim != 3)
+        return tensor_copy(dst, src);
+    int64_t T = src->shape[0], B = src->shape[1], F = src->shape[2];
+    if (tensor_alloc3(dst, B, T, F) != 0)
+        return -1;
+    for (int64_t t = 0; t < T; t++)
+        for (int64_t b = 0; b < B; b++)
+            memcpy(dst->data + (b * T + t) * F, src->data + (t * B + b) * F, (size_t)F * sizeof(float));
+    return 0;
+}
+
+/* [T, B] mask -> [B, T]. */
+static int mask_batch_first(const tensor *src, tensor *dst)
+{
+    int64_t T = src->shape[0], B = src->ndim > 1 ? src->shape[1] : 1;
+    if (tensor_alloc2(dst, B, T) != 0)
+        return -1;
+    for (int64_t t = 0; t < T; t++)
+        for (int64_t b = 0; b < B; b++)
+            dst->data[b * T + t] = src->data[t * B + b];
+    return 0;
+}
+
+static int save_batch_first(const char *dir, int64_t shard_i, const char *what, const tensor *t,
+                            bool is_mask, char *err, size_t err_len)
+{
+    tensor bf = {0};
+    int rc = is_mask ? mask_batch_first(t, &bf) : to_batch_first(t, &bf);
+    if (rc != 0) {
+        snprintf(err, err_len, "out of memory");
+        return -1;
+    }
+    rc = save_array(dir, shard_i, what, &bf, err, err_len);
+    tensor_release(&bf);
+    return rc;
+}
+
+static int map_array(const char *dir, int64_t shard_i, const char *what, mapped_array *a, char *err,
+                     size_t err_len)
+{
+    char name[64];
+    snprintf(name, sizeof name, "%06lld.%s.npy", (long long)shard_i, what);
+    char *p = join(dir, name);
+    if (!p)
+        return -1;
+    int rc = -1;
+    npy_file *nf = npy_open(p, err, err_len);
+    if (nf) {
+        if (nf->dtype != NPY_F4 || nf->ndim > 3) {
+            snprintf(err, err_len, "%s: not a cached feature array", p);
+        } else {
+            int fd = open(p, O_RDONLY);
+            struct stat sb;
+            if (fd >= 0 && fstat(fd, &sb) == 0 && sb.st_size > 0) {
+                void *base = mmap(NULL, (size_t)sb.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
+                if (base != MAP_FAILED &&
+                    (size_t)nf->data_offset + (size_t)nf->count * 4 <= (size_t)sb.st_size) {
+                    a->base = base;
+                    a->len = (size_t)sb.st_size;
+                    a->data = (const float *)((const char *)base + nf->data_offset);
+                    a->ndim = nf->ndim;
+                    for (int k = 0; k < nf->ndim; k++)
+                        a->shape[k] = nf->shape[k];
+                    rc = 0;
+                } else {
+                    if (base != MAP_FAILED)
+                        munmap(base, (size_t)sb.st_size);
+                    snprintf(err, err_len, "%s: truncated cached feature array", p);
+                }
+            } else {
+                snprintf(err, err_len, "%s: %s", p, strerror(errno));
+            }
+            if (fd >= 0)
+                close(fd);
+        }
+        npy_close(nf);
+    }
+    free(p);
+    return rc;
+}
+
+static bool shard_has(const char *dir, int64_t shard_i, const char *what)
+{
+    char name[64];
+    snprintf(name, sizeof name, "%06lld.%s.npy", (long long)shard_i, what);
+    char *p = join(dir, name);
+    struct stat sb;
+    bool ok = p && stat(p, &sb) == 0;
+    free(p);
+    return ok;
+}
+
+static void unmap_array(mapped_array *a)
+{
+    if (a->base)
+        munmap(a->base, a->len);
+    memset(a, 0, sizeof *a);
+}
+
+void feature_set_free(feature_set *fs)
+{
+    if (!fs)
+        return;
+    for (int s = 0; s < fs->n_shards; s++) {
+        shard *sh = &fs->shards[s];
+        for (int k = 0; k < fs->n_nodes; k++)
+            unmap_array(&sh->x[k]);
+        unmap_array(&sh->y);
+        unmap_array(&sh->mask);
+        unmap_array(&sh->label_mask);
+    }
+    for (int k = 0; k < fs->n_nodes; k++)
+        free(fs->nodes[k]);
+    free(fs->shards);
+    free(fs->ex_shard);
+    free(fs->ex_row);
+    free(fs->path);
+    model_free(fs->top);
+    free(fs);
+}
+
+const char *feature_set_path(const feature_set *fs) { return fs->path; }
+int64_t feature_set_count(const feature_set *fs) { return fs->count; }
+
+/* The manifest: what the cache entry holds, written last. */
+static int write_manifest(const char *dir, const feature_set *fs, int64_t *shard_rows, char *err,
+                          size_t err_len)
+{
+    char *p = join(dir, "manifest.txt");
+    if (!p)
+        return -1;
+    FILE *f = fopen(p, "w");
+    if (!f) {
+        snprintf(err, err_len, "%s: %s", p, strerror(errno));
+        free(p);
+        return -1;
+    }
+    fprintf(f, "format %s\ncount %lld\nsequence %d\nalign_end %d\nmask %d\nlabel_mask %d\n"
+               "outputs %lld\nshuffled %d\nnodes %d\n", FEATURIZE_FORMAT, (long long)fs->count,
+            fs->sequence, fs->align_end, fs->has_mask, fs->has_label_mask, (long long)fs->outputs,
+            fs->read_shuffled, fs->n_nodes);
+    for (int k = 0; k < fs->n_nodes; k++)
+        fprintf(f, "node %s %lld\n", fs->nodes[k], (long long)fs->node_size[k]);
+    fprintf(f, "shards %d\n", fs->n_shards);
+    for (int s = 0; s < fs->n_shards; s++)
+        fprintf(f, "shard %lld\n", (long long)shard_rows[s]);
+    int rc = 0;
+    if (fflush(f) != 0 || fsync(fileno(f)) != 0)
+        rc = -1;
+    if (fclose(f) != 0)
+        rc = -1;
+    if (rc)
+        snprintf(err, err_len, "%s: write failed: %s", p, strerror(errno));
+    free(p);
+    return rc;
+}
+
+/* Opens a complete cache entry: reads the manifest, maps every shard, builds the index. */
+static int open_entry(feature_set *fs, char *err, size_t err_len)
+{
+    char *p = join(fs->path, "manifest.txt");
+    FILE *f = p ? fopen(p, "r") : NULL;
+    free(p);
+    if (!f) {
+        snprintf(err, err_len, "%s: no manifest", fs->path);
+        return -1;
+    }
+    char fmt[64];
+    int seq, aend, hm, hlm, shuf, nn, ns;
+    int64_t *read_order = NULL;
+    long long count, outputs;
+    int rc = -1;
+    if (fscanf(f, "format %63s count %lld sequence %d align_end %d mask %d label_mask %d outputs %lld "
+                  "shuffled %d nodes %d",
+               fmt, &count, &seq, &aend, &hm, &hlm, &outputs, &shuf, &nn) != 9 ||
+        strcmp(fmt, FEATURIZE_FORMAT) != 0 || nn != fs->n_nodes || count < 0) {
+        snprintf(err, err_len, "%s: unreadable manifest", fs->path);
+        goto out;
+    }
+    for (int k = 0; k < nn; k++) {
+        char name[256];
+        long long size;
+        if (fscanf(f, " node %255s %lld", name, &size) != 2 || strcmp(name, fs->nodes[k]) != 0) {
+            snprintf(err, err_len, "%s: manifest names other boundary nodes", fs->path);
+            goto out;
+        }
+    }
+    if (fscanf(f, " shards %d", &ns) != 1 || ns < 0) {
+        snprintf(err, err_len, "%s: unreadable manifest", fs->path);
+        goto out;
+    }
+    fs->count = count;
+    fs->sequence = seq;
+    fs->align_end = aend;
+    fs->has_mask = hm;
+    fs->has_label_mask = hlm;
+    fs->outputs = outputs;
+    fs->read_shuffled = shuf;
+    fs->shards = calloc((size_t)(ns ? ns : 1), sizeof *fs->shards);
+    fs->ex_shard = malloc((size_t)(count ? count : 1) * sizeof *fs->ex_shard);
+    fs->ex_row = malloc((size_t)(count ? count : 1) * sizeof *fs->ex_row);
+    read_order = malloc((size_t)(count ? count : 1) * sizeof *read_order);
+    if (!fs->shards || !fs->ex_shard || !fs->ex_row || !read_order) {
+        snprintf(err, err_len, "out of memory");
+        goto out;
+    }
+    for (int64_t i = 0; i < count; i++)
+        read_order[i] = i;
+    if (shuf) {
+        rng r;
+        rng_seed(&r, FEATURIZE_READ_SEED);
+        rng_shuffle(&r, read_order, count);
+    }
+    int64_t next = 0;
+    for (int s = 0; s < ns; s++) {
+        long long rows;
+        if (fscanf(f, " shard %lld", &rows) != 1 || rows < 0 || next + rows > count) {
+            snprintf(err, err_len, "%s: unreadable manifest", fs->path);
+            goto out;
+        }
+        fs->n_shards = s + 1;
+        shard *sh = &fs->shards[s];
+        sh->rows = rows;
+        for (int k = 0; k < nn; k++)
+        {
+            char what[16];
+            snprintf(what, sizeof what, "x%02d", k);
+            if (map_array(fs->path, s, what, &sh->x[k], err, err_len) != 0)
+                goto out;
+        }
+        if (map_array(fs->path, s, "y", &sh->y, err, err_len) != 0)
+            goto out;
+        if (hm && shard_has(fs->path, s, "mask") &&
+            map_array(fs->path, s, "mask", &sh->mask, err, err_len) != 0)
+            goto out;
+        if (hlm && shard_has(fs->path, s, "label_mask") &&
+            map_array(fs->path, s, "label_mask", &sh->label_mask, err, err_len) != 0)
+            goto out;
+        sh->steps = seq ? sh->x[0].shape[1] : 1;
+        if (sh->x[0].shape[0] != rows || sh->y.shape[0] != rows) {
+            snprintf(err, err_len, "%s: shard %d does not match the manifest", fs->path, s);
+            goto out;
+        }
+        /* Position next + r of the reading order holds example read_order[next + r]. */
+        for (int64_t r = 0; r < rows; r++) {
+            fs->ex_shard[read_order[next + r]] = s;
+            fs->ex_row[read_order[next + r]] = r;
+        }
+        next += rows;
+    }
+    if (next != count) {
+        snprintf(err, err_len, "%s: the shards hold %lld examples, the manifest says %lld", fs->path,
+                 (long long)next, count);
+        goto out;
+    }
+    rc = 0;
+out:
+    free(read_order);
+    fclose(f);
+    return rc;
+}
+
+static bool dir_exists(const char *p)
+{
+    struct stat sb;
+    return stat(p, &sb) == 0 && S_ISDIR(sb.st_mode);
+}
+
+/* Runs the frozen part over the data in file order, writing one shard per batch. */
+static int compute_entry(model *m, dataset *ds, feature_set *fs, const char *tmp, diag_ctx *d, src_loc loc)
+{
+    int64_t cap = 64, *shard_rows = malloc((size_t)cap * sizeof *shard_rows);
+    if (!shard_rows)
+        return -1;
+    batch b = {0};
+    int rc = 0, got;
+    char err[512] = "";
+    /* A shuffling data set reads in data_reset's order for this seed; the manifest records it
+     * so the reader can map positions back to examples. */
+    fs->read_shuffled = data_shuffles(ds);
+    if (data_reset(ds, FEATURIZE_READ_SEED) != 0)
+        rc = -1;
+    fs->count = 0;
+    fs->n_shards = 0;
+    while (rc == 0 && (got = data_next(ds, &b, d)) == 1) {
+        const tensor *in[1] = {&b.x};
+        const float *masks[1] = {b.mask.data};
+        tensor outs[MAX_NODES];
+        memset(outs, 0, sizeof outs);
+        if (model_predict_nodes(m, in, masks, (const char *const *)fs->nodes, fs->n_nodes, outs, err,
+                                sizeof err) != 0) {
+            diag_error(d, loc, "featurize: %s", err);
+            rc = -1;
+        }
+        int64_t s = fs->n_shards;
+        char what[16];
+        for (int k = 0; k < fs->n_nodes && rc == 0; k++) {
+            snprintf(what, sizeof what, "x%02d", k);
+            if (save_batch_first(tmp, s, what, &outs[k], false, err, sizeof err) != 0)
+                rc = -2;
+        }
+        if (rc == 0 && save_batch_first(tmp, s, "y", &b.y, false, err, sizeof err) != 0)
+            rc = -2;
+        if (rc == 0 && b.mask.data && save_batch_first(tmp, s, "mask", &b.mask, true, err, sizeof err) != 0)
+            rc = -2;
+        if (rc == 0 && b.label_mask.data &&
+            save_batch_first(tmp, s, "label_mask", &b.label_mask, true, err, sizeof err) != 0)
+            rc = -2;
+        for (int k = 0; k < fs->n_nodes; k++)
+            tensor_release(&outs[k]);
+        if (rc == 0) {
+            if (s == 0) {
+                fs->has_mask = b.mask.data != NULL;
+                fs->has_label_mask = b.label_mask.data != NULL;
+                fs->outputs = b.y.shape[b.y.ndim - 1];
+            } else {
+                /* A batch without a mask has every step valid; readers take a missing mask
+                 * file as all ones. */
+                fs->has_mask = fs->has_mask || b.mask.data;
+                fs->has_label_mask = fs->has_label_mask || b.label_mask.data;
+            }
+            if (s == cap) {
+                cap *= 2;
+                int64_t *g = realloc(shard_rows, (size_t)cap * sizeof *g);
+                if (!g) {
+                    rc = -1;
+                    break;
+                }
+                shard_rows = g;
+            }
+            shard_rows[s] = b.n;
+            fs->n_shards++;
+            fs->count += b.n;
+        }
+    }
+    batch_release(&b);
+    if (rc == 0 && got < 0)
+        rc = -1;
+    if (rc == 0 && write_manifest(tmp, fs, shard_rows, err, sizeof err) != 0)
+        rc = -2;
+    if (rc == -2)
+        diag_error(d, loc, "featurize: %s", err);
+    free(shard_rows);
+    return rc ? -1 : 0;
+}
+
+feature_set *featurize(model *m, dataset *ds, const char *cache_dir, src_loc loc, bool *reused, diag_ctx *d)
+{
+    *reused = false;
+    if (m->n_inputs != 1) {
+        diag_error(d, loc, "featurize needs a model with one input (this one has %d)", m->n_inputs);
+        return NULL;
+    }
+    bool *bottom = calloc((size_t)(m->n_layers ? m->n_layers : 1), sizeof *bottom);
+    feature_set *fs = calloc(1, sizeof *fs);
+    char *nodes[MAX_NODES];
+    char *tmp = NULL;
+    if (!bottom || !fs) {
+        diag_error(d, loc, "out of memory");
+        goto fail;
+    }
+    if (compute_bottom(m, bottom) != 0) {
+        diag_error(d, loc, "featurize: the model's graph is not valid");
+        goto fail;
+    }
+    int n_nodes = boundary_nodes(m, bottom, nodes);
+    bool any_frozen = false;
+    for (int i = 0; i < m->n_layers; i++)
+        any_frozen |= bottom[i];
+    if (!any_frozen) {
+        diag_error(d, loc, "featurize needs a frozen part: no layer is frozen together with all of "
+                   "its ancestors (use `freeze through \"LAYER\"`)");
+        goto fail;
+    }
+    if (n_nodes < 0) {
+        diag_error(d, loc, "featurize: the frozen boundary has more than %d nodes", MAX_NODES);
+        goto fail;
+    }
+    fs->n_nodes = n_nodes;
+    for (int k = 0; k < n_nodes; k++) {
+        fs->nodes[k] = strdup(nodes[k]);
+        fs->node_size[k] = node_shape(m, nodes[k]).size;
+        if (!fs->nodes[k]) {
+            diag_error(d, loc, "out of memory");
+            goto fail;
+        }
+    }
+    fs->sequence = data_is_sequence(ds);
+    fs->top = build_top(m, bottom, fs->nodes, n_nodes, d);
+    if (!fs->top)
+        goto fail;
+    uint64_t data_hash;
+    if (data_content_hash(ds, &data_hash, d) != 0)
+        goto fail;
+    char hex[17];
+    data_hash_hex(cache_key(m, bottom, fs->nodes, n_nodes, data_hash), hex);
+    if (mkdir_p(cache_dir) != 0) {
+        diag_error(d, loc, "featurize: cannot create the cache folder '%s': %s", cache_dir, strerror(errno));
+        goto fail;
+    }
+    fs->path = join(cache_dir, hex);
+    if (!fs->path) {
+        diag_error(d, loc, "out of memory");
+        goto fail;
+    }
+    char err[512];
+    if (dir_exists(fs->path)) {
+        if (open_entry(fs, err, sizeof err) == 0) {
+            *reused = true;
+            free(bottom);
+            return fs;
+        }
+        diag_warning(d, loc, "featurize: ignoring a damaged cache entry (%s); computing it again", err);
+        for (int s = 0; s < fs->n_shards; s++) {
+            for (int k = 0; k < fs->n_nodes; k++)
+                unmap_array(&fs->shards[s].x[k]);
+            unmap_array(&fs->shards[s].y);
+            unmap_array(&fs->shards[s].mask);
+            unmap_array(&fs->shards[s].label_mask);
+        }
+        free(fs->shards);
+        free(fs->ex_shard);
+        free(fs->ex_row);
+        fs->shards = NULL;
+        fs->ex_shard = fs->ex_row = NULL;
+        fs->n_shards = 0;
+        remove_tree(fs->path);
+    }
+    size_t tl = strlen(fs->path) + 16;
+    tmp = malloc(tl);
+    if (!tmp) {
+        diag_error(d, loc, "out of memory");
+        goto fail;
+    }
+    snprintf(tmp, tl, "%s.tmp-XXXXXX", fs->path);
+    if (!mkdtemp(tmp)) {
+        diag_error(d, loc, "featurize: cannot create a folder in '%s': %s", cache_dir, strerror(errno));
+        free(tmp);
+        tmp = NULL;
+        goto fail;
+    }
+    fs->align_end = data_aligns_end(ds);
+    if (compute_entry(m, ds, fs, tmp, d, loc) != 0)
+        goto fail;
+    if (rename(tmp, fs->path) != 0) {
+        diag_error(d, loc, "featurize: cannot move the cache entry into place: %s", strerror(errno));
+        goto fail;
+    }
+    free(tmp);
+    tmp = NULL;
+    fs->n_shards = 0;
+    if (open_entry(fs, err, sizeof err) != 0) {
+        diag_error(d, loc, "featurize: %s", err);
+        goto fail;
+    }
+    free(bottom);
+    return fs;
+fail:
+    if (tmp) {
+        remove_tree(tmp);
+        free(tmp);
+    }
+    free(bottom);
+    feature_set_free(fs);
+    return NULL;
+}
+
+/* ---- batches from the cache ---- */
+
+typedef struct feat_source {
+    feature_set *fs;
+    dataset *ds;
+    uint64_t seed;
+    int64_t batch;
+    int64_t *order;
+    int64_t cursor;
+    tensor x[MAX_NODES], y, mask, label_mask;
+    const tensor *xp[MAX_NODES];
+    const float *masks[MAX_NODES];
+    const float *label_masks[1];
+} feat_source;
+
+/* Gathers examples order[0..n) into time-major (or feed-forward) batch tensors. */
+static int gather(feat_source *s, const int64_t *ids, int64_t n)
+{
+    feature_set *fs = s->fs;
+    int64_t T = 1;
+    for (int64_t i = 0; i < n; i++) {
+        const shard *sh = &fs->shards[fs->ex_shard[ids[i]]];
+        if (sh->steps > T)
+            T = sh->steps;
+    }
+    for (int k = 0; k < fs->n_nodes; k++) {
+        int64_t F = fs->node_size[k];
+        tensor_release(&s->x[k]);
+        if ((fs->sequence ? tensor_alloc3(&s->x[k], T, n, F) : tensor_alloc2(&s->x[k], n, F)) != 0)
+            return -1;
+    }
+    int64_t K = fs->outputs;
+    tensor_release(&s->y);
+    tensor_release(&s->mask);
+    tensor_release(&s->label_mask);
+    if ((fs->sequence ? tensor_alloc3(&s->y, T, n, K) : tensor_alloc2(&s->y, n, K)) != 0)
+        return -1;
+    if (fs->sequence && fs->has_mask && tensor_alloc2(&s->mask, T, n) != 0)
+        return -1;
+    if (fs->sequence && fs->has_label_mask && tensor_alloc2(&s->label_mask, T, n) != 0)
+        return -1;
+    for (int64_t i = 0; i < n; i++) {
+        const shard *sh = &fs->shards[fs->ex_shard[ids[i]]];
+        int64_t r = fs->ex_row[ids[i]], Ts = sh->steps;
+        int64_t off = fs->align_end ? T - Ts : 0;
+        if (!fs->sequence) {
+            for (int k = 0; k < fs->n_nodes; k++)
+                memcpy(s->x[k].data + i * fs->node_size[k], sh->x[k].data + r * fs->node_size[k],
+                       (size_t)fs->node_size[k] * sizeof(float));
+            memcpy(s->y.data + i * K, sh->y.data + r * K, (size_t)K * sizeof(float));
+            continue;
+        }
+        for (int64_t t = 0; t < Ts; t++) {
+            int64_t tt = t + off;
+            for (int k = 0; k < fs->n_nodes; k++) {
+                int64_t F = fs->node_size[k];
+                memcpy(s->x[k].data + (tt * n + i) * F, sh->x[k].data + (r * Ts + t) * F,
+                       (size_t)F * sizeof(float));
+            }
+            memcpy(s->y.data + (tt * n + i) * K, sh->y.data + (r * Ts + t) * K, (size_t)K * sizeof(float));
+            if (s->mask.data)
+                s->mask.data[tt * n + i] = sh->mask.data ? sh->mask.data[r * Ts + t] : 1.0f;
+            if (s->label_mask.data)
+                s->label_mask.data[tt * n + i] = sh->label_mask.data ? sh->label_mask.data[r * Ts + t] : 1.0f;
+        }
+    }
+    for (int k = 0; k < fs->n_nodes; k++) {
+        s->xp[k] = &s->x[k];
+        s->masks[k] = s->mask.data;
+    }
+    s->label_masks[0] = s->label_mask.data;
+    return 0;
+}
+
+static int fs_reset(void *ctx, int64_t epoch, diag_ctx *d)
+{
+    (void)d;
+    feat_source *s = ctx;
+    s->cursor = 0;
+    for (int64_t i = 0; i < s->fs->count; i++)
+        s->order[i] = i;
+    if (epoch >= 0 && data_shuffles(s->ds)) {
+        uint64_t seed = train_epoch_shuffle_seed(s->seed, epoch);
+        rng r;
+        rng_seed(&r, seed);
+        rng_shuffle(&r, s->order, s->fs->count);
+    }
+    return 0;
+}
+
+static int fs_next(void *ctx, train_batch *tb, int64_t *examples, diag_ctx *d)
+{
+    feat_source *s = ctx;
+    int64_t left = s->fs->count - s->cursor;
+    if (left <= 0)
+        return 0;
+    int64_t n = left < s->batch ? left : s->batch;
+    if (gather(s, s->order + s->cursor, n) != 0) {
+        diag_error(d, data_loc(s->ds), "out of memory");
+        return -1;
+    }
+    s->cursor += n;
+    tb->inputs = s->xp;
+    tb->labels = &s->y;
+    tb->masks = s->masks;
+    tb->label_masks = s->label_masks;
+    *examples = n;
+    return 1;
+}
+
+static void source_release(feat_source *s)
+{
+    for (int k = 0; k < MAX_NODES; k++)
+        tensor_release(&s->x[k]);
+    tensor_release(&s->y);
+    tensor_release(&s->mask);
+    tensor_release(&s->label_mask);
+    free(s->order);
+}
+
+/* Copies parameters and updater state of the top model's layers from (to_top) or to m. */
+static int sync_params(model *m, model *top, bool to_top)
+{
+    for (int i = 0; i < top->n_layers; i++) {
+        layer *T = top->layers[i], *L = model_find_layer(m, T->name);
+        if (!L)
+            return -1;
+        for (int p = 0; p < T->n_params && p < L->n_params; p++) {
+            tensor *dst = to_top ? &T->params[p] : &L->params[p];
+            const tensor *src = to_top ? &L->params[p] : &T->params[p];
+            if (tensor_copy(dst, src) != 0)
+                return -1;
+            for (int k = 0; k < 2; k++) {
+                tensor *ud = to_top ? &T->upd_state[p][k] : &L->upd_state[p][k];
+                const tensor *us = to_top ? &L->upd_state[p][k] : &T->upd_state[p][k];
+                if (us->data ? tensor_copy(ud, us) != 0 : (tensor_release(ud), 0))
+                    return -1;
+            }
+        }
+        T->train = L->train;
+        T->frozen = L->frozen;
+    }
+    top->training = m->training;
+    if (to_top) {
+        top->epoch_count = m->epoch_count;
+        top->iteration_count = m->iteration_count;
+    } else {
+        m->epoch_count = top->epoch_count;
+        m->iteration_count = top->iteration_count;
+    }
+    return 0;
+}
+
+int featurized_fit(model *m, feature_set *fs, dataset *ds, train_options *o, train_result *r, diag_ctx *d)
+{
+    feat_source s = {.fs = fs, .ds = ds, .batch = data_batch_size(ds)};
+    s.seed = train_options_seed(m, o);
+    s.order = malloc((size_t)(fs->count ? fs->count : 1) * sizeof *s.order);
+    if (!s.order || sync_params(m, fs->top, true) != 0) {
+        free(s.order);
+        diag_error(d, o->loc, "out of memory");
+        return -1;
+    }
+    train_source src = {.ctx = &s, .reset = fs_reset, .next = fs_next, .examples_per_epoch = fs->count};
+    const char *saved = o->data_name;
+    if (!o->data_name)
+        o->data_name = data_name(ds);
+    int rc = train_fit(fs->top, &src, o, r, d);
+    o->data_name = saved;
+    source_release(&s);
+    /* The trained parameters go back into the whole model (even after a NaN stop: train_fit
+     * keeps the last good weights). */
+    if (sync_params(m, fs->top, false) != 0) {
+        diag_error(d, o->loc, "out of memory");
+        rc = -1;
+    }
+    return rc;
+}
+
+int featurized_evaluate(model *m, feature_set *fs, dataset *ds, evaluation *e, diag_ctx *d)
+{
+    feat_source s = {.fs = fs, .ds = ds, .batch = data_batch_size(ds)};
+    s.order = malloc((size_t)(fs->count ? fs->count : 1) * sizeof *s.order);
+    if (!s.order || sync_params(m, fs->top, true) != 0) {
+        free(s.order);
+        diag_error(d, data_loc(ds), "out of memory");
+        return -1;
+    }
+    fs_reset(&s, -1, d);
+    train_batch tb;
+    int64_t n;
+    int got, rc = 0;
+    while (rc == 0 && (got = fs_next(&s, &tb, &n, d)) == 1) {
+        tensor out = {0};
+        char err[256];
+        if (model_predict_nodes(fs->top, tb.inputs, tb.masks, (const char *const *)fs->top->outputs, 1, &out,
+                                err, sizeof err) != 0 ||
+            eval_add(e, &out, &s.y, s.label_mask.data ? &s.label_mask : NULL, err, sizeof err) != 0) {
+            diag_error(d, data_loc(ds), "evaluate %s: %s", data_name(ds), err);
+            rc = -1;
+        }
+        tensor_release(&out);
+    }
+    if (got < 0)
+        rc = -1;
+    source_release(&s);
+    return rc;
+}

@@ -1,0 +1,54 @@
+/* layer_util.h: helpers shared by the layer implementations (dense-like affine maps with
+ * activation, input dropout, scratch buffers); internal to runtime/layer_*.c. */
+#ifndef SURGERY_LAYER_UTIL_H
+#define SURGERY_LAYER_UTIL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include "layer.h"
+#include "tensor.h"
+
+/* Ownership: a dense_state lives in layer->state and owns its tensors; dense_free_state
+ * releases them (and is safe on a layer without state). */
+
+/* The forward cache of dense, output, rnn_output and embedding layers (training mode only). */
+typedef struct dense_state {
+    tensor z;        /* pre-activation, kept only when the activation's backward needs it */
+    tensor xdrop;    /* the input after input dropout (when dropout > 0) */
+    tensor dmask;    /* the dropout multipliers: 0 or 1 / (1 - p) */
+    bool dropped;    /* the last training forward applied input dropout */
+} dense_state;
+
+/* Writes a formatted reason into msg (for infer) and returns -1. */
+int layer_msg(char *msg, size_t n, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+/* "feed-forward", "recurrent", "convolutional". */
+const char *shape_kind_name(shape_kind k);
+
+/* Makes t a [d0, d1] tensor, reusing its buffer when the element count matches. Contents are
+ * unspecified. Returns 0 or -1 (out of memory). */
+int scratch2(tensor *t, int64_t d0, int64_t d1);
+
+/* Gets (allocating on first use) the layer's dense_state; NULL when out of memory. */
+dense_state *dense_state_get(layer *L);
+void dense_free_state(layer *L);
+
+/* W [n_in, n_out] (+ b [n_out] when has_bias). */
+int dense_param_specs(const layer *L, param_spec *specs);
+
+/* Inverted dropout: fills mask with 0 (probability p) or 1 / (1 - p) and y = x * mask. */
+void dropout_fill(rng *r, double p, const float *x, float *y, float *mask, int64_t n);
+
+/* out = act(x W + b) over x viewed as [rows, n_in] (rows = in->size / n_in), with input dropout
+ * and the forward cache in training mode. */
+int dense_like_forward(layer *L, const fwd_ctx *c);
+/* Backward of dense_like_forward. With use_loss and c->labels set, dz comes from the layer's
+ * loss (scaled by 1 / batch); otherwise from dout through the activation. */
+int dense_like_backward(layer *L, const bwd_ctx *c, bool use_loss);
+
+/* Adds dz^T-derived gradients: dW += x^T dz, db += column sums of dz; din += dz W^T. x may be
+ * NULL when no weight gradient is wanted. */
+void affine_backward(layer *L, const float *x, const float *dz, int64_t rows, tensor *grads,
+                     float *din);
+
+#endif

@@ -1,0 +1,120 @@
+#!/bin/sh
+# test_model_io.sh: `surgery summary` and `surgery predict` end to end on the models under
+# tests/data/models (outputs compared with PyTorch's within a tolerance), and their failures:
+# exit statuses, messages, and no output file left behind. Usage: test_model_io.sh SURGERY
+set -u
+BIN=${1:?usage: test_model_io.sh path/to/surgery}
+case $BIN in /*) ;; *) BIN=$(pwd)/$BIN ;; esac
+M=tests/data/models
+TMP=$(mktemp -d /tmp/surgery-e2e-mio-XXXXXX)
+trap 'rm -rf "$TMP"' EXIT INT TERM
+fails=0
+passes=0
+
+ok() { passes=$((passes + 1)); }
+bad() { echo "FAIL: $*"; fails=$((fails + 1)); }
+
+# expect_status WANT NAME CMD...: runs CMD (stdout and stderr to $TMP/out, $TMP/err).
+expect_status() {
+    want=$1 name=$2
+    shift 2
+    "$@" >"$TMP/out" 2>"$TMP/err"
+    got=$?
+    if [ "$got" -eq "$want" ]; then ok; else bad "$name: exit $got, want $want; stderr:"; cat "$TMP/err"; fi
+}
+
+expect_in() {   # expect_in FILE TEXT NAME
+    if grep -qF -- "$2" "$1"; then ok; else bad "$3: '$2' not in $1:"; cat "$1"; fi
+}
+
+# close_csv GOT WANT TOL: every field equal within TOL (integers such as indices exactly).
+close_csv() {
+    awk -F, -v tol="$3" '
+        NR == FNR { for (i = 1; i <= NF; i++) want[FNR, i] = $i; nf[FNR] = NF; rows = FNR; next }
+        { seen++
+          if (NF != nf[FNR]) { print "row " FNR ": " NF " fields, want " nf[FNR]; bad = 1; next }
+          for (i = 1; i <= NF; i++) { d = $i - want[FNR, i]; if (d < 0) d = -d
+              if (d > tol) { print "row " FNR " field " i ": " $i " != " want[FNR, i]; bad = 1 } } }
+        END { if (seen != rows) { print seen " rows, want " rows; bad = 1 } exit bad }' "$2" "$1"
+}
+
+no_leftovers() {   # no_leftovers DIR NAME: the folder holds nothing (no output, no temporaries)
+    if [ -z "$(ls -A "$1")" ]; then ok; else bad "$2: left behind: $(ls -A "$1")"; fi
+}
+
+# ---- summary ----
+expect_status 0 "summary char_lstm" "$BIN" summary $M/char_lstm.yaml
+if diff -u $M/char_lstm.summary "$TMP/out" >"$TMP/diff"; then ok; else bad "summary char_lstm differs:"; cat "$TMP/diff"; fi
+expect_status 0 "summary graph" "$BIN" summary $M/graph.yaml
+if diff -u $M/graph.summary "$TMP/out" >"$TMP/diff"; then ok; else bad "summary graph differs:"; cat "$TMP/diff"; fi
+expect_status 0 "summary mlp" "$BIN" summary $M/mlp.yaml
+expect_in "$TMP/out" "Total Parameters:  67" "summary mlp totals"
+expect_status 0 "summary --help" "$BIN" summary --help
+expect_in "$TMP/out" "usage: surgery summary" "summary --help"
+
+printf 'format: surgery-model/1\ninputs:\n  - {name: in, type: feed_forward, size: 4}\nlayers:\n  - {name: a, type: dense, n_out: 2}\n  - {name: b, type: dens, n_out: 2}\noutputs: [b]\n' >"$TMP/broken.yaml"
+expect_status 1 "summary of a broken model" "$BIN" summary --color=never "$TMP/broken.yaml"
+expect_in "$TMP/err" "broken.yaml:6:21: error: unknown layer type 'dens' (did you mean 'dense'?)" "summary broken"
+expect_status 2 "summary of a missing file" "$BIN" summary "$TMP/none.yaml"
+expect_status 2 "summary without a model" "$BIN" summary
+expect_status 2 "summary with an unknown option" "$BIN" summary --bogus $M/mlp.yaml
+
+# ---- predict: outputs equal PyTorch's ----
+OUT="$TMP/out.d"
+mkdir "$OUT"
+expect_status 0 "predict mlp npy to stdout" "$BIN" predict $M/mlp.yaml --input $M/mlp_input.npy
+if close_csv "$TMP/out" $M/mlp_expected.csv 1e-5 >"$TMP/cmp"; then ok; else bad "mlp stdout vs PyTorch:"; cat "$TMP/cmp"; fi
+expect_status 0 "predict mlp csv to csv" "$BIN" predict $M/mlp.yaml --input $M/mlp_input.csv -o "$OUT/p.csv"
+if close_csv "$OUT/p.csv" $M/mlp_expected.csv 1e-5 >"$TMP/cmp"; then ok; else bad "mlp csv vs PyTorch:"; cat "$TMP/cmp"; fi
+expect_status 0 "predict mlp float64 input" "$BIN" predict $M/mlp.yaml -i $M/mlp_input_f8.npy
+if close_csv "$TMP/out" $M/mlp_expected.csv 1e-5 >"$TMP/cmp"; then ok; else bad "mlp f8 vs PyTorch:"; cat "$TMP/cmp"; fi
+expect_status 0 "predict mlp to npy" "$BIN" predict $M/mlp.yaml --input $M/mlp_input.npy -o "$OUT/p.npy"
+# 128-byte header + 5 x 3 float32
+if [ "$(wc -c <"$OUT/p.npy")" -eq 188 ]; then ok; else bad "p.npy has $(wc -c <"$OUT/p.npy") bytes, want 188"; fi
+if head -c 6 "$OUT/p.npy" | grep -q NUMPY; then ok; else bad "p.npy lacks the .npy magic"; fi
+expect_status 0 "predict seq batch-first npy" "$BIN" predict $M/seq.yaml --input $M/seq_input.npy -o "$OUT/s.csv"
+if close_csv "$OUT/s.csv" $M/seq_expected.csv 1e-5 >"$TMP/cmp"; then ok; else bad "seq vs PyTorch:"; cat "$TMP/cmp"; fi
+expect_status 0 "predict seq to npy" "$BIN" predict $M/seq.yaml --input $M/seq_input.npy -o "$OUT/s.npy"
+if [ "$(wc -c <"$OUT/s.npy")" -eq $((128 + 2 * 6 * 2 * 4)) ]; then ok; else bad "s.npy size $(wc -c <"$OUT/s.npy")"; fi
+expect_status 0 "predict one csv sequence" "$BIN" predict $M/seq.yaml --input $M/seq_input.csv
+head -n 6 $M/seq_expected.csv >"$TMP/seq0.csv"
+if close_csv "$TMP/out" "$TMP/seq0.csv" 1e-5 >"$TMP/cmp"; then ok; else bad "csv sequence vs PyTorch:"; cat "$TMP/cmp"; fi
+{ echo "a,b,c,d"; cat $M/mlp_input.csv; } >"$TMP/with_header.csv"
+expect_status 0 "predict csv with --header 1" "$BIN" predict $M/mlp.yaml --input "$TMP/with_header.csv" --header 1
+if close_csv "$TMP/out" $M/mlp_expected.csv 1e-5 >"$TMP/cmp"; then ok; else bad "--header:"; cat "$TMP/cmp"; fi
+expect_status 0 "predict an untrained model" "$BIN" predict --color=never $M/graph.yaml --input $M/graph_input.npy
+expect_in "$TMP/err" "warning: the model has no weights file" "untrained warning"
+if [ "$(wc -l <"$TMP/out")" -eq 2 ]; then ok; else bad "untrained predict: $(wc -l <"$TMP/out") rows, want 2"; fi
+expect_status 0 "predict --help" "$BIN" predict --help
+expect_in "$TMP/out" "[batch, time, features]" "predict --help layouts"
+
+# ---- predict: failures leave nothing behind ----
+F="$TMP/fail.d"
+mkdir "$F"
+expect_status 1 "input of the wrong shape" "$BIN" predict $M/mlp.yaml --input $M/seq_input.npy -o "$F/x.npy"
+expect_in "$TMP/err" "shape [2, 6, 3] does not fit input 'features' of the model, which takes [batch, 4]" "wrong shape"
+no_leftovers "$F" "wrong shape"
+printf '1,2,3,4\n1,2,x,4\n' >"$TMP/bad.csv"
+expect_status 1 "malformed csv" "$BIN" predict --color=never $M/mlp.yaml --input "$TMP/bad.csv" -o "$F/x.csv"
+expect_in "$TMP/err" "bad.csv:2:5: error: field 3 'x' is not a finite number" "malformed csv"
+no_leftovers "$F" "malformed csv"
+expect_status 1 "weights that do not fit" "$BIN" predict --color=never $M/mlp_wrong_shape.yaml --input $M/mlp_input.npy -o "$F/x.npy"
+expect_in "$TMP/err" "mlp_wrong_shape.yaml:24:10: error: tensor 'hidden.W' in weights file mlp.safetensors has shape [4, 8], but layer 'hidden' needs [4, 9]" "wrong weights"
+no_leftovers "$F" "wrong weights"
+cp $M/mlp.yaml "$TMP/mlp.yaml"
+head -c 100 $M/mlp.safetensors >"$TMP/mlp.safetensors"
+expect_status 1 "truncated weights file" "$BIN" predict --color=never "$TMP/mlp.yaml" --input $M/mlp_input.npy -o "$F/x.npy"
+expect_in "$TMP/err" "runs past the end of the file" "truncated weights"
+no_leftovers "$F" "truncated weights"
+expect_status 2 "unknown output extension" "$BIN" predict $M/mlp.yaml --input $M/mlp_input.npy -o "$F/x.txt"
+no_leftovers "$F" "bad extension"
+expect_status 2 "missing input file" "$BIN" predict $M/mlp.yaml --input "$TMP/none.npy" -o "$F/x.npy"
+no_leftovers "$F" "missing input"
+expect_status 2 "no --input" "$BIN" predict $M/mlp.yaml
+expect_status 2 "unknown output name" "$BIN" predict $M/mlp.yaml --input $M/mlp_input.npy --output outt
+expect_in "$TMP/err" "'outt' is not an output of the model (did you mean 'out'?)" "unknown output"
+expect_status 4 "unwritable output folder" "$BIN" predict $M/mlp.yaml --input $M/mlp_input.npy -o "$F/no/such/dir/x.npy"
+no_leftovers "$F" "unwritable folder"
+
+echo "test_model_io.sh: $passes passed, $fails failed"
+[ "$fails" -eq 0 ]

@@ -1,0 +1,847 @@
+/* test_edit.c: the edits: which trained parameters each keeps (bitwise), which it
+ * re-initialises, the shapes it leaves, and the exactness of widen (preserve, net2net), narrow
+ * and deepen measured on model_predict outputs (dense chains, lstm, graves_lstm, merge). */
+#include <criterion/criterion.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "compiler/check.h"
+#include "compiler/diag.h"
+#include "compiler/frontend.h"
+#include "compiler/ir.h"
+#include "runtime/edit.h"
+#include "runtime/model.h"
+#include "runtime/model_io.h"
+#include "runtime/rng.h"
+#include "runtime/tensor.h"
+
+#define TE_EXACT 1e-6
+
+/* ---- helpers ------------------------------------------------------------------------------ */
+
+static model *te_load(const char *name, bool weights)
+{
+    char path[256];
+    snprintf(path, sizeof path, "tests/data/edit/%s.yaml", name);
+    diag_ctx *d = diag_new(stderr, DIAG_COLOR_NEVER);
+    model *m = model_load(path, weights, d);
+    diag_free(d);
+    cr_assert_not_null(m, "cannot load %s", path);
+    return m;
+}
+
+/* Compiles script text (written to a temporary file whose base is the fixture `base`). */
+static ir_script *te_script(const char *base, const char *text, diag_ctx *d)
+{
+    static int counter;
+    char path[256];
+    snprintf(path, sizeof path, "/tmp/surgery-test-edit-%d-%d.surgery", (int)getpid(), counter++);
+    char cwd[1024];
+    cr_assert_not_null(getcwd(cwd, sizeof cwd));
+    FILE *f = fopen(path, "w");
+    cr_assert_not_null(f);
+    fprintf(f, "base \"%s/tests/data/edit/%s.yaml\"\n%s\n", cwd, base, text);
+    fclose(f);
+    ir_script *s = NULL;
+    int rc = frontend_compile(path, NULL, 0, d, &s);
+    unlink(path);
+    cr_assert_eq(rc, FE_OK, "script did not compile:\n%s", text);
+    return s;
+}
+
+/* Applies the script to m; returns the error count and (when msgs) the diagnostics text. */
+static int te_apply_msgs(model *m, const char *base, const char *text, char *msgs, size_t n)
+{
+    FILE *out = tmpfile();
+    cr_assert_not_null(out);
+    diag_ctx *d = diag_new(out, DIAG_COLOR_NEVER);
+    ir_script *s = te_script(base, text, d);
+    int errors = edit_apply(m, s, d);
+    if (errors == 0)
+        errors = model_infer_shapes(m, d);
+    fflush(out);
+    rewind(out);
+    size_t got = fread(msgs, 1, n - 1, out);
+    msgs[got] = '\0';
+    fclose(out);
+    diag_free(d);
+    ir_script_free(s);
+    return errors;
+}
+
+static void te_apply(model *m, const char *base, const char *text)
+{
+    char msgs[4096];
+    int errors = te_apply_msgs(m, base, text, msgs, sizeof msgs);
+    cr_assert_eq(errors, 0, "unexpected errors for:\n%s\n%s", text, msgs);
+}
+
+static int te_errors(const char *base, bool weights, const char *text, const char *want)
+{
+    model *m = te_load(base, weights);
+    char msgs[4096];
+    int errors = te_apply_msgs(m, base, text, msgs, sizeof msgs);
+    if (want)
+        cr_expect(strstr(msgs, want), "expected '%s' in:\n%s", want, msgs);
+    model_free(m);
+    return errors;
+}
+
+static const tensor *te_param(const model *m, const char *layer_name, const char *key)
+{
+    const layer *L = model_find_layer(m, layer_name);
+    cr_assert_not_null(L, "no layer %s", layer_name);
+    int i = layer_param_index(L, key);
+    cr_assert_geq(i, 0, "%s has no %s", layer_name, key);
+    cr_assert_not_null(L->params[i].data, "%s.%s has no data", layer_name, key);
+    return &L->params[i];
+}
+
+static float te_at(const tensor *t, int64_t r, int64_t c)
+{
+    return t->data[r * t->shape[1] + c];
+}
+
+static void te_random(tensor *t, int ndim, const int64_t *shape, uint64_t seed)
+{
+    cr_assert_eq(tensor_alloc(t, ndim, shape), 0);
+    rng r;
+    rng_seed(&r, seed);
+    for (int64_t i = 0; i < t->size; i++)
+        t->data[i] = (float)(2.0 * rng_uniform(&r) - 1.0);
+}
+
+/* Input for a model's single input: FF [8, size], recurrent [5, 3, size]. */
+static void te_input(const model *m, tensor *x, uint64_t seed)
+{
+    const model_input *in = &m->inputs[0];
+    if (in->kind == INPUT_RECURRENT) {
+        int64_t s[3] = {5, 3, in->size};
+        te_random(x, 3, s, seed);
+    } else {
+        int64_t s[2] = {8, in->size};
+        te_random(x, 2, s, seed);
+    }
+}
+
+static void te_predict(model *m, const tensor *x, tensor *y)
+{
+    char err[256] = "";
+    const tensor *ins[1] = {x};
+    memset(y, 0, sizeof *y);
+    cr_assert_eq(model_predict(m, ins, y, err, sizeof err), 0, "predict: %s", err);
+}
+
+/* Applies the script to a copy of the fixture and compares outputs on random inputs. */
+static double te_output_diff(const char *base, const char *text, const char *prep_script,
+                             void (*prep)(model *))
+{
+    model *m = te_load(base, true);
+    if (prep_script)
+        te_apply(m, base, prep_script);
+    if (prep)
+        prep(m);
+    cr_assert_eq(model_infer_shapes(m, NULL), 0);
+    tensor x, y0, y1;
+    te_input(m, &x, 99);
+    te_predict(m, &x, &y0);
+    te_apply(m, base, text);
+    te_predict(m, &x, &y1);
+    cr_assert(tensor_same_shape(&y0, &y1));
+    double diff = tensor_max_abs_diff(&y0, &y1);
+    tensor_release(&x);
+    tensor_release(&y0);
+    tensor_release(&y1);
+    model_free(m);
+    return diff;
+}
+
+/* Every parameter of layer `name` in a and b is bitwise identical. */
+static void te_same_layer(const model *a, const model *b, const char *name)
+{
+    const layer *x = model_find_layer(a, name), *y = model_find_layer(b, name);
+    cr_assert(x && y, "layer %s missing", name);
+    cr_assert_eq(x->n_params, y->n_params, "%s: parameter count", name);
+    for (int k = 0; k < x->n_params; k++) {
+        cr_assert(tensor_same_shape(&x->params[k], &y->params[k]), "%s: shape of param %d",
+                  name, k);
+        cr_assert_eq(memcmp(x->params[k].data, y->params[k].data,
+                            (size_t)x->params[k].size * sizeof(float)), 0,
+                     "%s: param %d changed", name, k);
+    }
+}
+
+/* ---- widen -------------------------------------------------------------------------------- */
+
+Test(edit, widen_dense_keeps_every_weight_and_zeroes_outgoing)
+{
+    model *base = te_load("mlp", true);
+    model *m = model_clone(base, true);
+    te_apply(m, "mlp", "widen \"fc1\" by 3");
+    const tensor *w0 = te_param(base, "fc1", "W"), *w1 = te_param(m, "fc1", "W");
+    cr_assert_eq(w1->shape[0], 6);
+    cr_assert_eq(w1->shape[1], 11);
+    for (int r = 0; r < 6; r++)
+        for (int c = 0; c < 8; c++)
+            cr_assert_eq(te_at(w1, r, c), te_at(w0, r, c));
+    const tensor *b0 = te_param(base, "fc1", "b"), *b1 = te_param(m, "fc1", "b");
+    cr_assert_eq(b1->size, 11);
+    cr_assert_eq(memcmp(b1->data, b0->data, 8 * sizeof(float)), 0);
+    const tensor *v0 = te_param(base, "fc2", "W"), *v1 = te_param(m, "fc2", "W");
+    cr_assert_eq(v1->shape[0], 11);
+    for (int r = 0; r < 11; r++)
+        for (int c = 0; c < 5; c++)
+            cr_assert_eq(te_at(v1, r, c), r < 8 ? te_at(v0, r, c) : 0.0f, "row %d col %d", r, c);
+    /* new units' incoming weights come from the init: not all zero */
+    double s = 0;
+    for (int r = 0; r < 6; r++)
+        s += fabs(te_at(w1, r, 9));
+    cr_assert_gt(s, 0);
+    te_same_layer(base, m, "out");
+    cr_assert_eq(model_find_layer(m, "fc1")->edit, EDIT_WIDENED);
+    cr_assert_eq(model_find_layer(m, "fc2")->n_in, 11);
+    model_free(m);
+    model_free(base);
+}
+
+Test(edit, widen_dense_preserve_outputs_unchanged)
+{
+    cr_expect_lt(te_output_diff("mlp", "widen \"fc1\" by 3\nwiden \"fc2\" to 9", NULL, NULL),
+                 TE_EXACT);
+}
+
+Test(edit, widen_dense_net2net_outputs_unchanged)
+{
+    double d = te_output_diff("mlp", "widen \"fc1\" to 20 { method = net2net }\n"
+                              "widen \"fc2\" by 4 { method = net2net }", NULL, NULL);
+    cr_expect_lt(d, TE_EXACT);
+}
+
+Test(edit, widen_net2net_copies_incoming_and_splits_outgoing)
+{
+    model *base = te_load("mlp", true);
+    model *m = model_clone(base, true);
+    te_apply(m, "mlp", "widen \"fc1\" by 4 { method = net2net }");
+    const tensor *w0 = te_param(base, "fc1", "W"), *w1 = te_param(m, "fc1", "W");
+    const tensor *v0 = te_param(base, "fc2", "W"), *v1 = te_param(m, "fc2", "W");
+    /* each new unit is a copy of some old unit: its column equals that unit's column */
+    int count[8] = {1, 1, 1, 1, 1, 1, 1, 1}, src[12];
+    for (int j = 0; j < 12; j++) {
+        src[j] = j;
+        if (j < 8)
+            continue;
+        src[j] = -1;
+        for (int u = 0; u < 8 && src[j] < 0; u++) {
+            bool same = true;
+            for (int r = 0; r < 6; r++)
+                same = same && te_at(w1, r, j) == te_at(w0, r, u);
+            if (same)
+                src[j] = u;
+        }
+        cr_assert_geq(src[j], 0, "new unit %d copies no old unit", j);
+        count[src[j]]++;
+    }
+    for (int j = 0; j < 12; j++)
+        for (int c = 0; c < 5; c++)
+            cr_assert_float_eq(te_at(v1, j, c), te_at(v0, src[j], c) / (float)count[src[j]], 1e-7);
+    model_free(m);
+    model_free(base);
+}
+
+Test(edit, widen_outgoing_init_wires_new_units_in)
+{
+    model *m = te_load("mlp", true);
+    te_apply(m, "mlp", "widen \"fc1\" by 2 { outgoing = uniform(0.5, 1.0) }");
+    const tensor *v = te_param(m, "fc2", "W");
+    for (int c = 0; c < 5; c++) {
+        cr_assert_geq(te_at(v, 8, c), 0.5f);
+        cr_assert_geq(te_at(v, 9, c), 0.5f);
+    }
+    model_free(m);
+}
+
+Test(edit, widen_output_adds_classes_keeping_trained_ones)
+{
+    model *base = te_load("mlp", true);
+    model *m = model_clone(base, true);
+    te_apply(m, "mlp", "widen \"out\" by 2");
+    const tensor *w0 = te_param(base, "out", "W"), *w1 = te_param(m, "out", "W");
+    cr_assert_eq(w1->shape[1], 5);
+    for (int r = 0; r < 5; r++)
+        for (int c = 0; c < 3; c++)
+            cr_assert_eq(te_at(w1, r, c), te_at(w0, r, c));
+    te_same_layer(base, m, "fc1");
+    te_same_layer(base, m, "fc2");
+    model_free(m);
+    model_free(base);
+}
+
+Test(edit, widen_through_activation_and_dropout)
+{
+    cr_expect_lt(te_output_diff("tanh", "widen \"fc1\" by 3", NULL, NULL), TE_EXACT);
+    cr_expect_lt(te_output_diff("tanh", "widen \"fc1\" by 3 { method = net2net }", NULL, NULL),
+                 TE_EXACT);
+}
+
+Test(edit, widen_lstm_preserve_keeps_gate_blocks)
+{
+    model *base = te_load("lstm", true);
+    model *m = model_clone(base, true);
+    te_apply(m, "lstm", "widen \"lstm1\" by 2");
+    const int n = 6, nn = 8;
+    const tensor *w0 = te_param(base, "lstm1", "W"), *w1 = te_param(m, "lstm1", "W");
+    const tensor *r0 = te_param(base, "lstm1", "RW"), *r1 = te_param(m, "lstm1", "RW");
+    const tensor *b0 = te_param(base, "lstm1", "b"), *b1 = te_param(m, "lstm1", "b");
+    cr_assert_eq(w1->shape[1], 4 * nn);
+    cr_assert_eq(r1->shape[0], nn);
+    cr_assert_eq(r1->shape[1], 4 * nn);
+    for (int g = 0; g < 4; g++)
+        for (int j = 0; j < n; j++) {
+            for (int r = 0; r < 5; r++)
+                cr_assert_eq(te_at(w1, r, g * nn + j), te_at(w0, r, g * n + j));
+            for (int r = 0; r < n; r++)
+                cr_assert_eq(te_at(r1, r, g * nn + j), te_at(r0, r, g * n + j));
+            cr_assert_eq(b1->data[g * nn + j], b0->data[g * n + j]);
+        }
+    /* new units send nothing: their RW rows and their rows in lstm2's W are zero */
+    for (int r = n; r < nn; r++)
+        for (int c = 0; c < 4 * nn; c++)
+            cr_assert_eq(te_at(r1, r, c), 0.0f);
+    const tensor *v1 = te_param(m, "lstm2", "W");
+    cr_assert_eq(v1->shape[0], nn);
+    for (int r = n; r < nn; r++)
+        for (int c = 0; c < 16; c++)
+            cr_assert_eq(te_at(v1, r, c), 0.0f);
+    /* the new units' forget-gate bias is the layer's forget_gate_bias */
+    cr_assert_eq(b1->data[nn + 6], 1.0f);
+    cr_assert_eq(b1->data[nn + 7], 1.0f);
+    te_same_layer(base, m, "out");
+    model_free(m);
+    model_free(base);
+}
+
+Test(edit, widen_lstm_outputs_unchanged)
+{
+    cr_expect_lt(te_output_diff("lstm", "widen \"lstm1\" by 3\nwiden \"lstm2\" to 7", NULL, NULL),
+                 TE_EXACT);
+    cr_expect_lt(te_output_diff("lstm", "widen \"lstm1\" by 5 { method = net2net }\n"
+                                "widen \"lstm2\" by 2 { method = net2net }", NULL, NULL),
+                 TE_EXACT);
+}
+
+Test(edit, widen_graves_lstm_outputs_unchanged)
+{
+    cr_expect_lt(te_output_diff("graves", "widen \"g1\" by 3\nwiden \"g2\" by 1", NULL, NULL),
+                 TE_EXACT);
+    cr_expect_lt(te_output_diff("graves", "widen \"g1\" by 4 { method = net2net }\n"
+                                "widen \"g2\" to 6 { method = net2net }", NULL, NULL),
+                 TE_EXACT);
+}
+
+Test(edit, widen_graves_keeps_peepholes)
+{
+    model *base = te_load("graves", true);
+    model *m = model_clone(base, true);
+    te_apply(m, "graves", "widen \"g1\" by 2 { method = net2net }");
+    const tensor *r0 = te_param(base, "g1", "RW"), *r1 = te_param(m, "g1", "RW");
+    cr_assert_eq(r1->shape[1], 4 * 7 + 3);
+    for (int r = 0; r < 5; r++)
+        for (int p = 0; p < 3; p++)
+            cr_assert_eq(te_at(r1, r, 28 + p), te_at(r0, r, 20 + p));
+    model_free(m);
+    model_free(base);
+}
+
+Test(edit, widen_through_merge_outputs_unchanged)
+{
+    cr_expect_lt(te_output_diff("merge", "widen \"a\" by 2\nwiden \"b\" by 3", NULL, NULL),
+                 TE_EXACT);
+    cr_expect_lt(te_output_diff("merge", "widen \"a\" by 3 { method = net2net }\n"
+                                "widen \"b\" to 7 { method = net2net }", NULL, NULL), TE_EXACT);
+}
+
+Test(edit, widen_through_merge_inserts_rows_at_the_offset)
+{
+    model *base = te_load("merge", true);
+    model *m = model_clone(base, true);
+    te_apply(m, "merge", "widen \"b\" by 2");
+    /* joined = [a (4) | b (3)]: fc and fc2 gain rows 7, 8 (zero); rows 0..6 keep theirs */
+    const char *const consumers[] = {"fc", "fc2"};
+    for (int k = 0; k < 2; k++) {
+        const tensor *v0 = te_param(base, consumers[k], "W"), *v1 = te_param(m, consumers[k], "W");
+        cr_assert_eq(v1->shape[0], 9);
+        for (int r = 0; r < 9; r++)
+            for (int c = 0; c < 5; c++)
+                cr_assert_eq(te_at(v1, r, c), r < 7 ? te_at(v0, r, c) : 0.0f);
+    }
+    te_same_layer(base, m, "a");
+    model_free(m);
+    model_free(base);
+}
+
+Test(edit, widen_embedding_outputs_unchanged)
+{
+    model *m = te_load("embed", true);
+    tensor x, y0, y1;
+    int64_t s[2] = {6, 1};
+    cr_assert_eq(tensor_alloc(&x, 2, s), 0);
+    for (int i = 0; i < 6; i++)
+        x.data[i] = (float)i;
+    te_predict(m, &x, &y0);
+    te_apply(m, "embed", "widen \"emb\" by 3");
+    cr_assert_eq(te_param(m, "emb", "W")->shape[1], 7);
+    te_predict(m, &x, &y1);
+    cr_expect_lt(tensor_max_abs_diff(&y0, &y1), TE_EXACT);
+    tensor_release(&x);
+    tensor_release(&y0);
+    tensor_release(&y1);
+    model_free(m);
+}
+
+/* ---- narrow ------------------------------------------------------------------------------- */
+
+static void te_zero_outgoing_fc1(model *m)
+{
+    layer *L = model_find_layer(m, "fc2");
+    tensor *w = &L->params[layer_param_index(L, "W")];
+    for (int c = 0; c < 5; c++) {
+        w->data[1 * 5 + c] = 0;
+        w->data[4 * 5 + c] = 0;
+    }
+}
+
+Test(edit, narrow_drop_units_without_outgoing_weights_is_exact)
+{
+    cr_expect_lt(te_output_diff("mlp", "narrow \"fc1\" drop [1, 4]", NULL, te_zero_outgoing_fc1),
+                 TE_EXACT);
+}
+
+Test(edit, narrow_drop_keeps_the_other_units_bitwise)
+{
+    model *base = te_load("mlp", true);
+    model *m = model_clone(base, true);
+    te_apply(m, "mlp", "narrow \"fc1\" drop [1, 4]");
+    const int keep[6] = {0, 2, 3, 5, 6, 7};
+    const tensor *w0 = te_param(base, "fc1", "W"), *w1 = te_param(m, "fc1", "W");
+    const tensor *v0 = te_param(base, "fc2", "W"), *v1 = te_param(m, "fc2", "W");
+    cr_assert_eq(w1->shape[1], 6);
+    cr_assert_eq(v1->shape[0], 6);
+    for (int j = 0; j < 6; j++) {
+        for (int r = 0; r < 6; r++)
+            cr_assert_eq(te_at(w1, r, j), te_at(w0, r, keep[j]));
+        for (int c = 0; c < 5; c++)
+            cr_assert_eq(te_at(v1, j, c), te_at(v0, keep[j], c));
+    }
+    cr_assert_eq(model_find_layer(m, "fc1")->edit, EDIT_NARROWED);
+    model_free(m);
+    model_free(base);
+}
+
+static void te_shrink_fc1_units_2_5(model *m)
+{
+    layer *L = model_find_layer(m, "fc1");
+    tensor *w = &L->params[layer_param_index(L, "W")];
+    for (int r = 0; r < 6; r++) {
+        w->data[r * 8 + 2] *= 1e-3f;
+        w->data[r * 8 + 5] *= 1e-3f;
+    }
+}
+
+Test(edit, narrow_to_drops_the_smallest_incoming_norms)
+{
+    model *m = te_load("mlp", true);
+    te_shrink_fc1_units_2_5(m);
+    model *base = model_clone(m, true);
+    te_apply(m, "mlp", "narrow \"fc1\" to 6");
+    const int keep[6] = {0, 1, 3, 4, 6, 7};
+    const tensor *w0 = te_param(base, "fc1", "W"), *w1 = te_param(m, "fc1", "W");
+    for (int j = 0; j < 6; j++)
+        for (int r = 0; r < 6; r++)
+            cr_assert_eq(te_at(w1, r, j), te_at(w0, r, keep[j]));
+    model_free(m);
+    model_free(base);
+}
+
+static void te_zero_outgoing_lstm1_unit3(model *m)
+{
+    layer *L = model_find_layer(m, "lstm1");
+    tensor *rw = &L->params[layer_param_index(L, "RW")];
+    for (int64_t c = 0; c < rw->shape[1]; c++)
+        rw->data[3 * rw->shape[1] + c] = 0;
+    layer *C = model_find_layer(m, "lstm2");
+    tensor *w = &C->params[layer_param_index(C, "W")];
+    for (int64_t c = 0; c < w->shape[1]; c++)
+        w->data[3 * w->shape[1] + c] = 0;
+}
+
+static void te_zero_outgoing_g1_unit1(model *m)
+{
+    layer *L = model_find_layer(m, "g1");
+    tensor *rw = &L->params[layer_param_index(L, "RW")];
+    for (int64_t c = 0; c < 4 * 5; c++)   /* gate columns; its peepholes are its own */
+        rw->data[1 * rw->shape[1] + c] = 0;
+    layer *C = model_find_layer(m, "g2");
+    tensor *w = &C->params[layer_param_index(C, "W")];
+    for (int64_t c = 0; c < w->shape[1]; c++)
+        w->data[1 * w->shape[1] + c] = 0;
+}
+
+Test(edit, narrow_lstm_and_graves_exact_when_outgoing_zero)
+{
+    cr_expect_lt(te_output_diff("lstm", "narrow \"lstm1\" drop [3]", NULL,
+                                te_zero_outgoing_lstm1_unit3), TE_EXACT);
+    cr_expect_lt(te_output_diff("graves", "narrow \"g1\" drop [1]", NULL,
+                                te_zero_outgoing_g1_unit1), TE_EXACT);
+}
+
+Test(edit, narrow_lstm_shapes)
+{
+    model *m = te_load("graves", true);
+    te_apply(m, "graves", "narrow \"g1\" to 3");
+    cr_assert_eq(te_param(m, "g1", "W")->shape[1], 12);
+    cr_assert_eq(te_param(m, "g1", "RW")->shape[0], 3);
+    cr_assert_eq(te_param(m, "g1", "RW")->shape[1], 15);
+    cr_assert_eq(te_param(m, "g1", "b")->size, 12);
+    cr_assert_eq(te_param(m, "g2", "W")->shape[0], 3);
+    model_free(m);
+}
+
+Test(edit, widen_then_narrow_back_is_identity)
+{
+    model *base = te_load("lstm", true);
+    model *m = model_clone(base, true);
+    te_apply(m, "lstm", "widen \"lstm1\" by 3\nnarrow \"lstm1\" drop [6, 7, 8]");
+    te_same_layer(base, m, "lstm1");
+    te_same_layer(base, m, "lstm2");
+    te_same_layer(base, m, "out");
+    model_free(m);
+    model_free(base);
+}
+
+/* ---- deepen ------------------------------------------------------------------------------- */
+
+Test(edit, deepen_dense_relu_is_exact)
+{
+    cr_expect_lt(te_output_diff("mlp", "deepen \"fc1\" with dense \"fc1b\"\n"
+                                "deepen \"fc2\" with dense \"fc2b\"", NULL, NULL), TE_EXACT);
+    model *m = te_load("mlp", true);
+    te_apply(m, "mlp", "deepen \"fc1\" with dense \"fc1b\"");
+    layer *L = model_find_layer(m, "fc1b");
+    cr_assert_eq(L->activation, ACT_RELU);
+    cr_assert_str_eq(model_find_layer(m, "fc2")->inputs[0], "fc1b");
+    const tensor *w = te_param(m, "fc1b", "W");
+    for (int r = 0; r < 8; r++)
+        for (int c = 0; c < 8; c++)
+            cr_assert_eq(te_at(w, r, c), r == c ? 1.0f : 0.0f);
+    model_free(m);
+}
+
+Test(edit, deepen_lstm_is_identity_to_float_rounding)
+{
+    cr_expect_lt(te_output_diff("lstm", "deepen \"lstm1\" with lstm \"deep\"", NULL, NULL),
+                 TE_EXACT);
+    cr_expect_lt(te_output_diff("graves", "deepen \"g2\" with lstm \"deep\"", NULL, NULL),
+                 TE_EXACT);
+}
+
+Test(edit, deepen_after_merge_is_exact)
+{
+    cr_expect_lt(te_output_diff("merge", "deepen \"joined\" with dense \"mix\"", NULL, NULL),
+                 TE_EXACT);
+}
+
+Test(edit, deepen_refuses_non_idempotent_activation)
+{
+    cr_expect_eq(te_errors("tanh", false, "deepen \"fc1\" with dense \"x\"",
+                           "deepen needs an activation with phi(phi(x)) = phi(x) (relu, "
+                           "identity); 'fc1' uses tanh"), 1);
+}
+
+/* ---- DL4J-equivalent structural edits ----------------------------------------------------- */
+
+Test(edit, resize_n_out_reinitialises_layer_and_fan_out)
+{
+    model *base = te_load("mlp", true);
+    model *m = model_clone(base, true);
+    te_apply(m, "mlp", "resize \"fc1\" n_out 10 { init = uniform(2, 3)  next_init = uniform(-3, -2) }");
+    const tensor *w1 = te_param(m, "fc1", "W"), *v1 = te_param(m, "fc2", "W");
+    cr_assert_eq(w1->shape[1], 10);
+    cr_assert_eq(v1->shape[0], 10);
+    for (int64_t i = 0; i < w1->size; i++)
+        cr_assert(w1->data[i] >= 2 && w1->data[i] < 3);
+    for (int64_t i = 0; i < v1->size; i++)
+        cr_assert(v1->data[i] >= -3 && v1->data[i] < -2);
+    te_same_layer(base, m, "out");
+    cr_assert_eq(model_find_layer(m, "fc1")->edit, EDIT_RESIZED);
+    cr_assert_eq(model_find_layer(m, "fc2")->edit, EDIT_RESIZED);
+    cr_assert_eq(model_find_layer(m, "out")->edit, EDIT_KEPT);
+    model_free(m);
+    model_free(base);
+}
+
+Test(edit, resize_through_merge_resizes_the_merge_consumers)
+{
+    model *base = te_load("merge", true);
+    model *m = model_clone(base, true);
+    te_apply(m, "merge", "resize \"a\" n_out 6");
+    cr_assert_eq(te_param(m, "fc", "W")->shape[0], 9);
+    cr_assert_eq(te_param(m, "fc2", "W")->shape[0], 9);
+    cr_assert_eq(model_find_layer(m, "fc")->edit, EDIT_RESIZED);
+    te_same_layer(base, m, "b");
+    te_same_layer(base, m, "out");
+    model_free(m);
+    model_free(base);
+}
+
+Test(edit, resize_n_in_reinitialises_that_layer_only)
+{
+    model *base = te_load("mlp", true);
+    model *m = model_clone(base, true);
+    te_apply(m, "mlp", "remove \"fc1\" keep connections\n"
+             "add dense \"fc1\" from \"in\" { n_out = 4  activation = relu }\n"
+             "resize \"fc2\" n_in 4 { init = ones }");
+    const tensor *v = te_param(m, "fc2", "W");
+    cr_assert_eq(v->shape[0], 4);
+    for (int64_t i = 0; i < v->size; i++)
+        cr_assert_eq(v->data[i], 1.0f);
+    te_same_layer(base, m, "out");
+    model_free(m);
+    model_free(base);
+}
+
+Test(edit, remove_keep_connections_and_add_reconnects)
+{
+    model *base = te_load("mlp", true);
+    model *m = model_clone(base, true);
+    te_apply(m, "mlp", "remove \"fc2\" keep connections\n"
+             "add dense \"fc2\" from \"fc1\" { n_out = 5  activation = relu }");
+    layer *L = model_find_layer(m, "fc2");
+    cr_assert_eq(L->edit, EDIT_REPLACED);
+    cr_assert_str_eq(model_find_layer(m, "out")->inputs[0], "fc2");
+    te_same_layer(base, m, "fc1");
+    te_same_layer(base, m, "out");
+    model_free(m);
+    model_free(base);
+}
+
+Test(edit, replace_keeps_wiring_and_neighbours)
+{
+    model *base = te_load("mlp", true);
+    model *m = model_clone(base, true);
+    te_apply(m, "mlp", "replace \"fc2\" with dense { activation = identity }");
+    layer *L = model_find_layer(m, "fc2");
+    cr_assert_eq(L->edit, EDIT_REPLACED);
+    cr_assert_eq(L->n_out, 5);
+    cr_assert_eq(L->activation, ACT_IDENTITY);
+    cr_assert_str_eq(L->inputs[0], "fc1");
+    te_same_layer(base, m, "fc1");
+    te_same_layer(base, m, "out");
+    model_free(m);
+    model_free(base);
+}
+
+Test(edit, insert_goes_between_a_layer_and_its_consumers)
+{
+    double d = te_output_diff("mlp", "insert dropout \"drop\" after \"fc1\" { dropout = 0.5 }",
+                              NULL, NULL);
+    cr_expect_lt(d, TE_EXACT);   /* dropout is the identity at inference */
+    model *m = te_load("mlp", false);
+    te_apply(m, "mlp", "insert dense \"adapter\" after \"fc1\" { n_out = 8  activation = relu }");
+    cr_assert_str_eq(model_find_layer(m, "fc2")->inputs[0], "adapter");
+    cr_assert_str_eq(model_find_layer(m, "adapter")->inputs[0], "fc1");
+    cr_assert_eq(model_find_layer(m, "adapter")->n_in, 8);
+    model_free(m);
+}
+
+Test(edit, remove_output_then_add_a_new_head)
+{
+    model *base = te_load("mlp", true);
+    model *m = model_clone(base, true);
+    te_apply(m, "mlp", "remove output\n"
+             "add output \"head\" from \"fc2\" { n_out = 4  activation = softmax  loss = mcxent }");
+    cr_assert_eq(m->n_outputs, 1);
+    cr_assert_str_eq(m->outputs[0], "head");
+    cr_assert_null(model_find_layer(m, "out"));
+    cr_assert_eq(te_param(m, "head", "W")->shape[0], 5);
+    te_same_layer(base, m, "fc1");
+    te_same_layer(base, m, "fc2");
+    model_free(m);
+    model_free(base);
+}
+
+Test(edit, remove_last_cuts_a_chain)
+{
+    model *m = te_load("mlp", false);
+    edit_log *log = edit_log_new();
+    FILE *out = tmpfile();
+    diag_ctx *d = diag_new(out, DIAG_COLOR_NEVER);
+    ir_script *s = te_script("mlp", "remove last 2", d);
+    cr_assert_eq(edit_apply_log(m, s, d, log), 0);
+    cr_assert_eq(m->n_layers, 1);
+    cr_assert_str_eq(m->outputs[0], "fc1");
+    cr_assert_eq(log->n_removed, 2);
+    cr_assert_eq(log->removed[0].params + log->removed[1].params, 45 + 18);
+    ir_script_free(s);
+    diag_free(d);
+    fclose(out);
+    edit_log_free(log);
+    model_free(m);
+}
+
+Test(edit, rename_updates_every_reference)
+{
+    model *base = te_load("mlp", true);
+    model *m = model_clone(base, true);
+    te_apply(m, "mlp", "rename \"fc2\" to \"features\"\nfreeze through \"features\"\n"
+             "rename \"out\" to \"head\"");
+    layer *L = model_find_layer(m, "features");
+    cr_assert_not_null(L);
+    cr_assert_str_eq(L->old_name, "fc2");
+    cr_assert_eq(L->edit, EDIT_RENAMED);
+    cr_assert(L->frozen);
+    cr_assert_str_eq(model_find_layer(m, "head")->inputs[0], "features");
+    cr_assert_str_eq(m->outputs[0], "head");
+    layer *a = model_find_layer(base, "fc2");
+    cr_assert_eq(memcmp(a->params[0].data, L->params[0].data, 40 * sizeof(float)), 0);
+    model_free(m);
+    model_free(base);
+}
+
+Test(edit, freeze_through_set_and_fine_tune)
+{
+    model *m = te_load("mlp", false);
+    te_apply(m, "mlp", "fine_tune { l2 = 0.5  dropout = 0.25 }\n"
+             "set \"out\" { l2 = 0.125 }\n"
+             "freeze through \"fc2\"\nunfreeze \"fc2\"");
+    layer *fc1 = model_find_layer(m, "fc1"), *fc2 = model_find_layer(m, "fc2"),
+          *out = model_find_layer(m, "out");
+    cr_assert(fc1->frozen);
+    cr_assert(!fc2->frozen);
+    cr_assert(!out->frozen);
+    cr_assert_eq(fc2->train.l2, 0.5);
+    cr_assert_eq(out->train.l2, 0.125);        /* the script's own setting wins */
+    cr_assert_eq(out->train.dropout, 0.25);
+    cr_assert_eq(fc1->train.l2, 0.0);          /* frozen: fine_tune does not reach it */
+    cr_assert_eq(m->training.l2, 0.5);
+    cr_assert(out->script_set_mask & TC_L2);
+    model_free(m);
+}
+
+Test(edit, new_layers_take_fine_tune_defaults_unless_set)
+{
+    model *m = te_load("mlp", false);
+    te_apply(m, "mlp", "fine_tune { learning_rate = 0.5 }\n"
+             "insert dense \"x\" after \"fc2\" { n_out = 5  learning_rate = 0.25 }\n"
+             "insert dense \"y\" after \"x\" { n_out = 5 }");
+    cr_assert_eq(model_find_layer(m, "x")->train.learning_rate, 0.25);
+    cr_assert_eq(model_find_layer(m, "y")->train.learning_rate, 0.5);
+    model_free(m);
+}
+
+Test(edit, deterministic_in_the_seed)
+{
+    const char *script = "widen \"fc1\" by 5\nresize \"fc2\" n_out 7\n"
+                         "insert dense \"z\" after \"fc2\" { n_out = 7 }";
+    model *a = te_load("mlp", true), *b = te_load("mlp", true);
+    te_apply(a, "mlp", script);
+    te_apply(b, "mlp", script);
+    const char *const names[] = {"fc1", "fc2", "z", "out"};
+    for (int i = 0; i < 4; i++)
+        te_same_layer(a, b, names[i]);
+    model *c = te_load("mlp", true);
+    te_apply(c, "mlp", "fine_tune { seed = 77 }\nwiden \"fc1\" by 5");
+    cr_assert_neq(memcmp(te_param(a, "fc1", "W")->data + 8, te_param(c, "fc1", "W")->data + 8,
+                         3 * sizeof(float)), 0);
+    model_free(a);
+    model_free(b);
+    model_free(c);
+}
+
+Test(edit, architecture_mode_changes_shapes_only)
+{
+    model *m = te_load("lstm", false);
+    te_apply(m, "lstm", "widen \"lstm1\" by 4\nnarrow \"lstm2\" to 2\n"
+             "deepen \"lstm2\" with lstm \"deep\"\nresize \"out\" n_out 7");
+    cr_assert_eq(model_find_layer(m, "lstm1")->n_out, 10);
+    cr_assert_eq(model_find_layer(m, "lstm2")->n_in, 10);
+    cr_assert_eq(model_find_layer(m, "lstm2")->n_out, 2);
+    cr_assert_eq(model_find_layer(m, "deep")->n_in, 2);
+    cr_assert_eq(model_find_layer(m, "out")->n_in, 2);
+    cr_assert_eq(model_find_layer(m, "out")->n_out, 7);
+    for (int i = 0; i < m->n_layers; i++)
+        cr_assert_null(m->layers[i]->params[0].data);
+    model_free(m);
+}
+
+Test(edit, check_script_model_reports_nothing_for_a_valid_script)
+{
+    char cwd[1024];
+    cr_assert_not_null(getcwd(cwd, sizeof cwd));
+    FILE *out = tmpfile();
+    diag_ctx *d = diag_new(out, DIAG_COLOR_NEVER);
+    ir_script *s = te_script("merge", "widen \"a\" by 2\nfreeze through \"joined\"", d);
+    model *after = NULL;
+    cr_assert_eq(check_script_model(s, d, &after), 0);
+    cr_assert_not_null(after);
+    cr_assert_eq(model_find_layer(after, "fc")->n_in, 9);
+    cr_assert(model_find_layer(after, "b")->frozen);
+    model_free(after);
+    ir_script_free(s);
+    diag_free(d);
+    fclose(out);
+}
+
+/* ---- errors ------------------------------------------------------------------------------- */
+
+Test(edit, errors_unknown_names_suggest)
+{
+    cr_expect_eq(te_errors("mlp", false, "widen \"fc3\" by 2", "unknown layer 'fc3' (did you "
+                           "mean 'fc1'?)"), 1);
+    cr_expect_eq(te_errors("mlp", false, "remove \"fc2\"\nwiden \"fc2\" by 1",
+                           "unknown layer 'fc2': it was removed"), 2);
+}
+
+Test(edit, errors_edits_that_do_not_apply)
+{
+    cr_expect_eq(te_errors("merge", false, "widen \"joined\" by 2", "'joined' is a merge vertex"),
+                 1);
+    cr_expect_eq(te_errors("merge", false, "widen \"fc\" by 2", "add vertex 'sum'"), 1);
+    cr_expect_eq(te_errors("merge", false, "resize \"sum\" n_out 3", "resize applies to layers "
+                           "with parameters"), 1);
+    cr_expect_eq(te_errors("mlp", false, "widen \"fc1\" to 8", "already has 8 units"), 1);
+    cr_expect_eq(te_errors("mlp", false, "narrow \"fc1\" to 8", "has 8 units"), 1);
+    cr_expect_eq(te_errors("mlp", false, "narrow \"fc1\" drop [9]", "out of range"), 1);
+    cr_expect_eq(te_errors("embed", false, "widen \"in\" by 1", "'in' is a model input"), 1);
+}
+
+Test(edit, errors_graph_structure)
+{
+    cr_expect_eq(te_errors("mlp", false, "remove \"fc1\"", "removing 'fc1' leaves 'fc2' without "
+                           "inputs"), 1);
+    cr_expect_eq(te_errors("mlp", false, "add dense \"fc1\" from \"in\" { n_out = 2 }",
+                           "a layer named 'fc1' already exists"), 1);
+    cr_expect_eq(te_errors("mlp", false, "remove \"fc2\" keep connections",
+                           "no layer named 'fc2' is added back"), 1);
+    cr_expect_eq(te_errors("mlp", false, "remove \"fc1\" keep connections\n"
+                           "add dense \"fc1\" from \"fc2\" { n_out = 8 }", "creates a cycle"), 1);
+    cr_expect_eq(te_errors("merge", false, "remove last 1", "chain models"), 1);
+    cr_expect_eq(te_errors("mlp", false, "freeze \"out\"", "output layers cannot be frozen"), 1);
+    cr_expect_eq(te_errors("mlp", false, "freeze through \"fc2\"\nfreeze \"fc1\"\n"
+                           "data d = csv(\"x.csv\") { classes = 3 }\nfit d epochs 1", NULL), 0);
+    cr_expect_eq(te_errors("mlp", false, "remove output\nfreeze through \"fc2\"\n"
+                           "data d = csv(\"x.csv\") { classes = 3 }\nfit d epochs 1",
+                           "nothing to train"), 1);
+}
+
+Test(edit, errors_weights_that_no_longer_fit)
+{
+    cr_expect_eq(te_errors("mlp", false, "insert dense \"x\" after \"fc1\" { n_out = 3 }",
+                           "changes the input of 'fc2' from 8 to 3 features"), 1);
+    cr_expect_eq(te_errors("mlp", false, "insert dense \"x\" after \"fc1\" { n_out = 3 }\n"
+                           "resize \"fc2\" n_in 3", NULL), 0);
+    cr_expect_eq(te_errors("mlp", false, "resize \"fc2\" n_in 4", "n_in 4 of 'fc2' disagrees "
+                           "with the 8 features"), 1);
+}

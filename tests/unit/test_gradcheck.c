@@ -1,0 +1,497 @@
+/* test_gradcheck.c: finite-difference gradient checks over the whole layer registry (parameters
+ * and inputs, feed-forward and recurrent data, dropout, masks, losses with labels), and over
+ * every activation and every loss. */
+#include <criterion/criterion.h>
+#include <criterion/parameterized.h>
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "runtime/activation.h"
+#include "runtime/layer.h"
+#include "runtime/loss.h"
+#include "runtime/rng.h"
+#include "runtime/tensor.h"
+
+/* Central differences in float32: the objective J is accumulated in double, but every layer
+ * output carries a relative rounding error of ~6e-8, so J itself is only known to ~1e-6. With
+ * eps = 1e-2 that noise contributes ~1e-6 / 2e-2 = 5e-5 to a numerical derivative, and the
+ * truncation error of the central difference is eps^2 / 6 * |J'''| ~ 1e-5 for the smooth
+ * functions here (|J'''| = O(1)). A wrong gradient (a missing term, a transposed matrix, a
+ * lost time step) is off by O(0.1) or more, so |a - n| <= 2e-3 + 2e-2 * max(|a|, |n|) separates
+ * the two by two orders of magnitude. */
+#define GC_EPS 1e-2
+#define GC_ATOL 2e-3
+#define GC_RTOL 2e-2
+
+#define GC_T 4          /* time steps of recurrent inputs */
+#define GC_B 3          /* batch */
+#define GC_F 4          /* features of the first input */
+#define GC_OUT 3        /* n_out of layers that have one */
+#define GC_VOCAB 5      /* n_in of index-input layers */
+#define GC_PREFILL 0.25f /* grads and din start here: backward must ADD */
+
+static bool close_enough(double a, double n)
+{
+    return fabs(a - n) <= GC_ATOL + GC_RTOL * fmax(fabs(a), fabs(n));
+}
+
+static bool smooth_activation(activation_kind a)
+{
+    return a != ACT_RELU && a != ACT_LEAKYRELU && a != ACT_HARDSIGMOID;
+}
+
+static void fill_uniform(rng *r, tensor *t, double lo, double hi)
+{
+    for (int64_t i = 0; i < t->size; i++)
+        t->data[i] = (float)(lo + (hi - lo) * rng_uniform(r));
+}
+
+static int alloc_act(tensor *t, act_shape s)
+{
+    if (s.kind == SHAPE_RNN)
+        return tensor_alloc3(t, GC_T, GC_B, s.size);
+    return tensor_alloc2(t, GC_B, s.size);
+}
+
+/* One configured check of one layer. */
+typedef struct gc {
+    layer *L;
+    int n_in;
+    act_shape in_shape[2];
+    tensor in[2], out, R, labels, mask;
+    bool use_labels, use_mask;
+    uint64_t drop_seed;
+    const char *what;
+} gc;
+
+static double objective(gc *g)
+{
+    rng r;
+    rng_seed(&r, g->drop_seed);     /* the same dropout masks on every evaluation */
+    const tensor *ins[2] = {&g->in[0], &g->in[1]};
+    fwd_ctx c = {.in = ins, .n_in = g->n_in, .out = &g->out, .training = true, .rng = &r,
+                 .mask = g->use_mask ? g->mask.data : NULL};
+    cr_assert_eq(g->L->type->forward(g->L, &c), 0, "%s: forward failed", g->what);
+    if (g->use_labels)
+        return loss_layer_score(g->L, &g->out, &g->labels, g->use_mask ? g->mask.data : NULL);
+    double j = 0.0;
+    for (int64_t i = 0; i < g->out.size; i++)
+        j += (double)g->out.data[i] * g->R.data[i];
+    return j;
+}
+
+/* Labels for a loss layer, built from the current output so that kinks (l1 at p = y, hinge at
+ * t p = 1) stay far from every evaluation point. */
+static void make_labels(gc *g, rng *r)
+{
+    layer *L = g->L;
+    (void)objective(g);
+    const int64_t cols = g->out.shape[g->out.ndim - 1], rows = g->out.size / cols;
+    cr_assert_eq(tensor_alloc(&g->labels, g->out.ndim, g->out.shape), 0);
+    float *y = g->labels.data;
+    const float *p = g->out.data;
+    for (int64_t rr = 0; rr < rows; rr++) {
+        float *yr = y + rr * cols;
+        const float *pr = p + rr * cols;
+        double s = 0.0;
+        for (int64_t j = 0; j < cols; j++) {
+            double u = rng_uniform(r);
+            switch (L->loss) {
+            case LOSS_MCXENT:
+            case LOSS_NLL:
+                yr[j] = j == (int64_t)rng_below(r, (uint64_t)cols) ? 1.0f : 0.0f;
+                break;
+            case LOSS_KL:
+                yr[j] = (float)(0.1 + u);
+                s += yr[j];
+                break;
+            case LOSS_XENT:
+                yr[j] = u < 0.5 ? 0.0f : 1.0f;
+                break;
+            case LOSS_L1:
+                yr[j] = pr[j] + (u < 0.5 ? -0.5f : 0.5f);
+                break;
+            case LOSS_HINGE:
+                yr[j] = fabsf(1.0f - pr[j]) > 0.2f ? 1.0f : -1.0f;
+                break;
+            default:
+                yr[j] = (float)(2.0 * u - 1.0);
+                break;
+            }
+        }
+        if (L->loss == LOSS_KL)
+            for (int64_t j = 0; j < cols; j++)
+                yr[j] = (float)(yr[j] / s);
+    }
+}
+
+static void compare(gc *g, const char *kind, int k, const tensor *analytic, tensor *target)
+{
+    int bad = 0;
+    for (int64_t i = 0; i < target->size; i++) {
+        float v = target->data[i];
+        target->data[i] = (float)(v + GC_EPS);
+        double jp = objective(g);
+        target->data[i] = (float)(v - GC_EPS);
+        double jm = objective(g);
+        target->data[i] = v;
+        double num = (jp - jm) / (2.0 * GC_EPS);
+        double a = analytic->data[i] - GC_PREFILL;
+        if (!close_enough(a, num) && bad++ < 3)
+            cr_expect(false, "%s: d/d%s[%d][%lld]: analytic %.6g, numerical %.6g", g->what, kind,
+                      k, (long long)i, a, num);
+    }
+    cr_expect_eq(bad, 0, "%s: %d %s gradient entries differ", g->what, bad, kind);
+}
+
+/* Builds the layer on inputs of `kind` (sizes from `sizes`); false when the type refuses them. */
+static bool gc_build(gc *g, const layer_type *type, shape_kind kind, const int64_t *sizes,
+                     int activation, int loss, rng *r)
+{
+    memset(g, 0, sizeof *g);
+    layer *L = layer_new(type, "g");
+    cr_assert_not_null(L);
+    L->n_out = GC_OUT;
+    if (type->flags & LT_INDEX_INPUT) {
+        L->n_in = GC_VOCAB;
+        L->n_in_given = true;
+    }
+    if (activation >= 0)
+        L->activation = (activation_kind)activation;
+    if (loss >= 0)
+        L->loss = (loss_kind)loss;
+    g->L = L;
+    g->n_in = (type->flags & LT_MULTI_INPUT) ? 2 : 1;
+    for (int i = 0; i < g->n_in; i++)
+        g->in_shape[i] = (act_shape){.kind = kind,
+                                     .size = (type->flags & LT_INDEX_INPUT) ? 1 : sizes[i]};
+    act_shape out;
+    char msg[256];
+    if (type->infer(L, g->in_shape, g->n_in, &out, msg, sizeof msg) != 0) {
+        layer_free(L);
+        g->L = NULL;
+        return false;
+    }
+    L->in_shape = g->in_shape[0];
+    L->out_shape = out;
+    if (type->param_specs) {
+        param_spec specs[LAYER_MAX_PARAMS];
+        L->n_params = type->param_specs(L, specs);
+        for (int k = 0; k < L->n_params; k++) {
+            cr_assert_eq(tensor_alloc(&L->params[k], specs[k].ndim, specs[k].shape), 0);
+            cr_assert_eq(tensor_alloc(&L->grads[k], specs[k].ndim, specs[k].shape), 0);
+            fill_uniform(r, &L->params[k], -0.5, 0.5);
+        }
+    }
+    for (int i = 0; i < g->n_in; i++) {
+        cr_assert_eq(alloc_act(&g->in[i], g->in_shape[i]), 0);
+        if (type->flags & LT_INDEX_INPUT)
+            for (int64_t k = 0; k < g->in[i].size; k++)
+                g->in[i].data[k] = (float)rng_below(r, GC_VOCAB);
+        else
+            fill_uniform(r, &g->in[i], -1.0, 1.0);
+    }
+    cr_assert_eq(alloc_act(&g->out, out), 0);
+    cr_assert_eq(alloc_act(&g->R, out), 0);
+    fill_uniform(r, &g->R, -1.0, 1.0);
+    if (kind == SHAPE_RNN)
+        cr_assert_eq(tensor_alloc2(&g->mask, GC_T, GC_B), 0);
+    else
+        cr_assert_eq(tensor_alloc2(&g->mask, 1, GC_B), 0);
+    for (int64_t i = 0; i < g->mask.size; i++)
+        g->mask.data[i] = 1.0f;
+    g->mask.data[g->mask.size - 1] = 0.0f;  /* the last step of the last example is padding */
+    g->drop_seed = 99;
+    return true;
+}
+
+static void gc_free(gc *g)
+{
+    layer_free(g->L);
+    for (int i = 0; i < 2; i++)
+        tensor_release(&g->in[i]);
+    tensor_release(&g->out);
+    tensor_release(&g->R);
+    tensor_release(&g->labels);
+    tensor_release(&g->mask);
+    memset(g, 0, sizeof *g);
+}
+
+/* Runs the check: analytic gradients from one backward, then central differences on every
+ * parameter and (non-index) input element; then the frozen path (no grads) must give the same
+ * input gradient. */
+static void gc_run(gc *g)
+{
+    layer *L = g->L;
+    tensor din[2] = {{0}}, *dinp[2] = {NULL, NULL};
+    const tensor *ins[2] = {&g->in[0], &g->in[1]};
+    (void)objective(g);
+    for (int k = 0; k < L->n_params; k++)
+        for (int64_t i = 0; i < L->grads[k].size; i++)
+            L->grads[k].data[i] = GC_PREFILL;
+    for (int i = 0; i < g->n_in; i++) {
+        cr_assert_eq(tensor_alloc(&din[i], g->in[i].ndim, g->in[i].shape), 0);
+        for (int64_t k = 0; k < din[i].size; k++)
+            din[i].data[k] = GC_PREFILL;
+        dinp[i] = &din[i];
+    }
+    bwd_ctx b = {.in = ins, .n_in = g->n_in, .out = &g->out, .dout = &g->R, .din = dinp,
+                 .grads = L->grads, .labels = g->use_labels ? &g->labels : NULL,
+                 .mask = g->use_mask ? g->mask.data : NULL,
+                 .label_mask = g->use_mask ? g->mask.data : NULL};
+    cr_assert_eq(L->type->backward(L, &b), 0, "%s: backward failed", g->what);
+
+    param_spec specs[LAYER_MAX_PARAMS];
+    if (L->type->param_specs)
+        L->type->param_specs(L, specs);
+    for (int k = 0; k < L->n_params; k++) {
+        tensor analytic = {0};
+        cr_assert_eq(tensor_copy(&analytic, &L->grads[k]), 0);
+        compare(g, specs[k].key, k, &analytic, &L->params[k]);
+        tensor_release(&analytic);
+    }
+    for (int i = 0; i < g->n_in; i++) {
+        if (L->type->flags & LT_INDEX_INPUT) {
+            for (int64_t k = 0; k < din[i].size; k++)
+                cr_expect_eq(din[i].data[k], GC_PREFILL, "%s: index input got a gradient", g->what);
+            continue;
+        }
+        compare(g, "input", i, &din[i], &g->in[i]);
+    }
+
+    /* frozen: no parameter gradients requested, the same input gradient */
+    tensor din2[2] = {{0}}, *dinp2[2] = {NULL, NULL};
+    for (int i = 0; i < g->n_in; i++) {
+        cr_assert_eq(tensor_alloc(&din2[i], g->in[i].ndim, g->in[i].shape), 0);
+        for (int64_t k = 0; k < din2[i].size; k++)
+            din2[i].data[k] = GC_PREFILL;
+        dinp2[i] = &din2[i];
+    }
+    (void)objective(g);
+    b.din = dinp2;
+    b.grads = NULL;
+    cr_assert_eq(L->type->backward(L, &b), 0, "%s: backward without grads failed", g->what);
+    for (int i = 0; i < g->n_in; i++) {
+        double d = tensor_max_abs_diff(&din[i], &din2[i]);
+        cr_expect(d <= 1e-6, "%s: input gradient differs without parameter gradients (%g)",
+                  g->what, d);
+        tensor_release(&din[i]);
+        tensor_release(&din2[i]);
+    }
+}
+
+/* Inference must equal training without dropout. */
+static void gc_inference_matches(gc *g)
+{
+    tensor inf = {0};
+    cr_assert_eq(tensor_alloc(&inf, g->out.ndim, g->out.shape), 0);
+    const tensor *ins[2] = {&g->in[0], &g->in[1]};
+    fwd_ctx c = {.in = ins, .n_in = g->n_in, .out = &inf, .training = false,
+                 .mask = g->use_mask ? g->mask.data : NULL};
+    cr_assert_eq(g->L->type->forward(g->L, &c), 0);
+    (void)objective(g);
+    double d = tensor_max_abs_diff(&inf, &g->out);
+    cr_expect(d <= 1e-6, "%s: inference output differs from training output (%g)", g->what, d);
+    tensor_release(&inf);
+}
+
+typedef struct variant {
+    double dropout;
+    bool mask;
+    int loss;               /* -1: objective sum(out * R); else this loss with labels */
+    int activation;         /* -1: the type's default */
+} variant;
+
+/* Checks one type on one kind of data in one variant; false when the type refuses the data
+ * (or the variant's activation / loss). */
+static bool check_type(const layer_type *type, shape_kind kind, variant v)
+{
+    static const int64_t size_sets[2][2] = {{GC_F, 2}, {GC_F, GC_F}};
+    rng r;
+    rng_seed_stream(&r, 1234, type->name);
+    gc g;
+    bool built = false;
+    for (int s = 0; s < 2 && !built; s++)
+        built = gc_build(&g, type, kind, size_sets[s], v.activation, v.loss, &r);
+    if (!built)
+        return false;
+    g.L->train.dropout = v.dropout;
+    g.use_mask = v.mask;
+    char what[160];
+    snprintf(what, sizeof what, "%s on %s input, dropout %.1f%s, %s/%s%s", type->name,
+             kind == SHAPE_RNN ? "recurrent" : "feed-forward", v.dropout, v.mask ? ", masked" : "",
+             activation_names[g.L->activation],
+             (type->flags & LT_LOSS) ? loss_names[g.L->loss] : "-",
+             v.loss >= 0 ? " with labels" : "");
+    g.what = what;
+    if (v.loss >= 0) {
+        make_labels(&g, &r);
+        g.use_labels = true;
+    }
+    if (v.dropout == 0.0)
+        gc_inference_matches(&g);
+    gc_run(&g);
+    gc_free(&g);
+    return true;
+}
+
+ParameterizedTestParameters(gradcheck, registry)
+{
+    static int idx[64];
+    cr_assert(layer_type_count <= 64);
+    for (int i = 0; i < layer_type_count; i++)
+        idx[i] = i;
+    return cr_make_param_array(int, idx, (size_t)layer_type_count);
+}
+
+ParameterizedTest(int *ti, gradcheck, registry, .timeout = 120)
+{
+    const layer_type *type = layer_types[*ti];
+    int kinds_ok = 0;
+    const shape_kind kinds[2] = {SHAPE_FF, SHAPE_RNN};
+    for (int k = 0; k < 2; k++) {
+        shape_kind kind = kinds[k];
+        variant plain = {.dropout = 0.0, .mask = false, .loss = -1, .activation = -1};
+        if (!check_type(type, kind, plain))
+            continue;
+        kinds_ok++;
+        variant dropped = plain;
+        dropped.dropout = 0.3;
+        check_type(type, kind, dropped);
+        if (kind == SHAPE_RNN) {
+            variant masked = plain;
+            masked.mask = true;
+            check_type(type, kind, masked);
+        }
+        if (type->flags & LT_HAS_ACTIVATION) {
+            /* every smooth activation the type accepts */
+            for (int a = 0; a < ACT_COUNT; a++) {
+                if (!smooth_activation((activation_kind)a))
+                    continue;
+                variant va = plain;
+                va.activation = a;
+                check_type(type, kind, va);     /* skipped when the type refuses it */
+            }
+        }
+        if (type->flags & LT_LOSS) {
+            /* every loss with every smooth activation it supports, through labels */
+            for (int l = 0; l < LOSS_COUNT; l++) {
+                for (int a = 0; a < ACT_COUNT; a++) {
+                    if (l == LOSS_NONE || !smooth_activation((activation_kind)a) ||
+                        !loss_supports((loss_kind)l, (activation_kind)a))
+                        continue;
+                    variant vl = plain;
+                    vl.loss = l;
+                    vl.activation = a;
+                    vl.mask = kind == SHAPE_RNN && l == LOSS_MCXENT;
+                    check_type(type, kind, vl);
+                }
+            }
+        }
+    }
+    cr_expect_gt(kinds_ok, 0, "%s accepted neither feed-forward nor recurrent test input",
+                 type->name);
+}
+
+/* Points away from every kink (0 for the relu family, +-2.5 for hardsigmoid). */
+static void kink_free(rng *r, float *x, int64_t n)
+{
+    for (int64_t i = 0; i < n; i++) {
+        float v;
+        do
+            v = (float)(6.0 * rng_uniform(r) - 3.0);
+        while (fabsf(v) < 0.1f || fabsf(fabsf(v) - 2.5f) < 0.1f);
+        x[i] = v;
+    }
+}
+
+Test(gradcheck, every_activation)
+{
+    enum { ROWS = 3, COLS = 5, N = ROWS * COLS };
+    const double alphas[2] = {0.0, 0.3};
+    for (int a = 0; a < ACT_COUNT; a++) {
+        for (int ai = 0; ai < 2; ai++) {
+            rng r;
+            rng_seed(&r, 7 + (uint64_t)a);
+            float x[N], y[N], R[N], dx[N], yp[N], ym[N];
+            kink_free(&r, x, N);
+            for (int i = 0; i < N; i++)
+                R[i] = (float)(2.0 * rng_uniform(&r) - 1.0);
+            act_forward((activation_kind)a, alphas[ai], x, y, ROWS, COLS);
+            act_backward((activation_kind)a, alphas[ai], x, y, R, dx, ROWS, COLS);
+            int bad = 0;
+            for (int i = 0; i < N; i++) {
+                float v = x[i];
+                x[i] = (float)(v + GC_EPS);
+                act_forward((activation_kind)a, alphas[ai], x, yp, ROWS, COLS);
+                x[i] = (float)(v - GC_EPS);
+                act_forward((activation_kind)a, alphas[ai], x, ym, ROWS, COLS);
+                x[i] = v;
+                double jp = 0, jm = 0;
+                for (int k = 0; k < N; k++) {
+                    jp += (double)yp[k] * R[k];
+                    jm += (double)ym[k] * R[k];
+                }
+                double num = (jp - jm) / (2 * GC_EPS);
+                if (!close_enough(dx[i], num))
+                    bad++;
+            }
+            cr_expect_eq(bad, 0, "activation %s (alpha %g): %d wrong derivatives",
+                         activation_names[a], alphas[ai], bad);
+        }
+    }
+}
+
+Test(gradcheck, every_loss_with_every_supported_activation)
+{
+    enum { ROWS = 4, COLS = 5, N = ROWS * COLS };
+    for (int l = 0; l < LOSS_COUNT; l++) {
+        int pairs = 0;
+        for (int a = 0; a < ACT_COUNT; a++) {
+            if (!loss_supports((loss_kind)l, (activation_kind)a))
+                continue;
+            pairs++;
+            rng r;
+            rng_seed(&r, 100 + (uint64_t)(l * ACT_COUNT + a));
+            float z[N], p[N], y[N], dz[N], mask[ROWS] = {1, 1, 0, 1};
+            kink_free(&r, z, N);
+            act_forward((activation_kind)a, 0, z, p, ROWS, COLS);
+            for (int i = 0; i < N; i++) {
+                double u = rng_uniform(&r);
+                switch (l) {
+                case LOSS_MCXENT: case LOSS_NLL: y[i] = (i % COLS) == (i / COLS) % COLS; break;
+                case LOSS_KL: y[i] = (float)((0.1 + u) / (0.6 * COLS)); break;
+                case LOSS_XENT: y[i] = u < 0.5; break;
+                case LOSS_L1: y[i] = p[i] + (u < 0.5 ? -0.5f : 0.5f); break;
+                case LOSS_HINGE: y[i] = fabsf(1.0f - p[i]) > 0.2f ? 1.0f : 0.0f; break;
+                default: y[i] = (float)(2 * u - 1); break;
+                }
+            }
+            loss_grad((loss_kind)l, (activation_kind)a, 0, z, p, y, mask, ROWS, COLS, 1.0 / ROWS, dz);
+            int bad = 0;
+            for (int i = 0; i < N; i++) {
+                float v = z[i];
+                z[i] = (float)(v + GC_EPS);
+                act_forward((activation_kind)a, 0, z, p, ROWS, COLS);
+                double jp = loss_value((loss_kind)l, p, y, mask, ROWS, COLS) / ROWS;
+                z[i] = (float)(v - GC_EPS);
+                act_forward((activation_kind)a, 0, z, p, ROWS, COLS);
+                double jm = loss_value((loss_kind)l, p, y, mask, ROWS, COLS) / ROWS;
+                z[i] = v;
+                double num = (jp - jm) / (2 * GC_EPS);
+                if (!close_enough(dz[i], num)) {
+                    if (bad == 0)
+                        cr_log_error("%s/%s z[%d]: analytic %g numerical %g", loss_names[l],
+                                     activation_names[a], i, (double)dz[i], num);
+                    bad++;
+                }
+            }
+            act_forward((activation_kind)a, 0, z, p, ROWS, COLS);
+            cr_expect_eq(bad, 0, "loss %s with %s: %d wrong derivatives", loss_names[l],
+                         activation_names[a], bad);
+        }
+        if (l != LOSS_NONE)
+            cr_expect_gt(pairs, 0, "loss %s supports no activation", loss_names[l]);
+    }
+}

@@ -1,0 +1,408 @@
+/* test_graph.c: the model graph: topological order, cycles, dangling inputs, shape inference
+ * errors, freezing, cloning, and inference over a multi-input, multi-output DAG. */
+#include <criterion/criterion.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "compiler/diag.h"
+#include "runtime/layer.h"
+#include "runtime/model.h"
+#include "runtime/rng.h"
+
+#define GRAPH_FILE "graph.yaml"
+static const char graph_text[] =
+    "line 1\nline 2\nline 3\nline 4\nline 5\nline 6\nline 7\nline 8\nline 9\nline 10\n"
+    "line 11\nline 12\nline 13\nline 14\nline 15\nline 16\n";
+
+/* A diag context writing into memory, with a registered source text. */
+typedef struct captured {
+    diag_ctx *d;
+    FILE *f;
+    char *buf;
+    size_t len;
+    const char *path;
+} captured;
+
+static void cap_open(captured *c)
+{
+    memset(c, 0, sizeof *c);
+    c->f = open_memstream(&c->buf, &c->len);
+    cr_assert_not_null(c->f);
+    c->d = diag_new(c->f, DIAG_COLOR_NEVER);
+    cr_assert_not_null(c->d);
+    c->path = diag_intern_path(c->d, GRAPH_FILE);
+    diag_set_text(c->d, GRAPH_FILE, graph_text, sizeof graph_text - 1);
+}
+
+static const char *cap_text(captured *c)
+{
+    fflush(c->f);
+    return c->buf ? c->buf : "";
+}
+
+static void cap_close(captured *c)
+{
+    diag_free(c->d);
+    fclose(c->f);
+    free(c->buf);
+}
+
+static layer *add(model *m, const char *type, const char *name, int64_t n_out, int line,
+                  const char *in0, const char *in1)
+{
+    const layer_type *t = layer_type_find(type);
+    cr_assert_not_null(t, "no type %s", type);
+    layer *L = layer_new(t, name);
+    const char *ins[2] = {in0, in1};
+    layer_set_inputs(L, ins, in1 ? 2 : (in0 ? 1 : 0));
+    L->n_out = n_out;
+    L->loc = (src_loc){.file = GRAPH_FILE, .line = line, .col = 3, .len = 4};
+    model_add_layer(m, L);
+    return L;
+}
+
+static model *new_model(void)
+{
+    model *m = model_new("g");
+    cr_assert_not_null(m);
+    cr_assert_eq(model_add_input(m, "in", INPUT_FEED_FORWARD, 4,
+                                 (src_loc){.file = GRAPH_FILE, .line = 1, .col = 1}), 0);
+    return m;
+}
+
+Test(graph, topological_order_and_ties_in_definition_order)
+{
+    model *m = new_model();
+    add(m, "dense", "c", 3, 2, "b", NULL);      /* 0 */
+    add(m, "dense", "y", 3, 3, "in", NULL);     /* 1 */
+    add(m, "dense", "a", 3, 4, "in", NULL);     /* 2 */
+    add(m, "dense", "b", 3, 5, "a", NULL);      /* 3 */
+    add(m, "add", "s", 0, 6, "c", "y");         /* 4 */
+    int order[5];
+    cr_assert_eq(model_topo_order(m, order, NULL), 0);
+    int want[5] = {1, 2, 3, 0, 4};
+    for (int i = 0; i < 5; i++)
+        cr_expect_eq(order[i], want[i], "position %d: got %s", i, m->layers[order[i]]->name);
+    model_free(m);
+}
+
+Test(graph, a_cycle_is_named_as_a_chain)
+{
+    model *m = new_model();
+    add(m, "dense", "a", 3, 2, "in", NULL);
+    add(m, "add", "b", 0, 3, "a", "d");
+    add(m, "dense", "c", 3, 4, "b", NULL);
+    add(m, "dense", "d", 3, 5, "c", NULL);
+    add(m, "dense", "e", 3, 6, "d", NULL);
+    add(m, "dense", "self", 3, 7, "self", NULL);
+    captured c;
+    cap_open(&c);
+    int order[6];
+    cr_expect_eq(model_topo_order(m, order, c.d), -1);
+    const char *t = cap_text(&c);
+    cr_expect(strstr(t, "'b' -> 'c' -> 'd' -> 'b'") != NULL, "got: %s", t);
+    cr_expect(strstr(t, "'self' -> 'self'") != NULL, "got: %s", t);
+    cr_expect(strstr(t, "graph.yaml:3:3") != NULL, "cycle reported at 'b': %s", t);
+    cr_expect(strstr(t, "'e'") == NULL, "'e' is downstream, not in the cycle: %s", t);
+    cr_expect_eq(diag_error_count(c.d), 2);
+    cr_expect_gt(model_infer_shapes(m, NULL), 0);
+    cap_close(&c);
+    model_free(m);
+}
+
+Test(graph, dangling_input_with_suggestion)
+{
+    model *m = new_model();
+    add(m, "dense", "fc_1", 3, 2, "in", NULL);
+    add(m, "dense", "fc_2", 3, 3, "fc1", NULL);
+    add(m, "dense", "fc_3", 3, 4, "zzzzzz", NULL);
+    captured c;
+    cap_open(&c);
+    int order[3];
+    cr_expect_eq(model_topo_order(m, order, c.d), -1);
+    const char *t = cap_text(&c);
+    cr_expect(strstr(t, "layer 'fc_2' takes input 'fc1', which is not defined; did you mean 'fc_1'?"),
+              "got: %s", t);
+    cr_expect(strstr(t, "layer 'fc_3' takes input 'zzzzzz', which is not defined") != NULL, "got: %s", t);
+    cr_expect(strstr(t, "graph.yaml:3:3") != NULL, "got: %s", t);
+    cr_expect_eq(diag_error_count(c.d), 2);
+    cap_close(&c);
+    model_free(m);
+}
+
+Test(graph, shape_errors_are_reported_once_at_the_layer)
+{
+    model *m = new_model();
+    cr_assert_eq(model_add_input(m, "seq", INPUT_RECURRENT, 3, loc_none()), 0);
+    layer *d = add(m, "dense", "d", 3, 2, "in", NULL);
+    d->n_in = 5;
+    d->n_in_given = true;
+    add(m, "dense", "after_d", 2, 3, "d", NULL);      /* not reported again */
+    add(m, "dense", "p", 3, 4, "in", NULL);
+    add(m, "add", "sum", 0, 5, "in", "p");            /* 4 vs 3 */
+    add(m, "rnn_output", "ro", 2, 6, "p", NULL);      /* feed-forward input */
+    add(m, "merge", "mix", 0, 7, "p", "seq");         /* kinds differ */
+    add(m, "dense", "two", 3, 8, "in", "p");          /* one input only */
+    layer *ok = add(m, "dense", "fine", 7, 9, "seq", NULL);
+    captured c;
+    cap_open(&c);
+    int errors = model_infer_shapes(m, c.d);
+    const char *t = cap_text(&c);
+    cr_expect_eq(errors, 5, "got: %s", t);
+    cr_expect(strstr(t, "layer 'd' has n_in = 5, but its input 'in' gives 4 features"), "got: %s", t);
+    cr_expect(strstr(t, "after_d") == NULL, "cascaded: %s", t);
+    cr_expect(strstr(t, "sizes 4, 3") && strstr(t, "'in' (size 4), 'p' (size 3)"), "got: %s", t);
+    cr_expect(strstr(t, "graph.yaml:5:3") != NULL, "got: %s", t);
+    cr_expect(strstr(t, "rnn_output takes recurrent input"), "got: %s", t);
+    cr_expect(strstr(t, "merge needs inputs of one kind"), "got: %s", t);
+    cr_expect(strstr(t, "layer 'two' (dense) takes one input, got 2"), "got: %s", t);
+    cr_expect_eq(ok->n_in, 3);
+    cr_expect_eq(ok->out_shape.kind, SHAPE_RNN);
+    cr_expect_eq(d->n_in, 5, "the given n_in is kept for the message and the next check");
+    cap_close(&c);
+    model_free(m);
+}
+
+Test(graph, queries_freeze_and_counts)
+{
+    model *m = new_model();
+    add(m, "dense", "a", 3, 2, "in", NULL);
+    add(m, "dense", "b", 5, 3, "a", NULL);
+    add(m, "dense", "side", 2, 4, "in", NULL);
+    add(m, "merge", "m", 0, 5, "b", "side");
+    add(m, "output", "out", 2, 6, "m", NULL);
+    cr_assert_eq(model_infer_shapes(m, NULL), 0);
+    cr_expect_eq(model_param_count(m), (4 * 3 + 3) + (3 * 5 + 5) + (4 * 2 + 2) + (7 * 2 + 2));
+    cr_expect_eq(model_freeze_through(m, "b"), 0);
+    cr_expect(m->layers[0]->frozen && m->layers[1]->frozen);
+    cr_expect(!m->layers[2]->frozen && !m->layers[4]->frozen);
+    cr_expect_eq(model_frozen_param_count(m), (4 * 3 + 3) + (3 * 5 + 5));
+    cr_expect_eq(model_freeze_through(m, "nope"), -1);
+    int idx[4];
+    cr_expect_eq(model_consumers(m, "in", idx, 4), 2);
+    cr_expect(idx[0] == 0 && idx[1] == 2);
+    const char *names[8];
+    cr_expect_eq(model_node_names(m, names, 8), 6);
+    cr_expect_str_eq(names[0], "in");
+    cr_expect_str_eq(names[5], "out");
+    cr_expect(model_has_node(m, "side") && model_has_node(m, "in") && !model_has_node(m, "x"));
+    cr_expect_eq(model_add_input(m, "a", INPUT_FEED_FORWARD, 2, loc_none()), -1, "duplicate name");
+    model_remove_layer(m, 2);
+    cr_expect_eq(m->n_layers, 4);
+    cr_expect_null(model_find_layer(m, "side"));
+    cr_expect_eq(model_layer_index(m, "out"), 3);
+    model_free(m);
+    model_free(NULL);
+}
+
+/* ---- inference ---- */
+
+static void init_params(model *m, uint64_t seed)
+{
+    rng r;
+    rng_seed(&r, seed);
+    for (int i = 0; i < m->n_layers; i++) {
+        layer *L = m->layers[i];
+        if (!L->type->param_specs)
+            continue;
+        param_spec specs[LAYER_MAX_PARAMS];
+        L->n_params = L->type->param_specs(L, specs);
+        for (int k = 0; k < L->n_params; k++) {
+            cr_assert_eq(tensor_alloc(&L->params[k], specs[k].ndim, specs[k].shape), 0);
+            for (int64_t j = 0; j < L->params[k].size; j++)
+                L->params[k].data[j] = (float)(rng_uniform(&r) - 0.5);
+        }
+    }
+}
+
+/* Reference dense: act(x W + b) in double, rows of x. */
+static void ref_dense(const layer *L, const float *x, int64_t rows, double *y)
+{
+    const int64_t ni = L->n_in, no = L->n_out;
+    for (int64_t r = 0; r < rows; r++) {
+        double mx = -INFINITY;
+        for (int64_t j = 0; j < no; j++) {
+            double s = L->params[1].data[j];
+            for (int64_t k = 0; k < ni; k++)
+                s += (double)x[r * ni + k] * L->params[0].data[k * no + j];
+            switch (L->activation) {
+            case ACT_RELU: s = s > 0 ? s : 0; break;
+            case ACT_TANH: s = tanh(s); break;
+            case ACT_IDENTITY: case ACT_SOFTMAX: break;
+            default: cr_assert_fail("unexpected activation");
+            }
+            y[r * no + j] = s;
+            mx = s > mx ? s : mx;
+        }
+        if (L->activation == ACT_SOFTMAX) {
+            double sum = 0;
+            for (int64_t j = 0; j < no; j++)
+                sum += (y[r * no + j] = exp(y[r * no + j] - mx));
+            for (int64_t j = 0; j < no; j++)
+                y[r * no + j] /= sum;
+        }
+    }
+}
+
+static void expect_tensor(const tensor *t, const double *want, int64_t n, const char *what)
+{
+    cr_assert_eq(t->size, n, "%s: %lld values, want %lld", what, (long long)t->size, (long long)n);
+    double d = 0;
+    for (int64_t i = 0; i < n; i++)
+        d = fmax(d, fabs(t->data[i] - want[i]));
+    cr_expect(d <= 1e-5, "%s: max abs diff %g", what, d);
+}
+
+static model *dag_model(void)
+{
+    model *m = model_new("dag");
+    cr_assert_eq(model_add_input(m, "x", INPUT_FEED_FORWARD, 4, loc_none()), 0);
+    cr_assert_eq(model_add_input(m, "s", INPUT_RECURRENT, 3, loc_none()), 0);
+    add(m, "merge", "m", 0, 2, "d1", "d2");          /* defined before its inputs */
+    add(m, "dense", "d1", 5, 3, "x", NULL)->activation = ACT_RELU;
+    add(m, "dense", "d2", 5, 4, "x", NULL)->activation = ACT_TANH;
+    add(m, "add", "a", 0, 5, "d1", "d2");
+    add(m, "output", "out1", 3, 6, "m", NULL);
+    add(m, "dense", "out2", 2, 7, "a", NULL)->activation = ACT_IDENTITY;
+    add(m, "rnn_output", "r", 4, 8, "s", NULL);
+    add(m, "dense", "unused", 2, 9, "s", NULL)->activation = ACT_IDENTITY;
+    const char *outs[4] = {"out1", "out2", "r", "d1"};
+    model_set_outputs(m, outs, 4);
+    cr_assert_eq(model_infer_shapes(m, NULL), 0);
+    init_params(m, 5);
+    return m;
+}
+
+Test(graph, predict_multi_input_multi_output_dag)
+{
+    model *m = dag_model();
+    const int64_t B = 3, T = 2;
+    tensor x, s;
+    cr_assert_eq(tensor_alloc2(&x, B, 4), 0);
+    cr_assert_eq(tensor_alloc3(&s, T, B, 3), 0);
+    rng r;
+    rng_seed(&r, 11);
+    for (int64_t i = 0; i < x.size; i++)
+        x.data[i] = (float)(2 * rng_uniform(&r) - 1);
+    for (int64_t i = 0; i < s.size; i++)
+        s.data[i] = (float)(2 * rng_uniform(&r) - 1);
+    const tensor *ins[2] = {&x, &s};
+    tensor outs[4] = {{0}};
+    char err[256] = "";
+    cr_assert_eq(model_predict(m, ins, outs, err, sizeof err), 0, "%s", err);
+
+    double d1[15], d2[15], mg[30], ad[15], o1[9], o2[6], ro[24];
+    float mgf[30], adf[15];
+    ref_dense(model_find_layer(m, "d1"), x.data, B, d1);
+    ref_dense(model_find_layer(m, "d2"), x.data, B, d2);
+    for (int i = 0; i < 15; i++) {
+        ad[i] = d1[i] + d2[i];
+        adf[i] = (float)ad[i];
+    }
+    for (int b = 0; b < B; b++)
+        for (int j = 0; j < 10; j++) {
+            mg[b * 10 + j] = j < 5 ? d1[b * 5 + j] : d2[b * 5 + j - 5];
+            mgf[b * 10 + j] = (float)mg[b * 10 + j];
+        }
+    ref_dense(model_find_layer(m, "out1"), mgf, B, o1);
+    ref_dense(model_find_layer(m, "out2"), adf, B, o2);
+    ref_dense(model_find_layer(m, "r"), s.data, T * B, ro);
+    expect_tensor(&outs[0], o1, 9, "out1");
+    expect_tensor(&outs[1], o2, 6, "out2");
+    expect_tensor(&outs[2], ro, 24, "r");
+    expect_tensor(&outs[3], d1, 15, "d1");
+    cr_expect(outs[0].ndim == 2 && outs[0].shape[0] == B && outs[0].shape[1] == 3);
+    cr_expect(outs[2].ndim == 3 && outs[2].shape[0] == T && outs[2].shape[1] == B &&
+              outs[2].shape[2] == 4);
+
+    /* outputs are released and refilled on a second call; a repeated output is copied */
+    const char *twice[2] = {"out2", "out2"};
+    model_set_outputs(m, twice, 2);
+    cr_assert_eq(model_predict(m, ins, outs, err, sizeof err), 0, "%s", err);
+    expect_tensor(&outs[0], o2, 6, "out2 (first)");
+    expect_tensor(&outs[1], o2, 6, "out2 (second)");
+    cr_expect_neq(outs[0].data, outs[1].data);
+    for (int j = 0; j < 4; j++)
+        tensor_release(&outs[j]);
+    tensor_release(&x);
+    tensor_release(&s);
+    model_free(m);
+}
+
+Test(graph, predict_reports_bad_inputs_and_missing_weights)
+{
+    model *m = dag_model();
+    tensor x, s, bad;
+    cr_assert_eq(tensor_alloc2(&x, 3, 4), 0);
+    cr_assert_eq(tensor_alloc3(&s, 2, 3, 3), 0);
+    cr_assert_eq(tensor_alloc2(&bad, 3, 5), 0);
+    tensor outs[4] = {{0}};
+    char err[256] = "";
+    const tensor *wrong[2] = {&bad, &s};
+    cr_expect_eq(model_predict(m, wrong, outs, err, sizeof err), -1);
+    cr_expect(strstr(err, "input 'x': expected [batch, 4], got [3, 5]"), "got: %s", err);
+    tensor s2;
+    cr_assert_eq(tensor_alloc3(&s2, 2, 2, 3), 0);
+    const tensor *batch[2] = {&x, &s2};
+    cr_expect_eq(model_predict(m, batch, outs, err, sizeof err), -1);
+    cr_expect(strstr(err, "batch size 2"), "got: %s", err);
+    tensor_release(&model_find_layer(m, "d2")->params[0]);
+    const tensor *good[2] = {&x, &s};
+    cr_expect_eq(model_predict(m, good, outs, err, sizeof err), -1);
+    cr_expect(strstr(err, "layer 'd2' has no weights"), "got: %s", err);
+    for (int j = 0; j < 4; j++)
+        cr_expect_null(outs[j].data, "no output left behind on failure");
+    tensor_release(&x);
+    tensor_release(&s);
+    tensor_release(&s2);
+    tensor_release(&bad);
+    model_free(m);
+}
+
+Test(graph, predict_reports_embedding_index_errors)
+{
+    model *m = model_new("emb");
+    cr_assert_eq(model_add_input(m, "ids", INPUT_FEED_FORWARD, 1, loc_none()), 0);
+    layer *e = add(m, "embedding", "e", 3, 2, "ids", NULL);
+    e->n_in = 4;
+    const char *outs_names[1] = {"e"};
+    model_set_outputs(m, outs_names, 1);
+    cr_assert_eq(model_infer_shapes(m, NULL), 0);
+    init_params(m, 3);
+    float ids[2] = {1, 4};
+    tensor x = {.data = ids, .ndim = 2, .shape = {2, 1}, .size = 2, .borrowed = true};
+    const tensor *ins[1] = {&x};
+    tensor out = {0};
+    char err[256] = "";
+    cr_expect_eq(model_predict(m, ins, &out, err, sizeof err), -1);
+    cr_expect(strstr(err, "embedding 'e': index 4") && strstr(err, "[0, 4)"), "got: %s", err);
+    ids[1] = 3;
+    cr_expect_eq(model_predict(m, ins, &out, err, sizeof err), 0, "%s", err);
+    cr_expect_float_eq(out.data[3], e->params[0].data[9] + e->params[1].data[0], 1e-6);
+    tensor_release(&out);
+    model_free(m);
+}
+
+Test(graph, clone_with_and_without_weights)
+{
+    model *m = dag_model();
+    m->weights_file = strdup("dag.safetensors");
+    model *c = model_clone(m, true);
+    model *a = model_clone(m, false);
+    cr_assert(c && a);
+    cr_expect_eq(c->n_layers, m->n_layers);
+    cr_expect_str_eq(c->outputs[2], "r");
+    layer *L = model_find_layer(c, "d1");
+    cr_expect_neq(L->params[0].data, model_find_layer(m, "d1")->params[0].data);
+    cr_expect_float_eq(L->params[0].data[3], model_find_layer(m, "d1")->params[0].data[3], 0);
+    cr_expect_str_eq(c->weights_file, "dag.safetensors");
+    cr_expect_null(model_find_layer(a, "d1")->params[0].data);
+    cr_expect_null(a->weights_file);
+    cr_expect_eq(model_infer_shapes(a, NULL), 0);
+    cr_expect_eq(model_param_count(a), model_param_count(m));
+    model_free(m);
+    model_free(c);
+    model_free(a);
+}
