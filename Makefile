@@ -51,10 +51,10 @@ $(DEPS_STAMP): tools/ensure-deps.sh
 	@mkdir -p $(BUILD) && touch $@
 
 # Generated scanner and parser live in the build folder, never in the tree.
-$(BUILD)/gen/parser.c $(BUILD)/gen/parser.h: $(GRAMMAR_Y) | $(DEPS_STAMP)
+$(BUILD)/gen/parser.c $(BUILD)/gen/parser.h &: $(GRAMMAR_Y) | $(DEPS_STAMP)
 	@mkdir -p $(BUILD)/gen
 	bison -Wall -Werror -d -o $(BUILD)/gen/parser.c $<
-$(BUILD)/gen/scanner.c $(BUILD)/gen/scanner.h: $(GRAMMAR_L) $(BUILD)/gen/parser.h | $(DEPS_STAMP)
+$(BUILD)/gen/scanner.c $(BUILD)/gen/scanner.h &: $(GRAMMAR_L) $(BUILD)/gen/parser.h | $(DEPS_STAMP)
 	@mkdir -p $(BUILD)/gen
 	flex --header-file=$(BUILD)/gen/scanner.h -o $(BUILD)/gen/scanner.c $<
 

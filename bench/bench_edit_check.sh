@@ -1,6 +1,8 @@
 #!/bin/sh
 # bench_edit_check.sh: times `surgery check` of a 50-edit script against a generated
-# 1,000-layer architecture (target: under 20 ms). Usage: bench_edit_check.sh BINARY [RUNS]
+# 1,000-layer architecture (target: under 20 ms for the whole process). The time is reported,
+# not asserted; the exit status is non-zero only when the script fails to check.
+# Usage: bench_edit_check.sh BINARY [RUNS]
 bin=${1:?usage: bench/bench_edit_check.sh BINARY [RUNS]}
 runs=${2:-21}
 target_ms=20
@@ -69,5 +71,6 @@ while [ $i -lt "$runs" ]; do
     i=$((i + 1))
 done
 median_us=$(sort -n "$tmp/times" | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }')
-echo "surgery check: $edits edits against $layers layers (+1 input): median $((median_us / 1000)).$(printf '%03d' $((median_us % 1000))) ms over $runs runs (target < $target_ms ms, whole process)"
-[ "$median_us" -lt $((target_ms * 1000)) ]
+verdict="within"
+[ "$median_us" -lt $((target_ms * 1000)) ] || verdict="over"
+echo "surgery check: $edits edits against $layers layers: median $((median_us / 1000)).$(printf '%03d' $((median_us % 1000))) ms over $runs runs, whole process ($verdict the $target_ms ms target)"

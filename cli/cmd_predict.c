@@ -89,15 +89,15 @@ static int parse_args(int argc, char **argv, predict_args *a)
             return -1;
         } else if (!strcmp(s, "--input") || !strcmp(s, "-i") || !strncmp(s, "--input=", 8)) {
             slot = &a->input;
-            val = s[7] == '=' ? s + 8 : NULL;
+            val = !strncmp(s, "--input=", 8) ? s + 8 : NULL;
         } else if (!strcmp(s, "-o") || !strcmp(s, "--out") || !strncmp(s, "--out=", 6)) {
             slot = &a->output;
             val = !strncmp(s, "--out=", 6) ? s + 6 : NULL;
         } else if (!strcmp(s, "--output") || !strncmp(s, "--output=", 9)) {
             slot = &a->out_name;
-            val = s[8] == '=' ? s + 9 : NULL;
+            val = !strncmp(s, "--output=", 9) ? s + 9 : NULL;
         } else if (!strcmp(s, "--header") || !strncmp(s, "--header=", 9)) {
-            const char *v = s[8] == '=' ? s + 9 : (i + 1 < argc ? argv[++i] : NULL);
+            const char *v = !strncmp(s, "--header=", 9) ? s + 9 : (i + 1 < argc ? argv[++i] : NULL);
             char *end;
             long n = v ? strtol(v, &end, 10) : -1;
             if (!v || !*v || *end || n < 0 || n > 1000000) {

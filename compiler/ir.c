@@ -68,7 +68,10 @@ void ir_script_free(ir_script *s)
 
 ir_stmt *ir_append(ir_script *s, ir_kind kind, src_loc loc)
 {
-    s->stmts = xrealloc(s->stmts, (size_t)(s->n_stmts + 1) * sizeof *s->stmts);
+    if (s->n_stmts == s->cap_stmts) {
+        s->cap_stmts = s->cap_stmts ? s->cap_stmts * 2 : 64;
+        s->stmts = xrealloc(s->stmts, (size_t)s->cap_stmts * sizeof *s->stmts);
+    }
     ir_stmt *st = &s->stmts[s->n_stmts++];
     memset(st, 0, sizeof *st);
     st->kind = kind;

@@ -93,6 +93,7 @@ typedef struct ir_script {
     char *path;               /* the main script */
     ir_stmt *stmts;
     int n_stmts;
+    int cap_stmts;            /* capacity of stmts (grown geometrically by ir_append) */
     char **files;             /* every file read (main first, then includes); locs point here */
     int n_files;
 } ir_script;

@@ -23,7 +23,6 @@ typedef struct param_def {
 typedef struct lower_ctx {
     diag_ctx *d;
     ir_script *s;
-    const script_file *root;
     const param_override *sets;
     int n_sets;
     bool *set_used;
@@ -31,6 +30,10 @@ typedef struct lower_ctx {
     int n_params, cap_params;
     int *slots;                /* open-addressing table of indices into params, -1 = empty */
     int n_slots;
+    param_def *all;            /* every param statement of the script, defined or not yet */
+    int n_all, cap_all;
+    int *all_slots;
+    int n_all_slots;
     const char *file;          /* the current file, interned in s */
     int errors;
 } lower_ctx;
@@ -45,46 +48,74 @@ static unsigned hash_name(const char *s)
     return h;
 }
 
-static int param_find(const lower_ctx *c, const char *name)
+/* A table of parameters: an array plus an open-addressing index (-1 = empty slot). */
+static int table_find(const param_def *defs, const int *slots, int n_slots, const char *name)
 {
-    if (!c->n_slots)
+    if (!n_slots)
         return -1;
-    for (unsigned i = hash_name(name) & (unsigned)(c->n_slots - 1);; i = (i + 1) & (unsigned)(c->n_slots - 1)) {
-        int k = c->slots[i];
+    unsigned mask = (unsigned)(n_slots - 1);
+    for (unsigned i = hash_name(name) & mask;; i = (i + 1) & mask) {
+        int k = slots[i];
         if (k < 0)
             return -1;
-        if (!strcmp(c->params[k].name, name))
+        if (!strcmp(defs[k].name, name))
             return k;
     }
 }
 
-static void slot_put(lower_ctx *c, int k)
+static void slot_put(const param_def *defs, int *slots, int n_slots, int k)
 {
-    unsigned i = hash_name(c->params[k].name) & (unsigned)(c->n_slots - 1);
-    while (c->slots[i] >= 0)
-        i = (i + 1) & (unsigned)(c->n_slots - 1);
-    c->slots[i] = k;
+    unsigned mask = (unsigned)(n_slots - 1);
+    unsigned i = hash_name(defs[k].name) & mask;
+    while (slots[i] >= 0)
+        i = (i + 1) & mask;
+    slots[i] = k;
+}
+
+static void table_add(param_def **defs, int *n, int *cap, int **slots, int *n_slots,
+                      const char *name, const conf_value *v, src_loc loc)
+{
+    if (*n == *cap) {
+        *cap = *cap ? *cap * 2 : 16;
+        *defs = ast_xrealloc(*defs, (size_t)*cap * sizeof **defs);
+    }
+    (*defs)[*n].name = name;
+    (*defs)[*n].value = v;
+    (*defs)[*n].loc = loc;
+    (*n)++;
+    if (*n * 2 > *n_slots) {
+        *n_slots = *n_slots ? *n_slots * 2 : 32;
+        *slots = ast_xrealloc(*slots, (size_t)*n_slots * sizeof **slots);
+        for (int i = 0; i < *n_slots; i++)
+            (*slots)[i] = -1;
+        for (int k = 0; k < *n; k++)
+            slot_put(*defs, *slots, *n_slots, k);
+    } else {
+        slot_put(*defs, *slots, *n_slots, *n - 1);
+    }
+}
+
+static int param_find(const lower_ctx *c, const char *name)
+{
+    return table_find(c->params, c->slots, c->n_slots, name);
 }
 
 static void param_add(lower_ctx *c, const char *name, const conf_value *v, src_loc loc)
 {
-    if (c->n_params == c->cap_params) {
-        c->cap_params = c->cap_params ? c->cap_params * 2 : 16;
-        c->params = ast_xrealloc(c->params, (size_t)c->cap_params * sizeof *c->params);
-    }
-    c->params[c->n_params].name = name;
-    c->params[c->n_params].value = v;
-    c->params[c->n_params].loc = loc;
-    c->n_params++;
-    if (c->n_params * 2 > c->n_slots) {
-        c->n_slots = c->n_slots ? c->n_slots * 2 : 32;
-        c->slots = ast_xrealloc(c->slots, (size_t)c->n_slots * sizeof *c->slots);
-        for (int i = 0; i < c->n_slots; i++)
-            c->slots[i] = -1;
-        for (int k = 0; k < c->n_params; k++)
-            slot_put(c, k);
-    } else {
-        slot_put(c, c->n_params - 1);
+    table_add(&c->params, &c->n_params, &c->cap_params, &c->slots, &c->n_slots, name, v, loc);
+}
+
+/* Collects every `param` statement of the script and its includes (first definition wins). */
+static void collect_params(lower_ctx *c, const script_file *sf)
+{
+    for (int i = 0; i < sf->ast->n_stmts; i++) {
+        const ast_stmt *st = sf->ast->stmts[i];
+        if (st->kind == IR_PARAM &&
+            table_find(c->all, c->all_slots, c->n_all_slots, st->name.s) < 0)
+            table_add(&c->all, &c->n_all, &c->cap_all, &c->all_slots, &c->n_all_slots,
+                      st->name.s, NULL, st->name.loc);
+        if (st->kind == AST_INCLUDE && sf->includes && sf->includes[i])
+            collect_params(c, sf->includes[i]);
     }
 }
 
@@ -98,22 +129,12 @@ static const char *param_suggest(const lower_ctx *c, const char *word)
     return hint;
 }
 
-/* The first `param` statement of that name anywhere in the script (for "used before"). */
-static const ast_stmt *find_param_stmt(const script_file *sf, const char *name)
+/* Appends a copy of a lowered statement to the script. */
+static ir_stmt *append(lower_ctx *c, const ir_stmt *st)
 {
-    if (!sf)
-        return NULL;
-    for (int i = 0; i < sf->ast->n_stmts; i++) {
-        const ast_stmt *st = sf->ast->stmts[i];
-        if (st->kind == IR_PARAM && !strcmp(st->name.s, name))
-            return st;
-        if (st->kind == AST_INCLUDE && sf->includes) {
-            const ast_stmt *hit = find_param_stmt(sf->includes[i], name);
-            if (hit)
-                return hit;
-        }
-    }
-    return NULL;
+    ir_stmt *dst = ir_append(c->s, st->kind, st->loc);
+    *dst = *st;
+    return dst;
 }
 
 /* ---- expressions ---- */
@@ -175,14 +196,14 @@ static conf_value *eval_word(lower_ctx *c, const ast_expr *e, bool arith)
         v->loc = at(c, e->loc);
         return v;
     }
-    const ast_stmt *later = find_param_stmt(c->root, e->text);
-    if (later) {
+    int later = table_find(c->all, c->all_slots, c->n_all_slots, e->text);
+    if (later >= 0) {
         error(c, e->loc, "parameter '%s' is used before its definition", e->text);
-        diag_note(c->d, later->name.loc, "'%s' is defined here", e->text);
+        diag_note(c->d, c->all[later].loc, "'%s' is defined here", e->text);
         return NULL;
     }
-    const char *hint = param_suggest(c, e->text);
-    if (arith || (hint && !known_value_word(e->text))) {
+    const char *hint = arith || !known_value_word(e->text) ? param_suggest(c, e->text) : NULL;
+    if (arith || hint) {
         if (hint)
             error(c, e->loc, "undefined parameter '%s' (did you mean '%s'?)", e->text, hint);
         else
@@ -394,10 +415,14 @@ static void lower_param(lower_ctx *c, const ast_stmt *a)
                     c->set_used[j] = true;
             break;
         }
-    ir_stmt *st = ir_append(c->s, IR_PARAM, at(c, a->loc));
-    st->name = ast_xstrdup(a->name.s);
-    st->name_loc = at(c, a->name.loc);
-    st->value = v;
+    ir_stmt tmp;
+    memset(&tmp, 0, sizeof tmp);
+    tmp.kind = IR_PARAM;
+    tmp.loc = at(c, a->loc);
+    tmp.name = ast_xstrdup(a->name.s);
+    tmp.name_loc = at(c, a->name.loc);
+    tmp.value = v;
+    const ir_stmt *st = append(c, &tmp);
     param_add(c, st->name, v, at(c, a->name.loc));
 }
 
@@ -419,7 +444,7 @@ static void lower_stmt(lower_ctx *c, const script_file *sf, int index)
         lower_param(c, a);
         return;
     }
-    /* Everything is evaluated before the append: ir_append may move earlier statements. */
+    /* Everything is evaluated before the append, which may move earlier statements. */
     ir_stmt tmp;
     memset(&tmp, 0, sizeof tmp);
     ir_stmt *st = &tmp;
@@ -491,8 +516,7 @@ static void lower_stmt(lower_ctx *c, const script_file *sf, int index)
     default:
         break;
     }
-    ir_stmt *dst = ir_append(c->s, st->kind, st->loc);
-    *dst = tmp;
+    append(c, &tmp);
 }
 
 static void lower_file(lower_ctx *c, const script_file *sf)
@@ -509,12 +533,12 @@ int lower_script(const script_file *root, const param_override *sets, int n_sets
     lower_ctx c;
     memset(&c, 0, sizeof c);
     c.d = d;
-    c.root = root;
     c.s = ir_script_new(root->ast->path);
     c.sets = sets;
     c.n_sets = n_sets;
     c.set_used = ast_xmalloc((size_t)(n_sets + 1) * sizeof *c.set_used);
     memset(c.set_used, 0, (size_t)(n_sets + 1) * sizeof *c.set_used);
+    collect_params(&c, root);
     lower_file(&c, root);
     int status = c.errors ? FE_SCRIPT_ERRORS : FE_OK;
     for (int i = 0; i < n_sets; i++) {
@@ -535,6 +559,8 @@ int lower_script(const script_file *root, const param_override *sets, int n_sets
     free(c.set_used);
     free(c.params);
     free(c.slots);
+    free(c.all);
+    free(c.all_slots);
     if (status != FE_OK) {
         ir_script_free(c.s);
         return status;

@@ -46,7 +46,8 @@ typedef struct parse_state {
     int n_open, cap_open;
     bool line_start;
     int last_queued;
-    char tok_text[48];      /* the text of the last token given to the parser (messages) */
+    const char *tok_text;   /* the text of the last token given to the parser (for messages;
+                             * valid while that token is the parser's lookahead) */
 } parse_state;
 
 /* Parses `len` bytes of `text` as the file `path` (registered with diag_set_text so

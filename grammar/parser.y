@@ -390,15 +390,17 @@ static void enqueue(parse_state *ps, int tok, const SURG_STYPE *v, parse_loc loc
     ps->last_queued = tok;
 }
 
-/* Reports the brackets left open above index `down_to` and queues their closers at `at`. */
+/* Closes the brackets left open above index `down_to`: reports the innermost one and queues
+ * the closers of all of them at `at`. */
 static void close_open(parse_state *ps, int down_to, parse_loc at)
 {
     parse_loc z = at;
     z.last_line = z.first_line;
     z.last_column = z.first_column;
+    if (ps->n_open > down_to)
+        diag_error(ps->d, L(ps->open[ps->n_open - 1].loc), "unclosed '%c'", ps->open[ps->n_open - 1].ch);
     while (ps->n_open > down_to) {
         open_bracket *o = &ps->open[--ps->n_open];
-        diag_error(ps->d, L(o->loc), "unclosed '%c'", o->ch);
         enqueue(ps, o->ch == '(' ? ')' : o->ch == '[' ? ']' : '}', NULL, z);
     }
 }
@@ -484,13 +486,13 @@ static int surg_lex(SURG_STYPE *lval, parse_loc *lloc, void *scanner, parse_stat
     if (ps->q_len == 0)
         ps->q_head = 0;
     *lloc = q->loc;
-    ps->tok_text[0] = 0;
+    ps->tok_text = "";
     if (q->tok == STRING || q->tok == IDENT) {
         lval->str = q->str;
-        snprintf(ps->tok_text, sizeof ps->tok_text, "%s", q->str);
+        ps->tok_text = q->str;
     } else if (q->tok == NUMBER) {
         lval->expr = q->expr;
-        snprintf(ps->tok_text, sizeof ps->tok_text, "%s", q->expr->text);
+        ps->tok_text = q->expr->text;
     } else {
         lval->kw = q->kw;
     }
@@ -556,9 +558,9 @@ static void found_name(yysymbol_kind_t k, const parse_state *ps, char *buf, size
 {
     char tmp[64];
     switch (k) {
-    case YYSYMBOL_IDENT: snprintf(buf, n, "identifier '%s'", ps->tok_text); return;
-    case YYSYMBOL_STRING: snprintf(buf, n, "string \"%s\"", ps->tok_text); return;
-    case YYSYMBOL_NUMBER: snprintf(buf, n, "number %s", ps->tok_text); return;
+    case YYSYMBOL_IDENT: snprintf(buf, n, "identifier '%.60s'", ps->tok_text); return;
+    case YYSYMBOL_STRING: snprintf(buf, n, "string \"%.60s\"", ps->tok_text); return;
+    case YYSYMBOL_NUMBER: snprintf(buf, n, "number %.60s", ps->tok_text); return;
     default: snprintf(buf, n, "%s", expected_name(k, tmp, sizeof tmp)); return;
     }
 }
@@ -586,9 +588,9 @@ static int yyreport_syntax_error(const yypcontext_t *ctx, void *scanner, parse_s
             const char *hint = diag_suggest(ps->tok_text, statement_words,
                                             (int)(sizeof statement_words / sizeof *statement_words));
             if (hint)
-                diag_error(ps->d, at, "unknown statement '%s' (did you mean '%s'?)", ps->tok_text, hint);
+                diag_error(ps->d, at, "unknown statement '%.60s' (did you mean '%s'?)", ps->tok_text, hint);
             else
-                diag_error(ps->d, at, "unknown statement '%s'", ps->tok_text);
+                diag_error(ps->d, at, "unknown statement '%.60s'", ps->tok_text);
         } else {
             diag_error(ps->d, at, "expected a statement, found %s", found);
         }
@@ -631,7 +633,7 @@ static int yyreport_syntax_error(const yypcontext_t *ctx, void *scanner, parse_s
     for (int i = 0; i < n; i++)
         want_string |= exp[i] == YYSYMBOL_STRING;
     if (tok == YYSYMBOL_IDENT && want_string && !any_ident && !any_value && !hint)
-        diag_error(ps->d, at, "expected %s, found %s (names of layers and files are quoted: \"%s\")",
+        diag_error(ps->d, at, "expected %s, found %s (names of layers and files are quoted: \"%.60s\")",
                    list, found, ps->tok_text);
     else if (m == 0)
         diag_error(ps->d, at, "unexpected %s", found);

@@ -142,12 +142,13 @@ void do_deepen(ectx *E, const ir_stmt *st)
         return;
     }
     redirect_consumers(E, x, st->name2, NULL);
-    model_add_layer(m, L);
+    if (!add_layer(E, L))
+        return;
     place_after(m, m->n_layers - 1, model_layer_index(m, x));
     linfo *li = linfo_get(E, L);
     if (li)
         li->size_stmt = E->cur;
-    if (lstm)
+    if (lstm && !E->wmode)   /* once, at check time (run applies the edits twice) */
         diag_warning(E->d, st->loc, "'%s' starts as an identity LSTM (identity activation, "
                      "forget gate 0, input and output gates 1): outputs are unchanged, but its "
                      "saturated gates learn slowly", st->name2);

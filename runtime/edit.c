@@ -10,6 +10,7 @@
 
 #include "edit_impl.h"
 #include "init.h"
+#include "train.h"
 
 /* ---- small utilities ---------------------------------------------------------------------- */
 
@@ -372,7 +373,8 @@ static const layer_type *resolve_type(ectx *E, const ir_stmt *st)
     const char *names[64];
     assert(layer_type_count <= 64);
     layer_type_names(names);
-    const char *hint = st->layer_type ? diag_suggest(st->layer_type, names, layer_type_count) : NULL;
+    const char *hint =
+        st->layer_type ? diag_suggest(st->layer_type, names, layer_type_count) : NULL;
     src_loc loc = st->layer_type_loc.line ? st->layer_type_loc : st->loc;
     if (hint)
         diag_error(E->d, loc, "unknown layer type '%s' (did you mean '%s'?)",
@@ -468,6 +470,9 @@ void schedule_reinit(ectx *E, layer *L, const init_spec *init)
 typedef struct tlist {
     row_target *v;
     int n, cap;
+    row_target *elem;     /* add/average vertices reached: (vertex, slot offset) per slot */
+    int *elem_slot;
+    int n_elem, cap_elem, cap_slot;
 } tlist;
 
 static int cmp_target(const void *a, const void *b)
@@ -525,15 +530,14 @@ static bool collect_rec(ectx *E, const char *name, int64_t offset, const char *w
                 ok = collect_rec(E, C->name, off, what, origin, depth + 1, out) && ok;
                 break;
             }
-            case NK_ELEM: {
-                int64_t s = node_size(E, name);
-                diag_error(E->d, ectx_loc(E), "%s '%s' would change the size of only one input "
-                           "of %s vertex '%s' (its inputs must all have %" PRId64 " features)",
-                           what, origin, C->type->name, C->name, s);
-                note_defined(E, C);
-                ok = false;
+            case NK_ELEM:
+                /* decided once every path is known: fine when all its inputs change alike */
+                if (!ENSURE(E, out->elem, out->n_elem, out->cap_elem) ||
+                    !ENSURE(E, out->elem_slot, out->n_elem, out->cap_slot))
+                    return false;
+                out->elem_slot[out->n_elem] = k;
+                out->elem[out->n_elem++] = (row_target){C, offset};
                 break;
-            }
             default:
                 diag_error(E->d, ectx_loc(E), "%s '%s' cannot be carried through %s layer '%s'",
                            what, origin, C->type->name, C->name);
@@ -546,10 +550,91 @@ static bool collect_rec(ectx *E, const char *name, int64_t offset, const char *w
     return ok;
 }
 
+/* Whether every input slot of the add/average vertex V has been reached, once each, at one
+ * offset (returned in *off). */
+static bool elem_complete(const tlist *t, const layer *V, int64_t *off, bool *oom)
+{
+    bool *seen = calloc((size_t)V->n_inputs + 1, sizeof *seen);
+    if (!seen) {
+        *oom = true;
+        return false;
+    }
+    bool alike = true, first = true;
+    for (int i = 0; i < t->n_elem; i++) {
+        if (t->elem[i].L != V)
+            continue;
+        if (first)
+            *off = t->elem[i].offset;
+        first = false;
+        if (t->elem[i].offset != *off || seen[t->elem_slot[i]])
+            alike = false;
+        seen[t->elem_slot[i]] = true;
+    }
+    for (int k = 0; k < V->n_inputs; k++)
+        alike = alike && seen[k];
+    free(seen);
+    return alike;
+}
+
+static void drop_elem(tlist *t, const layer *V)
+{
+    int w = 0;
+    for (int i = 0; i < t->n_elem; i++)
+        if (t->elem[i].L != V) {
+            t->elem[w] = t->elem[i];
+            t->elem_slot[w] = t->elem_slot[i];
+            w++;
+        }
+    t->n_elem = w;
+}
+
+/* An add/average vertex passes the change on when every one of its inputs changes the same
+ * way (at the same offset); otherwise its inputs would disagree. Vertices are resolved as they
+ * become complete (one may complete another); the rest are reported, once each. */
+static bool resolve_elems(ectx *E, const char *what, const char *origin, tlist *t)
+{
+    bool ok = true, progress = true;
+    int rounds = 0;
+    while (progress && t->n_elem > 0 && rounds++ <= E->m->n_layers + 1) {
+        progress = false;
+        for (int i = 0; i < t->n_elem; i++) {
+            layer *V = t->elem[i].L;
+            int64_t off = 0;
+            bool oom = false;
+            if (!elem_complete(t, V, &off, &oom)) {
+                if (oom) {
+                    ectx_oom(E);
+                    return false;
+                }
+                continue;
+            }
+            drop_elem(t, V);
+            set_size_stmt(E, V);
+            ok = collect_rec(E, V->name, off, what, origin, 0, t) && ok;
+            progress = true;
+            break;
+        }
+    }
+    while (t->n_elem > 0) {
+        layer *V = t->elem[0].L;
+        int64_t s = node_size(E, V->inputs[0]);
+        diag_error(E->d, ectx_loc(E), "%s '%s' would change the size of only some inputs of %s "
+                   "vertex '%s' (its inputs must all have %" PRId64 " features)", what, origin,
+                   V->type->name, V->name, s);
+        note_defined(E, V);
+        drop_elem(t, V);
+        ok = false;
+    }
+    return ok;
+}
+
 int collect_targets(ectx *E, const char *name, const char *what, row_target **out)
 {
     tlist t = {0};
     bool ok = collect_rec(E, name, 0, what, name, 0, &t);
+    ok = resolve_elems(E, what, name, &t) && ok;
+    free(t.elem);
+    free(t.elem_slot);
     if (!ok || E->oom) {
         free(t.v);
         *out = NULL;
@@ -562,6 +647,16 @@ int collect_targets(ectx *E, const char *name, const char *what, row_target **ou
 }
 
 /* ---- graph surgery primitives ------------------------------------------------------------- */
+
+bool add_layer(ectx *E, layer *L)
+{
+    model *m = E->m;
+    model_add_layer(m, L);   /* frees L when the array cannot grow */
+    if (m->n_layers > 0 && m->layers[m->n_layers - 1] == L)
+        return true;
+    ectx_oom(E);
+    return false;
+}
 
 void place_after(model *m, int from, int after)
 {
@@ -727,7 +822,8 @@ static void remove_layer_at(ectx *E, int idx, bool keep)
             C->n_inputs = w;
             linfo *li = linfo_get(E, C);
             if (li) {
-                li->size_stmt = E->cur;
+                if (type_node_kind(C->type) != NK_PARAM)
+                    li->size_stmt = E->cur;   /* a merge now emits fewer features */
                 if (w == 0) {
                     li->emptied_stmt = E->cur;
                     free(li->emptied_by);
@@ -942,7 +1038,8 @@ static void attach_new(ectx *E, layer *L, pending_conn *pc)
     int after = last_input_index(m, L->inputs, L->n_inputs);
     if (pc && pc->index - 1 > after && pc->index - 1 < m->n_layers)
         after = pc->index - 1;   /* where the removed layer of this name was */
-    model_add_layer(m, L);
+    if (!add_layer(E, L))
+        return;
     if (after >= 0)
         place_after(m, m->n_layers - 1, after);
     linfo *li = linfo_get(E, L);
@@ -1106,7 +1203,8 @@ static void do_insert(ectx *E, const ir_stmt *st)
     L->edit = EDIT_NEW;
     redirect_consumers(E, x, st->name, NULL);
     infer_new_n_in(E, L);
-    model_add_layer(m, L);
+    if (!add_layer(E, L))
+        return;
     place_after(m, m->n_layers - 1, model_layer_index(m, x));
     linfo *li = linfo_get(E, L);
     if (li) {
@@ -1702,6 +1800,16 @@ static void check_sizes(ectx *E, const nindex *x, fsz *memo)
     }
 }
 
+/* The most inputs any layer has (at least 1): the size of an input-shape buffer. */
+static int max_inputs(const model *m)
+{
+    int n = 1;
+    for (int i = 0; i < m->n_layers; i++)
+        if (m->layers[i]->n_inputs > n)
+            n = m->layers[i]->n_inputs;
+    return n;
+}
+
 static act_shape input_act_shape(const model_input *mi)
 {
     return (act_shape){.kind = mi->kind == INPUT_RECURRENT       ? SHAPE_RNN
@@ -1715,7 +1823,7 @@ static act_shape input_act_shape(const model_input *mi)
 static void infer_report(ectx *E, const nindex *x, fsz *memo, const int *order)
 {
     model *m = E->m;
-    act_shape *in = malloc(((size_t)m->n_layers + 1) * sizeof *in);
+    act_shape *in = malloc((size_t)max_inputs(m) * sizeof *in);
     unsigned char *done = calloc((size_t)m->n_layers + 1, 1);
     if (!in || !done) {
         free(in);
@@ -1871,22 +1979,6 @@ static void apply_freezes(ectx *E, const nindex *x)
     free(seen);
 }
 
-static void apply_fine_tune(ectx *E)
-{
-    model *m = E->m;
-    if (!E->ft.set_mask)
-        return;
-    for (int i = 0; i < m->n_layers; i++) {
-        layer *L = m->layers[i];
-        if (L->frozen)
-            continue;
-        train_conf t = E->ft;
-        t.set_mask &= ~L->script_set_mask;
-        train_conf_apply(&L->train, &t);
-    }
-    train_conf_apply(&m->training, &E->ft);
-}
-
 static void check_trainable(ectx *E)
 {
     int fit = -1;
@@ -1948,7 +2040,7 @@ static void initial_shapes(ectx *E)
     if (!nindex_build(E, &x))
         return;
     int *order = malloc(((size_t)m->n_layers + 1) * sizeof *order);
-    act_shape *in = malloc(((size_t)m->n_layers + 1) * sizeof *in);
+    act_shape *in = malloc((size_t)max_inputs(m) * sizeof *in);
     unsigned char *done = calloc((size_t)m->n_layers + 1, 1);
     if (order && in && done && order_graph(E, &x, order, false)) {
         for (int oi = 0; oi < m->n_layers; oi++) {
@@ -1990,7 +2082,12 @@ static void initial_shapes(ectx *E)
 static void finish(ectx *E)
 {
     model *m = E->m;
-    E->cur = E->s->n_stmts > 0 ? E->s->n_stmts - 1 : 0;
+    if (E->s->n_stmts == 0) {   /* nothing edited */
+        if (E->log)
+            E->log->structure_ok = true;
+        return;
+    }
+    E->cur = E->s->n_stmts - 1;
     nindex x = {0};
     if (!nindex_build(E, &x))
         return;
@@ -2016,15 +2113,15 @@ static void finish(ectx *E)
             L->n_params = L->type->param_specs ? L->type->param_specs(L, specs) : 0;
         }
     apply_freezes(E, &x);
-    apply_fine_tune(E);
+    train_apply_fine_tune(m, &E->ft);
     if (ok)
         check_trainable(E);
     if (ok && E->wmode && diag_error_count(E->d) == E->errors_at_start) {
         init_missing(E);
         m->weights_loaded = !E->oom;
     }
-    /* layers the script added that reach no output */
-    if (ok) {
+    /* layers the script added that reach no output (said once, at check time) */
+    if (ok && !E->wmode) {
         bool *used = calloc((size_t)(m->n_inputs + m->n_layers) + 1, sizeof *used);
         if (used) {
             for (int i = 0; i < m->n_layers; i++)

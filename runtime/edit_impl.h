@@ -148,6 +148,9 @@ void do_narrow(ectx *E, const ir_stmt *st);
 
 /* ---- deepen.c ---- */
 void do_deepen(ectx *E, const ir_stmt *st);
+/* Appends L to the model (which owns it from then on); false, reported, when memory runs out
+ * (L is then freed). */
+bool add_layer(ectx *E, layer *L);
 /* Places the layer at index `from` right after index `after` in m->layers. */
 void place_after(model *m, int from, int after);
 /* Every consumer slot and output entry naming `from` now names `to` (except layer `skip`). */

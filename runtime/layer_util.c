@@ -1,5 +1,5 @@
-/* layer_util.c: the dense-like forward/backward shared by dense, output and rnn_output, input
- * dropout, and small helpers for the layer implementations. */
+/* layer_util.c: the dense-like forward/backward shared by dense, output and rnn_output, the
+ * inverted-dropout mask, and small helpers for the layer implementations. */
 #include "layer_util.h"
 
 #include <assert.h>
@@ -59,8 +59,7 @@ void dense_free_state(layer *L)
     if (!s)
         return;
     tensor_release(&s->z);
-    tensor_release(&s->xdrop);
-    tensor_release(&s->dmask);
+    tensor_release(&s->dz);
     free(s);
     L->state = NULL;
 }
@@ -97,21 +96,6 @@ int dense_like_forward(layer *L, const fwd_ctx *c)
     const tensor *W = &L->params[0];
     assert(W->data && W->size == n_in * n_out);
 
-    dense_state *s = NULL;
-    double p = L->train.dropout;
-    if (c->training) {
-        if (!(s = dense_state_get(L)))
-            return -1;
-        s->dropped = false;
-        if (p > 0.0) {
-            assert(c->rng);
-            if (scratch2(&s->xdrop, rows, n_in) || scratch2(&s->dmask, rows, n_in))
-                return -1;
-            dropout_fill(c->rng, p, x, s->xdrop.data, s->dmask.data, rows * n_in);
-            x = s->xdrop.data;
-            s->dropped = true;
-        }
-    }
     if (rows == 0)
         return 0;
     float beta = 0.0f;
@@ -124,7 +108,8 @@ int dense_like_forward(layer *L, const fwd_ctx *c)
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)rows, (int)n_out, (int)n_in, 1.0f,
                 x, (int)n_in, W->data, (int)n_out, beta, y, (int)n_out);
     if (c->training && act_backward_needs_x(L->activation)) {
-        if (scratch2(&s->z, rows, n_out))
+        dense_state *s = dense_state_get(L);
+        if (!s || scratch2(&s->z, rows, n_out))
             return -1;
         memcpy(s->z.data, y, (size_t)(rows * n_out) * sizeof(float));
     }
@@ -161,39 +146,22 @@ int dense_like_backward(layer *L, const bwd_ctx *c, bool use_loss)
     const tensor *in = c->in[0];
     const int64_t n_in = L->n_in, n_out = L->n_out;
     const int64_t rows = n_in > 0 ? in->size / n_in : 0;
-    dense_state *s = L->state;
-    const float *z = s && s->z.data ? s->z.data : NULL;
-    tensor dz = {0};
-    if (scratch2(&dz, rows, n_out))
+    dense_state *s = dense_state_get(L);
+    if (!s || scratch2(&s->dz, rows, n_out))
         return -1;
+    const float *z = s->z.data;
+    float *dz = s->dz.data;
     if (use_loss && c->labels) {
         const tensor *out = c->out;
         int64_t batch = out->ndim == 3 ? out->shape[1] : out->shape[0];
         assert(c->labels->size == out->size);
         loss_grad(L->loss, L->activation, L->alpha, z, out->data, c->labels->data, c->label_mask,
-                  rows, n_out, batch > 0 ? 1.0 / (double)batch : 0.0, dz.data);
+                  rows, n_out, batch > 0 ? 1.0 / (double)batch : 0.0, dz);
     } else {
         assert(c->dout && c->dout->size == rows * n_out);
-        act_backward(L->activation, L->alpha, z, c->out->data, c->dout->data, dz.data, rows, n_out);
+        act_backward(L->activation, L->alpha, z, c->out->data, c->dout->data, dz, rows, n_out);
     }
-    bool dropped = s && s->dropped;
-    const float *x = dropped ? s->xdrop.data : in->data;
     float *din = c->din && c->din[0] ? c->din[0]->data : NULL;
-    if (!dropped || !din) {
-        affine_backward(L, x, dz.data, rows, c->grads, din);
-    } else {
-        /* din += (dz W^T) * dropout mask */
-        tensor t = {0};
-        if (tensor_alloc2(&t, rows, n_in)) {
-            tensor_release(&dz);
-            return -1;
-        }
-        affine_backward(L, x, dz.data, rows, c->grads, t.data);
-        const float *m = s->dmask.data;
-        for (int64_t i = 0; i < rows * n_in; i++)
-            din[i] += t.data[i] * m[i];
-        tensor_release(&t);
-    }
-    tensor_release(&dz);
+    affine_backward(L, in->data, dz, rows, c->grads, din);
     return 0;
 }

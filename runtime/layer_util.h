@@ -1,5 +1,6 @@
 /* layer_util.h: helpers shared by the layer implementations (dense-like affine maps with
- * activation, input dropout, scratch buffers); internal to runtime/layer_*.c. */
+ * activation, the inverted-dropout mask, scratch buffers); internal to runtime/ (the layer
+ * implementations and the trainer). */
 #ifndef SURGERY_LAYER_UTIL_H
 #define SURGERY_LAYER_UTIL_H
 
@@ -15,9 +16,7 @@
 /* The forward cache of dense, output, rnn_output and embedding layers (training mode only). */
 typedef struct dense_state {
     tensor z;        /* pre-activation, kept only when the activation's backward needs it */
-    tensor xdrop;    /* the input after input dropout (when dropout > 0) */
-    tensor dmask;    /* the dropout multipliers: 0 or 1 / (1 - p) */
-    bool dropped;    /* the last training forward applied input dropout */
+    tensor dz;       /* backward scratch: gradient at the pre-activation */
 } dense_state;
 
 /* Writes a formatted reason into msg (for infer) and returns -1. */
@@ -36,14 +35,19 @@ void dense_free_state(layer *L);
 /* W [n_in, n_out] (+ b [n_out] when has_bias). */
 int dense_param_specs(const layer *L, param_spec *specs);
 
-/* Inverted dropout: fills mask with 0 (probability p) or 1 / (1 - p) and y = x * mask. */
+/* Inverted dropout: fills mask with 0 (probability p) or 1 / (1 - p) and y = x * mask (the
+ * dropout layer type's; a layer's own `dropout` setting is applied by the trainer to its
+ * inputs, train.h). */
 void dropout_fill(rng *r, double p, const float *x, float *y, float *mask, int64_t n);
 
-/* out = act(x W + b) over x viewed as [rows, n_in] (rows = in->size / n_in), with input dropout
- * and the forward cache in training mode. */
+/* out = act(x W + b) over x viewed as [rows, n_in] (rows = in->size / n_in), with the forward
+ * cache in training mode. The layer's `dropout` is not applied here: the trainer drops the
+ * layer's inputs before the call (train.c), as for every layer type. */
 int dense_like_forward(layer *L, const fwd_ctx *c);
-/* Backward of dense_like_forward. With use_loss and c->labels set, dz comes from the layer's
- * loss (scaled by 1 / batch); otherwise from dout through the activation. */
+/* Backward of dense_like_forward: grads += dL/d(params), din ADDED to (as layer.h), with no
+ * allocation after the first call at a given size (dz is kept in the layer's state). With
+ * use_loss and c->labels set, dz comes from the layer's loss (scaled by 1 / batch); otherwise
+ * from dout through the activation. */
 int dense_like_backward(layer *L, const bwd_ctx *c, bool use_loss);
 
 /* Adds dz^T-derived gradients: dW += x^T dz, db += column sums of dz; din += dz W^T. x may be

@@ -1,6 +1,7 @@
 /* lstm_cell.c: LSTM forward and backpropagation through time over time-major [T, B, F] data,
- * with DL4J's gate layout, optional peepholes, masks and carried state; BLAS for the matrix
- * products, vectorised gate loops (GCC/Clang vector extensions) for the element-wise math. */
+ * with DL4J's gate layout, optional peepholes, masks and carried state: register-blocked
+ * AVX-512 / AVX2 kernels (cblas_sgemm elsewhere) for the per-step products, cblas_sgemm for the
+ * weight gradients, vectorised gate loops, and the batch split across worker threads. */
 #include "lstm_cell.h"
 
 #include <assert.h>
@@ -16,14 +17,15 @@
 #include "layer_util.h"
 #include "rng.h"
 
-const char *const lstm_layer_options[] = {"activation", "alpha", "has_bias", "forget_gate_bias", NULL};
+const char *const lstm_layer_options[] = {"activation", "alpha", "has_bias", "forget_gate_bias",
+                                           NULL};
 
 /* ---- vector math ---------------------------------------------------------------------------
  * 8 floats per vector (GCC/Clang vector extensions): one AVX register in the AVX2 clone of the
  * gate loops, two SSE registers in the portable one. Vectors only ever pass through pointers,
  * so no function has a vector-typed parameter whose ABI depends on the target. exp is Cephes'
  * expf (range reduction by ln 2, degree-6 polynomial, about 1 ulp), so the sigmoid and tanh
- * built on it stay within ~3e-7 absolute of the exact values. */
+ * built on it stay within 2e-7 absolute of the exact values. */
 
 #define VL 8
 typedef float vf __attribute__((vector_size(VL * sizeof(float))));
@@ -34,10 +36,11 @@ typedef int32_t vi __attribute__((vector_size(VL * sizeof(int32_t))));
 /* The gate loops are compiled twice: for AVX2 + FMA (chosen at run time when the CPU has both)
  * and for the baseline target. */
 #if (defined(__GNUC__) || defined(__clang__)) && defined(__x86_64__)
-#define HAVE_AVX2_CLONE 1
+#include <immintrin.h>
+#define HAVE_X86_KERNELS 1
 #define AVX2_TARGET __attribute__((target("avx2,fma")))
 #else
-#define HAVE_AVX2_CLONE 0
+#define HAVE_X86_KERNELS 0
 #endif
 
 #define VSPLAT(x) ((vf){0} + (float)(x))
@@ -178,6 +181,7 @@ typedef struct cell_args {
     const float *pf, *po, *pi;      /* peepholes [n] each, or NULL */
     float *ac;                      /* act(c) of the step [B, n] (training), or NULL */
     bool keep_gates;                /* training: write a, f, o, i over the pre-activations */
+    bool avx2;                      /* run the AVX2 + FMA clone of the gate loops */
 } cell_args;
 
 /* One step for units [k, k + cnt) of one example: z holds the pre-activations (projections
@@ -338,7 +342,7 @@ INLINE void bwd_step_body(const cell_args *A, float *z, const float *cp, const f
     }
 }
 
-#if HAVE_AVX2_CLONE
+#if HAVE_X86_KERNELS
 AVX2_TARGET static void fwd_step_avx2(const cell_args *A, float *z, const float *cp, float *cn,
                                       const float *hp, float *h, float *y, const float *mask,
                                       int64_t B)
@@ -354,22 +358,51 @@ AVX2_TARGET static void bwd_step_avx2(const cell_args *A, float *z, const float 
     bwd_step_body(A, z, cp, cc, ac, dy, dhr, dc, dp, mask, B);
 }
 
-static bool use_avx2(void)
+/* The best kernel set the processor supports. */
+static lstm_kernel kernel_best(void)
 {
-    static int have = -1;   /* benign race: every thread computes the same value */
-    if (have < 0) {
+    static _Atomic int best = -1;
+    if (best < 0) {
         __builtin_cpu_init();
-        have = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+        if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx2") &&
+            __builtin_cpu_supports("fma"))
+            best = LSTM_KERNEL_AVX512;
+        else if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"))
+            best = LSTM_KERNEL_AVX2;
+        else
+            best = LSTM_KERNEL_PORTABLE;
     }
-    return have;
+    return (lstm_kernel)best;
+}
+#else
+static lstm_kernel kernel_best(void)
+{
+    return LSTM_KERNEL_PORTABLE;
 }
 #endif
+
+static _Atomic int kernel_forced = LSTM_KERNEL_AUTO;
+
+bool lstm_cell_select_kernel(lstm_kernel k)
+{
+    if (k != LSTM_KERNEL_AUTO && k > kernel_best())
+        return false;
+    kernel_forced = k;
+    return true;
+}
+
+static lstm_kernel kernel(void)
+{
+    lstm_kernel k = (lstm_kernel)kernel_forced;
+    return k == LSTM_KERNEL_AUTO ? kernel_best() : k;
+}
+
 
 static void fwd_step(const cell_args *A, float *z, const float *cp, float *cn, const float *hp,
                      float *h, float *y, const float *mask, int64_t B)
 {
-#if HAVE_AVX2_CLONE
-    if (use_avx2()) {
+#if HAVE_X86_KERNELS
+    if (A->avx2) {
         fwd_step_avx2(A, z, cp, cn, hp, h, y, mask, B);
         return;
     }
@@ -381,8 +414,8 @@ static void bwd_step(const cell_args *A, float *z, const float *cp, const float 
                      const float *ac, const float *dy, const float *dhr, float *dc, float *dp,
                      const float *mask, int64_t B)
 {
-#if HAVE_AVX2_CLONE
-    if (use_avx2()) {
+#if HAVE_X86_KERNELS
+    if (A->avx2) {
         bwd_step_avx2(A, z, cp, cc, ac, dy, dhr, dc, dp, mask, B);
         return;
     }
@@ -426,6 +459,9 @@ typedef struct lstm_state {
     fbuf dc;        /* backward: [B, n] */
     fbuf dp;        /* backward: peephole gradients [workers, 3n] */
     fbuf ones;      /* backward: [T * B] of 1 (bias gradient as a matrix-vector product) */
+    fbuf pkf;       /* RW[:, 0:4n] packed for the step kernel (forward) */
+    fbuf pkb;       /* RW[:, 0:4n] transposed and packed (backward) */
+    fbuf pkw;       /* W packed (forward), W transposed and packed (backward) */
     fbuf dx;        /* backward with dropout: [T, B, n_in] */
     bool have_carry;
     int64_t carry_b, carry_n;
@@ -434,21 +470,16 @@ typedef struct lstm_state {
     int64_t T, B, n_in, n;
 } lstm_state;
 
-static fbuf *state_bufs(lstm_state *s, int *count)
-{
-    *count = (int)((offsetof(lstm_state, dx) - offsetof(lstm_state, z)) / sizeof(fbuf)) + 1;
-    return &s->z;
-}
-
 void lstm_free_state(layer *L)
 {
     lstm_state *s = L->state;
     if (!s)
         return;
-    int nb;
-    fbuf *b = state_bufs(s, &nb);
-    for (int i = 0; i < nb; i++)
-        free(b[i].p);
+    fbuf *all[] = {&s->z, &s->cs, &s->hs, &s->ac, &s->mask, &s->xd, &s->xm, &s->h0, &s->c0,
+                   &s->hN, &s->cN, &s->peep, &s->dh, &s->dc, &s->dp, &s->ones, &s->pkf,
+                   &s->pkb, &s->pkw, &s->dx};
+    for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
+        free(all[i]->p);
     free(s);
     L->state = NULL;
 }
@@ -484,8 +515,8 @@ int lstm_infer(layer *L, const act_shape *in, int n_in, act_shape *out, char *ms
         return -1;
     }
     if (L->activation == ACT_SOFTMAX || L->activation == ACT_GELU) {
-        snprintf(msg, msg_len, "%s cannot use activation %s (a cell activation must be "
-                 "element-wise and invertible for backpropagation: use tanh, sigmoid, "
+        snprintf(msg, msg_len, "%s cannot use activation %s (the cell needs an element-wise "
+                 "activation whose derivative follows from its output: tanh, sigmoid, "
                  "hardsigmoid, relu, leakyrelu, elu, softplus or identity)", tn,
                  activation_names[L->activation]);
         return -1;
@@ -502,11 +533,225 @@ int lstm_param_specs(const layer *L, param_spec *specs, bool peephole)
     const int64_t n = L->n_out, nin = L->n_in;
     const int64_t fan_in = n, fan_out = nin + n;   /* DL4J's LSTM parameter initializers */
     specs[0] = (param_spec){"W", PARAM_WEIGHT, 2, {nin, 4 * n}, fan_in, fan_out};
-    specs[1] = (param_spec){"RW", PARAM_RECURRENT, 2, {n, 4 * n + (peephole ? 3 : 0)}, fan_in, fan_out};
+    const int64_t rw_cols = 4 * n + (peephole ? 3 : 0);
+    specs[1] = (param_spec){"RW", PARAM_RECURRENT, 2, {n, rw_cols}, fan_in, fan_out};
     if (!L->has_bias)
         return 2;
     specs[2] = (param_spec){"b", PARAM_BIAS, 1, {4 * n, 0}, fan_in, fan_out};
     return 3;
+}
+
+/* ---- the per-step matrix product -------------------------------------------------------------
+ * Each step multiplies a few rows of h (or dz) by the same RW. A general sgemm call packs RW
+ * into its panel layout on every call (1 MB per step for n = 256); here RW is packed once per
+ * forward (and once, transposed, per backward) into panels of NR columns, Bp[panel][k][NR], and
+ * a register-blocked kernel (MR rows x NR columns of C held in registers, FMA) streams each
+ * panel once per step. AVX-512 and AVX2 + FMA kernels are chosen at run time; elsewhere the
+ * steps use cblas_sgemm. */
+
+#if HAVE_X86_KERNELS
+#define AVX512_TARGET __attribute__((target("avx512f")))
+#if defined(__clang__)
+#define UNROLL _Pragma("unroll")
+#else
+#define UNROLL _Pragma("GCC unroll 16")
+#endif
+
+/* C[0:m, 0:ncols] (+)= A[0:m, 0:K] x panel, the panel being K rows of NR = 32 floats. */
+AVX512_TARGET INLINE void kern512(int m, int64_t K, const float *A, int64_t lda, const float *bp,
+                                  float *C, int64_t ldc, int ncols, bool acc)
+{
+    __m512 c0[8], c1[8];
+    UNROLL for (int i = 0; i < 8; i++) {
+        c0[i] = _mm512_setzero_ps();
+        c1[i] = _mm512_setzero_ps();
+    }
+    for (int64_t k = 0; k < K; k++) {
+        __m512 b0 = _mm512_load_ps(bp + k * 32), b1 = _mm512_load_ps(bp + k * 32 + 16);
+        UNROLL for (int i = 0; i < 8; i++) {
+            if (i < m) {
+                __m512 a = _mm512_set1_ps(A[i * lda + k]);
+                c0[i] = _mm512_fmadd_ps(a, b0, c0[i]);
+                c1[i] = _mm512_fmadd_ps(a, b1, c1[i]);
+            }
+        }
+    }
+    if (ncols == 32) {
+        UNROLL for (int i = 0; i < 8; i++) {
+            if (i < m) {
+                float *c = C + i * ldc;
+                if (acc) {
+                    c0[i] = _mm512_add_ps(c0[i], _mm512_loadu_ps(c));
+                    c1[i] = _mm512_add_ps(c1[i], _mm512_loadu_ps(c + 16));
+                }
+                _mm512_storeu_ps(c, c0[i]);
+                _mm512_storeu_ps(c + 16, c1[i]);
+            }
+        }
+        return;
+    }
+    float tile[32] __attribute__((aligned(64)));
+    UNROLL for (int i = 0; i < 8; i++) {
+        if (i < m) {
+            _mm512_store_ps(tile, c0[i]);
+            _mm512_store_ps(tile + 16, c1[i]);
+            float *c = C + i * ldc;
+            for (int j = 0; j < ncols; j++)
+                c[j] = acc ? c[j] + tile[j] : tile[j];
+        }
+    }
+}
+
+AVX512_TARGET static void gemm_avx512(int64_t M, int64_t N, int64_t K, const float *A,
+                                      int64_t lda, const float *Bp, float *C, int64_t ldc,
+                                      bool acc)
+{
+    for (int64_t j0 = 0; j0 < N; j0 += 32) {
+        const float *bp = Bp + j0 * K;
+        const int ncols = N - j0 < 32 ? (int)(N - j0) : 32;
+        int64_t r = 0;
+        for (; r + 8 <= M; r += 8)
+            kern512(8, K, A + r * lda, lda, bp, C + r * ldc + j0, ldc, ncols, acc);
+        switch (M - r) {
+        case 7: kern512(7, K, A + r * lda, lda, bp, C + r * ldc + j0, ldc, ncols, acc); break;
+        case 6: kern512(6, K, A + r * lda, lda, bp, C + r * ldc + j0, ldc, ncols, acc); break;
+        case 5: kern512(5, K, A + r * lda, lda, bp, C + r * ldc + j0, ldc, ncols, acc); break;
+        case 4: kern512(4, K, A + r * lda, lda, bp, C + r * ldc + j0, ldc, ncols, acc); break;
+        case 3: kern512(3, K, A + r * lda, lda, bp, C + r * ldc + j0, ldc, ncols, acc); break;
+        case 2: kern512(2, K, A + r * lda, lda, bp, C + r * ldc + j0, ldc, ncols, acc); break;
+        case 1: kern512(1, K, A + r * lda, lda, bp, C + r * ldc + j0, ldc, ncols, acc); break;
+        default: break;
+        }
+    }
+}
+
+/* As kern512 with 6 rows of NR = 16 (two 8-float registers per row). */
+AVX2_TARGET INLINE void kern256(int m, int64_t K, const float *A, int64_t lda, const float *bp,
+                                float *C, int64_t ldc, int ncols, bool acc)
+{
+    __m256 c0[6], c1[6];
+    UNROLL for (int i = 0; i < 6; i++) {
+        c0[i] = _mm256_setzero_ps();
+        c1[i] = _mm256_setzero_ps();
+    }
+    for (int64_t k = 0; k < K; k++) {
+        __m256 b0 = _mm256_load_ps(bp + k * 16), b1 = _mm256_load_ps(bp + k * 16 + 8);
+        UNROLL for (int i = 0; i < 6; i++) {
+            if (i < m) {
+                __m256 a = _mm256_broadcast_ss(A + i * lda + k);
+                c0[i] = _mm256_fmadd_ps(a, b0, c0[i]);
+                c1[i] = _mm256_fmadd_ps(a, b1, c1[i]);
+            }
+        }
+    }
+    if (ncols == 16) {
+        UNROLL for (int i = 0; i < 6; i++) {
+            if (i < m) {
+                float *c = C + i * ldc;
+                if (acc) {
+                    c0[i] = _mm256_add_ps(c0[i], _mm256_loadu_ps(c));
+                    c1[i] = _mm256_add_ps(c1[i], _mm256_loadu_ps(c + 8));
+                }
+                _mm256_storeu_ps(c, c0[i]);
+                _mm256_storeu_ps(c + 8, c1[i]);
+            }
+        }
+        return;
+    }
+    float tile[16] __attribute__((aligned(32)));
+    UNROLL for (int i = 0; i < 6; i++) {
+        if (i < m) {
+            _mm256_store_ps(tile, c0[i]);
+            _mm256_store_ps(tile + 8, c1[i]);
+            float *c = C + i * ldc;
+            for (int j = 0; j < ncols; j++)
+                c[j] = acc ? c[j] + tile[j] : tile[j];
+        }
+    }
+}
+
+AVX2_TARGET static void gemm_avx2(int64_t M, int64_t N, int64_t K, const float *A, int64_t lda,
+                                  const float *Bp, float *C, int64_t ldc, bool acc)
+{
+    for (int64_t j0 = 0; j0 < N; j0 += 16) {
+        const float *bp = Bp + j0 * K;
+        const int ncols = N - j0 < 16 ? (int)(N - j0) : 16;
+        int64_t r = 0;
+        for (; r + 6 <= M; r += 6)
+            kern256(6, K, A + r * lda, lda, bp, C + r * ldc + j0, ldc, ncols, acc);
+        switch (M - r) {
+        case 5: kern256(5, K, A + r * lda, lda, bp, C + r * ldc + j0, ldc, ncols, acc); break;
+        case 4: kern256(4, K, A + r * lda, lda, bp, C + r * ldc + j0, ldc, ncols, acc); break;
+        case 3: kern256(3, K, A + r * lda, lda, bp, C + r * ldc + j0, ldc, ncols, acc); break;
+        case 2: kern256(2, K, A + r * lda, lda, bp, C + r * ldc + j0, ldc, ncols, acc); break;
+        case 1: kern256(1, K, A + r * lda, lda, bp, C + r * ldc + j0, ldc, ncols, acc); break;
+        default: break;
+        }
+    }
+}
+#endif
+
+/* The panel width of the kernel in use (0: none, use cblas). */
+static int64_t panel_width(void)
+{
+    switch (kernel()) {
+    case LSTM_KERNEL_AVX512:
+        return 32;
+    case LSTM_KERNEL_AVX2:
+        return 16;
+    default:
+        return 0;
+    }
+}
+
+/* A K x N matrix packed into panels of nr columns (the last zero-padded), 64-byte aligned, in
+ * storage owned by an fbuf of the state. */
+typedef struct packed {
+    float *p;
+    int64_t K, N, nr;
+} packed;
+
+/* Packs B (K x N) given as element (k, j) = src[k * rs + j * cs] into buf. Returns 0 or -1. */
+static int pack_b(packed *P, fbuf *buf, const float *src, int64_t rs, int64_t cs, int64_t K,
+                  int64_t N, int64_t nr)
+{
+    const int64_t panels = (N + nr - 1) / nr;
+    if (fbuf_need(buf, (size_t)(panels * nr * K) + 16))
+        return -1;
+    P->p = (float *)(((uintptr_t)buf->p + 63) & ~(uintptr_t)63);
+    P->K = K;
+    P->N = N;
+    P->nr = nr;
+    for (int64_t j0 = 0; j0 < N; j0 += nr) {
+        float *dst = P->p + j0 * K;
+        const int64_t w = N - j0 < nr ? N - j0 : nr;
+        for (int64_t k = 0; k < K; k++) {
+            const float *s = src + k * rs + j0 * cs;
+            float *d = dst + k * nr;
+            for (int64_t j = 0; j < w; j++)
+                d[j] = s[j * cs];
+            for (int64_t j = w; j < nr; j++)
+                d[j] = 0.0f;
+        }
+    }
+    return 0;
+}
+
+/* C[M, N] (+)= A[M, K] x P. */
+static void gemm_packed(int64_t M, const float *A, int64_t lda, const packed *P, float *C,
+                        int64_t ldc, bool acc)
+{
+#if HAVE_X86_KERNELS
+    if (P->nr == 32) {
+        gemm_avx512(M, P->N, P->K, A, lda, P->p, C, ldc, acc);
+        return;
+    }
+    assert(P->nr == 16);
+    gemm_avx2(M, P->N, P->K, A, lda, P->p, C, ldc, acc);
+#else
+    (void)M; (void)A; (void)lda; (void)P; (void)C; (void)ldc; (void)acc;
+    assert(!"no packed kernel on this target");
+#endif
 }
 
 /* ---- running row ranges in parallel ----------------------------------------------------------
@@ -571,6 +816,29 @@ static void run_ranges(void (*fn)(void *, int64_t, int64_t, int), void *job, int
     openblas_set_num_threads(blas_threads);
 }
 
+/* C[M, N] (+)= A[M, K] x P with the rows split across workers. */
+typedef struct rows_job {
+    const float *A;
+    int64_t lda, ldc;
+    const packed *P;
+    float *C;
+    bool acc;
+} rows_job;
+
+static void gemm_rows(void *job, int64_t r0, int64_t r1, int worker)
+{
+    (void)worker;
+    const rows_job *J = job;
+    gemm_packed(r1 - r0, J->A + r0 * J->lda, J->lda, J->P, J->C + r0 * J->ldc, J->ldc, J->acc);
+}
+
+static void gemm_packed_parallel(int64_t M, const float *A, int64_t lda, const packed *P,
+                                 float *C, int64_t ldc, bool acc)
+{
+    rows_job J = {A, lda, ldc, P, C, acc};
+    run_ranges(gemm_rows, &J, M, worker_count(M));
+}
+
 /* ---- forward ------------------------------------------------------------------------------- */
 
 static lstm_state *state_get(layer *L)
@@ -582,6 +850,7 @@ static lstm_state *state_get(layer *L)
 
 typedef struct fwd_job {
     const cell_args *A;
+    const packed *P;        /* RW packed for the step kernel, or NULL: cblas */
     lstm_state *s;
     const float *RW, *mask;
     float *out;
@@ -606,7 +875,9 @@ static void fwd_rows(void *job, int64_t r0, int64_t r1, int worker)
         float *ct = s->cs.p + slot * Bn + r0 * n;
         float *yt = J->out + (size_t)t * Bn + r0 * n;
         float *ht = J->masked ? s->hs.p + slot * Bn + r0 * n : yt;
-        if (t > 0 || J->carry)
+        if ((t > 0 || J->carry) && J->P)
+            gemm_packed(rows, hp, n, J->P, zt, G, true);
+        else if (t > 0 || J->carry)
             cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)rows, (int)G, (int)n,
                         1.0f, hp, (int)n, J->RW, (int)J->ldr, 1.0f, zt, (int)G);
         A.ac = J->train ? s->ac.p + (size_t)t * Bn + r0 * n : NULL;
@@ -617,6 +888,16 @@ static void fwd_rows(void *job, int64_t r0, int64_t r1, int worker)
     }
     memcpy(s->hN.p + r0 * n, hp, (size_t)(rows * n) * sizeof(float));
     memcpy(s->cN.p + r0 * n, cp, (size_t)(rows * n) * sizeof(float));
+}
+
+/* Reports a failed allocation through c->err (when given); returns -1. */
+static int fwd_oom(const layer *L, const fwd_ctx *c)
+{
+    if (c->err && c->err_len)
+        snprintf(c->err, c->err_len, "%s: out of memory for its workspace (%" PRId64
+                 " steps, %" PRId64 " examples, %" PRId64 " units)", L->type->name,
+                 c->in[0]->shape[0], c->in[0]->shape[1], L->n_out);
+    return -1;
 }
 
 int lstm_forward(layer *L, const fwd_ctx *c, bool peephole)
@@ -630,7 +911,7 @@ int lstm_forward(layer *L, const fwd_ctx *c, bool peephole)
     assert(L->params[1].shape[1] == ldr);
     lstm_state *s = state_get(L);
     if (!s)
-        return -1;
+        return fwd_oom(L, c);
     s->cached = false;
     if (T == 0 || B == 0)
         return 0;
@@ -646,13 +927,13 @@ int lstm_forward(layer *L, const fwd_ctx *c, bool peephole)
         (dropped && (fbuf_need(&s->xd, TB * (size_t)nin) || fbuf_need(&s->xm, TB * (size_t)nin))) ||
         fbuf_need(&s->h0, Bn) || fbuf_need(&s->c0, Bn) || fbuf_need(&s->hN, Bn) ||
         fbuf_need(&s->cN, Bn) || (peephole && fbuf_need(&s->peep, 3 * (size_t)n)))
-        return -1;
+        return fwd_oom(L, c);
 
     const float *W = L->params[0].data, *RW = L->params[1].data;
     const float *bias = L->has_bias ? L->params[2].data : NULL;
     cell_args A = {.n = n, .act = L->activation,
                    .alpha = (float)act_alpha(L->activation, L->alpha), .bias = bias,
-                   .keep_gates = train};
+                   .keep_gates = train, .avx2 = kernel() >= LSTM_KERNEL_AVX2};
     if (peephole) {
         float *p = s->peep.p;
         for (int64_t k = 0; k < n; k++) {
@@ -682,11 +963,23 @@ int lstm_forward(layer *L, const fwd_ctx *c, bool peephole)
     }
 
     /* the input projection of every step at once */
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)TB, (int)G, (int)nin, 1.0f, x,
-                (int)nin, W, (int)G, 0.0f, s->z.p, (int)G);
+    const int64_t nr = panel_width();
+    packed P;
+    if (nr > 0) {
+        if (pack_b(&P, &s->pkw, W, G, 1, nin, G, nr))
+            return fwd_oom(L, c);
+        gemm_packed_parallel((int64_t)TB, x, nin, &P, s->z.p, G, false);
+    } else {
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)TB, (int)G, (int)nin, 1.0f,
+                    x, (int)nin, W, (int)G, 0.0f, s->z.p, (int)G);
+    }
 
-    fwd_job J = {.A = &A, .s = s, .RW = RW, .mask = c->mask, .out = c->out->data, .T = T,
-                 .B = B, .n = n, .ldr = ldr, .train = train, .masked = masked, .carry = carry};
+    const bool use_packed = nr > 0 && (T > 1 || carry);
+    if (use_packed && pack_b(&P, &s->pkf, RW, ldr, 1, n, G, nr))
+        return fwd_oom(L, c);
+    fwd_job J = {.A = &A, .P = use_packed ? &P : NULL, .s = s, .RW = RW, .mask = c->mask,
+                 .out = c->out->data, .T = T, .B = B, .n = n, .ldr = ldr, .train = train,
+                 .masked = masked, .carry = carry};
     run_ranges(fwd_rows, &J, B, worker_count(B));
     s->have_carry = true;
     s->carry_b = B;
@@ -711,6 +1004,7 @@ int lstm_forward(layer *L, const fwd_ctx *c, bool peephole)
 
 typedef struct bwd_job {
     const cell_args *A;
+    const packed *P;        /* RW[:, 0:4n] transposed, packed, or NULL: cblas */
     lstm_state *s;
     const float *RW, *dout;
     int64_t T, B, n, ldr;
@@ -740,8 +1034,11 @@ static void bwd_rows(void *job, int64_t r0, int64_t r1, int worker)
                  J->dout + (size_t)t * Bn + r0 * n, dh_cur, dc, dp, mt, rows);
         if (t == 0)
             break;
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)rows, (int)n, (int)G, 1.0f, zt,
-                    (int)G, J->RW, (int)J->ldr, 0.0f, dh_next, (int)n);
+        if (J->P)
+            gemm_packed(rows, zt, G, J->P, dh_next, n, false);
+        else
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)rows, (int)n, (int)G,
+                        1.0f, zt, (int)G, J->RW, (int)J->ldr, 0.0f, dh_next, (int)n);
         if (mt)
             for (int64_t r = 0; r < rows; r++)
                 if (mt[r] == 0.0f)
@@ -770,14 +1067,20 @@ int lstm_backward(layer *L, const bwd_ctx *c, bool peephole)
 
     const float *RW = L->params[1].data;
     cell_args A = {.n = n, .act = L->activation,
-                   .alpha = (float)act_alpha(L->activation, L->alpha)};
+                   .alpha = (float)act_alpha(L->activation, L->alpha),
+                   .avx2 = kernel() >= LSTM_KERNEL_AVX2};
     if (peephole) {
         A.pf = s->peep.p;
         A.po = s->peep.p + n;
         A.pi = s->peep.p + 2 * n;
     }
-    bwd_job J = {.A = &A, .s = s, .RW = RW, .dout = c->dout->data, .T = T, .B = B, .n = n,
-                 .ldr = ldr};
+    packed P;
+    const int64_t nr = panel_width();
+    const bool use_packed = nr > 0 && T > 1;
+    if (use_packed && pack_b(&P, &s->pkb, RW, 1, ldr, G, n, nr))
+        return -1;
+    bwd_job J = {.A = &A, .P = use_packed ? &P : NULL, .s = s, .RW = RW, .dout = c->dout->data,
+                 .T = T, .B = B, .n = n, .ldr = ldr};
     run_ranges(bwd_rows, &J, B, workers);
 
     /* z now holds dL/dz for every step and example */
@@ -814,17 +1117,23 @@ int lstm_backward(layer *L, const bwd_ctx *c, bool peephole)
             }
     }
     if (dx_out) {
+        /* dx (+)= dz W^T; with dropout through a scratch buffer and the dropout multipliers */
         const float *W = L->params[0].data;
-        if (s->dropped) {
-            float *dx = s->dx.p;
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)TB, (int)nin, (int)G, 1.0f,
-                        z, (int)G, W, (int)G, 0.0f, dx, (int)nin);
-            const size_t cnt = TB * (size_t)nin;
-            for (size_t j = 0; j < cnt; j++)
-                dx_out[j] += dx[j] * s->xm.p[j];
+        float *dst = s->dropped ? s->dx.p : dx_out;
+        const bool acc = !s->dropped;
+        if (nr > 0) {
+            packed PW;
+            if (pack_b(&PW, &s->pkw, W, 1, G, G, nin, nr))
+                return -1;
+            gemm_packed_parallel((int64_t)TB, z, G, &PW, dst, nin, acc);
         } else {
             cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)TB, (int)nin, (int)G, 1.0f,
-                        z, (int)G, W, (int)G, 1.0f, dx_out, (int)nin);
+                        z, (int)G, W, (int)G, acc ? 1.0f : 0.0f, dst, (int)nin);
+        }
+        if (s->dropped) {
+            const size_t cnt = TB * (size_t)nin;
+            for (size_t j = 0; j < cnt; j++)
+                dx_out[j] += s->dx.p[j] * s->xm.p[j];
         }
     }
     return 0;

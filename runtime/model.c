@@ -3,6 +3,7 @@
 #include "model.h"
 
 #include <assert.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -431,10 +432,14 @@ static void report_cycles(const model *m, const graph *g, const bool *done, stru
             (*errors)++;
             if (chain && d) {
                 size_t used = 0;
-                for (int s = 0; s <= cyc; s++) {
+                chain[0] = '\0';
+                for (int s = 0; s <= cyc && used < cap; s++) {
                     int k = first + ((lo - first) - s + cyc * 2) % cyc;
-                    used += (size_t)snprintf(chain + used, cap - used, "%s'%s'", s ? " -> " : "",
-                                             m->layers[walk[k]]->name);
+                    int w = snprintf(chain + used, cap - used, "%s'%s'", s ? " -> " : "",
+                                     m->layers[walk[k]]->name);
+                    if (w < 0)
+                        break;
+                    used += (size_t)w;
                 }
                 const layer *head = m->layers[walk[lo]];
                 diag_error(d, head->loc, "the layers form a cycle: %s", chain);
@@ -771,10 +776,16 @@ int model_freeze_through(model *m, const char *name)
 
 /* ---- inference ---- */
 
-static int fail(char *err, size_t err_len, const char *fmt, const char *a, const char *b)
+static int fail(char *err, size_t err_len, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static int fail(char *err, size_t err_len, const char *fmt, ...)
 {
-    if (err && err_len)
-        snprintf(err, err_len, fmt, a, b);
+    if (err && err_len) {
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(err, err_len, fmt, ap);
+        va_end(ap);
+    }
     return -1;
 }
 
@@ -838,7 +849,7 @@ int model_predict_nodes(model *m, const tensor *const *inputs, const float *cons
     int rc = -1;
     graph g;
     if (graph_build(m, &g))
-        return fail(err, err_len, "out of memory%s%s", "", "");
+        return fail(err, err_len, "out of memory");
     int *order = malloc((size_t)(n > 0 ? n : 1) * sizeof *order);
     int *last = malloc((size_t)(n > 0 ? n : 1) * sizeof *last);
     bool *needed = calloc((size_t)(n > 0 ? n : 1), sizeof *needed);
@@ -849,12 +860,12 @@ int model_predict_nodes(model *m, const tensor *const *inputs, const float *cons
     const tensor **args = NULL;
     int args_cap = 0;
     if (!order || !last || !needed || !is_output || !times || !in_times || !acts) {
-        fail(err, err_len, "out of memory%s%s", "", "");
+        fail(err, err_len, "out of memory");
         goto out;
     }
     if (infer_all(m, &g, order, NULL) != 0) {
-        fail(err, err_len, "model '%s' has graph or shape errors (see `surgery check`)%s",
-             m->name ? m->name : "", "");
+        fail(err, err_len, "model '%s' has graph or shape errors (see `surgery check`)",
+             m->name ? m->name : "");
         goto out;
     }
     /* outputs and what they need */
@@ -864,7 +875,7 @@ int model_predict_nodes(model *m, const tensor *const *inputs, const float *cons
             is_output[li] = true;
             needed[li] = true;
         } else if (model_input_index(m, names[j]) < 0) {
-            fail(err, err_len, "output '%s' is not defined%s", names[j], "");
+            fail(err, err_len, "output '%s' is not defined", names[j]);
             goto out;
         }
     }
@@ -917,7 +928,7 @@ int model_predict_nodes(model *m, const tensor *const *inputs, const float *cons
         if (ni > args_cap) {
             const tensor **a = realloc(args, (size_t)ni * sizeof *a);
             if (!a) {
-                fail(err, err_len, "out of memory%s%s", "", "");
+                fail(err, err_len, "out of memory");
                 goto out;
             }
             args = a;
@@ -933,12 +944,8 @@ int model_predict_nodes(model *m, const tensor *const *inputs, const float *cons
                               : m->inputs[-s - 1].kind == INPUT_RECURRENT;
             if (rnn) {
                 if (t_steps >= 0 && ts != t_steps) {
-                    char a[32], b[32];
-                    snprintf(a, sizeof a, "%lld", (long long)t_steps);
-                    snprintf(b, sizeof b, "%lld", (long long)ts);
-                    if (err && err_len)
-                        snprintf(err, err_len, "layer '%s': its inputs have %s and %s time steps",
-                                 L->name, a, b);
+                    fail(err, err_len, "layer '%s': its inputs have %lld and %lld time steps",
+                         L->name, (long long)t_steps, (long long)ts);
                     goto out;
                 }
                 t_steps = ts;
@@ -948,8 +955,8 @@ int model_predict_nodes(model *m, const tensor *const *inputs, const float *cons
         int alloc_rc;
         if (os.kind == SHAPE_RNN) {
             if (t_steps < 0) {
-                fail(err, err_len, "layer '%s' gives recurrent output from %s input", L->name,
-                     "feed-forward");
+                fail(err, err_len, "layer '%s' gives recurrent output from feed-forward input",
+                     L->name);
                 goto out;
             }
             times[i] = t_steps;
@@ -961,7 +968,7 @@ int model_predict_nodes(model *m, const tensor *const *inputs, const float *cons
             alloc_rc = tensor_alloc2(&acts[i], batch, os.size);
         }
         if (alloc_rc) {
-            fail(err, err_len, "out of memory computing layer '%s'%s", L->name, "");
+            fail(err, err_len, "out of memory computing layer '%s'", L->name);
             goto out;
         }
         char ferr[256] = "";
@@ -969,9 +976,9 @@ int model_predict_nodes(model *m, const tensor *const *inputs, const float *cons
                      .mask = step_mask, .carry_state = false, .err = ferr, .err_len = sizeof ferr};
         if (L->type->forward(L, &c) != 0) {
             if (ferr[0])
-                fail(err, err_len, "%s%s", ferr, "");
+                fail(err, err_len, "%s", ferr);
             else
-                fail(err, err_len, "out of memory computing layer '%s'%s", L->name, "");
+                fail(err, err_len, "out of memory computing layer '%s'", L->name);
             goto out;
         }
         /* release activations whose last consumer has run */
@@ -991,7 +998,7 @@ int model_predict_nodes(model *m, const tensor *const *inputs, const float *cons
             outputs[j] = acts[li];
             memset(&acts[li], 0, sizeof acts[li]);
         } else if (tensor_copy(&outputs[j], src)) {
-            fail(err, err_len, "out of memory%s%s", "", "");
+            fail(err, err_len, "out of memory");
             goto out;
         }
     }

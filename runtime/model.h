@@ -11,8 +11,9 @@
 #include "tensor.h"
 
 /* Ownership: a model owns its strings, inputs, layers (and their tensors), outputs, frozen set
- * and normaliser, and the mapping of its weights file (tensors may borrow from it).
- * model_free(NULL) is a no-op. src_loc.file of the model's locations points at model->path. */
+ * and normaliser, the mapping of its weights file (tensors may borrow from it) and its name
+ * index. model_free(NULL) is a no-op. src_loc.file of the model's locations points at
+ * model->path. */
 
 struct diag_ctx;
 
@@ -55,6 +56,7 @@ typedef struct model {
     bool weights_loaded;     /* every layer's params hold data */
     void *mapping;           /* mmap of the weights file (tensors borrow from it) */
     size_t mapping_len;
+    struct model_index *index; /* name lookup cache (model.c; see model_index_invalidate) */
 } model;
 
 model *model_new(const char *name);
@@ -67,12 +69,23 @@ int model_add_input(model *m, const char *name, input_kind kind, int64_t size, s
 void model_add_layer(model *m, layer *L);
 /* Removes and frees the layer at index i (edges to it are not touched). */
 void model_remove_layer(model *m, int i);
+/* Lookups by name (the first layer / input of that name). They go through a hash index kept on
+ * the model, built on the first lookup (so concurrent lookups on one model are not safe) and
+ * kept current by model_add_input, model_add_layer and model_remove_layer; a lookup also
+ * rebuilds it when m->layers or m->inputs were replaced or resized, or when a name it finds no
+ * longer sits where the index says. */
 int model_layer_index(const model *m, const char *name);
 layer *model_find_layer(const model *m, const char *name);
 int model_input_index(const model *m, const char *name);
 bool model_has_node(const model *m, const char *name);   /* an input or a layer */
-/* Indices of the layers that take `name` as an input; returns the count (<= max). */
+/* Indices of the layers that take `name` as an input, in increasing order; returns the count
+ * (<= max). */
 int model_consumers(const model *m, const char *name, int *idx, int max);
+/* Drops the name index; the next lookup rebuilds it. Code that changes names or edges in place
+ * (renames a layer or an input, changes a layer's input list, puts another layer into a slot
+ * of m->layers or reorders it) must call it before the next lookup: only then is a name that
+ * appeared that way found. */
+void model_index_invalidate(model *m);
 void model_set_outputs(model *m, const char *const *names, int n);
 /* Every node name (inputs then layers) for "did you mean"; returns the count. */
 int model_node_names(const model *m, const char **names, int max);

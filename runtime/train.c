@@ -14,6 +14,7 @@
 #include "../compiler/diag.h"
 #include "data.h"
 #include "layer.h"
+#include "layer_util.h"
 #include "loss.h"
 #include "rng.h"
 #include "updater.h"
@@ -140,22 +141,26 @@ uint64_t train_options_seed(const model *m, const train_options *o)
 
 void train_apply_fine_tune(model *m, const train_conf *ft)
 {
+    const unsigned lr = TC_LEARNING_RATE;
     for (int i = 0; i < m->n_layers; i++) {
         layer *L = m->layers[i];
         if (L->frozen)
             continue;
+        const unsigned own = L->script_set_mask;
         train_conf tmp = *ft;
-        unsigned own = L->script_set_mask;
+        /* The script's own settings on the layer win. */
         tmp.set_mask &= ~own;
-        /* A script's explicit updater carries its own learning rate. */
+        /* An updater the script set carries its own learning rate. */
         if (own & TC_UPDATER)
-            tmp.set_mask &= ~(unsigned)TC_LEARNING_RATE;
-        /* A fine-tune updater replaces the learning rate the base model gave the layer. */
-        if ((tmp.set_mask & TC_UPDATER) && !(ft->set_mask & TC_LEARNING_RATE) &&
-            !(own & TC_LEARNING_RATE))
-            L->train.set_mask &= ~(unsigned)TC_LEARNING_RATE;
+            tmp.set_mask &= ~lr;
+        /* A fine-tune updater brings its learning rate: it replaces one the base model stored
+         * on the layer (a learning rate the script set on the layer stays). */
+        if ((tmp.set_mask & TC_UPDATER) && !(tmp.set_mask & lr) && !(own & lr))
+            L->train.set_mask &= ~lr;
         train_conf_apply(&L->train, &tmp);
     }
+    if ((ft->set_mask & TC_UPDATER) && !(ft->set_mask & lr))
+        m->training.set_mask &= ~lr;
     train_conf_apply(&m->training, ft);
 }
 
@@ -397,18 +402,13 @@ static const tensor *source_tensor(const trainer *t, const seg *s, int src)
     return src >= 0 ? &t->act[src] : s->inputs[-1 - src];
 }
 
-/* Inverted dropout of input slot k of layer L into t->drop_in[k]. */
+/* Inverted dropout of input slot k into t->drop_in[k], with its multipliers in t->drop_mask[k]
+ * (the same masks as a `dropout` layer in that place would draw). */
 static int apply_dropout(trainer *t, int k, const tensor *x, double p)
 {
     if (ensure(&t->drop_in[k], x->ndim, x->shape) || ensure(&t->drop_mask[k], x->ndim, x->shape))
         return -1;
-    float keep = (float)(1.0 / (1.0 - p));
-    float *y = t->drop_in[k].data, *mk = t->drop_mask[k].data;
-    for (int64_t i = 0; i < x->size; i++) {
-        float mv = rng_uniform(&t->drop_rng) < p ? 0.0f : keep;
-        mk[i] = mv;
-        y[i] = x->data[i] * mv;
-    }
+    dropout_fill(&t->drop_rng, p, x->data, t->drop_in[k].data, t->drop_mask[k].data, x->size);
     return 0;
 }
 
@@ -461,7 +461,10 @@ static int forward_pass(trainer *t, const seg *s, train_options *o, diag_ctx *d)
         fwd_ctx c = {.in = t->ins, .n_in = L->n_inputs, .out = &t->act[i], .training = training,
                      .rng = &t->drop_rng, .mask = mask, .carry_state = s->carry,
                      .err = err, .err_len = sizeof err};
-        /* Input dropout is the trainer's (above): the layer sees dropout 0. */
+        /* A layer's input dropout is the trainer's (above), applied once for every layer type.
+         * The lstm types still drop their input themselves when they see a `dropout` setting
+         * (lstm_cell.c): they see 0 here, so that their input is not dropped twice. The
+         * `dropout` layer type is the one that drops in its own forward. */
         double keep_p = L->train.dropout;
         if (!is_dropout_type(L))
             L->train.dropout = 0.0;
@@ -558,6 +561,23 @@ static int backward_pass(trainer *t, const seg *s, train_options *o, diag_ctx *d
 
 static const char *nonfinite_name(double x) { return isnan(x) ? "NaN" : "infinite"; }
 
+static const char *param_key(const layer *L, int p)
+{
+    param_spec specs[LAYER_MAX_PARAMS];
+    int n = L->type->param_specs ? L->type->param_specs(L, specs) : 0;
+    return p >= 0 && p < n ? specs[p].key : "?";
+}
+
+static void diverged_note(diag_ctx *d, const train_options *o, long long it)
+{
+    if (it > 1)
+        tr_note(d, o->loc, "the weights after iteration %lld are kept; a smaller learning rate "
+                "or gradient_normalization may help", it - 1);
+    else
+        tr_note(d, o->loc, "the weights are unchanged; a smaller learning rate or "
+                "gradient_normalization may help");
+}
+
 /* Forward, loss, backward, checks and updates for one iteration. */
 static int iteration(trainer *t, const seg *s, train_options *o, double *loss, diag_ctx *d)
 {
@@ -574,60 +594,53 @@ static int iteration(trainer *t, const seg *s, train_options *o, double *loss, d
     *loss = total;
     if (backward_pass(t, s, o, d) != 0)
         return -1;
-    /* The first layer in backward order whose gradient is not finite. */
-    int bad_layer = -1, bad_param = -1;
-    for (int r = t->n - 1; r >= 0 && bad_layer < 0; r--) {
-        int i = t->order[r];
-        if (!t->trainable[i])
-            continue;
-        layer *L = m->layers[i];
-        int np = updater_param_count(L);
-        for (int p = 0; p < np; p++)
-            if (!updater_all_finite(L->grads[p].data, L->grads[p].size)) {
-                bad_layer = i;
-                bad_param = p;
-                break;
-            }
-    }
-    if (!isfinite(total) || bad_layer >= 0) {
+    if (!isfinite(total)) {
+        /* Name the first layer in backward order whose gradient is not finite, if any. */
+        int bad_layer = -1, bad_param = -1;
+        for (int r = t->n - 1; r >= 0 && bad_layer < 0; r--) {
+            int i = t->order[r];
+            if (!t->trainable[i])
+                continue;
+            layer *L = m->layers[i];
+            int np = updater_param_count(L);
+            for (int p = 0; p < np && bad_layer < 0; p++)
+                if (!updater_all_finite(L->grads[p].data, L->grads[p].size)) {
+                    bad_layer = i;
+                    bad_param = p;
+                }
+        }
         if (bad_layer >= 0) {
             layer *L = m->layers[bad_layer];
-            param_spec specs[LAYER_MAX_PARAMS];
-            L->type->param_specs(L, specs);
-            if (isfinite(total))
-                tr_error(d, o->loc,
-                           "training diverged at iteration %lld: the gradient of layer '%s' "
-                           "(%s.%s) is not finite", it, L->name, L->name, specs[bad_param].key);
-            else
-                tr_error(d, o->loc,
-                           "training diverged at iteration %lld: the loss is %s; the first "
-                           "non-finite gradient (in backward order) is layer '%s' (%s.%s)",
-                           it, nonfinite_name(total), L->name, L->name, specs[bad_param].key);
+            tr_error(d, o->loc,
+                     "training diverged at iteration %lld: the loss is %s; the first non-finite "
+                     "gradient (in backward order) is layer '%s' (%s.%s)", it,
+                     nonfinite_name(total), L->name, L->name, param_key(L, bad_param));
             if (L->loc.line > 0)
                 tr_note(d, L->loc, "layer '%s' is defined here", L->name);
         } else {
             tr_error(d, o->loc, "training diverged at iteration %lld: the loss is %s", it,
-                       nonfinite_name(total));
+                     nonfinite_name(total));
         }
-        tr_note(d, o->loc, "the weights after iteration %lld are kept; a smaller learning "
-                  "rate or gradient_normalization may help", it - 1);
+        diverged_note(d, o, it);
         return -1;
     }
-    /* Updates, all checked before any parameter changes. */
+    /* Updates in backward order, every one checked (with its gradient) before any parameter
+     * changes. */
     for (int r = t->n - 1; r >= 0; r--) {
         int i = t->order[r];
         if (!t->trainable[i])
             continue;
         layer *L = m->layers[i];
-        int bad = updater_layer_compute(L, m->iteration_count);
+        bool bad_gradient = false;
+        int bad = updater_layer_compute(L, m->iteration_count, &bad_gradient);
         if (bad >= 0) {
-            param_spec specs[LAYER_MAX_PARAMS];
-            L->type->param_specs(L, specs);
             tr_error(d, o->loc,
-                       "training diverged at iteration %lld: the update of layer '%s' (%s.%s) "
-                       "is not finite", it, L->name, L->name, specs[bad].key);
-            tr_note(d, o->loc, "the weights after iteration %lld are kept; a smaller "
-                      "learning rate or gradient_normalization may help", it - 1);
+                     "training diverged at iteration %lld: the %s of layer '%s' (%s.%s) is not "
+                     "finite", it, bad_gradient ? "gradient" : "update", L->name, L->name,
+                     param_key(L, bad));
+            if (L->loc.line > 0)
+                tr_note(d, L->loc, "layer '%s' is defined here", L->name);
+            diverged_note(d, o, it);
             return -1;
         }
     }

@@ -15,9 +15,10 @@
 /* Ownership: train_options is a caller-owned value; its `state` (activation buffers, dropout
  * masks, the dropout generator) is created by the first train_step on a model and released by
  * train_options_release, which must be called once training is over (or before the model
- * changes shape or its frozen set). FILE pointers in the options are borrowed. Every tensor and mask passed in is
- * borrowed for the duration of the call. The model's parameters are updated in place; its
- * layers' gradients and updater state are owned by the layers (layer.h). */
+ * changes shape or its frozen set). FILE pointers in the options are borrowed. Every tensor
+ * and mask passed in is borrowed for the duration of the call. The model's parameters are
+ * updated in place; its layers' gradients and updater state are owned by the layers (layer.h);
+ * the model's iteration_count and epoch_count advance. */
 
 struct diag_ctx;
 struct trainer;
@@ -31,8 +32,8 @@ typedef enum {
 typedef struct train_options {
     int64_t epochs;                /* train_fit: passes over the data (when iterations is 0) */
     int64_t iterations;            /* train_fit: stop after this many updates instead (> 0) */
-    bool seed_set;                 /* seed given: dropout masks come from it; otherwise from the */
-    uint64_t seed;                 /* model's training seed (fine_tune seed), else its init seed */
+    bool seed_set;                 /* seed given: training randomness comes from it, otherwise */
+    uint64_t seed;                 /* from train_options_seed's fallbacks */
     src_loc loc;                   /* the fit statement: runtime errors point at it */
     const char *data_name;         /* for progress lines */
     FILE *progress;                /* NULL: silent */
@@ -60,13 +61,15 @@ typedef struct train_batch {
     const float *const *label_masks;
 } train_batch;
 
-/* One training step on one minibatch (with truncated BPTT: one step per segment of the
- * sequence, each an update): forward in training mode over the graph in topological order,
- * backward in reverse order from the loss outputs, gradient checks, updates of every trainable
- * layer. *loss receives the summed score of the loss outputs (with truncated BPTT summed over
- * the segments, which is the score of the whole sequences). A NaN or infinite loss, gradient or update stops with an error naming the
- * iteration and the first layer (in backward order) at fault, before any parameter changes.
- * Returns 0, or -1 with the error reported through d at o->loc (exit status 4 for the CLI). */
+/* One training step on one minibatch (with truncated BPTT: one update per segment of the
+ * sequences): forward in training mode over the graph in topological order, backward in
+ * reverse order from the loss outputs, gradient checks, updates of every trainable layer.
+ * *loss receives the summed score of the loss outputs (with truncated BPTT summed over the
+ * segments, which is the score of the whole sequences). A NaN or infinite loss, gradient or
+ * update stops with an error naming the iteration and the first layer (in backward order) at
+ * fault, before any parameter changes. d may be NULL (no messages). Returns 0, or -1 with the
+ * error reported through d at o->loc (exit status 4 for the CLI). train_step_batch is the
+ * same with the batch in one struct. */
 int train_step(model *m, const tensor *const *inputs, const tensor *labels,
                const float *const *masks, const float *const *label_masks, train_options *o,
                double *loss, struct diag_ctx *d);
@@ -117,8 +120,10 @@ uint64_t train_epoch_shuffle_seed(uint64_t seed, int64_t epoch);
 
 /* DL4J's FineTuneConfiguration: every field set in ft overrides that field on every non-frozen
  * layer, except fields the script set on the layer itself (L->script_set_mask: `set` and the
- * options of `add` win). Frozen layers get nothing. The set fields are also recorded in
- * m->training. */
+ * options of `add` win). Frozen layers get nothing. An updater in ft replaces a learning_rate
+ * the base model stored on a layer (the updater's own learning rate applies); a learning_rate in
+ * ft does not reach a layer whose updater the script set. The set fields are also recorded in
+ * m->training. The one implementation: edit_apply calls it after the last edit. */
 void train_apply_fine_tune(model *m, const train_conf *ft);
 
 /* The truncated-BPTT lengths in effect: m->training's backprop when set, else the first layer

@@ -60,10 +60,12 @@ void updater_normalize_gradients(layer *L);
 /* Turns L->grads into updates, in DL4J's order: gradient normalisation; l1/l2 added to the
  * gradient (biases only with l1_bias/l2_bias); the updater; weight decay added to the update
  * (lr * weight_decay * w, weights only) and adamw's decoupled decay (lr * decay * w). Updater
- * state advances. iteration/epoch are 0-based counts of updates/epochs done before this one.
- * Returns -1 when every update is finite, else the index of the first parameter whose update
- * holds a NaN or an infinity (the parameters themselves are untouched). */
-int updater_layer_compute(layer *L, int64_t iteration);
+ * state advances. iteration is the 0-based count of updates made before this one. Returns -1
+ * when every gradient and update is finite; otherwise stops at the first parameter whose
+ * gradient (as the updater receives it) or update holds a NaN or an infinity, returns its
+ * index and sets *bad_gradient (when not NULL) to whether the gradient itself was at fault.
+ * The parameters themselves are never touched. */
+int updater_layer_compute(layer *L, int64_t iteration, bool *bad_gradient);
 /* Applies the updates computed by updater_layer_compute: params -= grads (borrowed
  * parameters are copied first). Returns 0, or -1 when memory runs out. */
 int updater_layer_apply(layer *L);

@@ -109,7 +109,8 @@ static int remap_self(ectx *E, layer *L, const unit_map *u)
                 for (int g = 0; g < blocks; g++)
                     for (int64_t j = 0; j < nn; j++) {
                         int64_t s = u->src[j];
-                        float v = s >= 0 ? o->data[r * oc + g * n + s] : fin.data[r * nc + g * nn + j];
+                        float v = s >= 0 ? o->data[r * oc + g * n + s]
+                                         : fin.data[r * nc + g * nn + j];
                         if (s >= 0 && j >= n && u->noise > 0)
                             v *= (float)(1.0 + u->noise * rng_normal(&noise_rng));
                         dst[r * nc + g * nn + j] = v;
@@ -134,8 +135,8 @@ static int remap_self(ectx *E, layer *L, const unit_map *u)
                         dst[r * nc + g * nn + j] = v;
                     }
                 for (int64_t p = 0; p < peep; p++)
-                    dst[r * nc + blocks * nn + p] =
-                        sr >= 0 ? o->data[sr * oc + blocks * n + p] : fin.data[r * nc + blocks * nn + p];
+                    dst[r * nc + blocks * nn + p] = sr >= 0 ? o->data[sr * oc + blocks * n + p]
+                                                            : fin.data[r * nc + blocks * nn + p];
             }
         }
         tensor_release(&fin);

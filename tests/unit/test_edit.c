@@ -26,9 +26,8 @@ static model *te_load(const char *name, bool weights)
 {
     char path[256];
     snprintf(path, sizeof path, "tests/data/edit/%s.yaml", name);
-    diag_ctx *d = diag_new(stderr, DIAG_COLOR_NEVER);
-    model *m = model_load(path, weights, d);
-    diag_free(d);
+    /* no diagnostics context: the model's locations then point at its own path */
+    model *m = model_load(path, weights, NULL);
     cr_assert_not_null(m, "cannot load %s", path);
     return m;
 }
@@ -382,6 +381,29 @@ Test(edit, widen_through_merge_inserts_rows_at_the_offset)
     model_free(base);
 }
 
+Test(edit, widen_behind_a_model_input_in_a_merge)
+{
+    const char *prep = "remove \"fc2\" keep connections\n"
+                       "add merge \"fc2\" from \"in\", \"fc1\"\n"
+                       "resize \"out\" n_in 14";
+    cr_expect_lt(te_output_diff("mlp", "widen \"fc1\" by 2", prep, NULL), TE_EXACT);
+    cr_expect_lt(te_output_diff("mlp", "widen \"fc1\" by 3 { method = net2net }", prep, NULL),
+                 TE_EXACT);
+    cr_expect_lt(te_output_diff("mlp", "deepen \"fc2\" with dense \"mix\"", prep, NULL),
+                 TE_EXACT);
+}
+
+Test(edit, widen_through_an_add_whose_inputs_all_change_alike)
+{
+    const char *prep = "add merge \"m2\" from \"a\", \"b\"\n"
+                       "add add \"s2\" from \"m2\", \"joined\"\n"
+                       "add dense \"h\" from \"s2\" { n_out = 2 }\n"
+                       "outputs \"h\"";
+    cr_expect_lt(te_output_diff("merge", "widen \"a\" by 2", prep, NULL), TE_EXACT);
+    cr_expect_lt(te_output_diff("merge", "widen \"b\" by 3 { method = net2net }", prep, NULL),
+                 TE_EXACT);
+}
+
 Test(edit, widen_embedding_outputs_unchanged)
 {
     model *m = te_load("embed", true);
@@ -566,7 +588,8 @@ Test(edit, resize_n_out_reinitialises_layer_and_fan_out)
 {
     model *base = te_load("mlp", true);
     model *m = model_clone(base, true);
-    te_apply(m, "mlp", "resize \"fc1\" n_out 10 { init = uniform(2, 3)  next_init = uniform(-3, -2) }");
+    te_apply(m, "mlp",
+             "resize \"fc1\" n_out 10 { init = uniform(2, 3)  next_init = uniform(-3, -2) }");
     const tensor *w1 = te_param(m, "fc1", "W"), *v1 = te_param(m, "fc2", "W");
     cr_assert_eq(w1->shape[1], 10);
     cr_assert_eq(v1->shape[0], 10);
@@ -738,6 +761,80 @@ Test(edit, new_layers_take_fine_tune_defaults_unless_set)
              "insert dense \"y\" after \"x\" { n_out = 5 }");
     cr_assert_eq(model_find_layer(m, "x")->train.learning_rate, 0.25);
     cr_assert_eq(model_find_layer(m, "y")->train.learning_rate, 0.5);
+    model_free(m);
+}
+
+/* The fine-tune rules hold through edit_apply (the trainer's implementation, train.h). */
+Test(edit, fine_tune_updater_replaces_a_stored_learning_rate)
+{
+    model *m = te_load("mlp", false);
+    /* the base model stored learning rates on fc2 and out */
+    const char *const names[] = {"fc2", "out"};
+    for (int i = 0; i < 2; i++) {
+        layer *L = model_find_layer(m, names[i]);
+        L->train.learning_rate = 0.5;
+        L->train.set_mask |= TC_LEARNING_RATE;
+    }
+    te_apply(m, "mlp", "fine_tune { updater = adam(learning_rate = 1e-4)  l2 = 0.01 }\n"
+             "set \"out\" { learning_rate = 0.25 }");
+    layer *fc2 = model_find_layer(m, "fc2"), *out = model_find_layer(m, "out");
+    cr_assert_eq(fc2->train.updater.kind, UPD_ADAM);
+    cr_assert_eq(train_conf_learning_rate(&fc2->train), 1e-4);
+    cr_assert_eq(fc2->train.l2, 0.01);
+    /* the script's own learning rate on out wins over both */
+    cr_assert_eq(out->train.updater.kind, UPD_ADAM);
+    cr_assert_eq(train_conf_learning_rate(&out->train), 0.25);
+    model_free(m);
+}
+
+Test(edit, fine_tune_learning_rate_leaves_a_script_updater_alone)
+{
+    model *m = te_load("mlp", false);
+    te_apply(m, "mlp", "fine_tune { learning_rate = 1e-3  dropout = 0.125 }\n"
+             "set \"out\" { updater = nesterovs(learning_rate = 0.25, momentum = 0.5) }\n"
+             "freeze \"fc1\"");
+    layer *fc1 = model_find_layer(m, "fc1"), *fc2 = model_find_layer(m, "fc2"),
+          *out = model_find_layer(m, "out");
+    cr_assert_eq(out->train.updater.kind, UPD_NESTEROVS);
+    cr_assert_eq(train_conf_learning_rate(&out->train), 0.25);
+    cr_assert_eq(out->train.dropout, 0.125);
+    cr_assert_eq(train_conf_learning_rate(&fc2->train), 1e-3);
+    cr_assert_eq(fc2->train.dropout, 0.125);
+    /* frozen: nothing */
+    cr_assert(fc1->frozen);
+    cr_assert_eq(fc1->train.set_mask, 0u);
+    cr_assert_eq(fc1->train.dropout, 0.0);
+    model_free(m);
+}
+
+Test(edit, new_layers_take_every_fine_tune_field_as_default)
+{
+    model *m = te_load("mlp", false);
+    te_apply(m, "mlp", "fine_tune { updater = adam(learning_rate = 1e-4)  l2 = 0.01  dropout = 0.1 "
+             "gradient_normalization = clip_element_wise(threshold = 2) }\n"
+             "insert dense \"x\" after \"fc2\" { n_out = 5  l2 = 0.5 }\n"
+             "insert dense \"y\" after \"x\" { n_out = 5  updater = sgd(learning_rate = 0.75) }\n"
+             "deepen \"fc1\" with dense \"fc1b\"");
+    layer *x = model_find_layer(m, "x"), *y = model_find_layer(m, "y"),
+          *deep = model_find_layer(m, "fc1b");
+    cr_assert_not_null(deep);
+    /* x: fine_tune's values, its own l2 */
+    cr_assert_eq(x->train.updater.kind, UPD_ADAM);
+    cr_assert_eq(train_conf_learning_rate(&x->train), 1e-4);
+    cr_assert_eq(x->train.l2, 0.5);
+    cr_assert_eq(x->train.dropout, 0.1);
+    cr_assert_eq(x->train.grad_norm, GN_CLIP_ELEMENT_WISE);
+    cr_assert_eq(x->train.grad_norm_threshold, 2.0);
+    /* y: its own updater and learning rate, the rest from fine_tune */
+    cr_assert_eq(y->train.updater.kind, UPD_SGD);
+    cr_assert_eq(train_conf_learning_rate(&y->train), 0.75);
+    cr_assert_eq(y->train.l2, 0.01);
+    cr_assert_eq(y->train.dropout, 0.1);
+    /* deepen's new layer: everything from fine_tune */
+    cr_assert_eq(deep->train.updater.kind, UPD_ADAM);
+    cr_assert_eq(train_conf_learning_rate(&deep->train), 1e-4);
+    cr_assert_eq(deep->train.l2, 0.01);
+    cr_assert_eq(deep->train.dropout, 0.1);
     model_free(m);
 }
 

@@ -406,3 +406,29 @@ Test(graph, clone_with_and_without_weights)
     model_free(c);
     model_free(a);
 }
+
+Test(graph, predict_refuses_unequal_time_steps)
+{
+    model *m = model_new("t");
+    cr_assert_eq(model_add_input(m, "s1", INPUT_RECURRENT, 2, loc_none()), 0);
+    cr_assert_eq(model_add_input(m, "s2", INPUT_RECURRENT, 3, loc_none()), 0);
+    add(m, "merge", "m", 0, 2, "s1", "s2");
+    const char *outs_names[1] = {"m"};
+    model_set_outputs(m, outs_names, 1);
+    cr_assert_eq(model_infer_shapes(m, NULL), 0);
+    tensor a, b, out = {0};
+    cr_assert_eq(tensor_alloc3(&a, 2, 1, 2), 0);
+    cr_assert_eq(tensor_alloc3(&b, 3, 1, 3), 0);
+    const tensor *ins[2] = {&a, &b};
+    char err[256] = "";
+    cr_expect_eq(model_predict(m, ins, &out, err, sizeof err), -1);
+    cr_expect(strstr(err, "layer 'm': its inputs have 2 and 3 time steps"), "got: %s", err);
+    tensor_release(&b);
+    cr_assert_eq(tensor_alloc3(&b, 2, 1, 3), 0);
+    cr_expect_eq(model_predict(m, ins, &out, err, sizeof err), 0, "%s", err);
+    cr_expect(out.ndim == 3 && out.shape[0] == 2 && out.shape[2] == 5);
+    tensor_release(&out);
+    tensor_release(&a);
+    tensor_release(&b);
+    model_free(m);
+}

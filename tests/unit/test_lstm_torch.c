@@ -68,8 +68,10 @@ static void check_backward(layer *L, fixture *f, const tensor *x, const tensor *
 }
 
 /* Forward in inference and training mode, then backward, against one golden file. */
-static void check_golden(const char *path)
+static void check_golden_with(const char *path, const char *kname)
 {
+    char what[300];
+    snprintf(what, sizeof what, "%s [%s]", path, kname);
     fixture f;
     fixture_load(&f, path);
     layer *L = layer_from_fixture(&f, "x");
@@ -81,15 +83,26 @@ static void check_golden(const char *path)
     cr_assert_eq(tensor_alloc(&y, 3, want->shape), 0);
     lstm_run(L, x, &y, mask, false, false);
     double d = max_abs_diff_n(y.data, want->data, y.size);
-    cr_expect_leq(d, FWD_TOL, "%s: inference: max |ours - torch| = %g", path, d);
+    cr_expect_leq(d, FWD_TOL, "%s: inference: max |ours - torch| = %g", what, d);
     tensor_zero(&y);
     lstm_run(L, x, &y, mask, true, false);
     d = max_abs_diff_n(y.data, want->data, y.size);
-    cr_expect_leq(d, FWD_TOL, "%s: training: max |ours - torch| = %g", path, d);
-    check_backward(L, &f, x, &y, "R", "dx", path);
+    cr_expect_leq(d, FWD_TOL, "%s: training: max |ours - torch| = %g", what, d);
+    check_backward(L, &f, x, &y, "R", "dx", what);
     tensor_release(&y);
     layer_free(L);
     fixture_free(&f);
+}
+
+/* The golden check under every kernel set the processor runs. */
+static void check_golden(const char *path)
+{
+    for (int k = 0; k < LSTM_TEST_KERNELS; k++) {
+        if (!lstm_cell_select_kernel(lstm_test_kernels[k]))
+            continue;
+        check_golden_with(path, lstm_test_kernel_names[k]);
+    }
+    lstm_cell_select_kernel(LSTM_KERNEL_AUTO);
 }
 
 Test(lstm_torch, small) { check_golden("tests/data/lstm/torch_lstm_small.txt"); }
@@ -319,7 +332,10 @@ static void fd_check(const char *path)
     fixture_free(&f);
 }
 
-Test(lstm_torch, graves_finite_differences) { fd_check("tests/data/lstm/torch_graves_sigmoid.txt"); }
+Test(lstm_torch, graves_finite_differences)
+{
+    fd_check("tests/data/lstm/torch_graves_sigmoid.txt");
+}
 
 /* ---- shape inference ------------------------------------------------------------------- */
 
@@ -418,7 +434,7 @@ static void run_threads_case(int threads, tensor *y, tensor *dx, tensor grads[3]
     layer_free(L);
 }
 
-Test(lstm_torch, worker_threads_match_one_thread)
+static void check_worker_threads(void)
 {
     const int saved = openblas_get_num_threads();
     tensor y1 = {0}, dx1 = {0}, g1[3], y2 = {0}, dx2 = {0}, g2[3];
@@ -436,6 +452,14 @@ Test(lstm_torch, worker_threads_match_one_thread)
     tensor_release(&dx1);
     tensor_release(&y2);
     tensor_release(&dx2);
+}
+
+Test(lstm_torch, worker_threads_match_one_thread)
+{
+    for (int k = 0; k < LSTM_TEST_KERNELS; k++)
+        if (lstm_cell_select_kernel(lstm_test_kernels[k]))
+            check_worker_threads();
+    lstm_cell_select_kernel(LSTM_KERNEL_AUTO);
 }
 
 /* has_bias = false: no b parameter, the gates get no bias. */

@@ -344,6 +344,42 @@ Test(model_io, save_refuses_bad_paths_and_missing_weights)
     cr_assert_null(model_weights_path("a/b.txt"));
 }
 
+Test(model_io, awkward_names_survive_a_round_trip)
+{
+    const char *names[] = {"a: b", "- x", "true", "42", "ünï cödé", "#hash", "q\"uote", "tab\there"};
+    int n = (int)(sizeof names / sizeof *names);
+    model *m = model_new("odd: name");
+    cr_assert_eq(model_add_input(m, "in put", INPUT_FEED_FORWARD, 3, loc_none()), 0);
+    const char *prev = "in put";
+    for (int i = 0; i < n; i++) {
+        layer *L = layer_new(layer_type_find("dense"), names[i]);
+        L->n_out = 2;
+        layer_set_inputs(L, &prev, 1);
+        model_add_layer(m, L);
+        prev = names[i];
+    }
+    model_set_outputs(m, &prev, 1);
+    cr_assert_eq(model_infer_shapes(m, NULL), 0);
+    cr_assert_eq(model_init_params(m), 0);
+    char *dir = mio_tmpdir(), p[512];
+    snprintf(p, sizeof p, "%s/odd.yaml", dir);
+    mio_capture c;
+    mio_cap_open(&c);
+    cr_assert_eq(model_save(m, p, c.d), 0, "%s", mio_cap_text(&c));
+    model *back = model_load(p, true, c.d);
+    cr_assert(back, "%s\n%s", mio_cap_text(&c), mio_read(p, NULL));
+    cr_assert_str_eq(back->name, "odd: name");
+    cr_assert_str_eq(back->inputs[0].name, "in put");
+    for (int i = 0; i < n; i++)
+        cr_assert_str_eq(back->layers[i]->name, names[i]);
+    same_params(m, back);
+    cr_assert_eq(model_arch_hash(m), model_arch_hash(back));
+    model_free(back);
+    model_free(m);
+    mio_cap_close(&c);
+    mio_rmdir(dir);
+}
+
 /* ---- weights pairing ---- */
 
 Test(model_io, loads_weights_written_by_other_tools)

@@ -627,3 +627,27 @@ Test(parser, join_paths)
     cr_assert_str_eq(p, "/abs/x.surgery");
     free(p);
 }
+
+Test(parser, every_byte_value_in_every_context)
+{
+    /* each byte value after a word, inside a string, a comment, a number and a block */
+    static const char *const prefixes[] = {"", "base", "base \"", "# c", "fit d epochs 1", "set \"x\" { a = ", "\xd3\xd3"};
+    FILE *sink = fopen("/dev/null", "w");
+    cr_assert(sink);
+    for (size_t p = 0; p < sizeof prefixes / sizeof *prefixes; p++)
+        for (int b = 0; b < 256; b++) {
+            char text[64];
+            size_t n = strlen(prefixes[p]);
+            memcpy(text, prefixes[p], n);
+            text[n] = (char)b;
+            memcpy(text + n + 1, "\xff\xfe x }\n", 7);
+            diag_ctx *d = diag_new(sink, DIAG_COLOR_NEVER);
+            int errors;
+            ast_file *f = parse_text("b.surgery", text, n + 8, d, &errors);
+            cr_assert(f);
+            cr_assert_eq(errors, diag_error_count(d));
+            ast_file_free(f);
+            diag_free(d);
+        }
+    fclose(sink);
+}

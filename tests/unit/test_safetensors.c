@@ -6,6 +6,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "compiler/diag.h"
+#include "runtime/model_io.h"
 #include "runtime/safetensors.h"
 
 /* A file image: 8-byte little-endian header length, the header, then `data_len` data bytes
@@ -294,4 +296,60 @@ Test(safetensors, integer_dtypes_are_read_but_not_loaded_as_weights)
     cr_assert(strstr(err, "'i'") && strstr(err, "I64"), "%s", err);
     st_close(f);
     free(im.b);
+}
+
+Test(safetensors, a_wrong_architecture_hash_is_refused)
+{
+    /* The tensors fit the YAML exactly; only the recorded hash differs. */
+    char *yaml = temp_path("m.yaml");
+    char *dir = strdup(yaml);
+    *strrchr(dir, '/') = 0;
+    char wpath[256];
+    snprintf(wpath, sizeof wpath, "%s/m.safetensors", dir);
+    FILE *fp = fopen(yaml, "w");
+    fputs("format: surgery-model/1\ninputs:\n  - {name: x, type: feed_forward, size: 2}\n"
+          "layers:\n  - {name: d, type: dense, inputs: [x], n_out: 1}\noutputs: [d]\n"
+          "weights: m.safetensors\n", fp);
+    fclose(fp);
+    tensor W = {0}, b = {0};
+    tensor_alloc2(&W, 2, 1);
+    int64_t one[1] = {1};
+    tensor_alloc(&b, 1, one);
+    st_entry e[] = {{"d.W", &W}, {"d.b", &b}};
+    char err[256];
+    for (int round = 0; round < 2; round++) {
+        model *arch = model_load(yaml, false, NULL);
+        cr_assert(arch);
+        char good[17];
+        snprintf(good, sizeof good, "%016llx", (unsigned long long)model_arch_hash(arch));
+        model_free(arch);
+        const char *meta[] = {"format", "surgery-model/1", "architecture_hash",
+                              round == 0 ? good : "0123456789abcdef"};
+        fp = fopen(wpath, "wb");
+        cr_assert_eq(st_write(fp, e, 2, meta, 2, err, sizeof err), 0);
+        fclose(fp);
+        char *buf = NULL;
+        size_t len = 0;
+        FILE *out = open_memstream(&buf, &len);
+        diag_ctx *d = diag_new(out, DIAG_COLOR_NEVER);
+        model *m = model_load(yaml, true, d);
+        fflush(out);
+        if (round == 0) {
+            cr_assert(m, "%s", buf);
+        } else {
+            cr_assert_null(m);
+            cr_assert(strstr(buf, "m.yaml:7:10: error: weights file m.safetensors was saved for a different architecture"),
+                      "%s", buf);
+            cr_assert(strstr(buf, "its architecture hash is 0123456789abcdef"), "%s", buf);
+        }
+        model_free(m);
+        diag_free(d);
+        fclose(out);
+        free(buf);
+    }
+    unlink(wpath);
+    remove_temp(yaml);
+    free(dir);
+    tensor_release(&W);
+    tensor_release(&b);
 }

@@ -296,6 +296,43 @@ Test(train_parity, lstm_adam) { tr_lstm_parity("adam"); }
 Test(train_parity, lstm_masked_sequences) { tr_lstm_parity("masked"); }
 Test(train_parity, lstm_tbptt) { tr_lstm_parity("tbptt"); }
 
+/* tbptt(forward = 2, backward = 1): gradients flow through the whole segment (documented), with
+ * one warning, so the weights equal those of tbptt(2, 2). */
+Test(train_tbptt, backward_shorter_than_forward_warns_and_uses_the_segment)
+{
+    tr_gold g;
+    tr_gold_load(&g, "tests/data/train/lstm.txt");
+    model *m = tr_lstm_model();
+    tr_params(m, &g, "", 0);
+    tr_set_updater(m, UPD_SGD, 0.1);
+    m->training.set_mask |= TC_BACKPROP;
+    m->training.tbptt_forward = 2;
+    m->training.tbptt_backward = 1;
+    int fwd, bwd;
+    train_tbptt_lengths(m, &fwd, &bwd);
+    cr_assert_eq(fwd, 2);
+    cr_assert_eq(bwd, 1);
+    const tensor *x = tr_gold_get(&g, "x"), *y = tr_gold_get(&g, "y");
+    tr_diagbuf db;
+    diag_ctx *d = tr_diag(&db);
+    train_options o;
+    train_options_init(&o);
+    for (int64_t s = 0; s < x->shape[0]; s++) {
+        tensor xs = tr_item(x, s), ys = tr_item(y, s);
+        const tensor *in[1] = {&xs};
+        double loss;
+        cr_assert_eq(train_step(m, in, &ys, NULL, NULL, &o, &loss, d), 0);
+    }
+    cr_assert_eq(diag_warning_count(d), 1);
+    tr_compare(m, &g, "tbptt");
+    train_options_release(&o);
+    tr_diag_done(&db);
+    cr_assert_not_null(strstr(db.buf, "whole 2-step segment"), "%s", db.buf);
+    free(db.buf);
+    model_free(m);
+    tr_gold_free(&g);
+}
+
 /* ---- a small synthetic classification set for the behavioural tests ---- */
 
 typedef struct tr_data {
@@ -550,6 +587,207 @@ Test(train_graph, fan_out_gradients_match_finite_differences)
     tr_data_free(&dd);
 }
 
+/* ---- dropout: the trainer's, one implementation for every layer type ---- */
+
+/* The loss train_step reports on a copy of `base` (fixed seed, so the same dropout masks on
+ * every call: they depend on the shapes and the seed only); *after (when given) receives the
+ * updated copy. */
+static double tr_step_loss(const model *base, const tensor *const *in, const tensor *y,
+                           model **after)
+{
+    model *m = model_clone(base, true);
+    cr_assert_not_null(m);
+    train_options o;
+    train_options_init(&o);
+    o.seed_set = true;
+    o.seed = 31;
+    double loss;
+    cr_assert_eq(train_step(m, in, y, NULL, NULL, &o, &loss, NULL), 0);
+    train_options_release(&o);
+    if (after)
+        *after = m;
+    else
+        model_free(m);
+    return loss;
+}
+
+/* Central differences of the training-mode loss (dropout masks fixed) against one sgd step with
+ * learning rate 1 (the update is the gradient), on every third parameter of every layer. */
+static void tr_dropout_gradcheck(model *m, const tensor *const *in, const tensor *y)
+{
+    tr_set_updater(m, UPD_SGD, 1.0);
+    model *after;
+    double loss = tr_step_loss(m, in, y, &after);
+    /* the dropout is real: the same step without any dropout has another loss */
+    model *plain = model_clone(m, true);
+    for (int i = 0; i < plain->n_layers; i++)
+        plain->layers[i]->train.dropout = 0.0;
+    double plain_loss = tr_step_loss(plain, in, y, NULL);
+    cr_assert(fabs(loss - plain_loss) > 1e-4, "dropout changed nothing (%g vs %g)", loss,
+              plain_loss);
+    model_free(plain);
+    int checked = 0, bad = 0;
+    for (int i = 0; i < m->n_layers; i++) {
+        layer *L = m->layers[i];
+        for (int p = 0; p < L->n_params; p++)
+            for (int64_t e = 0; e < L->params[p].size; e += 3) {
+                float keep = L->params[p].data[e];
+                const double h = 1e-2;
+                L->params[p].data[e] = keep + (float)h;
+                double lp = tr_step_loss(m, in, y, NULL);
+                L->params[p].data[e] = keep - (float)h;
+                double lm = tr_step_loss(m, in, y, NULL);
+                L->params[p].data[e] = keep;
+                double num = (lp - lm) / (2 * h);
+                double got = (double)keep - (double)after->layers[i]->params[p].data[e];
+                if (!(fabs(num - got) <= 2e-3 + 2e-2 * fabs(num)) && bad++ < 3)
+                    cr_expect(false, "%s param %d[%lld]: numeric %g, trainer %g", L->name, p,
+                              (long long)e, num, got);
+                checked++;
+            }
+    }
+    cr_assert_eq(bad, 0, "%d of %d gradient entries differ", bad, checked);
+    cr_assert_gt(checked, 20);
+    model_free(after);
+}
+
+Test(train_dropout, gradients_through_dense_merge_and_output_dropout)
+{
+    /* in -> fc1 -> {a, b} -> merge -> out, dropout on every input slot (two on the merge) */
+    model *m = model_new("drop");
+    cr_assert_eq(model_add_input(m, "in", INPUT_FEED_FORWARD, 6, loc_none()), 0);
+    tr_add(m, &layer_type_dense, "fc1", (const char *[]){"in"}, 1, 5, ACT_TANH);
+    tr_add(m, &layer_type_dense, "a", (const char *[]){"fc1"}, 1, 4, ACT_SIGMOID);
+    tr_add(m, &layer_type_dense, "b", (const char *[]){"fc1"}, 1, 3, ACT_TANH);
+    tr_add(m, &layer_type_merge, "mg", (const char *[]){"a", "b"}, 2, 0, ACT_IDENTITY);
+    layer *o = tr_add(m, &layer_type_output, "out", (const char *[]){"mg"}, 1, 3, ACT_SOFTMAX);
+    o->loss = LOSS_MCXENT;
+    model_set_outputs(m, (const char *[]){"out"}, 1);
+    tr_params(m, NULL, "", 3);
+    for (int i = 0; i < m->n_layers; i++)
+        m->layers[i]->train.dropout = 0.3;
+    tr_data dd;
+    tr_data_make(&dd);
+    const tensor *in[1] = {&dd.x[0]};
+    tr_dropout_gradcheck(m, in, &dd.y[0]);
+    model_free(m);
+    tr_data_free(&dd);
+}
+
+/* Recurrent data [T, B, F] with one-hot labels at every step. */
+static void tr_seq_data(tensor *x, tensor *y, int64_t T, int64_t B, int64_t F, int64_t C,
+                        uint64_t seed)
+{
+    rng r;
+    rng_seed(&r, seed);
+    cr_assert_eq(tensor_alloc3(x, T, B, F), 0);
+    cr_assert_eq(tensor_alloc3(y, T, B, C), 0);
+    for (int64_t i = 0; i < x->size; i++)
+        x->data[i] = (float)(2 * rng_uniform(&r) - 1);
+    for (int64_t k = 0; k < T * B; k++)
+        y->data[k * C + (int64_t)rng_below(&r, (uint64_t)C)] = 1.0f;
+}
+
+Test(train_dropout, gradients_through_recurrent_dense_lstm_and_rnn_output_dropout)
+{
+    /* in(4, recurrent) -> d dense(5) per step -> lstm(4) -> out rnn_output(3) */
+    model *m = model_new("drop_rnn");
+    cr_assert_eq(model_add_input(m, "in", INPUT_RECURRENT, 4, loc_none()), 0);
+    tr_add(m, &layer_type_dense, "d", (const char *[]){"in"}, 1, 5, ACT_TANH);
+    tr_add(m, &layer_type_lstm, "lstm", (const char *[]){"d"}, 1, 4, ACT_TANH);
+    layer *o = tr_add(m, &layer_type_rnn_output, "out", (const char *[]){"lstm"}, 1, 3,
+                      ACT_SOFTMAX);
+    o->loss = LOSS_MCXENT;
+    model_set_outputs(m, (const char *[]){"out"}, 1);
+    tr_params(m, NULL, "", 4);
+    for (int i = 0; i < m->n_layers; i++)
+        m->layers[i]->train.dropout = 0.25;
+    tensor x = {0}, y = {0};
+    tr_seq_data(&x, &y, 5, 3, 4, 3, 12);
+    const tensor *in[1] = {&x};
+    tr_dropout_gradcheck(m, in, &y);
+    model_free(m);
+    tensor_release(&x);
+    tensor_release(&y);
+}
+
+/* A layer's `dropout = p` is exactly a `dropout` layer of probability p in front of it: the same
+ * masks, applied once (bit-identical losses and weights after several steps). */
+static void tr_same_as_dropout_layer(bool recurrent)
+{
+    /* 0: the layer's dropout; 1: a dropout layer in front; 2: no dropout at all */
+    model *ms[3];
+    for (int k = 0; k < 3; k++) {
+        model *m = model_new(recurrent ? "seq" : "ff");
+        cr_assert_eq(model_add_input(m, "in", recurrent ? INPUT_RECURRENT : INPUT_FEED_FORWARD,
+                                     6, loc_none()), 0);
+        const layer_type *hidden = recurrent ? &layer_type_lstm : &layer_type_dense;
+        const char *feed = "in";
+        if (k == 1) {
+            layer *dl = tr_add(m, &layer_type_dropout, "drop", (const char *[]){"in"}, 1, 0,
+                               ACT_IDENTITY);
+            dl->train.dropout = 0.4;
+            feed = "drop";
+        }
+        layer *h = tr_add(m, hidden, "h", (const char *[]){feed}, 1, 7, ACT_TANH);
+        if (k == 0)
+            h->train.dropout = 0.4;
+        layer *o = tr_add(m, recurrent ? &layer_type_rnn_output : &layer_type_output, "out",
+                          (const char *[]){"h"}, 1, 3, ACT_SOFTMAX);
+        o->loss = LOSS_MCXENT;
+        model_set_outputs(m, (const char *[]){"out"}, 1);
+        tr_params(m, NULL, "", 21);
+        tr_set_updater(m, UPD_SGD, 0.5);
+        ms[k] = m;
+    }
+    tensor x = {0}, y = {0};
+    if (recurrent) {
+        tr_seq_data(&x, &y, 4, 5, 6, 3, 8);
+    } else {
+        rng r;
+        rng_seed(&r, 8);
+        cr_assert_eq(tensor_alloc2(&x, 10, 6), 0);
+        cr_assert_eq(tensor_alloc2(&y, 10, 3), 0);
+        for (int64_t i = 0; i < x.size; i++)
+            x.data[i] = (float)(2 * rng_uniform(&r) - 1);
+        for (int64_t i = 0; i < 10; i++)
+            y.data[i * 3 + (int64_t)rng_below(&r, 3)] = 1.0f;
+    }
+    const tensor *in[1] = {&x};
+    double loss[3][4];
+    for (int k = 0; k < 3; k++) {
+        train_options o;
+        train_options_init(&o);
+        o.seed_set = true;
+        o.seed = 5;
+        for (int s = 0; s < 4; s++)
+            cr_assert_eq(train_step(ms[k], in, &y, NULL, NULL, &o, &loss[k][s], NULL), 0);
+        train_options_release(&o);
+    }
+    for (int s = 0; s < 4; s++)
+        cr_assert_eq(loss[0][s], loss[1][s], "step %d: loss %.9g with the layer's dropout, %.9g "
+                     "with a dropout layer", s, loss[0][s], loss[1][s]);
+    layer *h0 = model_find_layer(ms[0], "h"), *h1 = model_find_layer(ms[1], "h");
+    cr_assert(tr_same_params(h0, h1), "h differs");
+    cr_assert(tr_same_params(model_find_layer(ms[0], "out"), model_find_layer(ms[1], "out")));
+    /* and dropout did something: without it the first loss differs */
+    cr_assert(fabs(loss[2][0] - loss[0][0]) > 1e-4, "dropout changed nothing (%g)", loss[0][0]);
+    for (int k = 0; k < 3; k++)
+        model_free(ms[k]);
+    tensor_release(&x);
+    tensor_release(&y);
+}
+
+Test(train_dropout, layer_dropout_equals_a_dropout_layer_dense)
+{
+    tr_same_as_dropout_layer(false);
+}
+
+Test(train_dropout, layer_dropout_equals_a_dropout_layer_lstm)
+{
+    tr_same_as_dropout_layer(true);
+}
+
 /* ---- fine-tune semantics ---- */
 
 Test(train_fine_tune, overrides_trainable_layers_script_settings_win)
@@ -586,6 +824,219 @@ Test(train_fine_tune, overrides_trainable_layers_script_settings_win)
     cr_assert_eq(out->train.l2, 0.25);
     cr_assert_eq(out->train.updater.kind, UPD_ADAM);
     cr_assert(m->training.set_mask & TC_UPDATER);
+    model_free(m);
+}
+
+/* A fine-tune block with every field set, each to a value no default has. */
+static train_conf tr_full_fine_tune(void)
+{
+    train_conf ft;
+    train_conf_defaults(&ft);
+    updater_conf_defaults(&ft.updater, UPD_RMSPROP);
+    ft.updater.learning_rate = 0.0125;
+    updater_conf_defaults(&ft.bias_updater, UPD_ADAGRAD);
+    ft.bias_updater.learning_rate = 0.03;
+    ft.seed = 4242;
+    ft.l1 = 0.11;
+    ft.l2 = 0.22;
+    ft.l1_bias = 0.33;
+    ft.l2_bias = 0.44;
+    ft.weight_decay = 0.055;
+    ft.dropout = 0.35;
+    ft.weight_init = (init_spec){.kind = INIT_UNIFORM, .a = -0.2, .b = 0.3};
+    ft.bias_init = 0.75;
+    ft.grad_norm = GN_CLIP_L2_PER_LAYER;
+    ft.grad_norm_threshold = 2.5;
+    ft.tbptt_forward = 7;
+    ft.tbptt_backward = 5;
+    ft.learning_rate = 0.0625;
+    ft.set_mask = TC_UPDATER | TC_BIAS_UPDATER | TC_SEED | TC_L1 | TC_L2 | TC_WEIGHT_DECAY |
+                  TC_DROPOUT | TC_WEIGHT_INIT | TC_BIAS_INIT | TC_GRAD_NORM | TC_BACKPROP |
+                  TC_LEARNING_RATE | TC_L1_BIAS | TC_L2_BIAS;
+    return ft;
+}
+
+static const unsigned tr_all_fields[] = {
+    TC_UPDATER, TC_BIAS_UPDATER, TC_SEED, TC_L1, TC_L2, TC_WEIGHT_DECAY, TC_DROPOUT,
+    TC_WEIGHT_INIT, TC_BIAS_INIT, TC_GRAD_NORM, TC_BACKPROP, TC_LEARNING_RATE, TC_L1_BIAS,
+    TC_L2_BIAS};
+
+static bool tr_updater_eq(const updater_conf *a, const updater_conf *b)
+{
+    return a->kind == b->kind && a->learning_rate == b->learning_rate &&
+           a->momentum == b->momentum && a->beta1 == b->beta1 && a->beta2 == b->beta2 &&
+           a->epsilon == b->epsilon && a->rms_decay == b->rms_decay &&
+           a->weight_decay == b->weight_decay && a->schedule == b->schedule &&
+           a->decay_rate == b->decay_rate && a->decay_steps == b->decay_steps;
+}
+
+/* Whether field `bit` holds the same value in a and b. */
+static bool tr_field_eq(const train_conf *a, const train_conf *b, unsigned bit)
+{
+    switch (bit) {
+    case TC_UPDATER: return tr_updater_eq(&a->updater, &b->updater);
+    case TC_BIAS_UPDATER: return tr_updater_eq(&a->bias_updater, &b->bias_updater);
+    case TC_SEED: return a->seed == b->seed;
+    case TC_L1: return a->l1 == b->l1;
+    case TC_L2: return a->l2 == b->l2;
+    case TC_L1_BIAS: return a->l1_bias == b->l1_bias;
+    case TC_L2_BIAS: return a->l2_bias == b->l2_bias;
+    case TC_WEIGHT_DECAY: return a->weight_decay == b->weight_decay;
+    case TC_DROPOUT: return a->dropout == b->dropout;
+    case TC_WEIGHT_INIT:
+        return a->weight_init.kind == b->weight_init.kind && a->weight_init.a == b->weight_init.a &&
+               a->weight_init.b == b->weight_init.b;
+    case TC_BIAS_INIT: return a->bias_init == b->bias_init;
+    case TC_GRAD_NORM:
+        return a->grad_norm == b->grad_norm && a->grad_norm_threshold == b->grad_norm_threshold;
+    case TC_BACKPROP:
+        return a->tbptt_forward == b->tbptt_forward && a->tbptt_backward == b->tbptt_backward;
+    case TC_LEARNING_RATE: return a->learning_rate == b->learning_rate;
+    }
+    cr_assert_fail("unknown field %u", bit);
+    return false;
+}
+
+Test(train_fine_tune, every_field_reaches_every_non_frozen_layer_and_no_frozen_one)
+{
+    model *m = tr_chain_model(1);
+    layer *fc1 = m->layers[0];
+    fc1->frozen = true;
+    /* the base model's own settings on a frozen and on a trainable layer */
+    fc1->train.l2 = 0.5;
+    fc1->train.set_mask |= TC_L2;
+    m->layers[1]->train.l2 = 0.5;
+    m->layers[1]->train.set_mask |= TC_L2;
+    train_conf frozen_before = fc1->train;
+    train_conf ft = tr_full_fine_tune();
+    train_apply_fine_tune(m, &ft);
+    cr_assert_eq(fc1->train.set_mask, frozen_before.set_mask, "a frozen layer got settings");
+    for (size_t k = 0; k < sizeof tr_all_fields / sizeof tr_all_fields[0]; k++)
+        cr_assert(tr_field_eq(&fc1->train, &frozen_before, tr_all_fields[k]),
+                  "a frozen layer got fine-tune field %u", tr_all_fields[k]);
+    for (int i = 1; i < m->n_layers; i++) {
+        const layer *L = m->layers[i];
+        for (size_t k = 0; k < sizeof tr_all_fields / sizeof tr_all_fields[0]; k++) {
+            unsigned bit = tr_all_fields[k];
+            cr_assert(L->train.set_mask & bit, "%s: field %u not marked set", L->name, bit);
+            cr_assert(tr_field_eq(&L->train, &ft, bit), "%s: field %u not overridden", L->name,
+                      bit);
+        }
+    }
+    cr_assert_eq(m->training.set_mask & ft.set_mask, ft.set_mask);
+    cr_assert(tr_field_eq(&m->training, &ft, TC_L2));
+    model_free(m);
+}
+
+Test(train_fine_tune, fields_the_script_set_win_one_by_one)
+{
+    const train_conf ft = tr_full_fine_tune();
+    for (size_t k = 0; k < sizeof tr_all_fields / sizeof tr_all_fields[0]; k++) {
+        unsigned bit = tr_all_fields[k];
+        model *m = tr_chain_model(1);
+        layer *L = m->layers[1];
+        /* the script's value for `bit` (and only that bit): the defaults differ from ft */
+        train_conf mine;
+        train_conf_defaults(&mine);
+        updater_conf_defaults(&mine.updater, UPD_NESTEROVS);
+        mine.learning_rate = 0.5;
+        mine.set_mask = bit;
+        train_conf_apply(&L->train, &mine);
+        L->script_set_mask = bit;
+        train_conf before = L->train;
+        cr_assert(!tr_field_eq(&before, &ft, bit), "field %u: pick a value fine_tune lacks", bit);
+        train_apply_fine_tune(m, &ft);
+        cr_assert(tr_field_eq(&L->train, &before, bit), "field %u set by the script was overridden",
+                  bit);
+        /* every other field still follows fine_tune (learning_rate aside under a script updater) */
+        for (size_t j = 0; j < sizeof tr_all_fields / sizeof tr_all_fields[0]; j++) {
+            unsigned other = tr_all_fields[j];
+            if (other == bit || (bit == TC_UPDATER && other == TC_LEARNING_RATE))
+                continue;
+            cr_assert(tr_field_eq(&L->train, &ft, other), "field %u (script set %u) not applied",
+                      other, bit);
+        }
+        model_free(m);
+    }
+}
+
+Test(train_fine_tune, updater_replaces_the_base_models_learning_rate)
+{
+    model *m = tr_chain_model(1);
+    layer *fc1 = m->layers[0], *fc2 = m->layers[1], *out = m->layers[2];
+    /* the base model stored learning rates on every layer (and at model level) */
+    for (int i = 0; i < 3; i++) {
+        m->layers[i]->train.learning_rate = 0.5;
+        m->layers[i]->train.set_mask |= TC_LEARNING_RATE;
+    }
+    m->training.learning_rate = 0.5;
+    m->training.set_mask |= TC_LEARNING_RATE;
+    /* the script set out's learning rate itself: that one stays */
+    out->script_set_mask |= TC_LEARNING_RATE;
+    fc1->frozen = true;
+    train_conf ft;
+    train_conf_defaults(&ft);
+    updater_conf_defaults(&ft.updater, UPD_ADAM);
+    ft.updater.learning_rate = 1e-4;
+    ft.set_mask = TC_UPDATER;
+    train_apply_fine_tune(m, &ft);
+    double lr;
+    updater_for_param(fc2, PARAM_WEIGHT, &lr);
+    cr_assert_eq(fc2->train.updater.kind, UPD_ADAM);
+    cr_assert_eq(lr, 1e-4, "the updater's own learning rate must apply, got %g", lr);
+    cr_assert_eq(train_conf_learning_rate(&fc2->train), 1e-4);
+    updater_for_param(out, PARAM_WEIGHT, &lr);
+    cr_assert_eq(out->train.updater.kind, UPD_ADAM);
+    cr_assert_eq(lr, 0.5, "the script's learning rate must win, got %g", lr);
+    /* frozen: untouched */
+    cr_assert_eq(fc1->train.updater.kind, UPD_SGD);
+    cr_assert_eq(train_conf_learning_rate(&fc1->train), 0.5);
+    /* the model-level record follows the same rule */
+    cr_assert_eq(train_conf_learning_rate(&m->training), 1e-4);
+    model_free(m);
+
+    /* an updater together with a learning rate: the learning rate applies */
+    m = tr_chain_model(1);
+    fc2 = m->layers[1];
+    fc2->train.learning_rate = 0.5;
+    fc2->train.set_mask |= TC_LEARNING_RATE;
+    ft.learning_rate = 3e-3;
+    ft.set_mask = TC_UPDATER | TC_LEARNING_RATE;
+    train_apply_fine_tune(m, &ft);
+    updater_for_param(fc2, PARAM_WEIGHT, &lr);
+    cr_assert_eq(lr, 3e-3);
+    cr_assert_eq(fc2->train.updater.kind, UPD_ADAM);
+    model_free(m);
+}
+
+Test(train_fine_tune, learning_rate_does_not_override_an_updater_the_script_set)
+{
+    model *m = tr_chain_model(1);
+    layer *fc1 = m->layers[0], *fc2 = m->layers[1];
+    /* the script gave fc2 its own updater; fc1's updater is the base model's */
+    updater_conf_defaults(&fc2->train.updater, UPD_NESTEROVS);
+    fc2->train.updater.learning_rate = 0.25;
+    fc2->train.set_mask |= TC_UPDATER;
+    fc2->script_set_mask |= TC_UPDATER;
+    updater_conf_defaults(&fc1->train.updater, UPD_ADAM);
+    fc1->train.updater.learning_rate = 0.5;
+    fc1->train.set_mask |= TC_UPDATER;
+    train_conf ft;
+    train_conf_defaults(&ft);
+    ft.learning_rate = 1e-3;
+    ft.l2 = 0.01;
+    ft.set_mask = TC_LEARNING_RATE | TC_L2;
+    train_apply_fine_tune(m, &ft);
+    double lr;
+    updater_for_param(fc2, PARAM_WEIGHT, &lr);
+    cr_assert_eq(fc2->train.updater.kind, UPD_NESTEROVS);
+    cr_assert_eq(lr, 0.25, "fine_tune's learning_rate reached a script updater: %g", lr);
+    cr_assert(!(fc2->train.set_mask & TC_LEARNING_RATE));
+    cr_assert_eq(fc2->train.l2, 0.01);   /* the rest of the block still applies */
+    /* the base model's updater takes the fine-tune learning rate */
+    updater_for_param(fc1, PARAM_WEIGHT, &lr);
+    cr_assert_eq(fc1->train.updater.kind, UPD_ADAM);
+    cr_assert_eq(lr, 1e-3);
     model_free(m);
 }
 
@@ -746,10 +1197,23 @@ Test(train_fit, iterations_mode_stops_exactly)
     train_options opt;
     train_options_init(&opt);
     opt.iterations = 25;   /* 10 batches per epoch: two epochs and 5 batches */
+    char *pbuf = NULL;
+    size_t plen = 0;
+    FILE *pf = open_memstream(&pbuf, &plen);
+    opt.progress = pf;
+    opt.progress_mode = TRAIN_PROGRESS_LIVE;
+    opt.data_name = "it";
     train_source src = {.ctx = &s, .reset = tr_iris_reset, .next = tr_iris_next,
                         .examples_per_epoch = 150};
     train_result r;
     cr_assert_eq(train_fit(m, &src, &opt, &r, NULL), 0);
+    fclose(pf);
+    /* the live line: rewritten with \r, epoch, batch, loss, rate and ETA; a final newline */
+    cr_assert_not_null(strstr(pbuf, "\rfit it: epoch 1  batch 1  loss "), "%s", pbuf);
+    cr_assert_not_null(strstr(pbuf, " ex/s  ETA "), "%s", pbuf);
+    cr_assert_not_null(strstr(pbuf, "\rfit it: epoch 3  loss "), "%s", pbuf);
+    cr_assert_eq(pbuf[plen - 1], '\n');
+    free(pbuf);
     cr_assert_eq(r.iterations, 25);
     cr_assert_eq(r.epochs, 2);
     cr_assert_eq(m->iteration_count, 25);

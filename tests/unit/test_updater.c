@@ -118,7 +118,7 @@ Test(updater, none_changes_nothing)
     L->train.weight_decay = 0.5;
     cr_assert_eq(updater_layer_prepare(L), 0);
     upd_set_grads(L, (float[]){1, 1}, (float[]){1, 1});
-    cr_assert_eq(updater_layer_compute(L, 0), -1);
+    cr_assert_eq(updater_layer_compute(L, 0, NULL), -1);
     cr_assert_eq(updater_layer_apply(L), 0);
     CLOSE(L->params[0].data[1], 2, 0);
     CLOSE(L->params[1].data[0], 3, 0);
@@ -150,7 +150,7 @@ Test(updater, schedules)
     L->train.updater.decay_steps = 10;
     cr_assert_eq(updater_layer_prepare(L), 0);
     upd_set_grads(L, (float[]){1}, (float[]){1});
-    cr_assert_eq(updater_layer_compute(L, 10), -1);
+    cr_assert_eq(updater_layer_compute(L, 10, NULL), -1);
     CLOSE(L->grads[0].data[0], 0.05, 1e-8);
     layer_free(L);
 }
@@ -164,7 +164,7 @@ Test(updater, l1_l2_weights_only_by_default)
     L->train.l1 = 0.25;
     cr_assert_eq(updater_layer_prepare(L), 0);
     upd_set_grads(L, (float[]){1, 1}, (float[]){1, 1});
-    cr_assert_eq(updater_layer_compute(L, 0), -1);
+    cr_assert_eq(updater_layer_compute(L, 0, NULL), -1);
     /* W: 0.1 * (1 + 0.5*2 + 0.25) = 0.225;  0.1 * (1 - 1 - 0.25) = -0.025 */
     CLOSE(L->grads[0].data[0], 0.225, 1e-7);
     CLOSE(L->grads[0].data[1], -0.025, 1e-7);
@@ -177,7 +177,7 @@ Test(updater, l1_l2_weights_only_by_default)
     /* l2_bias reaches the bias. */
     L->train.l2_bias = 1.0;
     upd_set_grads(L, (float[]){0, 0}, (float[]){0, 0});
-    cr_assert_eq(updater_layer_compute(L, 1), -1);
+    cr_assert_eq(updater_layer_compute(L, 1, NULL), -1);
     CLOSE(L->grads[1].data[0], 0.1 * L->params[1].data[0], 1e-7);
     layer_free(L);
 }
@@ -191,7 +191,7 @@ Test(updater, weight_decay_after_the_updater)
     L->train.weight_decay = 0.5;
     cr_assert_eq(updater_layer_prepare(L), 0);
     upd_set_grads(L, (float[]){0.5f}, (float[]){0.5f});
-    cr_assert_eq(updater_layer_compute(L, 0), -1);
+    cr_assert_eq(updater_layer_compute(L, 0, NULL), -1);
     /* adam's first step (0.01) + lr * wd * w = 0.01 + 0.01 * 0.5 * 2 */
     CLOSE(L->grads[0].data[0], 0.02, 1e-7);
     CLOSE(L->grads[1].data[0], 0.01, 1e-7);   /* no decay on biases */
@@ -204,7 +204,7 @@ Test(updater, weight_decay_after_the_updater)
     L->train.updater.weight_decay = 0.1;
     cr_assert_eq(updater_layer_prepare(L), 0);
     upd_set_grads(L, (float[]){0.5f}, (float[]){0.5f});
-    cr_assert_eq(updater_layer_compute(L, 0), -1);
+    cr_assert_eq(updater_layer_compute(L, 0, NULL), -1);
     CLOSE(L->grads[0].data[0], 0.01 + 0.01 * 0.1 * 2, 1e-7);
     CLOSE(L->grads[1].data[0], 0.01 + 0.01 * 0.1 * 2, 1e-7);
     layer_free(L);
@@ -225,7 +225,7 @@ Test(updater, bias_updater_and_learning_rate_shorthand)
     cr_assert_null(L->upd_state[0][0].data);        /* sgd keeps no state for W */
     cr_assert_not_null(L->upd_state[1][0].data);    /* nesterovs' v for b */
     upd_set_grads(L, (float[]){1}, (float[]){1});
-    cr_assert_eq(updater_layer_compute(L, 0), -1);
+    cr_assert_eq(updater_layer_compute(L, 0, NULL), -1);
     CLOSE(L->grads[0].data[0], 0.5, 1e-7);          /* learning_rate wins over sgd's 0.1 */
     CLOSE(L->grads[1].data[0], 1.9, 1e-6);          /* nesterovs, lr 1: 0 - 1.9 * (-1) */
     /* Preparing again keeps the moments (a second fit continues). */
@@ -280,9 +280,33 @@ Test(updater, non_finite_update_is_reported_before_applying)
     L->train.updater.learning_rate = 1e38;
     cr_assert_eq(updater_layer_prepare(L), 0);
     upd_set_grads(L, (float[]){1, 1}, (float[]){1e10f, 1});
-    cr_assert_eq(updater_layer_compute(L, 0), 1);   /* b: 1e38 * 1e10 overflows */
+    bool bad_gradient = true;
+    cr_assert_eq(updater_layer_compute(L, 0, &bad_gradient), 1);   /* b: 1e38 * 1e10 overflows */
+    cr_assert(!bad_gradient);
     cr_assert(updater_all_finite(L->params[1].data, 2));
+    /* A NaN gradient is reported as the gradient's fault, whatever the updater. */
+    updater_conf_defaults(&L->train.updater, UPD_ADAM);
+    cr_assert_eq(updater_layer_prepare(L), 0);
+    upd_set_grads(L, (float[]){1, NAN}, (float[]){1, 1});
+    cr_assert_eq(updater_layer_compute(L, 0, &bad_gradient), 0);
+    cr_assert(bad_gradient);
+    updater_conf_defaults(&L->train.updater, UPD_SGD);
+    upd_set_grads(L, (float[]){1, 1}, (float[]){-INFINITY, 1});
+    cr_assert_eq(updater_layer_compute(L, 0, &bad_gradient), 1);
+    cr_assert(bad_gradient);
+    CLOSE(L->params[0].data[0], 1, 0);
     cr_assert(!updater_all_finite((float[]){1, NAN}, 2));
     cr_assert(!updater_all_finite((float[]){INFINITY}, 1));
+    cr_assert(!updater_all_finite((float[]){-INFINITY}, 1));
+    cr_assert(updater_all_finite((float[]){3.4e38f, -3.4e38f, 1e-45f, -0.0f}, 4));
+    float many[37];
+    for (int i = 0; i < 37; i++)
+        many[i] = (float)i;
+    cr_assert(updater_all_finite(many, 37));
+    many[36] = NAN;   /* in the scalar tail after two blocks of 16 */
+    cr_assert(!updater_all_finite(many, 37));
+    many[36] = 0;
+    many[5] = -INFINITY;   /* inside a block */
+    cr_assert(!updater_all_finite(many, 37));
     layer_free(L);
 }
