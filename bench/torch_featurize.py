@@ -5,10 +5,11 @@
                mlp.safetensors) with 20,000 rows of data (mlp_x.npy, mlp_y.npy), and a frozen
                LSTM 32->256 + rnn_output 10 (lstm.yaml + lstm.safetensors) with 2,000 sequences
                of 50 steps (lstm_x.npy, lstm_y.npy).
-  run DIR      times PyTorch on the same weights and data: the frozen part under no_grad over
-               the data in batches of the same size (features kept in memory), and 5 epochs of
-               SGD of the output layer from those features and through the frozen layers.
-               Prints NAME median_seconds examples lines.
+  run DIR [REPS]
+               times PyTorch on the same weights and data: the frozen part under no_grad over
+               the data (read from the .npy file) in batches of the same size, the features
+               kept in memory; prints NAME_featurize median_seconds examples, median of REPS
+               (default 3).
   check DIR CACHE_ENTRY NAME
                compares the features a featurize cache entry holds with PyTorch's (max abs diff).
 """
@@ -24,8 +25,6 @@ import numpy as np
 
 MLP = dict(n=20000, features=784, hidden=1024, classes=10, batch=128)
 LSTM = dict(n=2000, steps=50, features=32, hidden=256, classes=10, batch=64)
-EPOCHS = 5
-LR = 0.01
 
 
 def write_safetensors(path, tensors):
@@ -138,8 +137,7 @@ def torch_models(d):
     w = read_safetensors(os.path.join(d, "mlp.safetensors"))
     fc1 = torch.nn.Linear(MLP["features"], MLP["hidden"])
     fc2 = torch.nn.Linear(MLP["hidden"], MLP["hidden"])
-    out = torch.nn.Linear(MLP["hidden"], MLP["classes"])
-    for lin, k in ((fc1, "fc1"), (fc2, "fc2"), (out, "out")):
+    for lin, k in ((fc1, "fc1"), (fc2, "fc2")):
         with torch.no_grad():
             lin.weight.copy_(torch.from_numpy(w[k + ".W"].T.copy()))
             lin.bias.copy_(torch.from_numpy(w[k + ".b"].copy()))
@@ -156,13 +154,9 @@ def torch_models(d):
         lstm.weight_hh_l0.copy_(to_torch(w["lstm1.RW"].T))
         lstm.bias_ih_l0.copy_(to_torch(w["lstm1.b"]))
         lstm.bias_hh_l0.zero_()
-    lstm_out = torch.nn.Linear(LSTM["hidden"], LSTM["classes"])
-    with torch.no_grad():
-        lstm_out.weight.copy_(torch.from_numpy(w["out.W"].T.copy()))
-        lstm_out.bias.copy_(torch.from_numpy(w["out.b"].copy()))
     for p in list(mlp_frozen.parameters()) + list(lstm.parameters()):
         p.requires_grad_(False)
-    return mlp_frozen, out, lstm, lstm_out
+    return mlp_frozen, lstm
 
 
 def featurize_mlp(frozen, x, batch):
@@ -170,7 +164,7 @@ def featurize_mlp(frozen, x, batch):
     feats = np.empty((x.shape[0], MLP["hidden"]), np.float32)
     with torch.no_grad():
         for i in range(0, x.shape[0], batch):
-            feats[i:i + batch] = frozen(torch.from_numpy(np.ascontiguousarray(x[i:i + batch]))).numpy()
+            feats[i:i + batch] = frozen(torch.from_numpy(np.array(x[i:i + batch]))).numpy()
     return feats
 
 
@@ -179,7 +173,7 @@ def featurize_lstm(lstm, x, batch):
     feats = np.empty((x.shape[0], x.shape[1], LSTM["hidden"]), np.float32)
     with torch.no_grad():
         for i in range(0, x.shape[0], batch):
-            xb = torch.from_numpy(np.ascontiguousarray(x[i:i + batch])).transpose(0, 1).contiguous()
+            xb = torch.from_numpy(np.array(x[i:i + batch])).transpose(0, 1).contiguous()
             h, _ = lstm(xb)                          # time-major [T, B, H]
             feats[i:i + batch] = h.transpose(0, 1).numpy()
     return feats
@@ -194,59 +188,18 @@ def median_time(fn, reps):
     return statistics.median(out)
 
 
-def fit(head, frozen, x, y, batch, seq):
-    """EPOCHS of SGD on head; x is either raw data (frozen given) or features (frozen None)."""
-    import torch
-    opt = torch.optim.SGD(head.parameters(), lr=LR)
-    for _ in range(EPOCHS):
-        for i in range(0, x.shape[0], batch):
-            xb = torch.from_numpy(np.ascontiguousarray(x[i:i + batch]))
-            yb = torch.from_numpy(np.ascontiguousarray(y[i:i + batch]))
-            if seq:
-                xb = xb.transpose(0, 1).contiguous()
-                yb = yb.transpose(0, 1)
-            if frozen is not None:
-                with torch.no_grad():
-                    xb = frozen(xb)
-                    if seq:
-                        xb = xb[0]
-            opt.zero_grad()
-            out = head(xb)
-            loss = torch.nn.functional.cross_entropy(out.reshape(-1, out.shape[-1]), yb.reshape(-1),
-                                                     reduction="sum") / xb.shape[-2 if seq else 0]
-            loss.backward()
-            opt.step()
-
-
-def run(d):
+def run(d, reps):
     import torch
     torch.set_num_threads(2)
     torch.manual_seed(0)
-    mlp_frozen, mlp_head, lstm, lstm_head = torch_models(d)
-    reps = 3
-    x = np.load(os.path.join(d, "mlp_x.npy"))
-    y = np.load(os.path.join(d, "mlp_y.npy"))
-    featurize_mlp(mlp_frozen, x[:MLP["batch"] * 4], MLP["batch"])            # warm-up
-    t = median_time(lambda: featurize_mlp(mlp_frozen, np.load(os.path.join(d, "mlp_x.npy"),
-                                                               mmap_mode="r"), MLP["batch"]), reps)
-    print(f"mlp_featurize {t:.6f} {x.shape[0]}")
-    feats = featurize_mlp(mlp_frozen, x, MLP["batch"])
-    t = median_time(lambda: fit(mlp_head, None, feats, y, MLP["batch"], False), reps)
-    print(f"mlp_fit_features {t:.6f} {x.shape[0] * EPOCHS}")
-    t = median_time(lambda: fit(mlp_head, mlp_frozen, x, y, MLP["batch"], False), reps)
-    print(f"mlp_fit_through {t:.6f} {x.shape[0] * EPOCHS}")
-
-    x = np.load(os.path.join(d, "lstm_x.npy"))
-    y = np.load(os.path.join(d, "lstm_y.npy"))
-    featurize_lstm(lstm, x[:LSTM["batch"] * 2], LSTM["batch"])
-    t = median_time(lambda: featurize_lstm(lstm, np.load(os.path.join(d, "lstm_x.npy"),
-                                                         mmap_mode="r"), LSTM["batch"]), reps)
-    print(f"lstm_featurize {t:.6f} {x.shape[0]}")
-    feats = featurize_lstm(lstm, x, LSTM["batch"])
-    t = median_time(lambda: fit(lstm_head, None, feats, y, LSTM["batch"], True), reps)
-    print(f"lstm_fit_features {t:.6f} {x.shape[0] * EPOCHS}")
-    t = median_time(lambda: fit(lstm_head, lstm, x, y, LSTM["batch"], True), reps)
-    print(f"lstm_fit_through {t:.6f} {x.shape[0] * EPOCHS}")
+    mlp_frozen, lstm = torch_models(d)
+    for name, fn, model, batch in (("mlp", featurize_mlp, mlp_frozen, MLP["batch"]),
+                                   ("lstm", featurize_lstm, lstm, LSTM["batch"])):
+        path = os.path.join(d, name + "_x.npy")
+        x = np.load(path, mmap_mode="r")
+        fn(model, x[:batch * 2], batch)                                   # warm-up
+        t = median_time(lambda: fn(model, np.load(path, mmap_mode="r"), batch), reps)
+        print(f"{name}_featurize {t:.6f} {x.shape[0]}")
 
 
 def check(d, entry, name):
@@ -254,7 +207,7 @@ def check(d, entry, name):
     and PyTorch's features of the same data."""
     import torch
     torch.set_num_threads(2)
-    mlp_frozen, _, lstm, _ = torch_models(d)
+    mlp_frozen, lstm = torch_models(d)
     shards = sorted(glob.glob(os.path.join(entry, "*.x00.npy")))
     ours = np.concatenate([np.load(p) for p in shards], axis=0)
     x = np.load(os.path.join(d, name + "_x.npy"))
@@ -272,8 +225,8 @@ def check(d, entry, name):
 if __name__ == "__main__":
     if len(sys.argv) == 3 and sys.argv[1] == "gen":
         gen(sys.argv[2])
-    elif len(sys.argv) == 3 and sys.argv[1] == "run":
-        run(sys.argv[2])
+    elif len(sys.argv) in (3, 4) and sys.argv[1] == "run":
+        run(sys.argv[2], int(sys.argv[3]) if len(sys.argv) == 4 else 3)
     elif len(sys.argv) == 5 and sys.argv[1] == "check":
         sys.exit(check(sys.argv[2], sys.argv[3], sys.argv[4]))
     else:

@@ -4,6 +4,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "cli_common.h"
 #include "commands.h"
 #include "../compiler/check.h"
 #include "../compiler/frontend.h"
@@ -40,29 +41,25 @@ int cmd_run(int argc, char **argv)
     if (!sets)
         return EXIT_RUNTIME;
     int status = EXIT_USAGE;
+    static const char *const run_options[] = {"--set", "--log", "--quiet", "--color", "--help", NULL};
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         int c = cli_color_option(a, &color);
+        if (c == 0)
+            c = cli_set_option("run", argc, argv, &i, &sets[n_sets]);
         if (c < 0)
             goto out;
-        if (c > 0)
+        if (c > 0) {
+            if (sets[n_sets].key)
+                n_sets++;
             continue;
+        }
         if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
             run_usage(stdout);
             status = EXIT_OK;
             goto out;
         } else if (!strcmp(a, "-q") || !strcmp(a, "--quiet")) {
             quiet = true;
-        } else if (!strcmp(a, "--set") || !strncmp(a, "--set=", 6)) {
-            const char *kv = a[5] == '=' ? a + 6 : (i + 1 < argc ? argv[++i] : NULL);
-            const char *eq = kv ? strchr(kv, '=') : NULL;
-            if (!eq || eq == kv) {
-                fprintf(stderr, "surgery run: error: --set needs NAME=VALUE\n");
-                goto out;
-            }
-            sets[n_sets].key = strndup(kv, (size_t)(eq - kv));
-            sets[n_sets].value = eq + 1;
-            n_sets++;
         } else if (!strcmp(a, "--log") || !strncmp(a, "--log=", 6)) {
             log_path = a[5] == '=' ? a + 6 : (i + 1 < argc ? argv[++i] : NULL);
             if (!log_path || !*log_path) {
@@ -70,7 +67,7 @@ int cmd_run(int argc, char **argv)
                 goto out;
             }
         } else if (a[0] == '-' && a[1]) {
-            fprintf(stderr, "surgery run: error: unknown option '%s'\n", a);
+            status = cli_unknown_option("run", a, run_options);
             goto out;
         } else if (!script) {
             script = a;

@@ -664,14 +664,7 @@ void place_after(model *m, int from, int after)
     int to = after + 1;
     if (after >= from)
         to = after;   /* after shifts down by one once `from` is taken out */
-    if (to == from)
-        return;
-    layer *L = m->layers[from];
-    if (to < from)
-        memmove(&m->layers[to + 1], &m->layers[to], (size_t)(from - to) * sizeof *m->layers);
-    else
-        memmove(&m->layers[from], &m->layers[from + 1], (size_t)(to - from) * sizeof *m->layers);
-    m->layers[to] = L;
+    model_move_layer(m, from, to);   /* the model's name index follows */
 }
 
 static void rename_in_list(char **v, int n, const char *from, const char *to, ectx *E)
@@ -692,6 +685,7 @@ void redirect_consumers(ectx *E, const char *from, const char *to, const layer *
     for (int i = 0; i < m->n_layers; i++)
         if (m->layers[i] != skip)
             rename_in_list(m->layers[i]->inputs, m->layers[i]->n_inputs, from, to, E);
+    model_index_edges_changed(m);
     rename_in_list(m->outputs, m->n_outputs, from, to, E);
     rename_in_list(E->open_ends, E->n_open, from, to, E);
 }
@@ -820,6 +814,7 @@ static void remove_layer_at(ectx *E, int idx, bool keep)
             if (!hit)
                 continue;
             C->n_inputs = w;
+            model_index_edges_changed(m);
             linfo *li = linfo_get(E, C);
             if (li) {
                 if (type_node_kind(C->type) != NK_PARAM)
@@ -1151,6 +1146,7 @@ static void do_replace(ectx *E, const ir_stmt *st)
     infer_new_n_in(E, L);
     linfo_forget(E, old);
     m->layers[idx] = L;
+    model_index_invalidate(m);   /* another layer in the slot */
     layer_free(old);
     linfo *li = linfo_get(E, L);
     if (li) {
@@ -1290,6 +1286,7 @@ static void rename_everywhere(ectx *E, const char *from, const char *to)
     model *m = E->m;
     for (int i = 0; i < m->n_layers; i++)
         rename_in_list(m->layers[i]->inputs, m->layers[i]->n_inputs, from, to, E);
+    model_index_edges_changed(m);
     rename_in_list(m->outputs, m->n_outputs, from, to, E);
     rename_in_list(E->open_ends, E->n_open, from, to, E);
     for (int i = 0; i < E->n_pend; i++)
@@ -1328,6 +1325,7 @@ static void do_rename(ectx *E, const ir_stmt *st)
         free(m->inputs[ii].name);
         m->inputs[ii].name = nn;
     }
+    model_index_invalidate(m);   /* a name changed in place */
     rename_everywhere(E, from, to);
     pending_conn *pc = find_pending(E, to);
     if (pc)
@@ -1424,6 +1422,7 @@ static void do_inputs(ectx *E, const ir_stmt *st)
     free(m->inputs);
     m->inputs = nv;
     m->n_inputs = st->n_names;
+    model_index_invalidate(m);
     E->inputs_stmt = E->cur;
 }
 

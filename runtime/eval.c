@@ -21,6 +21,8 @@ typedef struct column_stats {
 
 struct evaluation {
     int64_t classes, outputs, count;
+    double loss_sum;             /* score * examples, summed over eval_add_loss calls */
+    int64_t loss_examples;
     int64_t *confusion;          /* [actual * classes + predicted] */
     column_stats *cols;
     const char *const *names;
@@ -230,8 +232,19 @@ static double column_average(const evaluation *e, const char *name)
     return n ? sum / (double)n : NAN;
 }
 
+void eval_add_loss(evaluation *e, double batch_score, int64_t examples)
+{
+    e->loss_sum += batch_score * (double)examples;
+    e->loss_examples += examples;
+}
+
 double eval_metric(const evaluation *e, const char *name, bool *ok)
 {
+    if (!strcmp(name, "loss")) {
+        if (ok)
+            *ok = e->loss_examples > 0;
+        return e->loss_examples > 0 ? e->loss_sum / (double)e->loss_examples : NAN;
+    }
     bool cls = !strcmp(name, "accuracy") || !strcmp(name, "precision") || !strcmp(name, "recall") ||
                !strcmp(name, "f1");
     bool reg = !strcmp(name, "mse") || !strcmp(name, "mae") || !strcmp(name, "rmse") || !strcmp(name, "r2");

@@ -32,6 +32,10 @@ void eval_free(evaluation *e);
 int eval_add(evaluation *e, const tensor *pred, const tensor *labels, const tensor *mask, char *err,
              size_t err_len);
 
+/* Accumulates the model's loss score on a batch (the mean over its `examples`), so that
+ * eval_metric(e, "loss") is the mean score over every example added this way. */
+void eval_add_loss(evaluation *e, double batch_score, int64_t examples);
+
 bool eval_is_classification(const evaluation *e);
 int64_t eval_classes(const evaluation *e);       /* 0 for regression */
 int64_t eval_outputs(const evaluation *e);       /* classes, or regression columns */

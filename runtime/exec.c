@@ -10,6 +10,7 @@
 #include "edit.h"
 #include "eval.h"
 #include "featurize.h"
+#include "loss.h"
 #include "model.h"
 #include "model_io.h"
 #include "train.h"
@@ -181,6 +182,10 @@ static int evaluate_plain(run_state *rs, data_slot *sl, evaluation *e)
                             sizeof err) != 0) {
             diag_error(rs->d, sl->st->loc, "evaluate %s: %s", sl->st->name, err);
             rc = -1;
+        } else {
+            const layer *L = model_find_layer(m, m->outputs[0]);
+            if (loss_layer_has_score(L))
+                eval_add_loss(e, loss_layer_score(L, &out, &b.y, b.label_mask.data), b.n);
         }
         tensor_release(&out);
         if (rc)

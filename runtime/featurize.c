@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "atomic_file.h"
+#include "loss.h"
 #include "npy.h"
 #include "rng.h"
 
@@ -953,6 +954,11 @@ int featurized_evaluate(model *m, feature_set *fs, dataset *ds, evaluation *e, d
             eval_add(e, &out, &s.y, s.label_mask.data ? &s.label_mask : NULL, err, sizeof err) != 0) {
             diag_error(d, data_loc(ds), "evaluate %s: %s", data_name(ds), err);
             rc = -1;
+        }
+        if (rc == 0) {
+            const layer *L = model_find_layer(fs->top, fs->top->outputs[0]);
+            if (loss_layer_has_score(L))
+                eval_add_loss(e, loss_layer_score(L, &out, &s.y, s.label_mask.data), n);
         }
         tensor_release(&out);
     }

@@ -201,3 +201,8 @@ double loss_layer_score(const struct layer *L, const tensor *out, const tensor *
         return 0.0;
     return loss_value(L->loss, out->data, labels->data, label_mask, rows, cols) / (double)batch;
 }
+
+bool loss_layer_has_score(const struct layer *L)
+{
+    return L && (L->type->flags & LT_LOSS) && L->loss != LOSS_NONE;
+}

@@ -47,5 +47,7 @@ const char *loss_supported_list(loss_kind loss, char *buf, size_t n);
  * of the same shape: loss_value over every row / B. label_mask: NULL, [B] or [T, B]. */
 double loss_layer_score(const struct layer *L, const tensor *out, const tensor *labels,
                         const float *label_mask);
+/* Whether L (may be NULL) is a loss layer with a loss, so that loss_layer_score applies. */
+bool loss_layer_has_score(const struct layer *L);
 
 #endif

@@ -913,8 +913,15 @@ int lstm_forward(layer *L, const fwd_ctx *c, bool peephole)
     if (!s)
         return fwd_oom(L, c);
     s->cached = false;
-    if (T == 0 || B == 0)
+    if (T == 0 || B == 0) {
+        /* nothing to compute; a training call still pairs with a (trivial) backward */
+        s->cached = c->training;
+        s->T = T;
+        s->B = B;
+        s->n_in = nin;
+        s->n = n;
         return 0;
+    }
 
     const bool train = c->training, masked = c->mask != NULL;
     const size_t TB = (size_t)(T * B), Bn = (size_t)(B * n);
@@ -1064,6 +1071,8 @@ int lstm_backward(layer *L, const bwd_ctx *c, bool peephole)
         fbuf_need(&s->ones, TB) || (s->dropped && dx_out && fbuf_need(&s->dx, TB * (size_t)nin)))
         return -1;
     s->cached = false;
+    if (T == 0 || B == 0)
+        return 0;
 
     const float *RW = L->params[1].data;
     cell_args A = {.n = n, .act = L->activation,

@@ -67,6 +67,8 @@ model *model_clone(const model *m, bool with_weights);
 int model_add_input(model *m, const char *name, input_kind kind, int64_t size, src_loc loc);
 /* Appends L (the model takes ownership). */
 void model_add_layer(model *m, layer *L);
+/* Moves the layer at index `from` to index `to`, shifting the layers between by one. */
+void model_move_layer(model *m, int from, int to);
 /* Removes and frees the layer at index i (edges to it are not touched). */
 void model_remove_layer(model *m, int i);
 /* Lookups by name (the first layer / input of that name). They go through a hash index kept on
@@ -81,11 +83,15 @@ bool model_has_node(const model *m, const char *name);   /* an input or a layer 
 /* Indices of the layers that take `name` as an input, in increasing order; returns the count
  * (<= max). */
 int model_consumers(const model *m, const char *name, int *idx, int max);
-/* Drops the name index; the next lookup rebuilds it. Code that changes names or edges in place
- * (renames a layer or an input, changes a layer's input list, puts another layer into a slot
- * of m->layers or reorders it) must call it before the next lookup: only then is a name that
+/* Drops the name index; the next lookup rebuilds it. Code that changes names in place (renames
+ * a layer or an input, puts another layer into a slot of m->layers, reorders m->layers other
+ * than by model_move_layer) must call it before the next lookup: only then is a name that
  * appeared that way found. */
 void model_index_invalidate(model *m);
+/* Tells the index that layers' input lists changed in place (edges renamed, redirected, added
+ * or removed, layer_set_inputs on a layer of m): model_consumers then sees the new edges.
+ * model_index_invalidate covers this too. */
+void model_index_edges_changed(model *m);
 void model_set_outputs(model *m, const char *const *names, int n);
 /* Every node name (inputs then layers) for "did you mean"; returns the count. */
 int model_node_names(const model *m, const char **names, int max);

@@ -172,6 +172,7 @@ typedef struct yctx {
     size_t len;
     size_t *line_start;
     int n_lines;
+    bool ascii;              /* no byte >= 0x80: a mark's column is its byte column */
     yaml_document_t doc;
     struct diag_ctx *d;
     int errors;
@@ -214,7 +215,7 @@ static void ynote(yctx *y, src_loc loc, const char *fmt, ...)
 /* Byte column (1-based) of a libyaml mark, whose column counts characters. */
 static int byte_col(const yctx *y, yaml_mark_t mk)
 {
-    if ((int)mk.line >= y->n_lines)
+    if ((int)mk.line >= y->n_lines || y->ascii)
         return (int)mk.column + 1;
     size_t p = y->line_start[mk.line];
     for (size_t c = 0; c < mk.column && p < y->len && y->text[p] != '\n'; c++) {
@@ -522,19 +523,15 @@ static void read_inputs(yctx *y, yaml_node_t *n)
     }
 }
 
-/* Whether a type has parameters (and so needs n_out). */
+/* Whether a type has parameters (and so needs n_out): its layout for a 1-in, 1-out probe (a
+ * value on the stack: param_specs only reads the layer). */
 static bool type_has_params(const layer_type *t)
 {
     if (!t->param_specs)
         return false;
-    layer *L = layer_new(t, "probe");
-    if (!L)
-        return false;
-    L->n_in = L->n_out = 1;
+    layer probe = {.name = "probe", .type = t, .n_in = 1, .n_out = 1, .has_bias = true};
     param_spec specs[LAYER_MAX_PARAMS];
-    int n = t->param_specs(L, specs);
-    layer_free(L);
-    return n > 0;
+    return t->param_specs(&probe, specs) > 0;
 }
 
 static bool has_key(yctx *y, yaml_node_t *map, const char *key)
@@ -1211,9 +1208,12 @@ model *model_load(const char *yaml_path, bool load_weights_too, struct diag_ctx 
     /* Line starts, for byte columns. */
     int cap = 64;
     y.line_start = malloc((size_t)cap * sizeof *y.line_start);
+    y.ascii = true;
     if (y.line_start) {
         y.line_start[y.n_lines++] = 0;
-        for (size_t i = 0; i < y.len && y.line_start; i++)
+        for (size_t i = 0; i < y.len && y.line_start; i++) {
+            if ((unsigned char)y.text[i] & 0x80)
+                y.ascii = false;
             if (y.text[i] == '\n') {
                 if (y.n_lines == cap) {
                     size_t *ns = realloc(y.line_start, (size_t)(cap *= 2) * sizeof *ns);
@@ -1226,6 +1226,7 @@ model *model_load(const char *yaml_path, bool load_weights_too, struct diag_ctx 
                 }
                 y.line_start[y.n_lines++] = i + 1;
             }
+        }
     }
     if (!y.line_start) {
         if (d)

@@ -3,29 +3,9 @@
 # tests/data/models (outputs compared with PyTorch's within a tolerance), and their failures:
 # exit statuses, messages, and no output file left behind. Usage: test_model_io.sh SURGERY
 set -u
-BIN=${1:?usage: test_model_io.sh path/to/surgery}
-case $BIN in /*) ;; *) BIN=$(pwd)/$BIN ;; esac
+NAME=test_model_io
+. "$(dirname "$0")/lib.sh"
 M=tests/data/models
-TMP=$(mktemp -d /tmp/surgery-e2e-mio-XXXXXX)
-trap 'rm -rf "$TMP"' EXIT INT TERM
-fails=0
-passes=0
-
-ok() { passes=$((passes + 1)); }
-bad() { echo "FAIL: $*"; fails=$((fails + 1)); }
-
-# expect_status WANT NAME CMD...: runs CMD (stdout and stderr to $TMP/out, $TMP/err).
-expect_status() {
-    want=$1 name=$2
-    shift 2
-    "$@" >"$TMP/out" 2>"$TMP/err"
-    got=$?
-    if [ "$got" -eq "$want" ]; then ok; else bad "$name: exit $got, want $want; stderr:"; cat "$TMP/err"; fi
-}
-
-expect_in() {   # expect_in FILE TEXT NAME
-    if grep -qF -- "$2" "$1"; then ok; else bad "$3: '$2' not in $1:"; cat "$1"; fi
-}
 
 # close_csv GOT WANT TOL: every field equal within TOL (integers such as indices exactly).
 close_csv() {
@@ -116,5 +96,4 @@ expect_in "$TMP/err" "'outt' is not an output of the model (did you mean 'out'?)
 expect_status 4 "unwritable output folder" "$BIN" predict $M/mlp.yaml --input $M/mlp_input.npy -o "$F/no/such/dir/x.npy"
 no_leftovers "$F" "unwritable folder"
 
-echo "test_model_io.sh: $passes passed, $fails failed"
-[ "$fails" -eq 0 ]
+finish

@@ -4,29 +4,9 @@
 # atomically), colours, and the failures: exit statuses, no table and no DOT file on errors.
 # Usage: test_plan.sh SURGERY
 set -u
-BIN=${1:?usage: test_plan.sh path/to/surgery}
-case $BIN in /*) ;; *) BIN=$(pwd)/$BIN ;; esac
+NAME=test_plan
+. "$(dirname "$0")/lib.sh"
 D=$(pwd)/tests/data/edit
-TMP=$(mktemp -d /tmp/surgery-e2e-plan-XXXXXX)
-trap 'rm -rf "$TMP"' EXIT INT TERM
-fails=0
-passes=0
-
-ok() { passes=$((passes + 1)); }
-bad() { echo "FAIL: $*"; fails=$((fails + 1)); }
-
-# expect_status WANT NAME CMD...: runs CMD (stdout and stderr to $TMP/out, $TMP/err).
-expect_status() {
-    want=$1 name=$2
-    shift 2
-    "$@" >"$TMP/out" 2>"$TMP/err"
-    got=$?
-    if [ "$got" -eq "$want" ]; then ok; else bad "$name: exit $got, want $want; stderr:"; cat "$TMP/err"; fi
-}
-
-expect_in() {   # expect_in FILE TEXT NAME
-    if grep -qF -- "$2" "$1"; then ok; else bad "$3: '$2' not in $1:"; cat "$1"; fi
-}
 
 expect_not_in() {   # expect_not_in FILE TEXT NAME
     if grep -qF -- "$2" "$1"; then bad "$3: '$2' unexpectedly in $1:"; cat "$1"; else ok; fi
@@ -140,5 +120,4 @@ expect_in "$TMP/err" "unknown option '--dott'" "unknown option reported"
 expect_status 2 "plan --dot without a file" "$BIN" plan "$TMP/edits.surgery" --dot
 expect_status 2 "plan of two scripts" "$BIN" plan "$TMP/edits.surgery" "$TMP/cut.surgery"
 
-echo "test_plan: $passes passed, $fails failed"
-[ "$fails" -eq 0 ]
+finish

@@ -4,25 +4,9 @@
 # featurize cache is reused, and each failure has its exit status and leaves no output.
 # Usage: test_run.sh SURGERY
 set -u
-BIN=${1:?usage: test_run.sh path/to/surgery}
-case $BIN in /*) ;; *) BIN=$(pwd)/$BIN ;; esac
+NAME=test_run
+. "$(dirname "$0")/lib.sh"
 ROOT=$(pwd)
-TMP=$(mktemp -d /tmp/surgery-e2e-run-XXXXXX)
-trap 'chmod -R u+w "$TMP"; rm -rf "$TMP"' EXIT INT TERM
-fails=0
-passes=0
-ok() { passes=$((passes + 1)); }
-bad() { echo "FAIL: $*"; fails=$((fails + 1)); }
-expect_status() {   # expect_status WANT NAME CMD...
-    want=$1 name=$2
-    shift 2
-    "$@" >"$TMP/stdout" 2>"$TMP/stderr"
-    got=$?
-    if [ "$got" -eq "$want" ]; then ok; else bad "$name: exit $got, want $want; stderr:"; cat "$TMP/stderr"; fi
-}
-expect_in() {   # expect_in FILE TEXT NAME
-    if grep -qF -- "$2" "$1"; then ok; else bad "$3: '$2' not in $1:"; cat "$1"; fi
-}
 
 cp "$ROOT/examples/digits/base.yaml" "$TMP/base.yaml"
 TRAIN=$ROOT/examples/data/digits_0to4_train.csv
@@ -59,52 +43,58 @@ featurize train into "cache"
 fit train iterations 30
 evaluate test
 expect accuracy(test) >= threshold
-save "out/transfer.yaml"
+save "saved/transfer.yaml"
 END
 sums() { sha256sum "$TMP/trained/base.yaml" "$TMP/trained/base.safetensors"; }
 sums >"$TMP/base.sums"
 expect_status 0 "transfer" "$BIN" run "$TMP/transfer.surgery"
-expect_in "$TMP/stdout" "featurize train: computed" "first featurize computes"
-expect_in "$TMP/stdout" "from cached features" "fit uses the cache"
-cp "$TMP/out/transfer.safetensors" "$TMP/transfer1.safetensors"
+expect_in "$TMP/out" "featurize train: computed" "first featurize computes"
+expect_in "$TMP/out" "from cached features" "fit uses the cache"
+cp "$TMP/saved/transfer.safetensors" "$TMP/transfer1.safetensors"
 expect_status 0 "transfer again" "$BIN" run "$TMP/transfer.surgery"
-expect_in "$TMP/stdout" "reusing the cached features" "second featurize reuses"
-if cmp -s "$TMP/transfer1.safetensors" "$TMP/out/transfer.safetensors"; then ok; else bad "reusing the cache changed the weights"; fi
+expect_in "$TMP/out" "reusing the cached features" "second featurize reuses"
+if cmp -s "$TMP/transfer1.safetensors" "$TMP/saved/transfer.safetensors"; then ok; else bad "reusing the cache changed the weights"; fi
 if sums | cmp -s - "$TMP/base.sums"; then ok; else bad "the base model's files changed"; fi
 
 # the compiled IR runs to the same bytes
 expect_status 0 "compile" "$BIN" compile "$TMP/transfer.surgery" -o "$TMP/transfer.ir.yaml"
-rm -rf "$TMP/out"
+rm -rf "$TMP/saved"
 expect_status 0 "run the IR" "$BIN" run -q "$TMP/transfer.ir.yaml"
-if cmp -s "$TMP/transfer1.safetensors" "$TMP/out/transfer.safetensors"; then ok; else bad "the IR run gave other weights"; fi
+if cmp -s "$TMP/transfer1.safetensors" "$TMP/saved/transfer.safetensors"; then ok; else bad "the IR run gave other weights"; fi
 
 # an expect that fails: status 3, and the save after it does not run
-rm -rf "$TMP/out"
+rm -rf "$TMP/saved"
 expect_status 3 "expect not met" "$BIN" run -q "$TMP/transfer.surgery" --set threshold=0.999
-expect_in "$TMP/stderr" "expectation not met: accuracy(test)" "expect names the metric"
-if [ ! -e "$TMP/out/transfer.yaml" ]; then ok; else bad "a failed expect still saved"; fi
+expect_in "$TMP/err" "expectation not met: accuracy(test)" "expect names the metric"
+if [ ! -e "$TMP/saved/transfer.yaml" ]; then ok; else bad "a failed expect still saved"; fi
+
+# expect on the loss: a met and an unmet bound
+sed 's/expect accuracy(test) >= threshold/expect loss(test) <= threshold/' "$TMP/transfer.surgery" >"$TMP/loss.surgery"
+expect_status 0 "expect loss met" "$BIN" run -q "$TMP/loss.surgery" --set threshold=5
+expect_status 3 "expect loss not met" "$BIN" run -q "$TMP/loss.surgery" --set threshold=0.001
+expect_in "$TMP/err" "expectation not met: loss(test)" "expect names the loss"
+rm -rf "$TMP/saved"
 
 # script errors: status 1, nothing runs
 sed 's/from "fc2"/from "fc9"/' "$TMP/transfer.surgery" >"$TMP/broken.surgery"
 expect_status 1 "script error" "$BIN" run "$TMP/broken.surgery"
-expect_in "$TMP/stderr" "broken.surgery:6:" "the error names the script line"
-if [ ! -e "$TMP/out/transfer.yaml" ]; then ok; else bad "a script with errors ran"; fi
+expect_in "$TMP/err" "broken.surgery:6:" "the error names the script line"
+if [ ! -e "$TMP/saved/transfer.yaml" ]; then ok; else bad "a script with errors ran"; fi
 
 # usage errors: status 2
 expect_status 2 "unknown --set" "$BIN" run "$TMP/transfer.surgery" --set nosuch=1
 expect_status 2 "unknown option" "$BIN" run "$TMP/transfer.surgery" --frobnicate
 expect_status 2 "no script" "$BIN" run
 expect_status 0 "run --help" "$BIN" run --help
-expect_in "$TMP/stdout" "exit status" "run --help lists exit statuses"
+expect_in "$TMP/out" "exit status" "run --help lists exit statuses"
 
 # a data file that goes bad between check and run: status 4, nothing saved, no temporaries
 cp "$NEW_TRAIN" "$TMP/train.csv"
 sed "s|$NEW_TRAIN|train.csv|; s|into \"cache\"|into \"cache2\"|; s|limit = 300||" "$TMP/transfer.surgery" >"$TMP/late.surgery"
 printf '1,2,3\n' >>"$TMP/train.csv"
 expect_status 4 "bad data at run time" "$BIN" run -q "$TMP/late.surgery"
-expect_in "$TMP/stderr" "train.csv:" "the data error names the file"
-if [ ! -e "$TMP/out/transfer.yaml" ]; then ok; else bad "a failed run saved"; fi
+expect_in "$TMP/err" "train.csv:" "the data error names the file"
+if [ ! -e "$TMP/saved/transfer.yaml" ]; then ok; else bad "a failed run saved"; fi
 if ls -a "$TMP" "$TMP/cache2" 2>/dev/null | grep -q 'tmp-'; then bad "a failed run left a temporary"; else ok; fi
 
-echo "test_run: $passes passed, $fails failed"
-[ "$fails" -eq 0 ]
+finish

@@ -4,29 +4,9 @@
 # diverging fit: exit status 4, the iteration named, nothing saved.
 # Usage: test_train.sh SURGERY
 set -u
-BIN=${1:?usage: test_train.sh path/to/surgery}
-case $BIN in /*) ;; *) BIN=$(pwd)/$BIN ;; esac
+NAME=test_train
+. "$(dirname "$0")/lib.sh"
 IRIS=$(pwd)/tests/data/train/iris.csv
-TMP=$(mktemp -d /tmp/surgery-e2e-train-XXXXXX)
-trap 'rm -rf "$TMP"' EXIT INT TERM
-fails=0
-passes=0
-
-ok() { passes=$((passes + 1)); }
-bad() { echo "FAIL: $*"; fails=$((fails + 1)); }
-
-# expect_status WANT NAME CMD...: runs CMD (stdout and stderr to $TMP/out, $TMP/err).
-expect_status() {
-    want=$1 name=$2
-    shift 2
-    "$@" >"$TMP/out" 2>"$TMP/err"
-    got=$?
-    if [ "$got" -eq "$want" ]; then ok; else bad "$name: exit $got, want $want; stderr:"; cat "$TMP/err"; fi
-}
-
-expect_in() {   # expect_in FILE TEXT NAME
-    if grep -qF -- "$2" "$1"; then ok; else bad "$3: '$2' not in $1:"; cat "$1"; fi
-}
 
 cat >"$TMP/iris.yaml" <<EOF
 format: surgery-model/1
@@ -120,5 +100,4 @@ expect_in "$TMP/err" "nan.surgery:4:1: error: training diverged at iteration " "
 expect_in "$TMP/err" "layer '" "NaN message names a layer"
 [ -e "$TMP/out6" ] && bad "a diverged run saved its model" || ok
 
-echo "test_train.sh: $passes passed, $fails failed"
-[ "$fails" -eq 0 ]
+finish

@@ -504,3 +504,24 @@ Test(lstm_torch, without_bias)
     layer_free(ref);
     fixture_free(&f);
 }
+
+/* A batch with no time steps: nothing to compute, and backward pairs with it. */
+Test(lstm_torch, empty_sequence)
+{
+    layer *L = lstm_make(&layer_type_lstm, 3, 4);
+    tensor x = {0}, y = {0}, dy = {0};
+    cr_assert_eq(tensor_alloc3(&x, 0, 2, 3), 0);
+    cr_assert_eq(tensor_alloc3(&y, 0, 2, 4), 0);
+    cr_assert_eq(tensor_alloc3(&dy, 0, 2, 4), 0);
+    lstm_run(L, &x, &y, NULL, true, false);
+    const tensor *ins[1] = {&x};
+    bwd_ctx b = {.in = ins, .n_in = 1, .out = &y, .dout = &dy, .grads = L->grads};
+    cr_assert_eq(L->type->backward(L, &b), 0);
+    for (int i = 0; i < L->n_params; i++)
+        for (int64_t j = 0; j < L->grads[i].size; j++)
+            cr_expect_eq(L->grads[i].data[j], 0.0f, "gradients stay zero");
+    tensor_release(&x);
+    tensor_release(&y);
+    tensor_release(&dy);
+    layer_free(L);
+}

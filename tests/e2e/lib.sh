@@ -1,0 +1,32 @@
+# lib.sh: what the end-to-end scripts share, sourced after setting NAME: the binary from $1
+# (made absolute), a temporary folder $TMP removed on exit, and counted checks.
+#   expect_status WANT LABEL CMD...  runs CMD with stdout in $TMP/out, stderr in $TMP/err
+#   expect_in FILE TEXT LABEL        FILE contains TEXT
+#   ok / bad MESSAGE                 count a check by hand
+#   finish                           prints "NAME: N passed, M failed" and sets the status
+BIN=${1:?usage: $NAME path/to/surgery}
+case $BIN in /*) ;; *) BIN=$(pwd)/$BIN ;; esac
+TMP=$(mktemp -d "/tmp/surgery-e2e-$NAME-XXXXXX")
+trap 'chmod -R u+w "$TMP" 2>/dev/null; rm -rf "$TMP"' EXIT INT TERM
+fails=0
+passes=0
+
+ok() { passes=$((passes + 1)); }
+bad() { echo "FAIL: $*"; fails=$((fails + 1)); }
+
+expect_status() {
+    want=$1 label=$2
+    shift 2
+    "$@" >"$TMP/out" 2>"$TMP/err"
+    got=$?
+    if [ "$got" -eq "$want" ]; then ok; else bad "$label: exit $got, want $want; stderr:"; cat "$TMP/err"; fi
+}
+
+expect_in() {
+    if grep -qF -- "$2" "$1"; then ok; else bad "$3: '$2' not in $1:"; cat "$1"; fi
+}
+
+finish() {
+    echo "$NAME: $passes passed, $fails failed"
+    [ "$fails" -eq 0 ]
+}
