@@ -30,60 +30,27 @@ static void check_usage(FILE *out)
             "option, unreadable script, unknown --set parameter).\n");
 }
 
-static const char *const check_options[] = {"--set", "--color", "--verbose", "--help", NULL};
-
 int cmd_check(int argc, char **argv)
 {
-    diag_color_mode color = DIAG_COLOR_AUTO;
-    bool verbose = false, no_more_options = false;
-    param_override *sets = calloc((size_t)argc + 1, sizeof *sets);
-    const char **scripts = calloc((size_t)argc + 1, sizeof *scripts);
-    int n_sets = 0, n_scripts = 0, status = EXIT_USAGE;
-    if (!sets || !scripts) {
-        fputs("surgery check: error: out of memory\n", stderr);
-        status = EXIT_RUNTIME;
+    bool verbose = false;
+    const cli_opt opts[] = {{"--verbose", "-v", NULL, &verbose}, {0}};
+    script_args args;
+    int status = cli_parse_script_args("check", argc, argv, opts, 0, &args);
+    if (status == CLI_HELP) {
+        check_usage(stdout);
+        status = EXIT_OK;
         goto out;
     }
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i];
-        if (no_more_options || a[0] != '-' || !a[1]) {
-            scripts[n_scripts++] = a;
-            continue;
-        }
-        int c = cli_color_option(a, &color);
-        if (c == 0)
-            c = cli_set_option("check", argc, argv, &i, &sets[n_sets]);
-        if (c < 0)
-            goto out;
-        if (c > 0) {
-            if (sets[n_sets].key)
-                n_sets++;
-            continue;
-        }
-        if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
-            check_usage(stdout);
-            status = EXIT_OK;
-            goto out;
-        } else if (!strcmp(a, "-v") || !strcmp(a, "--verbose")) {
-            verbose = true;
-        } else if (!strcmp(a, "--")) {
-            no_more_options = true;
-        } else {
-            status = cli_unknown_option("check", a, check_options);
-            goto out;
-        }
-    }
-    if (n_scripts == 0) {
-        fputs("surgery check: error: no script given\n", stderr);
-        check_usage(stderr);
+    if (status != CLI_PARSED)
         goto out;
-    }
+    const char **scripts = args.scripts;
+    int n_scripts = args.n_scripts;
 
-    diag_ctx *d = diag_new(stderr, color);
+    diag_ctx *d = diag_new(stderr, args.color);
     status = EXIT_OK;
     for (int i = 0; i < n_scripts; i++) {
         ir_script *s = NULL;
-        int fe = frontend_compile(scripts[i], sets, n_sets, d, &s);
+        int fe = frontend_compile(scripts[i], args.sets, args.n_sets, d, &s);
         int st = fe == FE_OK ? EXIT_OK : fe == FE_USAGE ? EXIT_USAGE : EXIT_SCRIPT_ERRORS;
         if (fe == FE_OK && check_script_model(s, d, NULL) > 0)
             st = EXIT_SCRIPT_ERRORS;
@@ -95,9 +62,6 @@ int cmd_check(int argc, char **argv)
     }
     diag_free(d);
 out:
-    for (int i = 0; sets && i < n_sets; i++)
-        free((char *)sets[i].key);
-    free(sets);
-    free(scripts);
+    script_args_release(&args);
     return status;
 }

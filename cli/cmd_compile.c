@@ -30,8 +30,6 @@ static void compile_usage(FILE *out)
             "not be written.\n");
 }
 
-static const char *const compile_options[] = {"--output", "--set", "--color", "--help", NULL};
-
 static bool ends_with(const char *s, const char *suffix)
 {
     size_t n = strlen(s), m = strlen(suffix);
@@ -40,58 +38,21 @@ static bool ends_with(const char *s, const char *suffix)
 
 int cmd_compile(int argc, char **argv)
 {
-    diag_color_mode color = DIAG_COLOR_AUTO;
-    const char *script = NULL, *out_path = NULL;
-    bool no_more_options = false;
-    param_override *sets = calloc((size_t)argc + 1, sizeof *sets);
-    int n_sets = 0, status = EXIT_USAGE;
-    if (!sets) {
-        fputs("surgery compile: error: out of memory\n", stderr);
-        return EXIT_RUNTIME;
+    const char *out_path = NULL;
+    const cli_opt opts[] = {{"--output", "-o", &out_path, NULL}, {0}};
+    script_args args;
+    int status = cli_parse_script_args("compile", argc, argv, opts, 1, &args);
+    if (status == CLI_HELP) {
+        compile_usage(stdout);
+        status = EXIT_OK;
+        goto out;
     }
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i];
-        if (no_more_options || a[0] != '-' || !a[1]) {
-            if (script) {
-                fprintf(stderr, "surgery compile: error: one script at a time ('%s' and '%s')\n",
-                        script, a);
-                goto out;
-            }
-            script = a;
-            continue;
-        }
-        int c = cli_color_option(a, &color);
-        if (c == 0)
-            c = cli_set_option("compile", argc, argv, &i, &sets[n_sets]);
-        if (c < 0)
-            goto out;
-        if (c > 0) {
-            if (sets[n_sets].key)
-                n_sets++;
-            continue;
-        }
-        if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
-            compile_usage(stdout);
-            status = EXIT_OK;
-            goto out;
-        } else if (!strcmp(a, "-o") || !strcmp(a, "--output")) {
-            if (i + 1 >= argc) {
-                fprintf(stderr, "surgery compile: error: %s needs a file name\n", a);
-                goto out;
-            }
-            out_path = argv[++i];
-        } else if (!strncmp(a, "--output=", 9)) {
-            out_path = a + 9;
-        } else if (!strcmp(a, "--")) {
-            no_more_options = true;
-        } else {
-            status = cli_unknown_option("compile", a, compile_options);
-            goto out;
-        }
-    }
-    if (!script || !out_path) {
-        fprintf(stderr, "surgery compile: error: %s\n",
-                !script ? "no script given" : "no output given (-o OUT.ir.yaml)");
+    if (status != CLI_PARSED)
+        goto out;
+    status = EXIT_USAGE;
+    const char *script = args.scripts[0];
+    if (!out_path) {
+        fprintf(stderr, "surgery compile: error: no output given (-o OUT.ir.yaml)\n");
         compile_usage(stderr);
         goto out;
     }
@@ -101,9 +62,9 @@ int cmd_compile(int argc, char **argv)
         goto out;
     }
 
-    diag_ctx *d = diag_new(stderr, color);
+    diag_ctx *d = diag_new(stderr, args.color);
     ir_script *s = NULL;
-    int fe = frontend_compile(script, sets, n_sets, d, &s);
+    int fe = frontend_compile(script, args.sets, args.n_sets, d, &s);
     if (fe != FE_OK)
         status = fe == FE_USAGE ? EXIT_USAGE : EXIT_SCRIPT_ERRORS;
     else if (check_script_model(s, d, NULL) > 0)
@@ -113,8 +74,6 @@ int cmd_compile(int argc, char **argv)
     ir_script_free(s);
     diag_free(d);
 out:
-    for (int i = 0; i < n_sets; i++)
-        free((char *)sets[i].key);
-    free(sets);
+    script_args_release(&args);
     return status;
 }

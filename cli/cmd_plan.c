@@ -34,8 +34,6 @@ static void plan_usage(FILE *out)
             "4 the DOT file could not be written.\n");
 }
 
-static const char *const plan_options[] = {"--set", "--dot", "--color", "--help", NULL};
-
 static bool stdout_color(diag_color_mode mode)
 {
     if (mode == DIAG_COLOR_ALWAYS)
@@ -48,53 +46,19 @@ static bool stdout_color(diag_color_mode mode)
 
 int cmd_plan(int argc, char **argv)
 {
-    diag_color_mode color = DIAG_COLOR_AUTO;
-    const char *script = NULL, *dot = NULL;
-    param_override *sets = calloc((size_t)argc + 1, sizeof *sets);
-    int n_sets = 0;
-    if (!sets)
-        return EXIT_RUNTIME;
-    int status = EXIT_USAGE;
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i];
-        if (a[0] != '-' || !a[1]) {
-            if (script) {
-                fprintf(stderr, "surgery plan: error: one script at a time ('%s' and '%s')\n",
-                        script, a);
-                goto out;
-            }
-            script = a;
-            continue;
-        }
-        int c = cli_color_option(a, &color);
-        if (c == 0)
-            c = cli_set_option("plan", argc, argv, &i, &sets[n_sets]);
-        if (c < 0)
-            goto out;
-        if (c > 0) {
-            if (sets[n_sets].key)
-                n_sets++;
-            continue;
-        }
-        if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
-            plan_usage(stdout);
-            status = EXIT_OK;
-            goto out;
-        } else if (!strcmp(a, "--dot") || !strncmp(a, "--dot=", 6)) {
-            dot = a[5] == '=' ? a + 6 : (i + 1 < argc ? argv[++i] : NULL);
-            if (!dot || !*dot) {
-                fprintf(stderr, "surgery plan: error: --dot needs a file name\n");
-                goto out;
-            }
-        } else {
-            status = cli_unknown_option("plan", a, plan_options);
-            goto out;
-        }
-    }
-    if (!script) {
-        plan_usage(stderr);
+    const char *dot = NULL;
+    const cli_opt opts[] = {{"--dot", NULL, &dot, NULL}, {0}};
+    script_args args;
+    int status = cli_parse_script_args("plan", argc, argv, opts, 1, &args);
+    if (status == CLI_HELP) {
+        plan_usage(stdout);
+        status = EXIT_OK;
         goto out;
     }
+    if (status != CLI_PARSED)
+        goto out;
+    const char *script = args.scripts[0];
+    diag_color_mode color = args.color;
 
     diag_ctx *d = diag_new(stderr, color);
     if (!d) {
@@ -104,7 +68,7 @@ int cmd_plan(int argc, char **argv)
     ir_script *s = NULL;
     model *before = NULL, *after = NULL;
     edit_log *log = NULL;
-    int fe = frontend_compile(script, sets, n_sets, d, &s);
+    int fe = frontend_compile(script, args.sets, args.n_sets, d, &s);
     if (fe != FE_OK) {
         status = fe == FE_USAGE ? EXIT_USAGE : EXIT_SCRIPT_ERRORS;
     } else if (check_script_model_plan(s, d, &before, &after, &log) != 0) {
@@ -127,8 +91,6 @@ int cmd_plan(int argc, char **argv)
     ir_script_free(s);
     diag_free(d);
 out:
-    for (int i = 0; i < n_sets; i++)
-        free((char *)sets[i].key);
-    free(sets);
+    script_args_release(&args);
     return status;
 }

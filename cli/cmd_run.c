@@ -33,57 +33,23 @@ static void run_usage(FILE *out)
 
 int cmd_run(int argc, char **argv)
 {
-    diag_color_mode color = DIAG_COLOR_AUTO;
-    const char *script = NULL, *log_path = NULL;
+    const char *log_path = NULL;
     bool quiet = false;
-    param_override *sets = calloc((size_t)argc, sizeof *sets);
-    int n_sets = 0;
-    if (!sets)
-        return EXIT_RUNTIME;
-    int status = EXIT_USAGE;
-    static const char *const run_options[] = {"--set", "--log", "--quiet", "--color", "--help", NULL};
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i];
-        int c = cli_color_option(a, &color);
-        if (c == 0)
-            c = cli_set_option("run", argc, argv, &i, &sets[n_sets]);
-        if (c < 0)
-            goto out;
-        if (c > 0) {
-            if (sets[n_sets].key)
-                n_sets++;
-            continue;
-        }
-        if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
-            run_usage(stdout);
-            status = EXIT_OK;
-            goto out;
-        } else if (!strcmp(a, "-q") || !strcmp(a, "--quiet")) {
-            quiet = true;
-        } else if (!strcmp(a, "--log") || !strncmp(a, "--log=", 6)) {
-            log_path = a[5] == '=' ? a + 6 : (i + 1 < argc ? argv[++i] : NULL);
-            if (!log_path || !*log_path) {
-                fprintf(stderr, "surgery run: error: --log needs a file name\n");
-                goto out;
-            }
-        } else if (a[0] == '-' && a[1]) {
-            status = cli_unknown_option("run", a, run_options);
-            goto out;
-        } else if (!script) {
-            script = a;
-        } else {
-            fprintf(stderr, "surgery run: error: one script at a time ('%s' and '%s')\n", script, a);
-            goto out;
-        }
-    }
-    if (!script) {
-        run_usage(stderr);
+    const cli_opt opts[] = {{"--log", NULL, &log_path, NULL}, {"--quiet", "-q", NULL, &quiet}, {0}};
+    script_args args;
+    int status = cli_parse_script_args("run", argc, argv, opts, 1, &args);
+    if (status == CLI_HELP) {
+        run_usage(stdout);
+        status = EXIT_OK;
         goto out;
     }
+    if (status != CLI_PARSED)
+        goto out;
+    const char *script = args.scripts[0];
 
-    diag_ctx *d = diag_new(stderr, color);
+    diag_ctx *d = diag_new(stderr, args.color);
     ir_script *s = NULL;
-    int fe = frontend_compile(script, sets, n_sets, d, &s);
+    int fe = frontend_compile(script, args.sets, args.n_sets, d, &s);
     if (fe != FE_OK) {
         status = fe == FE_USAGE ? EXIT_USAGE : EXIT_SCRIPT_ERRORS;
     } else if (check_script_model(s, d, NULL) != 0) {
@@ -110,8 +76,6 @@ int cmd_run(int argc, char **argv)
     ir_script_free(s);
     diag_free(d);
 out:
-    for (int i = 0; i < n_sets; i++)
-        free((char *)sets[i].key);
-    free(sets);
+    script_args_release(&args);
     return status;
 }
