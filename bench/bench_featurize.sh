@@ -8,6 +8,10 @@ bin=${1:?usage: bench/bench_featurize.sh BINARY [RUNS]}
 runs=${2:-3}
 py=/usr/bin/python3
 peer="$(cd "$(dirname "$0")" && pwd)/torch_featurize.py"
+if ! "$py" -c 'import numpy, torch' 2>/dev/null; then
+    echo "bench_featurize: needs $py with numpy and torch (Debian: python3-torch)" >&2
+    exit 2
+fi
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/surgery-bench-featurize.XXXXXX") || exit 2
 trap 'rm -rf "$tmp"' EXIT INT TERM
 "$py" "$peer" gen "$tmp" || exit 2
@@ -97,3 +101,4 @@ for m in mlp lstm; do
         printf "  fit %s epochs 5: from features %.2f s, through the frozen layers %.2f s: %.1fx faster (featurize + fit %.2f s: %.1fx)\n",
             m, f, t, t / f, fz + f, t / (fz + f) }'
 done
+echo "  (load average while measuring:$(uptime | sed 's/.*load average://'))"

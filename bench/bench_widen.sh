@@ -135,3 +135,4 @@ awk -v a="$ours_us" -v b="$cp_us" -v c="$cps_us" -v k="$ours_kb" -v w="$wbytes" 
 printf '  (runs in s: ours %s; cp %s; cp+sync %s)\n' \
     "$(awk '{ printf " %.2f", $1 / 1e6 }' "$tmp/ours")" "$(awk '{ printf " %.2f", $1 / 1e6 }' "$tmp/cp")" \
     "$(awk '{ printf " %.2f", $1 / 1e6 }' "$tmp/cpsync")"
+echo "  (load average while measuring:$(uptime | sed 's/.*load average://'))"

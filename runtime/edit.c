@@ -1311,21 +1311,19 @@ static void do_rename(ectx *E, const ir_stmt *st)
         return;
     if (!check_new_name(E, to, st->name2_loc))
         return;
-    char *nn = estrdup(E, to);
-    if (!nn)
+    /* through the model, which keeps its name index current */
+    int rc = L ? model_rename_layer(m, model_layer_index(m, from), to)
+               : model_rename_input(m, ii, to);
+    if (rc != 0) {
+        ectx_oom(E);
         return;
+    }
     if (L) {
         if (!L->old_name && L->edit != EDIT_NEW)
             L->old_name = estrdup(E, from);
-        free(L->name);
-        L->name = nn;
         if (L->edit == EDIT_KEPT)
             L->edit = EDIT_RENAMED;   /* a stronger state stays; the plan shows the old name */
-    } else {
-        free(m->inputs[ii].name);
-        m->inputs[ii].name = nn;
     }
-    model_index_invalidate(m);   /* a name changed in place */
     rename_everywhere(E, from, to);
     pending_conn *pc = find_pending(E, to);
     if (pc)

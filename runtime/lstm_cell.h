@@ -37,14 +37,4 @@ int lstm_forward(layer *L, const fwd_ctx *c, bool peephole);
 int lstm_backward(layer *L, const bwd_ctx *c, bool peephole);
 void lstm_free_state(layer *L);
 
-/* The compute kernels: the step products and gate loops in portable C with cblas_sgemm, or
- * AVX2 + FMA, or AVX-512 step products (with the AVX2 gate loops). All compute the same
- * function to float32 rounding. AUTO (the default) picks the best the processor supports;
- * tests select the others. Process-wide; returns false (and changes nothing) when the
- * processor lacks the requested kernels. */
-typedef enum {
-    LSTM_KERNEL_AUTO, LSTM_KERNEL_PORTABLE, LSTM_KERNEL_AVX2, LSTM_KERNEL_AVX512
-} lstm_kernel;
-bool lstm_cell_select_kernel(lstm_kernel k);
-
 #endif

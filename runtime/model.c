@@ -97,6 +97,8 @@ model *model_clone(const model *m, bool with_weights)
     c->mapping = NULL;
     c->mapping_len = 0;
     c->index = NULL;
+    c->layers_mem = NULL;
+    c->layers_cap = 0;
 
     bool ok = (!m->name || (c->name = dupstr(m->name))) && (!m->path || (c->path = dupstr(m->path)));
     if (ok && m->n_inputs > 0) {
@@ -439,12 +441,17 @@ void model_add_layer(model *m, layer *L)
     struct model_index *ix = m->index;
     bool current = ix && ix->layers == m->layers && ix->n_layers == m->n_layers &&
                    ix->inputs == m->inputs && ix->n_inputs == m->n_inputs;
-    layer **p = realloc(m->layers, (size_t)(m->n_layers + 1) * sizeof *p);
-    if (!p) {
-        layer_free(L);
-        return;
+    /* geometric growth: loading or building a large model copies the array O(log n) times */
+    if (m->layers != m->layers_mem || m->layers_cap < m->n_layers + 1) {
+        int cap = m->n_layers < 8 ? 16 : 2 * m->n_layers;
+        layer **p = realloc(m->layers, (size_t)cap * sizeof *p);
+        if (!p) {
+            layer_free(L);
+            return;
+        }
+        m->layers = m->layers_mem = p;
+        m->layers_cap = cap;
     }
-    m->layers = p;
     m->layers[m->n_layers++] = L;
     if (current && index_add_layer(ix, L, m->n_layers - 1) == 0) {
         ix->layers = m->layers;
@@ -482,20 +489,88 @@ void model_move_layer(model *m, int from, int to)
         model_index_invalidate(m);
         return;
     }
-    /* the layers in [lo, hi] moved by one (L by more): their slots follow; among layers of
-     * equal names the first keeps winning only when their order is unchanged, so a moved
-     * duplicate drops the index */
-    for (int i = lo; i <= hi; i++) {
+    /* The layers in [lo, hi] moved by one (L by more) and their slots follow. First every
+     * slot is checked to name the layer's old place: a layer that is not the first of its name
+     * (a duplicate, whose order against the first may have changed) drops the index. */
+    index_slot **slot = malloc((size_t)(hi - lo + 1) * sizeof *slot);
+    for (int i = lo; slot && i <= hi; i++) {
         const char *name = m->layers[i]->name;
         index_slot *sl = index_probe(ix, name, name_hash(name));
         int was = m->layers[i] == L ? from : (from < to ? i + 1 : i - 1);
         if (!sl->key || sl->layer != was) {
-            model_index_invalidate(m);
-            return;
+            free(slot);
+            slot = NULL;
+        } else {
+            slot[i - lo] = sl;
         }
-        sl->layer = i;
     }
+    if (!slot) {
+        model_index_invalidate(m);
+        return;
+    }
+    for (int i = lo; i <= hi; i++)
+        slot[i - lo]->layer = i;
+    free(slot);
     index_drop_consumers(ix);
+}
+
+/* After layer (is_layer) or input `at` lost the name `from`: the slot of `from` names the next
+ * layer or input of that name, if any. */
+static void index_forget_name(model *m, struct model_index *ix, const char *from, bool is_layer,
+                              int at)
+{
+    index_slot *sl = index_probe(ix, from, name_hash(from));
+    if (!sl->key)
+        return;
+    if (is_layer && sl->layer == at) {
+        sl->layer = -1;
+        for (int i = at + 1; i < m->n_layers && sl->layer < 0; i++)
+            if (strcmp(m->layers[i]->name, from) == 0)
+                sl->layer = i;
+    } else if (!is_layer && sl->input == at) {
+        sl->input = -1;
+        for (int k = at + 1; k < m->n_inputs && sl->input < 0; k++)
+            if (strcmp(m->inputs[k].name, from) == 0)
+                sl->input = k;
+    }
+}
+
+static int rename_node(model *m, bool is_layer, int at, const char *to)
+{
+    char *nn = dupstr(to);
+    if (!nn)
+        return -1;
+    struct model_index *ix = index_get(m, false);
+    char **name = is_layer ? &m->layers[at]->name : &m->inputs[at].name;
+    char *old = *name;
+    *name = nn;
+    index_slot *sl = NULL;
+    if (ix) {
+        index_forget_name(m, ix, old, is_layer, at);
+        sl = index_slot_for(ix, nn);
+    }
+    if (sl) {
+        int *v = is_layer ? &sl->layer : &sl->input;
+        if (*v < 0 || *v > at)
+            *v = at;   /* the first of its name */
+        index_drop_consumers(ix);
+    } else {
+        model_index_invalidate(m);
+    }
+    free(old);
+    return 0;
+}
+
+int model_rename_layer(model *m, int i, const char *to)
+{
+    assert(i >= 0 && i < m->n_layers && to);
+    return rename_node(m, true, i, to);
+}
+
+int model_rename_input(model *m, int k, const char *to)
+{
+    assert(k >= 0 && k < m->n_inputs && to);
+    return rename_node(m, false, k, to);
 }
 
 int model_layer_index(const model *m, const char *name)
@@ -592,18 +667,26 @@ static int index_consumers(const model *m, struct model_index *ix)
 
 int model_consumers(const model *m, const char *name, int *idx, int max)
 {
-    int n = 0;
-    struct model_index *ix = index_get(m, false);
-    if (ix && (ix->have_consumers || index_consumers(m, ix) == 0)) {
+    for (int attempt = 0; attempt < 2; attempt++) {
+        struct model_index *ix = index_get(m, attempt > 0);
+        if (!ix || (!ix->have_consumers && index_consumers(m, ix) != 0))
+            break;
         const index_slot *sl = index_probe(ix, name, name_hash(name));
         if (!sl->key)
             return 0;
         size_t s = (size_t)(sl - ix->slots);
-        for (int c = ix->cons_start[s]; c < ix->cons_start[s + 1] && n < max; c++)
-            if (takes_input(m->layers[ix->cons[c]], name))   /* an edge changed since */
-                idx[n++] = ix->cons[c];
-        return n;
+        int n = 0;
+        bool stale = false;
+        for (int c = ix->cons_start[s]; c < ix->cons_start[s + 1] && n < max && !stale; c++) {
+            int i = ix->cons[c];
+            /* an edge removed or a layer moved behind the index's back: rebuild */
+            stale = i >= m->n_layers || !takes_input(m->layers[i], name);
+            idx[n++] = i;
+        }
+        if (!stale)
+            return n;
     }
+    int n = 0;
     for (int i = 0; i < m->n_layers && n < max; i++)
         if (takes_input(m->layers[i], name))
             idx[n++] = i;

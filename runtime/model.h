@@ -57,6 +57,8 @@ typedef struct model {
     void *mapping;           /* mmap of the weights file (tensors borrow from it) */
     size_t mapping_len;
     struct model_index *index; /* name lookup cache (model.c; see model_index_invalidate) */
+    layer **layers_mem;      /* model.c: the block model_add_layer last gave `layers`, and its */
+    int layers_cap;          /* length (trusted only while layers == layers_mem) */
 } model;
 
 model *model_new(const char *name);
@@ -73,9 +75,9 @@ void model_move_layer(model *m, int from, int to);
 void model_remove_layer(model *m, int i);
 /* Lookups by name (the first layer / input of that name). They go through a hash index kept on
  * the model, built on the first lookup (so concurrent lookups on one model are not safe) and
- * kept current by model_add_input, model_add_layer and model_remove_layer; a lookup also
- * rebuilds it when m->layers or m->inputs were replaced or resized, or when a name it finds no
- * longer sits where the index says. */
+ * kept current by model_add_input, model_add_layer, model_move_layer, model_remove_layer and
+ * model_rename_*; a lookup also rebuilds it when m->layers or m->inputs were replaced or
+ * resized, or when a name it finds no longer sits where the index says. */
 int model_layer_index(const model *m, const char *name);
 layer *model_find_layer(const model *m, const char *name);
 int model_input_index(const model *m, const char *name);
@@ -83,8 +85,12 @@ bool model_has_node(const model *m, const char *name);   /* an input or a layer 
 /* Indices of the layers that take `name` as an input, in increasing order; returns the count
  * (<= max). */
 int model_consumers(const model *m, const char *name, int *idx, int max);
-/* Drops the name index; the next lookup rebuilds it. Code that changes names in place (renames
- * a layer or an input, puts another layer into a slot of m->layers, reorders m->layers other
+/* Renames layer i / input k to a copy of `to`, keeping the name index current (edges naming
+ * the old name are not touched). Returns 0, or -1 when out of memory (nothing changed). */
+int model_rename_layer(model *m, int i, const char *to);
+int model_rename_input(model *m, int k, const char *to);
+/* Drops the name index; the next lookup rebuilds it. Code that changes names in place other than
+ * by model_rename_* (or puts another layer into a slot of m->layers, or reorders m->layers other
  * than by model_move_layer) must call it before the next lookup: only then is a name that
  * appeared that way found. */
 void model_index_invalidate(model *m);

@@ -12,7 +12,6 @@
 #include <string.h>
 
 #include "runtime/layer.h"
-#include "runtime/lstm_cell.h"
 #include "runtime/tensor.h"
 
 #define FIXTURE_MAX 24
@@ -123,12 +122,6 @@ static inline void lstm_run(layer *L, const tensor *x, tensor *y, const float *m
                  .carry_state = carry};
     cr_assert_eq(L->type->forward(L, &c), 0, "forward failed");
 }
-
-/* The kernel sets to test: every one this processor runs (the portable one always). */
-static const lstm_kernel lstm_test_kernels[] = {LSTM_KERNEL_PORTABLE, LSTM_KERNEL_AVX2,
-                                                LSTM_KERNEL_AVX512};
-static const char *const lstm_test_kernel_names[] = {"portable", "avx2", "avx512"};
-#define LSTM_TEST_KERNELS 3
 
 static inline double max_abs_diff_n(const float *a, const float *b, int64_t n)
 {

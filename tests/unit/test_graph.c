@@ -432,3 +432,204 @@ Test(graph, predict_refuses_unequal_time_steps)
     tensor_release(&b);
     model_free(m);
 }
+
+/* ---- the name index ------------------------------------------------------------------------ */
+
+/* What every lookup must answer, by linear search over the live model. */
+static int ix_ref_layer(const model *m, const char *name)
+{
+    for (int i = 0; i < m->n_layers; i++)
+        if (!strcmp(m->layers[i]->name, name))
+            return i;
+    return -1;
+}
+
+static int ix_ref_input(const model *m, const char *name)
+{
+    for (int i = 0; i < m->n_inputs; i++)
+        if (!strcmp(m->inputs[i].name, name))
+            return i;
+    return -1;
+}
+
+static int ix_ref_consumers(const model *m, const char *name, int *idx, int max)
+{
+    int n = 0;
+    for (int i = 0; i < m->n_layers && n < max; i++)
+        for (int k = 0; k < m->layers[i]->n_inputs; k++)
+            if (!strcmp(m->layers[i]->inputs[k], name)) {
+                idx[n++] = i;
+                break;
+            }
+    return n;
+}
+
+/* Every lookup of `name` agrees with the linear reference. */
+static void ix_expect(const model *m, const char *name)
+{
+    int li = ix_ref_layer(m, name), ii = ix_ref_input(m, name);
+    cr_expect_eq(model_layer_index(m, name), li, "layer index of '%s'", name);
+    cr_expect_eq(model_input_index(m, name), ii, "input index of '%s'", name);
+    cr_expect_eq(model_has_node(m, name), li >= 0 || ii >= 0, "has_node '%s'", name);
+    cr_expect_eq(model_find_layer(m, name), li >= 0 ? m->layers[li] : NULL, "find '%s'", name);
+    int got[64], want[64];
+    int ng = model_consumers(m, name, got, 64), nw = ix_ref_consumers(m, name, want, 64);
+    cr_expect_eq(ng, nw, "consumer count of '%s': %d, want %d", name, ng, nw);
+    for (int k = 0; k < ng && k < nw; k++)
+        cr_expect_eq(got[k], want[k], "consumer %d of '%s'", k, name);
+}
+
+static void ix_expect_all(const model *m, const char *const *names, int n)
+{
+    for (int i = 0; i < n; i++)
+        ix_expect(m, names[i]);
+}
+
+Test(graph_index, lookups_follow_adds_moves_removes_and_announced_renames)
+{
+    model *m = new_model();
+    add(m, "dense", "a", 4, 1, "in", NULL);
+    add(m, "dense", "b", 4, 2, "a", NULL);
+    add(m, "merge", "c", 0, 3, "a", "b");
+    add(m, "dense", "d", 4, 4, "c", "c");   /* the same input twice: one consumer entry */
+    const char *names[] = {"in", "in2", "a", "b", "c", "d", "e", "x", "nowhere"};
+    const int n = (int)(sizeof names / sizeof names[0]);
+    ix_expect_all(m, names, n);
+    /* incremental additions */
+    cr_assert_eq(model_add_input(m, "in2", INPUT_FEED_FORWARD, 3, loc_none()), 0);
+    cr_assert_neq(model_add_input(m, "a", INPUT_FEED_FORWARD, 3, loc_none()), 0);
+    add(m, "dense", "e", 2, 5, "in2", NULL);
+    ix_expect_all(m, names, n);
+    /* a move keeps every answer right */
+    model_move_layer(m, 4, 0);
+    ix_expect_all(m, names, n);
+    model_move_layer(m, 0, 3);
+    ix_expect_all(m, names, n);
+    /* removal shifts the indices */
+    model_remove_layer(m, 1);
+    ix_expect_all(m, names, n);
+    /* a rename in place, announced */
+    layer *L = model_find_layer(m, "c");
+    free(L->name);
+    L->name = strdup("x");
+    model_index_invalidate(m);
+    ix_expect_all(m, names, n);
+    /* renames through the model: a layer, an input, and a layer taking a duplicate's name */
+    cr_assert_eq(model_rename_layer(m, model_layer_index(m, "x"), "c"), 0);
+    ix_expect_all(m, names, n);
+    cr_assert_eq(model_rename_input(m, model_input_index(m, "in2"), "x"), 0);
+    ix_expect_all(m, names, n);
+    cr_assert_eq(model_rename_input(m, model_input_index(m, "x"), "in2"), 0);
+    int e = model_layer_index(m, "e");
+    cr_assert_gt(e, model_layer_index(m, "a"));
+    cr_assert_eq(model_rename_layer(m, e, "a"), 0);      /* a second "a" */
+    ix_expect_all(m, names, n);
+    cr_assert_eq(model_rename_layer(m, 0, "e"), 0);      /* the first "a" goes: "a" is e's */
+    ix_expect_all(m, names, n);
+    cr_assert_eq(model_layer_index(m, "a"), e);
+    cr_assert_eq(model_rename_layer(m, 0, "a"), 0);      /* and comes back first */
+    cr_assert_eq(model_rename_layer(m, e, "e"), 0);
+    ix_expect_all(m, names, n);
+    /* edges changed in place, announced */
+    L = model_find_layer(m, "d");
+    const char *ins[1] = {"in2"};
+    layer_set_inputs(L, ins, 1);
+    model_index_edges_changed(m);
+    ix_expect_all(m, names, n);
+    /* a clone has its own index */
+    model *c = model_clone(m, false);
+    ix_expect_all(c, names, n);
+    model_free(c);
+    model_free(m);
+}
+
+Test(graph_index, unannounced_reorders_and_array_changes_are_caught)
+{
+    model *m = new_model();
+    add(m, "dense", "a", 4, 1, "in", NULL);
+    add(m, "dense", "b", 4, 2, "a", NULL);
+    add(m, "dense", "c", 4, 3, "b", NULL);
+    const char *names[] = {"in", "in9", "a", "b", "c"};
+    const int n = (int)(sizeof names / sizeof names[0]);
+    ix_expect_all(m, names, n);
+    /* layers swapped behind the index's back: hits are checked against the live names */
+    layer *t = m->layers[0];
+    m->layers[0] = m->layers[2];
+    m->layers[2] = t;
+    ix_expect_all(m, names, n);
+    /* the inputs array replaced behind its back */
+    model_input *nv = calloc(1, sizeof *nv);
+    cr_assert_not_null(nv);
+    nv[0] = m->inputs[0];
+    free(nv[0].name);
+    nv[0].name = strdup("in9");
+    free(m->inputs);
+    m->inputs = nv;
+    ix_expect_all(m, names, n);
+    model_free(m);
+}
+
+Test(graph_index, duplicate_names_resolve_to_the_first_as_before)
+{
+    model *m = new_model();
+    add(m, "dense", "a", 4, 1, "in", NULL);
+    add(m, "dense", "a", 5, 2, "in", NULL);
+    add(m, "dense", "in", 5, 3, "a", NULL);   /* a layer named like the input */
+    cr_assert_eq(model_layer_index(m, "a"), 0);
+    cr_assert_eq(model_layer_index(m, "in"), 2);
+    cr_assert_eq(model_input_index(m, "in"), 0);
+    model_move_layer(m, 0, 1);                          /* the first "a" is now second */
+    cr_assert_eq(model_layer_index(m, "a"), 0);
+    cr_assert_eq(m->layers[0]->n_out, 5);
+    model_free(m);
+}
+
+/* Random edits against the linear reference: adds, removes, moves, renames (through the model
+ * or in place) and new edges (each announced as model.h asks), with every lookup checked after
+ * each step; the names repeat, so duplicates come and go. */
+Test(graph_index, random_edits_agree_with_linear_search)
+{
+    rng r;
+    rng_seed(&r, 2024);
+    model *m = new_model();
+    char pool[40][16];
+    const char *names[41];
+    for (int i = 0; i < 40; i++) {
+        snprintf(pool[i], sizeof pool[i], "n%d", i);
+        names[i] = pool[i];
+    }
+    names[40] = "in";
+    int next = 0;
+    for (int step = 0; step < 1000; step++) {
+        int op = (int)rng_below(&r, 5);
+        if (op == 0 || m->n_layers < 2) {
+            char name[16];
+            snprintf(name, sizeof name, "n%d", next++ % 40);
+            const char *in = m->n_layers ? m->layers[rng_below(&r, (uint64_t)m->n_layers)]->name
+                                         : "in";
+            add(m, "dense", name, 3, 1, in, NULL);
+        } else if (op == 1) {
+            model_remove_layer(m, (int)rng_below(&r, (uint64_t)m->n_layers));
+        } else if (op == 2) {
+            model_move_layer(m, (int)rng_below(&r, (uint64_t)m->n_layers),
+                             (int)rng_below(&r, (uint64_t)m->n_layers));
+        } else if (op == 3) {
+            int i = (int)rng_below(&r, (uint64_t)m->n_layers);
+            const char *to = names[rng_below(&r, 40)];
+            if (rng_below(&r, 2)) {
+                cr_assert_eq(model_rename_layer(m, i, to), 0);
+            } else {
+                free(m->layers[i]->name);
+                m->layers[i]->name = strdup(to);
+                model_index_invalidate(m);
+            }
+        } else {
+            layer *L = m->layers[rng_below(&r, (uint64_t)m->n_layers)];
+            const char *ins[2] = {names[rng_below(&r, 41)], names[rng_below(&r, 41)]};
+            layer_set_inputs(L, ins, 2);
+            model_index_edges_changed(m);
+        }
+        ix_expect_all(m, names, 41);
+    }
+    model_free(m);
+}

@@ -8,6 +8,7 @@
 
 #include "runtime/activation.h"
 #include "runtime/layer.h"
+#include "runtime/layer_util.h"
 #include "runtime/loss.h"
 #include "runtime/tensor.h"
 
@@ -152,6 +153,83 @@ static void dense_golden(const char *file, activation_kind act, shape_kind kind)
 
 Test(layers, dense_feed_forward) { dense_golden("dense_ff", ACT_SIGMOID, SHAPE_FF); }
 Test(layers, dense_per_time_step) { dense_golden("dense_rnn", ACT_RELU, SHAPE_RNN); }
+
+/* The dense backward ADDS into din and the weight gradients, computes into a scratch buffer
+ * the layer keeps (the same memory on every call at one size), and applies no dropout of its
+ * own: the trainer drops a layer's inputs (train.c). */
+Test(layers, dense_backward_adds_and_reuses_its_scratch)
+{
+    enum { B = 3, NI = 4, NO = 2 };
+    layer *L = layer_new(&layer_type_dense, "d");
+    cr_assert_not_null(L);
+    L->n_out = NO;
+    L->activation = ACT_TANH;
+    L->train.dropout = 0.5;
+    act_shape in = {.kind = SHAPE_FF, .size = NI}, out;
+    char msg[200] = "";
+    cr_assert_eq(layer_type_dense.infer(L, &in, 1, &out, msg, sizeof msg), 0, "%s", msg);
+    param_spec specs[LAYER_MAX_PARAMS];
+    L->n_params = layer_type_dense.param_specs(L, specs);
+    for (int k = 0; k < L->n_params; k++) {
+        cr_assert_eq(tensor_alloc(&L->params[k], specs[k].ndim, specs[k].shape), 0);
+        cr_assert_eq(tensor_alloc(&L->grads[k], specs[k].ndim, specs[k].shape), 0);
+        for (int64_t e = 0; e < L->params[k].size; e++)
+            L->params[k].data[e] = (float)(0.1 * (double)((e * 7) % 11) - 0.5);
+    }
+    tensor x = {0}, y = {0}, yi = {0}, dy = {0}, din = {0};
+    cr_assert_eq(tensor_alloc2(&x, B, NI), 0);
+    cr_assert_eq(tensor_alloc2(&y, B, NO), 0);
+    cr_assert_eq(tensor_alloc2(&yi, B, NO), 0);
+    cr_assert_eq(tensor_alloc2(&dy, B, NO), 0);
+    cr_assert_eq(tensor_alloc2(&din, B, NI), 0);
+    for (int64_t e = 0; e < x.size; e++)
+        x.data[e] = (float)(0.3 * (double)((e * 5) % 7) - 0.9);
+    for (int64_t e = 0; e < dy.size; e++)
+        dy.data[e] = (float)(0.25 * (double)(e % 5) - 0.5);
+    rng r;
+    rng_seed(&r, 1);
+    const tensor *ins[1] = {&x};
+    fwd_ctx fc = {.in = ins, .n_in = 1, .out = &y, .training = true, .rng = &r};
+    cr_assert_eq(layer_type_dense.forward(L, &fc), 0);
+    run_forward(L, &x, &yi, false);
+    cr_assert_eq(tensor_max_abs_diff(&y, &yi), 0.0, "the layer dropped its own input");
+    /* din = (dy * (1 - y^2)) W^T, added to what din holds */
+    double want[B][NI];
+    const float *W = L->params[0].data;
+    for (int b = 0; b < B; b++)
+        for (int i = 0; i < NI; i++) {
+            double acc = 0;
+            for (int j = 0; j < NO; j++) {
+                double yv = y.data[b * NO + j];
+                acc += dy.data[b * NO + j] * (1 - yv * yv) * W[i * NO + j];
+            }
+            want[b][i] = acc;
+        }
+    for (int64_t e = 0; e < din.size; e++)
+        din.data[e] = 1.0f;
+    tensor *dins[1] = {&din};
+    bwd_ctx bc = {.in = ins, .n_in = 1, .out = &y, .dout = &dy, .din = dins, .grads = L->grads};
+    cr_assert_eq(layer_type_dense.backward(L, &bc), 0);
+    const dense_state *st = L->state;
+    cr_assert_not_null(st);
+    const float *scratch = st->dz.data;
+    cr_assert_not_null(scratch);
+    float db_once = L->grads[1].data[0];
+    cr_assert_eq(layer_type_dense.backward(L, &bc), 0);
+    cr_assert_eq(((const dense_state *)L->state)->dz.data, scratch, "a new scratch buffer");
+    for (int b = 0; b < B; b++)
+        for (int i = 0; i < NI; i++)
+            cr_assert_float_eq(din.data[b * NI + i], 1.0 + 2 * want[b][i], 1e-5,
+                               "din[%d][%d]: %g, want %g", b, i, din.data[b * NI + i],
+                               1.0 + 2 * want[b][i]);
+    cr_assert_float_eq(L->grads[1].data[0], 2 * db_once, 1e-6);
+    tensor_release(&x);
+    tensor_release(&y);
+    tensor_release(&yi);
+    tensor_release(&dy);
+    tensor_release(&din);
+    layer_free(L);
+}
 
 static void output_golden(const layer_type *type, const char *file, shape_kind kind)
 {

@@ -68,10 +68,9 @@ static void check_backward(layer *L, fixture *f, const tensor *x, const tensor *
 }
 
 /* Forward in inference and training mode, then backward, against one golden file. */
-static void check_golden_with(const char *path, const char *kname)
+static void check_golden(const char *path)
 {
-    char what[300];
-    snprintf(what, sizeof what, "%s [%s]", path, kname);
+    const char *what = path;
     fixture f;
     fixture_load(&f, path);
     layer *L = layer_from_fixture(&f, "x");
@@ -92,17 +91,6 @@ static void check_golden_with(const char *path, const char *kname)
     tensor_release(&y);
     layer_free(L);
     fixture_free(&f);
-}
-
-/* The golden check under every kernel set the processor runs. */
-static void check_golden(const char *path)
-{
-    for (int k = 0; k < LSTM_TEST_KERNELS; k++) {
-        if (!lstm_cell_select_kernel(lstm_test_kernels[k]))
-            continue;
-        check_golden_with(path, lstm_test_kernel_names[k]);
-    }
-    lstm_cell_select_kernel(LSTM_KERNEL_AUTO);
 }
 
 Test(lstm_torch, small) { check_golden("tests/data/lstm/torch_lstm_small.txt"); }
@@ -392,10 +380,10 @@ Test(lstm_torch, infer_and_param_specs)
     layer_free(L);
 }
 
-/* ---- the batch split across worker threads ----------------------------------------------- */
+/* ---- OpenBLAS threads ------------------------------------------------------------------- */
 
 /* Forward (with mask and carried state) and backward of one random graves_lstm with OpenBLAS
- * at `threads` threads (the layer runs one worker per thread for batches of >= 16 rows each). */
+ * at `threads` threads (its matrix products may then split their work across threads). */
 static void run_threads_case(int threads, tensor *y, tensor *dx, tensor grads[3])
 {
     const int64_t T = 5, B = 37, nin = 6, n = 19;
@@ -434,7 +422,7 @@ static void run_threads_case(int threads, tensor *y, tensor *dx, tensor grads[3]
     layer_free(L);
 }
 
-static void check_worker_threads(void)
+static void check_blas_threads(void)
 {
     const int saved = openblas_get_num_threads();
     tensor y1 = {0}, dx1 = {0}, g1[3], y2 = {0}, dx2 = {0}, g2[3];
@@ -454,12 +442,9 @@ static void check_worker_threads(void)
     tensor_release(&dx2);
 }
 
-Test(lstm_torch, worker_threads_match_one_thread)
+Test(lstm_torch, blas_threads_match_one_thread)
 {
-    for (int k = 0; k < LSTM_TEST_KERNELS; k++)
-        if (lstm_cell_select_kernel(lstm_test_kernels[k]))
-            check_worker_threads();
-    lstm_cell_select_kernel(LSTM_KERNEL_AUTO);
+    check_blas_threads();
 }
 
 /* has_bias = false: no b parameter, the gates get no bias. */

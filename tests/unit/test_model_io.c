@@ -555,6 +555,23 @@ Test(model_io, missing_and_duplicate_keys)
                       "normalizer has 2 values, but input 'in' has 4 features");
 }
 
+/* Columns are byte columns: after multi-byte characters on the line, and in a file without
+ * any (where a mark's character column is its byte column). */
+Test(model_io, error_columns_count_bytes)
+{
+    /* "é" and "ü" are two bytes each: the option key starts at byte 20, character 18 */
+    expect_yaml_error(HEAD "layers:\n  - {name: \"\xc3\xa9\xc3\xbc\", n_ot: 2, type: dense}\n"
+                      "outputs: [a]\n", "7:20",
+                      "unknown option 'n_ot' for a dense layer (did you mean 'n_out'?)");
+    /* the same line in ASCII */
+    expect_yaml_error(HEAD "layers:\n  - {name: \"eu\", n_ot: 2, type: dense}\noutputs: [a]\n", "7:18",
+                      "unknown option 'n_ot' for a dense layer (did you mean 'n_out'?)");
+    /* a multi-byte character earlier in the file does not shift a later line's columns */
+    expect_yaml_error("# r\xc3\xa9sum\xc3\xa9\n" HEAD "layers:\n  - {name: eu, n_ot: 2, type: dense}\n"
+                      "outputs: [a]\n", "8:16",
+                      "unknown option 'n_ot' for a dense layer (did you mean 'n_out'?)");
+}
+
 Test(model_io, a_broken_layer_raises_no_second_error)
 {
     char *dir = mio_tmpdir(), p[512];
