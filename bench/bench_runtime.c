@@ -1,10 +1,14 @@
 /* bench_runtime.c: times inference and training steps of the benchmark models (LSTM(32->256) +
- * rnn_output(10), batch 64, 50 steps; MLP 784-1024-1024-10, batch 128) and prints one line per
- * measurement: NAME median_ms gflops. */
+ * rnn_output(10), batch 64, 50 steps; MLP 784-1024-1024-10, batch 128), or the sgemm peak, and
+ * prints one line per measurement: NAME median_ms gflops peak_rss_mb. Usage:
+ * bench-runtime lstm|mlp|sgemm (one model a process, so peak memory is the model's own). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <time.h>
+
+#include <cblas.h>
 
 #include "runtime/model.h"
 #include "runtime/rng.h"
@@ -72,6 +76,13 @@ static void one_hot(tensor *y, rng *r)
         y->data[i * k + (int64_t)rng_below(r, (uint64_t)k)] = 1.0f;
 }
 
+static double peak_rss_mb(void)
+{
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    return ru.ru_maxrss / 1024.0;
+}
+
 static double median(double *v, int n)
 {
     qsort(v, (size_t)n, sizeof *v, cmp_double);
@@ -102,7 +113,7 @@ static void bench(const char *name, model *m, tensor *x, tensor *y, double flops
     }
     tensor_release(&out);
     double inf = median(t, reps);
-    printf("%s_inference %.3f %.1f\n", name, inf, flops_fwd / inf / 1e6);
+    printf("%s_inference %.3f %.1f %.0f\n", name, inf, flops_fwd / inf / 1e6, peak_rss_mb());
     train_options o;
     train_options_init(&o);
     double loss;
@@ -117,10 +128,36 @@ static void bench(const char *name, model *m, tensor *x, tensor *y, double flops
     }
     train_options_release(&o);
     double tr = median(t, reps);
-    printf("%s_train_step %.3f %.1f\n", name, tr, 3 * flops_fwd / tr / 1e6);
+    printf("%s_train_step %.3f %.1f %.0f\n", name, tr, 3 * flops_fwd / tr / 1e6, peak_rss_mb());
 }
 
-int main(void)
+/* The machine's sgemm rate: C = A B for 1024^3, median of 9 (the ceiling for every GFLOP/s). */
+static void sgemm_peak(void)
+{
+    const int n = 1024;
+    float *a = malloc(sizeof(float) * n * n), *b = malloc(sizeof(float) * n * n),
+          *c = malloc(sizeof(float) * n * n);
+    rng r;
+    rng_seed(&r, 2);
+    for (int i = 0; i < n * n; i++) {
+        a[i] = (float)rng_uniform(&r);
+        b[i] = (float)rng_uniform(&r);
+    }
+    double t[9];
+    for (int i = 0; i < 11; i++) {
+        double t0 = now_ms();
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, n, n, 1.0f, a, n, b, n, 0.0f, c, n);
+        if (i >= 2)
+            t[i - 2] = now_ms() - t0;
+    }
+    double ms = median(t, 9);
+    printf("sgemm_1024 %.3f %.1f %.0f\n", ms, 2.0 * n * n * n / ms / 1e6, peak_rss_mb());
+    free(a);
+    free(b);
+    free(c);
+}
+
+static int bench_lstm(void)
 {
     rng r;
     rng_seed(&r, 1);
@@ -137,10 +174,17 @@ int main(void)
     tensor_release(&x);
     tensor_release(&y);
     model_free(m);
+    return 0;
+}
 
-    m = mlp_model();
+static int bench_mlp(void)
+{
+    rng r;
+    rng_seed(&r, 1);
+    model *m = mlp_model();
     if (model_infer_shapes(m, NULL) != 0 || model_init_params(m) != 0)
         return 1;
+    tensor x = {0}, y = {0};
     tensor_alloc2(&x, 128, 784);
     tensor_alloc2(&y, 128, 10);
     fill(&x, &r);
@@ -151,4 +195,19 @@ int main(void)
     tensor_release(&y);
     model_free(m);
     return 0;
+}
+
+int main(int argc, char **argv)
+{
+    const char *what = argc > 1 ? argv[1] : "";
+    if (!strcmp(what, "lstm"))
+        return bench_lstm();
+    if (!strcmp(what, "mlp"))
+        return bench_mlp();
+    if (!strcmp(what, "sgemm")) {
+        sgemm_peak();
+        return 0;
+    }
+    fprintf(stderr, "usage: bench-runtime lstm|mlp|sgemm\n");
+    return 2;
 }

@@ -1,7 +1,10 @@
 #!/usr/bin/python3
 """torch_peer.py: the same benchmark models in PyTorch (the peer): inference under no_grad and
-a training step (SGD), median milliseconds, printed as NAME median_ms."""
+a training step (SGD), printed as NAME median_ms peak_rss_mb. Usage: torch_peer.py lstm|mlp
+(one model a process, so the peak memory is the model's own)."""
+import resource
 import statistics
+import sys
 import time
 
 import torch
@@ -46,11 +49,16 @@ def bench(name, model, x, y, reps):
         opt.step()
 
     tr = timed(step, reps)
-    print(f"{name}_inference {inf:.3f}")
-    print(f"{name}_train_step {tr:.3f}")
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(f"{name}_inference {inf:.3f} {rss:.0f}")
+    print(f"{name}_train_step {tr:.3f} {rss:.0f}")
 
 
-bench("lstm", LstmModel(), torch.randn(50, 64, 32), torch.randint(0, 10, (50, 64)), 15)
-mlp = torch.nn.Sequential(torch.nn.Linear(784, 1024), torch.nn.ReLU(), torch.nn.Linear(1024, 1024),
-                          torch.nn.ReLU(), torch.nn.Linear(1024, 10))
-bench("mlp", mlp, torch.randn(128, 784), torch.randint(0, 10, (128,)), 31)
+if sys.argv[1:] == ["lstm"]:
+    bench("lstm", LstmModel(), torch.randn(50, 64, 32), torch.randint(0, 10, (50, 64)), 15)
+elif sys.argv[1:] == ["mlp"]:
+    mlp = torch.nn.Sequential(torch.nn.Linear(784, 1024), torch.nn.ReLU(),
+                              torch.nn.Linear(1024, 1024), torch.nn.ReLU(), torch.nn.Linear(1024, 10))
+    bench("mlp", mlp, torch.randn(128, 784), torch.randint(0, 10, (128,)), 31)
+else:
+    sys.exit("usage: torch_peer.py lstm|mlp")

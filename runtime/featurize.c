@@ -1,5 +1,6 @@
 /* featurize.c: frozen-boundary features cached on disk as .npy shards, and training and
  * evaluation of the unfrozen sub-model from them. */
+#define _GNU_SOURCE /* syncfs: one flush for a whole cache entry */
 #include "featurize.h"
 
 #include <dirent.h>
@@ -269,8 +270,10 @@ static int save_array(const char *dir, int64_t shard_i, const char *what, const 
     if (!f) {
         snprintf(err, err_len, "%s: %s", p, strerror(errno));
     } else {
+        /* Flushed to the kernel here; made durable for the whole entry by sync_folder before
+         * the entry's folder is renamed into place. */
         rc = npy_write_float(f, t, err, err_len);
-        if (fflush(f) != 0 || fsync(fileno(f)) != 0) {
+        if (fflush(f) != 0) {
             if (rc == 0)
                 snprintf(err, err_len, "%s: write failed: %s", p, strerror(errno));
             rc = -1;
@@ -434,7 +437,7 @@ static int write_manifest(const char *dir, const feature_set *fs, int64_t *shard
     for (int s = 0; s < fs->n_shards; s++)
         fprintf(f, "shard %lld\n", (long long)shard_rows[s]);
     int rc = 0;
-    if (fflush(f) != 0 || fsync(fileno(f)) != 0)
+    if (fflush(f) != 0)
         rc = -1;
     if (fclose(f) != 0)
         rc = -1;
@@ -549,6 +552,21 @@ out:
     return rc;
 }
 
+/* Makes every file written into dir durable (one syncfs for the file system) and the folder
+ * itself; write errors that only show up on the flush (a full disk) are reported here. */
+static int sync_folder(const char *dir, char *err, size_t err_len)
+{
+    int fd = open(dir, O_RDONLY | O_DIRECTORY);
+    if (fd < 0 || syncfs(fd) != 0 || fsync(fd) != 0) {
+        snprintf(err, err_len, "%s: cannot write the cache entry: %s", dir, strerror(errno));
+        if (fd >= 0)
+            close(fd);
+        return -1;
+    }
+    close(fd);
+    return 0;
+}
+
 static bool dir_exists(const char *p)
 {
     struct stat sb;
@@ -626,6 +644,8 @@ static int compute_entry(model *m, dataset *ds, feature_set *fs, const char *tmp
     if (rc == 0 && got < 0)
         rc = -1;
     if (rc == 0 && write_manifest(tmp, fs, shard_rows, err, sizeof err) != 0)
+        rc = -2;
+    if (rc == 0 && sync_folder(tmp, err, sizeof err) != 0)
         rc = -2;
     if (rc == -2)
         diag_error(d, loc, "featurize: %s", err);
