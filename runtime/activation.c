@@ -5,6 +5,61 @@
 #include <assert.h>
 #include <math.h>
 #include <string.h>
+#include "vectorize.h"
+
+/* out[i] = V for i in [0, n), where the statements BODY compute V from A = a[i] (MAP2: and
+ * B = b[i]). The elements are taken in blocks of 16 that are read into locals before the block
+ * is written, so out may be a or b (in place) and yet the compiler knows that the stores cannot
+ * change the values read: it vectorises each block at -O2, with the widest vectors of the clone
+ * (VEC_CLONES); a scalar tail follows. A selection whose arms compute anything is written
+ * vec_select(c, p, q), which a vectoriser takes where it would see c ? p : q as a branch. Every
+ * element sees the same operations in blocks and tail (results are bit-identical). */
+#define MAP1(n, a, out, ...)                                                                    \
+    do {                                                                                        \
+        const int64_t m_n = (n);                                                                \
+        int64_t m_k = 0;                                                                        \
+        for (; m_k + 16 <= m_n; m_k += 16) {                                                    \
+            float m_a[16];                                                                      \
+            for (int m_j = 0; m_j < 16; m_j++)                                                  \
+                m_a[m_j] = (a)[m_k + m_j];                                                      \
+            for (int m_j = 0; m_j < 16; m_j++) {                                                \
+                const float A = m_a[m_j];                                                       \
+                float V;                                                                        \
+                __VA_ARGS__                                                                     \
+                (out)[m_k + m_j] = V;                                                           \
+            }                                                                                   \
+        }                                                                                       \
+        for (; m_k < m_n; m_k++) {                                                              \
+            const float A = (a)[m_k];                                                           \
+            float V;                                                                            \
+            __VA_ARGS__                                                                         \
+            (out)[m_k] = V;                                                                     \
+        }                                                                                       \
+    } while (0)
+#define MAP2(n, a, b, out, ...)                                                                 \
+    do {                                                                                        \
+        const int64_t m_n = (n);                                                                \
+        int64_t m_k = 0;                                                                        \
+        for (; m_k + 16 <= m_n; m_k += 16) {                                                    \
+            float m_a[16], m_b[16];                                                             \
+            for (int m_j = 0; m_j < 16; m_j++) {                                                \
+                m_a[m_j] = (a)[m_k + m_j];                                                      \
+                m_b[m_j] = (b)[m_k + m_j];                                                      \
+            }                                                                                   \
+            for (int m_j = 0; m_j < 16; m_j++) {                                                \
+                const float A = m_a[m_j], B = m_b[m_j];                                         \
+                float V;                                                                        \
+                __VA_ARGS__                                                                     \
+                (out)[m_k + m_j] = V;                                                           \
+            }                                                                                   \
+        }                                                                                       \
+        for (; m_k < m_n; m_k++) {                                                              \
+            const float A = (a)[m_k], B = (b)[m_k];                                             \
+            float V;                                                                            \
+            __VA_ARGS__                                                                         \
+            (out)[m_k] = V;                                                                     \
+        }                                                                                       \
+    } while (0)
 
 double act_alpha(activation_kind a, double alpha)
 {
@@ -33,7 +88,8 @@ static void softmax_rows(const float *x, float *y, int64_t rows, int64_t cols)
     }
 }
 
-void act_forward(activation_kind a, double alpha, const float *x, float *y, int64_t rows, int64_t cols)
+VEC_CLONES void act_forward(activation_kind a, double alpha, const float *x, float *y, int64_t rows,
+                            int64_t cols)
 {
     const int64_t n = rows * cols;
     const float al = (float)act_alpha(a, alpha);
@@ -43,12 +99,10 @@ void act_forward(activation_kind a, double alpha, const float *x, float *y, int6
             memmove(y, x, (size_t)n * sizeof(float));
         break;
     case ACT_RELU:
-        for (int64_t i = 0; i < n; i++)
-            y[i] = x[i] > 0.0f ? x[i] : 0.0f;
+        MAP1(n, x, y, V = A > 0.0f ? A : 0.0f;);
         break;
     case ACT_LEAKYRELU:
-        for (int64_t i = 0; i < n; i++)
-            y[i] = x[i] > 0.0f ? x[i] : al * x[i];
+        MAP1(n, x, y, V = vec_select(A > 0.0f, A, al * A););
         break;
     case ACT_ELU:
         for (int64_t i = 0; i < n; i++)
@@ -63,11 +117,8 @@ void act_forward(activation_kind a, double alpha, const float *x, float *y, int6
             y[i] = 1.0f / (1.0f + expf(-x[i]));
         break;
     case ACT_HARDSIGMOID:
-        for (int64_t i = 0; i < n; i++) {
-            float v = 0.2f * x[i] + 0.5f;
-            v = v < 0.0f ? 0.0f : v;
-            y[i] = v > 1.0f ? 1.0f : v;
-        }
+        MAP1(n, x, y, const float v = 0.2f * A + 0.5f; const float w = v < 0.0f ? 0.0f : v;
+             V = w > 1.0f ? 1.0f : w;);
         break;
     case ACT_SOFTMAX:
         softmax_rows(x, y, rows, cols);
@@ -93,8 +144,8 @@ bool act_backward_needs_x(activation_kind a)
     return a == ACT_GELU;
 }
 
-void act_backward(activation_kind a, double alpha, const float *x, const float *y, const float *dy,
-                  float *dx, int64_t rows, int64_t cols)
+VEC_CLONES void act_backward(activation_kind a, double alpha, const float *x, const float *y,
+                             const float *dy, float *dx, int64_t rows, int64_t cols)
 {
     const int64_t n = rows * cols;
     const float al = (float)act_alpha(a, alpha);
@@ -103,31 +154,26 @@ void act_backward(activation_kind a, double alpha, const float *x, const float *
         if (dx != dy)
             memmove(dx, dy, (size_t)n * sizeof(float));
         break;
+    /* below, A is y[i] and B is dy[i] */
     case ACT_RELU:
-        for (int64_t i = 0; i < n; i++)
-            dx[i] = y[i] > 0.0f ? dy[i] : 0.0f;
+        MAP2(n, y, dy, dx, V = A > 0.0f ? B : 0.0f;);
         break;
     case ACT_LEAKYRELU:
         /* y > 0 exactly when x > 0 (alpha > 0) */
-        for (int64_t i = 0; i < n; i++)
-            dx[i] = y[i] > 0.0f ? dy[i] : al * dy[i];
+        MAP2(n, y, dy, dx, V = vec_select(A > 0.0f, B, al * B););
         break;
     case ACT_ELU:
         /* for x <= 0: y = alpha (e^x - 1), so f'(x) = alpha e^x = y + alpha */
-        for (int64_t i = 0; i < n; i++)
-            dx[i] = y[i] > 0.0f ? dy[i] : dy[i] * (y[i] + al);
+        MAP2(n, y, dy, dx, V = vec_select(A > 0.0f, B, B * (A + al)););
         break;
     case ACT_TANH:
-        for (int64_t i = 0; i < n; i++)
-            dx[i] = dy[i] * (1.0f - y[i] * y[i]);
+        MAP2(n, y, dy, dx, V = B * (1.0f - A * A););
         break;
     case ACT_SIGMOID:
-        for (int64_t i = 0; i < n; i++)
-            dx[i] = dy[i] * y[i] * (1.0f - y[i]);
+        MAP2(n, y, dy, dx, V = B * A * (1.0f - A););
         break;
     case ACT_HARDSIGMOID:
-        for (int64_t i = 0; i < n; i++)
-            dx[i] = (y[i] > 0.0f && y[i] < 1.0f) ? 0.2f * dy[i] : 0.0f;
+        MAP2(n, y, dy, dx, V = vec_select((A > 0.0f) & (A < 1.0f), 0.2f * B, 0.0f););
         break;
     case ACT_SOFTMAX:
         for (int64_t r = 0; r < rows; r++) {

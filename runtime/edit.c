@@ -433,10 +433,35 @@ static uint64_t effective_seed(const ectx *E, const layer *L)
     return E->seed;
 }
 
+void drop_param_pages(ectx *E, const tensor *t, int64_t from, int64_t to)
+{
+    if (!t->borrowed || !t->data || from >= to)
+        return;
+    model_drop_mapped(E->m, t->data, t->data + t->size, t->data + from, t->data + to);
+}
+
+void release_param(ectx *E, tensor *t)
+{
+    drop_param_pages(E, t, 0, t->size);
+    tensor_release(t);
+}
+
+int fresh_stream(ectx *E, const layer *L, const param_spec *ps, const init_spec *init,
+                 param_stream *out)
+{
+    rng r;
+    if (param_rng(&r, effective_seed(E, L), L->name, ps->key) != 0 ||
+        param_stream_init(out, ps, init, effective_bias_init(E, L), &r) != 0) {
+        ectx_oom(E);
+        return -1;
+    }
+    return 0;
+}
+
 int fresh_param(ectx *E, const layer *L, const param_spec *ps, const init_spec *init, tensor *out)
 {
     rng r;
-    tensor_release(out);
+    release_param(E, out);
     if (param_rng(&r, effective_seed(E, L), L->name, ps->key) != 0 ||
         tensor_alloc(out, ps->ndim, ps->shape) != 0 ||
         param_init(out, ps, init, effective_bias_init(E, L), &r) != 0) {
@@ -461,7 +486,7 @@ void schedule_reinit(ectx *E, layer *L, const init_spec *init)
             li->init = *init;
     }
     for (int i = 0; i < LAYER_MAX_PARAMS; i++)
-        tensor_release(&L->params[i]);
+        release_param(E, &L->params[i]);
     L->n_params = 0;
 }
 

@@ -6,7 +6,9 @@
 #include <stdbool.h>
 #include <stdint.h>
 #include "edit.h"
+#include "init.h"
 #include "model.h"
+#include "model_io.h"
 #include "../compiler/diag.h"
 #include "../compiler/ir.h"
 
@@ -125,9 +127,22 @@ int parse_init_value(ectx *E, const conf_arg *a, init_spec *out);
 void mark_edit(layer *L, edit_state e);
 /* Releases the layer's parameters so that they are initialised afresh at the end. */
 void schedule_reinit(ectx *E, layer *L, const init_spec *init);
-/* Fresh values for one parameter of L as initialisation would give them (shape from spec). */
+/* Fresh values for one parameter of L as initialisation would give them (shape from spec);
+ * out is released first (release_param). */
 int fresh_param(ectx *E, const layer *L, const param_spec *ps, const init_spec *init,
                 tensor *out);
+/* The same values in pieces (param_stream_fill), for edits that create only part of a
+ * parameter: the distribution of the whole parameter ps, the stream LAYER.KEY of the same seed.
+ * Returns 0, or -1 after reporting. */
+int fresh_stream(ectx *E, const layer *L, const param_spec *ps, const init_spec *init,
+                 param_stream *out);
+/* A borrowed parameter's elements [from, to) are no longer needed: the pages of the weights
+ * mapping that hold only them (and earlier elements of t) leave memory (model_drop_mapped).
+ * The data stays readable. Nothing happens for owned data. */
+void drop_param_pages(ectx *E, const tensor *t, int64_t from, int64_t to);
+/* Releases a parameter an edit replaces or discards (tensor_release), dropping a borrowed
+ * one's pages of the weights mapping from memory first. */
+void release_param(ectx *E, tensor *t);
 bool layer_has_data(const layer *L);
 
 /* A parameterised layer reached from a node through pass-through layers and merges, with the

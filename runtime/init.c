@@ -8,84 +8,136 @@
 
 #include "model.h"
 
+enum { PS_CONSTANT, PS_UNIFORM, PS_NORMAL, PS_IDENTITY };
+
+int param_stream_init(param_stream *s, const param_spec *ps, const init_spec *init,
+                      double bias_init, const rng *r)
+{
+    memset(s, 0, sizeof *s);
+    s->r = *r;
+    s->cols = ps->ndim >= 2 ? shape_count(ps->ndim - 1, ps->shape + 1) : 1;
+    if (ps->role == PARAM_BIAS) {
+        s->mode = PS_CONSTANT;
+        s->a = bias_init;
+        return 0;
+    }
+    double fan_in = ps->fan_in > 0 ? (double)ps->fan_in : 1.0;
+    double fan_out = ps->fan_out > 0 ? (double)ps->fan_out : 1.0;
+    switch (init->kind) {
+    case INIT_XAVIER:
+        s->mode = PS_NORMAL;
+        s->b = sqrt(2.0 / (fan_in + fan_out));
+        return 0;
+    case INIT_XAVIER_UNIFORM:
+        s->mode = PS_UNIFORM;
+        s->b = sqrt(6.0 / (fan_in + fan_out));
+        s->a = -s->b;
+        return 0;
+    case INIT_RELU:
+        s->mode = PS_NORMAL;
+        s->b = sqrt(2.0 / fan_in);
+        return 0;
+    case INIT_RELU_UNIFORM:
+        s->mode = PS_UNIFORM;
+        s->b = sqrt(6.0 / fan_in);
+        s->a = -s->b;
+        return 0;
+    case INIT_LECUN_NORMAL:
+        s->mode = PS_NORMAL;
+        s->b = sqrt(1.0 / fan_in);
+        return 0;
+    case INIT_UNIFORM:
+        s->mode = PS_UNIFORM;
+        s->a = init->a;
+        s->b = init->b;
+        return 0;
+    case INIT_NORMAL:
+        s->mode = PS_NORMAL;
+        s->a = init->a;
+        s->b = init->b;
+        return 0;
+    case INIT_ZEROS:
+    case INIT_ONES:
+        s->mode = PS_CONSTANT;
+        s->a = init->kind == INIT_ONES ? 1.0 : 0.0;
+        return 0;
+    case INIT_IDENTITY:
+        s->mode = PS_IDENTITY;
+        return 0;
+    case INIT_COUNT:
+        break;
+    }
+    return -1;
+}
+
+void param_stream_fill(param_stream *s, float *dst, int64_t first, int64_t n)
+{
+    switch (s->mode) {
+    case PS_CONSTANT:
+        for (int64_t i = 0; i < n; i++)
+            dst[i] = (float)s->a;
+        return;
+    case PS_UNIFORM: {
+        const double lo = s->a, hi = s->b;
+        for (int64_t i = 0; i < n; i++)
+            dst[i] = (float)(lo + (hi - lo) * rng_uniform(&s->r));
+        return;
+    }
+    case PS_NORMAL: {
+        /* Box-Muller, both values of each pair used (half the transcendental calls of drawing
+         * them one at a time); the second waits for the next position. */
+        const double mean = s->a, std = s->b;
+        int64_t i = 0;
+        if (n > 0 && s->has_spare) {
+            dst[i++] = (float)s->spare;
+            s->has_spare = 0;
+        }
+        for (; i < n; i += 2) {
+            double u1 = rng_uniform(&s->r), u2 = rng_uniform(&s->r);
+            if (u1 < 1e-300)
+                u1 = 1e-300;
+            double rad = sqrt(-2.0 * log(u1)), th = 2.0 * M_PI * u2;
+            dst[i] = (float)(mean + std * rad * cos(th));
+            double second = mean + std * rad * sin(th);
+            if (i + 1 < n) {
+                dst[i + 1] = (float)second;
+            } else {
+                s->spare = second;
+                s->has_spare = 1;
+            }
+        }
+        return;
+    }
+    case PS_IDENTITY: {
+        /* ones on the main diagonal of the whole tensor (rows of s->cols values) */
+        memset(dst, 0, (size_t)(n > 0 ? n : 0) * sizeof *dst);
+        if (n <= 0 || s->cols <= 0)
+            return;
+        for (int64_t row = first / s->cols; row <= (first + n - 1) / s->cols; row++) {
+            int64_t p = row * s->cols + row;
+            if (row < s->cols && p >= first && p < first + n)
+                dst[p - first] = 1.0f;
+        }
+        return;
+    }
+    }
+}
+
 int param_init(tensor *t, const param_spec *ps, const init_spec *init, double bias_init, rng *r)
 {
     if (!t->data && t->size > 0)
         return -1;
     if (t->size != shape_count(ps->ndim, ps->shape))
         return -1;
-    int64_t n = t->size;
-    float *x = t->data;
-    if (ps->role == PARAM_BIAS) {
-        for (int64_t i = 0; i < n; i++)
-            x[i] = (float)bias_init;
-        return 0;
-    }
-    double fan_in = ps->fan_in > 0 ? (double)ps->fan_in : 1.0;
-    double fan_out = ps->fan_out > 0 ? (double)ps->fan_out : 1.0;
-    double lo = 0, hi = 0, mean = 0, std = 0;
-    bool normal = false;
-    switch (init->kind) {
-    case INIT_XAVIER:
-        normal = true;
-        std = sqrt(2.0 / (fan_in + fan_out));
-        break;
-    case INIT_XAVIER_UNIFORM:
-        hi = sqrt(6.0 / (fan_in + fan_out));
-        lo = -hi;
-        break;
-    case INIT_RELU:
-        normal = true;
-        std = sqrt(2.0 / fan_in);
-        break;
-    case INIT_RELU_UNIFORM:
-        hi = sqrt(6.0 / fan_in);
-        lo = -hi;
-        break;
-    case INIT_LECUN_NORMAL:
-        normal = true;
-        std = sqrt(1.0 / fan_in);
-        break;
-    case INIT_UNIFORM:
-        lo = init->a;
-        hi = init->b;
-        break;
-    case INIT_NORMAL:
-        normal = true;
-        mean = init->a;
-        std = init->b;
-        break;
-    case INIT_ZEROS:
-    case INIT_ONES:
-        for (int64_t i = 0; i < n; i++)
-            x[i] = init->kind == INIT_ONES ? 1.0f : 0.0f;
-        return 0;
-    case INIT_IDENTITY: {
-        int64_t rows = t->ndim >= 1 ? t->shape[0] : 1;
-        int64_t cols = t->ndim >= 2 ? n / (rows ? rows : 1) : 1;
-        memset(x, 0, (size_t)n * sizeof *x);
-        for (int64_t i = 0; i < rows && i < cols; i++)
-            x[i * cols + i] = 1.0f;
-        return 0;
-    }
-    case INIT_COUNT:
+    param_stream s;
+    if (param_stream_init(&s, ps, init, bias_init, r) != 0)
         return -1;
-    }
-    if (normal)
-        /* Box-Muller, both values of each pair used (half the transcendental calls of
-         * drawing them one at a time). */
-        for (int64_t i = 0; i < n; i += 2) {
-            double u1 = rng_uniform(r), u2 = rng_uniform(r);
-            if (u1 < 1e-300)
-                u1 = 1e-300;
-            double rad = sqrt(-2.0 * log(u1)), th = 2.0 * M_PI * u2;
-            x[i] = (float)(mean + std * rad * cos(th));
-            if (i + 1 < n)
-                x[i + 1] = (float)(mean + std * rad * sin(th));
-        }
-    else
-        for (int64_t i = 0; i < n; i++)
-            x[i] = (float)(lo + (hi - lo) * rng_uniform(r));
+    /* identity follows the tensor's own rows (a rectangular matrix keeps as many inputs as it
+     * can) */
+    int64_t rows = t->ndim >= 1 ? t->shape[0] : 1;
+    s.cols = t->ndim >= 2 ? t->size / (rows ? rows : 1) : 1;
+    param_stream_fill(&s, t->data, 0, t->size);
+    *r = s.r;
     return 0;
 }
 

@@ -25,6 +25,30 @@
  * Returns 0, or -1 when t has no data or the wrong size. */
 int param_init(tensor *t, const param_spec *ps, const init_spec *init, double bias_init, rng *r);
 
+/* The values param_init would give a parameter, produced in pieces: for edits that need only
+ * some entries of a parameter (the new units' columns or rows of a widened layer) without
+ * drawing the whole tensor. The distribution is the one of the whole parameter (its spec's
+ * shape, fan_in and fan_out); random values are drawn from the stream in the order of the
+ * param_stream_fill calls, so filling every position in order gives exactly param_init's
+ * values, and filling a subset in order gives that subset fresh draws of the same
+ * distribution. Position-dependent schemes (identity) use the position in the whole tensor. */
+typedef struct param_stream {
+    rng r;
+    int mode;            /* init.c: constant, uniform, normal or identity */
+    double a, b;         /* constant value; uniform [a, b); normal mean a, std b */
+    int64_t cols;        /* identity: the whole tensor's row length */
+    double spare;        /* the second value of the last Box-Muller pair, when has_spare */
+    int has_spare;
+} param_stream;
+
+/* Sets s up for parameter ps, drawing from a copy of r. Returns 0, or -1 for an unknown
+ * scheme. */
+int param_stream_init(param_stream *s, const param_spec *ps, const init_spec *init,
+                      double bias_init, const rng *r);
+/* Writes the values of n consecutive positions of the whole tensor, the first at row-major
+ * position `first`, into dst. */
+void param_stream_fill(param_stream *s, float *dst, int64_t first, int64_t n);
+
 /* The random stream of parameter KEY of layer NAME: rng_seed_stream(seed, "NAME.KEY").
  * Returns 0, or -1 when memory for a very long name runs out. */
 int param_rng(rng *r, uint64_t seed, const char *layer_name, const char *key);

@@ -13,41 +13,28 @@
 #include <stdlib.h>
 #include <string.h>
 #include "activation.h"
-#include "layer_util.h"
-#include "rng.h"
+#include "vectorize.h"
 
 const char *const lstm_layer_options[] = {"activation", "alpha", "has_bias", "forget_gate_bias",
                                            NULL};
 
 /* ---- scalar math ----------------------------------------------------------------------------
  * Written so that a compiler vectorises the gate loops below at its ordinary optimisation level:
- * no branches (selections are bit masks built from comparisons, which a vectoriser turns into
- * lane masks even where floating-point comparisons may trap) and no library calls except for
- * softplus. exp is Cephes' expf (range reduction by ln 2, degree-6 polynomial, about 1 ulp), so
- * the sigmoid and tanh built on it stay within 2e-7 absolute of the exact values; a NaN
- * argument gives NaN. */
+ * no branches (selections are bit masks built from comparisons, vec_select in vectorize.h, which
+ * a vectoriser turns into lane masks even where an arm is arithmetic) and no library calls
+ * except for softplus. exp is Cephes' expf (range reduction by ln 2, degree-6 polynomial, about
+ * 1 ulp), so the sigmoid and tanh built on it stay within 2e-7 absolute of the exact values; a
+ * NaN argument gives NaN. */
 
 #define INLINE static inline __attribute__((always_inline))
 
 static_assert(sizeof(float) == sizeof(uint32_t), "float is 32 bits (IEEE binary32)");
 
-/* c ? a : b, c being the 0/1 result of a comparison */
-INLINE float fsel(int c, float a, float b)
-{
-    uint32_t ai, bi, m = 0u - (uint32_t)(c != 0);
-    memcpy(&ai, &a, sizeof ai);
-    memcpy(&bi, &b, sizeof bi);
-    uint32_t r = (ai & m) | (bi & ~m);
-    float out;
-    memcpy(&out, &r, sizeof out);
-    return out;
-}
-
 /* x limited to [lo, hi]; NaN stays NaN */
 INLINE float fclamp(float x, float lo, float hi)
 {
-    x = fsel(x < lo, lo, x);
-    return fsel(x > hi, hi, x);
+    x = vec_select(x < lo, lo, x);
+    return vec_select(x > hi, hi, x);
 }
 
 INLINE float fexp(float x)
@@ -95,11 +82,11 @@ INLINE float fact(activation_kind k, float alpha, float x)
     case ACT_IDENTITY:
         return x;
     case ACT_RELU:
-        return fsel(x > 0.0f, x, 0.0f);
+        return vec_select(x > 0.0f, x, 0.0f);
     case ACT_LEAKYRELU:
-        return fsel(x > 0.0f, x, x * alpha);
+        return vec_select(x > 0.0f, x, x * alpha);
     case ACT_ELU:
-        return fsel(x > 0.0f, x, (fexp(x) - 1.0f) * alpha);
+        return vec_select(x > 0.0f, x, (fexp(x) - 1.0f) * alpha);
     case ACT_SIGMOID:
         return fsigmoid(x);
     case ACT_HARDSIGMOID:
@@ -122,15 +109,15 @@ INLINE float fdact(activation_kind k, float alpha, float y)
     case ACT_IDENTITY:
         return 1.0f;
     case ACT_RELU:
-        return fsel(y > 0.0f, 1.0f, 0.0f);
+        return vec_select(y > 0.0f, 1.0f, 0.0f);
     case ACT_LEAKYRELU:
-        return fsel(y > 0.0f, 1.0f, alpha);
+        return vec_select(y > 0.0f, 1.0f, alpha);
     case ACT_ELU:
-        return fsel(y > 0.0f, 1.0f, y + alpha);
+        return vec_select(y > 0.0f, 1.0f, y + alpha);
     case ACT_SIGMOID:
         return y * (1.0f - y);
     case ACT_HARDSIGMOID:
-        return fsel((y > 0.0f) & (y < 1.0f), 0.2f, 0.0f);
+        return vec_select((y > 0.0f) & (y < 1.0f), 0.2f, 0.0f);
     case ACT_SOFTPLUS:
         return -expm1f(-y);
     default:
@@ -143,8 +130,10 @@ INLINE float fdact(activation_kind k, float alpha, float y)
  * One time step for all B examples after the step's matrix product. Each combination of
  * activation and peepholes has its own row functions (instantiated by ROW_DEFS below), so nothing
  * is decided per element; their loops over the units run on restrict-qualified parameters in
- * blocks of 8 with a constant trip count, which a vectoriser takes even at -O2's cost model,
- * plus a remainder. */
+ * blocks of 16 (then one of 8) with a constant trip count, which a vectoriser takes even at -O2's
+ * cost model, plus a scalar remainder. Each row function is built for several instruction sets
+ * (VEC_CLONES, vectorize.h), so a block of 16 units is four SSE vectors, two AVX2 vectors or one
+ * AVX-512 vector, with bit-identical results. */
 
 #define LSTM_ACTIVATIONS(X) \
     X(ACT_TANH) X(ACT_IDENTITY) X(ACT_RELU) X(ACT_LEAKYRELU) X(ACT_ELU) X(ACT_SIGMOID) \
@@ -201,9 +190,14 @@ INLINE void fwd_unit(activation_kind act, bool peep, int64_t k, FWD_ROW_PARAMS)
 INLINE void fwd_row(activation_kind act, bool peep, FWD_ROW_PARAMS)
 {
     int64_t k = 0;
-    for (; k + 8 <= n; k += 8)
+    for (; k + 16 <= n; k += 16)
+        for (int64_t j = 0; j < 16; j++)
+            fwd_unit(act, peep, k + j, FWD_ROW_ARGS);
+    if (k + 8 <= n) {
         for (int64_t j = 0; j < 8; j++)
             fwd_unit(act, peep, k + j, FWD_ROW_ARGS);
+        k += 8;
+    }
     for (; k < n; k++)
         fwd_unit(act, peep, k, FWD_ROW_ARGS);
 }
@@ -251,19 +245,24 @@ INLINE void bwd_unit(activation_kind act, bool peep, int64_t k, BWD_ROW_PARAMS)
 INLINE void bwd_row(activation_kind act, bool peep, BWD_ROW_PARAMS)
 {
     int64_t k = 0;
-    for (; k + 8 <= n; k += 8)
+    for (; k + 16 <= n; k += 16)
+        for (int64_t j = 0; j < 16; j++)
+            bwd_unit(act, peep, k + j, BWD_ROW_ARGS);
+    if (k + 8 <= n) {
         for (int64_t j = 0; j < 8; j++)
             bwd_unit(act, peep, k + j, BWD_ROW_ARGS);
+        k += 8;
+    }
     for (; k < n; k++)
         bwd_unit(act, peep, k, BWD_ROW_ARGS);
 }
 
 /* The instantiations, and tables of them by [activation][peepholes]. */
 #define ROW_DEFS(K)                                                                             \
-    static void fwd_row_##K##_0(FWD_ROW_PARAMS) { fwd_row(K, false, FWD_ROW_ARGS); }           \
-    static void fwd_row_##K##_1(FWD_ROW_PARAMS) { fwd_row(K, true, FWD_ROW_ARGS); }            \
-    static void bwd_row_##K##_0(BWD_ROW_PARAMS) { bwd_row(K, false, BWD_ROW_ARGS); }           \
-    static void bwd_row_##K##_1(BWD_ROW_PARAMS) { bwd_row(K, true, BWD_ROW_ARGS); }
+    VEC_CLONES static void fwd_row_##K##_0(FWD_ROW_PARAMS) { fwd_row(K, false, FWD_ROW_ARGS); }    \
+    VEC_CLONES static void fwd_row_##K##_1(FWD_ROW_PARAMS) { fwd_row(K, true, FWD_ROW_ARGS); }     \
+    VEC_CLONES static void bwd_row_##K##_0(BWD_ROW_PARAMS) { bwd_row(K, false, BWD_ROW_ARGS); }    \
+    VEC_CLONES static void bwd_row_##K##_1(BWD_ROW_PARAMS) { bwd_row(K, true, BWD_ROW_ARGS); }
 LSTM_ACTIVATIONS(ROW_DEFS)
 #undef ROW_DEFS
 
@@ -350,8 +349,6 @@ typedef struct lstm_state {
     fbuf hs;        /* hidden states when masked (else the output is the state): as cs */
     fbuf ac;        /* act(c): training [T, B, n]; inference [B, n] (scratch) */
     fbuf mask;      /* [T, B] copy (training) */
-    fbuf xd;        /* input after dropout [T, B, n_in] (training with dropout) */
-    fbuf xm;        /* dropout multipliers, as xd */
     fbuf h0, c0;    /* initial state of the last call [B, n] */
     fbuf hN, cN;    /* final state of the last call [B, n] (carry_state) */
     fbuf peep;      /* pf | po | pi [3n] */
@@ -360,11 +357,10 @@ typedef struct lstm_state {
     fbuf dc;        /* backward: [B, n] */
     fbuf dp;        /* backward: peephole gradients [3n] */
     fbuf ones;      /* backward: [T * B] of 1 (bias gradient as a matrix-vector product) */
-    fbuf dx;        /* backward with dropout: [T, B, n_in] */
     bool have_carry;
     int64_t carry_b, carry_n;
     /* the cached training forward */
-    bool cached, masked, dropped, from_carry;
+    bool cached, masked, from_carry;
     int64_t T, B, n_in, n;
 } lstm_state;
 
@@ -373,8 +369,8 @@ void lstm_free_state(layer *L)
     lstm_state *s = L->state;
     if (!s)
         return;
-    fbuf *all[] = {&s->z, &s->cs, &s->hs, &s->ac, &s->mask, &s->xd, &s->xm, &s->h0, &s->c0,
-                   &s->hN, &s->cN, &s->peep, &s->zb, &s->dh, &s->dc, &s->dp, &s->ones, &s->dx};
+    fbuf *all[] = {&s->z, &s->cs, &s->hs, &s->ac, &s->mask, &s->h0, &s->c0, &s->hN, &s->cN,
+                   &s->peep, &s->zb, &s->dh, &s->dc, &s->dp, &s->ones};
     for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
         free(all[i]->p);
     free(s);
@@ -483,14 +479,11 @@ int lstm_forward(layer *L, const fwd_ctx *c, bool peephole)
 
     const bool train = c->training, masked = c->mask != NULL;
     const size_t TB = (size_t)(T * B), Bn = (size_t)(B * n);
-    const double p_drop = L->train.dropout;
-    const bool dropped = train && p_drop > 0.0 && c->rng;
     const size_t steps = train ? (size_t)T : 2;
     if (fbuf_need(&s->z, TB * (size_t)G) || fbuf_need(&s->cs, steps * Bn) ||
         (masked && fbuf_need(&s->hs, steps * Bn)) ||
         fbuf_need(&s->ac, train ? TB * (size_t)n : Bn) ||
         (train && masked && fbuf_need(&s->mask, TB)) ||
-        (dropped && (fbuf_need(&s->xd, TB * (size_t)nin) || fbuf_need(&s->xm, TB * (size_t)nin))) ||
         fbuf_need(&s->h0, Bn) || fbuf_need(&s->c0, Bn) || fbuf_need(&s->hN, Bn) ||
         fbuf_need(&s->cN, Bn) || (peephole && fbuf_need(&s->peep, 3 * (size_t)n)) ||
         (!L->has_bias && fbuf_need(&s->zb, (size_t)G)))
@@ -517,11 +510,6 @@ int lstm_forward(layer *L, const fwd_ctx *c, bool peephole)
     }
 
     const float *x = xin->data;
-    if (dropped) {
-        /* inverted dropout on the layer input, as DL4J applies a layer's dropout */
-        dropout_fill(c->rng, p_drop, x, s->xd.p, s->xm.p, (int64_t)TB * nin);
-        x = s->xd.p;
-    }
 
     const bool carry = c->carry_state && s->have_carry && s->carry_b == B && s->carry_n == n;
     if (carry) {
@@ -565,7 +553,6 @@ int lstm_forward(layer *L, const fwd_ctx *c, bool peephole)
             memcpy(s->mask.p, c->mask, TB * sizeof(float));
         s->cached = true;
         s->masked = masked;
-        s->dropped = dropped;
         s->from_carry = carry;
         s->T = T;
         s->B = B;
@@ -587,8 +574,7 @@ int lstm_backward(layer *L, const bwd_ctx *c, bool peephole)
     const size_t TB = (size_t)(T * B), Bn = (size_t)(B * n);
     float *dx_out = c->din && c->din[0] ? c->din[0]->data : NULL;
     if (fbuf_need(&s->dh, 2 * Bn) || fbuf_need(&s->dc, Bn) ||
-        (peephole && fbuf_need(&s->dp, 3 * (size_t)n)) || fbuf_need(&s->ones, TB) ||
-        (s->dropped && dx_out && fbuf_need(&s->dx, TB * (size_t)nin)))
+        (peephole && fbuf_need(&s->dp, 3 * (size_t)n)) || fbuf_need(&s->ones, TB))
         return -1;
     s->cached = false;
     if (T == 0 || B == 0)
@@ -634,7 +620,7 @@ int lstm_backward(layer *L, const bwd_ctx *c, bool peephole)
 
     /* z now holds dL/dz for every step and example */
     float *z = s->z.p;
-    const float *x = s->dropped ? s->xd.p : c->in[0]->data;
+    const float *x = c->in[0]->data;
     if (c->grads) {
         float *dW = c->grads[0].data, *dRW = c->grads[1].data;
         float *db = L->has_bias ? c->grads[2].data : NULL;
@@ -663,16 +649,10 @@ int lstm_backward(layer *L, const bwd_ctx *c, bool peephole)
             }
     }
     if (dx_out) {
-        /* dx (+)= dz W^T; with dropout through a scratch buffer and the dropout multipliers */
+        /* dx += dz W^T */
         const float *W = L->params[0].data;
-        float *dst = s->dropped ? s->dx.p : dx_out;
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)TB, (int)nin, (int)G, 1.0f, z,
-                    (int)G, W, (int)G, s->dropped ? 0.0f : 1.0f, dst, (int)nin);
-        if (s->dropped) {
-            const size_t cnt = TB * (size_t)nin;
-            for (size_t j = 0; j < cnt; j++)
-                dx_out[j] += s->dx.p[j] * s->xm.p[j];
-        }
+                    (int)G, W, (int)G, 1.0f, dx_out, (int)nin);
     }
     return 0;
 }

@@ -18,7 +18,9 @@
  * Peephole columns 4n, 4n+1, 4n+2: forget (c[t-1]), output (c[t]), input gate (c[t-1]).
  *   f = sigmoid(zf + pf c[t-1]), i = sigmoid(zi + pi c[t-1]), a = act(za),
  *   c[t] = f c[t-1] + i a, o = sigmoid(zo + po c[t]), h[t] = o act(c[t]).
- * Masked steps ([time, batch] 0/1 mask) output zero and carry h and c through unchanged. */
+ * Masked steps ([time, batch] 0/1 mask) output zero and carry h and c through unchanged.
+ * The cell applies no dropout: the trainer drops a layer's input before its forward (train.c),
+ * as for every layer type, and the cell trains on the input it is given. */
 
 /* The options lstm and graves_lstm accept beyond the common ones. */
 extern const char *const lstm_layer_options[];

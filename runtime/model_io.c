@@ -1,15 +1,19 @@
 /* model_io.c: loading and saving models: the YAML architecture through libyaml's document
  * parser (every key's line:col kept for diagnostics) and emitter, the weights through the
  * safetensors reader/writer, and the architecture hash that pairs the two files. */
+#define _GNU_SOURCE /* sync_file_range: the save starts writeback while it writes */
 #include "model_io.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
 #include <yaml.h>
 
 #include "../compiler/diag.h"
@@ -1072,6 +1076,25 @@ static void load_weights(yctx *y)
     free(wpath);
 }
 
+void model_drop_mapped(const model *m, const void *begin, const void *end, const void *from,
+                       const void *to)
+{
+    if (!m || !m->mapping || !begin || !end)
+        return;
+    uintptr_t mb = (uintptr_t)m->mapping, me = mb + m->mapping_len;
+    uintptr_t b = (uintptr_t)begin, e = (uintptr_t)end, f = (uintptr_t)from, t = (uintptr_t)to;
+    if (b < mb || e > me || b >= e || f < b || t > e || f >= t)
+        return;
+    long ps = sysconf(_SC_PAGESIZE);
+    uintptr_t pg = ps > 0 ? (uintptr_t)ps : 4096;
+    uintptr_t lo = f / pg * pg, first_whole = (b + pg - 1) / pg * pg;
+    if (lo < first_whole)
+        lo = first_whole;
+    uintptr_t hi = t / pg * pg;
+    if (hi > lo)
+        madvise((void *)lo, hi - lo, MADV_DONTNEED);
+}
+
 /* ---- model_load ---- */
 
 static int read_file(const char *path, char **text, size_t *len, char *err, size_t err_len)
@@ -1690,6 +1713,35 @@ static void save_error(struct diag_ctx *d, const char *path, const char *fmt, ..
     diag_error(d, l, "%s", msg);
 }
 
+/* The weights writer's companion: what st_write_cb reports after each piece it wrote. */
+typedef struct save_stream {
+    const model *m;
+    uint64_t started;        /* file offset up to which writeback has been started */
+} save_stream;
+
+/* A written piece of a borrowed tensor leaves memory (its pages of the weights mapping: the
+ * mapping is read once, not kept resident beside the new file's pages), and every
+ * ST_WRITE_PIECE bytes the file's writeback is started (sync_file_range, asynchronous), so that
+ * the disk works while the rest is copied and the commit's fsync has little left to wait for.
+ * Only fflush failing fails the write: writeback that cannot be started early is left to the
+ * fsync. */
+static int save_piece(void *ctx, FILE *fp, const st_entry *e, int64_t from, int64_t to,
+                      uint64_t file_end)
+{
+    save_stream *ss = ctx;
+    const tensor *t = e->t;
+    if (t->borrowed)
+        model_drop_mapped(ss->m, t->data, t->data + t->size, t->data + from, t->data + to);
+    if (file_end - ss->started >= ST_WRITE_PIECE) {
+        if (fflush(fp) != 0)
+            return -1;
+        (void)sync_file_range(fileno(fp), (off_t)ss->started, (off_t)(file_end - ss->started),
+                              SYNC_FILE_RANGE_WRITE);
+        ss->started = file_end;
+    }
+    return 0;
+}
+
 int model_save(const model *m, const char *yaml_path, struct diag_ctx *d)
 {
     char *wpath = model_weights_path(yaml_path);
@@ -1761,7 +1813,8 @@ int model_save(const model *m, const char *yaml_path, struct diag_ctx *d)
         atomic_abort(&wa);
         goto done;
     }
-    if (st_write(wa.fp, entries, n, meta, 2, err, sizeof err) != 0) {
+    save_stream ss = {.m = m};
+    if (st_write_cb(wa.fp, entries, n, meta, 2, save_piece, &ss, err, sizeof err) != 0) {
         save_error(d, wpath, "%s", err);
         atomic_abort(&ya);
         atomic_abort(&wa);

@@ -27,6 +27,17 @@ struct diag_ctx;
  * n_in_given = false (it follows the graph through later edits like an inferred n_in). */
 model *model_load(const char *yaml_path, bool load_weights, struct diag_ctx *d);
 
+/* Drops from memory the pages of m's weights mapping that hold the bytes [from, to) of a
+ * borrowed tensor whose data spans [begin, end): whole pages only, and none holding a byte
+ * outside [begin, end), so that the neighbouring tensors keep theirs (a page that begins before
+ * `from` but inside [begin, end) is dropped too: the caller is done with everything before
+ * `from`). The data stays readable: the kernel reads it from the file again when it is touched
+ * (the mapping is private and borrowed data is never written). For a tensor an edit replaced,
+ * or one written out and not needed soon. Does nothing unless [begin, end) lies inside
+ * m->mapping. */
+void model_drop_mapped(const model *m, const void *begin, const void *end, const void *from,
+                       const void *to);
+
 /* Writes DIR/NAME.yaml (yaml_path, which must end in .yaml or .yml) and DIR/NAME.safetensors
  * beside it, both through temporaries renamed into place as a pair (atomic_commit_pair): a
  * failure leaves the previous files (or none), never a torn pair. Every parameter must hold

@@ -856,6 +856,12 @@ static int cmp_entry(const void *a, const void *b)
 int st_write(FILE *fp, const st_entry *entries, int n, const char *const *meta, int n_meta,
              char *err, size_t err_len)
 {
+    return st_write_cb(fp, entries, n, meta, n_meta, NULL, NULL, err, err_len);
+}
+
+int st_write_cb(FILE *fp, const st_entry *entries, int n, const char *const *meta, int n_meta,
+                st_write_fn fn, void *ctx, char *err, size_t err_len)
+{
     st_entry *sorted = malloc((size_t)(n > 0 ? n : 1) * sizeof *sorted);
     if (!sorted) {
         fail(err, err_len, "out of memory");
@@ -909,8 +915,10 @@ int st_write(FILE *fp, const st_entry *entries, int n, const char *const *meta, 
     for (int i = 0; i < 8; i++)
         len8[i] = (unsigned char)((uint64_t)h.n >> (8 * i));
     bool ok = fwrite(len8, 1, 8, fp) == 8 && fwrite(h.s, 1, h.n, fp) == h.n;
+    uint64_t pos = 8 + (uint64_t)h.n;
     free(h.s);
     bool le = host_little_endian();
+    const int64_t piece = (int64_t)(ST_WRITE_PIECE / sizeof(float));
     for (int i = 0; ok && i < n; i++) {
         const tensor *t = sorted[i].t;
         if (t->size == 0)
@@ -920,21 +928,28 @@ int st_write(FILE *fp, const st_entry *entries, int n, const char *const *meta, 
             free(sorted);
             return -1;
         }
-        if (le) {
-            ok = fwrite(t->data, sizeof(float), (size_t)t->size, fp) == (size_t)t->size;
-        } else {
-            for (int64_t j = 0; ok && j < t->size; j++) {
-                uint32_t bits;
-                memcpy(&bits, &t->data[j], 4);
-                unsigned char b[4] = {(unsigned char)bits, (unsigned char)(bits >> 8),
-                                      (unsigned char)(bits >> 16), (unsigned char)(bits >> 24)};
-                ok = fwrite(b, 1, 4, fp) == 4;
+        for (int64_t from = 0; ok && from < t->size; from += piece) {
+            int64_t to = t->size - from < piece ? t->size : from + piece;
+            if (le) {
+                size_t cnt = (size_t)(to - from);
+                ok = fwrite(t->data + from, sizeof(float), cnt, fp) == cnt;
+            } else {
+                for (int64_t j = from; ok && j < to; j++) {
+                    uint32_t bits;
+                    memcpy(&bits, &t->data[j], 4);
+                    unsigned char b[4] = {(unsigned char)bits, (unsigned char)(bits >> 8),
+                                          (unsigned char)(bits >> 16), (unsigned char)(bits >> 24)};
+                    ok = fwrite(b, 1, 4, fp) == 4;
+                }
             }
+            pos += (uint64_t)(to - from) * 4;
+            if (ok && fn)
+                ok = fn(ctx, fp, &sorted[i], from, to, pos) == 0;
         }
     }
     free(sorted);
     if (!ok) {
-        fail(err, err_len, "write failed: %s", strerror(errno));
+        fail(err, err_len, "write failed: %s", strerror(errno ? errno : EIO));
         return -1;
     }
     return 0;

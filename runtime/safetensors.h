@@ -91,4 +91,17 @@ typedef struct st_entry {
 int st_write(FILE *fp, const st_entry *entries, int n, const char *const *meta, int n_meta,
              char *err, size_t err_len);
 
+/* Tensor data is written in pieces of at most this many bytes. */
+#define ST_WRITE_PIECE ((size_t)16 << 20)
+/* Told after each piece of tensor data st_write_cb wrote to fp: the entry, the range [from, to)
+ * of its elements just passed to fwrite (the source memory is no longer needed by the writer)
+ * and the file offset after them. A nonzero return fails the write. */
+typedef int (*st_write_fn)(void *ctx, FILE *fp, const st_entry *e, int64_t from, int64_t to,
+                           uint64_t file_end);
+/* st_write, calling fn (when not NULL) after every piece of tensor data: to start the file's
+ * writeback early, or to let go of source memory as soon as it is written. The bytes written
+ * are the same as st_write's. */
+int st_write_cb(FILE *fp, const st_entry *entries, int n, const char *const *meta, int n_meta,
+                st_write_fn fn, void *ctx, char *err, size_t err_len);
+
 #endif

@@ -461,16 +461,9 @@ static int forward_pass(trainer *t, const seg *s, train_options *o, diag_ctx *d)
         fwd_ctx c = {.in = t->ins, .n_in = L->n_inputs, .out = &t->act[i], .training = training,
                      .rng = &t->drop_rng, .mask = mask, .carry_state = s->carry,
                      .err = err, .err_len = sizeof err};
-        /* A layer's input dropout is the trainer's (above), applied once for every layer type.
-         * The lstm types still drop their input themselves when they see a `dropout` setting
-         * (lstm_cell.c): they see 0 here, so that their input is not dropped twice. The
-         * `dropout` layer type is the one that drops in its own forward. */
-        double keep_p = L->train.dropout;
-        if (!is_dropout_type(L))
-            L->train.dropout = 0.0;
-        int rc = L->type->forward(L, &c);
-        L->train.dropout = keep_p;
-        if (rc != 0) {
+        /* A layer's input dropout is the trainer's (above), the one implementation for every
+         * layer type; only the `dropout` layer type drops (with c.rng) in its own forward. */
+        if (L->type->forward(L, &c) != 0) {
             if (err[0])
                 tr_error(d, o->loc, "%s", err);
             else

@@ -53,9 +53,45 @@ static void refuse_type(ectx *E, const ir_stmt *st, const layer *L)
 
 /* ---- weight remapping ----------------------------------------------------------------------- */
 
+/* Rows of an old borrowed tensor copied between two drops of its pages (about 4 MB). */
+static int64_t drop_every(int64_t row_len)
+{
+    int64_t r = ((int64_t)4 << 20) / (int64_t)sizeof(float) / (row_len > 0 ? row_len : 1);
+    return r > 0 ? r : 1;
+}
+
+/* How many leading units keep their own index (src[j] == j): copied as one block. */
+static int64_t kept_prefix(const unit_map *u)
+{
+    int64_t p = 0, lim = u->n_old < u->n_new ? u->n_old : u->n_new;
+    while (p < lim && u->src[p] == p)
+        p++;
+    return p;
+}
+
+/* New units' values for one row of a column block: every run of new units drawn in order. */
+static void fill_new_units(const unit_map *u, param_stream *ps, float *row, int64_t row_pos,
+                           int64_t from)
+{
+    for (int64_t j = from; j < u->n_new;) {
+        if (u->src[j] >= 0) {
+            j++;
+            continue;
+        }
+        int64_t e = j;
+        while (e < u->n_new && u->src[e] < 0)
+            e++;
+        param_stream_fill(ps, row + j, row_pos + j, e - j);
+        j = e;
+    }
+}
+
 /* The layer's own parameters for its new width: column blocks (4 gate blocks for LSTMs) follow
  * the unit map; an LSTM's RW rows (what each unit sends to the gates) follow it too, scaled like
- * any outgoing weight; graves_lstm peepholes are per unit. */
+ * any outgoing weight; graves_lstm peepholes are per unit. Kept values are copied; only the new
+ * units' values are drawn, from the parameter's own stream with the distribution of the whole
+ * widened parameter, in row-major order (for RW, the incoming values first, then the new rows'
+ * outgoing ones when they are not zero). */
 static int remap_self(ectx *E, layer *L, const unit_map *u)
 {
     const int64_t n = u->n_old, nn = u->n_new;
@@ -74,7 +110,8 @@ static int remap_self(ectx *E, layer *L, const unit_map *u)
     char stream[512];
     snprintf(stream, sizeof stream, "%s.noise", L->name);
     rng_seed_stream(&noise_rng, E->seed, stream);
-    bool fresh_needed = any_new(u);
+    const bool fresh_needed = any_new(u);
+    const int64_t keep = kept_prefix(u);
     int rc = 0;
     for (int k = 0; k < cnt && rc == 0; k++) {
         const param_spec *ps = &ns[k];
@@ -85,14 +122,14 @@ static int remap_self(ectx *E, layer *L, const unit_map *u)
             rc = -1;
             break;
         }
-        tensor fin = {0}, fout = {0};
-        if (fresh_needed && fresh_param(E, L, ps, &u->in_init, &fin) != 0) {
+        param_stream fin, fout;
+        if (fresh_needed && fresh_stream(E, L, ps, &u->in_init, &fin) != 0) {
             rc = -1;
             break;
         }
         bool rw = !strcmp(ps->key, "RW");
-        if (rw && fresh_needed && !u->out_zero && fresh_param(E, L, ps, &u->out_init, &fout) != 0) {
-            tensor_release(&fin);
+        bool out_drawn = rw && fresh_needed && !u->out_zero;
+        if (out_drawn && fresh_stream(E, L, ps, &u->out_init, &fout) != 0) {
             rc = -1;
             break;
         }
@@ -100,47 +137,74 @@ static int remap_self(ectx *E, layer *L, const unit_map *u)
         if (ps->ndim == 1) {                         /* b: [blocks * n] */
             for (int g = 0; g < blocks; g++)
                 for (int64_t j = 0; j < nn; j++) {
-                    int64_t s = u->src[j];
-                    dst[g * nn + j] = s >= 0 ? o->data[g * n + s] : fin.data[g * nn + j];
+                    int64_t s = u->src[j], at = g * nn + j;
+                    if (s >= 0) {
+                        dst[at] = o->data[g * n + s];
+                    } else {
+                        param_stream_fill(&fin, dst + at, at, 1);
+                        if (blocks == 4 && g == 1)   /* DL4J's LSTM forget-gate bias */
+                            dst[at] = (float)L->forget_gate_bias;
+                    }
                 }
         } else if (!rw) {                            /* W: [rows, blocks * n] */
             const int64_t R = ps->shape[0], oc = o->shape[1], nc = ps->shape[1];
-            for (int64_t r = 0; r < R; r++)
-                for (int g = 0; g < blocks; g++)
-                    for (int64_t j = 0; j < nn; j++) {
+            const int64_t every = drop_every(oc);
+            int64_t dropped = 0;
+            for (int64_t r = 0; r < R; r++) {
+                const float *orow = o->data + r * oc;
+                float *drow = dst + r * nc;
+                for (int g = 0; g < blocks; g++) {
+                    memcpy(drow + g * nn, orow + g * n, (size_t)keep * sizeof(float));
+                    for (int64_t j = keep; j < nn; j++) {
                         int64_t s = u->src[j];
-                        float v = s >= 0 ? o->data[r * oc + g * n + s]
-                                         : fin.data[r * nc + g * nn + j];
-                        if (s >= 0 && j >= n && u->noise > 0)
+                        if (s < 0)
+                            continue;
+                        float v = orow[g * n + s];
+                        if (j >= n && u->noise > 0)
                             v *= (float)(1.0 + u->noise * rng_normal(&noise_rng));
-                        dst[r * nc + g * nn + j] = v;
+                        drow[g * nn + j] = v;
                     }
+                    if (fresh_needed)
+                        fill_new_units(u, &fin, drow + g * nn, r * nc + g * nn, keep);
+                }
+                if ((r + 1) % every == 0 || r + 1 == R) {   /* old rows done: out of memory */
+                    drop_param_pages(E, o, dropped, (r + 1) * oc);
+                    dropped = (r + 1) * oc;
+                }
+            }
         } else {                                     /* RW: [n, blocks * n (+3 peepholes)] */
             const int64_t oc = o->shape[1], nc = ps->shape[1], peep = nc - blocks * nn;
             for (int64_t r = 0; r < nn; r++) {
                 int64_t sr = u->src[r];
-                for (int g = 0; g < blocks; g++)
+                float *drow = dst + r * nc;
+                for (int g = 0; g < blocks; g++) {
+                    if (sr < 0)       /* a new unit's outgoing recurrent weights: zero here */
+                        continue;
                     for (int64_t j = 0; j < nn; j++) {
                         int64_t sj = u->src[j];
-                        float v;
-                        if (sr < 0)               /* a new unit's outgoing recurrent weight */
-                            v = u->out_zero ? 0.0f : fout.data[r * nc + g * nn + j];
-                        else if (sj < 0)          /* a new unit's incoming recurrent weight */
-                            v = fin.data[r * nc + g * nn + j];
-                        else {
-                            v = o->data[sr * oc + g * n + sj] * u->scale[r];
-                            if (j >= n && u->noise > 0)
-                                v *= (float)(1.0 + u->noise * rng_normal(&noise_rng));
-                        }
-                        dst[r * nc + g * nn + j] = v;
+                        if (sj < 0)
+                            continue;
+                        float v = o->data[sr * oc + g * n + sj] * u->scale[r];
+                        if (j >= n && u->noise > 0)
+                            v *= (float)(1.0 + u->noise * rng_normal(&noise_rng));
+                        drow[g * nn + j] = v;
                     }
+                    if (fresh_needed)   /* new units' incoming recurrent weights */
+                        fill_new_units(u, &fin, drow + g * nn, r * nc + g * nn, 0);
+                }
                 for (int64_t p = 0; p < peep; p++)
-                    dst[r * nc + blocks * nn + p] = sr >= 0 ? o->data[sr * oc + blocks * n + p]
-                                                            : fin.data[r * nc + blocks * nn + p];
+                    if (sr >= 0)
+                        drow[blocks * nn + p] = o->data[sr * oc + blocks * n + p];
+                    else
+                        param_stream_fill(&fin, drow + blocks * nn + p, r * nc + blocks * nn + p, 1);
+            }
+            if (out_drawn) {    /* the new rows' outgoing weights, the stream continued */
+                fout.r = fin.r;
+                for (int64_t r = 0; r < nn; r++)
+                    if (u->src[r] < 0)
+                        param_stream_fill(&fout, dst + r * nc, r * nc, blocks * nn);
             }
         }
-        tensor_release(&fin);
-        tensor_release(&fout);
     }
     if (rc != 0) {
         for (int k = 0; k < cnt; k++)
@@ -149,7 +213,7 @@ static int remap_self(ectx *E, layer *L, const unit_map *u)
         return -1;
     }
     for (int k = 0; k < cnt; k++) {
-        tensor_release(&L->params[k]);
+        release_param(E, &L->params[k]);
         L->params[k] = nw[k];
     }
     L->n_params = cnt;
@@ -157,7 +221,8 @@ static int remap_self(ectx *E, layer *L, const unit_map *u)
 }
 
 /* A consumer's W rows [offset, offset + n_old) become n_new rows: kept units' rows (scaled),
- * new units' rows zero or drawn from out_init. Every other parameter is untouched. */
+ * new units' rows zero or drawn from out_init (the consumer's W stream, the distribution of its
+ * whole new W, the new rows in order). Every other parameter is untouched. */
 static int remap_rows(ectx *E, layer *C, int64_t offset, const unit_map *u)
 {
     const int64_t delta = u->n_new - u->n_old;
@@ -169,39 +234,66 @@ static int remap_rows(ectx *E, layer *C, int64_t offset, const unit_map *u)
     C->n_in += delta;
     param_spec ns[LAYER_MAX_PARAMS];
     C->type->param_specs(C, ns);
-    tensor nw = {0}, fr = {0};
+    tensor nw = {0};
+    param_stream fr;
     if (tensor_alloc(&nw, 2, ns[wi].shape) != 0) {
         C->n_in -= delta;
         ectx_oom(E);
         return -1;
     }
-    if (!u->out_zero && any_new(u) && fresh_param(E, C, &ns[wi], &u->out_init, &fr) != 0) {
+    if (!u->out_zero && any_new(u) && fresh_stream(E, C, &ns[wi], &u->out_init, &fr) != 0) {
         tensor_release(&nw);
         C->n_in -= delta;
         return -1;
     }
     assert(nw.shape[1] == cols && nw.shape[0] == R + delta);
+    /* later[i]: the lowest kept unit the rows of units i.. still read (n_old when none), so
+     * that the old rows already read can leave memory as the copy goes on */
+    int64_t *later = malloc(((size_t)u->n_new + 1) * sizeof *later);
+    if (!later) {
+        tensor_release(&nw);
+        C->n_in -= delta;
+        ectx_oom(E);
+        return -1;
+    }
+    later[u->n_new] = u->n_old;
+    for (int64_t i = u->n_new - 1; i >= 0; i--)
+        later[i] = u->src[i] >= 0 && u->src[i] < later[i + 1] ? u->src[i] : later[i + 1];
+    const int64_t every = drop_every(cols);
+    int64_t dropped = 0;
     for (int64_t r = 0; r < R + delta; r++) {
         float *d = nw.data + r * cols;
+        int64_t low;     /* the first old row still to be read after this one */
         if (r < offset) {
             memcpy(d, o->data + r * cols, (size_t)cols * sizeof(float));
+            low = r + 1;
         } else if (r < offset + u->n_new) {
             int64_t i = r - offset, s = u->src[i];
-            if (s >= 0) {
+            if (s >= 0 && u->scale[i] == 1.0f) {
+                memcpy(d, o->data + (offset + s) * cols, (size_t)cols * sizeof(float));
+            } else if (s >= 0) {
                 const float *srow = o->data + (offset + s) * cols;
                 for (int64_t c = 0; c < cols; c++)
                     d[c] = srow[c] * u->scale[i];
             } else if (u->out_zero) {
                 memset(d, 0, (size_t)cols * sizeof(float));
             } else {
-                memcpy(d, fr.data + r * cols, (size_t)cols * sizeof(float));
+                param_stream_fill(&fr, d, r * cols, cols);
             }
+            low = offset + later[i + 1];
         } else {
             memcpy(d, o->data + (r - delta) * cols, (size_t)cols * sizeof(float));
+            low = r - delta + 1;
+        }
+        if (low * cols - dropped >= every * cols || r + 1 == R + delta) {
+            if (r + 1 == R + delta)
+                low = R;
+            drop_param_pages(E, o, dropped, low * cols);
+            dropped = low * cols > dropped ? low * cols : dropped;
         }
     }
-    tensor_release(&fr);
-    tensor_release(o);
+    free(later);
+    release_param(E, o);
     *o = nw;
     return 0;
 }

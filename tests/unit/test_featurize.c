@@ -52,11 +52,14 @@ static void write_script(const char *name, bool with_featurize, bool shuffle, co
     fclose(f);
 }
 
-static int run_script(const char *name)
+/* Runs a script; its diagnostics go to `messages` (a buffer of the test's) when given. */
+static int run_script_to(const char *name, char *messages, size_t messages_len)
 {
     char path[PATH_MAX + 64];
     snprintf(path, sizeof path, "%s/%s", tmpdir, name);
-    diag_ctx *d = diag_new(stderr, DIAG_COLOR_NEVER);
+    FILE *out = messages ? fmemopen(messages, messages_len, "w") : stderr;
+    cr_assert(out);
+    diag_ctx *d = diag_new(out, DIAG_COLOR_NEVER);
     ir_script *s = NULL;
     int rc = frontend_compile(path, NULL, 0, d, &s);
     if (rc == 0) {
@@ -65,7 +68,14 @@ static int run_script(const char *name)
     }
     ir_script_free(s);
     diag_free(d);
+    if (messages)
+        fclose(out);
     return rc;
+}
+
+static int run_script(const char *name)
+{
+    return run_script_to(name, NULL, 0);
 }
 
 static model *load(const char *name)
@@ -146,7 +156,10 @@ Test(featurize, damaged_cache_is_recomputed)
     char cmd[PATH_MAX * 4];
     snprintf(cmd, sizeof cmd, "for f in '%s'/cache/*/000000.x00.npy; do : > \"$f\"; done", tmpdir);
     cr_assert_eq(system(cmd), 0);
-    cr_assert_eq(run_script("feat.surgery"), 0);
+    char messages[4096] = "";
+    cr_assert_eq(run_script_to("feat.surgery", messages, sizeof messages), 0);
+    cr_expect(strstr(messages, "warning: featurize: ignoring a damaged cache entry") != NULL,
+              "unexpected messages: %s", messages);
     snprintf(cmd, sizeof cmd, "test -s \"$(ls -d '%s'/cache/*)/000000.x00.npy\"", tmpdir);
     cr_assert_eq(system(cmd), 0);
 }
@@ -161,6 +174,9 @@ Test(featurize, nothing_frozen_is_an_error)
                "data train = csv(\"%s/examples/data/digits_5to9_train.csv\") { label = 64  classes = 5  limit = 20 }\n"
                "featurize train into \"cache\"\n", root, root);
     fclose(f);
-    int rc = run_script("nofreeze.surgery");
+    char messages[4096] = "";
+    int rc = run_script_to("nofreeze.surgery", messages, sizeof messages);
     cr_expect(rc == 1 || rc == 4, "featurize without a frozen part gave status %d", rc);
+    cr_expect(strstr(messages, "nofreeze.surgery:3:1: error: featurize needs a frozen part") != NULL,
+              "unexpected messages: %s", messages);
 }

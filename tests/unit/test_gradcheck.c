@@ -298,12 +298,12 @@ static void gc_inference_matches(gc *g)
     tensor_release(&inf);
 }
 
-/* Layer types that apply dropout during their own forward: the dropout layer type, and the lstm
- * types, which drop their input x themselves (the trainer hides their `dropout` setting from
- * them, train.c). Every other type leaves its `dropout` to the trainer. */
+/* Layer types that apply dropout during their own forward: only the dropout layer type. Every
+ * other type (dense, lstm, ...) leaves its `dropout` to the trainer, which drops its inputs
+ * (train.c). */
 static bool applies_own_dropout(const layer_type *type)
 {
-    return type == &layer_type_dropout || (type->flags & LT_RECURRENT);
+    return type == &layer_type_dropout;
 }
 
 typedef struct variant {
