@@ -1095,6 +1095,19 @@ void model_drop_mapped(const model *m, const void *begin, const void *end, const
         madvise((void *)lo, hi - lo, MADV_DONTNEED);
 }
 
+void model_prefetch_mapped(const model *m, const void *begin, const void *end)
+{
+    if (!m || !m->mapping || !begin || !end)
+        return;
+    uintptr_t mb = (uintptr_t)m->mapping, me = mb + m->mapping_len;
+    uintptr_t b = (uintptr_t)begin, e = (uintptr_t)end;
+    if (b < mb || e > me || b >= e)
+        return;
+    long ps = sysconf(_SC_PAGESIZE);
+    uintptr_t pg = ps > 0 ? (uintptr_t)ps : 4096, lo = b / pg * pg;
+    (void)madvise((void *)lo, e - lo, MADV_WILLNEED);
+}
+
 /* ---- model_load ---- */
 
 static int read_file(const char *path, char **text, size_t *len, char *err, size_t err_len)
@@ -1813,6 +1826,9 @@ int model_save(const model *m, const char *yaml_path, struct diag_ctx *d)
         atomic_abort(&wa);
         goto done;
     }
+    for (int i = 0; i < n; i++)   /* borrowed data not in the page cache: read it ahead */
+        if (entries[i].t->borrowed)
+            model_prefetch_mapped(m, entries[i].t->data, entries[i].t->data + entries[i].t->size);
     save_stream ss = {.m = m};
     if (st_write_cb(wa.fp, entries, n, meta, 2, save_piece, &ss, err, sizeof err) != 0) {
         save_error(d, wpath, "%s", err);

@@ -38,6 +38,12 @@ model *model_load(const char *yaml_path, bool load_weights, struct diag_ctx *d);
 void model_drop_mapped(const model *m, const void *begin, const void *end, const void *from,
                        const void *to);
 
+/* Starts reading the pages of m's weights mapping under [begin, end) from the file into the
+ * page cache ahead of use (MADV_WILLNEED: asynchronous, nothing is mapped into the process),
+ * so that a file that is not cached is read in large requests while the caller works. Does
+ * nothing unless [begin, end) lies inside m->mapping. */
+void model_prefetch_mapped(const model *m, const void *begin, const void *end);
+
 /* Writes DIR/NAME.yaml (yaml_path, which must end in .yaml or .yml) and DIR/NAME.safetensors
  * beside it, both through temporaries renamed into place as a pair (atomic_commit_pair): a
  * failure leaves the previous files (or none), never a torn pair. Every parameter must hold

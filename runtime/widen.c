@@ -7,6 +7,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
 #include "edit_impl.h"
 
@@ -58,6 +60,25 @@ static int64_t drop_every(int64_t row_len)
 {
     int64_t r = ((int64_t)4 << 20) / (int64_t)sizeof(float) / (row_len > 0 ? row_len : 1);
     return r > 0 ? r : 1;
+}
+
+/* A large new tensor that is about to be written in full gets its pages in one call
+ * (MADV_POPULATE_WRITE) instead of one page fault each (widening a 400 MB matrix takes about a
+ * fifth less time). A kernel without it (before Linux 5.14) faults them in as usual. */
+static void prefault(const tensor *t)
+{
+#ifdef MADV_POPULATE_WRITE
+    size_t bytes = (size_t)t->size * sizeof(float);
+    long ps = sysconf(_SC_PAGESIZE);
+    if (ps <= 0 || bytes < ((size_t)16 << 20))
+        return;
+    uintptr_t pg = (uintptr_t)ps, a = ((uintptr_t)t->data + pg - 1) / pg * pg,
+              b = ((uintptr_t)t->data + bytes) / pg * pg;
+    if (b > a)
+        (void)madvise((void *)a, b - a, MADV_POPULATE_WRITE);
+#else
+    (void)t;
+#endif
 }
 
 /* How many leading units keep their own index (src[j] == j): copied as one block. */
@@ -122,6 +143,7 @@ static int remap_self(ectx *E, layer *L, const unit_map *u)
             rc = -1;
             break;
         }
+        prefault(&nw[k]);
         param_stream fin, fout;
         if (fresh_needed && fresh_stream(E, L, ps, &u->in_init, &fin) != 0) {
             rc = -1;
@@ -133,6 +155,8 @@ static int remap_self(ectx *E, layer *L, const unit_map *u)
             rc = -1;
             break;
         }
+        if (o->borrowed)     /* read ahead when the weights file is not in the page cache */
+            model_prefetch_mapped(E->m, o->data, o->data + o->size);
         float *dst = nw[k].data;
         if (ps->ndim == 1) {                         /* b: [blocks * n] */
             for (int g = 0; g < blocks; g++)
@@ -241,12 +265,15 @@ static int remap_rows(ectx *E, layer *C, int64_t offset, const unit_map *u)
         ectx_oom(E);
         return -1;
     }
+    prefault(&nw);
     if (!u->out_zero && any_new(u) && fresh_stream(E, C, &ns[wi], &u->out_init, &fr) != 0) {
         tensor_release(&nw);
         C->n_in -= delta;
         return -1;
     }
     assert(nw.shape[1] == cols && nw.shape[0] == R + delta);
+    if (o->borrowed)
+        model_prefetch_mapped(E->m, o->data, o->data + o->size);
     /* later[i]: the lowest kept unit the rows of units i.. still read (n_old when none), so
      * that the old rows already read can leave memory as the copy goes on */
     int64_t *later = malloc(((size_t)u->n_new + 1) * sizeof *later);

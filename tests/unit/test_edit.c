@@ -13,6 +13,7 @@
 #include "compiler/frontend.h"
 #include "compiler/ir.h"
 #include "runtime/edit.h"
+#include "runtime/init.h"
 #include "runtime/model.h"
 #include "runtime/model_io.h"
 #include "runtime/rng.h"
@@ -941,4 +942,194 @@ Test(edit, errors_weights_that_no_longer_fit)
                            "resize \"fc2\" n_in 3", NULL), 0);
     cr_expect_eq(te_errors("mlp", false, "resize \"fc2\" n_in 4", "n_in 4 of 'fc2' disagrees "
                            "with the 8 features"), 1);
+}
+
+/* ---- only the new units are drawn; mapped weights ---------------------------------------- */
+
+/* The next n values of a parameter's own stream (seed, "LAYER.KEY") drawn as `init` draws the
+ * whole parameter of L as it is now, at row-major position `first`. */
+static void te_stream_values(const layer *L, const char *key, uint64_t seed, init_spec init,
+                             param_stream *s)
+{
+    param_spec sp[LAYER_MAX_PARAMS];
+    L->type->param_specs(L, sp);
+    int k = layer_param_index(L, key);
+    cr_assert_geq(k, 0);
+    rng r;
+    cr_assert_eq(param_rng(&r, seed, L->name, key), 0);
+    cr_assert_eq(param_stream_init(s, &sp[k], &init, 0, &r), 0);
+}
+
+Test(edit, widen_draws_the_new_units_alone_from_the_layer_stream)
+{
+    model *m = te_load("mlp", true);
+    te_apply(m, "mlp", "widen \"fc1\" by 3 { outgoing = normal(0, 0.5) }");
+    /* fc1.W [6, 11]: columns 8..10 are the first 18 values of the stream fc1.W, row by row,
+     * drawn with the fans of the whole widened W (xavier, the model's init, seed 11) */
+    param_stream s;
+    te_stream_values(model_find_layer(m, "fc1"), "W", 11, (init_spec){INIT_XAVIER, 0, 0}, &s);
+    const tensor *w = te_param(m, "fc1", "W");
+    for (int64_t r = 0; r < 6; r++) {
+        float v[3];
+        param_stream_fill(&s, v, r * 11 + 8, 3);
+        for (int j = 0; j < 3; j++)
+            cr_assert_eq(te_at(w, r, 8 + j), v[j], "fc1.W[%d, %d]", (int)r, 8 + j);
+    }
+    /* fc2.W [11, 5]: rows 8..10 from the stream fc2.W with outgoing's normal(0, 0.5) */
+    te_stream_values(model_find_layer(m, "fc2"), "W", 11, (init_spec){INIT_NORMAL, 0, 0.5}, &s);
+    const tensor *v = te_param(m, "fc2", "W");
+    for (int64_t r = 8; r < 11; r++) {
+        float row[5];
+        param_stream_fill(&s, row, r * 5, 5);
+        for (int c = 0; c < 5; c++)
+            cr_assert_eq(te_at(v, r, c), row[c], "fc2.W[%d, %d]", (int)r, c);
+    }
+    model_free(m);
+}
+
+Test(edit, widen_lstm_outgoing_init_draws_recurrent_rows_after_the_incoming_values)
+{
+    model *a = te_load("lstm", true), *b = te_load("lstm", true);
+    const char *script = "widen \"lstm1\" by 2 { outgoing = uniform(0.5, 1.0) }";
+    te_apply(a, "lstm", script);
+    te_apply(b, "lstm", script);
+    te_same_layer(a, b, "lstm1");
+    te_same_layer(a, b, "lstm2");
+    /* RW [8, 32]: the new rows (what units 6 and 7 send to the gates) come from outgoing;
+     * the old rows' new columns from the layer's init (xavier: small, of both signs) */
+    const tensor *rw = te_param(a, "lstm1", "RW");
+    for (int r = 6; r < 8; r++)
+        for (int c = 0; c < 32; c++)
+            cr_assert(te_at(rw, r, c) >= 0.5f && te_at(rw, r, c) < 1.0f, "RW[%d, %d]", r, c);
+    bool negative = false;
+    for (int r = 0; r < 6; r++)
+        for (int g = 0; g < 4; g++)
+            negative = negative || te_at(rw, r, g * 8 + 6) < 0 || te_at(rw, r, g * 8 + 7) < 0;
+    cr_assert(negative, "the old rows' new columns come from the layer's init");
+    model_free(a);
+    model_free(b);
+}
+
+/* A model of a few MB saved beside `dir` and loaded back: its weights borrow the mapping. */
+static model *te_mapped_model(char *dir, size_t n, model **owned)
+{
+    snprintf(dir, n, "/tmp/surgery-test-edit-map-XXXXXX");
+    cr_assert_not_null(mkdtemp(dir));
+    char path[512];
+    snprintf(path, sizeof path, "%s/init.yaml", dir);
+    FILE *f = fopen(path, "w");
+    cr_assert_not_null(f);
+    fputs("format: surgery-model/1\nname: mapped\ninputs:\n  - {name: in, type: feed_forward, "
+          "size: 1100}\nlayers:\n  - {name: fc1, type: dense, inputs: [in], n_out: 1024, "
+          "activation: relu}\n  - {name: fc2, type: dense, inputs: [fc1], n_out: 1100, "
+          "activation: relu}\n  - {name: out, type: output, inputs: [fc2], n_out: 3, "
+          "activation: softmax, loss: mcxent}\noutputs: [out]\ninit: {seed: 3}\n", f);
+    fclose(f);
+    model *m0 = model_load(path, true, NULL);
+    cr_assert_not_null(m0);
+    snprintf(path, sizeof path, "%s/saved.yaml", dir);
+    cr_assert_eq(model_save(m0, path, NULL), 0);
+    model *m = model_load(path, true, NULL);
+    cr_assert_not_null(m);
+    cr_assert_not_null(m->mapping);
+    cr_assert(m->layers[0]->params[0].borrowed, "fc1.W borrows the mapping");
+    *owned = m0;
+    return m;
+}
+
+static void te_rm_dir(const char *dir)
+{
+    const char *const files[] = {"init.yaml", "saved.yaml", "saved.safetensors", "edited.yaml",
+                                 "edited.safetensors"};
+    char path[512];
+    for (size_t i = 0; i < sizeof files / sizeof *files; i++) {
+        snprintf(path, sizeof path, "%s/%s", dir, files[i]);
+        unlink(path);
+    }
+    rmdir(dir);
+}
+
+/* Applies script text to m, compiled against the base `yaml` (not a fixture). */
+static void te_apply_at(model *m, const char *yaml, const char *text)
+{
+    char path[512];
+    snprintf(path, sizeof path, "%s.surgery", yaml);
+    FILE *f = fopen(path, "w");
+    cr_assert_not_null(f);
+    fprintf(f, "base \"%s\"\n%s\n", yaml, text);
+    fclose(f);
+    diag_ctx *d = diag_new(stderr, DIAG_COLOR_NEVER);
+    ir_script *s = NULL;
+    cr_assert_eq(frontend_compile(path, NULL, 0, d, &s), FE_OK);
+    unlink(path);
+    cr_assert_eq(edit_apply(m, s, d), 0);
+    cr_assert_eq(model_infer_shapes(m, d), 0);
+    diag_free(d);
+    ir_script_free(s);
+}
+
+Test(edit, edits_on_mapped_weights_match_owned_ones_and_keep_the_file_data)
+{
+    const char *const scripts[] = {
+        "widen \"fc1\" by 5 { outgoing = uniform(-0.1, 0.1) }",
+        "narrow \"fc1\" to 1000",
+        "widen \"fc2\" by 3 { method = net2net }",
+    };
+    for (size_t k = 0; k < sizeof scripts / sizeof *scripts; k++) {
+        char dir[64], yaml[128];
+        model *orig;
+        model *a = te_mapped_model(dir, sizeof dir, &orig);
+        model *b = model_clone(a, true);
+        cr_assert_not(b->layers[0]->params[0].borrowed);
+        snprintf(yaml, sizeof yaml, "%s/saved.yaml", dir);
+        /* a's replaced tensors leave memory page by page; the result is the same */
+        te_apply_at(a, yaml, scripts[k]);
+        te_apply_at(b, yaml, scripts[k]);
+        const char *const names[] = {"fc1", "fc2", "out"};
+        for (int i = 0; i < 3; i++)
+            te_same_layer(a, b, names[i]);
+        /* the mapping still reads the file: the layers the edit left alone are the original */
+        if (k < 2)
+            te_same_layer(a, orig, "out");
+        /* saving streams borrowed tensors and drops their pages; they stay readable */
+        char out[128];
+        snprintf(out, sizeof out, "%s/edited.yaml", dir);
+        cr_assert_eq(model_save(a, out, NULL), 0);
+        for (int i = 0; i < 3; i++)
+            te_same_layer(a, b, names[i]);
+        model *c = model_load(out, true, NULL);
+        cr_assert_not_null(c);
+        for (int i = 0; i < 3; i++)
+            te_same_layer(c, b, names[i]);
+        model_free(c);
+        model_free(a);
+        model_free(b);
+        model_free(orig);
+        te_rm_dir(dir);
+    }
+}
+
+Test(edit, dropping_mapped_pages_keeps_data_and_ignores_owned_memory)
+{
+    char dir[64];
+    model *orig;
+    model *m = te_mapped_model(dir, sizeof dir, &orig);
+    const tensor *w = te_param(m, "fc1", "W"), *b = te_param(m, "fc1", "b");
+    /* an unaligned piece in the middle, then the whole tensor: data unchanged, and so is the
+     * neighbour's (fc1.b shares a page with fc1.W's end) */
+    model_drop_mapped(m, w->data, w->data + w->size, w->data + 1001, w->data + 300001);
+    model_drop_mapped(m, w->data, w->data + w->size, w->data, w->data + w->size);
+    te_same_layer(m, orig, "fc1");
+    cr_assert(b->borrowed);
+    /* owned memory is never touched: only ranges inside the mapping are dropped */
+    const tensor *o = te_param(orig, "fc2", "W");
+    tensor copy = {0};
+    cr_assert_eq(tensor_copy(&copy, o), 0);
+    model_drop_mapped(m, o->data, o->data + o->size, o->data, o->data + o->size);
+    model_drop_mapped(orig, o->data, o->data + o->size, o->data, o->data + o->size);
+    cr_assert_eq(memcmp(copy.data, o->data, (size_t)o->size * sizeof(float)), 0);
+    tensor_release(&copy);
+    model_free(m);
+    model_free(orig);
+    te_rm_dir(dir);
 }

@@ -133,6 +133,80 @@ Test(safetensors, round_trip_sorted_aligned_with_metadata)
     tensor_release(&r);
 }
 
+/* What st_write_cb told: the pieces of each tensor, in order. */
+typedef struct pieces_seen {
+    int calls;
+    int64_t next[2];          /* per tensor: the element the next piece must start at */
+    uint64_t last_end;
+    int fail_at;              /* return nonzero on this call (0: never) */
+} pieces_seen;
+
+static int count_piece(void *ctx, FILE *fp, const st_entry *e, int64_t from, int64_t to,
+                       uint64_t file_end)
+{
+    pieces_seen *p = ctx;
+    int i = e->name[0] == 'a' ? 0 : 1;
+    cr_assert_eq(from, p->next[i], "%s: pieces out of order", e->name);
+    cr_assert_gt(to, from);
+    cr_assert_leq((uint64_t)(to - from) * 4, ST_WRITE_PIECE);
+    cr_assert_gt(file_end, p->last_end);
+    cr_assert_eq(fflush(fp), 0);
+    cr_assert_eq((uint64_t)ftell(fp), file_end, "the file offset after the piece");
+    p->next[i] = to;
+    p->last_end = file_end;
+    return ++p->calls == p->fail_at ? -1 : 0;
+}
+
+Test(safetensors, writer_in_pieces_writes_the_same_bytes_and_reports_each_piece)
+{
+    /* "a" spans two pieces and a bit; "b" is small */
+    int64_t na = (int64_t)(2 * ST_WRITE_PIECE / sizeof(float)) + 3, nb = 5;
+    tensor a = {0}, b = {0};
+    cr_assert_eq(tensor_alloc(&a, 1, &na), 0);
+    cr_assert_eq(tensor_alloc(&b, 1, &nb), 0);
+    for (int64_t i = 0; i < na; i++)
+        a.data[i] = (float)(i % 977);
+    for (int64_t i = 0; i < nb; i++)
+        b.data[i] = -(float)i;
+    st_entry e[2] = {{"b", &b}, {"a", &a}};
+    const char *meta[] = {"format", "x"};
+    char err[256];
+    FILE *f1 = tmpfile(), *f2 = tmpfile();
+    cr_assert(f1 && f2);
+    cr_assert_eq(st_write(f1, e, 2, meta, 1, err, sizeof err), 0);
+    pieces_seen seen = {0};
+    cr_assert_eq(st_write_cb(f2, e, 2, meta, 1, count_piece, &seen, err, sizeof err), 0);
+    cr_assert_eq(seen.calls, 4, "3 pieces of a, 1 of b");
+    cr_assert_eq(seen.next[0], na);
+    cr_assert_eq(seen.next[1], nb);
+    cr_assert_eq(fflush(f1), 0);
+    cr_assert_eq(fflush(f2), 0);
+    long n1 = ftell(f1), n2 = ftell(f2);
+    cr_assert_eq(n1, n2);
+    cr_assert_eq((uint64_t)n2, seen.last_end, "the last piece ends the file");
+    rewind(f1);
+    rewind(f2);
+    char *x = malloc((size_t)n1), *y = malloc((size_t)n2);
+    cr_assert(x && y);
+    cr_assert_eq(fread(x, 1, (size_t)n1, f1), (size_t)n1);
+    cr_assert_eq(fread(y, 1, (size_t)n2, f2), (size_t)n2);
+    cr_assert_eq(memcmp(x, y, (size_t)n1), 0);
+    /* a callback that fails stops the write */
+    FILE *f3 = tmpfile();
+    cr_assert(f3);
+    pieces_seen stop = {.fail_at = 2};
+    cr_assert_eq(st_write_cb(f3, e, 2, meta, 1, count_piece, &stop, err, sizeof err), -1);
+    cr_assert_eq(stop.calls, 2);
+    cr_assert(strstr(err, "write failed"), "%s", err);
+    fclose(f1);
+    fclose(f2);
+    fclose(f3);
+    free(x);
+    free(y);
+    tensor_release(&a);
+    tensor_release(&b);
+}
+
 Test(safetensors, writer_escapes_names_and_refuses_duplicates)
 {
     tensor w = {0};
