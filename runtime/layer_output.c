@@ -15,16 +15,8 @@ static int output_infer(layer *L, const act_shape *in, int n_in, act_shape *out,
         return layer_msg(msg, msg_len,
                          "output takes feed-forward input, got recurrent (use rnn_output for "
                          "a loss at every time step)");
-    if (L->n_out < 1)
-        return layer_msg(msg, msg_len, "output needs n_out (the number of outputs)");
-    if (L->loss == LOSS_NONE)
-        return layer_msg(msg, msg_len, "output needs a loss");
-    if (!loss_supports(L->loss, L->activation)) {
-        char buf[160];
-        return layer_msg(msg, msg_len, "loss %s does not work with activation %s (it takes: %s)",
-                         loss_names[L->loss], activation_names[L->activation],
-                         loss_supported_list(L->loss, buf, sizeof buf));
-    }
+    if (loss_layer_check(L, "output", msg, msg_len) != 0)
+        return -1;
     L->n_in = in[0].size;
     *out = (act_shape){.kind = SHAPE_FF, .size = L->n_out};
     return 0;

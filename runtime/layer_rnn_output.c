@@ -15,16 +15,8 @@ static int rnn_output_infer(layer *L, const act_shape *in, int n_in, act_shape *
         return layer_msg(msg, msg_len,
                          "rnn_output takes recurrent input [time, batch, features], got %s "
                          "(use output for feed-forward data)", shape_kind_name(in[0].kind));
-    if (L->n_out < 1)
-        return layer_msg(msg, msg_len, "rnn_output needs n_out (the number of outputs)");
-    if (L->loss == LOSS_NONE)
-        return layer_msg(msg, msg_len, "rnn_output needs a loss");
-    if (!loss_supports(L->loss, L->activation)) {
-        char buf[160];
-        return layer_msg(msg, msg_len, "loss %s does not work with activation %s (it takes: %s)",
-                         loss_names[L->loss], activation_names[L->activation],
-                         loss_supported_list(L->loss, buf, sizeof buf));
-    }
+    if (loss_layer_check(L, "rnn_output", msg, msg_len) != 0)
+        return -1;
     L->n_in = in[0].size;
     *out = (act_shape){.kind = SHAPE_RNN, .size = L->n_out};
     return 0;

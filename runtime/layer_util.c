@@ -165,3 +165,18 @@ int dense_like_backward(layer *L, const bwd_ctx *c, bool use_loss)
     affine_backward(L, in->data, dz, rows, c->grads, din);
     return 0;
 }
+
+int loss_layer_check(const layer *L, const char *type_name, char *msg, size_t msg_len)
+{
+    if (L->n_out < 1)
+        return layer_msg(msg, msg_len, "%s needs n_out (the number of outputs)", type_name);
+    if (L->loss == LOSS_NONE)
+        return layer_msg(msg, msg_len, "%s needs a loss", type_name);
+    if (!loss_supports(L->loss, L->activation)) {
+        char buf[160];
+        return layer_msg(msg, msg_len, "loss %s does not work with activation %s (it takes: %s)",
+                         loss_names[L->loss], activation_names[L->activation],
+                         loss_supported_list(L->loss, buf, sizeof buf));
+    }
+    return 0;
+}

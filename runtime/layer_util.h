@@ -55,4 +55,8 @@ int dense_like_backward(layer *L, const bwd_ctx *c, bool use_loss);
 void affine_backward(layer *L, const float *x, const float *dz, int64_t rows, tensor *grads,
                      float *din);
 
+/* The checks every loss layer (output, rnn_output) makes on its own settings: n_out given, a
+ * loss, and a loss that works with the activation. Returns 0, or -1 with the reason in msg. */
+int loss_layer_check(const layer *L, const char *type_name, char *msg, size_t msg_len);
+
 #endif
