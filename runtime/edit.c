@@ -1371,6 +1371,10 @@ static void do_set(ectx *E, const ir_stmt *st)
         if (layer_set_option(L, a->name, a->name_loc, a->value, E->d) == 0)
             L->script_set_mask |= train_bit(a);
     }
+    /* As with fine_tune: an updater the script sets brings its own learning rate, replacing a
+     * learning_rate the base model stored on the layer (unless the script sets that too). */
+    if ((L->script_set_mask & TC_UPDATER) && !(L->script_set_mask & TC_LEARNING_RATE))
+        L->train.set_mask &= ~(unsigned)TC_LEARNING_RATE;
 }
 
 static void do_outputs(ectx *E, const ir_stmt *st)

@@ -788,6 +788,27 @@ Test(edit, fine_tune_updater_replaces_a_stored_learning_rate)
     model_free(m);
 }
 
+Test(edit, set_updater_replaces_a_stored_learning_rate)
+{
+    model *m = te_load("mlp", false);
+    const char *const names[] = {"fc2", "out"};
+    for (int i = 0; i < 2; i++) {
+        layer *L = model_find_layer(m, names[i]);
+        L->train.learning_rate = 0.5;
+        L->train.set_mask |= TC_LEARNING_RATE;
+    }
+    te_apply(m, "mlp", "set \"fc2\" { updater = adam(learning_rate = 1e-3) }\n"
+             "set \"out\" { updater = sgd(learning_rate = 1e-2)  learning_rate = 0.125 }");
+    layer *fc2 = model_find_layer(m, "fc2"), *out = model_find_layer(m, "out");
+    /* the updater the script sets brings its own rate ... */
+    cr_assert_eq(fc2->train.updater.kind, UPD_ADAM);
+    cr_assert_eq(train_conf_learning_rate(&fc2->train), 1e-3);
+    /* ... unless the script also sets learning_rate on the layer */
+    cr_assert_eq(out->train.updater.kind, UPD_SGD);
+    cr_assert_eq(train_conf_learning_rate(&out->train), 0.125);
+    model_free(m);
+}
+
 Test(edit, fine_tune_learning_rate_leaves_a_script_updater_alone)
 {
     model *m = te_load("mlp", false);
