@@ -1,6 +1,6 @@
 /* data_npy.c: the npy(PATH, labels = PATH) source: float32/float64 features [N, F] or
  * batch-first sequences [N, T, F] (batched time-major), with class indices, one-hot rows or
- * regression targets as labels; read row by row through runtime/npy.h. */
+ * regression targets as labels; read through runtime/npy.h one call per run of consecutive rows. */
 #include "data_impl.h"
 
 #include <math.h>
@@ -10,6 +10,10 @@
 #include "npy.h"
 
 typedef enum { LAB_INDEX, LAB_ONEHOT, LAB_TARGETS } label_kind;
+
+/* Staging buffer limit in floats (1 MiB): runs of rows are read in chunks that fit it (always at
+ * least one row), so the reader holds at most this much beyond the batch. */
+#define NPY_CHUNK_FLOATS ((int64_t)1 << 18)
 
 typedef struct npy_impl {
     npy_file *x, *y;
@@ -88,10 +92,28 @@ static void put_labels(dataset *ds, npy_impl *p, const float *v, int64_t i, int6
     }
 }
 
+/* Rows per chunk for rows of `row` floats: as many as fit NPY_CHUNK_FLOATS, at least one. */
+static int64_t chunk_rows(int64_t row)
+{
+    int64_t r = row > 0 ? NPY_CHUNK_FLOATS / row : NPY_CHUNK_FLOATS;
+    return r > 0 ? r : 1;
+}
+
+/* Length of the run of consecutive ids starting at ids[i] (ids[i], ids[i] + 1, ...), at most
+ * max. */
+static int64_t run_length(const int64_t *ids, int64_t i, int64_t n, int64_t max)
+{
+    int64_t r = 1;
+    while (i + r < n && r < max && ids[i + r] == ids[i] + r)
+        r++;
+    return r;
+}
+
 static int npyd_fill(dataset *ds, const int64_t *ids, int64_t n, batch *b, diag_ctx *d)
 {
     npy_impl *p = ds->impl;
     int64_t F = ds->features, T = p->steps;
+    int64_t xr = p->x->row_elems, yr = p->y->row_elems;
     char err[256];
     bool ok = ds->sequence ? tensor_alloc3(&b->x, T, n, F) == 0 && tensor_alloc3(&b->y, T, n, ds->outputs) == 0
                            : tensor_alloc2(&b->x, n, F) == 0 && tensor_alloc2(&b->y, n, ds->outputs) == 0;
@@ -99,27 +121,48 @@ static int npyd_fill(dataset *ds, const int64_t *ids, int64_t n, batch *b, diag_
         diag_error(d, ds->loc, "out of memory for a batch of %lld examples", (long long)n);
         return -1;
     }
-    int64_t row = p->x->row_elems > p->y->row_elems ? p->x->row_elems : p->y->row_elems;
-    if (grow_buf(ds, p, row, d) != 0)
-        return -1;
-    for (int64_t i = 0; i < n; i++) {
-        if (npy_read_rows(p->x, ids[i], 1, p->buf, err, sizeof err) != 0) {
+    /* Features: [N, F] rows go straight into the batch, one read per run; sequences [T, F] are
+     * staged a chunk at a time and scattered to time-major. */
+    int64_t xchunk = ds->sequence ? chunk_rows(xr) : INT64_MAX;
+    for (int64_t i = 0; i < n;) {
+        int64_t r = run_length(ids, i, n, xchunk);
+        float *dst = b->x.data + i * F;
+        if (ds->sequence) {
+            if (grow_buf(ds, p, r * xr, d) != 0)
+                return -1;
+            dst = p->buf;
+        }
+        if (npy_read_rows(p->x, ids[i], r, dst, err, sizeof err) != 0) {
             diag_error(d, file_loc(d, p->x->path, 0, 0, 0), "%s", err);
             return -1;
         }
-        for (int64_t t = 0; t < T; t++)   /* batch-first [T, F] row to time-major */
-            memcpy(b->x.data + (t * n + i) * F, p->buf + t * F, (size_t)F * sizeof(float));
-        if (npy_read_rows(p->y, ids[i], 1, p->buf, err, sizeof err) != 0) {
+        if (ds->sequence)
+            for (int64_t t = 0; t < T; t++)   /* batch-first [r, T, F] to time-major [T, n, F] */
+                for (int64_t k = 0; k < r; k++)
+                    memcpy(b->x.data + (t * n + i + k) * F, p->buf + (k * T + t) * F, (size_t)F * sizeof(float));
+        i += r;
+    }
+    /* Labels: a chunk of rows per read, checked again and spread into y. */
+    int64_t ychunk = chunk_rows(yr);
+    for (int64_t i = 0; i < n;) {
+        int64_t r = run_length(ids, i, n, ychunk);
+        if (grow_buf(ds, p, r * yr, d) != 0)
+            return -1;
+        if (npy_read_rows(p->y, ids[i], r, p->buf, err, sizeof err) != 0) {
             diag_error(d, file_loc(d, p->y->path, 0, 0, 0), "%s", err);
             return -1;
         }
-        if (p->lk == LAB_INDEX)
-            for (int64_t t = 0; t < T; t++)
-                if (p->buf[t] < 0 || p->buf[t] >= (float)ds->classes || p->buf[t] != floorf(p->buf[t])) {
-                    diag_error(d, file_loc(d, p->y->path, 0, 0, 0), "the labels changed after they were checked");
-                    return -1;
-                }
-        put_labels(ds, p, p->buf, i, n, b);
+        for (int64_t k = 0; k < r; k++) {
+            const float *v = p->buf + k * yr;
+            if (p->lk == LAB_INDEX)
+                for (int64_t t = 0; t < T; t++)
+                    if (v[t] < 0 || v[t] >= (float)ds->classes || v[t] != floorf(v[t])) {
+                        diag_error(d, file_loc(d, p->y->path, 0, 0, 0), "the labels changed after they were checked");
+                        return -1;
+                    }
+            put_labels(ds, p, v, i + k, n, b);
+        }
+        i += r;
     }
     return 0;
 }
@@ -251,34 +294,45 @@ int npy_data_open(dataset *ds, const ir_stmt *st, diag_ctx *d, bool probe)
     data_setting(ds, "limit=%lld", (long long)limit);
     if (probe)
         return 0;
-    /* Every value once: finite features, valid labels. */
-    int64_t row = x->row_elems > p->y->row_elems ? x->row_elems : p->y->row_elems;
-    if (grow_buf(ds, p, row, d) != 0)
-        return -1;
-    for (int64_t i = 0; i < ds->count; i++) {
-        if (npy_read_rows(x, i, 1, p->buf, msg, sizeof msg) != 0) {
+    /* Every value once, a chunk of rows per read: finite features, valid labels. */
+    int64_t xchunk = chunk_rows(x->row_elems), ychunk = chunk_rows(p->y->row_elems);
+    for (int64_t i0 = 0; i0 < ds->count; i0 += xchunk) {
+        int64_t r = ds->count - i0 < xchunk ? ds->count - i0 : xchunk;
+        if (grow_buf(ds, p, r * x->row_elems, d) != 0)
+            return -1;
+        if (npy_read_rows(x, i0, r, p->buf, msg, sizeof msg) != 0) {
             diag_error(d, file_loc(d, x->path, 0, 0, 0), "%s", msg);
             data_note(ds, d);
             return -1;
         }
-        for (int64_t j = 0; j < x->row_elems; j++)
-            if (!isfinite(p->buf[j])) {
-                if (ds->sequence)
-                    diag_error(d, file_loc(d, x->path, 0, 0, 0), "example %lld, step %lld, feature %lld is %g",
-                               (long long)i, (long long)(j / ds->features), (long long)(j % ds->features), p->buf[j]);
-                else
-                    diag_error(d, file_loc(d, x->path, 0, 0, 0), "example %lld, feature %lld is %g",
-                               (long long)i, (long long)j, p->buf[j]);
-                data_note(ds, d);
-                return -1;
-            }
-        if (npy_read_rows(p->y, i, 1, p->buf, msg, sizeof msg) != 0) {
+        for (int64_t k = 0; k < r; k++) {
+            const float *v = p->buf + k * x->row_elems;
+            int64_t i = i0 + k;
+            for (int64_t j = 0; j < x->row_elems; j++)
+                if (!isfinite(v[j])) {
+                    if (ds->sequence)
+                        diag_error(d, file_loc(d, x->path, 0, 0, 0), "example %lld, step %lld, feature %lld is %g",
+                                   (long long)i, (long long)(j / ds->features), (long long)(j % ds->features), v[j]);
+                    else
+                        diag_error(d, file_loc(d, x->path, 0, 0, 0), "example %lld, feature %lld is %g",
+                                   (long long)i, (long long)j, v[j]);
+                    data_note(ds, d);
+                    return -1;
+                }
+        }
+    }
+    for (int64_t i0 = 0; i0 < ds->count; i0 += ychunk) {
+        int64_t r = ds->count - i0 < ychunk ? ds->count - i0 : ychunk;
+        if (grow_buf(ds, p, r * p->y->row_elems, d) != 0)
+            return -1;
+        if (npy_read_rows(p->y, i0, r, p->buf, msg, sizeof msg) != 0) {
             diag_error(d, file_loc(d, p->y->path, 0, 0, 0), "%s", msg);
             data_note(ds, d);
             return -1;
         }
-        if (check_label_row(ds, p, p->buf, i, d) != 0)
-            return -1;
+        for (int64_t k = 0; k < r; k++)
+            if (check_label_row(ds, p, p->buf + k * p->y->row_elems, i0 + k, d) != 0)
+                return -1;
     }
     return 0;
 }

@@ -316,6 +316,8 @@ static int mask_batch_first(const tensor *src, tensor *dst)
 static int save_batch_first(const char *dir, int64_t shard_i, const char *what, const tensor *t,
                             bool is_mask, char *err, size_t err_len)
 {
+    if (!is_mask && t->ndim != 3)   /* feed-forward [B, F] is already batch-first */
+        return save_array(dir, shard_i, what, t, err, err_len);
     tensor bf = {0};
     int rc = is_mask ? mask_batch_first(t, &bf) : to_batch_first(t, &bf);
     if (rc != 0) {

@@ -13,6 +13,8 @@
 #include "compiler/ir.h"
 #include "runtime/conf.h"
 #include "runtime/data.h"
+#include "runtime/npy.h"
+#include "runtime/rng.h"
 
 #define DIR "tests/data/data/"
 
@@ -955,6 +957,103 @@ Test(data, npy_sequences_become_time_major)
     data_close(ds);
     free_stmt(st);
     dcap_close(&c);
+}
+
+/* Writes x [n, T, F] (or [n, F] when T is 0) with x[i, t, f] = i * 100000 + t * 50000 + f and
+ * class-index labels y[i, t] = (i + t) % 3 as float32 .npy files in dir. */
+static void write_npy_pair(const char *dir, int64_t n, int64_t T, int64_t F)
+{
+    tensor x = {0}, y = {0};
+    int64_t steps = T ? T : 1;
+    cr_assert_eq(T ? tensor_alloc3(&x, n, T, F) : tensor_alloc2(&x, n, F), 0);
+    cr_assert_eq(T ? tensor_alloc2(&y, n, T) : tensor_alloc(&y, 1, &n), 0);
+    for (int64_t i = 0; i < n; i++)
+        for (int64_t t = 0; t < steps; t++) {
+            for (int64_t f = 0; f < F; f++)
+                x.data[(i * steps + t) * F + f] = (float)(i * 100000 + t * 50000 + f);
+            y.data[i * steps + t] = (float)((i + t) % 3);
+        }
+    char path[512], err[256];
+    snprintf(path, sizeof path, "%s/x.npy", dir);
+    cr_assert_eq(npy_save_float(path, &x, err, sizeof err), 0, "%s", err);
+    snprintf(path, sizeof path, "%s/y.npy", dir);
+    cr_assert_eq(npy_save_float(path, &y, err, sizeof err), 0, "%s", err);
+    tensor_release(&x);
+    tensor_release(&y);
+}
+
+/* Every example of an epoch (order[k] = file row of position k) lands in its batch slot with
+ * its own features and labels, whatever runs of consecutive rows the order holds. */
+static void check_npy_epoch(dcap *c, dataset *ds, uint64_t seed, const int64_t *order, int64_t n, int64_t T,
+                            int64_t F)
+{
+    int64_t steps = T ? T : 1;
+    batch b = {0};
+    int64_t k = 0;
+    cr_assert_eq(data_reset(ds, seed), 0);
+    while (data_next(ds, &b, c->d) == 1) {
+        int64_t B = b.n;
+        for (int64_t s = 0; s < B; s++, k++) {
+            int64_t row = order[k];
+            for (int64_t t = 0; t < steps; t++) {
+                const float *xv = b.x.data + (t * B + s) * F;   /* [B, F] or time-major [T, B, F] */
+                for (int64_t f = 0; f < F; f += F > 7 ? F / 7 : 1)
+                    cr_assert_eq(xv[f], (float)(row * 100000 + t * 50000 + f),
+                                 "position %lld (row %lld) step %lld feature %lld: %g", (long long)k,
+                                 (long long)row, (long long)t, (long long)f, xv[f]);
+                cr_assert_eq(xv[F - 1], (float)(row * 100000 + t * 50000 + F - 1));
+                cr_assert_eq(argmax_row(b.y.data + (t * B + s) * 3, 3), (row + t) % 3,
+                             "labels of position %lld (row %lld) step %lld", (long long)k, (long long)row,
+                             (long long)t);
+            }
+        }
+    }
+    cr_assert_eq(k, n);
+    batch_release(&b);
+}
+
+Test(data, npy_runs_and_shuffled_batches_hold_the_right_examples)
+{
+    char dir[] = "/tmp/surgery-npy-runs.XXXXXX";
+    cr_assert(mkdtemp(dir));
+    /* Sequence rows of 70,000 floats: runs longer than the reader's staging chunk are split. */
+    static const int64_t shapes[2][2] = {{0, 5000}, {2, 35000}};
+    for (int v = 0; v < 2; v++) {
+        int64_t n = 23, T = shapes[v][0], F = shapes[v][1];
+        write_npy_pair(dir, n, T, F);
+        dcap c;
+        dcap_open(&c);
+        char src[1200];
+        snprintf(src, sizeof src, "npy(\"%s/x.npy\", labels = \"%s/y.npy\")", dir, dir);
+        int64_t order[23];
+        for (int64_t i = 0; i < n; i++)
+            order[i] = i;
+        ir_stmt *st = mk_stmt(&c, src, "classes = 3", "batch = 10", NULL);
+        dataset *ds = open_ok(&c, st);
+        check_npy_epoch(&c, ds, 1, order, n, T, F);
+        data_close(ds);
+        free_stmt(st);
+        st = mk_stmt(&c, src, "classes = 3", "batch = 10", "shuffle = true", NULL);
+        ds = open_ok(&c, st);
+        for (uint64_t seed = 1; seed <= 3; seed++) {
+            rng r;
+            rng_seed(&r, seed);
+            for (int64_t i = 0; i < n; i++)
+                order[i] = i;
+            rng_shuffle(&r, order, n);
+            check_npy_epoch(&c, ds, seed, order, n, T, F);
+        }
+        data_close(ds);
+        free_stmt(st);
+        cr_assert_eq(diag_error_count(c.d), 0, "%s", dcap_text(&c));
+        dcap_close(&c);
+    }
+    char path[512];
+    snprintf(path, sizeof path, "%s/x.npy", dir);
+    unlink(path);
+    snprintf(path, sizeof path, "%s/y.npy", dir);
+    unlink(path);
+    rmdir(dir);
 }
 
 Test(data, npy_bad_inputs)
