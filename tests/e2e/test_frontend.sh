@@ -123,6 +123,11 @@ expect 2 "compile of two scripts" "$bin" compile "$tmp/ok.surgery" "$tmp/messy.s
 expect 2 "--set on compiled IR" "$bin" compile --set hidden=3 "$tmp/ok.ir.yaml" -o "$tmp/x.ir.yaml"
 expect 4 "compile into a missing folder" "$bin" compile "$tmp/ok.surgery" -o "$tmp/no/such/dir/x.ir.yaml"
 
+# ---- the shipped examples and the language's examples are in canonical form and check ----
+expect 0 "examples are formatted (surgery fmt --check)" "$bin" fmt --check examples/*/*.surgery examples/digits/common/*.surgery
+expect 0 "the example scripts that need no trained model check" "$bin" check --color=never \
+    examples/char_lstm/train_base.surgery examples/digits/train_base.surgery
+
 if [ "$failures" -ne 0 ]; then
     echo "$failures check(s) failed"
     exit 1
