@@ -27,13 +27,22 @@ step "3. Digits: run the transfer (featurize the frozen part once, fit the new o
 run run digits/transfer.surgery
 printf '\n(the same script again: the featurized cache is reused)\n'
 run run digits/transfer.surgery
+printf '\n(the saved model: frozen layers marked)\n'
+run summary digits/out/digits_transfer.yaml
+
 step "4. Digits: the same transfer script on a second split, through --set"
 run run digits/transfer.surgery --set examples=450
 
-step "5. Char LSTM: train the base model on the GPL-3 text"
+step "5. Digits: edits that keep the outputs (net2net widen, identity deepen, rename), pruning, resizing"
+run plan digits/grow.surgery
+run run digits/grow.surgery
+run run digits/prune.surgery
+run run digits/resize.surgery
+
+step "6. Char LSTM: train the base model on the GPL-3 text"
 run run char_lstm/train_base.surgery
 
-step "6. Char LSTM: widen the trained LSTM by 8 units, keeping every trained weight"
+step "7. Char LSTM: widen the trained LSTM by 8 units, keeping every trained weight"
 run plan char_lstm/widen.surgery
 run run char_lstm/widen.surgery
 printf '\nOutputs before and after widening, on the same input:\n'
@@ -43,7 +52,7 @@ paste -d, char_lstm/out/before.csv char_lstm/out/after.csv | awk -F, '
   NR > 0 { n = NF / 2; for (i = 1; i <= n; i++) { if ($i ~ /^[-0-9.eE+]+$/) { d = $i - $(i + n); if (d < 0) d = -d; if (d > max) max = d; c++ } } }
   END { printf "max |before - after| over %d outputs: %.3g\n", c, max; exit (max > 1e-6) }'
 
-step "7. Char LSTM: add an entire untrained layer after the trained one"
+step "8. Char LSTM: add an entire untrained layer after the trained one"
 run plan char_lstm/add_layer.surgery
 run run char_lstm/add_layer.surgery
 
