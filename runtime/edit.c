@@ -476,6 +476,19 @@ int fresh_param(ectx *E, const layer *L, const param_spec *ps, const init_spec *
     return 0;
 }
 
+/* Records that the current statement created L (add, replace, insert): its shapes and any
+ * explicit n_in come from this statement, and its parameters are initialised fresh. */
+static void mark_created(ectx *E, layer *L)
+{
+    linfo *li = linfo_get(E, L);
+    if (li) {
+        li->size_stmt = E->cur;
+        li->reinit = true;
+        if (L->n_in_given)
+            li->nin_stmt = E->cur;
+    }
+}
+
 void schedule_reinit(ectx *E, layer *L, const init_spec *init)
 {
     linfo *li = linfo_get(E, L);
@@ -1062,13 +1075,7 @@ static void attach_new(ectx *E, layer *L, pending_conn *pc)
         return;
     if (after >= 0)
         place_after(m, m->n_layers - 1, after);
-    linfo *li = linfo_get(E, L);
-    if (li) {
-        li->size_stmt = E->cur;
-        li->reinit = true;
-        if (L->n_in_given)
-            li->nin_stmt = E->cur;
-    }
+    mark_created(E, L);
     /* a chain's open end (left by remove output / remove last) moves to the new layer */
     for (int i = 0; i < L->n_inputs; i++)
         for (int j = 0; j < E->n_open; j++)
@@ -1173,13 +1180,7 @@ static void do_replace(ectx *E, const ir_stmt *st)
     m->layers[idx] = L;
     model_index_invalidate(m);   /* another layer in the slot */
     layer_free(old);
-    linfo *li = linfo_get(E, L);
-    if (li) {
-        li->size_stmt = E->cur;
-        li->reinit = true;
-        if (L->n_in_given)
-            li->nin_stmt = E->cur;
-    }
+    mark_created(E, L);
 }
 
 static void do_insert(ectx *E, const ir_stmt *st)
@@ -1227,13 +1228,7 @@ static void do_insert(ectx *E, const ir_stmt *st)
     if (!add_layer(E, L))
         return;
     place_after(m, m->n_layers - 1, model_layer_index(m, x));
-    linfo *li = linfo_get(E, L);
-    if (li) {
-        li->size_stmt = E->cur;
-        li->reinit = true;
-        if (L->n_in_given)
-            li->nin_stmt = E->cur;
-    }
+    mark_created(E, L);
 }
 
 static void do_resize(ectx *E, const ir_stmt *st)
