@@ -2,6 +2,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "../runtime/blas_idle.h"
 #include "commands.h"
 #include "version.h"
 
@@ -51,6 +52,7 @@ int main(int argc, char **argv)
         printf("surgery %s\n", SURGERY_VERSION);
         return EXIT_OK;
     }
+    blas_idle_workers();
     for (int i = 0; i < n_commands; i++)
         if (!strcmp(name, commands[i].name))
             return commands[i].run(argc - 1, argv + 1);

@@ -96,7 +96,7 @@ static const char *stmt_word(const ectx *E, int i)
 
 bool layer_has_data(const layer *L)
 {
-    return L->n_params > 0 && L->params[0].data != NULL;
+    return L->n_params > 0 && tensor_has_values(&L->params[0]);
 }
 
 const char *edit_state_name(edit_state e)
@@ -2033,7 +2033,7 @@ static void init_missing(ectx *E)
             continue;
         bool have = true;
         for (int k = 0; k < n; k++)
-            have = have && L->params[k].data != NULL;
+            have = have && tensor_has_values(&L->params[k]);
         if (have && L->n_params == n)
             continue;
         linfo *li = linfo_find(E, L);
@@ -2229,7 +2229,38 @@ static void prescan_fine_tune(ectx *E)
     E->seed = (E->ft.set_mask & TC_SEED) ? E->ft.seed : E->m->seed;
 }
 
-int edit_apply_log(model *m, const ir_script *s, struct diag_ctx *d, edit_log *log)
+/* Whether an edit may read or rewrite parameter values: pending parameters (a widen's
+ * descriptions) are assembled before it. Widen assembles the ones it reads itself, so that a
+ * widen followed only by a save never builds the widened tensors in memory. */
+static bool reads_weights(ir_kind k)
+{
+    switch (k) {
+    case IR_WIDEN:
+    case IR_RENAME:
+    case IR_OUTPUTS:
+    case IR_INPUTS:
+    case IR_FREEZE_THROUGH:
+    case IR_FREEZE:
+    case IR_UNFREEZE:
+        return false;
+    case IR_REMOVE:
+    case IR_REMOVE_OUTPUT:
+    case IR_REMOVE_LAST:
+    case IR_ADD:
+    case IR_REPLACE:
+    case IR_INSERT:
+    case IR_RESIZE:
+    case IR_NARROW:
+    case IR_DEEPEN:
+    case IR_SET:
+        return true;
+    default:
+        return false;   /* base, param, fine_tune, data and the steps: no edit */
+    }
+}
+
+static int apply_edits(model *m, const ir_script *s, struct diag_ctx *d, edit_log *log,
+                       bool leave_pending)
 {
     ectx E;
     memset(&E, 0, sizeof E);
@@ -2261,6 +2292,10 @@ int edit_apply_log(model *m, const ir_script *s, struct diag_ctx *d, edit_log *l
     for (int i = 0; i < s->n_stmts && !E.oom; i++) {
         const ir_stmt *st = &s->stmts[i];
         E.cur = i;
+        if (E.wmode && reads_weights(st->kind) && model_settle(m) != 0) {
+            ectx_oom(&E);
+            break;
+        }
         switch (st->kind) {
         case IR_REMOVE: do_remove(&E, st); break;
         case IR_REMOVE_OUTPUT: do_remove_output(&E, st); break;
@@ -2284,11 +2319,23 @@ int edit_apply_log(model *m, const ir_script *s, struct diag_ctx *d, edit_log *l
     }
     if (!E.oom)
         finish(&E);
+    if (!E.oom && !leave_pending && model_settle(m) != 0)
+        ectx_oom(&E);
     ectx_free(&E);
     return diag_error_count(d) - E.errors_at_start;
 }
 
+int edit_apply_log(model *m, const ir_script *s, struct diag_ctx *d, edit_log *log)
+{
+    return apply_edits(m, s, d, log, false);
+}
+
 int edit_apply(model *m, const ir_script *s, struct diag_ctx *d)
 {
-    return edit_apply_log(m, s, d, NULL);
+    return apply_edits(m, s, d, NULL, false);
+}
+
+int edit_apply_pending(model *m, const ir_script *s, struct diag_ctx *d)
+{
+    return apply_edits(m, s, d, NULL, true);
 }

@@ -52,6 +52,10 @@ void edit_log_free(edit_log *log);
 int edit_apply(model *m, const ir_script *s, struct diag_ctx *d);
 /* The same, recording removed layers and the structure verdict in log (may be NULL). */
 int edit_apply_log(model *m, const ir_script *s, struct diag_ctx *d, edit_log *log);
+/* edit_apply, except that a widened parameter may be left pending (tensor.h): described as the
+ * old values beside the new ones instead of assembled, so that a model that is only saved
+ * afterwards never holds the widened copy; model_settle assembles them before any computing. */
+int edit_apply_pending(model *m, const ir_script *s, struct diag_ctx *d);
 
 /* "kept", "new", "resized", "widened", "narrowed", "renamed", "replaced", "removed". */
 const char *edit_state_name(edit_state e);

@@ -345,7 +345,7 @@ int exec_script(const ir_script *s, const exec_options *o, diag_ctx *d)
     if (!rs.m)
         return 4;
     int status = 0;
-    if (edit_apply(rs.m, s, d) != 0 || model_infer_shapes(rs.m, d) != 0) {
+    if (edit_apply_pending(rs.m, s, d) != 0 || model_infer_shapes(rs.m, d) != 0) {
         status = 1;
         goto out;
     }
@@ -361,6 +361,15 @@ int exec_script(const ir_script *s, const exec_options *o, diag_ctx *d)
     }
     for (int i = 0; i < s->n_stmts && status == 0; i++) {
         const ir_stmt *st = &s->stmts[i];
+        /* a step that computes with the model needs every widened tensor in memory; save
+         * streams them into the file as they are */
+        bool computes = st->kind == IR_FEATURIZE || st->kind == IR_FIT ||
+                        st->kind == IR_EVALUATE || st->kind == IR_EXPECT;
+        if (computes && model_settle(rs.m) != 0) {
+            diag_error(d, st->loc, "out of memory while assembling the edited parameters");
+            status = 4;
+            break;
+        }
         switch (st->kind) {
         case IR_DATA:
             rs.slots[rs.n_slots++].st = st;

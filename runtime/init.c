@@ -180,12 +180,12 @@ int layer_init_params(layer *L, const init_spec *fallback_init, uint64_t fallbac
     int n = L->type->param_specs(L, specs);
     bool fresh[LAYER_MAX_PARAMS] = {false};
     for (int i = 0; i < n; i++) {
-        if (L->params[i].data || shape_count(specs[i].ndim, specs[i].shape) == 0) {
-            if (L->params[i].data &&
+        if (tensor_has_values(&L->params[i]) || shape_count(specs[i].ndim, specs[i].shape) == 0) {
+            if (tensor_has_values(&L->params[i]) &&
                 (L->params[i].ndim != specs[i].ndim ||
                  memcmp(L->params[i].shape, specs[i].shape, (size_t)specs[i].ndim * sizeof(int64_t))))
                 goto fail;
-            if (!L->params[i].data && tensor_alloc(&L->params[i], specs[i].ndim, specs[i].shape))
+            if (!tensor_has_values(&L->params[i]) && tensor_alloc(&L->params[i], specs[i].ndim, specs[i].shape))
                 goto fail;
             continue;
         }

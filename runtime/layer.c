@@ -101,10 +101,13 @@ void layer_free(layer *L)
     free(L);
 }
 
-/* Copies an owned tensor's data, or the struct of a borrowed one. */
+/* Copies an owned tensor's data, or the struct of a borrowed one; a pending tensor is copied
+ * assembled. */
 static int clone_tensor(tensor *dst, const tensor *src)
 {
     memset(dst, 0, sizeof *dst);
+    if (src->parts)
+        return tensor_copy(dst, src);
     if (!src->data) {
         *dst = *src;
         return 0;

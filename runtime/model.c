@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <unistd.h>
 
 #include "../compiler/diag.h"
 
@@ -60,8 +61,11 @@ void model_free(model *m)
     free(m->weights_file);
     free(m->name);
     free(m->path);
-    if (m->mapping)
+    if (m->mapping) {
         munmap(m->mapping, m->mapping_len);
+        if (m->mapping_fd >= 0)
+            close(m->mapping_fd);
+    }
     model_index_invalidate(m);
     free(m);
 }
@@ -96,6 +100,7 @@ model *model_clone(const model *m, bool with_weights)
     c->weights_file = NULL;
     c->mapping = NULL;
     c->mapping_len = 0;
+    c->mapping_fd = -1;
     c->index = NULL;
     c->layers_mem = NULL;
     c->layers_cap = 0;

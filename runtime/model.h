@@ -56,6 +56,8 @@ typedef struct model {
     bool weights_loaded;     /* every layer's params hold data */
     void *mapping;           /* mmap of the weights file (tensors borrow from it) */
     size_t mapping_len;
+    int mapping_fd;          /* that file, open for reading while mapping is set (model_save
+                              * copies borrowed tensors from it); -1 when not open */
     struct model_index *index; /* name lookup cache (model.c; see model_index_invalidate) */
     layer **layers_mem;      /* model.c: the block model_add_layer last gave `layers`, and its */
     int layers_cap;          /* length (trusted only while layers == layers_mem) */

@@ -1,7 +1,6 @@
 /* model_io.c: loading and saving models: the YAML architecture through libyaml's document
  * parser (every key's line:col kept for diagnostics) and emitter, the weights through the
  * safetensors reader/writer, and the architecture hash that pairs the two files. */
-#define _GNU_SOURCE /* sync_file_range: the save starts writeback while it writes */
 #include "model_io.h"
 
 #include <errno.h>
@@ -21,6 +20,8 @@
 #include "init.h"
 #include "safetensors.h"
 #include "tensor_csv.h"
+#include "tensor_parts.h"
+#include "weights_out.h"
 
 /* ---- small helpers ---- */
 
@@ -1062,8 +1063,10 @@ static void load_weights(yctx *y)
         }
         L->n_params = n;
     }
-    if (!y->errors && borrowed)
+    if (!y->errors && borrowed) {
         m->mapping = st_take_mapping(f, &m->mapping_len);
+        m->mapping_fd = st_take_fd(f);
+    }
     if (y->errors) {
         /* Tensors may borrow from the mapping st_close releases: drop them all first. */
         for (int i = 0; i < m->n_layers; i++)
@@ -1106,6 +1109,26 @@ void model_prefetch_mapped(const model *m, const void *begin, const void *end)
     long ps = sysconf(_SC_PAGESIZE);
     uintptr_t pg = ps > 0 ? (uintptr_t)ps : 4096, lo = b / pg * pg;
     (void)madvise((void *)lo, e - lo, MADV_WILLNEED);
+}
+
+int model_settle(model *m)
+{
+    for (int i = 0; i < m->n_layers; i++) {
+        layer *L = m->layers[i];
+        for (int k = 0; k < LAYER_MAX_PARAMS; k++) {
+            tensor *t = &L->params[k];
+            if (!t->parts)
+                continue;
+            const tensor *kept = &t->parts->keep;
+            const float *kb = kept->data, *ke = kept->data ? kept->data + kept->size : NULL;
+            bool mapped = kept->borrowed;
+            if (tensor_settle(t) != 0)
+                return -1;
+            if (mapped)
+                model_drop_mapped(m, kb, ke, kb, ke);
+        }
+    }
+    return 0;
 }
 
 /* ---- model_load ---- */
@@ -1726,31 +1749,63 @@ static void save_error(struct diag_ctx *d, const char *path, const char *fmt, ..
     diag_error(d, l, "%s", msg);
 }
 
-/* The weights writer's companion: what st_write_cb reports after each piece it wrote. */
-typedef struct save_stream {
-    const model *m;
-    uint64_t started;        /* file offset up to which writeback has been started */
-} save_stream;
+/* Weights files at least this large are written with direct I/O (weights_out.h). */
+#define SAVE_DIRECT_MIN ((uint64_t)64 << 20)
 
-/* A written piece of a borrowed tensor leaves memory (its pages of the weights mapping: the
- * mapping is read once, not kept resident beside the new file's pages), and every
- * ST_WRITE_PIECE bytes the file's writeback is started (sync_file_range, asynchronous), so that
- * the disk works while the rest is copied and the commit's fsync has little left to wait for.
- * Only fflush failing fails the write: writeback that cannot be started early is left to the
- * fsync. */
-static int save_piece(void *ctx, FILE *fp, const st_entry *e, int64_t from, int64_t to,
-                      uint64_t file_end)
+/* Writes the weights file's header and data into the temporary af: on a little-endian host
+ * through weights_out (data still in the base weights file copied from it, pending tensors
+ * streamed without being assembled), elsewhere through st_write's byte-order conversion. */
+static int write_weights(const model *m, atomic_file *af, const st_entry *entries, int n,
+                         const char *const *meta, int n_meta, char *err, size_t err_len)
 {
-    save_stream *ss = ctx;
-    const tensor *t = e->t;
-    if (t->borrowed)
-        model_drop_mapped(ss->m, t->data, t->data + t->size, t->data + from, t->data + to);
-    if (file_end - ss->started >= ST_WRITE_PIECE) {
-        if (fflush(fp) != 0)
-            return -1;
-        (void)sync_file_range(fileno(fp), (off_t)ss->started, (off_t)(file_end - ss->started),
-                              SYNC_FILE_RANGE_WRITE);
-        ss->started = file_end;
+    const uint16_t probe = 1;
+    unsigned char low;
+    memcpy(&low, &probe, 1);
+    if (low != 1)
+        return st_write(af->fp, entries, n, meta, n_meta, err, err_len);
+    char *header;
+    size_t header_len;
+    st_entry *sorted;
+    if (st_header(entries, n, meta, n_meta, &header, &header_len, &sorted, err, err_len) != 0)
+        return -1;
+    uint64_t total = header_len;
+    for (int i = 0; i < n; i++)
+        total += (uint64_t)sorted[i].t->size * sizeof(float);
+    const int src_fd = m->mapping ? m->mapping_fd : -1;
+    weights_out w;
+    bool ok, direct = false;
+    if (total >= SAVE_DIRECT_MIN)   /* when it fails, w is begun for the page cache */
+        direct = wo_begin_direct(&w, af->tmp_path, total, fileno(af->fp), src_fd, m->mapping,
+                                 m->mapping_len) == 0;
+    else
+        wo_begin(&w, fileno(af->fp), header_len, src_fd, m->mapping, m->mapping_len);
+    if (direct) {
+        /* front to back; pending tensors' new values are drawn ahead of the writing */
+        ok = wo_bytes(&w, header, header_len) == 0;
+        for (int i = 0; i < n && ok; i++)
+            ok = wo_tensor(&w, sorted[i].t) == 0;
+    } else {
+        /* through the page cache, pending tensors last: their new values may still be being
+         * drawn (tensor_parts_fill) while the others are copied */
+        ok = fwrite(header, 1, header_len, af->fp) == header_len && fflush(af->fp) == 0;
+        if (!ok)
+            w.error = errno;
+        for (int pass = 0; pass < 2 && ok; pass++) {
+            uint64_t at = header_len;
+            for (int i = 0; i < n && ok; i++) {
+                const tensor *t = sorted[i].t;
+                if ((t->parts != NULL) == (pass == 1))
+                    ok = wo_seek(&w, at) == 0 && wo_tensor(&w, t) == 0;
+                at += (uint64_t)t->size * sizeof(float);
+            }
+        }
+    }
+    ok = wo_end(&w) == 0 && ok;
+    free(header);
+    free(sorted);
+    if (!ok) {
+        snprintf(err, err_len, "write failed: %s", strerror(w.error ? w.error : EIO));
+        return -1;
     }
     return 0;
 }
@@ -1782,11 +1837,11 @@ int model_save(const model *m, const char *yaml_path, struct diag_ctx *d)
         int k = L->type->param_specs(L, specs);
         for (int p = 0; p < k; p++) {
             const tensor *t = &L->params[p];
-            if ((!t->data && t->size > 0) || t->ndim != specs[p].ndim ||
+            if ((!tensor_has_values(t) && t->size > 0) || t->ndim != specs[p].ndim ||
                 memcmp(t->shape, specs[p].shape, (size_t)specs[p].ndim * sizeof(int64_t))) {
                 char a[96], b[96];
                 save_error(d, yaml_path, "cannot save: parameter %s.%s %s (needs %s)", L->name,
-                           specs[p].key, t->data ? shape_str(b, sizeof b, t->ndim, t->shape) : "has no data",
+                           specs[p].key, tensor_has_values(t) ? shape_str(b, sizeof b, t->ndim, t->shape) : "has no data",
                            shape_str(a, sizeof a, specs[p].ndim, specs[p].shape));
                 goto done;
             }
@@ -1826,11 +1881,7 @@ int model_save(const model *m, const char *yaml_path, struct diag_ctx *d)
         atomic_abort(&wa);
         goto done;
     }
-    for (int i = 0; i < n; i++)   /* borrowed data not in the page cache: read it ahead */
-        if (entries[i].t->borrowed)
-            model_prefetch_mapped(m, entries[i].t->data, entries[i].t->data + entries[i].t->size);
-    save_stream ss = {.m = m};
-    if (st_write_cb(wa.fp, entries, n, meta, 2, save_piece, &ss, err, sizeof err) != 0) {
+    if (write_weights(m, &wa, entries, n, meta, 2, err, sizeof err) != 0) {
         save_error(d, wpath, "%s", err);
         atomic_abort(&ya);
         atomic_abort(&wa);

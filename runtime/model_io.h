@@ -44,10 +44,17 @@ void model_drop_mapped(const model *m, const void *begin, const void *end, const
  * nothing unless [begin, end) lies inside m->mapping. */
 void model_prefetch_mapped(const model *m, const void *begin, const void *end);
 
+/* Assembles every pending parameter (tensor_settle: an edit's description of a widened tensor)
+ * into owned memory, letting the mapped pages the kept values were read from go. Returns 0, or
+ * -1 when memory runs out (parameters not yet assembled stay pending). */
+int model_settle(model *m);
+
 /* Writes DIR/NAME.yaml (yaml_path, which must end in .yaml or .yml) and DIR/NAME.safetensors
  * beside it, both through temporaries renamed into place as a pair (atomic_commit_pair): a
  * failure leaves the previous files (or none), never a torn pair. Every parameter must hold
- * data. Returns 0, or -1 with the reason reported through d. */
+ * values; pending parameters are streamed into the file without being assembled in memory,
+ * and tensors still in the base weights file are copied from it file to file. Returns 0, or -1
+ * with the reason reported through d. */
 int model_save(const model *m, const char *yaml_path, struct diag_ctx *d);
 
 /* FNV-1a 64 of a canonical text of the architecture: the inputs (in order: name, kind, sizes),

@@ -13,6 +13,8 @@
 #include <unistd.h>
 #include <yaml.h>
 
+#include "tensor_parts.h"
+
 #define ST_NAME_ITEM(e, s, n) s,
 #define ST_SIZE_ITEM(e, s, n) n,
 const char *const st_dtype_names[ST_DTYPE_COUNT] = {ST_DTYPES(ST_NAME_ITEM)};
@@ -578,6 +580,7 @@ st_file *st_parse(const void *buf, size_t len, const char *name, char *err, size
         fail(err, err_len, "%s: out of memory", name);
         return NULL;
     }
+    f->fd = -1;
     f->data = b + 8 + hlen;
     f->data_len = (uint64_t)len - 8 - hlen;
 
@@ -635,18 +638,20 @@ st_file *st_open(const char *path, char *err, size_t err_len)
      * would change this process's copy only, never the file. */
     void *map = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE, fd, 0);
     int e = errno;
-    close(fd);
     if (map == MAP_FAILED) {
+        close(fd);
         fail(err, err_len, "%s: cannot map: %s", path, strerror(e));
         return NULL;
     }
     st_file *f = st_parse(map, len, path, err, err_len);
     if (!f) {
         munmap(map, len);
+        close(fd);
         return NULL;
     }
     f->map = map;
     f->map_len = len;
+    f->fd = fd;
     return f;
 }
 
@@ -665,6 +670,8 @@ void st_close(st_file *f)
     free(f->meta_values);
     if (f->map)
         munmap(f->map, f->map_len);
+    if (f->fd >= 0)
+        close(f->fd);
     free(f->path);
     free(f);
 }
@@ -676,6 +683,13 @@ void *st_take_mapping(st_file *f, size_t *len)
     f->map = NULL;
     f->map_len = 0;
     return m;
+}
+
+int st_take_fd(st_file *f)
+{
+    int fd = f->fd;
+    f->fd = -1;
+    return fd;
 }
 
 const st_tensor *st_find(const st_file *f, const char *name)
@@ -853,15 +867,13 @@ static int cmp_entry(const void *a, const void *b)
     return strcmp(((const st_entry *)a)->name, ((const st_entry *)b)->name);
 }
 
-int st_write(FILE *fp, const st_entry *entries, int n, const char *const *meta, int n_meta,
-             char *err, size_t err_len)
+int st_header(const st_entry *entries, int n, const char *const *meta, int n_meta,
+              char **header, size_t *header_len, st_entry **sorted_out, char *err,
+              size_t err_len)
 {
-    return st_write_cb(fp, entries, n, meta, n_meta, NULL, NULL, err, err_len);
-}
-
-int st_write_cb(FILE *fp, const st_entry *entries, int n, const char *const *meta, int n_meta,
-                st_write_fn fn, void *ctx, char *err, size_t err_len)
-{
+    *header = NULL;
+    *header_len = 0;
+    *sorted_out = NULL;
     st_entry *sorted = malloc((size_t)(n > 0 ? n : 1) * sizeof *sorted);
     if (!sorted) {
         fail(err, err_len, "out of memory");
@@ -877,6 +889,7 @@ int st_write_cb(FILE *fp, const st_entry *entries, int n, const char *const *met
             return -1;
         }
     sbuf h = {0};
+    sb_add(&h, "\0\0\0\0\0\0\0\0", 8);   /* the length, filled in below */
     sb_puts(&h, "{");
     if (n_meta > 0) {
         sb_puts(&h, "\"__metadata__\":{");
@@ -911,40 +924,72 @@ int st_write_cb(FILE *fp, const st_entry *entries, int n, const char *const *met
         fail(err, err_len, "out of memory");
         return -1;
     }
-    unsigned char len8[8];
+    uint64_t json_len = (uint64_t)h.n - 8;
     for (int i = 0; i < 8; i++)
-        len8[i] = (unsigned char)((uint64_t)h.n >> (8 * i));
-    bool ok = fwrite(len8, 1, 8, fp) == 8 && fwrite(h.s, 1, h.n, fp) == h.n;
-    uint64_t pos = 8 + (uint64_t)h.n;
-    free(h.s);
-    bool le = host_little_endian();
-    const int64_t piece = (int64_t)(ST_WRITE_PIECE / sizeof(float));
+        h.s[i] = (char)(unsigned char)(json_len >> (8 * i));
+    *header = h.s;
+    *header_len = h.n;
+    *sorted_out = sorted;
+    return 0;
+}
+
+/* n floats as little-endian F32 (src NULL: zeros). */
+static bool write_floats(FILE *fp, const float *src, int64_t n)
+{
+    static const float zeros[4096];
+    const bool le = host_little_endian();
+    while (n > 0) {
+        int64_t k = src || n < 4096 ? n : 4096;
+        if (!src) {
+            if (fwrite(zeros, sizeof(float), (size_t)k, fp) != (size_t)k)
+                return false;
+        } else if (le) {
+            if (fwrite(src, sizeof(float), (size_t)k, fp) != (size_t)k)
+                return false;
+        } else {
+            for (int64_t j = 0; j < k; j++) {
+                uint32_t bits;
+                memcpy(&bits, &src[j], 4);
+                unsigned char b[4] = {(unsigned char)bits, (unsigned char)(bits >> 8),
+                                      (unsigned char)(bits >> 16), (unsigned char)(bits >> 24)};
+                if (fwrite(b, 1, 4, fp) != 4)
+                    return false;
+            }
+        }
+        n -= k;
+        if (src)
+            src += k;
+    }
+    return true;
+}
+
+static int write_run(void *ctx, const float *src, int64_t n)
+{
+    return write_floats(ctx, src, n) ? 0 : -1;
+}
+
+int st_write(FILE *fp, const st_entry *entries, int n, const char *const *meta, int n_meta,
+             char *err, size_t err_len)
+{
+    char *h;
+    size_t hn;
+    st_entry *sorted;
+    if (st_header(entries, n, meta, n_meta, &h, &hn, &sorted, err, err_len) != 0)
+        return -1;
+    bool ok = fwrite(h, 1, hn, fp) == hn;
+    free(h);
     for (int i = 0; ok && i < n; i++) {
         const tensor *t = sorted[i].t;
         if (t->size == 0)
             continue;
-        if (!t->data) {
+        if (t->parts) {
+            ok = tensor_parts_each_run(t->parts, write_run, fp) == 0;
+        } else if (!t->data) {
             fail(err, err_len, "tensor '%s' has no data", sorted[i].name);
             free(sorted);
             return -1;
-        }
-        for (int64_t from = 0; ok && from < t->size; from += piece) {
-            int64_t to = t->size - from < piece ? t->size : from + piece;
-            if (le) {
-                size_t cnt = (size_t)(to - from);
-                ok = fwrite(t->data + from, sizeof(float), cnt, fp) == cnt;
-            } else {
-                for (int64_t j = from; ok && j < to; j++) {
-                    uint32_t bits;
-                    memcpy(&bits, &t->data[j], 4);
-                    unsigned char b[4] = {(unsigned char)bits, (unsigned char)(bits >> 8),
-                                          (unsigned char)(bits >> 16), (unsigned char)(bits >> 24)};
-                    ok = fwrite(b, 1, 4, fp) == 4;
-                }
-            }
-            pos += (uint64_t)(to - from) * 4;
-            if (ok && fn)
-                ok = fn(ctx, fp, &sorted[i], from, to, pos) == 0;
+        } else {
+            ok = write_floats(fp, t->data, t->size);
         }
     }
     free(sorted);

@@ -52,6 +52,7 @@ typedef struct st_file {
     int n_tensors;
     char **meta_keys, **meta_values;   /* __metadata__ */
     int n_meta;
+    int fd;                     /* st_open's file, open for reading until st_close (else -1) */
 } st_file;
 
 /* Maps and validates a whole file: header length, header JSON (parsed with libyaml), dtypes,
@@ -77,6 +78,9 @@ int st_tensor_load(const st_file *f, const st_tensor *t, tensor *out, bool allow
 
 /* Hands the mapping to the caller (st_close then leaves it mapped); *len receives its size. */
 void *st_take_mapping(st_file *f, size_t *len);
+/* Hands st_open's descriptor of the file to the caller (st_close then leaves it open); -1 for
+ * a file image st_parse validated. */
+int st_take_fd(st_file *f);
 
 /* One tensor to write: its name and float32 data (written as F32). */
 typedef struct st_entry {
@@ -84,24 +88,19 @@ typedef struct st_entry {
     const tensor *t;
 } st_entry;
 
-/* Writes a complete safetensors file to fp: entries sorted by name (duplicates refused),
- * data laid out contiguously in that order, header padded with spaces to a multiple of 8
- * bytes, `__metadata__` from the n_meta key/value pairs (meta[2i], meta[2i+1]). Returns 0, or
- * -1 with a message in err. */
+/* The header of a safetensors file of these entries: the 8-byte little-endian length, then
+ * the JSON (`__metadata__` from the n_meta key/value pairs meta[2i], meta[2i+1]; every entry's
+ * dtype F32, shape and data_offsets, the data laid out contiguously in name order), padded
+ * with spaces to a multiple of 8 bytes. *header (malloc'd, *header_len bytes) and *sorted
+ * (malloc'd: the n entries in the order of their data) are the caller's to free. Duplicate
+ * names are refused. Returns 0, or -1 with a message in err. */
+int st_header(const st_entry *entries, int n, const char *const *meta, int n_meta,
+              char **header, size_t *header_len, st_entry **sorted, char *err, size_t err_len);
+
+/* Writes a complete safetensors file to fp: st_header, then every entry's data as
+ * little-endian F32 (a pending tensor's values run by run, never assembled). Returns 0, or -1
+ * with a message in err. */
 int st_write(FILE *fp, const st_entry *entries, int n, const char *const *meta, int n_meta,
              char *err, size_t err_len);
-
-/* Tensor data is written in pieces of at most this many bytes. */
-#define ST_WRITE_PIECE ((size_t)16 << 20)
-/* Told after each piece of tensor data st_write_cb wrote to fp: the entry, the range [from, to)
- * of its elements just passed to fwrite (the source memory is no longer needed by the writer)
- * and the file offset after them. A nonzero return fails the write. */
-typedef int (*st_write_fn)(void *ctx, FILE *fp, const st_entry *e, int64_t from, int64_t to,
-                           uint64_t file_end);
-/* st_write, calling fn (when not NULL) after every piece of tensor data: to start the file's
- * writeback early, or to let go of source memory as soon as it is written. The bytes written
- * are the same as st_write's. */
-int st_write_cb(FILE *fp, const st_entry *entries, int n, const char *const *meta, int n_meta,
-                st_write_fn fn, void *ctx, char *err, size_t err_len);
 
 #endif

@@ -1,6 +1,8 @@
 /* tensor.c: allocation, copying and comparison of dense float32 tensors. */
 #include "tensor.h"
 
+#include "tensor_parts.h"
+
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -59,6 +61,7 @@ void tensor_release(tensor *t)
         return;
     if (!t->borrowed)
         free(t->data);
+    tensor_parts_free(t->parts);
     memset(t, 0, sizeof *t);
 }
 
@@ -69,14 +72,31 @@ int tensor_copy(tensor *dst, const tensor *src)
         return -1;
     if (src->size > 0 && src->data)
         memcpy(tmp.data, src->data, (size_t)src->size * sizeof(float));
+    else if (src->parts)
+        tensor_parts_assemble(src->parts, tmp.data);
     if (dst != src)
         tensor_release(dst);
     *dst = tmp;
     return 0;
 }
 
+int tensor_settle(tensor *t)
+{
+    if (!t->parts)
+        return 0;
+    tensor tmp;
+    if (tensor_alloc(&tmp, t->ndim, t->shape) != 0)
+        return -1;
+    tensor_parts_assemble(t->parts, tmp.data);
+    tensor_release(t);
+    *t = tmp;
+    return 0;
+}
+
 int tensor_make_owned(tensor *t)
 {
+    if (t->parts)
+        return tensor_settle(t);
     if (!t->borrowed)
         return 0;
     tensor src = *t;

@@ -8,8 +8,11 @@
 
 /* Ownership: a tensor owns `data` unless `borrowed` is set (then data points into a buffer owned
  * by someone else, e.g. a model's mapped weights file, and must be copied before writing:
- * tensor_make_owned). tensor_release frees owned data and resets the struct; releasing a zeroed
- * tensor is a no-op. Tensors are plain values: copying the struct does not copy the data. */
+ * tensor_make_owned). A tensor may instead be pending: `parts` (owned) describes its values as
+ * spans of other buffers and `data` is NULL until tensor_settle assembles it (an edit's output
+ * that is only saved is never assembled: tensor_parts.h). tensor_release frees owned data and
+ * parts and resets the struct; releasing a zeroed tensor is a no-op. Tensors are plain values:
+ * copying the struct does not copy the data. */
 #define TENSOR_MAX_DIMS 4
 
 typedef struct tensor {
@@ -18,7 +21,14 @@ typedef struct tensor {
     int64_t shape[TENSOR_MAX_DIMS];
     int64_t size;       /* product of shape; 1 for ndim 0 */
     bool borrowed;
+    struct tensor_parts *parts;   /* set: pending, data NULL (see above) */
 } tensor;
+
+/* Whether the tensor has values: data, or parts that tensor_settle turns into data. */
+static inline bool tensor_has_values(const tensor *t)
+{
+    return t->data != NULL || t->parts != NULL;
+}
 
 /* Allocates zero-filled data of the given shape. Returns 0, or -1 when the element count would
  * overflow or memory runs out (t is then left zeroed). */
@@ -26,8 +36,11 @@ int tensor_alloc(tensor *t, int ndim, const int64_t *shape);
 int tensor_alloc2(tensor *t, int64_t d0, int64_t d1);
 int tensor_alloc3(tensor *t, int64_t d0, int64_t d1, int64_t d2);
 void tensor_release(tensor *t);
-/* Deep copy into dst (which is released first). */
+/* Deep copy into dst (which is released first); a pending src is assembled into the copy. */
 int tensor_copy(tensor *dst, const tensor *src);
+/* Assembles a pending tensor's values into owned data (no-op for any other tensor). Returns 0,
+ * or -1 when memory runs out (the tensor is then still pending). */
+int tensor_settle(tensor *t);
 /* Replaces borrowed data by an owned copy. */
 int tensor_make_owned(tensor *t);
 void tensor_zero(tensor *t);

@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "edit_impl.h"
+#include "tensor_parts.h"
 
 /* Which old unit each new unit comes from, and how its outgoing weights are scaled. */
 typedef struct unit_map {
@@ -90,6 +91,96 @@ static int64_t kept_prefix(const unit_map *u)
     return p;
 }
 
+/* Every old unit keeps its index and every new unit is fresh (the default widen): the new
+ * tensors are the old ones with spans of new values beside them, described (tensor_parts)
+ * rather than copied. */
+static bool appends_only(const unit_map *u)
+{
+    if (u->n_new <= u->n_old || kept_prefix(u) != u->n_old)
+        return false;
+    for (int64_t j = u->n_old; j < u->n_new; j++)
+        if (u->src[j] >= 0)
+            return false;
+    return true;
+}
+
+/* Assembles the pending parameters of L (an earlier edit's description) before they are read. */
+static int settle_params(ectx *E, layer *L)
+{
+    for (int k = 0; k < L->n_params; k++)
+        if (tensor_settle(&L->params[k]) != 0) {
+            ectx_oom(E);
+            return -1;
+        }
+    return 0;
+}
+
+/* The new values of a described widening, drawn on the description's filler thread in the
+ * order and at the stream positions an in-memory widen draws them: `rows` rows of `blocks` runs
+ * of k values, run (r, g) stored at fresh + (r * blocks + g) * k, drawn at position
+ * r * row_len + first + g * block_stride. */
+typedef struct fresh_fill {
+    param_stream stream;
+    float *fresh;
+    int64_t rows, k, row_len, first, block_stride;
+    int blocks;
+} fresh_fill;
+
+static void fresh_fill_run(tensor_parts *p, void *arg)
+{
+    fresh_fill *f = arg;
+    const int64_t per_row = f->blocks * f->k;
+    int64_t told = 0;
+    for (int64_t r = 0; r < f->rows; r++) {
+        for (int g = 0; g < f->blocks; g++)
+            param_stream_fill(&f->stream, f->fresh + (r * f->blocks + g) * f->k,
+                              r * f->row_len + f->first + g * f->block_stride, f->k);
+        if ((r + 1) * per_row - told >= ((int64_t)1 << 16)) {   /* readers may go on */
+            told = (r + 1) * per_row;
+            tensor_parts_filled(p, told);
+        }
+    }
+    free(f);
+}
+
+/* W [R, blocks * n] widened to [R, blocks * nn] by new units appended to each block, as a
+ * description: the old tensor (taken from *o) and a fresh [R, blocks * (nn - n)] buffer of the
+ * new units' values, drawn from fin meanwhile (fresh_fill). */
+static int append_columns(ectx *E, tensor *o, const param_spec *ps, int blocks, int64_t n,
+                          int64_t nn, const param_stream *fin, tensor *out)
+{
+    const int64_t R = ps->shape[0], nc = ps->shape[1], oc = o->shape[1], k = nn - n;
+    float *fresh = malloc((size_t)(R * blocks * k > 0 ? R * blocks * k : 1) * sizeof *fresh);
+    fresh_fill *f = malloc(sizeof *f);
+    tensor_parts *p = fresh && f ? tensor_parts_new(NULL, fresh, R * blocks * k) : NULL;
+    if (!p) {
+        free(fresh);
+        free(f);
+        ectx_oom(E);
+        return -1;
+    }
+    *f = (fresh_fill){.stream = *fin, .fresh = fresh, .rows = R, .k = k, .row_len = nc,
+                      .first = n, .block_stride = nn, .blocks = blocks};
+    tensor_parts_fill(p, fresh_fill_run, f);
+    const float *old = o->data;
+    p->keep = *o;
+    memset(o, 0, sizeof *o);
+    int bad = tensor_parts_group(p, R);
+    for (int g = 0; g < blocks; g++) {
+        bad |= tensor_parts_span(p, old + g * n, oc, n);
+        bad |= tensor_parts_span(p, fresh + g * k, blocks * k, k);
+    }
+    assert(!bad);
+    (void)bad;
+    memset(out, 0, sizeof *out);
+    out->ndim = 2;
+    out->shape[0] = R;
+    out->shape[1] = nc;
+    out->size = R * nc;
+    out->parts = p;
+    return 0;
+}
+
 /* New units' values for one row of a column block: every run of new units drawn in order. */
 static void fill_new_units(const unit_map *u, param_stream *ps, float *row, int64_t row_pos,
                            int64_t from)
@@ -120,6 +211,8 @@ static int remap_self(ectx *E, layer *L, const unit_map *u)
     param_spec os[LAYER_MAX_PARAMS], ns[LAYER_MAX_PARAMS];
     int on = L->type->param_specs(L, os);
     assert(L->n_out == n && on == L->n_params);
+    if (settle_params(E, L) != 0)
+        return -1;
     tensor old[LAYER_MAX_PARAMS];
     memcpy(old, L->params, sizeof old);
     L->n_out = nn;
@@ -133,11 +226,24 @@ static int remap_self(ectx *E, layer *L, const unit_map *u)
     rng_seed_stream(&noise_rng, E->seed, stream);
     const bool fresh_needed = any_new(u);
     const int64_t keep = kept_prefix(u);
+    const bool appends = appends_only(u);
+    bool taken[LAYER_MAX_PARAMS] = {false};   /* old[k] moved into nw[k]'s description */
     int rc = 0;
     for (int k = 0; k < cnt && rc == 0; k++) {
         const param_spec *ps = &ns[k];
-        const tensor *o = &old[k];
+        tensor *o = &old[k];
         assert(!strcmp(os[k].key, ps->key));
+        bool rw = !strcmp(ps->key, "RW");
+        if (appends && ps->ndim == 2 && !rw && o->data) {
+            param_stream fin;
+            if (fresh_stream(E, L, ps, &u->in_init, &fin) != 0 ||
+                append_columns(E, o, ps, blocks, n, nn, &fin, &nw[k]) != 0) {
+                rc = -1;
+                break;
+            }
+            taken[k] = true;
+            continue;
+        }
         if (tensor_alloc(&nw[k], ps->ndim, ps->shape) != 0) {
             ectx_oom(E);
             rc = -1;
@@ -149,7 +255,6 @@ static int remap_self(ectx *E, layer *L, const unit_map *u)
             rc = -1;
             break;
         }
-        bool rw = !strcmp(ps->key, "RW");
         bool out_drawn = rw && fresh_needed && !u->out_zero;
         if (out_drawn && fresh_stream(E, L, ps, &u->out_init, &fout) != 0) {
             rc = -1;
@@ -232,15 +337,83 @@ static int remap_self(ectx *E, layer *L, const unit_map *u)
     }
     if (rc != 0) {
         for (int k = 0; k < cnt; k++)
+            if (taken[k])    /* the old tensor stays L's: the description lets go of it */
+                memset(&nw[k].parts->keep, 0, sizeof nw[k].parts->keep);
+        for (int k = 0; k < cnt; k++)
             tensor_release(&nw[k]);
         L->n_out = n;
         return -1;
     }
     for (int k = 0; k < cnt; k++) {
-        release_param(E, &L->params[k]);
+        if (!taken[k])
+            release_param(E, &L->params[k]);
         L->params[k] = nw[k];
     }
     L->n_params = cnt;
+    return 0;
+}
+
+/* Every kept unit's outgoing weights are copied unscaled. */
+static bool scales_one(const unit_map *u)
+{
+    for (int64_t j = 0; j < u->n_old && j < u->n_new; j++)
+        if (u->scale[j] != 1.0f)
+            return false;
+    return true;
+}
+
+/* A consumer's W [R, cols] with new units' rows inserted after row offset + n_old, as a
+ * description: the old rows (the tensor taken from *o) around the new rows, which are zeros or
+ * drawn from out_init as an in-memory remap draws them. */
+static int append_rows(ectx *E, layer *C, tensor *o, const param_spec *ps, int64_t offset,
+                       const unit_map *u, tensor *out)
+{
+    const int64_t R = o->shape[0], cols = o->shape[1], delta = u->n_new - u->n_old;
+    const int64_t split = offset + u->n_old;
+    float *fresh = NULL;
+    fresh_fill *f = NULL;
+    param_stream fr;
+    if (!u->out_zero) {
+        if (fresh_stream(E, C, ps, &u->out_init, &fr) != 0)
+            return -1;
+        fresh = malloc((size_t)(delta * cols > 0 ? delta * cols : 1) * sizeof *fresh);
+        f = malloc(sizeof *f);
+        if (!fresh || !f) {
+            free(fresh);
+            free(f);
+            ectx_oom(E);
+            return -1;
+        }
+    }
+    tensor_parts *p = tensor_parts_new(NULL, fresh, delta * cols);
+    if (!p) {
+        free(fresh);
+        free(f);
+        ectx_oom(E);
+        return -1;
+    }
+    if (f) {
+        *f = (fresh_fill){.stream = fr, .fresh = fresh, .rows = delta, .k = cols,
+                          .row_len = cols, .first = split * cols, .blocks = 1};
+        tensor_parts_fill(p, fresh_fill_run, f);
+    }
+    const float *old = o->data;
+    p->keep = *o;
+    memset(o, 0, sizeof *o);
+    int bad = tensor_parts_group(p, split);
+    bad |= tensor_parts_span(p, old, cols, cols);
+    bad |= tensor_parts_group(p, delta);
+    bad |= tensor_parts_span(p, fresh, cols, cols);
+    bad |= tensor_parts_group(p, R - split);
+    bad |= tensor_parts_span(p, old + split * cols, cols, cols);
+    assert(!bad);
+    (void)bad;
+    memset(out, 0, sizeof *out);
+    out->ndim = 2;
+    out->shape[0] = R + delta;
+    out->shape[1] = cols;
+    out->size = (R + delta) * cols;
+    out->parts = p;
     return 0;
 }
 
@@ -251,8 +424,12 @@ static int remap_rows(ectx *E, layer *C, int64_t offset, const unit_map *u)
 {
     const int64_t delta = u->n_new - u->n_old;
     int wi = layer_param_index(C, "W");
-    assert(wi >= 0 && C->params[wi].data);
+    assert(wi >= 0 && tensor_has_values(&C->params[wi]));
     tensor *o = &C->params[wi];
+    if (tensor_settle(o) != 0) {
+        ectx_oom(E);
+        return -1;
+    }
     const int64_t R = o->shape[0], cols = o->shape[1];
     assert(offset + u->n_old <= R);
     C->n_in += delta;
@@ -260,6 +437,14 @@ static int remap_rows(ectx *E, layer *C, int64_t offset, const unit_map *u)
     C->type->param_specs(C, ns);
     tensor nw = {0};
     param_stream fr;
+    if (appends_only(u) && scales_one(u)) {
+        if (append_rows(E, C, o, &ns[wi], offset, u, &nw) != 0) {
+            C->n_in -= delta;
+            return -1;
+        }
+        *o = nw;
+        return 0;
+    }
     if (tensor_alloc(&nw, 2, ns[wi].shape) != 0) {
         C->n_in -= delta;
         ectx_oom(E);

@@ -1031,8 +1031,10 @@ Test(edit, widen_lstm_outgoing_init_draws_recurrent_rows_after_the_incoming_valu
     model_free(b);
 }
 
-/* A model of a few MB saved beside `dir` and loaded back: its weights borrow the mapping. */
-static model *te_mapped_model(char *dir, size_t n, model **owned)
+/* A model (its YAML text, with an init seed) initialised, saved as DIR/saved.yaml in a new
+ * temporary folder written to dir, and loaded back: its weights borrow the mapping. *owned
+ * receives the model it was saved from. */
+static model *te_saved_model(char *dir, size_t n, const char *yaml_text, model **owned)
 {
     snprintf(dir, n, "/tmp/surgery-test-edit-map-XXXXXX");
     cr_assert_not_null(mkdtemp(dir));
@@ -1040,11 +1042,7 @@ static model *te_mapped_model(char *dir, size_t n, model **owned)
     snprintf(path, sizeof path, "%s/init.yaml", dir);
     FILE *f = fopen(path, "w");
     cr_assert_not_null(f);
-    fputs("format: surgery-model/1\nname: mapped\ninputs:\n  - {name: in, type: feed_forward, "
-          "size: 1100}\nlayers:\n  - {name: fc1, type: dense, inputs: [in], n_out: 1024, "
-          "activation: relu}\n  - {name: fc2, type: dense, inputs: [fc1], n_out: 1100, "
-          "activation: relu}\n  - {name: out, type: output, inputs: [fc2], n_out: 3, "
-          "activation: softmax, loss: mcxent}\noutputs: [out]\ninit: {seed: 3}\n", f);
+    fputs(yaml_text, f);
     fclose(f);
     model *m0 = model_load(path, true, NULL);
     cr_assert_not_null(m0);
@@ -1058,10 +1056,23 @@ static model *te_mapped_model(char *dir, size_t n, model **owned)
     return m;
 }
 
+/* A model of a few MB saved beside `dir` and loaded back: its weights borrow the mapping. */
+static model *te_mapped_model(char *dir, size_t n, model **owned)
+{
+    return te_saved_model(dir, n,
+                          "format: surgery-model/1\nname: mapped\ninputs:\n  - {name: in, type: "
+                          "feed_forward, size: 1100}\nlayers:\n  - {name: fc1, type: dense, "
+                          "inputs: [in], n_out: 1024, activation: relu}\n  - {name: fc2, type: "
+                          "dense, inputs: [fc1], n_out: 1100, activation: relu}\n  - {name: out, "
+                          "type: output, inputs: [fc2], n_out: 3, activation: softmax, loss: "
+                          "mcxent}\noutputs: [out]\ninit: {seed: 3}\n",
+                          owned);
+}
+
 static void te_rm_dir(const char *dir)
 {
     const char *const files[] = {"init.yaml", "saved.yaml", "saved.safetensors", "edited.yaml",
-                                 "edited.safetensors"};
+                                 "edited.safetensors", "settled.yaml", "settled.safetensors"};
     char path[512];
     for (size_t i = 0; i < sizeof files / sizeof *files; i++) {
         snprintf(path, sizeof path, "%s/%s", dir, files[i]);
@@ -1070,8 +1081,9 @@ static void te_rm_dir(const char *dir)
     rmdir(dir);
 }
 
-/* Applies script text to m, compiled against the base `yaml` (not a fixture). */
-static void te_apply_at(model *m, const char *yaml, const char *text)
+/* Applies script text to m, compiled against the base `yaml` (not a fixture); pending: widened
+ * parameters may stay described (edit_apply_pending), as `run` leaves them for a save. */
+static void te_apply_at_mode(model *m, const char *yaml, const char *text, bool pending)
 {
     char path[512];
     snprintf(path, sizeof path, "%s.surgery", yaml);
@@ -1083,10 +1095,147 @@ static void te_apply_at(model *m, const char *yaml, const char *text)
     ir_script *s = NULL;
     cr_assert_eq(frontend_compile(path, NULL, 0, d, &s), FE_OK);
     unlink(path);
-    cr_assert_eq(edit_apply(m, s, d), 0);
+    cr_assert_eq(pending ? edit_apply_pending(m, s, d) : edit_apply(m, s, d), 0);
     cr_assert_eq(model_infer_shapes(m, d), 0);
     diag_free(d);
     ir_script_free(s);
+}
+
+static void te_apply_at(model *m, const char *yaml, const char *text)
+{
+    te_apply_at_mode(m, yaml, text, false);
+}
+
+static bool te_files_equal(const char *a, const char *b)
+{
+    FILE *fa = fopen(a, "rb"), *fb = fopen(b, "rb");
+    cr_assert(fa && fb, "cannot open %s or %s", a, b);
+    bool same = true;
+    int ca, cb;
+    do {
+        ca = fgetc(fa);
+        cb = fgetc(fb);
+        same = ca == cb;
+    } while (same && ca != EOF);
+    fclose(fa);
+    fclose(fb);
+    return same;
+}
+
+/* Saves a as DIR/edited.yaml and b as DIR/settled.yaml; asserts the weights files are equal
+ * byte for byte (te_rm_dir removes them). */
+static void te_saves_equal(const char *dir, const model *a, const model *b, const char *what)
+{
+    char pa[512], pb[512], wa[512], wb[512];
+    snprintf(pa, sizeof pa, "%s/edited.yaml", dir);
+    snprintf(pb, sizeof pb, "%s/settled.yaml", dir);
+    snprintf(wa, sizeof wa, "%s/edited.safetensors", dir);
+    snprintf(wb, sizeof wb, "%s/settled.safetensors", dir);
+    cr_assert_eq(model_save(a, pa, NULL), 0);
+    cr_assert_eq(model_save(b, pb, NULL), 0);
+    cr_assert(te_files_equal(wa, wb), "%s: weights files differ", what);
+}
+
+static int te_pending_count(const model *m)
+{
+    int n = 0;
+    for (int i = 0; i < m->n_layers; i++)
+        for (int k = 0; k < LAYER_MAX_PARAMS; k++)
+            n += m->layers[i]->params[k].parts != NULL;
+    return n;
+}
+
+Test(edit, pending_widen_saves_the_same_files_as_an_assembled_one)
+{
+    /* widened tensors described (kept rows from the mapping, new values beside them) and
+     * streamed into the file must give the bytes of the same edit done in memory */
+    const struct {
+        const char *script;
+        int pending;    /* parameters left described */
+    } cases[] = {
+        {"widen \"fc1\" by 5", 2},                                   /* fc1.W, fc2.W */
+        {"widen \"fc1\" by 5 { outgoing = uniform(-0.1, 0.1) }", 2},
+        {"widen \"fc1\" to 1030\nwiden \"fc2\" by 2", 3},  /* fc2.W settled, re-described */
+        {"widen \"out\" by 2", 1},
+        {"widen \"fc1\" by 4 { method = net2net }", 0},             /* built in memory */
+        {"widen \"fc1\" by 3\nnarrow \"fc2\" to 1000", 0},  /* narrow assembles them first */
+    };
+    for (size_t k = 0; k < sizeof cases / sizeof *cases; k++) {
+        char dir[64], yaml[128];
+        model *orig;
+        model *a = te_mapped_model(dir, sizeof dir, &orig);
+        snprintf(yaml, sizeof yaml, "%s/saved.yaml", dir);
+        model *b = model_load(yaml, true, NULL);
+        cr_assert_not_null(b);
+        te_apply_at_mode(a, yaml, cases[k].script, true);
+        te_apply_at_mode(b, yaml, cases[k].script, false);
+        cr_assert_eq(te_pending_count(a), cases[k].pending, "%s", cases[k].script);
+        cr_assert_eq(te_pending_count(b), 0);
+        te_saves_equal(dir, a, b, cases[k].script);
+        /* the pending model, assembled afterwards, holds the same values */
+        cr_assert_eq(model_settle(a), 0);
+        cr_assert_eq(te_pending_count(a), 0);
+        const char *const names[] = {"fc1", "fc2", "out"};
+        for (int i = 0; i < 3; i++)
+            te_same_layer(a, b, names[i]);
+        model_free(a);
+        model_free(b);
+        model_free(orig);
+        te_rm_dir(dir);
+    }
+}
+
+Test(edit, large_saves_stream_pending_and_mapped_tensors_like_small_ones)
+{
+    /* a model past the size from which saving uses direct I/O (64 MB): its save, a pending
+     * widen of it and the same widen assembled give the files small saves give */
+    char dir[64], yaml[512], pa[512];
+    model *m0;
+    model *a = te_saved_model(dir, sizeof dir,
+                              "format: surgery-model/1\nname: large\ninputs:\n  - {name: in, "
+                              "type: feed_forward, size: 4300}\nlayers:\n  - {name: fc1, type: "
+                              "dense, inputs: [in], n_out: 4096, activation: relu}\n  - {name: "
+                              "out, type: output, inputs: [fc1], n_out: 7, activation: softmax, "
+                              "loss: mcxent}\noutputs: [out]\ninit: {seed: 5}\n",
+                              &m0);
+    snprintf(yaml, sizeof yaml, "%s/saved.yaml", dir);
+    model *b = model_load(yaml, true, NULL);
+    cr_assert_not_null(b);
+    te_same_layer(a, m0, "fc1");
+    te_same_layer(a, m0, "out");
+    const char *text = "widen \"fc1\" by 9 { outgoing = uniform(-0.2, 0.2) }";
+    te_apply_at_mode(a, yaml, text, true);
+    te_apply_at_mode(b, yaml, text, false);
+    cr_assert_eq(te_pending_count(a), 2);
+    te_saves_equal(dir, a, b, text);
+    snprintf(pa, sizeof pa, "%s/edited.yaml", dir);
+    model *c = model_load(pa, true, NULL);
+    cr_assert_not_null(c);
+    te_same_layer(c, b, "fc1");
+    te_same_layer(c, b, "out");
+    model_free(c);
+    model_free(a);
+    model_free(b);
+    model_free(m0);
+    te_rm_dir(dir);
+}
+
+Test(edit, pending_widen_of_an_lstm_saves_the_same_values)
+{
+    model *a = te_load("lstm", true), *b = te_load("lstm", true);
+    const char *text = "widen \"lstm1\" by 3 { outgoing = normal(0, 0.1) }\nwiden \"lstm2\" to 7";
+    char yaml[512], cwd[256];
+    cr_assert_not_null(getcwd(cwd, sizeof cwd));
+    snprintf(yaml, sizeof yaml, "%s/tests/data/edit/lstm.yaml", cwd);
+    te_apply_at_mode(a, yaml, text, true);
+    te_apply_at_mode(b, yaml, text, false);
+    cr_assert_gt(te_pending_count(a), 0, "owned weights are described too");
+    char dir[] = "/tmp/surgery-test-edit-lstm-XXXXXX";
+    cr_assert_not_null(mkdtemp(dir));
+    te_saves_equal(dir, a, b, text);
+    te_rm_dir(dir);
+    model_free(a);
+    model_free(b);
 }
 
 Test(edit, edits_on_mapped_weights_match_owned_ones_and_keep_the_file_data)
