@@ -11,7 +11,7 @@ CC := cc
 endif
 
 DEPS_STAMP := $(BUILD)/.deps-ok
-PKGS       := openblas yaml-0.1
+PKGS       := openblas yaml-0.1 libxxhash
 PKG_CFLAGS  = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS    = $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 CRIT_CFLAGS = $(shell pkg-config --cflags criterion 2>/dev/null)
@@ -20,7 +20,7 @@ CRIT_LIBS   = $(shell pkg-config --libs criterion 2>/dev/null)
 OPT        ?= -O2
 WARN       := -Wall -Wextra -Werror
 CFLAGS_ALL  = -std=c11 -D_DEFAULT_SOURCE $(OPT) -g $(WARN) -MMD -MP -I. -I$(BUILD)/gen $(PKG_CFLAGS) $(CFLAGS)
-LDLIBS_ALL  = $(PKG_LIBS) -lm $(LDLIBS)
+LDLIBS_ALL  = $(PKG_LIBS) -lm -pthread $(LDLIBS)
 ifneq ($(SANITIZE),)
 OPT        := -O1
 CFLAGS_ALL += -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined

@@ -4,10 +4,12 @@
 
 #include <assert.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "rng.h"
 
@@ -378,38 +380,42 @@ int check_class_label(double v, int64_t classes, csv_error *err)
 
 /* ---- hashing ---- */
 
-void fnv_bytes(uint64_t *h, const void *p, size_t n)
+int hash_file(XXH3_state_t *h, const char *path, diag_ctx *d, src_loc loc)
 {
-    const unsigned char *b = p;
-    uint64_t x = *h;
-    for (size_t i = 0; i < n; i++) {
-        x ^= b[i];
-        x *= FNV_PRIME;
-    }
-    *h = x;
-}
-
-int fnv_file(uint64_t *h, const char *path, diag_ctx *d, src_loc loc)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f) {
+    int fd = open(path, O_RDONLY);
+    if (fd < 0) {
         diag_error(d, loc, "cannot read '%s': %s", path, strerror(errno));
         return -1;
     }
-    unsigned char buf[16384];
-    size_t n;
-    uint64_t total = 0;
-    while ((n = fread(buf, 1, sizeof buf, f)) > 0) {
-        fnv_bytes(h, buf, n);
-        total += n;
-    }
-    fnv_bytes(h, &total, sizeof total);
-    int bad = ferror(f);
-    fclose(f);
-    if (bad) {
-        diag_error(d, loc, "error reading '%s'", path);
+    enum { CHUNK = 1 << 18 };
+    unsigned char *buf = malloc(CHUNK);
+    if (!buf) {
+        close(fd);
+        diag_error(d, loc, "out of memory");
         return -1;
     }
+    uint64_t total = 0;
+    int err = 0;
+    for (;;) {
+        ssize_t n = read(fd, buf, CHUNK);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0) {
+            err = errno;
+            break;
+        }
+        if (n == 0)
+            break;
+        XXH3_64bits_update(h, buf, (size_t)n);
+        total += (uint64_t)n;
+    }
+    free(buf);
+    close(fd);
+    if (err) {
+        diag_error(d, loc, "error reading '%s': %s", path, strerror(err));
+        return -1;
+    }
+    XXH3_64bits_update(h, &total, sizeof total);
     return 0;
 }
 
@@ -613,6 +619,7 @@ int64_t data_count(const dataset *ds) { return ds->count; }
 int64_t data_batch_size(const dataset *ds) { return ds->batch; }
 bool data_shuffles(const dataset *ds) { return ds->shuffle; }
 bool data_aligns_end(const dataset *ds) { return ds->align_end; }
+int64_t data_fixed_steps(const dataset *ds) { return ds->sequence ? ds->steps : 1; }
 norm_kind data_normalize_option(const dataset *ds) { return ds->normalize; }
 size_t data_peak_bytes(const dataset *ds) { return ds->peak; }
 size_t data_index_bytes(const dataset *ds) { return ds->index_bytes; }
@@ -716,20 +723,26 @@ static int fill_range(dataset *ds, int64_t first, int64_t n, bool use_order, bat
     return rc;
 }
 
-int data_next(dataset *ds, batch *b, diag_ctx *d)
+int data_next_n(dataset *ds, int64_t max, batch *b, diag_ctx *d)
 {
+    assert(max >= 1);
     batch_release(b);
     if (ds->cursor >= ds->count)
         return 0;
     int64_t n = ds->count - ds->cursor;
-    if (n > ds->batch)
-        n = ds->batch;
+    if (n > max)
+        n = max;
     if (fill_range(ds, ds->cursor, n, true, b, d) != 0)
         return -1;
     ds->cursor += n;
     if (ds->norm.kind != NORM_NONE)
         data_normalizer_apply(&ds->norm, &b->x, b->mask.data ? &b->mask : NULL);
     return 1;
+}
+
+int data_next(dataset *ds, batch *b, diag_ctx *d)
+{
+    return data_next_n(ds, ds->batch, b, d);
 }
 
 /* ---- normalisation ---- */
@@ -872,20 +885,28 @@ int data_fit_normalizer(dataset *ds, norm_kind kind, normalizer *out, diag_ctx *
 
 int data_content_hash(dataset *ds, uint64_t *hash, diag_ctx *d)
 {
-    uint64_t h = FNV_OFFSET;
-    fnv_bytes(&h, "surgery-data/1;", 15);
-    fnv_bytes(&h, ds->settings, strlen(ds->settings));
-    if (ds->vocab)
-        fnv_bytes(&h, ds->vocab, (size_t)ds->vocab_len);
-    if (ds->ops->hash(ds, &h, d) != 0)
+    XXH3_state_t *h = XXH3_createState();
+    if (!h || XXH3_64bits_reset(h) != XXH_OK) {
+        XXH3_freeState(h);
+        diag_error(d, ds->loc, "out of memory");
         return -1;
+    }
+    XXH3_64bits_update(h, "surgery-data/2;", 15);
+    XXH3_64bits_update(h, ds->settings, strlen(ds->settings));
+    if (ds->vocab)
+        XXH3_64bits_update(h, ds->vocab, (size_t)ds->vocab_len);
+    if (ds->ops->hash(ds, h, d) != 0) {
+        XXH3_freeState(h);
+        return -1;
+    }
     if (ds->norm.kind != NORM_NONE) {
         int32_t k = (int32_t)ds->norm.kind;
-        fnv_bytes(&h, &k, sizeof k);
-        fnv_bytes(&h, ds->norm.shift, (size_t)ds->norm.n * sizeof(float));
-        fnv_bytes(&h, ds->norm.scale, (size_t)ds->norm.n * sizeof(float));
+        XXH3_64bits_update(h, &k, sizeof k);
+        XXH3_64bits_update(h, ds->norm.shift, (size_t)ds->norm.n * sizeof(float));
+        XXH3_64bits_update(h, ds->norm.scale, (size_t)ds->norm.n * sizeof(float));
     }
-    *hash = h;
+    *hash = XXH3_64bits_digest(h);
+    XXH3_freeState(h);
     return 0;
 }
 

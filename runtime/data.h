@@ -69,6 +69,11 @@ int64_t data_batch_size(const dataset *ds);
 bool data_shuffles(const dataset *ds);
 /* Sequences of different lengths are padded at the start (align = end) rather than the end. */
 bool data_aligns_end(const dataset *ds);
+/* The steps of every batch when no batch pads: 1 for feed-forward data, T for sequences that all
+ * have T steps (and the same labelled steps); 0 when batches pad to their longest sequence.
+ * When it is not 0, an example's rows of x, y, mask and label_mask are the same whatever
+ * examples share its batch, so consecutive batches may be read as one (data_next_n) and split. */
+int64_t data_fixed_steps(const dataset *ds);
 /* The `normalize` option (NORM_NONE when absent); the runtime fits it on training data. */
 norm_kind data_normalize_option(const dataset *ds);
 /* text sources: the vocabulary (byte i is class/feature i); NULL for other sources. */
@@ -83,6 +88,10 @@ int data_reset_in_order(dataset *ds);
 /* The next batch of the epoch (the last one may be smaller). Returns 1 with b filled, 0 at the
  * end of the epoch (b left empty), -1 on an error reported through d. */
 int data_next(dataset *ds, batch *b, diag_ctx *d);
+/* Like data_next with max (>= 1) examples in place of the batch size (fewer at the end of the
+ * epoch). With max a multiple of the batch size it holds the examples of the next max / batch
+ * batches, in their order; they are padded together when the steps are not fixed. */
+int data_next_n(dataset *ds, int64_t max, batch *b, diag_ctx *d);
 void batch_release(batch *b);
 
 /* One streaming pass in file order (not disturbing the epoch) that fits a normaliser to the
@@ -98,7 +107,7 @@ void data_normalizer_apply(const normalizer *n, tensor *x, const tensor *mask);
 int data_normalizer_copy(normalizer *dst, const normalizer *src);
 void data_normalizer_release(normalizer *n);
 
-/* A 64-bit FNV-1a hash of everything that decides what data_next yields except grouping and
+/* A 64-bit XXH3 hash of everything that decides what data_next yields except grouping and
  * order: the source kind, the bytes of every file read, the options that change examples
  * (label, classes, header, delimiter, limit, align, seq_length, vocab, ...) and the normaliser
  * in use. batch and shuffle are not part of it. Returns 0, or -1 on a read error (reported). */

@@ -35,10 +35,10 @@ static void csv_close(dataset *ds)
     ds->impl = NULL;
 }
 
-static int csv_hash(dataset *ds, uint64_t *h, diag_ctx *d)
+static int csv_hash(dataset *ds, XXH3_state_t *h, diag_ctx *d)
 {
     csv_impl *c = ds->impl;
-    return fnv_file(h, c->path, d, file_loc(d, c->path, 0, 0, 0));
+    return hash_file(h, c->path, d, file_loc(d, c->path, 0, 0, 0));
 }
 
 /* Copies one parsed record (vals[0..ncols)) into row i of x and y. */

@@ -296,7 +296,7 @@ changed:
     return -1;
 }
 
-static int seq_hash(dataset *ds, uint64_t *h, diag_ctx *d)
+static int seq_hash(dataset *ds, XXH3_state_t *h, diag_ctx *d)
 {
     seq_impl *s = ds->impl;
     for (int64_t i = s->first; i <= s->last; i++) {
@@ -308,7 +308,7 @@ static int seq_hash(dataset *ds, uint64_t *h, diag_ctx *d)
                 diag_error(d, ds->loc, "out of memory");
                 return -1;
             }
-            if (fnv_file(h, s->path, d, file_loc(d, s->path, 0, 0, 0)) != 0)
+            if (hash_file(h, s->path, d, file_loc(d, s->path, 0, 0, 0)) != 0)
                 return -1;
         }
     }
@@ -464,6 +464,7 @@ int csv_sequence_open(dataset *ds, const ir_stmt *st, diag_ctx *d, bool probe)
         return -1;
     }
     ds->index_bytes = steps_cap;
+    bool uniform = true;
     for (int64_t i = 0; i < count; i++) {
         int64_t cols = s->ncols;
         if (expand(ds, s, s->feat_pattern, s->first + i) != 0) {
@@ -500,6 +501,9 @@ int csv_sequence_open(dataset *ds, const ir_stmt *st, diag_ctx *d, bool probe)
         }
         s->steps[2 * i] = ft;
         s->steps[2 * i + 1] = lt;
+        uniform = uniform && ft == s->steps[0] && lt == s->steps[1];
     }
+    /* Batches pad only when sequences differ in their feature or label rows. */
+    ds->steps = uniform ? (s->steps[0] > s->steps[1] ? s->steps[0] : s->steps[1]) : 0;
     return 0;
 }

@@ -133,12 +133,12 @@ static int idx_fill(dataset *ds, const int64_t *ids, int64_t n, batch *b, diag_c
     return 0;
 }
 
-static int idx_hash(dataset *ds, uint64_t *h, diag_ctx *d)
+static int idx_hash(dataset *ds, XXH3_state_t *h, diag_ctx *d)
 {
     idx_impl *x = ds->impl;
-    if (fnv_file(h, x->images, d, file_loc(d, x->images, 0, 0, 0)) != 0)
+    if (hash_file(h, x->images, d, file_loc(d, x->images, 0, 0, 0)) != 0)
         return -1;
-    return fnv_file(h, x->labels, d, file_loc(d, x->labels, 0, 0, 0));
+    return hash_file(h, x->labels, d, file_loc(d, x->labels, 0, 0, 0));
 }
 
 static const data_reader idx_reader = {idx_fill, idx_hash, idx_close};

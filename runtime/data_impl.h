@@ -6,6 +6,12 @@
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <xxhash.h>
+#if defined(__x86_64__) && defined(__has_include)
+#if __has_include(<xxh_x86dispatch.h>)
+#include <xxh_x86dispatch.h>     /* XXH3 on the widest vector unit the processor has */
+#endif
+#endif
 #include "data.h"
 
 /* Ownership: a dataset owns `impl` (freed by its reader's close), `order`, `name`, `vocab` and
@@ -16,7 +22,7 @@ typedef struct data_reader {
      * (reported through d). */
     int (*fill)(dataset *ds, const int64_t *ids, int64_t n, batch *b, diag_ctx *d);
     /* Feeds the bytes of every file the dataset reads to the hash. */
-    int (*hash)(dataset *ds, uint64_t *h, diag_ctx *d);
+    int (*hash)(dataset *ds, XXH3_state_t *h, diag_ctx *d);
     void (*close)(dataset *ds);
 } data_reader;
 
@@ -29,6 +35,7 @@ struct dataset {
     bool sequence, shuffle;
     bool in_order;               /* this epoch ignores `order` */
     bool align_end;              /* sequences padded at the start (align = end) */
+    int64_t steps;               /* sequences: the steps of every batch, 0 when batches pad */
     norm_kind normalize;         /* the option */
     normalizer norm;             /* applied when kind != NORM_NONE */
     int64_t *order;              /* epoch order when shuffling; NULL = file order */
@@ -104,12 +111,9 @@ void csv_field_span(const char *s, size_t len, char delim, int64_t field, int64_
 /* Checks that a class label is an integer in [0, classes). Returns 0, or -1 with *err->msg set. */
 int check_class_label(double v, int64_t classes, csv_error *err);
 
-/* ---- hashing (FNV-1a, 64 bit) ---- */
-#define FNV_OFFSET 1469598103934665603ull
-#define FNV_PRIME 1099511628211ull
-void fnv_bytes(uint64_t *h, const void *p, size_t n);
-/* Hashes the whole file at path, then its length. Returns 0, or -1 (reported at loc). */
-int fnv_file(uint64_t *h, const char *path, diag_ctx *d, src_loc loc);
+/* ---- hashing (XXH3, 64 bit, streaming) ---- */
+/* Feeds the whole file at path to h, then its length. Returns 0, or -1 (reported at loc). */
+int hash_file(XXH3_state_t *h, const char *path, diag_ctx *d, src_loc loc);
 
 /* Reads exactly n bytes at offset. Returns 0, or -1. */
 int read_at(FILE *f, int64_t offset, void *buf, size_t n);

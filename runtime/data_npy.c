@@ -35,12 +35,12 @@ static void npyd_close(dataset *ds)
     ds->impl = NULL;
 }
 
-static int npyd_hash(dataset *ds, uint64_t *h, diag_ctx *d)
+static int npyd_hash(dataset *ds, XXH3_state_t *h, diag_ctx *d)
 {
     npy_impl *p = ds->impl;
-    if (fnv_file(h, p->x->path, d, file_loc(d, p->x->path, 0, 0, 0)) != 0)
+    if (hash_file(h, p->x->path, d, file_loc(d, p->x->path, 0, 0, 0)) != 0)
         return -1;
-    return fnv_file(h, p->y->path, d, file_loc(d, p->y->path, 0, 0, 0));
+    return hash_file(h, p->y->path, d, file_loc(d, p->y->path, 0, 0, 0));
 }
 
 static int grow_buf(dataset *ds, npy_impl *p, int64_t floats, diag_ctx *d)
@@ -90,6 +90,24 @@ static void put_labels(dataset *ds, npy_impl *p, const float *v, int64_t i, int6
         else
             memcpy(y, v + t * K, (size_t)K * sizeof(float));
     }
+}
+
+/* True when no value is NaN or infinite: the exponent bits of every value are checked in
+ * fixed-size blocks, without branches, which compilers turn into vector code. */
+static bool all_finite(const float *v, int64_t n)
+{
+    enum { BLOCK = 64 };
+    uint32_t bad = 0;
+    int64_t j = 0;
+    for (; j + BLOCK <= n; j += BLOCK)
+        for (int k = 0; k < BLOCK; k++) {
+            uint32_t u;
+            memcpy(&u, v + j + k, sizeof u);
+            bad |= (u & 0x7f800000u) == 0x7f800000u;
+        }
+    for (; j < n; j++)
+        bad |= !isfinite(v[j]);
+    return !bad;
 }
 
 /* Rows per chunk for rows of `row` floats: as many as fit NPY_CHUNK_FLOATS, at least one. */
@@ -285,6 +303,7 @@ int npy_data_open(dataset *ds, const ir_stmt *st, diag_ctx *d, bool probe)
     }
     ds->sequence = x->ndim == 3;
     p->steps = ds->sequence ? x->shape[1] : 1;
+    ds->steps = p->steps;
     ds->features = x->shape[x->ndim - 1];
     if (settle_labels(ds, p, lv, d) != 0)
         return -1;
@@ -305,6 +324,8 @@ int npy_data_open(dataset *ds, const ir_stmt *st, diag_ctx *d, bool probe)
             data_note(ds, d);
             return -1;
         }
+        if (all_finite(p->buf, r * x->row_elems))
+            continue;
         for (int64_t k = 0; k < r; k++) {
             const float *v = p->buf + k * x->row_elems;
             int64_t i = i0 + k;

@@ -62,10 +62,10 @@ static int text_fill(dataset *ds, const int64_t *ids, int64_t n, batch *b, diag_
     return 0;
 }
 
-static int text_hash(dataset *ds, uint64_t *h, diag_ctx *d)
+static int text_hash(dataset *ds, XXH3_state_t *h, diag_ctx *d)
 {
     text_impl *t = ds->impl;
-    return fnv_file(h, t->path, d, file_loc(d, t->path, 0, 0, 0));
+    return hash_file(h, t->path, d, file_loc(d, t->path, 0, 0, 0));
 }
 
 static const data_reader text_reader = {text_fill, text_hash, text_close};
@@ -125,6 +125,7 @@ int text_open(dataset *ds, const ir_stmt *st, diag_ctx *d, bool probe)
         return -1;
     }
     int64_t size = (int64_t)sb.st_size;
+    ds->steps = t->seq_length;
     if (size < t->seq_length + 1) {
         diag_error(d, pv->loc, "'%s' has %lld byte%s; seq_length = %lld needs at least %lld", t->path,
                    (long long)size, size == 1 ? "" : "s", (long long)t->seq_length, (long long)t->seq_length + 1);

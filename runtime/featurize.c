@@ -1,16 +1,24 @@
 /* featurize.c: frozen-boundary features cached on disk as .npy shards, and training and
  * evaluation of the unfrozen sub-model from them. */
-#define _GNU_SOURCE /* syncfs: one flush for a whole cache entry */
+#define _GNU_SOURCE /* syncfs, sync_file_range, SCHED_IDLE: writing the cache entry */
 #include "featurize.h"
 
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
+#include <sched.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include <xxhash.h>
+#if defined(__x86_64__) && defined(__has_include)
+#if __has_include(<xxh_x86dispatch.h>)
+#include <xxh_x86dispatch.h>     /* XXH3 on the widest vector unit the processor has */
+#endif
+#endif
 
 #include "atomic_file.h"
 #include "loss.h"
@@ -20,6 +28,9 @@
 #define FEATURIZE_FORMAT "surgery-features/1"
 #define MAX_NODES 16
 #define FEATURIZE_READ_SEED 0
+/* Bounds of one forward pass of the frozen part (group_examples). */
+#define FEATURIZE_GROUP_EXAMPLES 1024
+#define FEATURIZE_GROUP_FLOATS (16.0 * 1024 * 1024)
 
 /* One mapped .npy array of a shard. */
 typedef struct mapped_array {
@@ -157,28 +168,25 @@ fail:
 
 /* ---- the cache key ---- */
 
-static void fnv(uint64_t *h, const void *p, size_t n)
+static void hash_str(XXH3_state_t *h, const char *s)
 {
-    const unsigned char *b = p;
-    uint64_t x = *h;
-    for (size_t i = 0; i < n; i++)
-        x = (x ^ b[i]) * 0x100000001B3ull;
-    *h = x;
+    XXH3_64bits_update(h, s, strlen(s) + 1);
 }
 
-static void fnv_str(uint64_t *h, const char *s)
+/* XXH3 hash of the frozen part (its architecture and weights), the boundary and the data.
+ * Returns 0, or -1 when out of memory. */
+static int cache_key(const model *m, const bool *bottom, char **nodes, int n_nodes, uint64_t data_hash,
+                     uint64_t *key)
 {
-    fnv(h, s, strlen(s) + 1);
-}
-
-/* Hash of the frozen part (its architecture and weights), the boundary and the data. */
-static uint64_t cache_key(const model *m, const bool *bottom, char **nodes, int n_nodes, uint64_t data_hash)
-{
-    uint64_t h = 0xCBF29CE484222325ull;
-    fnv_str(&h, FEATURIZE_FORMAT);
+    XXH3_state_t *h = XXH3_createState();
+    if (!h || XXH3_64bits_reset(h) != XXH_OK) {
+        XXH3_freeState(h);
+        return -1;
+    }
+    hash_str(h, FEATURIZE_FORMAT);
     for (int k = 0; k < m->n_inputs; k++) {
-        fnv_str(&h, m->inputs[k].name);
-        fnv(&h, &m->inputs[k].size, sizeof m->inputs[k].size);
+        hash_str(h, m->inputs[k].name);
+        XXH3_64bits_update(h, &m->inputs[k].size, sizeof m->inputs[k].size);
     }
     for (int i = 0; i < m->n_layers; i++) {
         if (!bottom[i])
@@ -187,22 +195,24 @@ static uint64_t cache_key(const model *m, const bool *bottom, char **nodes, int 
         char desc[160];
         snprintf(desc, sizeof desc, "%s|%lld|%lld|%d|%.17g|%d", L->type->name, (long long)L->n_in,
                  (long long)L->n_out, (int)L->activation, L->alpha, (int)L->has_bias);
-        fnv_str(&h, L->name);
-        fnv_str(&h, desc);
+        hash_str(h, L->name);
+        hash_str(h, desc);
         for (int k = 0; k < L->n_inputs; k++)
-            fnv_str(&h, L->inputs[k]);
+            hash_str(h, L->inputs[k]);
         for (int p = 0; p < L->n_params; p++)
             if (L->params[p].data)
-                fnv(&h, L->params[p].data, (size_t)L->params[p].size * sizeof(float));
+                XXH3_64bits_update(h, L->params[p].data, (size_t)L->params[p].size * sizeof(float));
     }
     for (int k = 0; k < n_nodes; k++)
-        fnv_str(&h, nodes[k]);
+        hash_str(h, nodes[k]);
     if (m->norm.kind != NORM_NONE && m->norm.n > 0) {
-        fnv(&h, m->norm.shift, (size_t)m->norm.n * sizeof(float));
-        fnv(&h, m->norm.scale, (size_t)m->norm.n * sizeof(float));
+        XXH3_64bits_update(h, m->norm.shift, (size_t)m->norm.n * sizeof(float));
+        XXH3_64bits_update(h, m->norm.scale, (size_t)m->norm.n * sizeof(float));
     }
-    fnv(&h, &data_hash, sizeof data_hash);
-    return h;
+    XXH3_64bits_update(h, &data_hash, sizeof data_hash);
+    *key = XXH3_64bits_digest(h);
+    XXH3_freeState(h);
+    return 0;
 }
 
 /* ---- files ---- */
@@ -270,14 +280,17 @@ static int save_array(const char *dir, int64_t shard_i, const char *what, const 
     if (!f) {
         snprintf(err, err_len, "%s: %s", p, strerror(errno));
     } else {
-        /* Flushed to the kernel here; made durable for the whole entry by sync_folder before
-         * the entry's folder is renamed into place. */
+        /* Flushed to the kernel here, its write-back started at once (so that the disk works
+         * while the next batches are computed); made durable for the whole entry by
+         * sync_folder before the entry's folder is renamed into place. */
         rc = npy_write_float(f, t, err, err_len);
         if (fflush(f) != 0) {
             if (rc == 0)
                 snprintf(err, err_len, "%s: write failed: %s", p, strerror(errno));
             rc = -1;
         }
+        if (rc == 0)
+            (void)sync_file_range(fileno(f), 0, 0, SYNC_FILE_RANGE_WRITE);
         if (fclose(f) != 0 && rc == 0) {
             snprintf(err, err_len, "%s: write failed: %s", p, strerror(errno));
             rc = -1;
@@ -287,46 +300,40 @@ static int save_array(const char *dir, int64_t shard_i, const char *what, const 
     return rc;
 }
 
-/* Time-major [T, B, F] -> batch-first [B, T, F] (a copy); feed-forward stays as is. */
-static int to_batch_first(const tensor *src, tensor *dst)
-{
-    if (src->ndim != 3)
-        return tensor_copy(dst, src);
-    int64_t T = src->shape[0], B = src->shape[1], F = src->shape[2];
-    if (tensor_alloc3(dst, B, T, F) != 0)
-        return -1;
-    for (int64_t t = 0; t < T; t++)
-        for (int64_t b = 0; b < B; b++)
-            memcpy(dst->data + (b * T + t) * F, src->data + (t * B + b) * F, (size_t)F * sizeof(float));
-    return 0;
-}
+/* A growable float buffer for the batch-first copies of shards. */
+typedef struct scratch {
+    float *p;
+    size_t cap;              /* floats */
+} scratch;
 
-/* [T, B] mask -> [B, T]. */
-static int mask_batch_first(const tensor *src, tensor *dst)
+/* A group's array laid out as a shard: a time-major [T, G, F] array becomes batch-first
+ * [G, T, F] and a [T, G] mask [G, T], both copied into sc; other arrays ([G, ...], already
+ * batch-first) are shown as they are. Returns 0, or -1 when out of memory. */
+static int shard_layout(const tensor *src, bool is_mask, scratch *sc, tensor *out)
 {
-    int64_t T = src->shape[0], B = src->ndim > 1 ? src->shape[1] : 1;
-    if (tensor_alloc2(dst, B, T) != 0)
-        return -1;
-    for (int64_t t = 0; t < T; t++)
-        for (int64_t b = 0; b < B; b++)
-            dst->data[b * T + t] = src->data[t * B + b];
-    return 0;
-}
-
-static int save_batch_first(const char *dir, int64_t shard_i, const char *what, const tensor *t,
-                            bool is_mask, char *err, size_t err_len)
-{
-    if (!is_mask && t->ndim != 3)   /* feed-forward [B, F] is already batch-first */
-        return save_array(dir, shard_i, what, t, err, err_len);
-    tensor bf = {0};
-    int rc = is_mask ? mask_batch_first(t, &bf) : to_batch_first(t, &bf);
-    if (rc != 0) {
-        snprintf(err, err_len, "out of memory");
-        return -1;
+    *out = *src;
+    out->borrowed = true;
+    if (!is_mask && src->ndim != 3)
+        return 0;
+    int64_t T = src->shape[0], G = src->ndim > 1 ? src->shape[1] : 1, F = is_mask ? 1 : src->shape[2];
+    size_t need = (size_t)(G * T * F);
+    if (need > sc->cap) {
+        float *p = realloc(sc->p, (need ? need : 1) * sizeof(float));
+        if (!p)
+            return -1;
+        sc->p = p;
+        sc->cap = need;
     }
-    rc = save_array(dir, shard_i, what, &bf, err, err_len);
-    tensor_release(&bf);
-    return rc;
+    for (int64_t i = 0; i < G; i++)
+        for (int64_t t = 0; t < T; t++)
+            memcpy(sc->p + (i * T + t) * F, src->data + (t * G + i) * F, (size_t)F * sizeof(float));
+    out->data = sc->p;
+    out->ndim = is_mask ? 2 : 3;
+    out->shape[0] = G;
+    out->shape[1] = T;
+    out->shape[2] = F;
+    out->size = (int64_t)need;
+    return 0;
 }
 
 static int map_array(const char *dir, int64_t shard_i, const char *what, mapped_array *a, char *err,
@@ -575,83 +582,297 @@ static bool dir_exists(const char *p)
     return stat(p, &sb) == 0 && S_ISDIR(sb.st_mode);
 }
 
-/* Runs the frozen part over the data in file order, writing one shard per batch. */
-static int compute_entry(model *m, dataset *ds, feature_set *fs, const char *tmp, diag_ctx *d, src_loc loc)
+/* Examples the frozen part runs over at once: FEATURIZE_GROUP_EXAMPLES rounded down to whole
+ * batches (larger products keep the matrix kernels busy), fewer when the activations would pass
+ * FEATURIZE_GROUP_FLOATS, and a single batch when batches pad (their steps differ). */
+static int64_t group_examples(const model *m, const bool *bottom, const dataset *ds)
 {
-    int64_t cap = 64, *shard_rows = malloc((size_t)cap * sizeof *shard_rows);
-    if (!shard_rows)
+    int64_t B = data_batch_size(ds), T = data_fixed_steps(ds);
+    if (T <= 0)
+        return B;
+    /* floats per example step: the input, each frozen layer's output and, for layers with a
+     * weight matrix, its columns (the gate pre-activations of recurrent layers) */
+    double width = (double)data_features(ds);
+    for (int i = 0; i < m->n_layers; i++) {
+        if (!bottom[i])
+            continue;
+        const layer *L = m->layers[i];
+        int64_t w = L->out_shape.size;
+        if (L->n_params > 0 && L->params[0].ndim == 2 && L->params[0].shape[1] > w)
+            w = L->params[0].shape[1];
+        width += (double)w;
+    }
+    double by_floats = FEATURIZE_GROUP_FLOATS / ((double)B * (double)T * width);
+    int64_t k = FEATURIZE_GROUP_EXAMPLES / B;
+    if (by_floats < (double)k)
+        k = (int64_t)by_floats;
+    return (k > 1 ? k : 1) * B;
+}
+
+/* One group's results on their way to the disk. */
+typedef struct group_out {
+    batch b;                         /* labels and masks of the group's examples */
+    tensor outs[MAX_NODES];          /* the boundary nodes' activations */
+} group_out;
+
+static void group_out_release(group_out *g, int n_nodes)
+{
+    batch_release(&g->b);
+    for (int k = 0; k < n_nodes; k++)
+        tensor_release(&g->outs[k]);
+}
+
+/* The shard writer: writes each group as a shard, on a thread of its own when one can be
+ * started, so that the next group is computed meanwhile. Groups are handed over one at a time.
+ * mu guards full, busy, done, job and rc; yielding belongs to the computing thread; the fields
+ * after job (the entry's counts in fs included) belong to the writing thread until
+ * writer_finish returns. */
+typedef struct shard_writer {
+    pthread_t thread;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    bool threaded, full, busy, done;
+    bool yielding;                   /* the thread runs at idle priority (writer_yield) */
+    int rc;                          /* 0, -1 out of memory, -2 a write failed (err says) */
+    group_out job;
+    feature_set *fs;
+    const char *dir;
+    int64_t *shard_rows, cap;
+    scratch sc;
+    char err[512];
+} shard_writer;
+
+/* Writes a group as the next shard. Returns 0, or the value for the writer's rc. */
+static int write_group(shard_writer *w, group_out *g)
+{
+    feature_set *fs = w->fs;
+    const batch *b = &g->b;
+    int64_t s = fs->n_shards;
+    struct {
+        const tensor *t;
+        const char *what;
+        bool is_mask;
+    } arrays[MAX_NODES + 3];
+    char names[MAX_NODES][16];
+    int na = 0;
+    for (int k = 0; k < fs->n_nodes; k++) {
+        snprintf(names[k], sizeof names[k], "x%02d", k);
+        arrays[na].t = &g->outs[k];
+        arrays[na].what = names[k];
+        arrays[na++].is_mask = false;
+    }
+    arrays[na].t = &b->y;
+    arrays[na].what = "y";
+    arrays[na++].is_mask = false;
+    if (b->mask.data) {
+        arrays[na].t = &b->mask;
+        arrays[na].what = "mask";
+        arrays[na++].is_mask = true;
+    }
+    if (b->label_mask.data) {
+        arrays[na].t = &b->label_mask;
+        arrays[na].what = "label_mask";
+        arrays[na++].is_mask = true;
+    }
+    for (int a = 0; a < na; a++) {
+        tensor t;
+        if (shard_layout(arrays[a].t, arrays[a].is_mask, &w->sc, &t) != 0) {
+            snprintf(w->err, sizeof w->err, "out of memory");
+            return -2;
+        }
+        if (save_array(w->dir, s, arrays[a].what, &t, w->err, sizeof w->err) != 0)
+            return -2;
+    }
+    if (s == 0) {
+        fs->has_mask = b->mask.data != NULL;
+        fs->has_label_mask = b->label_mask.data != NULL;
+        fs->outputs = b->y.shape[b->y.ndim - 1];
+    } else {
+        /* A shard without a mask has every step valid; readers take a missing mask file as
+         * all ones. */
+        fs->has_mask = fs->has_mask || b->mask.data;
+        fs->has_label_mask = fs->has_label_mask || b->label_mask.data;
+    }
+    if (s == w->cap) {
+        int64_t *rows = realloc(w->shard_rows, (size_t)w->cap * 2 * sizeof *rows);
+        if (!rows)
+            return -1;
+        w->shard_rows = rows;
+        w->cap *= 2;
+    }
+    w->shard_rows[s] = b->n;
+    fs->n_shards++;
+    fs->count += b->n;
+    return 0;
+}
+
+static void *writer_main(void *arg)
+{
+    shard_writer *w = arg;
+    pthread_mutex_lock(&w->mu);
+    for (;;) {
+        while (!w->full && !w->done)
+            pthread_cond_wait(&w->cv, &w->mu);
+        if (!w->full)
+            break;
+        group_out g = w->job;
+        w->full = false;
+        w->busy = true;
+        pthread_mutex_unlock(&w->mu);
+        int rc = write_group(w, &g);
+        group_out_release(&g, w->fs->n_nodes);
+        pthread_mutex_lock(&w->mu);
+        w->busy = false;
+        if (rc != 0 && w->rc == 0)
+            w->rc = rc;
+        pthread_cond_broadcast(&w->cv);
+    }
+    pthread_mutex_unlock(&w->mu);
+    return NULL;
+}
+
+/* While the frozen part runs, the writer takes only processor time the computation leaves
+ * (the matrix threads wait for each other, or for the reading and the element-wise work):
+ * writing does not slow the computation down. Whenever the computation waits for the writer,
+ * the writer runs at normal priority again, so it is never starved for long. */
+static void writer_yield(shard_writer *w, bool yield)
+{
+#ifdef SCHED_IDLE
+    if (w->threaded && w->yielding != yield) {
+        struct sched_param sp = {0};
+        if (pthread_setschedparam(w->thread, yield ? SCHED_IDLE : SCHED_OTHER, &sp) == 0)
+            w->yielding = yield;
+    }
+#else
+    (void)w;
+    (void)yield;
+#endif
+}
+
+static int writer_start(shard_writer *w, feature_set *fs, const char *dir)
+{
+    memset(w, 0, sizeof *w);
+    w->fs = fs;
+    w->dir = dir;
+    w->cap = 64;
+    w->shard_rows = malloc((size_t)w->cap * sizeof *w->shard_rows);
+    if (!w->shard_rows)
         return -1;
-    batch b = {0};
-    int rc = 0, got;
-    char err[512] = "";
+    /* Without a thread the groups are written in place, one after the other. */
+    if (pthread_mutex_init(&w->mu, NULL) != 0)
+        return 0;
+    if (pthread_cond_init(&w->cv, NULL) != 0) {
+        pthread_mutex_destroy(&w->mu);
+        return 0;
+    }
+    w->threaded = pthread_create(&w->thread, NULL, writer_main, w) == 0;
+    if (!w->threaded) {
+        pthread_cond_destroy(&w->cv);
+        pthread_mutex_destroy(&w->mu);
+    }
+    writer_yield(w, true);
+    return 0;
+}
+
+/* Hands a group to the writer (which releases it), once the previous one is written. Returns
+ * the writer's rc: 0, or an earlier group's failure (g is then released here). */
+static int writer_put(shard_writer *w, group_out *g)
+{
+    if (!w->threaded) {
+        int rc = w->rc ? w->rc : (w->rc = write_group(w, g));
+        group_out_release(g, w->fs->n_nodes);
+        return rc;
+    }
+    pthread_mutex_lock(&w->mu);
+    if ((w->full || w->busy) && w->rc == 0) {
+        writer_yield(w, false);
+        while ((w->full || w->busy) && w->rc == 0)
+            pthread_cond_wait(&w->cv, &w->mu);
+    }
+    int rc = w->rc;
+    if (rc == 0) {
+        w->job = *g;
+        memset(g, 0, sizeof *g);
+        w->full = true;
+        pthread_cond_broadcast(&w->cv);
+    }
+    pthread_mutex_unlock(&w->mu);
+    if (rc != 0)
+        group_out_release(g, w->fs->n_nodes);
+    else
+        writer_yield(w, true);
+    return rc;
+}
+
+/* Waits for every group to be written and stops the thread. Returns the writer's rc. */
+static int writer_finish(shard_writer *w)
+{
+    if (w->threaded) {
+        writer_yield(w, false);
+        pthread_mutex_lock(&w->mu);
+        w->done = true;
+        pthread_cond_broadcast(&w->cv);
+        pthread_mutex_unlock(&w->mu);
+        pthread_join(w->thread, NULL);
+        pthread_cond_destroy(&w->cv);
+        pthread_mutex_destroy(&w->mu);
+        w->threaded = false;
+    }
+    free(w->sc.p);
+    w->sc.p = NULL;
+    return w->rc;
+}
+
+/* Runs the frozen part over the data in file order, a group of whole batches at a time (see
+ * group_examples), while the previous group is being written as a shard. */
+static int compute_entry(model *m, const bool *bottom, dataset *ds, feature_set *fs, const char *tmp,
+                         diag_ctx *d, src_loc loc)
+{
     /* A shuffling data set reads in data_reset's order for this seed; the manifest records it
      * so the reader can map positions back to examples. */
     fs->read_shuffled = data_shuffles(ds);
-    if (data_reset(ds, FEATURIZE_READ_SEED) != 0)
-        rc = -1;
     fs->count = 0;
     fs->n_shards = 0;
-    while (rc == 0 && (got = data_next(ds, &b, d)) == 1) {
-        const tensor *in[1] = {&b.x};
-        const float *masks[1] = {b.mask.data};
-        tensor outs[MAX_NODES];
-        memset(outs, 0, sizeof outs);
-        if (model_predict_nodes(m, in, masks, (const char *const *)fs->nodes, fs->n_nodes, outs, err,
+    shard_writer w;
+    if (data_reset(ds, FEATURIZE_READ_SEED) != 0 || writer_start(&w, fs, tmp) != 0) {
+        diag_error(d, loc, "out of memory");
+        return -1;
+    }
+    const int64_t per_pass = group_examples(m, bottom, ds);
+    group_out g;
+    memset(&g, 0, sizeof g);
+    int rc = 0, got;
+    char err[512] = "";
+    while ((got = data_next_n(ds, per_pass, &g.b, d)) == 1) {
+        const tensor *in[1] = {&g.b.x};
+        const float *masks[1] = {g.b.mask.data};
+        if (model_predict_nodes(m, in, masks, (const char *const *)fs->nodes, fs->n_nodes, g.outs, err,
                                 sizeof err) != 0) {
             diag_error(d, loc, "featurize: %s", err);
             rc = -1;
+            break;
         }
-        int64_t s = fs->n_shards;
-        char what[16];
-        for (int k = 0; k < fs->n_nodes && rc == 0; k++) {
-            snprintf(what, sizeof what, "x%02d", k);
-            if (save_batch_first(tmp, s, what, &outs[k], false, err, sizeof err) != 0)
-                rc = -2;
-        }
-        if (rc == 0 && save_batch_first(tmp, s, "y", &b.y, false, err, sizeof err) != 0)
-            rc = -2;
-        if (rc == 0 && b.mask.data && save_batch_first(tmp, s, "mask", &b.mask, true, err, sizeof err) != 0)
-            rc = -2;
-        if (rc == 0 && b.label_mask.data &&
-            save_batch_first(tmp, s, "label_mask", &b.label_mask, true, err, sizeof err) != 0)
-            rc = -2;
-        for (int k = 0; k < fs->n_nodes; k++)
-            tensor_release(&outs[k]);
-        if (rc == 0) {
-            if (s == 0) {
-                fs->has_mask = b.mask.data != NULL;
-                fs->has_label_mask = b.label_mask.data != NULL;
-                fs->outputs = b.y.shape[b.y.ndim - 1];
-            } else {
-                /* A batch without a mask has every step valid; readers take a missing mask
-                 * file as all ones. */
-                fs->has_mask = fs->has_mask || b.mask.data;
-                fs->has_label_mask = fs->has_label_mask || b.label_mask.data;
-            }
-            if (s == cap) {
-                cap *= 2;
-                int64_t *g = realloc(shard_rows, (size_t)cap * sizeof *g);
-                if (!g) {
-                    rc = -1;
-                    break;
-                }
-                shard_rows = g;
-            }
-            shard_rows[s] = b.n;
-            fs->n_shards++;
-            fs->count += b.n;
-        }
+        /* The inputs are no longer needed: only labels and masks go to the shards. */
+        tensor_release(&g.b.x);
+        if (writer_put(&w, &g) != 0)
+            break;
     }
-    batch_release(&b);
+    group_out_release(&g, fs->n_nodes);
+    int wrc = writer_finish(&w);
     if (rc == 0 && got < 0)
         rc = -1;
-    if (rc == 0 && write_manifest(tmp, fs, shard_rows, err, sizeof err) != 0)
-        rc = -2;
-    if (rc == 0 && sync_folder(tmp, err, sizeof err) != 0)
-        rc = -2;
-    if (rc == -2)
+    if (rc == 0 && wrc == -1)
+        diag_error(d, loc, "out of memory");
+    else if (rc == 0 && wrc == -2)
+        diag_error(d, loc, "featurize: %s", w.err);
+    if (rc == 0)
+        rc = wrc;
+    if (rc == 0 && (write_manifest(tmp, fs, w.shard_rows, err, sizeof err) != 0 ||
+                    sync_folder(tmp, err, sizeof err) != 0)) {
         diag_error(d, loc, "featurize: %s", err);
-    free(shard_rows);
+        rc = -1;
+    }
+    free(w.shard_rows);
     return rc ? -1 : 0;
 }
 
@@ -703,8 +924,13 @@ feature_set *featurize(model *m, dataset *ds, const char *cache_dir, src_loc loc
     uint64_t data_hash;
     if (data_content_hash(ds, &data_hash, d) != 0)
         goto fail;
+    uint64_t key;
+    if (cache_key(m, bottom, fs->nodes, n_nodes, data_hash, &key) != 0) {
+        diag_error(d, loc, "out of memory");
+        goto fail;
+    }
     char hex[17];
-    data_hash_hex(cache_key(m, bottom, fs->nodes, n_nodes, data_hash), hex);
+    data_hash_hex(key, hex);
     if (mkdir_p(cache_dir) != 0) {
         diag_error(d, loc, "featurize: cannot create the cache folder '%s': %s", cache_dir, strerror(errno));
         goto fail;
@@ -751,7 +977,9 @@ feature_set *featurize(model *m, dataset *ds, const char *cache_dir, src_loc loc
         goto fail;
     }
     fs->align_end = data_aligns_end(ds);
-    if (compute_entry(m, ds, fs, tmp, d, loc) != 0)
+    int computed = compute_entry(m, bottom, ds, fs, tmp, d, loc);
+    fs->n_shards = 0;   /* the shards are written, none is mapped yet */
+    if (computed != 0)
         goto fail;
     if (rename(tmp, fs->path) != 0) {
         diag_error(d, loc, "featurize: cannot move the cache entry into place: %s", strerror(errno));
@@ -759,7 +987,6 @@ feature_set *featurize(model *m, dataset *ds, const char *cache_dir, src_loc loc
     }
     free(tmp);
     tmp = NULL;
-    fs->n_shards = 0;
     if (open_entry(fs, err, sizeof err) != 0) {
         diag_error(d, loc, "featurize: %s", err);
         goto fail;
@@ -791,6 +1018,23 @@ typedef struct feat_source {
     const float *label_masks[1];
 } feat_source;
 
+/* Makes t an array of the given shape for the next batch: the previous batch's buffer when the
+ * shape is the same (zeroed when `zero`), else a new zeroed one. Returns 0, or -1 when out of
+ * memory. */
+static int batch_array(tensor *t, int ndim, const int64_t *shape, bool zero)
+{
+    bool same = t->data && !t->borrowed && t->ndim == ndim;
+    for (int k = 0; k < ndim && same; k++)
+        same = t->shape[k] == shape[k];
+    if (same) {
+        if (zero)
+            memset(t->data, 0, (size_t)t->size * sizeof(float));
+        return 0;
+    }
+    tensor_release(t);
+    return tensor_alloc(t, ndim, shape);
+}
+
 /* Gathers examples order[0..n) into time-major (or feed-forward) batch tensors. */
 static int gather(feat_source *s, const int64_t *ids, int64_t n)
 {
@@ -801,21 +1045,22 @@ static int gather(feat_source *s, const int64_t *ids, int64_t n)
         if (sh->steps > T)
             T = sh->steps;
     }
+    /* Sequences may pad, so their arrays start from zeros; feed-forward rows are all copied. */
+    const bool seq = fs->sequence;
+    const int nd = seq ? 3 : 2;
     for (int k = 0; k < fs->n_nodes; k++) {
         int64_t F = fs->node_size[k];
-        tensor_release(&s->x[k]);
-        if ((fs->sequence ? tensor_alloc3(&s->x[k], T, n, F) : tensor_alloc2(&s->x[k], n, F)) != 0)
+        int64_t shape[3] = {seq ? T : n, seq ? n : F, F};
+        if (batch_array(&s->x[k], nd, shape, seq) != 0)
             return -1;
     }
     int64_t K = fs->outputs;
-    tensor_release(&s->y);
-    tensor_release(&s->mask);
-    tensor_release(&s->label_mask);
-    if ((fs->sequence ? tensor_alloc3(&s->y, T, n, K) : tensor_alloc2(&s->y, n, K)) != 0)
+    int64_t yshape[3] = {seq ? T : n, seq ? n : K, K}, mshape[2] = {T, n};
+    if (batch_array(&s->y, nd, yshape, seq) != 0)
         return -1;
-    if (fs->sequence && fs->has_mask && tensor_alloc2(&s->mask, T, n) != 0)
+    if (seq && fs->has_mask && batch_array(&s->mask, 2, mshape, true) != 0)
         return -1;
-    if (fs->sequence && fs->has_label_mask && tensor_alloc2(&s->label_mask, T, n) != 0)
+    if (seq && fs->has_label_mask && batch_array(&s->label_mask, 2, mshape, true) != 0)
         return -1;
     for (int64_t i = 0; i < n; i++) {
         const shard *sh = &fs->shards[fs->ex_shard[ids[i]]];

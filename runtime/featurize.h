@@ -21,8 +21,9 @@
 typedef struct feature_set feature_set;
 
 /* The cache entry for (frozen part of m, its weights, the data's bytes and options) under
- * cache_dir: reused when complete, otherwise computed batch by batch (memory bounded by one
- * batch) into a temporary folder renamed into place when complete. `reused` tells which.
+ * cache_dir: reused when complete, otherwise computed a group of consecutive batches at a time,
+ * one shard per group (memory bounded by two groups: one computed while the previous one is
+ * written), into a temporary folder renamed into place when complete. `reused` tells which.
  * Errors (nothing frozen, an unwritable or full disk) are reported at loc; returns NULL then. */
 feature_set *featurize(model *m, dataset *ds, const char *cache_dir, src_loc loc, bool *reused,
                        diag_ctx *d);

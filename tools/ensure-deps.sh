@@ -3,7 +3,7 @@
 # DOT files of `surgery plan --dot` in the tests); installs missing ones
 # with apt-get (as root, or through sudo), saying what it installs.
 set -eu
-PACKAGES="pkg-config flex bison libopenblas-dev libyaml-dev libcriterion-dev graphviz"
+PACKAGES="pkg-config flex bison libopenblas-dev libyaml-dev libxxhash-dev libcriterion-dev graphviz"
 missing=""
 for p in $PACKAGES; do
     if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then

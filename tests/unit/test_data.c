@@ -1072,3 +1072,99 @@ Test(data, npy_bad_inputs)
     EXPECT_ERROR("labels [4, 5] do not fit features [6, 3]", "npy(\"x.npy\", labels = \"yseq.npy\")", "classes = 3", NULL);
     EXPECT_ERROR("cannot", "npy(\"nothere.npy\", labels = \"y.npy\")", "classes = 3", NULL);
 }
+
+/* ---- batches read together ---- */
+
+/* data_next_n over `max` examples (a multiple of the batch size) gives the examples of the
+ * batches data_next would give, in the same order, laid out as one batch (rows of [B, F] or
+ * columns of time-major [T, B, F]). */
+static void same_as_batches(ir_stmt *st, int64_t max, uint64_t seed)
+{
+    dcap c;
+    dcap_open(&c);
+    dataset *one = open_ok(&c, st), *many = open_ok(&c, st);
+    cr_assert_eq(data_reset(one, seed), 0);
+    cr_assert_eq(data_reset(many, seed), 0);
+    batch g = {0}, b = {0};
+    int64_t seen = 0;
+    while (data_next_n(many, max, &g, c.d) == 1) {
+        int64_t left = data_count(many) - seen;
+        cr_assert_eq(g.n, left < max ? left : max, "%lld examples of %lld left, max %lld", (long long)g.n,
+                     (long long)left, (long long)max);
+        int64_t T = g.x.ndim == 3 ? g.x.shape[0] : 1, F = g.x.shape[g.x.ndim - 1];
+        int64_t K = g.y.shape[g.y.ndim - 1];
+        for (int64_t r = 0; r < g.n;) {
+            cr_assert_eq(data_next(one, &b, c.d), 1, "%s", dcap_text(&c));
+            cr_assert_leq(r + b.n, g.n, "a batch crosses the end of the group");
+            cr_assert_eq(b.x.ndim, g.x.ndim);
+            cr_assert_eq(b.x.ndim == 3 ? b.x.shape[0] : 1, T);
+            cr_assert_eq(b.mask.data != NULL, g.mask.data != NULL);
+            cr_assert_eq(b.label_mask.data != NULL, g.label_mask.data != NULL);
+            for (int64_t t = 0; t < T; t++)
+                for (int64_t i = 0; i < b.n; i++) {
+                    cr_assert(!memcmp(b.x.data + (t * b.n + i) * F, g.x.data + (t * g.n + r + i) * F,
+                                      (size_t)F * sizeof(float)), "step %lld example %lld", (long long)t,
+                              (long long)(seen + r + i));
+                    cr_assert(!memcmp(b.y.data + (t * b.n + i) * K, g.y.data + (t * g.n + r + i) * K,
+                                      (size_t)K * sizeof(float)));
+                    if (b.mask.data)
+                        cr_assert_eq(b.mask.data[t * b.n + i], g.mask.data[t * g.n + r + i]);
+                    if (b.label_mask.data)
+                        cr_assert_eq(b.label_mask.data[t * b.n + i], g.label_mask.data[t * g.n + r + i]);
+                }
+            r += b.n;
+        }
+        seen += g.n;
+    }
+    cr_assert_eq(data_next(one, &b, c.d), 0, "data_next_n stopped early");
+    cr_assert_eq(seen, data_count(one));
+    batch_release(&g);
+    data_close(one);
+    data_close(many);
+    dcap_close(&c);
+    free_stmt(st);
+}
+
+Test(data, batches_read_together_equal_batches_read_apart)
+{
+    dcap c;
+    dcap_open(&c);
+    /* 10 rows in batches of 2: groups of 4, 4 and 2 (the last one a single batch) */
+    same_as_batches(mk_stmt(&c, "csv(\"small.csv\")", "header = 1", "classes = 3", "batch = 2", NULL), 4, 0);
+    same_as_batches(mk_stmt(&c, "csv(\"small.csv\")", "header = 1", "classes = 3", "batch = 2", "shuffle = true", NULL), 4, 7);
+    same_as_batches(mk_stmt(&c, "npy(\"xseq.npy\", labels = \"yseq.npy\")", "classes = 3", "batch = 1", NULL), 3, 0);
+    same_as_batches(mk_stmt(&c, "text(\"small.txt\")", "seq_length = 4", "batch = 2", "shuffle = true", NULL), 6, 3);
+    /* per_sequence labels: every batch has the same label mask */
+    same_as_batches(mk_stmt(&c, "csv_sequence(\"seq/%d.csv\", labels = \"seqone/%d.csv\", first = 0, last = 1)",
+                            "classes = 2", "per_sequence = true", "batch = 1", NULL), 2, 0);
+    dcap_close(&c);
+}
+
+Test(data, fixed_steps_tell_when_batches_pad)
+{
+    dcap c;
+    dcap_open(&c);
+    struct {
+        const char *source, *opt, *opt2;
+        int64_t steps;
+    } cases[] = {
+        {"csv(\"small.csv\")", "header = 1", "classes = 3", 1},
+        {"npy(\"xseq.npy\", labels = \"yseq.npy\")", "classes = 3", "batch = 2", 5},
+        {"text(\"small.txt\")", "seq_length = 4", "batch = 2", 4},
+        {SEQ_SRC, "classes = 3", "batch = 2", 0},                         /* 3, 3, 2, 4 steps */
+        {"csv_sequence(\"seq/%d.csv\", labels = \"seqlabels/%d.csv\", first = 0, last = 1)", "classes = 3",
+         "batch = 2", 3},
+        /* one label per sequence: 3 feature steps, 1 labelled step, in every batch */
+        {"csv_sequence(\"seq/%d.csv\", labels = \"seqone/%d.csv\", first = 0, last = 1)", "classes = 2",
+         "per_sequence = true", 3},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        ir_stmt *st = mk_stmt(&c, cases[i].source, cases[i].opt, cases[i].opt2, NULL);
+        dataset *ds = open_ok(&c, st);
+        cr_expect_eq(data_fixed_steps(ds), cases[i].steps, "%s: %lld steps, expected %lld", cases[i].source,
+                     (long long)data_fixed_steps(ds), (long long)cases[i].steps);
+        data_close(ds);
+        free_stmt(st);
+    }
+    dcap_close(&c);
+}
