@@ -1,4 +1,5 @@
-/* cmd_run.c: `surgery run SCRIPT [--set k=v]... [--log FILE] [-q]`: check, then execute. */
+/* cmd_run.c: `surgery run SCRIPT [--set k=v]... [--log FILE] [--sync] [-q]`: check, then
+ * execute. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,16 +15,21 @@
 static void run_usage(FILE *out)
 {
     fprintf(out,
-            "usage: surgery run SCRIPT [--set NAME=VALUE]... [--log FILE] [-q] [--color=WHEN]\n"
+            "usage: surgery run SCRIPT [--set NAME=VALUE]... [--log FILE] [--sync] [-q]\n"
+            "                  [--color=WHEN]\n"
             "\n"
             "Checks SCRIPT (a .surgery file, or an .ir.yaml written by `surgery compile`) exactly\n"
             "as `surgery check` does, then executes it: loads the base model with its weights,\n"
             "applies the edits to a copy, and runs data, featurize, fit, evaluate, expect and save\n"
-            "in order. The base model's files are never written; outputs are written atomically.\n"
+            "in order. The base model's files are never written; outputs are written atomically\n"
+            "(a failed or interrupted run leaves the previous files or none, never a torn one).\n"
             "\n"
             "options:\n"
             "  --set NAME=VALUE  override `param NAME` (repeatable; unknown names are an error)\n"
             "  --log FILE        write training and evaluation records as JSON lines to FILE\n"
+            "  --sync            make every `save` durable: its files are on the disk before they\n"
+            "                    take their names (large weights with direct I/O, the rest with\n"
+            "                    fsync), so that not even a crash of the machine loses them\n"
             "  -q, --quiet       print errors only\n"
             "  --color=WHEN      colour diagnostics: auto (default), always, never\n"
             "\n"
@@ -34,8 +40,11 @@ static void run_usage(FILE *out)
 int cmd_run(int argc, char **argv)
 {
     const char *log_path = NULL;
-    bool quiet = false;
-    const cli_opt opts[] = {{"--log", NULL, &log_path, NULL}, {"--quiet", "-q", NULL, &quiet}, {0}};
+    bool quiet = false, sync = false;
+    const cli_opt opts[] = {{"--log", NULL, &log_path, NULL},
+                            {"--quiet", "-q", NULL, &quiet},
+                            {"--sync", NULL, NULL, &sync},
+                            {0}};
     script_args args;
     int status = cli_parse_script_args("run", argc, argv, opts, 1, &args);
     if (status == CLI_HELP) {
@@ -61,7 +70,8 @@ int cmd_run(int argc, char **argv)
             fprintf(stderr, "surgery run: error: %s\n", err);
             status = EXIT_RUNTIME;
         } else {
-            exec_options eo = {.out = stdout, .progress = stderr, .log = log.fp, .quiet = quiet};
+            exec_options eo = {.out = stdout, .progress = stderr, .log = log.fp, .quiet = quiet,
+                               .sync = sync};
             status = exec_script(s, &eo, d);
             if (log_path) {
                 /* The log is kept even when the run failed: it says how far training got. */

@@ -70,6 +70,7 @@ int atomic_open(atomic_file *af, const char *path, char *err, size_t err_len)
         errno = e;
         return -1;
     }
+    af->durable = true;
     return 0;
 }
 
@@ -97,7 +98,7 @@ static int finish_tmp(atomic_file *af, char *err, size_t err_len)
     if (fflush(af->fp) != 0 || ferror(af->fp)) {
         failed = 1;
         e = errno;
-    } else if (fsync(fileno(af->fp)) != 0) {
+    } else if (af->durable && fsync(fileno(af->fp)) != 0) {
         failed = 1;
         e = errno;
     }
@@ -126,7 +127,8 @@ static int rename_into_place(atomic_file *af, char *err, size_t err_len)
         errno = e;
         return -1;
     }
-    fsync_dir(af->path);
+    if (af->durable)
+        fsync_dir(af->path);
     release(af);
     return 0;
 }

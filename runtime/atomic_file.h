@@ -3,6 +3,7 @@
 #ifndef SURGERY_ATOMIC_FILE_H
 #define SURGERY_ATOMIC_FILE_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdio.h>
 
@@ -12,6 +13,9 @@ typedef struct atomic_file {
     FILE *fp;
     char *path;       /* final path */
     char *tmp_path;   /* PATH.tmp-XXXXXX in the same folder */
+    bool durable;     /* fsync the file and its folder on commit (atomic_open sets it); when
+                       * cleared, the commit is still atomic for every reader and for a failed
+                       * or killed run, but a crash of the machine may lose the new file */
 } atomic_file;
 
 /* Opens a temporary beside `path`. Returns 0, or -1 with errno set and the reason in err. */

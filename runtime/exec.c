@@ -308,7 +308,8 @@ static int do_save(run_state *rs, const ir_stmt *st)
     if (make_parent_dirs(path) != 0) {
         diag_error(rs->d, st->name_loc, "cannot create the folder of '%s'", path);
         rc = -1;
-    } else if (model_save(rs->m, path, rs->d) != 0) {
+    } else if (model_save_mode(rs->m, path, rs->o->sync ? SAVE_DURABLE : SAVE_ATOMIC,
+                               rs->d) != 0) {
         rc = -1;
     } else {
         char *w = model_weights_path(path);

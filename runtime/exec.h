@@ -15,6 +15,7 @@ typedef struct exec_options {
     FILE *progress;        /* training progress (stderr), NULL for none */
     FILE *log;             /* JSON lines of training and evaluation, or NULL */
     bool quiet;            /* no reports on `out` except errors */
+    bool sync;             /* saves are durable (SAVE_DURABLE), not only atomic */
 } exec_options;
 
 /* Runs a script that has passed frontend_compile and check_script_model. Returns the exit

@@ -1749,7 +1749,8 @@ static void save_error(struct diag_ctx *d, const char *path, const char *fmt, ..
     diag_error(d, l, "%s", msg);
 }
 
-/* Weights files at least this large are written with direct I/O (weights_out.h). */
+/* Weights files at least this large are written with direct I/O when the save is durable
+ * (weights_out.h). */
 #define SAVE_DIRECT_MIN ((uint64_t)64 << 20)
 
 /* Writes the weights file's header and data into the temporary af: on a little-endian host
@@ -1758,6 +1759,7 @@ static void save_error(struct diag_ctx *d, const char *path, const char *fmt, ..
 static int write_weights(const model *m, atomic_file *af, const st_entry *entries, int n,
                          const char *const *meta, int n_meta, char *err, size_t err_len)
 {
+    const bool durable = af->durable;
     const uint16_t probe = 1;
     unsigned char low;
     memcpy(&low, &probe, 1);
@@ -1774,11 +1776,11 @@ static int write_weights(const model *m, atomic_file *af, const st_entry *entrie
     const int src_fd = m->mapping ? m->mapping_fd : -1;
     weights_out w;
     bool ok, direct = false;
-    if (total >= SAVE_DIRECT_MIN)   /* when it fails, w is begun for the page cache */
+    if (durable && total >= SAVE_DIRECT_MIN)   /* when it fails, w is begun for the page cache */
         direct = wo_begin_direct(&w, af->tmp_path, total, fileno(af->fp), src_fd, m->mapping,
                                  m->mapping_len) == 0;
     else
-        wo_begin(&w, fileno(af->fp), header_len, src_fd, m->mapping, m->mapping_len);
+        wo_begin(&w, fileno(af->fp), header_len, durable, src_fd, m->mapping, m->mapping_len);
     if (direct) {
         /* front to back; pending tensors' new values are drawn ahead of the writing */
         ok = wo_bytes(&w, header, header_len) == 0;
@@ -1811,6 +1813,11 @@ static int write_weights(const model *m, atomic_file *af, const st_entry *entrie
 }
 
 int model_save(const model *m, const char *yaml_path, struct diag_ctx *d)
+{
+    return model_save_mode(m, yaml_path, SAVE_DURABLE, d);
+}
+
+int model_save_mode(const model *m, const char *yaml_path, save_mode mode, struct diag_ctx *d)
 {
     char *wpath = model_weights_path(yaml_path);
     if (!wpath) {
@@ -1875,6 +1882,7 @@ int model_save(const model *m, const char *yaml_path, struct diag_ctx *d)
         save_error(d, wpath, "%s", err);
         goto done;
     }
+    ya.durable = wa.durable = mode == SAVE_DURABLE;
     if (fwrite(yaml, 1, yaml_len, ya.fp) != yaml_len) {
         save_error(d, yaml_path, "write failed: %s", strerror(errno));
         atomic_abort(&ya);

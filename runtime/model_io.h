@@ -57,6 +57,14 @@ int model_settle(model *m);
  * with the reason reported through d. */
 int model_save(const model *m, const char *yaml_path, struct diag_ctx *d);
 
+/* How far a save goes before it returns. SAVE_ATOMIC: the files take their names complete (a
+ * reader, or a run that fails or is killed, sees the previous pair or the new one), and the
+ * operating system writes them to the disk in its own time. SAVE_DURABLE: they are on the disk
+ * first (large weights files with direct I/O, the rest flushed with fsync, the folder too), so
+ * that a crash of the machine cannot lose or tear them either. model_save is SAVE_DURABLE. */
+typedef enum save_mode { SAVE_ATOMIC, SAVE_DURABLE } save_mode;
+int model_save_mode(const model *m, const char *yaml_path, save_mode mode, struct diag_ctx *d);
+
 /* FNV-1a 64 of a canonical text of the architecture: the inputs (in order: name, kind, sizes),
  * the layers sorted by name (name, type, inputs in order, n_in, n_out, every parameter's key
  * and shape), the outputs in order. Not hashed: activations, losses, training settings, the

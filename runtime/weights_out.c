@@ -58,9 +58,13 @@ static void set_up(weights_out *w, int fd, uint64_t pos, int src_fd, const void 
     w->kernel_copy = w->src_fd >= 0;
 }
 
-void wo_begin(weights_out *w, int fd, uint64_t pos, int src_fd, const void *src, size_t src_len)
+void wo_begin(weights_out *w, int fd, uint64_t pos, bool early_writeback, int src_fd,
+              const void *src, size_t src_len)
 {
     set_up(w, fd, pos, src_fd, src, src_len);
+    w->early_writeback = early_writeback;
+    if (!early_writeback)
+        return;
     if (pthread_mutex_init(&w->lock, NULL) != 0)
         return;
     if (pthread_cond_init(&w->more, NULL) != 0) {
@@ -79,7 +83,7 @@ int wo_begin_direct(weights_out *w, const char *path, uint64_t size, int fd, int
 {
     struct direct_out *d = direct_out_open(path, size);
     if (!d) {
-        wo_begin(w, fd, 0, src_fd, src, src_len);
+        wo_begin(w, fd, 0, true, src_fd, src, src_len);
         return -1;
     }
     set_up(w, fd, 0, src_fd, src, src_len);
@@ -97,7 +101,7 @@ static int fail(weights_out *w, int e)
 /* Asks for writeback of the file's dirty pages every WO_WRITEBACK bytes written. */
 static void start_writeback(weights_out *w)
 {
-    if (w->written - w->asked < WO_WRITEBACK)
+    if (!w->early_writeback || w->written - w->asked < WO_WRITEBACK)
         return;
     w->asked = w->written;
     if (w->threaded) {

@@ -38,6 +38,7 @@ typedef struct weights_out {
     size_t queued;            /* their bytes */
     uint64_t written;         /* bytes written so far */
     uint64_t asked;           /* `written` when writeback was last asked for */
+    bool early_writeback;     /* ask for it at all (wo_begin) */
     int error;                /* errno of the first failure (0: none) */
     /* the writeback thread: starts writeback of the file's dirty pages whenever wanted grows
      * past submitted (both counts of bytes written) */
@@ -50,12 +51,15 @@ typedef struct weights_out {
     struct direct_out *direct;   /* direct I/O mode (wo_begin_direct), else NULL */
 } weights_out;
 
-/* Starts writing fd at offset pos. src_fd and src (src_len bytes mapped from offset 0 of that
- * file, read-only by contract) name the file borrowed tensors live in; -1 and NULL for none. */
-void wo_begin(weights_out *w, int fd, uint64_t pos, int src_fd, const void *src, size_t src_len);
+/* Starts writing fd at offset pos through the page cache. src_fd and src (src_len bytes mapped
+ * from offset 0 of that file, read-only by contract) name the file borrowed tensors live in;
+ * -1 and NULL for none. With early_writeback the disk's writes are started as the file grows
+ * (for a caller that will fsync); without, the kernel writes the pages back in its own time. */
+void wo_begin(weights_out *w, int fd, uint64_t pos, bool early_writeback, int src_fd,
+              const void *src, size_t src_len);
 /* Starts writing the empty file at path (open as fd) from offset 0 with direct I/O, every byte
  * (size in all) through wo_bytes / wo_tensor in file order. Returns 0, or -1 when the file
- * system does not offer direct I/O: w is then begun as wo_begin(w, fd, 0, ...). */
+ * system does not offer direct I/O: w is then begun as wo_begin(w, fd, 0, true, ...). */
 int wo_begin_direct(weights_out *w, const char *path, uint64_t size, int fd, int src_fd,
                     const void *src, size_t src_len);
 /* Continues at offset pos (what is queued is written first): through the page cache the

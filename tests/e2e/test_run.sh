@@ -62,6 +62,13 @@ rm -rf "$TMP/saved"
 expect_status 0 "run the IR" "$BIN" run -q "$TMP/transfer.ir.yaml"
 if cmp -s "$TMP/transfer1.safetensors" "$TMP/saved/transfer.safetensors"; then ok; else bad "the IR run gave other weights"; fi
 
+# a durable save (--sync) writes the same bytes
+rm -rf "$TMP/saved"
+expect_status 0 "run --sync" "$BIN" run -q --sync "$TMP/transfer.surgery"
+if cmp -s "$TMP/transfer1.safetensors" "$TMP/saved/transfer.safetensors"; then ok; else bad "--sync gave other weights"; fi
+if ! ls "$TMP/saved" | grep -q tmp-; then ok; else bad "--sync left a temporary"; fi
+expect_status 2 "--sync takes no value" "$BIN" run -q --sync=yes "$TMP/transfer.surgery"
+
 # an expect that fails: status 3, and the save after it does not run
 rm -rf "$TMP/saved"
 expect_status 3 "expect not met" "$BIN" run -q "$TMP/transfer.surgery" --set threshold=0.999

@@ -1208,6 +1208,13 @@ Test(edit, large_saves_stream_pending_and_mapped_tensors_like_small_ones)
     te_apply_at_mode(b, yaml, text, false);
     cr_assert_eq(te_pending_count(a), 2);
     te_saves_equal(dir, a, b, text);
+    /* the same save, atomic only (page cache, no direct I/O, no fsync), over the durable one */
+    char pb[512], wa[512], wb[512];
+    snprintf(pb, sizeof pb, "%s/settled.yaml", dir);
+    snprintf(wa, sizeof wa, "%s/edited.safetensors", dir);
+    snprintf(wb, sizeof wb, "%s/settled.safetensors", dir);
+    cr_assert_eq(model_save_mode(a, pb, SAVE_ATOMIC, NULL), 0);
+    cr_assert(te_files_equal(wa, wb), "an atomic save writes the durable save's bytes");
     snprintf(pa, sizeof pa, "%s/edited.yaml", dir);
     model *c = model_load(pa, true, NULL);
     cr_assert_not_null(c);

@@ -224,7 +224,7 @@ static void write_via_wo(const char *path, const tensor *const *ts, int n, const
     cr_assert_geq(fd, 0);
     cr_assert_eq(write(fd, "HEADER..", 8), 8);
     weights_out w;
-    wo_begin(&w, fd, 8, use_src ? src->fd : -1, use_src ? src->map : NULL, src->len);
+    wo_begin(&w, fd, 8, use_src, use_src ? src->fd : -1, use_src ? src->map : NULL, src->len);
     for (int i = 0; i < n; i++)
         cr_assert_eq(wo_tensor(&w, ts[i]), 0, "errno %d", w.error);
     cr_assert_eq(wo_end(&w), 0);
@@ -292,7 +292,7 @@ Test(weights_out, a_file_it_cannot_write_is_an_error_with_errno)
     cr_assert_geq(fd, 0);
     for (int use_src = 0; use_src < 2; use_src++) {
         weights_out w;
-        wo_begin(&w, fd, 0, use_src ? src.fd : -1, use_src ? src.map : NULL, src.len);
+        wo_begin(&w, fd, 0, true, use_src ? src.fd : -1, use_src ? src.map : NULL, src.len);
         int rc = wo_tensor(&w, &big);
         rc = wo_end(&w) != 0 || rc != 0 ? -1 : 0;
         cr_assert_eq(rc, -1, "route %d: writing a read-only descriptor fails", use_src);
@@ -431,7 +431,7 @@ Test(weights_out, a_write_refused_midway_fails_every_route_with_its_errno)
         if (direct)
             (void)wo_begin_direct(&w, path, (uint64_t)t.size * 4, fd, -1, NULL, 0);
         else
-            wo_begin(&w, fd, 0, -1, NULL, 0);
+            wo_begin(&w, fd, 0, false, -1, NULL, 0);
         int rc = wo_tensor(&w, &t);
         rc = wo_end(&w) != 0 || rc != 0 ? -1 : 0;
         cr_assert_eq(rc, -1, "route %d: the write past the limit fails", direct);
