@@ -25,8 +25,8 @@ fi
 
 step "3. Digits: run the transfer (featurize the frozen part once, fit the new output layer)"
 run run digits/transfer.surgery
-printf '\n(the same script again: the featurized cache is reused)\n'
-run run digits/transfer.surgery
+printf '\n(the same script again: the featurized cache is reused; --sync makes the save durable)\n'
+run run digits/transfer.surgery --sync
 printf '\n(the saved model: frozen layers marked)\n'
 run summary digits/out/digits_transfer.yaml
 
