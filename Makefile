@@ -78,11 +78,11 @@ $(BUILD)/unit-tests: $(LIB_OBJ) $(TEST_OBJ)
 	$(CC) $(LDFLAGS) -o $@ $^ $(CRIT_LIBS) $(LDLIBS_ALL)
 
 # make test: the whole suite, then the same suite rebuilt with AddressSanitizer and
-# UndefinedBehaviorSanitizer in build-asan/.
+# UndefinedBehaviorSanitizer in $(BUILD)-asan/ (build/ and build-asan/ by default).
 test: $(DEPS_STAMP)
-	@$(MAKE) --no-print-directory test-suite BUILD=build
+	@$(MAKE) --no-print-directory test-suite BUILD=$(BUILD)
 	@echo "== the same suite under AddressSanitizer + UndefinedBehaviorSanitizer =="
-	@$(MAKE) --no-print-directory test-suite BUILD=build-asan SANITIZE=1
+	@$(MAKE) --no-print-directory test-suite BUILD=$(BUILD)-asan SANITIZE=1
 
 test-suite: $(BUILD)/surgery $(BUILD)/unit-tests
 	@echo "== unit tests ($(BUILD)) =="
@@ -115,6 +115,6 @@ install: $(BUILD)/surgery
 	install -m 755 $(BUILD)/surgery $(DESTDIR)$(PREFIX)/bin/surgery
 
 clean:
-	rm -rf build build-asan
+	rm -rf $(BUILD) $(BUILD)-asan
 
 -include $(shell find $(BUILD)/obj -name '*.d' 2>/dev/null)

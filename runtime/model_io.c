@@ -1760,10 +1760,7 @@ static int write_weights(const model *m, atomic_file *af, const st_entry *entrie
                          const char *const *meta, int n_meta, char *err, size_t err_len)
 {
     const bool durable = af->durable;
-    const uint16_t probe = 1;
-    unsigned char low;
-    memcpy(&low, &probe, 1);
-    if (low != 1)
+    if (!tensor_host_little_endian())
         return st_write(af->fp, entries, n, meta, n_meta, err, err_len);
     char *header;
     size_t header_len;

@@ -298,14 +298,6 @@ void npy_close(npy_file *f)
     free(f);
 }
 
-static bool host_little_endian(void)
-{
-    const uint16_t one = 1;
-    unsigned char b;
-    memcpy(&b, &one, 1);
-    return b == 1;
-}
-
 static uint64_t load_le(const unsigned char *p, int n)
 {
     uint64_t v = 0;
@@ -407,7 +399,7 @@ int npy_read_rows(npy_file *f, int64_t row0, int64_t nrows, float *dst, char *er
              f->path, row0, row0 + nrows, f->rows);
         return -1;
     }
-    if (f->dtype == NPY_F4 && host_little_endian()) {
+    if (f->dtype == NPY_F4 && tensor_host_little_endian()) {
         /* The common case reads straight into place. */
         size_t count = (size_t)(nrows * f->row_elems);
         if (fseek(f->fp, f->data_offset + (long)(row0 * f->row_elems * 4), SEEK_SET) != 0) {

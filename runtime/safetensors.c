@@ -22,14 +22,6 @@ const int st_dtype_sizes[ST_DTYPE_COUNT] = {ST_DTYPES(ST_SIZE_ITEM)};
 #undef ST_NAME_ITEM
 #undef ST_SIZE_ITEM
 
-static bool host_little_endian(void)
-{
-    const uint16_t one = 1;
-    unsigned char b;
-    memcpy(&b, &one, 1);
-    return b == 1;
-}
-
 static void fail(char *err, size_t err_len, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 static void fail(char *err, size_t err_len, const char *fmt, ...)
@@ -765,7 +757,7 @@ int st_tensor_load(const st_file *f, const st_tensor *t, tensor *out, bool allow
         return -1;
     }
     const unsigned char *src = f->data + t->begin;
-    if (allow_borrow && t->dtype == ST_F32 && host_little_endian() &&
+    if (allow_borrow && t->dtype == ST_F32 && tensor_host_little_endian() &&
         ((uintptr_t)src % _Alignof(float)) == 0) {
         memset(out, 0, sizeof *out);
         out->ndim = t->ndim;
@@ -937,7 +929,7 @@ int st_header(const st_entry *entries, int n, const char *const *meta, int n_met
 static bool write_floats(FILE *fp, const float *src, int64_t n)
 {
     static const float zeros[4096];
-    const bool le = host_little_endian();
+    const bool le = tensor_host_little_endian();
     while (n > 0) {
         int64_t k = src || n < 4096 ? n : 4096;
         if (!src) {

@@ -5,6 +5,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 /* Ownership: a tensor owns `data` unless `borrowed` is set (then data points into a buffer owned
  * by someone else, e.g. a model's mapped weights file, and must be copied before writing:
@@ -23,6 +24,16 @@ typedef struct tensor {
     bool borrowed;
     struct tensor_parts *parts;   /* set: pending, data NULL (see above) */
 } tensor;
+
+/* Whether this machine stores numbers little-endian: float32 data then has the byte layout of
+ * the files' F32 / <f4 arrays and moves without conversion. */
+static inline bool tensor_host_little_endian(void)
+{
+    const uint16_t one = 1;
+    unsigned char b;
+    memcpy(&b, &one, 1);
+    return b == 1;
+}
 
 /* Whether the tensor has values: data, or parts that tensor_settle turns into data. */
 static inline bool tensor_has_values(const tensor *t)
