@@ -32,7 +32,7 @@ GRAMMAR_L  := grammar/scanner.l
 HAVE_GRAMMAR := $(and $(wildcard $(GRAMMAR_Y)),$(wildcard $(GRAMMAR_L)))
 GEN_C      := $(if $(HAVE_GRAMMAR),$(BUILD)/gen/parser.c $(BUILD)/gen/scanner.c)
 GEN_H      := $(if $(HAVE_GRAMMAR),$(BUILD)/gen/parser.h $(BUILD)/gen/scanner.h)
-LIB_SRC    := $(sort $(wildcard compiler/*.c runtime/*.c))
+LIB_SRC    := $(sort $(shell find compiler runtime -name "*.c"))
 CLI_SRC    := $(sort $(wildcard cli/*.c))
 TEST_SRC   := $(sort $(wildcard tests/unit/*.c))
 

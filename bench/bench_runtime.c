@@ -10,9 +10,9 @@
 
 #include <cblas.h>
 
-#include "runtime/model.h"
-#include "runtime/rng.h"
-#include "runtime/train.h"
+#include "runtime/graph/model.h"
+#include "runtime/base/rng.h"
+#include "runtime/train/train.h"
 
 static double now_ms(void)
 {

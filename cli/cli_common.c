@@ -1,12 +1,12 @@
 /* cli_common.c: option parsing shared by the subcommands: --color, --set, unknown options,
  * and the argument loop of the commands that take scripts. */
-#include "cli_common.h"
+#include "cli/cli_common.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "commands.h"
+#include "cli/commands.h"
 
 int cli_color_option(const char *arg, diag_color_mode *mode)
 {

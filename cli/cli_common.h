@@ -4,7 +4,7 @@
 
 #include <stdbool.h>
 
-#include "../compiler/frontend.h"
+#include "compiler/frontend.h"
 
 /* Ownership: the strings stored in a param_override by cli_set_option point into argv (the
  * key is copied: free it with free((char *)o->key)). A script_args owns its arrays and the

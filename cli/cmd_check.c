@@ -4,10 +4,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "cli_common.h"
-#include "commands.h"
-#include "../compiler/check.h"
-#include "../compiler/frontend.h"
+#include "cli/cli_common.h"
+#include "cli/commands.h"
+#include "compiler/check.h"
+#include "compiler/frontend.h"
 
 static void check_usage(FILE *out)
 {

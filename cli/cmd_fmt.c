@@ -5,11 +5,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "cli_common.h"
-#include "commands.h"
-#include "../compiler/frontend.h"
-#include "../compiler/parse.h"
-#include "../runtime/atomic_file.h"
+#include "cli/cli_common.h"
+#include "cli/commands.h"
+#include "compiler/frontend.h"
+#include "compiler/parse.h"
+#include "runtime/base/atomic_file.h"
 
 static void fmt_usage(FILE *out)
 {

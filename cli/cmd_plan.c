@@ -5,11 +5,11 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "cli_common.h"
-#include "commands.h"
-#include "../compiler/check.h"
-#include "../compiler/frontend.h"
-#include "../compiler/plan.h"
+#include "cli/cli_common.h"
+#include "cli/commands.h"
+#include "compiler/check.h"
+#include "compiler/frontend.h"
+#include "compiler/plan.h"
 
 static void plan_usage(FILE *out)
 {

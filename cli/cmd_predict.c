@@ -7,11 +7,11 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "commands.h"
-#include "../runtime/atomic_file.h"
-#include "../runtime/model_io.h"
-#include "../runtime/npy.h"
-#include "../runtime/tensor_csv.h"
+#include "cli/commands.h"
+#include "runtime/base/atomic_file.h"
+#include "runtime/formats/model_io.h"
+#include "runtime/tensor/npy.h"
+#include "runtime/tensor/tensor_csv.h"
 
 static void predict_usage(FILE *out)
 {

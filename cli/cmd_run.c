@@ -5,12 +5,12 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "cli_common.h"
-#include "commands.h"
-#include "../compiler/check.h"
-#include "../compiler/frontend.h"
-#include "../runtime/atomic_file.h"
-#include "../runtime/exec.h"
+#include "cli/cli_common.h"
+#include "cli/commands.h"
+#include "compiler/check.h"
+#include "compiler/frontend.h"
+#include "runtime/base/atomic_file.h"
+#include "runtime/script/exec.h"
 
 static void run_usage(FILE *out)
 {

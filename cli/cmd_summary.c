@@ -4,9 +4,9 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "commands.h"
-#include "../runtime/model_io.h"
-#include "../runtime/summary.h"
+#include "cli/commands.h"
+#include "runtime/formats/model_io.h"
+#include "runtime/graph/summary.h"
 
 static void summary_usage(FILE *out)
 {

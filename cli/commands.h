@@ -29,7 +29,7 @@ int cmd_predict(int argc, char **argv);
 
 /* Shared option parsing: --color=auto|always|never. Returns 1 when argv[i] was a colour
  * option (and sets *mode), 0 when not, -1 on a bad value (reported on stderr). */
-#include "../compiler/diag.h"
+#include "runtime/base/diag.h"
 int cli_color_option(const char *arg, diag_color_mode *mode);
 
 #endif

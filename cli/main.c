@@ -2,9 +2,9 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "../runtime/blas_idle.h"
-#include "commands.h"
-#include "version.h"
+#include "runtime/base/blas_idle.h"
+#include "cli/commands.h"
+#include "cli/version.h"
 
 static const command commands[] = {
     {"check", "validate scripts against their base models (no weights read)", cmd_check},

@@ -1,5 +1,5 @@
 /* ast.c: constructors and destructors of the .surgery syntax tree. */
-#include "ast.h"
+#include "compiler/ast.h"
 
 #include <stdio.h>
 #include <stdlib.h>

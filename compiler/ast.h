@@ -5,8 +5,8 @@
 
 #include <stdbool.h>
 #include <stddef.h>
-#include "ir.h"
-#include "../runtime/loc.h"
+#include "runtime/script/ir.h"
+#include "runtime/base/loc.h"
 
 /* Ownership: an ast_file owns its statements, comments and every string and expression they
  * point to; each node owns its children. src_loc.file inside the tree is borrowed from the

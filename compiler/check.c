@@ -1,15 +1,15 @@
 /* check.c: the checks that need the base model: its architecture loaded (never its weights),
  * the script's edits applied with shape inference, data sources probed against the model. */
-#include "check.h"
+#include "compiler/check.h"
 
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "../runtime/data.h"
-#include "../runtime/edit.h"
-#include "../runtime/model_io.h"
+#include "runtime/data/data.h"
+#include "runtime/edits/edit.h"
+#include "runtime/formats/model_io.h"
 
 static const ir_stmt *find_base(const ir_script *s)
 {

@@ -3,9 +3,9 @@
 #ifndef SURGERY_CHECK_H
 #define SURGERY_CHECK_H
 
-#include "diag.h"
-#include "ir.h"
-#include "../runtime/model.h"
+#include "runtime/base/diag.h"
+#include "runtime/script/ir.h"
+#include "runtime/graph/model.h"
 
 /* Ownership: s is borrowed; *after (when non-NULL and the check passes) receives the edited
  * architecture, owned by the caller (model_free). */

@@ -1,14 +1,14 @@
 /* format.c: the canonical form of a .surgery file (surgery fmt): one statement per line,
  * canonical spacing, short option blocks inline and long ones one pair per line, comments and
  * single blank lines between groups kept, numbers as written. Idempotent. */
-#include "frontend.h"
+#include "compiler/frontend.h"
 
 #include <errno.h>
 #include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "parse.h"
+#include "compiler/parse.h"
 
 /* Blocks that would make their line longer than this are written one pair per line. */
 #define MAX_INLINE 90

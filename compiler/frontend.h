@@ -3,8 +3,8 @@
 #ifndef SURGERY_FRONTEND_H
 #define SURGERY_FRONTEND_H
 
-#include "diag.h"
-#include "ir.h"
+#include "runtime/base/diag.h"
+#include "runtime/script/ir.h"
 
 /* Ownership: overrides are borrowed for the call; *out (when set) belongs to the caller. */
 

@@ -1,6 +1,6 @@
 /* lower.c: syntax tree -> IR: includes spliced, parameters evaluated in order (with --set
  * overrides), arithmetic computed; and frontend_compile, the whole front end in one call. */
-#include "frontend.h"
+#include "compiler/frontend.h"
 
 #include <errno.h>
 #include <math.h>
@@ -11,7 +11,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "parse.h"
+#include "compiler/parse.h"
 
 /* A parameter in scope: its value lives in the IR's `param` statement. */
 typedef struct param_def {

@@ -1,6 +1,6 @@
 /* parse.c: reads .surgery files, runs the scanner and parser over them, and loads a script
  * with the files its `include` statements name (relative paths, cycles reported). */
-#include "parse.h"
+#include "compiler/parse.h"
 
 #include <errno.h>
 #include <limits.h>

@@ -5,9 +5,9 @@
 
 #include <stdbool.h>
 #include <stddef.h>
-#include "ast.h"
-#include "diag.h"
-#include "frontend.h"
+#include "compiler/ast.h"
+#include "runtime/base/diag.h"
+#include "compiler/frontend.h"
 
 /* Ownership: parse_text/parse_file return a tree owned by the caller (ast_file_free). A
  * parse_state lives for one parse only and is private to the scanner, parser and parse.c. */

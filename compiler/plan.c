@@ -1,11 +1,11 @@
 /* plan.c: the before/after table of a script's edits and the edited graph as Graphviz DOT. */
-#include "plan.h"
+#include "compiler/plan.h"
 
 #include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "../runtime/atomic_file.h"
+#include "runtime/base/atomic_file.h"
 
 static const layer *before_layer(const model *before, const layer *L)
 {

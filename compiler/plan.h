@@ -6,8 +6,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdio.h>
-#include "../runtime/edit.h"
-#include "../runtime/model.h"
+#include "runtime/edits/edit.h"
+#include "runtime/graph/model.h"
 
 /* Ownership: every argument is borrowed. before is the base architecture with its shapes,
  * after the edited one (as check_script_model_plan returns them), log the removed layers. */

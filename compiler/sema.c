@@ -1,7 +1,7 @@
 /* sema.c: the checks of a lowered script that need no model: statement order and counts,
  * option names and values per statement (per layer type for add/replace/insert), data sources
  * and data names, expect metrics, with "did you mean" and notes at related places. */
-#include "frontend.h"
+#include "compiler/frontend.h"
 
 #include <math.h>
 #include <stdarg.h>
@@ -9,7 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../runtime/layer.h"
+#include "runtime/nn/layer.h"
 
 #define MAX_KEYS 64
 #define SUPPORTED_VERSION 1

@@ -18,7 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include "compiler/diag.h"
+#include "runtime/base/diag.h"
 
 int surg_raw_lex(SURG_STYPE *lval, parse_loc *lloc, void *scanner);
 static int surg_lex(SURG_STYPE *lval, parse_loc *lloc, void *scanner, parse_state *ps);

@@ -11,8 +11,8 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "runtime/layer.h"
-#include "runtime/tensor.h"
+#include "runtime/nn/layer.h"
+#include "runtime/tensor/tensor.h"
 
 #define FIXTURE_MAX 24
 

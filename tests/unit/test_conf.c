@@ -6,9 +6,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "compiler/diag.h"
-#include "runtime/conf.h"
-#include "runtime/layer.h"
+#include "runtime/base/diag.h"
+#include "runtime/base/conf.h"
+#include "runtime/nn/layer.h"
 
 /* A diagnostics context writing into memory, so tests can read what was reported. */
 typedef struct capture {

@@ -9,12 +9,12 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "compiler/diag.h"
-#include "compiler/ir.h"
-#include "runtime/conf.h"
-#include "runtime/data.h"
-#include "runtime/npy.h"
-#include "runtime/rng.h"
+#include "runtime/base/diag.h"
+#include "runtime/script/ir.h"
+#include "runtime/base/conf.h"
+#include "runtime/data/data.h"
+#include "runtime/tensor/npy.h"
+#include "runtime/base/rng.h"
 
 #define DIR "tests/data/data/"
 

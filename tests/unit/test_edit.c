@@ -9,15 +9,15 @@
 #include <unistd.h>
 
 #include "compiler/check.h"
-#include "compiler/diag.h"
+#include "runtime/base/diag.h"
 #include "compiler/frontend.h"
-#include "compiler/ir.h"
-#include "runtime/edit.h"
-#include "runtime/init.h"
-#include "runtime/model.h"
-#include "runtime/model_io.h"
-#include "runtime/rng.h"
-#include "runtime/tensor.h"
+#include "runtime/script/ir.h"
+#include "runtime/edits/edit.h"
+#include "runtime/nn/init.h"
+#include "runtime/graph/model.h"
+#include "runtime/formats/model_io.h"
+#include "runtime/base/rng.h"
+#include "runtime/tensor/tensor.h"
 
 #define TE_EXACT 1e-6
 

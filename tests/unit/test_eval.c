@@ -6,8 +6,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "runtime/eval.h"
-#include "runtime/tensor.h"
+#include "runtime/train/eval.h"
+#include "runtime/tensor/tensor.h"
 
 static void near(double a, double b)
 {

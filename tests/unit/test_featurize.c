@@ -9,10 +9,10 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "compiler/diag.h"
+#include "runtime/base/diag.h"
 #include "compiler/frontend.h"
-#include "runtime/exec.h"
-#include "runtime/model_io.h"
+#include "runtime/script/exec.h"
+#include "runtime/formats/model_io.h"
 
 static char tmpdir[PATH_MAX];
 static char root[PATH_MAX];

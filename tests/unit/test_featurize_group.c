@@ -12,14 +12,14 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "compiler/diag.h"
+#include "runtime/base/diag.h"
 #include "compiler/frontend.h"
-#include "runtime/data.h"
-#include "runtime/exec.h"
-#include "runtime/featurize.h"
-#include "runtime/model_io.h"
-#include "runtime/npy.h"
-#include "runtime/rng.h"
+#include "runtime/data/data.h"
+#include "runtime/script/exec.h"
+#include "runtime/featurize/featurize.h"
+#include "runtime/formats/model_io.h"
+#include "runtime/tensor/npy.h"
+#include "runtime/base/rng.h"
 
 static char gtmp[PATH_MAX];
 static char groot[PATH_MAX];

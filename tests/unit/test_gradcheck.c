@@ -9,11 +9,11 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "runtime/activation.h"
-#include "runtime/layer.h"
-#include "runtime/loss.h"
-#include "runtime/rng.h"
-#include "runtime/tensor.h"
+#include "runtime/nn/kernels/activation.h"
+#include "runtime/nn/layer.h"
+#include "runtime/nn/kernels/loss.h"
+#include "runtime/base/rng.h"
+#include "runtime/tensor/tensor.h"
 
 /* Central differences in float32: the objective J is accumulated in double, but every layer
  * output carries a relative rounding error of ~6e-8, so J itself is only known to ~1e-6. With

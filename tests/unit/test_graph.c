@@ -6,10 +6,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "compiler/diag.h"
-#include "runtime/layer.h"
-#include "runtime/model.h"
-#include "runtime/rng.h"
+#include "runtime/base/diag.h"
+#include "runtime/nn/layer.h"
+#include "runtime/graph/model.h"
+#include "runtime/base/rng.h"
 
 #define GRAPH_FILE "graph.yaml"
 static const char graph_text[] =

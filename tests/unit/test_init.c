@@ -6,9 +6,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "runtime/init.h"
-#include "runtime/rng.h"
-#include "runtime/tensor.h"
+#include "runtime/nn/init.h"
+#include "runtime/base/rng.h"
+#include "runtime/tensor/tensor.h"
 
 Test(init, pieces_in_order_give_param_init_exactly)
 {

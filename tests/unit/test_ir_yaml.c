@@ -7,8 +7,8 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "compiler/diag.h"
-#include "compiler/ir.h"
+#include "runtime/base/diag.h"
+#include "runtime/script/ir.h"
 
 typedef struct irtest_cap {
     char *buf;

@@ -6,11 +6,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "runtime/activation.h"
-#include "runtime/layer.h"
-#include "runtime/layer_util.h"
-#include "runtime/loss.h"
-#include "runtime/tensor.h"
+#include "runtime/nn/kernels/activation.h"
+#include "runtime/nn/layer.h"
+#include "runtime/nn/kernels/layer_util.h"
+#include "runtime/nn/kernels/loss.h"
+#include "runtime/tensor/tensor.h"
 
 #define TOL 1e-5
 #define GOLD_MAX 16

@@ -2,9 +2,9 @@
  * libonnx-testdata and ONNX reference outputs, converted by tools/convert_onnx_lstm.py). */
 #include <criterion/criterion.h>
 
-#include "lstm_fixture.h"
-#include "runtime/layer.h"
-#include "runtime/tensor.h"
+#include "tests/unit/lstm_fixture.h"
+#include "runtime/nn/layer.h"
+#include "runtime/tensor/tensor.h"
 
 #define ONNX_TOL 1e-5
 

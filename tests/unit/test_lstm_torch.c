@@ -6,11 +6,11 @@
 #include <math.h>
 #include <string.h>
 
-#include "lstm_fixture.h"
-#include "runtime/layer.h"
-#include "runtime/lstm_cell.h"
-#include "runtime/rng.h"
-#include "runtime/tensor.h"
+#include "tests/unit/lstm_fixture.h"
+#include "runtime/nn/layer.h"
+#include "runtime/nn/kernels/lstm_cell.h"
+#include "runtime/base/rng.h"
+#include "runtime/tensor/tensor.h"
 
 #define FWD_TOL 1e-5
 #define GRAD_TOL 1e-4

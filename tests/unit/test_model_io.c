@@ -10,10 +10,10 @@
 #include <dirent.h>
 #include <unistd.h>
 
-#include "compiler/diag.h"
-#include "runtime/init.h"
-#include "runtime/model_io.h"
-#include "runtime/safetensors.h"
+#include "runtime/base/diag.h"
+#include "runtime/nn/init.h"
+#include "runtime/formats/model_io.h"
+#include "runtime/formats/safetensors.h"
 
 #define MODELS "tests/data/models/"
 

@@ -9,7 +9,7 @@
 #include <string.h>
 
 #include "compiler/ast.h"
-#include "compiler/diag.h"
+#include "runtime/base/diag.h"
 #include "compiler/frontend.h"
 #include "compiler/parse.h"
 

@@ -6,7 +6,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "runtime/npy.h"
+#include "runtime/tensor/npy.h"
 
 #define NPY_DIR "tests/data/npy/"
 

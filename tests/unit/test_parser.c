@@ -10,9 +10,9 @@
 #include <unistd.h>
 
 #include "compiler/ast.h"
-#include "compiler/diag.h"
+#include "runtime/base/diag.h"
 #include "compiler/frontend.h"
-#include "compiler/ir.h"
+#include "runtime/script/ir.h"
 #include "compiler/parse.h"
 
 /* Diagnostics captured in memory. */

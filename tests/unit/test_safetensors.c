@@ -6,9 +6,9 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "compiler/diag.h"
-#include "runtime/model_io.h"
-#include "runtime/safetensors.h"
+#include "runtime/base/diag.h"
+#include "runtime/formats/model_io.h"
+#include "runtime/formats/safetensors.h"
 
 /* A file image: 8-byte little-endian header length, the header, then `data_len` data bytes
  * (0, 1, 2, ... mod 251). */

@@ -6,9 +6,9 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "compiler/diag.h"
+#include "runtime/base/diag.h"
 #include "compiler/frontend.h"
-#include "compiler/ir.h"
+#include "runtime/script/ir.h"
 
 typedef struct sema_cap {
     char *buf;

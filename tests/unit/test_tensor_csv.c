@@ -5,8 +5,8 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "compiler/diag.h"
-#include "runtime/tensor_csv.h"
+#include "runtime/base/diag.h"
+#include "runtime/tensor/tensor_csv.h"
 
 typedef struct tcsv_env {
     char dir[64];

@@ -7,14 +7,14 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "compiler/diag.h"
-#include "runtime/layer.h"
-#include "runtime/loss.h"
-#include "runtime/model.h"
-#include "runtime/rng.h"
-#include "runtime/tensor.h"
-#include "runtime/train.h"
-#include "runtime/updater.h"
+#include "runtime/base/diag.h"
+#include "runtime/nn/layer.h"
+#include "runtime/nn/kernels/loss.h"
+#include "runtime/graph/model.h"
+#include "runtime/base/rng.h"
+#include "runtime/tensor/tensor.h"
+#include "runtime/train/train.h"
+#include "runtime/nn/updater.h"
 
 #define TR_PARITY_TOL 1e-4
 

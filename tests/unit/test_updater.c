@@ -4,9 +4,9 @@
 #include <math.h>
 #include <string.h>
 
-#include "runtime/conf.h"
-#include "runtime/layer.h"
-#include "runtime/updater.h"
+#include "runtime/base/conf.h"
+#include "runtime/nn/layer.h"
+#include "runtime/nn/updater.h"
 
 #define CLOSE(a, b, tol) cr_assert(fabs((double)(a) - (double)(b)) <= (tol), \
                                    "%s = %.9g, expected %.9g", #a, (double)(a), (double)(b))

@@ -12,10 +12,10 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "runtime/safetensors.h"
-#include "runtime/tensor.h"
-#include "runtime/tensor_parts.h"
-#include "runtime/weights_out.h"
+#include "runtime/formats/safetensors.h"
+#include "runtime/tensor/tensor.h"
+#include "runtime/tensor/tensor_parts.h"
+#include "runtime/formats/weights_out.h"
 
 /* ---- tensor_parts ------------------------------------------------------------------------- */
 

@@ -1,0 +1,39 @@
+/* diag.h: compiler-style diagnostics (path:line:col: error: message, source line, caret, notes). */
+#ifndef SURGERY_DIAG_H
+#define SURGERY_DIAG_H
+
+#include <stdbool.h>
+#include <stdio.h>
+#include "runtime/base/loc.h"
+
+/* Ownership: a diag_ctx owns its source registry (the texts of every file it has printed a line
+ * of, plus the paths interned with diag_intern_path). diag_free(NULL) is a no-op. Locations
+ * handed to diag_* functions are borrowed only for the duration of the call. */
+
+typedef enum { DIAG_COLOR_AUTO, DIAG_COLOR_ALWAYS, DIAG_COLOR_NEVER } diag_color_mode;
+
+typedef struct diag_ctx diag_ctx;
+
+diag_ctx *diag_new(FILE *out, diag_color_mode color);
+void diag_free(diag_ctx *d);
+
+/* Interns a path so that src_loc.file can point at it for the life of the context. */
+const char *diag_intern_path(diag_ctx *d, const char *path);
+/* Registers in-memory text for a path (used for scripts: the printed line is what was parsed). */
+void diag_set_text(diag_ctx *d, const char *path, const char *text, size_t len);
+
+/* Emit an error, a warning, or a note attached to the preceding error/warning.
+ * A loc with line 0 prints "surgery: error: message" (or "path: error:" when file is set). */
+void diag_error(diag_ctx *d, src_loc loc, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+void diag_warning(diag_ctx *d, src_loc loc, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+void diag_note(diag_ctx *d, src_loc loc, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
+int diag_error_count(const diag_ctx *d);
+int diag_warning_count(const diag_ctx *d);
+
+/* "did you mean" support: the candidate with the smallest edit distance to `word`, or NULL when
+ * none is close enough (distance <= max(1, strlen(word)/3)). */
+const char *diag_suggest(const char *word, const char *const *candidates, int n_candidates);
+int diag_edit_distance(const char *a, const char *b);
+
+#endif

@@ -1,0 +1,200 @@
+/* layer.c: the layer-type registry and the type-independent layer operations (creation with
+ * DL4J's defaults, cloning, parameter bookkeeping). */
+#include "runtime/nn/layer.h"
+
+#include <assert.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define LAYER_TYPE_PTR(n) &layer_type_##n,
+const layer_type *const layer_types[] = {LAYER_TYPES(LAYER_TYPE_PTR)};
+#undef LAYER_TYPE_PTR
+const int layer_type_count = (int)(sizeof layer_types / sizeof layer_types[0]);
+
+const layer_type *layer_type_find(const char *name)
+{
+    if (!name)
+        return NULL;
+    for (int i = 0; i < layer_type_count; i++)
+        if (strcmp(layer_types[i]->name, name) == 0)
+            return layer_types[i];
+    return NULL;
+}
+
+void layer_type_names(const char **names)
+{
+    for (int i = 0; i < layer_type_count; i++)
+        names[i] = layer_types[i]->name;
+}
+
+static char *dupstr(const char *s)
+{
+    if (!s)
+        return NULL;
+    size_t n = strlen(s) + 1;
+    char *p = malloc(n);
+    if (p)
+        memcpy(p, s, n);
+    return p;
+}
+
+/* DL4J's default activation per type: sigmoid for dense (the framework-wide default),
+ * softmax for output layers, tanh for LSTMs, identity for everything else. */
+static activation_kind default_activation(const layer_type *t)
+{
+    static const struct { const char *type; activation_kind act; } table[] = {
+        {"dense", ACT_SIGMOID}, {"output", ACT_SOFTMAX}, {"rnn_output", ACT_SOFTMAX},
+        {"lstm", ACT_TANH}, {"graves_lstm", ACT_TANH},
+    };
+    for (size_t i = 0; i < sizeof table / sizeof table[0]; i++)
+        if (strcmp(t->name, table[i].type) == 0)
+            return table[i].act;
+    return ACT_IDENTITY;
+}
+
+layer *layer_new(const layer_type *type, const char *name)
+{
+    assert(type);
+    layer *L = calloc(1, sizeof *L);
+    if (!L)
+        return NULL;
+    L->name = dupstr(name ? name : "");
+    if (!L->name) {
+        free(L);
+        return NULL;
+    }
+    L->type = type;
+    L->loc = loc_none();
+    L->activation = default_activation(type);
+    L->alpha = 0.0;
+    L->loss = (type->flags & LT_LOSS) ? LOSS_MCXENT : LOSS_NONE;
+    L->has_bias = true;
+    L->forget_gate_bias = 1.0;
+    train_conf_defaults(&L->train);
+    L->edit = EDIT_KEPT;
+    return L;
+}
+
+static void free_names(char **names, int n)
+{
+    for (int i = 0; i < n; i++)
+        free(names[i]);
+    free(names);
+}
+
+void layer_free(layer *L)
+{
+    if (!L)
+        return;
+    if (L->state && L->type && L->type->free_state)
+        L->type->free_state(L);
+    assert(L->state == NULL);
+    for (int i = 0; i < LAYER_MAX_PARAMS; i++) {
+        tensor_release(&L->params[i]);
+        tensor_release(&L->grads[i]);
+        tensor_release(&L->upd_state[i][0]);
+        tensor_release(&L->upd_state[i][1]);
+    }
+    free_names(L->inputs, L->n_inputs);
+    free(L->name);
+    free(L->old_name);
+    free(L);
+}
+
+/* Copies an owned tensor's data, or the struct of a borrowed one; a pending tensor is copied
+ * assembled. */
+static int clone_tensor(tensor *dst, const tensor *src)
+{
+    memset(dst, 0, sizeof *dst);
+    if (src->parts)
+        return tensor_copy(dst, src);
+    if (!src->data) {
+        *dst = *src;
+        return 0;
+    }
+    if (src->borrowed) {
+        *dst = *src;
+        return 0;
+    }
+    return tensor_copy(dst, src);
+}
+
+layer *layer_clone(const layer *L)
+{
+    if (!L)
+        return NULL;
+    layer *C = malloc(sizeof *C);
+    if (!C)
+        return NULL;
+    *C = *L;
+    C->name = NULL;
+    C->old_name = NULL;
+    C->inputs = NULL;
+    C->n_inputs = 0;
+    C->state = NULL;
+    memset(C->params, 0, sizeof C->params);
+    memset(C->grads, 0, sizeof C->grads);
+    memset(C->upd_state, 0, sizeof C->upd_state);
+    bool ok = (C->name = dupstr(L->name)) != NULL;
+    if (ok && L->old_name)
+        ok = (C->old_name = dupstr(L->old_name)) != NULL;
+    if (ok && L->n_inputs > 0) {
+        C->inputs = calloc((size_t)L->n_inputs, sizeof *C->inputs);
+        ok = C->inputs != NULL;
+        if (ok)
+            C->n_inputs = L->n_inputs;
+        for (int i = 0; ok && i < L->n_inputs; i++)
+            ok = (C->inputs[i] = dupstr(L->inputs[i])) != NULL;
+    }
+    for (int i = 0; ok && i < LAYER_MAX_PARAMS; i++) {
+        ok = clone_tensor(&C->params[i], &L->params[i]) == 0 &&
+             clone_tensor(&C->grads[i], &L->grads[i]) == 0 &&
+             clone_tensor(&C->upd_state[i][0], &L->upd_state[i][0]) == 0 &&
+             clone_tensor(&C->upd_state[i][1], &L->upd_state[i][1]) == 0;
+    }
+    if (!ok) {
+        layer_free(C);
+        return NULL;
+    }
+    return C;
+}
+
+void layer_set_inputs(layer *L, const char *const *names, int n)
+{
+    char **copy = n > 0 ? calloc((size_t)n, sizeof *copy) : NULL;
+    int got = 0;
+    if (copy)
+        for (; got < n; got++)
+            if (!(copy[got] = dupstr(names[got])))
+                break;
+    free_names(L->inputs, L->n_inputs);
+    L->inputs = copy;
+    L->n_inputs = got;
+}
+
+int64_t layer_param_count(const layer *L)
+{
+    if (!L->type->param_specs)
+        return 0;
+    param_spec specs[LAYER_MAX_PARAMS];
+    int n = L->type->param_specs(L, specs);
+    int64_t total = 0;
+    for (int i = 0; i < n; i++) {
+        int64_t c = shape_count(specs[i].ndim, specs[i].shape);
+        if (c > 0)
+            total += c;
+    }
+    return total;
+}
+
+int layer_param_index(const layer *L, const char *key)
+{
+    if (!L->type->param_specs || !key)
+        return -1;
+    param_spec specs[LAYER_MAX_PARAMS];
+    int n = L->type->param_specs(L, specs);
+    for (int i = 0; i < n; i++)
+        if (strcmp(specs[i].key, key) == 0)
+            return i;
+    return -1;
+}

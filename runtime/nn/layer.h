@@ -1,0 +1,197 @@
+/* layer.h: a layer or vertex of the model graph, and the small vtable every layer type
+ * implements (one file per type under runtime/layer_*.c, one line in LAYER_TYPES). */
+#ifndef SURGERY_LAYER_H
+#define SURGERY_LAYER_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include "runtime/base/conf.h"
+#include "runtime/base/loc.h"
+#include "runtime/base/rng.h"
+#include "runtime/tensor/tensor.h"
+
+/* Ownership: a layer owns its name, its input-name strings, its parameter tensors, gradient
+ * tensors, updater state and its forward cache (`state`, released by type->free_state).
+ * layer_free(NULL) is a no-op. The type pointer refers to a static vtable. */
+
+/* The activations flowing along an edge: feed-forward [batch, size]; recurrent is stored
+ * time-major [time, batch, size] inside the runtime (the CLI converts from/to batch-first). */
+typedef enum { SHAPE_FF, SHAPE_RNN, SHAPE_CNN } shape_kind;
+typedef struct act_shape {
+    shape_kind kind;
+    int64_t size;           /* features (per step for SHAPE_RNN); CNN: h*w*c */
+    int64_t h, w, c;        /* SHAPE_CNN only */
+} act_shape;
+
+/* The role of a parameter tensor, used by initialisation, regularisation (no l1/l2 on biases
+ * unless l1_bias/l2_bias) and the bias updater. */
+typedef enum { PARAM_WEIGHT, PARAM_RECURRENT, PARAM_BIAS } param_role;
+
+#define LAYER_MAX_PARAMS 4
+typedef struct param_spec {
+    const char *key;        /* "W", "RW", "b" (DL4J keys); tensor name is LAYER.KEY */
+    param_role role;
+    int ndim;
+    int64_t shape[2];
+    int64_t fan_in, fan_out;   /* for xavier/relu/lecun initialisation */
+} param_spec;
+
+typedef struct layer layer;
+
+/* Forward: inputs in[0..n_in) with shapes as inferred, `out` already allocated by the caller
+ * with the inferred output shape and batch/time. `mask` is an optional [time, batch] 0/1 mask of
+ * valid steps for recurrent data (NULL: all valid). In training mode a layer may keep what its
+ * backward needs in L->state. */
+typedef struct fwd_ctx {
+    const tensor *const *in;
+    int n_in;
+    tensor *out;
+    bool training;
+    rng *rng;               /* dropout masks; only used in training mode */
+    const float *mask;
+    bool carry_state;       /* recurrent layers start from the last step of their previous
+                             * forward call (truncated BPTT segments) instead of zeros */
+    char *err;              /* optional (NULL: none): where a forward that fails on bad input
+                             * data (e.g. an embedding index out of range) describes why */
+    size_t err_len;
+} fwd_ctx;
+
+/* Backward: dout is dL/d(out). din[i] (may be NULL when not needed, e.g. below the frozen
+ * frontier or for a model input) receives dL/d(in[i]) ADDED to its contents (fan-out sums).
+ * grads (NULL for frozen layers) receive dL/d(params) ADDED. Loss layers given `labels`
+ * (same layout as out) compute their own fused gradient from the loss (softmax + mcxent as
+ * p - y) and ignore dout; `label_mask` like `mask`. */
+typedef struct bwd_ctx {
+    const tensor *const *in;
+    int n_in;
+    const tensor *out;
+    const tensor *dout;
+    tensor **din;
+    tensor *grads;
+    const tensor *labels;
+    const float *mask;
+    const float *label_mask;
+} bwd_ctx;
+
+enum {
+    LT_VERTEX = 1u << 0,        /* merge/add/average: no parameters, several inputs */
+    LT_LOSS = 1u << 1,          /* output, rnn_output: activation + loss, ends a path */
+    LT_RECURRENT = 1u << 2,     /* lstm, graves_lstm: needs SHAPE_RNN input */
+    LT_WIDENABLE = 1u << 3,     /* widen / narrow apply */
+    LT_MULTI_INPUT = 1u << 4,   /* accepts more than one input */
+    LT_HAS_ACTIVATION = 1u << 5, /* has an `activation` option */
+    LT_INDEX_INPUT = 1u << 6    /* input holds integer indices (embedding): size 1 per row,
+                                 * not differentiable (backward leaves din untouched) */
+};
+
+typedef struct layer_type {
+    const char *name;
+    unsigned flags;
+    /* Options this type accepts in model YAML and scripts beyond the common ones
+     * (name, type, inputs, n_in, n_out and the training keys); NULL-terminated. */
+    const char *const *options;
+    /* Shape inference only, no weights: from the input shapes set L->n_in (when it has one) and
+     * *out. On a mismatch writes a one-line reason into msg and returns -1. */
+    int (*infer)(layer *L, const act_shape *in, int n_in, act_shape *out, char *msg, size_t msg_len);
+    /* Parameter layout for the current n_in/n_out; returns the count (<= LAYER_MAX_PARAMS). */
+    int (*param_specs)(const layer *L, param_spec *specs);
+    /* Returns 0, or -1 on allocation failure or bad input data (then described in c->err). */
+    int (*forward)(layer *L, const fwd_ctx *c);
+    int (*backward)(layer *L, const bwd_ctx *c);
+    void (*free_state)(layer *L);
+} layer_type;
+
+/* The registry: adding a type is one file plus one line here. */
+#define LAYER_TYPES(X) \
+    X(dense) X(output) X(lstm) X(graves_lstm) X(rnn_output) X(activation) X(dropout) \
+    X(embedding) X(merge) X(add) X(average)
+
+#define DECLARE_LAYER_TYPE(n) extern const layer_type layer_type_##n;
+LAYER_TYPES(DECLARE_LAYER_TYPE)
+#undef DECLARE_LAYER_TYPE
+
+extern const layer_type *const layer_types[];
+extern const int layer_type_count;
+const layer_type *layer_type_find(const char *name);
+/* For "did you mean": fills names[] (layer_type_count entries). */
+void layer_type_names(const char **names);
+
+/* Edit state, for the plan: what the script did to this layer. */
+typedef enum {
+    EDIT_KEPT, EDIT_NEW, EDIT_RESIZED, EDIT_WIDENED, EDIT_NARROWED, EDIT_RENAMED,
+    EDIT_REPLACED, EDIT_REMOVED
+} edit_state;
+
+struct layer {
+    char *name;
+    src_loc loc;                 /* where it is defined (model YAML, or the script's add) */
+    const layer_type *type;
+    char **inputs;               /* names of layers/vertices/model inputs */
+    int n_inputs;
+    int64_t n_in;                /* inferred (or given and checked); 0 when not applicable */
+    int64_t n_out;
+    bool n_in_given;
+    activation_kind activation;
+    double alpha;                /* leakyrelu slope (0.01), elu alpha (1.0) */
+    loss_kind loss;
+    bool has_bias;
+    double forget_gate_bias;     /* lstm/graves_lstm forget-gate bias init (DL4J: 1.0) */
+    train_conf train;            /* per-layer settings; set_mask marks explicit ones */
+    unsigned script_set_mask;    /* fields set by the script (add options, `set`): these win
+                                  * over fine_tune, unlike the base model's own settings */
+    bool frozen;
+    act_shape out_shape;         /* filled by shape inference */
+    act_shape in_shape;          /* of the first input */
+
+    int n_params;
+    tensor params[LAYER_MAX_PARAMS];   /* in param_specs order; data NULL until loaded/initialised */
+    tensor grads[LAYER_MAX_PARAMS];    /* allocated by the trainer */
+    tensor upd_state[LAYER_MAX_PARAMS][2]; /* updater moments, allocated by the trainer */
+
+    void *state;                 /* forward cache for backward (type-specific) */
+
+    edit_state edit;             /* for plan */
+    char *old_name;              /* before a rename, for plan */
+    int64_t old_n_in, old_n_out; /* before an edit, for plan */
+};
+
+/* A new layer of a type with DL4J's defaults (activation per type, forget-gate bias 1.0,
+ * has_bias true, training settings default with empty set_mask). */
+layer *layer_new(const layer_type *type, const char *name);
+void layer_free(layer *L);
+/* Deep copy, parameters included (borrowed tensors stay borrowed). */
+layer *layer_clone(const layer *L);
+void layer_set_inputs(layer *L, const char *const *names, int n);
+/* Parameter count for the current shapes (from param_specs). */
+int64_t layer_param_count(const layer *L);
+/* Index of a parameter by key, or -1. */
+int layer_param_index(const layer *L, const char *key);
+
+/* Applies one option (from model YAML or a script's option block) to a layer: n_in, n_out,
+ * activation, loss, dropout, weight_init, bias_init, alpha, has_bias, forget_gate_bias and
+ * every training key of train_conf_set. Unknown keys, wrong types and out-of-range values are
+ * reported at the value's loc (with "did you mean" for keys) and return -1. A scratch layer
+ * with a NULL type accepts every key some type accepts (checking a value before the type of
+ * the layer it will reach is known). */
+struct diag_ctx;
+int layer_set_option(layer *L, const char *key, src_loc key_loc, const conf_value *v,
+                     struct diag_ctx *d);
+/* Applies a training key (updater, bias_updater, seed, l1, l2, l1_bias, l2_bias, weight_decay,
+ * dropout, weight_init, bias_init, gradient_normalization, backprop, learning_rate) to tc and
+ * marks it set. Returns 1 when the key is not a training key (nothing reported), 0 when
+ * applied, -1 on a reported error. */
+int train_conf_set(train_conf *tc, const char *key, src_loc key_loc, const conf_value *v,
+                   struct diag_ctx *d);
+/* Reads a weight initialisation (xavier, ..., uniform(lower, upper), normal(mean, std); a
+ * string holding that text is parsed) as for `weight_init`, reporting errors under the name
+ * `key` (e.g. resize's `init`). Returns 0, or -1 on a reported error (*out unchanged). */
+int init_spec_from_value(init_spec *out, const char *key, src_loc key_loc, const conf_value *v,
+                         struct diag_ctx *d);
+/* Every key layer_set_option accepts for this type (for "did you mean"): fills keys[] with at
+ * most max entries and returns the count. A NULL type means every key some type accepts. */
+int layer_option_keys(const layer_type *type, const char **keys, int max);
+/* The training keys of train_conf_set, NULL-terminated, in documentation order. */
+extern const char *const train_conf_keys[];
+
+#endif

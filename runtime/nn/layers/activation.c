@@ -1,0 +1,58 @@
+/* activation.c: a stand-alone activation function layer (no parameters). */
+#include <string.h>
+
+#include "runtime/nn/kernels/activation.h"
+#include "runtime/nn/layer.h"
+#include "runtime/nn/kernels/layer_util.h"
+
+static const char *const activation_options[] = {"activation", "alpha", NULL};
+
+static int activation_infer(layer *L, const act_shape *in, int n_in, act_shape *out, char *msg,
+                            size_t msg_len)
+{
+    if (n_in != 1)
+        return layer_msg(msg, msg_len, "activation takes one input, got %d", n_in);
+    if (L->activation == ACT_SOFTMAX && in[0].kind == SHAPE_CNN)
+        return layer_msg(msg, msg_len, "softmax over convolutional activations is not supported");
+    L->n_in = in[0].size;
+    L->n_out = in[0].size;
+    *out = in[0];
+    return 0;
+}
+
+static int activation_forward(layer *L, const fwd_ctx *c)
+{
+    const tensor *in = c->in[0];
+    int64_t cols = L->n_out > 0 ? L->n_out : 1;
+    act_forward(L->activation, L->alpha, in->data, c->out->data, in->size / cols, cols);
+    return 0;
+}
+
+static int activation_backward(layer *L, const bwd_ctx *c)
+{
+    if (!c->din || !c->din[0])
+        return 0;
+    const tensor *in = c->in[0];
+    int64_t cols = L->n_out > 0 ? L->n_out : 1;
+    tensor t = {0};
+    if (scratch2(&t, in->size / cols, cols))
+        return -1;
+    act_backward(L->activation, L->alpha, in->data, c->out->data, c->dout->data, t.data,
+                 in->size / cols, cols);
+    float *din = c->din[0]->data;
+    for (int64_t i = 0; i < in->size; i++)
+        din[i] += t.data[i];
+    tensor_release(&t);
+    return 0;
+}
+
+const layer_type layer_type_activation = {
+    .name = "activation",
+    .flags = LT_HAS_ACTIVATION,
+    .options = activation_options,
+    .infer = activation_infer,
+    .param_specs = NULL,
+    .forward = activation_forward,
+    .backward = activation_backward,
+    .free_state = NULL,     /* keeps no forward cache */
+};

@@ -1,0 +1,18 @@
+/* elementwise.h: shape inference shared by the add and average vertices; internal to
+ * runtime/layer_add.c and runtime/layer_average.c. */
+#ifndef SURGERY_LAYER_ELEMENTWISE_H
+#define SURGERY_LAYER_ELEMENTWISE_H
+
+#include <stddef.h>
+#include "runtime/nn/layer.h"
+
+/* Ownership: no state. */
+
+/* All inputs of one kind and one size; the output has that shape. */
+int elementwise_infer(const char *what, layer *L, const act_shape *in, int n_in, act_shape *out,
+                      char *msg, size_t msg_len);
+/* out = scale * sum of inputs; din[i] += scale * dout. */
+int elementwise_forward(const fwd_ctx *c, float scale);
+int elementwise_backward(const bwd_ctx *c, float scale);
+
+#endif

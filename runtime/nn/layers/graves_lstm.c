@@ -1,0 +1,30 @@
+/* graves_lstm.c: the graves_lstm layer type (DL4J's GravesLSTM: an LSTM with peephole
+ * connections, stored as the last three columns of RW); the math is in lstm_cell.c. */
+#include "runtime/nn/layer.h"
+#include "runtime/nn/kernels/lstm_cell.h"
+
+static int graves_specs(const layer *L, param_spec *specs)
+{
+    return lstm_param_specs(L, specs, true);
+}
+
+static int graves_fwd(layer *L, const fwd_ctx *c)
+{
+    return lstm_forward(L, c, true);
+}
+
+static int graves_bwd(layer *L, const bwd_ctx *c)
+{
+    return lstm_backward(L, c, true);
+}
+
+const layer_type layer_type_graves_lstm = {
+    .name = "graves_lstm",
+    .flags = LT_RECURRENT | LT_WIDENABLE | LT_HAS_ACTIVATION,
+    .options = lstm_layer_options,
+    .infer = lstm_infer,
+    .param_specs = graves_specs,
+    .forward = graves_fwd,
+    .backward = graves_bwd,
+    .free_state = lstm_free_state,
+};
