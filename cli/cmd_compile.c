@@ -8,6 +8,7 @@
 #include "cli/commands.h"
 #include "compiler/check.h"
 #include "compiler/frontend.h"
+#include "runtime/base/util.h"
 
 static void compile_usage(FILE *out)
 {
@@ -30,12 +31,6 @@ static void compile_usage(FILE *out)
             "not be written.\n");
 }
 
-static bool ends_with(const char *s, const char *suffix)
-{
-    size_t n = strlen(s), m = strlen(suffix);
-    return n >= m && !strcmp(s + n - m, suffix);
-}
-
 int cmd_compile(int argc, char **argv)
 {
     const char *out_path = NULL;
@@ -56,7 +51,7 @@ int cmd_compile(int argc, char **argv)
         compile_usage(stderr);
         goto out;
     }
-    if (!ends_with(out_path, ".ir.yaml")) {
+    if (!str_ends_with(out_path, ".ir.yaml")) {
         fprintf(stderr, "surgery compile: error: the output name must end in .ir.yaml (so that "
                         "run and check read it as IR), got '%s'\n", out_path);
         goto out;

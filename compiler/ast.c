@@ -5,34 +5,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-void *ast_xrealloc(void *p, size_t n)
-{
-    void *q = realloc(p, n ? n : 1);
-    if (!q) {
-        fputs("surgery: out of memory\n", stderr);
-        abort();
-    }
-    return q;
-}
-
-void *ast_xmalloc(size_t n)
-{
-    return ast_xrealloc(NULL, n);
-}
-
-char *ast_xstrndup(const char *s, size_t n)
-{
-    char *c = ast_xmalloc(n + 1);
-    memcpy(c, s, n);
-    c[n] = 0;
-    return c;
-}
-
-char *ast_xstrdup(const char *s)
-{
-    return s ? ast_xstrndup(s, strlen(s)) : NULL;
-}
-
 #define KIND_NAME(e, s) s,
 static const char *const kind_names[AST_KIND_COUNT] = {IR_STMT_KINDS(KIND_NAME) "include"};
 #undef KIND_NAME
@@ -48,12 +20,12 @@ static void *grow(void *v, int n, int *cap, size_t size)
     if (n < *cap)
         return v;
     *cap = *cap ? *cap * 2 : 4;
-    return ast_xrealloc(v, (size_t)*cap * size);
+    return xrealloc(v, (size_t)*cap * size);
 }
 
 ast_file *ast_file_new(const char *path)
 {
-    ast_file *f = ast_xmalloc(sizeof *f);
+    ast_file *f = xmalloc(sizeof *f);
     memset(f, 0, sizeof *f);
     f->path = path;
     return f;
@@ -88,12 +60,12 @@ void ast_file_add_comment(ast_file *f, int line, int col, bool own_line, const c
     c->line = line;
     c->col = col;
     c->own_line = own_line;
-    c->text = ast_xstrndup(text, len);
+    c->text = xstrndup(text, len);
 }
 
 ast_stmt *ast_stmt_new(int kind, src_loc loc)
 {
-    ast_stmt *st = ast_xmalloc(sizeof *st);
+    ast_stmt *st = xmalloc(sizeof *st);
     memset(st, 0, sizeof *st);
     st->kind = kind;
     st->loc = loc;
@@ -118,7 +90,7 @@ void ast_stmt_free(ast_stmt *st)
 
 ast_expr *ast_expr_new(ast_expr_kind kind, src_loc loc)
 {
-    ast_expr *e = ast_xmalloc(sizeof *e);
+    ast_expr *e = xmalloc(sizeof *e);
     memset(e, 0, sizeof *e);
     e->kind = kind;
     e->loc = loc;
@@ -139,7 +111,7 @@ void ast_expr_free(ast_expr *e)
 
 ast_block *ast_block_new(src_loc loc)
 {
-    ast_block *b = ast_xmalloc(sizeof *b);
+    ast_block *b = xmalloc(sizeof *b);
     memset(b, 0, sizeof *b);
     b->loc = loc;
     b->open_line = b->close_line = loc.line;
@@ -178,7 +150,7 @@ void ast_args_clear(ast_args *a)
 
 ast_args *ast_args_new(void)
 {
-    ast_args *a = ast_xmalloc(sizeof *a);
+    ast_args *a = xmalloc(sizeof *a);
     memset(a, 0, sizeof *a);
     return a;
 }
@@ -209,7 +181,7 @@ void ast_strs_clear(ast_strs *s)
 
 ast_strs *ast_strs_new(void)
 {
-    ast_strs *s = ast_xmalloc(sizeof *s);
+    ast_strs *s = xmalloc(sizeof *s);
     memset(s, 0, sizeof *s);
     return s;
 }

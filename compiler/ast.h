@@ -7,6 +7,7 @@
 #include <stddef.h>
 #include "runtime/script/ir.h"
 #include "runtime/base/loc.h"
+#include "runtime/base/util.h"
 
 /* Ownership: an ast_file owns its statements, comments and every string and expression they
  * point to; each node owns its children. src_loc.file inside the tree is borrowed from the
@@ -138,11 +139,5 @@ void ast_strs_free(ast_strs *s);
 
 /* The keyword spelling of a statement kind ("freeze through", "include", ...). */
 const char *ast_kind_name(int kind);
-
-/* Allocation helpers shared by the front end (abort on out of memory). */
-void *ast_xmalloc(size_t n);
-void *ast_xrealloc(void *p, size_t n);
-char *ast_xstrdup(const char *s);
-char *ast_xstrndup(const char *s, size_t n);
 
 #endif

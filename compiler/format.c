@@ -24,7 +24,7 @@ static void sb_add(strbuf *b, const char *s, size_t n)
         b->cap = b->cap ? b->cap * 2 : 256;
         while (b->len + n + 1 > b->cap)
             b->cap *= 2;
-        b->s = ast_xrealloc(b->s, b->cap);
+        b->s = xrealloc(b->s, b->cap);
     }
     memcpy(b->s + b->len, s, n);
     b->len += n;
@@ -260,10 +260,10 @@ static void add_line(line_list *L, strbuf *text, int a, int b, bool inner, bool 
 {
     if (L->n == L->cap) {
         L->cap = L->cap ? L->cap * 2 : 64;
-        L->v = ast_xrealloc(L->v, (size_t)L->cap * sizeof *L->v);
+        L->v = xrealloc(L->v, (size_t)L->cap * sizeof *L->v);
     }
     out_line *o = &L->v[L->n++];
-    o->text = text->s ? text->s : ast_xstrdup("");
+    o->text = text->s ? text->s : xstrdup("");
     o->a = a;
     o->b = b < a ? a : b;
     o->inner = inner;
@@ -332,7 +332,7 @@ static void add_entry(entry_list *E, bool blank, bool indent, const char *code,
 {
     if (E->n == E->cap) {
         E->cap = E->cap ? E->cap * 2 : 64;
-        E->v = ast_xrealloc(E->v, (size_t)E->cap * sizeof *E->v);
+        E->v = xrealloc(E->v, (size_t)E->cap * sizeof *E->v);
     }
     bool cont = false;
     if (!code && !blank && E->n > 0) {
@@ -423,7 +423,7 @@ static char *render(const entry_list *E)
         }
         i = j;
     }
-    return out.s ? out.s : ast_xstrdup("");
+    return out.s ? out.s : xstrdup("");
 }
 
 int format_script(const char *path, diag_ctx *d, char **text)

@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "compiler/parse.h"
+#include "runtime/base/util.h"
 
 /* A parameter in scope: its value lives in the IR's `param` statement. */
 typedef struct param_def {
@@ -77,7 +78,7 @@ static void table_add(param_def **defs, int *n, int *cap, int **slots, int *n_sl
 {
     if (*n == *cap) {
         *cap = *cap ? *cap * 2 : 16;
-        *defs = ast_xrealloc(*defs, (size_t)*cap * sizeof **defs);
+        *defs = xrealloc(*defs, (size_t)*cap * sizeof **defs);
     }
     (*defs)[*n].name = name;
     (*defs)[*n].value = v;
@@ -85,7 +86,7 @@ static void table_add(param_def **defs, int *n, int *cap, int **slots, int *n_sl
     (*n)++;
     if (*n * 2 > *n_slots) {
         *n_slots = *n_slots ? *n_slots * 2 : 32;
-        *slots = ast_xrealloc(*slots, (size_t)*n_slots * sizeof **slots);
+        *slots = xrealloc(*slots, (size_t)*n_slots * sizeof **slots);
         for (int i = 0; i < *n_slots; i++)
             (*slots)[i] = -1;
         for (int k = 0; k < *n; k++)
@@ -121,7 +122,7 @@ static void collect_params(lower_ctx *c, const script_file *sf)
 
 static const char *param_suggest(const lower_ctx *c, const char *word)
 {
-    const char **names = ast_xmalloc((size_t)(c->n_params + 1) * sizeof *names);
+    const char **names = xmalloc((size_t)(c->n_params + 1) * sizeof *names);
     for (int i = 0; i < c->n_params; i++)
         names[i] = c->params[i].name;
     const char *hint = diag_suggest(word, names, c->n_params);
@@ -351,14 +352,14 @@ static void lower_block(lower_ctx *c, const ast_block *b, ir_stmt *st)
     st->opts_loc = at(c, b->loc);
     if (b->pairs.n == 0)
         return;
-    st->opts = ast_xmalloc((size_t)b->pairs.n * sizeof *st->opts);
+    st->opts = xmalloc((size_t)b->pairs.n * sizeof *st->opts);
     for (int i = 0; i < b->pairs.n; i++) {
         const ast_arg *g = &b->pairs.v[i];
         conf_value *v = eval(c, g->value, false);
         if (!v)
             continue;
         conf_arg *o = &st->opts[st->n_opts++];
-        o->name = ast_xstrdup(g->name);
+        o->name = xstrdup(g->name);
         o->name_loc = at(c, g->name_loc);
         o->value = v;
     }
@@ -368,10 +369,10 @@ static void lower_names(lower_ctx *c, const ast_strs *names, ir_stmt *st)
 {
     if (names->n == 0)
         return;
-    st->names = ast_xmalloc((size_t)names->n * sizeof *st->names);
-    st->name_locs = ast_xmalloc((size_t)names->n * sizeof *st->name_locs);
+    st->names = xmalloc((size_t)names->n * sizeof *st->names);
+    st->name_locs = xmalloc((size_t)names->n * sizeof *st->name_locs);
     for (int i = 0; i < names->n; i++) {
-        st->names[i] = ast_xstrdup(names->v[i].s);
+        st->names[i] = xstrdup(names->v[i].s);
         st->name_locs[i] = at(c, names->v[i].loc);
     }
     st->n_names = names->n;
@@ -419,7 +420,7 @@ static void lower_param(lower_ctx *c, const ast_stmt *a)
     memset(&tmp, 0, sizeof tmp);
     tmp.kind = IR_PARAM;
     tmp.loc = at(c, a->loc);
-    tmp.name = ast_xstrdup(a->name.s);
+    tmp.name = xstrdup(a->name.s);
     tmp.name_loc = at(c, a->name.loc);
     tmp.value = v;
     const ir_stmt *st = append(c, &tmp);
@@ -452,19 +453,19 @@ static void lower_stmt(lower_ctx *c, const script_file *sf, int index)
     st->loc = at(c, a->loc);
     st->flags = a->flags;
     if (a->name.s) {
-        st->name = ast_xstrdup(a->name.s);
+        st->name = xstrdup(a->name.s);
         st->name_loc = at(c, a->name.loc);
     }
     if (a->name2.s) {
-        st->name2 = ast_xstrdup(a->name2.s);
+        st->name2 = xstrdup(a->name2.s);
         st->name2_loc = at(c, a->name2.loc);
     }
     if (a->type.s) {
-        st->layer_type = ast_xstrdup(a->type.s);
+        st->layer_type = xstrdup(a->type.s);
         st->layer_type_loc = at(c, a->type.loc);
     }
     if (a->metric.s) {
-        st->metric = ast_xstrdup(a->metric.s);
+        st->metric = xstrdup(a->metric.s);
         st->metric_loc = at(c, a->metric.loc);
     }
     lower_names(c, &a->names, st);
@@ -482,7 +483,7 @@ static void lower_stmt(lower_ctx *c, const script_file *sf, int index)
                 error(c, a->value->loc, "expected a list of unit indices such as [3, 17], found %s",
                       kind_text(v));
             } else if (v && v->n_args > 0) {
-                st->indices = ast_xmalloc((size_t)v->n_args * sizeof *st->indices);
+                st->indices = xmalloc((size_t)v->n_args * sizeof *st->indices);
                 for (int i = 0; i < v->n_args; i++) {
                     const conf_value *x = v->args[i].value;
                     if (x->kind != CV_NUM || x->num != floor(x->num) || fabs(x->num) > 9007199254740992.0) {
@@ -536,7 +537,7 @@ int lower_script(const script_file *root, const param_override *sets, int n_sets
     c.s = ir_script_new(root->ast->path);
     c.sets = sets;
     c.n_sets = n_sets;
-    c.set_used = ast_xmalloc((size_t)(n_sets + 1) * sizeof *c.set_used);
+    c.set_used = xmalloc((size_t)(n_sets + 1) * sizeof *c.set_used);
     memset(c.set_used, 0, (size_t)(n_sets + 1) * sizeof *c.set_used);
     collect_params(&c, root);
     lower_file(&c, root);
@@ -569,18 +570,12 @@ int lower_script(const script_file *root, const param_override *sets, int n_sets
     return FE_OK;
 }
 
-static bool ends_with(const char *s, const char *suffix)
-{
-    size_t n = strlen(s), m = strlen(suffix);
-    return n >= m && !strcmp(s + n - m, suffix);
-}
-
 int frontend_compile(const char *path, const param_override *sets, int n_sets, diag_ctx *d,
                      ir_script **out)
 {
     *out = NULL;
     ir_script *s = NULL;
-    if (ends_with(path, ".ir.yaml")) {
+    if (str_ends_with(path, ".ir.yaml")) {
         if (access(path, R_OK) != 0) {
             diag_error(d, loc_none(), "cannot read '%s': %s", path, strerror(errno));
             return FE_USAGE;

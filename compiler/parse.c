@@ -29,12 +29,12 @@ char *parse_read_file(const char *path, size_t *len)
     if (!fp)
         return NULL;
     size_t cap = 1 << 14, n = 0, got;
-    char *buf = ast_xmalloc(cap);
+    char *buf = xmalloc(cap);
     while ((got = fread(buf + n, 1, cap - n - 1, fp)) > 0) {
         n += got;
         if (n + 1 == cap) {
             cap *= 2;
-            buf = ast_xrealloc(buf, cap);
+            buf = xrealloc(buf, cap);
         }
     }
     if (ferror(fp)) {
@@ -107,13 +107,13 @@ char *script_join_path(const char *from_file, const char *rel)
     const char *slash = from_file ? strrchr(from_file, '/') : NULL;
     size_t dir = rel[0] == '/' || !slash ? 0 : (size_t)(slash - from_file) + 1;
     size_t n = strlen(rel);
-    char *joined = ast_xmalloc(dir + n + 1);
+    char *joined = xmalloc(dir + n + 1);
     memcpy(joined, from_file, dir);
     memcpy(joined + dir, rel, n + 1);
     /* lexical clean-up: drop empty and "." segments, fold "name/.." pairs */
     bool abs = joined[0] == '/';
-    const char **seg = ast_xmalloc((dir + n + 1) * sizeof *seg);
-    size_t *seg_len = ast_xmalloc((dir + n + 1) * sizeof *seg_len);
+    const char **seg = xmalloc((dir + n + 1) * sizeof *seg);
+    size_t *seg_len = xmalloc((dir + n + 1) * sizeof *seg_len);
     int k = 0;
     for (const char *p = joined; *p;) {
         const char *e = strchr(p, '/');
@@ -129,7 +129,7 @@ char *script_join_path(const char *from_file, const char *rel)
         }
         p += len + (e ? 1 : 0);
     }
-    char *out = ast_xmalloc(dir + n + 3);
+    char *out = xmalloc(dir + n + 3);
     size_t o = 0;
     if (abs)
         out[o++] = '/';
@@ -171,7 +171,7 @@ static script_file *load(const char *path, src_loc at, const chain_link *up, dia
     *errors += n;
     if (!f)
         return NULL;
-    script_file *sf = ast_xmalloc(sizeof *sf);
+    script_file *sf = xmalloc(sizeof *sf);
     memset(sf, 0, sizeof *sf);
     sf->ast = f;
     chain_link me = {f->path, st.st_dev, st.st_ino, up};
@@ -190,11 +190,11 @@ static char *cycle_text(const chain_link *chain, const chain_link *target, const
         if (c == target)
             break;
     }
-    const chain_link **order = ast_xmalloc((size_t)n * sizeof *order);
+    const chain_link **order = xmalloc((size_t)n * sizeof *order);
     int k = n;
     for (const chain_link *c = chain; k > 0; c = c->up)
         order[--k] = c;
-    char *s = ast_xmalloc(len + 1);
+    char *s = xmalloc(len + 1);
     size_t o = 0;
     for (int i = 0; i < n; i++)
         o += (size_t)sprintf(s + o, "%s -> ", order[i]->path);
@@ -211,7 +211,7 @@ static void load_includes(script_file *sf, const chain_link *chain, diag_ctx *d,
         if (st->kind != AST_INCLUDE)
             continue;
         if (!sf->includes) {
-            sf->includes = ast_xmalloc((size_t)f->n_stmts * sizeof *sf->includes);
+            sf->includes = xmalloc((size_t)f->n_stmts * sizeof *sf->includes);
             memset(sf->includes, 0, (size_t)f->n_stmts * sizeof *sf->includes);
         }
         char *path = script_join_path(f->path, st->name.s);
@@ -249,7 +249,7 @@ script_file *script_load(const char *path, diag_ctx *d, int *n_errors, bool *unr
     int n = 0;
     ast_file *f = parse_text(path, text, len, d, &n);
     free(text);
-    script_file *sf = ast_xmalloc(sizeof *sf);
+    script_file *sf = xmalloc(sizeof *sf);
     memset(sf, 0, sizeof *sf);
     sf->ast = f;
     *n_errors = n;

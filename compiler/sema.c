@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "runtime/nn/layer.h"
+#include "runtime/base/util.h"
 
 #define MAX_KEYS 64
 #define SUPPORTED_VERSION 1
@@ -675,12 +676,6 @@ static void check_expect(sema *c, const ir_stmt *st)
     }
 }
 
-static bool ends_with(const char *s, const char *suffix)
-{
-    size_t n = strlen(s), m = strlen(suffix);
-    return n >= m && !strcmp(s + n - m, suffix);
-}
-
 static void check_stmt(sema *c, int index, const ir_stmt **base)
 {
     const ir_stmt *st = &c->s->stmts[index];
@@ -762,7 +757,7 @@ static void check_stmt(sema *c, int index, const ir_stmt **base)
         check_expect(c, st);
         break;
     case IR_SAVE:
-        if (st->name && !ends_with(st->name, ".yaml"))
+        if (st->name && !str_ends_with(st->name, ".yaml"))
             err(c, st->name_loc.line ? st->name_loc : st->loc,
                 "save writes NAME.yaml and NAME.safetensors: the path must end in .yaml, "
                 "got \"%s\"", st->name);

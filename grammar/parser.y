@@ -331,7 +331,7 @@ call_args
 
 word
     : IDENT                 { $$ = $1; }
-    | keyword               { $$ = ast_xstrdup($1); }
+    | keyword               { $$ = xstrdup($1); }
     ;
 
 keyword
@@ -372,7 +372,7 @@ static void enqueue(parse_state *ps, int tok, const SURG_STYPE *v, parse_loc loc
             ps->q_head = 0;
         } else {
             ps->q_cap = ps->q_cap ? ps->q_cap * 2 : 8;
-            ps->queue = ast_xrealloc(ps->queue, (size_t)ps->q_cap * sizeof *ps->queue);
+            ps->queue = xrealloc(ps->queue, (size_t)ps->q_cap * sizeof *ps->queue);
         }
     }
     queued_token *q = &ps->queue[ps->q_head + ps->q_len++];
@@ -463,7 +463,7 @@ static void feed(parse_state *ps, int tok, const SURG_STYPE *v, parse_loc loc)
     if (tok == '{' || tok == '(' || tok == '[') {
         if (ps->n_open == ps->cap_open) {
             ps->cap_open = ps->cap_open ? ps->cap_open * 2 : 8;
-            ps->open = ast_xrealloc(ps->open, (size_t)ps->cap_open * sizeof *ps->open);
+            ps->open = xrealloc(ps->open, (size_t)ps->cap_open * sizeof *ps->open);
         }
         ps->open[ps->n_open].ch = (char)tok;
         ps->open[ps->n_open].loc = loc;

@@ -11,31 +11,7 @@
 #include <strings.h>
 
 #include "runtime/base/diag.h"
-
-/* Small configuration objects: running out of memory here leaves nothing sensible to report
- * through, so it stops the process with a message (tensor allocations report instead). */
-static void *xrealloc(void *p, size_t n)
-{
-    void *q = realloc(p, n ? n : 1);
-    if (!q) {
-        fputs("surgery: out of memory\n", stderr);
-        abort();
-    }
-    return q;
-}
-
-static char *xstrndup(const char *s, size_t n)
-{
-    char *c = xrealloc(NULL, n + 1);
-    memcpy(c, s, n);
-    c[n] = 0;
-    return c;
-}
-
-static char *xstrdup(const char *s)
-{
-    return s ? xstrndup(s, strlen(s)) : NULL;
-}
+#include "runtime/base/util.h"
 
 /* ---- values ---- */
 

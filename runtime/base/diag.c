@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include "runtime/base/util.h"
 
 /* One file known to the context: its interned path and, once needed, its text and line table. */
 typedef struct src_file {
@@ -26,24 +27,6 @@ struct diag_ctx {
     int n_files, cap_files;
     src_file *last;         /* the most recently used file (lookups repeat) */
 };
-
-static void *xrealloc(void *p, size_t n)
-{
-    void *q = realloc(p, n ? n : 1);
-    if (!q) {
-        fputs("surgery: out of memory\n", stderr);
-        abort();
-    }
-    return q;
-}
-
-static char *xstrdup(const char *s)
-{
-    size_t n = strlen(s);
-    char *c = xrealloc(NULL, n + 1);
-    memcpy(c, s, n + 1);
-    return c;
-}
 
 static bool want_color(FILE *out, diag_color_mode mode)
 {

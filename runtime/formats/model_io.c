@@ -22,30 +22,14 @@
 #include "runtime/tensor/tensor_csv.h"
 #include "runtime/tensor/tensor_parts.h"
 #include "runtime/formats/weights_out.h"
+#include "runtime/base/util.h"
 
 /* ---- small helpers ---- */
-
-static char *dupstr(const char *s)
-{
-    if (!s)
-        return NULL;
-    size_t n = strlen(s) + 1;
-    char *p = malloc(n);
-    if (p)
-        memcpy(p, s, n);
-    return p;
-}
-
-static bool ends_with(const char *s, const char *suffix)
-{
-    size_t n = strlen(s), k = strlen(suffix);
-    return n >= k && !strcmp(s + n - k, suffix);
-}
 
 char *model_weights_path(const char *yaml_path)
 {
     size_t n = strlen(yaml_path);
-    size_t stem = ends_with(yaml_path, ".yaml") ? n - 5 : ends_with(yaml_path, ".yml") ? n - 4 : 0;
+    size_t stem = str_ends_with(yaml_path, ".yaml") ? n - 5 : str_ends_with(yaml_path, ".yml") ? n - 4 : 0;
     if (!stem || yaml_path[stem - 1] == '/')
         return NULL;
     char *p = malloc(stem + sizeof ".safetensors");
@@ -60,7 +44,7 @@ char *model_weights_path(const char *yaml_path)
 static char *path_beside(const char *base, const char *rel)
 {
     if (rel[0] == '/')
-        return dupstr(rel);
+        return str_dup(rel);
     const char *slash = strrchr(base, '/');
     size_t dn = slash ? (size_t)(slash - base + 1) : 0;
     char *p = malloc(dn + strlen(rel) + 1);
@@ -1196,7 +1180,7 @@ static void parse_document(yctx *y, yaml_node_t *root)
         const char *s = expect_string(y, v[K_NAME], "the model's name");
         if (s) {
             free(m->name);
-            m->name = dupstr(s);
+            m->name = str_dup(s);
         }
     }
     if (!v[K_INPUTS])
@@ -1222,7 +1206,7 @@ static void parse_document(yctx *y, yaml_node_t *root)
     if (v[K_WEIGHTS]) {
         const char *s = expect_string(y, v[K_WEIGHTS], "'weights'");
         if (s) {
-            m->weights_file = dupstr(s);
+            m->weights_file = str_dup(s);
             y->weights_loc = node_loc(y, v[K_WEIGHTS]);
         }
     }
@@ -1232,9 +1216,9 @@ static char *stem_of(const char *path)
 {
     const char *b = base_name(path);
     size_t n = strlen(b);
-    if (ends_with(b, ".yaml"))
+    if (str_ends_with(b, ".yaml"))
         n -= 5;
-    else if (ends_with(b, ".yml"))
+    else if (str_ends_with(b, ".yml"))
         n -= 4;
     return strndup(b, n);
 }
@@ -1248,7 +1232,7 @@ model *model_load(const char *yaml_path, bool load_weights_too, struct diag_ctx 
     char *stem = stem_of(yaml_path);
     y.m = model_new(stem);
     free(stem);
-    if (!y.m || !(y.m->path = dupstr(yaml_path))) {
+    if (!y.m || !(y.m->path = str_dup(yaml_path))) {
         model_free(y.m);
         if (d)
             diag_error(d, loc_none(), "out of memory");

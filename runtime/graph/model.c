@@ -11,24 +11,14 @@
 #include <unistd.h>
 
 #include "runtime/base/diag.h"
-
-static char *dupstr(const char *s)
-{
-    if (!s)
-        return NULL;
-    size_t n = strlen(s) + 1;
-    char *p = malloc(n);
-    if (p)
-        memcpy(p, s, n);
-    return p;
-}
+#include "runtime/base/util.h"
 
 model *model_new(const char *name)
 {
     model *m = calloc(1, sizeof *m);
     if (!m)
         return NULL;
-    if (name && !(m->name = dupstr(name))) {
+    if (name && !(m->name = str_dup(name))) {
         free(m);
         return NULL;
     }
@@ -105,12 +95,12 @@ model *model_clone(const model *m, bool with_weights)
     c->layers_mem = NULL;
     c->layers_cap = 0;
 
-    bool ok = (!m->name || (c->name = dupstr(m->name))) && (!m->path || (c->path = dupstr(m->path)));
+    bool ok = (!m->name || (c->name = str_dup(m->name))) && (!m->path || (c->path = str_dup(m->path)));
     if (ok && m->n_inputs > 0) {
         ok = (c->inputs = calloc((size_t)m->n_inputs, sizeof *c->inputs)) != NULL;
         for (int i = 0; ok && i < m->n_inputs; i++) {
             c->inputs[i] = m->inputs[i];
-            c->inputs[i].name = dupstr(m->inputs[i].name);
+            c->inputs[i].name = str_dup(m->inputs[i].name);
             c->n_inputs = i + 1;
             ok = c->inputs[i].name != NULL;
         }
@@ -142,7 +132,7 @@ model *model_clone(const model *m, bool with_weights)
         ok = (c->outputs = calloc((size_t)m->n_outputs, sizeof *c->outputs)) != NULL;
         for (int i = 0; ok && i < m->n_outputs; i++) {
             c->n_outputs = i + 1;
-            ok = (c->outputs[i] = dupstr(m->outputs[i])) != NULL;
+            ok = (c->outputs[i] = str_dup(m->outputs[i])) != NULL;
         }
     }
     if (ok && m->norm.kind != NORM_NONE && m->norm.n > 0) {
@@ -151,7 +141,7 @@ model *model_clone(const model *m, bool with_weights)
         ok = (!m->norm.shift || c->norm.shift) && (!m->norm.scale || c->norm.scale);
     }
     if (ok && with_weights && m->weights_file)
-        ok = (c->weights_file = dupstr(m->weights_file)) != NULL;
+        ok = (c->weights_file = str_dup(m->weights_file)) != NULL;
     if (!with_weights)
         c->weights_loaded = false;
     if (!ok) {
@@ -423,7 +413,7 @@ int model_add_input(model *m, const char *name, input_kind kind, int64_t size, s
     m->inputs = p;
     model_input *in = &m->inputs[m->n_inputs];
     memset(in, 0, sizeof *in);
-    if (!(in->name = dupstr(name)))
+    if (!(in->name = str_dup(name)))
         return -1;
     in->kind = kind;
     in->size = size;
@@ -542,7 +532,7 @@ static void index_forget_name(model *m, struct model_index *ix, const char *from
 
 static int rename_node(model *m, bool is_layer, int at, const char *to)
 {
-    char *nn = dupstr(to);
+    char *nn = str_dup(to);
     if (!nn)
         return -1;
     struct model_index *ix = index_get(m, false);
@@ -704,7 +694,7 @@ void model_set_outputs(model *m, const char *const *names, int n)
     int got = 0;
     if (copy)
         for (; got < n; got++)
-            if (!(copy[got] = dupstr(names[got])))
+            if (!(copy[got] = str_dup(names[got])))
                 break;
     free_strings(m->outputs, m->n_outputs);
     m->outputs = copy;

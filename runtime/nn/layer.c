@@ -5,6 +5,7 @@
 #include <assert.h>
 #include <stdlib.h>
 #include <string.h>
+#include "runtime/base/util.h"
 
 #define LAYER_TYPE_PTR(n) &layer_type_##n,
 const layer_type *const layer_types[] = {LAYER_TYPES(LAYER_TYPE_PTR)};
@@ -27,17 +28,6 @@ void layer_type_names(const char **names)
         names[i] = layer_types[i]->name;
 }
 
-static char *dupstr(const char *s)
-{
-    if (!s)
-        return NULL;
-    size_t n = strlen(s) + 1;
-    char *p = malloc(n);
-    if (p)
-        memcpy(p, s, n);
-    return p;
-}
-
 /* DL4J's default activation per type: sigmoid for dense (the framework-wide default),
  * softmax for output layers, tanh for LSTMs, identity for everything else. */
 static activation_kind default_activation(const layer_type *t)
@@ -58,7 +48,7 @@ layer *layer_new(const layer_type *type, const char *name)
     layer *L = calloc(1, sizeof *L);
     if (!L)
         return NULL;
-    L->name = dupstr(name ? name : "");
+    L->name = str_dup(name ? name : "");
     if (!L->name) {
         free(L);
         return NULL;
@@ -135,16 +125,16 @@ layer *layer_clone(const layer *L)
     memset(C->params, 0, sizeof C->params);
     memset(C->grads, 0, sizeof C->grads);
     memset(C->upd_state, 0, sizeof C->upd_state);
-    bool ok = (C->name = dupstr(L->name)) != NULL;
+    bool ok = (C->name = str_dup(L->name)) != NULL;
     if (ok && L->old_name)
-        ok = (C->old_name = dupstr(L->old_name)) != NULL;
+        ok = (C->old_name = str_dup(L->old_name)) != NULL;
     if (ok && L->n_inputs > 0) {
         C->inputs = calloc((size_t)L->n_inputs, sizeof *C->inputs);
         ok = C->inputs != NULL;
         if (ok)
             C->n_inputs = L->n_inputs;
         for (int i = 0; ok && i < L->n_inputs; i++)
-            ok = (C->inputs[i] = dupstr(L->inputs[i])) != NULL;
+            ok = (C->inputs[i] = str_dup(L->inputs[i])) != NULL;
     }
     for (int i = 0; ok && i < LAYER_MAX_PARAMS; i++) {
         ok = clone_tensor(&C->params[i], &L->params[i]) == 0 &&
@@ -165,7 +155,7 @@ void layer_set_inputs(layer *L, const char *const *names, int n)
     int got = 0;
     if (copy)
         for (; got < n; got++)
-            if (!(copy[got] = dupstr(names[got])))
+            if (!(copy[got] = str_dup(names[got])))
                 break;
     free_names(L->inputs, L->n_inputs);
     L->inputs = copy;

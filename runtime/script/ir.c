@@ -4,27 +4,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include "runtime/base/util.h"
 
 #define IR_NAME_ITEM(e, s) s,
 const char *const ir_kind_names[IR_KIND_COUNT] = {IR_STMT_KINDS(IR_NAME_ITEM)};
 #undef IR_NAME_ITEM
-
-/* Small IR objects: running out of memory here stops the process with a message. */
-static void *xrealloc(void *p, size_t n)
-{
-    void *q = realloc(p, n ? n : 1);
-    if (!q) {
-        fputs("surgery: out of memory\n", stderr);
-        abort();
-    }
-    return q;
-}
-
-static char *xstrdup(const char *s)
-{
-    size_t n = strlen(s) + 1;
-    return memcpy(xrealloc(NULL, n), s, n);
-}
 
 ir_script *ir_script_new(const char *path)
 {

@@ -1,0 +1,25 @@
+/* util.h: the small helpers every folder shares: allocation that stops on exhaustion, string
+ * copies and suffix tests. */
+#ifndef SURGERY_UTIL_H
+#define SURGERY_UTIL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+/* Ownership: every returned pointer is the caller's, released with free(). */
+
+/* realloc that never returns NULL: for small bookkeeping objects (names, lists, diagnostics)
+ * where running out of memory leaves nothing sensible to report through, it prints
+ * "surgery: out of memory" and aborts. Tensors and data buffers report instead. */
+void *xrealloc(void *p, size_t n);
+/* xrealloc(NULL, n). */
+void *xmalloc(size_t n);
+/* Copies of s (NULL gives NULL) and of its first n bytes, through xrealloc. */
+char *xstrdup(const char *s);
+char *xstrndup(const char *s, size_t n);
+/* A copy of s (NULL gives NULL), or NULL when out of memory: for callers that report. */
+char *str_dup(const char *s);
+/* s ends with suffix. */
+bool str_ends_with(const char *s, const char *suffix);
+
+#endif
