@@ -40,7 +40,7 @@ static void write_script(const char *name, bool with_featurize, bool shuffle, co
     cr_assert(f);
     fprintf(f,
             "base \"%s/examples/digits/base.yaml\"\n"
-            "fine_tune { updater = nesterovs(learning_rate = 5e-2, momentum = 0.9)  seed = 5  l2 = 1e-4 }\n"
+            "fine_tune { updater = nesterovs(learning_rate = 5e-3, momentum = 0.9)  seed = 5  l2 = 1e-4 }\n"
             "freeze through \"fc2\"\n"
             "data train = csv(\"%s/examples/data/digits_5to9_train.csv\") { label = 64  classes = 5  batch = 16  shuffle = %s  limit = 200 }\n"
             "%s"
