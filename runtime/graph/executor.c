@@ -9,7 +9,7 @@
 #include "runtime/nn/layer.h"
 #include "runtime/nn/kernels/layer_util.h"
 
-static void *zalloc(size_t n, size_t sz) { return calloc(n ? n : 1, sz); }
+void *exec_calloc(size_t n, size_t size) { return calloc(n ? n : 1, size); }
 
 void exec_plan_free(exec_plan *p)
 {
@@ -45,14 +45,14 @@ exec_status exec_plan_build(exec_plan **out, model *m, struct diag_ctx *d)
 {
     *out = NULL;
     int n = m->n_layers;
-    exec_plan *p = zalloc(1, sizeof *p);
+    exec_plan *p = exec_calloc(1, sizeof *p);
     if (!p)
         return EXEC_NO_MEMORY;
     p->m = m;
     p->n = n;
     p->failed_layer = -1;
-    p->order = zalloc((size_t)n, sizeof *p->order);
-    p->in_off = zalloc((size_t)n + 1, sizeof *p->in_off);
+    p->order = exec_calloc((size_t)n, sizeof *p->order);
+    p->in_off = exec_calloc((size_t)n + 1, sizeof *p->in_off);
     if (!p->order || !p->in_off) {
         exec_plan_free(p);
         return EXEC_NO_MEMORY;
@@ -69,18 +69,18 @@ exec_status exec_plan_build(exec_plan **out, model *m, struct diag_ctx *d)
             p->max_in = m->layers[i]->n_inputs;
     }
     p->in_off[n] = slots;
-    p->src = zalloc((size_t)slots, sizeof *p->src);
-    p->run = zalloc((size_t)n, sizeof *p->run);
-    p->act = zalloc((size_t)n, sizeof *p->act);
-    p->times = zalloc((size_t)n, sizeof *p->times);
-    p->in_mask = zalloc((size_t)n, sizeof *p->in_mask);
-    p->out_mask = zalloc((size_t)n, sizeof *p->out_mask);
-    p->keep = zalloc((size_t)n, sizeof *p->keep);
-    p->last_use = zalloc((size_t)n, sizeof *p->last_use);
-    p->drop_in = zalloc((size_t)slots, sizeof *p->drop_in);
-    p->drop_mask = zalloc((size_t)slots, sizeof *p->drop_mask);
-    p->dropped = zalloc((size_t)slots, sizeof *p->dropped);
-    p->ins = zalloc((size_t)p->max_in, sizeof *p->ins);
+    p->src = exec_calloc((size_t)slots, sizeof *p->src);
+    p->run = exec_calloc((size_t)n, sizeof *p->run);
+    p->act = exec_calloc((size_t)n, sizeof *p->act);
+    p->times = exec_calloc((size_t)n, sizeof *p->times);
+    p->in_mask = exec_calloc((size_t)n, sizeof *p->in_mask);
+    p->out_mask = exec_calloc((size_t)n, sizeof *p->out_mask);
+    p->keep = exec_calloc((size_t)n, sizeof *p->keep);
+    p->last_use = exec_calloc((size_t)n, sizeof *p->last_use);
+    p->drop_in = exec_calloc((size_t)slots, sizeof *p->drop_in);
+    p->drop_mask = exec_calloc((size_t)slots, sizeof *p->drop_mask);
+    p->dropped = exec_calloc((size_t)slots, sizeof *p->dropped);
+    p->ins = exec_calloc((size_t)p->max_in, sizeof *p->ins);
     if (!p->src || !p->run || !p->act || !p->times || !p->in_mask || !p->out_mask || !p->keep ||
         !p->last_use || !p->drop_in || !p->drop_mask || !p->dropped || !p->ins) {
         exec_plan_free(p);

@@ -93,5 +93,8 @@ int exec_act_shape(const act_shape *s, int64_t B, int64_t T, int64_t *shape);
 /* Makes t hold the given shape, reusing its buffer when the element count matches (the contents
  * are then stale; a new buffer is zeroed). Returns 0, or -1 when memory runs out. */
 int exec_ensure(tensor *t, int ndim, const int64_t *shape);
+/* calloc that never asks for zero elements (n == 0 gives one): NULL only when memory runs out
+ * (the per-layer and per-slot arrays of a plan and of its users). */
+void *exec_calloc(size_t n, size_t size);
 
 #endif

@@ -32,8 +32,6 @@ typedef struct trainer {
     bool warned_tbptt;
 } trainer;
 
-static void *xcalloc(size_t n, size_t sz) { return calloc(n ? n : 1, sz); }
-
 static bool is_dropout_type(const layer *L) { return !strcmp(L->type->name, "dropout"); }
 
 /* A borrowed view of the time slice [t0, t0 + len) of a time-major tensor. */
@@ -76,7 +74,7 @@ static void oom(diag_ctx *d, const train_options *o, const char *what)
 static trainer *trainer_build(model *m, train_options *o, diag_ctx *d)
 {
     int n = m->n_layers;
-    trainer *t = xcalloc(1, sizeof *t);
+    trainer *t = exec_calloc(1, sizeof *t);
     if (!t) {
         oom(d, o, "trainer");
         return NULL;
@@ -95,12 +93,12 @@ static trainer *trainer_build(model *m, train_options *o, diag_ctx *d)
         return NULL;
     }
     int slots = t->plan->in_off[n];
-    t->rg = xcalloc((size_t)n, sizeof *t->rg);
-    t->trainable = xcalloc((size_t)n, sizeof *t->trainable);
-    t->out_layer = xcalloc((size_t)m->n_outputs, sizeof *t->out_layer);
-    t->grad = xcalloc((size_t)n, sizeof *t->grad);
-    t->drop_din = xcalloc((size_t)slots, sizeof *t->drop_din);
-    t->dins = xcalloc((size_t)t->plan->max_in, sizeof *t->dins);
+    t->rg = exec_calloc((size_t)n, sizeof *t->rg);
+    t->trainable = exec_calloc((size_t)n, sizeof *t->trainable);
+    t->out_layer = exec_calloc((size_t)m->n_outputs, sizeof *t->out_layer);
+    t->grad = exec_calloc((size_t)n, sizeof *t->grad);
+    t->drop_din = exec_calloc((size_t)slots, sizeof *t->drop_din);
+    t->dins = exec_calloc((size_t)t->plan->max_in, sizeof *t->dins);
     if (!t->rg || !t->trainable || !t->out_layer || !t->grad || !t->drop_din || !t->dins) {
         oom(d, o, "trainer");
         trainer_free(t);
@@ -519,11 +517,11 @@ int train_step_capped(model *m, const train_batch *b, train_options *o, int64_t 
     }
     /* Truncated BPTT: time slices of the recurrent inputs, labels and masks. */
     int ni = m->n_inputs, no = m->n_outputs;
-    tensor *xv = xcalloc((size_t)ni, sizeof *xv);
-    const tensor **xp = xcalloc((size_t)ni, sizeof *xp);
-    tensor *yv = xcalloc((size_t)no, sizeof *yv);
-    const float **mv = xcalloc((size_t)ni, sizeof *mv);
-    const float **lv = xcalloc((size_t)no, sizeof *lv);
+    tensor *xv = exec_calloc((size_t)ni, sizeof *xv);
+    const tensor **xp = exec_calloc((size_t)ni, sizeof *xp);
+    tensor *yv = exec_calloc((size_t)no, sizeof *yv);
+    const float **mv = exec_calloc((size_t)ni, sizeof *mv);
+    const float **lv = exec_calloc((size_t)no, sizeof *lv);
     int rc = 0;
     if (!xv || !xp || !yv || !mv || !lv) {
         oom(d, o, "tbptt");
