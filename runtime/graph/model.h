@@ -122,7 +122,7 @@ int model_freeze_through(model *m, const char *name);
  * (or the model's), deterministic in (model seed, layer name, key). */
 int model_init_params(model *m);
 
-/* Inference. inputs[i] for m->inputs[i]: FF [batch, size], recurrent [time, batch, size]
+/* Inference (predict.c, on the execution plan of executor.h). inputs[i] for m->inputs[i]: FF [batch, size], recurrent [time, batch, size]
  * (time-major). outputs[j] (released first) receive m->outputs[j]'s activations, same layouts.
  * Returns 0, or -1 with a message in err. */
 int model_predict(model *m, const tensor *const *inputs, tensor *outputs, char *err, size_t err_len);
