@@ -144,7 +144,8 @@ int graph_order_on(const model *m, const graph *g, int *order, const graph_blame
     bool *done = calloc((size_t)n, sizeof *done);
     /* ready layers as a min-heap of indices */
     int *heap = malloc((size_t)n * sizeof *heap);
-    if (!indeg || !cons_start || !cons || !done || !heap) {
+    int *fill = calloc((size_t)n, sizeof *fill);
+    if (!indeg || !cons_start || !cons || !done || !heap || !fill) {
         if (d)
             diag_error(d, loc_none(), "out of memory while ordering the model graph");
         errors = 1;
@@ -158,22 +159,12 @@ int graph_order_on(const model *m, const graph *g, int *order, const graph_blame
             }
     for (int i = 0; i < n; i++)
         cons_start[i + 1] += cons_start[i];
-    {
-        int *fill = calloc((size_t)n, sizeof *fill);
-        if (!fill) {
-            if (d)
-                diag_error(d, loc_none(), "out of memory while ordering the model graph");
-            errors = 1;
-            goto out;
-        }
-        for (int i = 0; i < n; i++)
-            for (int k = g->src_start[i]; k < g->src_start[i + 1]; k++)
-                if (g->src[k] >= 0) {
-                    int s = g->src[k];
-                    cons[cons_start[s] + fill[s]++] = i;
-                }
-        free(fill);
-    }
+    for (int i = 0; i < n; i++)
+        for (int k = g->src_start[i]; k < g->src_start[i + 1]; k++)
+            if (g->src[k] >= 0) {
+                int s = g->src[k];
+                cons[cons_start[s] + fill[s]++] = i;
+            }
     int hn = 0, emitted = 0;
     for (int i = 0; i < n; i++) {
         if (indeg[i] == 0)
@@ -221,6 +212,7 @@ out:
     free(cons);
     free(done);
     free(heap);
+    free(fill);
     return errors;
 }
 
