@@ -1472,59 +1472,15 @@ static void collect_freeze(ectx *E, const ir_stmt *st)
 
 /* ---- the final graph ---------------------------------------------------------------------- */
 
-/* Node ids: model inputs 0..ni-1, layers ni.. (in m->layers order); an open-addressing table
- * from names to ids keeps the final passes linear. */
-typedef struct nindex {
-    int *slot;        /* id + 1, 0 empty */
-    int cap;
-    const model *m;
-} nindex;
+/* The final graph is checked by the graph's own validation (runtime/graph/validate.h); the
+ * hook below words each problem for a script and places it on the statement that caused it. */
 
-static uint64_t hash_name(const char *s)
+/* Node ids: model inputs 0..ni-1, layers ni.. (in m->layers order); -1 for no node. A name is
+ * resolved as the graph resolves it: a layer before an input of the same name. */
+static int node_id(const model *m, const char *name)
 {
-    uint64_t h = 1469598103934665603ull;
-    for (; *s; s++)
-        h = (h ^ (unsigned char)*s) * 1099511628211ull;
-    return h;
-}
-
-static const char *node_name(const model *m, int id)
-{
-    return id < m->n_inputs ? m->inputs[id].name : m->layers[id - m->n_inputs]->name;
-}
-
-static bool nindex_build(ectx *E, nindex *x)
-{
-    const model *m = E->m;
-    int n = m->n_inputs + m->n_layers;
-    x->m = m;
-    x->cap = 16;
-    while (x->cap < 2 * n + 1)
-        x->cap *= 2;
-    x->slot = calloc((size_t)x->cap, sizeof *x->slot);
-    if (!x->slot) {
-        ectx_oom(E);
-        return false;
-    }
-    for (int id = 0; id < n; id++) {
-        uint64_t h = hash_name(node_name(m, id)) & (uint64_t)(x->cap - 1);
-        while (x->slot[h])
-            h = (h + 1) & (uint64_t)(x->cap - 1);
-        x->slot[h] = id + 1;
-    }
-    return true;
-}
-
-static int nindex_get(const nindex *x, const char *name)
-{
-    uint64_t h = hash_name(name) & (uint64_t)(x->cap - 1);
-    while (x->slot[h]) {
-        int id = x->slot[h] - 1;
-        if (!strcmp(node_name(x->m, id), name))
-            return id;
-        h = (h + 1) & (uint64_t)(x->cap - 1);
-    }
-    return -1;
+    int li = model_layer_index(m, name);
+    return li >= 0 ? m->n_inputs + li : model_input_index(m, name);
 }
 
 /* Latest script statement that defined one of the layers, for placing a cycle error. */
@@ -1534,12 +1490,12 @@ static int layer_stmt(ectx *E, layer *L)
     return li ? li->size_stmt : -1;
 }
 
-/* Reports layers whose inputs name nothing; returns false when the graph is incomplete. */
-static bool check_inputs_exist(ectx *E, const nindex *x)
+/* Reports names removed with keep connections and never brought back; returns false when
+ * there is one. */
+static bool check_pending_connections(ectx *E)
 {
     model *m = E->m;
     bool ok = true;
-    /* names removed with keep connections and never brought back */
     for (int i = 0; i < E->n_pend; i++) {
         pending_conn *p = &E->pend[i];
         if (p->restored || model_has_node(m, p->name))
@@ -1573,124 +1529,10 @@ static bool check_inputs_exist(ectx *E, const nindex *x)
                 ok = false;
             }
     }
-    for (int j = 0; j < m->n_layers; j++) {
-        layer *C = m->layers[j];
-        if (C->n_inputs == 0) {
-            linfo *li = linfo_find(E, C);
-            if (li && li->emptied_stmt >= 0) {
-                diag_error(E->d, ectx_stmt(E, li->emptied_stmt)->loc, "removing '%s' leaves '%s' "
-                           "without inputs", li->emptied_by ? li->emptied_by : "?", C->name);
-                note_defined(E, C);
-            } else {
-                diag_error(E->d, C->loc.line ? C->loc : ectx_loc(E), "'%s' has no inputs",
-                           C->name);
-            }
-            ok = false;
-            continue;
-        }
-        for (int k = 0; k < C->n_inputs; k++) {
-            const char *in = C->inputs[k];
-            if (nindex_get(x, in) >= 0 || find_pending(E, in) || is_poisoned(E, in))
-                continue;
-            if (E->inputs_stmt >= 0) {
-                diag_error(E->d, ectx_stmt(E, E->inputs_stmt)->loc, "'%s' still takes '%s' as "
-                           "input, which is no longer a model input", C->name, in);
-                note_defined(E, C);
-            } else {
-                diag_error(E->d, C->loc.line ? C->loc : ectx_loc(E), "'%s' takes unknown input "
-                           "'%s'", C->name, in);
-            }
-            ok = false;
-        }
-        if (C->n_inputs > 1 && !(C->type->flags & LT_MULTI_INPUT)) {
-            linfo *li = linfo_find(E, C);
-            src_loc at = li && li->size_stmt >= 0 ? ectx_stmt(E, li->size_stmt)->loc : C->loc;
-            diag_error(E->d, at, "%s '%s' takes one input, got %d (join inputs with a merge "
-                       "vertex first)", C->type->name, C->name, C->n_inputs);
-            note_defined(E, C);
-            ok = false;
-        }
-    }
     return ok;
 }
 
-/* Depth-first order of the layers (ids into m->layers); reports cycles. order has n_layers. */
-static bool order_graph(ectx *E, const nindex *x, int *order, bool report)
-{
-    model *m = E->m;
-    int ni = m->n_inputs, nl = m->n_layers;
-    unsigned char *color = calloc((size_t)nl + 1, 1);
-    int *stack = malloc(((size_t)nl + 1) * sizeof *stack);
-    int *pos = malloc(((size_t)nl + 1) * sizeof *pos);
-    if (!color || !stack || !pos) {
-        free(color);
-        free(stack);
-        free(pos);
-        ectx_oom(E);
-        return false;
-    }
-    int n_order = 0;
-    bool ok = true;
-    for (int root = 0; root < nl; root++) {
-        if (color[root])
-            continue;
-        int sp = 0;
-        stack[sp] = root;
-        pos[sp] = 0;
-        color[root] = 1;
-        while (sp >= 0) {
-            int v = stack[sp];
-            layer *L = m->layers[v];
-            if (pos[sp] < L->n_inputs) {
-                int id = nindex_get(x, L->inputs[pos[sp]++]);
-                if (id < ni)
-                    continue;
-                int u = id - ni;
-                if (color[u] == 0) {
-                    color[u] = 1;
-                    stack[++sp] = u;
-                    pos[sp] = 0;
-                } else if (color[u] == 1) {
-                    ok = false;
-                    if (report) {
-                        /* the cycle is u .. v on the stack */
-                        int from = sp;
-                        while (from > 0 && stack[from] != u)
-                            from--;
-                        /* stack[k + 1] feeds stack[k], and u feeds v: u -> v -> ... -> u */
-                        char buf[1024];
-                        size_t len = (size_t)snprintf(buf, sizeof buf, "%s", m->layers[u]->name);
-                        int latest = -1;
-                        layer *culprit = m->layers[u];
-                        for (int k = sp; k >= from && len < sizeof buf - 64; k--) {
-                            layer *Lk = m->layers[stack[k]];
-                            len += (size_t)snprintf(buf + len, sizeof buf - len, " -> %s",
-                                                    Lk->name);
-                            int ls = layer_stmt(E, Lk);
-                            if (ls > latest) {
-                                latest = ls;
-                                culprit = Lk;
-                            }
-                        }
-                        src_loc at = latest >= 0 ? ectx_stmt(E, latest)->loc : culprit->loc;
-                        diag_error(E->d, at, "this edit creates a cycle: %s", buf);
-                    }
-                }
-            } else {
-                color[v] = 2;
-                if (order)
-                    order[n_order++] = v;
-                sp--;
-            }
-        }
-    }
-    free(color);
-    free(stack);
-    free(pos);
-    return ok;
-}
-
-static bool check_outputs(ectx *E, const nindex *x)
+static bool check_outputs(ectx *E)
 {
     model *m = E->m;
     if (m->n_outputs == 0) {
@@ -1701,7 +1543,7 @@ static bool check_outputs(ectx *E, const nindex *x)
     }
     bool ok = true;
     for (int i = 0; i < m->n_outputs; i++) {
-        if (nindex_get(x, m->outputs[i]) >= 0 || find_pending(E, m->outputs[i]))
+        if (model_has_node(m, m->outputs[i]) || find_pending(E, m->outputs[i]))
             continue;
         int at = E->outputs_stmt >= 0 ? E->outputs_stmt : E->cur;
         diag_error(E->d, ectx_stmt(E, at)->loc, "output '%s' is not in the final graph",
@@ -1718,7 +1560,7 @@ typedef struct fsz {
     unsigned char state;   /* 0 new, 1 visiting, 2 done */
 } fsz;
 
-static int64_t flow_size(ectx *E, const nindex *x, fsz *memo, int id, int *cause)
+static int64_t flow_size(ectx *E, fsz *memo, int id, int *cause)
 {
     model *m = E->m;
     *cause = -1;
@@ -1745,7 +1587,7 @@ static int64_t flow_size(ectx *E, const nindex *x, fsz *memo, int id, int *cause
     case NK_PASS:
     case NK_ELEM:
         if (L->n_inputs > 0) {
-            s = flow_size(E, x, memo, nindex_get(x, L->inputs[0]), &ci);
+            s = flow_size(E, memo, node_id(m, L->inputs[0]), &ci);
             if (ci > c)
                 c = ci;
         }
@@ -1753,7 +1595,7 @@ static int64_t flow_size(ectx *E, const nindex *x, fsz *memo, int id, int *cause
     case NK_MERGE:
         s = 0;
         for (int k = 0; k < L->n_inputs && s >= 0; k++) {
-            int64_t t = flow_size(E, x, memo, nindex_get(x, L->inputs[k]), &ci);
+            int64_t t = flow_size(E, memo, node_id(m, L->inputs[k]), &ci);
             s = t < 0 ? -1 : s + t;
             if (ci > c)
                 c = ci;
@@ -1773,7 +1615,7 @@ static int64_t flow_size(ectx *E, const nindex *x, fsz *memo, int id, int *cause
 }
 
 /* Every parameterised layer's n_in (what its weights are shaped for) against what flows in. */
-static void check_sizes(ectx *E, const nindex *x, fsz *memo)
+static void check_sizes(ectx *E, fsz *memo)
 {
     model *m = E->m;
     for (int i = 0; i < m->n_layers; i++) {
@@ -1782,7 +1624,7 @@ static void check_sizes(ectx *E, const nindex *x, fsz *memo)
             L->n_inputs != 1)
             continue;
         int cause;
-        int64_t flow = flow_size(E, x, memo, nindex_get(x, L->inputs[0]), &cause);
+        int64_t flow = flow_size(E, memo, node_id(m, L->inputs[0]), &cause);
         if (flow < 0 || flow == L->n_in)
             continue;
         linfo *li = linfo_find(E, L);
@@ -1821,86 +1663,112 @@ static void check_sizes(ectx *E, const nindex *x, fsz *memo)
     }
 }
 
-/* The most inputs any layer has (at least 1): the size of an input-shape buffer. */
-static int max_inputs(const model *m)
+/* What the blame hook needs: the edit state and the feature memo of check_sizes. */
+typedef struct edit_blame {
+    ectx *E;
+    fsz *memo;
+} edit_blame;
+
+static void blame_no_inputs(ectx *E, layer *C)
 {
-    int n = 1;
-    for (int i = 0; i < m->n_layers; i++)
-        if (m->layers[i]->n_inputs > n)
-            n = m->layers[i]->n_inputs;
-    return n;
+    linfo *li = linfo_find(E, C);
+    if (li && li->emptied_stmt >= 0) {
+        diag_error(E->d, ectx_stmt(E, li->emptied_stmt)->loc, "removing '%s' leaves '%s' "
+                   "without inputs", li->emptied_by ? li->emptied_by : "?", C->name);
+        note_defined(E, C);
+    } else {
+        diag_error(E->d, C->loc.line ? C->loc : ectx_loc(E), "'%s' has no inputs", C->name);
+    }
 }
 
-static act_shape input_act_shape(const model_input *mi)
+static graph_verdict blame_dangling(ectx *E, layer *C, const char *in)
 {
-    return (act_shape){.kind = mi->kind == INPUT_RECURRENT       ? SHAPE_RNN
-                               : mi->kind == INPUT_CONVOLUTIONAL ? SHAPE_CNN
-                                                                 : SHAPE_FF,
-                       .size = input_features(mi), .h = mi->h, .w = mi->w, .c = mi->c};
+    if (find_pending(E, in) || is_poisoned(E, in))
+        return GRAPH_NOT_A_PROBLEM;   /* reported with the statement that removed it */
+    if (E->inputs_stmt >= 0) {
+        diag_error(E->d, ectx_stmt(E, E->inputs_stmt)->loc, "'%s' still takes '%s' as "
+                   "input, which is no longer a model input", C->name, in);
+        note_defined(E, C);
+    } else {
+        diag_error(E->d, C->loc.line ? C->loc : ectx_loc(E), "'%s' takes unknown input "
+                   "'%s'", C->name, in);
+    }
+    return GRAPH_SAID;
 }
 
-/* Shape inference over the final graph in topological order, each failure reported at the
- * latest statement that changed what the layer receives or is (else at its definition). */
-static void infer_report(ectx *E, const nindex *x, fsz *memo, const int *order)
+static void blame_one_input(ectx *E, layer *C)
+{
+    linfo *li = linfo_find(E, C);
+    src_loc at = li && li->size_stmt >= 0 ? ectx_stmt(E, li->size_stmt)->loc : C->loc;
+    diag_error(E->d, at, "%s '%s' takes one input, got %d (join inputs with a merge "
+               "vertex first)", C->type->name, C->name, C->n_inputs);
+    note_defined(E, C);
+}
+
+/* At the latest statement that defined a member of the cycle, else at its first member. */
+static void blame_cycle(ectx *E, const graph_problem *p)
 {
     model *m = E->m;
-    act_shape *in = malloc((size_t)max_inputs(m) * sizeof *in);
-    unsigned char *done = calloc((size_t)m->n_layers + 1, 1);
-    if (!in || !done) {
-        free(in);
-        free(done);
-        ectx_oom(E);
-        return;
-    }
-    for (int oi = 0; oi < m->n_layers; oi++) {
-        int v = order[oi];
-        layer *L = m->layers[v];
-        bool ok = L->n_inputs > 0 && L->type->infer;
-        for (int k = 0; k < L->n_inputs && ok; k++) {
-            int id = nindex_get(x, L->inputs[k]);
-            if (id < 0)
-                ok = false;
-            else if (id < m->n_inputs)
-                in[k] = input_act_shape(&m->inputs[id]);
-            else if ((ok = done[id - m->n_inputs]))
-                in[k] = m->layers[id - m->n_inputs]->out_shape;
-        }
-        if (!ok)
-            continue;
-        int64_t given = L->n_in;
-        act_shape out;
-        char msg[256] = "";
-        int rc = L->type->infer(L, in, L->n_inputs, &out, msg, sizeof msg);
-        if (L->n_in_given)
-            L->n_in = given;
-        if (rc == 0) {
-            L->out_shape = out;
-            L->in_shape = in[0];
-            done[v] = 1;
-            continue;
-        }
-        int cause = memo[v].state == 2 ? memo[v].cause : -1, ci;
-        for (int k = 0; k < L->n_inputs; k++) {
-            flow_size(E, x, memo, nindex_get(x, L->inputs[k]), &ci);
-            if (ci > cause)
-                cause = ci;
-        }
-        linfo *li = linfo_find(E, L);
-        if (li && li->nin_stmt > cause)
-            cause = li->nin_stmt;
-        if (li && li->size_stmt > cause)
-            cause = li->size_stmt;
-        if (cause >= 0 && !(L->loc.line > 0 && L->loc.file == ectx_stmt(E, cause)->name_loc.file &&
-                             L->loc.line == ectx_stmt(E, cause)->name_loc.line)) {
-            diag_error(E->d, ectx_stmt(E, cause)->loc, "after this %s, layer '%s': %s",
-                       stmt_word(E, cause), L->name, msg);
-            note_defined(E, L);
-        } else {
-            diag_error(E->d, L->loc.line ? L->loc : ectx_loc(E), "layer '%s': %s", L->name, msg);
+    layer *u = m->layers[p->cycle[0]];
+    char buf[1024];
+    size_t len = (size_t)snprintf(buf, sizeof buf, "%s", u->name);
+    int latest = -1;
+    layer *culprit = u;
+    for (int s = 1; s <= p->cycle_len && len < sizeof buf - 64; s++) {
+        layer *Lk = m->layers[p->cycle[s % p->cycle_len]];
+        len += (size_t)snprintf(buf + len, sizeof buf - len, " -> %s", Lk->name);
+        int ls = layer_stmt(E, Lk);
+        if (ls > latest) {
+            latest = ls;
+            culprit = Lk;
         }
     }
-    free(in);
-    free(done);
+    src_loc at = latest >= 0 ? ectx_stmt(E, latest)->loc : culprit->loc;
+    diag_error(E->d, at, "this edit creates a cycle: %s", buf);
+}
+
+/* At the latest statement that changed what the layer receives or is (else at its
+ * definition). */
+static void blame_shape(ectx *E, fsz *memo, const graph_problem *p)
+{
+    int v = p->layer;
+    layer *L = E->m->layers[v];
+    int cause = memo[v].state == 2 ? memo[v].cause : -1, ci;
+    for (int k = 0; k < L->n_inputs; k++) {
+        flow_size(E, memo, node_id(E->m, L->inputs[k]), &ci);
+        if (ci > cause)
+            cause = ci;
+    }
+    linfo *li = linfo_find(E, L);
+    if (li && li->nin_stmt > cause)
+        cause = li->nin_stmt;
+    if (li && li->size_stmt > cause)
+        cause = li->size_stmt;
+    if (cause >= 0 && !(L->loc.line > 0 && L->loc.file == ectx_stmt(E, cause)->name_loc.file &&
+                         L->loc.line == ectx_stmt(E, cause)->name_loc.line)) {
+        diag_error(E->d, ectx_stmt(E, cause)->loc, "after this %s, layer '%s': %s",
+                   stmt_word(E, cause), L->name, p->msg);
+        note_defined(E, L);
+    } else {
+        diag_error(E->d, L->loc.line ? L->loc : ectx_loc(E), "layer '%s': %s", L->name, p->msg);
+    }
+}
+
+static graph_verdict edit_blame_report(void *ctx, struct diag_ctx *d, const model *m,
+                                       const graph_problem *p)
+{
+    (void)d;   /* E->d, the same context */
+    edit_blame *b = ctx;
+    layer *L = m->layers[p->layer];
+    switch (p->kind) {
+    case GRAPH_NO_INPUTS: blame_no_inputs(b->E, L); break;
+    case GRAPH_DANGLING_INPUT: return blame_dangling(b->E, L, L->inputs[p->input]);
+    case GRAPH_ONE_INPUT_ONLY: blame_one_input(b->E, L); break;
+    case GRAPH_CYCLE: blame_cycle(b->E, p); break;
+    case GRAPH_SHAPE: blame_shape(b->E, b->memo, p); break;
+    case GRAPH_N_IN: return GRAPH_NOT_A_PROBLEM;   /* check_sizes places these */
+    }
+    return GRAPH_SAID;
 }
 
 static void note_last_freeze(ectx *E)
@@ -1945,7 +1813,7 @@ static bool refuse_loss(ectx *E, layer *L, const freeze_op *f, int i, const char
     return true;
 }
 
-static void apply_freezes(ectx *E, const nindex *x)
+static void apply_freezes(ectx *E)
 {
     model *m = E->m;
     int ni = m->n_inputs, nl = m->n_layers;
@@ -1983,7 +1851,7 @@ static void apply_freezes(ectx *E, const nindex *x)
                 if (refuse_loss(E, A, f, i, A == L ? NULL : L->name))
                     bad = true;
                 for (int k = 0; k < A->n_inputs; k++) {
-                    int id = nindex_get(x, A->inputs[k]);
+                    int id = node_id(m, A->inputs[k]);
                     if (id < ni || seen[id - ni])
                         continue;
                     seen[id - ni] = 1;
@@ -2045,6 +1913,16 @@ static void init_missing(ectx *E)
     }
 }
 
+/* The quiet hook of initial_shapes: only a cycle stops it. */
+static graph_verdict quiet_report(void *ctx, struct diag_ctx *d, const model *m,
+                                  const graph_problem *p)
+{
+    (void)ctx;
+    (void)d;
+    (void)m;
+    return p->kind == GRAPH_CYCLE ? GRAPH_SAID : GRAPH_NOT_A_PROBLEM;
+}
+
 /* Shapes before any edit: n_in of layers loaded without shape inference, quietly. */
 static void initial_shapes(ectx *E)
 {
@@ -2057,47 +1935,11 @@ static void initial_shapes(ectx *E)
     }
     if (!need)
         return;
-    nindex x;
-    if (!nindex_build(E, &x))
-        return;
+    graph_blame quiet = {.report = quiet_report};
     int *order = malloc(((size_t)m->n_layers + 1) * sizeof *order);
-    act_shape *in = malloc((size_t)max_inputs(m) * sizeof *in);
-    unsigned char *done = calloc((size_t)m->n_layers + 1, 1);
-    if (order && in && done && order_graph(E, &x, order, false)) {
-        for (int oi = 0; oi < m->n_layers; oi++) {
-            int v = order[oi];
-            layer *L = m->layers[v];
-            bool ok = L->n_inputs > 0;
-            for (int k = 0; k < L->n_inputs && ok; k++) {
-                int id = nindex_get(&x, L->inputs[k]);
-                if (id < 0) {
-                    ok = false;
-                } else if (id < m->n_inputs) {
-                    in[k] = input_act_shape(&m->inputs[id]);
-                } else {
-                    ok = done[id - m->n_inputs];
-                    in[k] = m->layers[id - m->n_inputs]->out_shape;
-                }
-            }
-            if (!ok || !L->type->infer)
-                continue;
-            int64_t keep = L->n_in;
-            bool given = L->n_in_given;
-            act_shape out;
-            char msg[256];
-            if (L->type->infer(L, in, L->n_inputs, &out, msg, sizeof msg) == 0) {
-                L->out_shape = out;
-                L->in_shape = in[0];
-                done[v] = 1;
-            }
-            if (given)
-                L->n_in = keep;
-        }
-    }
+    if (order && graph_order(m, order, &quiet, NULL) == 0)
+        graph_infer_shapes(m, order, &quiet, NULL);
     free(order);
-    free(in);
-    free(done);
-    free(x.slot);
 }
 
 static void finish(ectx *E)
@@ -2109,21 +1951,25 @@ static void finish(ectx *E)
         return;
     }
     E->cur = E->s->n_stmts - 1;
-    nindex x = {0};
-    if (!nindex_build(E, &x))
-        return;
-    bool ok = check_inputs_exist(E, &x);
-    ok = check_outputs(E, &x) && ok;
     int *order = malloc(((size_t)m->n_layers + 1) * sizeof *order);
     fsz *memo = calloc((size_t)m->n_layers + 1, sizeof *memo);
-    if (!order || !memo)
+    if (!order || !memo) {
+        free(order);
+        free(memo);
         ectx_oom(E);
-    ok = ok && order && memo && order_graph(E, &x, order, true);
+        return;
+    }
+    edit_blame eb = {.E = E, .memo = memo};
+    graph_blame blame = {.report = edit_blame_report, .ctx = &eb, .arity_early = true};
+    bool ok = check_pending_connections(E);
+    ok = graph_check_inputs(m, &blame, E->d) == 0 && ok;
+    ok = check_outputs(E) && ok;
+    ok = ok && graph_order(m, order, &blame, E->d) == 0;
     if (E->log)
         E->log->structure_ok = ok && !E->oom;
     if (ok) {
-        check_sizes(E, &x, memo);
-        infer_report(E, &x, memo, order);
+        check_sizes(E, memo);
+        graph_infer_shapes(m, order, &blame, E->d);
     }
     free(order);
     free(memo);
@@ -2133,7 +1979,7 @@ static void finish(ectx *E)
             layer *L = m->layers[i];
             L->n_params = L->type->param_specs ? L->type->param_specs(L, specs) : 0;
         }
-    apply_freezes(E, &x);
+    apply_freezes(E);
     train_apply_fine_tune(m, &E->ft);
     if (ok)
         check_trainable(E);
@@ -2147,12 +1993,12 @@ static void finish(ectx *E)
         if (used) {
             for (int i = 0; i < m->n_layers; i++)
                 for (int k = 0; k < m->layers[i]->n_inputs; k++) {
-                    int id = nindex_get(&x, m->layers[i]->inputs[k]);
+                    int id = node_id(m, m->layers[i]->inputs[k]);
                     if (id >= 0)
                         used[id] = true;
                 }
             for (int k = 0; k < m->n_outputs; k++) {
-                int id = nindex_get(&x, m->outputs[k]);
+                int id = node_id(m, m->outputs[k]);
                 if (id >= 0)
                     used[id] = true;
             }
@@ -2167,7 +2013,6 @@ static void finish(ectx *E)
             ectx_oom(E);
         }
     }
-    free(x.slot);
 }
 
 /* ---- driver ------------------------------------------------------------------------------- */

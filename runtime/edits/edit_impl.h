@@ -8,6 +8,7 @@
 #include "runtime/edits/edit.h"
 #include "runtime/nn/init.h"
 #include "runtime/graph/model.h"
+#include "runtime/graph/validate.h"
 #include "runtime/formats/model_io.h"
 #include "runtime/base/diag.h"
 #include "runtime/script/ir.h"

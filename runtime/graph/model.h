@@ -104,8 +104,10 @@ void model_set_outputs(model *m, const char *const *names, int n);
 /* Every node name (inputs then layers) for "did you mean"; returns the count. */
 int model_node_names(const model *m, const char **names, int max);
 
-/* Topological order of the layers (indices into m->layers). Reports dangling inputs and cycles
- * (naming the chain) through d at the layers' locs; returns -1 on error. order has n_layers. */
+/* The graph checks with their default wording (runtime/graph/validate.h has them with a blame
+ * hook). Topological order of the layers (indices into m->layers). Reports dangling inputs and
+ * cycles (naming the chain) through d at the layers' locs; returns -1 on error. order has
+ * n_layers. */
 int model_topo_order(const model *m, int *order, struct diag_ctx *d);
 /* Infers every layer's n_in and output shape from the inputs, in topological order, with no
  * weights; checks explicit n_in. Errors reported at the layers' locs. Returns the error count. */

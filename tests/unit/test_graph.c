@@ -1,5 +1,5 @@
 /* test_graph.c: the model graph: topological order, cycles, dangling inputs, shape inference
- * errors, freezing, cloning, and inference over a multi-input, multi-output DAG. */
+ * errors, the blame hook of the graph checks, freezing, cloning, and inference over a multi-input, multi-output DAG. */
 #include <criterion/criterion.h>
 #include <math.h>
 #include <stdio.h>
@@ -9,6 +9,7 @@
 #include "runtime/base/diag.h"
 #include "runtime/nn/layer.h"
 #include "runtime/graph/model.h"
+#include "runtime/graph/validate.h"
 #include "runtime/base/rng.h"
 
 #define GRAPH_FILE "graph.yaml"
@@ -128,6 +129,109 @@ Test(graph, dangling_input_with_suggestion)
     cr_expect(strstr(t, "layer 'fc_3' takes input 'zzzzzz', which is not defined") != NULL, "got: %s", t);
     cr_expect(strstr(t, "graph.yaml:3:3") != NULL, "got: %s", t);
     cr_expect_eq(diag_error_count(c.d), 2);
+    cap_close(&c);
+    model_free(m);
+}
+
+/* A blame hook that records what it is given, reports cycles and shapes at a location of its
+ * own, lets the graph word dangling inputs, and calls one input no problem. */
+typedef struct test_blame {
+    int cycles, shapes, dangling, ignored_seen;
+    int cycle[8];
+    int cycle_len;
+    const char *ignore;     /* an input name that is not a problem */
+} test_blame;
+
+static graph_verdict test_report(void *ctx, struct diag_ctx *d, const model *m,
+                                 const graph_problem *p)
+{
+    test_blame *t = ctx;
+    src_loc there = {.file = GRAPH_FILE, .line = 16, .col = 1, .len = 4};
+    switch (p->kind) {
+    case GRAPH_CYCLE:
+        t->cycles++;
+        t->cycle_len = p->cycle_len;
+        for (int k = 0; k < p->cycle_len && k < 8; k++)
+            t->cycle[k] = p->cycle[k];
+        diag_error(d, there, "hook: cycle through '%s'", m->layers[p->layer]->name);
+        return GRAPH_SAID;
+    case GRAPH_SHAPE:
+        t->shapes++;
+        diag_error(d, there, "hook: '%s' gets %d shapes: %s", m->layers[p->layer]->name, p->n_in,
+                   p->msg);
+        return GRAPH_SAID;
+    case GRAPH_DANGLING_INPUT:
+        if (t->ignore && strcmp(m->layers[p->layer]->inputs[p->input], t->ignore) == 0) {
+            t->ignored_seen++;
+            return GRAPH_NOT_A_PROBLEM;
+        }
+        t->dangling++;
+        return GRAPH_SAY_DEFAULT;
+    default:
+        return GRAPH_SAY_DEFAULT;
+    }
+}
+
+Test(graph, the_blame_hook_places_and_words_each_problem)
+{
+    model *m = new_model();
+    add(m, "dense", "a", 3, 2, "in", NULL);     /* 0 */
+    add(m, "dense", "b", 3, 3, "c", NULL);      /* 1: b <- c <- b */
+    add(m, "dense", "c", 3, 4, "b", NULL);      /* 2 */
+    add(m, "dense", "d", 3, 5, "a", NULL);      /* 3 */
+    add(m, "dense", "e", 3, 6, "gone", NULL);   /* 4: not a problem for the hook */
+    add(m, "dense", "f", 3, 7, "nowhere", NULL); /* 5: worded by the graph */
+    test_blame t = {.ignore = "gone"};
+    graph_blame b = {.report = test_report, .ctx = &t};
+    captured c;
+    cap_open(&c);
+
+    cr_expect_eq(graph_check_inputs(m, &b, c.d), 1);
+    cr_expect_eq(t.ignored_seen, 1);
+    cr_expect_eq(t.dangling, 1);
+    cr_expect(strstr(cap_text(&c), "graph.yaml:7:3: error: layer 'f' takes input 'nowhere', "
+                                   "which is not defined") != NULL, "got: %s", cap_text(&c));
+
+    int order[6];
+    cr_expect_eq(graph_order(m, order, &b, c.d), 1);
+    cr_expect_eq(t.cycles, 1);
+    /* in data-flow order from the member the depth-first walk reached first: b feeds c */
+    cr_expect_eq(t.cycle_len, 2);
+    cr_expect_eq(t.cycle[0], 1);
+    cr_expect_eq(t.cycle[1], 2);
+    cr_expect(strstr(cap_text(&c), "graph.yaml:16:1: error: hook: cycle through 'b'") != NULL,
+              "got: %s", cap_text(&c));
+    cr_expect(strstr(cap_text(&c), "the layers form a cycle") == NULL, "got: %s", cap_text(&c));
+    cr_expect_eq(diag_error_count(c.d), 2);
+    cap_close(&c);
+
+    /* without the cycle, shapes: the ignored input leaves 'e' out, and a shape error goes
+     * through the hook */
+    layer *cl = m->layers[2];
+    const char *in_a[1] = {"a"};
+    layer_set_inputs(cl, in_a, 1);
+    layer *dl = m->layers[3];
+    dl->n_in = 9;
+    dl->n_in_given = true;
+    cap_open(&c);
+    cr_expect_eq(graph_order(m, order, &b, c.d), 0);
+    cr_expect_eq(graph_infer_shapes(m, order, &b, c.d), 1, "the n_in of 'd' by default: %s",
+                 cap_text(&c));
+    cr_expect(strstr(cap_text(&c), "layer 'd' has n_in = 9, but its input 'a' gives 3 features") !=
+                  NULL, "got: %s", cap_text(&c));
+    cr_expect_eq(m->layers[1]->out_shape.size, 3, "'b' inferred after 'c'");
+    cr_expect_eq(m->layers[4]->in_shape.size, 0, "'e' is left out");
+    cap_close(&c);
+
+    add(m, "add", "s", 0, 8, "a", "in");        /* 3 features against 4 */
+    cap_open(&c);
+    int order7[7];
+    cr_expect_eq(graph_order(m, order7, &b, c.d), 0);
+    t.shapes = 0;
+    cr_expect_eq(graph_infer_shapes(m, order7, &b, c.d), 2);
+    cr_expect_eq(t.shapes, 1);
+    cr_expect(strstr(cap_text(&c), "graph.yaml:16:1: error: hook: 's' gets 2 shapes") != NULL,
+              "got: %s", cap_text(&c));
     cap_close(&c);
     model_free(m);
 }
