@@ -41,17 +41,17 @@ static double type_activation(const layer_type *t) { return (double)t->default_a
      .doc = line, .get = get_fn, .set = set_fn}
 
 const layer_option layer_opt_n_in = SIZE_OPTION(
-    "n_in", get_n_in, set_n_in, LOPT_WRITE_CHANGED, "from the input",
-    "input features; inferred from the input, checked against it when given");
+    "n_in", get_n_in, set_n_in, LOPT_WRITE_CHANGED, "inferred",
+    "input features: inferred from the input, checked against it when given");
 const layer_option layer_opt_n_in_inferred = SIZE_OPTION(
-    "n_in", get_n_in, set_n_in, LOPT_WRITE_NEVER, "from the input",
-    "input features; always those of the input (not written to the model file)");
+    "n_in", get_n_in, set_n_in, LOPT_WRITE_NEVER, "inferred",
+    "set by shape inference (accepted, not written to the model file)");
 const layer_option layer_opt_n_out = SIZE_OPTION(
     "n_out", get_n_out, set_n_out, LOPT_WRITE_CHANGED, "—",
-    "output features (units), unless the input determines them");
+    "output features (units); set by shape inference where the input determines them");
 const layer_option layer_opt_n_out_inferred = SIZE_OPTION(
-    "n_out", get_n_out, set_n_out, LOPT_WRITE_NEVER, "from the inputs",
-    "output features; always given by the inputs (not written to the model file)");
+    "n_out", get_n_out, set_n_out, LOPT_WRITE_NEVER, "inferred",
+    "set by shape inference (accepted, not written to the model file)");
 
 const layer_option layer_opt_activation = {
     .name = "activation", .kind = LOPT_ENUM, .names = activation_names, .count = ACT_COUNT,
