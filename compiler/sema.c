@@ -296,16 +296,19 @@ static void check_layer_options(sema *c, const ir_stmt *st)
     }
 }
 
-/* Options `set` accepts: the training keys and the options that change no shape. */
-static const char *const set_layer_keys[] = {"activation", "loss", "alpha", NULL};
-static const char *const shape_keys[] = {"n_out", "n_in", "has_bias", "forget_gate_bias", NULL};
-
+/* Options `set` accepts: the training keys and the layer options that change no shape and no
+ * parameter (layer_option.set_rule). */
 static void check_set(sema *c, const ir_stmt *st)
 {
     const char *keys[MAX_KEYS];
     int n = 0;
-    for (const char *const *k = set_layer_keys; *k; k++)
-        keys[n++] = *k;
+    const char *layer_keys[MAX_KEYS];
+    int n_layer = layer_option_keys(NULL, layer_keys, MAX_KEYS);
+    for (int k = 0; k < n_layer && n < MAX_KEYS; k++) {
+        const layer_option *lo = layer_option_find(NULL, layer_keys[k]);
+        if (lo && lo->set_rule == LOPT_SET_ALLOWED)
+            keys[n++] = layer_keys[k];
+    }
     for (const char *const *k = train_conf_keys; *k && n < MAX_KEYS; k++)
         keys[n++] = *k;
     layer scratch;
@@ -315,13 +318,15 @@ static void check_set(sema *c, const ir_stmt *st)
         const conf_arg *o = &st->opts[i];
         if (repeated_key(c, st, i))
             continue;
-        if (in_list(shape_keys, o->name)) {
-            if (!strcmp(o->name, "n_out") || !strcmp(o->name, "n_in"))
-                err(c, o->name_loc, "'set' cannot change '%s' (it changes shapes); use "
-                    "resize \"%s\" %s N", o->name, st->name ? st->name : "LAYER", o->name);
-            else
-                err(c, o->name_loc, "'set' cannot change '%s' (it changes the parameters); "
-                    "use replace", o->name);
+        const layer_option *lo = layer_option_find(NULL, o->name);
+        if (lo && lo->set_rule == LOPT_SET_RESHAPES) {
+            err(c, o->name_loc, "'set' cannot change '%s' (it changes shapes); use "
+                "resize \"%s\" %s N", o->name, st->name ? st->name : "LAYER", o->name);
+            continue;
+        }
+        if (lo && lo->set_rule == LOPT_SET_REPARAMS) {
+            err(c, o->name_loc, "'set' cannot change '%s' (it changes the parameters); "
+                "use replace", o->name);
             continue;
         }
         bool known = false;

@@ -10,6 +10,8 @@
 #endif
 #endif
 
+#include "runtime/nn/layer_options.h"
+
 static void hash_str(XXH3_state_t *h, const char *s)
 {
     XXH3_64bits_update(h, s, strlen(s) + 1);
@@ -34,9 +36,8 @@ static int cache_key(const model *m, const bool *bottom, char **nodes, int n_nod
         if (!bottom[i])
             continue;
         const layer *L = m->layers[i];
-        char desc[160];
-        snprintf(desc, sizeof desc, "%s|%lld|%lld|%d|%.17g|%d", L->type->name, (long long)L->n_in,
-                 (long long)L->n_out, (int)L->activation, L->alpha, (int)L->has_bias);
+        char desc[512];
+        layer_options_digest(L, desc, sizeof desc);
         hash_str(h, L->name);
         hash_str(h, desc);
         for (int k = 0; k < L->n_inputs; k++)

@@ -1484,19 +1484,9 @@ static void emit_options(emitter *em, conf_arg *opts, int n)
     }
 }
 
-static bool type_accepts(const layer_type *t, const char *key)
-{
-    const char *keys[64];
-    int n = layer_option_keys(t, keys, 64);
-    for (int i = 0; i < n; i++)
-        if (!strcmp(keys[i], key))
-            return true;
-    return false;
-}
-
 static void emit_layer(emitter *em, const layer *L)
 {
-    char num[40];
+    char text[48];
     map_start(em, false);
     emit_value(em, "name");
     emit_str(em, L->name);
@@ -1504,41 +1494,12 @@ static void emit_layer(emitter *em, const layer *L)
     emit_value(em, L->type->name);
     emit_value(em, "inputs");
     emit_names(em, L->inputs, L->n_inputs);
-    bool params = type_has_params(L->type);
-    if (params && L->n_in > 0) {
-        emit_value(em, "n_in");
-        emit_int(em, L->n_in);
+    for (const layer_option *const *o = L->type->options; o && *o; o++) {
+        if (!layer_option_written(*o, L))
+            continue;
+        emit_value(em, (*o)->name);
+        emit_value(em, layer_option_format(*o, (*o)->get(L), text, sizeof text));
     }
-    if (params || (L->n_out > 0 && !(L->type->flags & LT_VERTEX))) {
-        emit_value(em, "n_out");
-        emit_int(em, L->n_out);
-    }
-    if (L->type->flags & LT_HAS_ACTIVATION) {
-        emit_value(em, "activation");
-        emit_value(em, activation_names[L->activation]);
-    }
-    if (L->type->flags & LT_LOSS) {
-        emit_value(em, "loss");
-        emit_value(em, loss_names[L->loss]);
-    }
-    layer *def = layer_new(L->type, L->name);
-    if (!def) {
-        em->failed = true;
-        return;
-    }
-    if (L->alpha != def->alpha && type_accepts(L->type, "alpha")) {
-        emit_value(em, "alpha");
-        emit_value(em, conf_format_num(L->alpha, num, sizeof num));
-    }
-    if (L->has_bias != def->has_bias && type_accepts(L->type, "has_bias")) {
-        emit_value(em, "has_bias");
-        emit_value(em, L->has_bias ? "true" : "false");
-    }
-    if (L->forget_gate_bias != def->forget_gate_bias && type_accepts(L->type, "forget_gate_bias")) {
-        emit_value(em, "forget_gate_bias");
-        emit_value(em, conf_format_num(L->forget_gate_bias, num, sizeof num));
-    }
-    layer_free(def);
     conf_arg *opts = NULL;
     int n = train_conf_to_options(&L->train, ~0u, &opts);
     emit_options(em, opts, n);

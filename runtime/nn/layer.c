@@ -1,5 +1,5 @@
 /* layer.c: the layer-type registry and the type-independent layer operations (creation with
- * DL4J's defaults, cloning, parameter bookkeeping). */
+ * the defaults of the type's option table, cloning, parameter bookkeeping). */
 #include "runtime/nn/layer.h"
 
 #include <assert.h>
@@ -28,20 +28,6 @@ void layer_type_names(const char **names)
         names[i] = layer_types[i]->name;
 }
 
-/* DL4J's default activation per type: sigmoid for dense (the framework-wide default),
- * softmax for output layers, tanh for LSTMs, identity for everything else. */
-static activation_kind default_activation(const layer_type *t)
-{
-    static const struct { const char *type; activation_kind act; } table[] = {
-        {"dense", ACT_SIGMOID}, {"output", ACT_SOFTMAX}, {"rnn_output", ACT_SOFTMAX},
-        {"lstm", ACT_TANH}, {"graves_lstm", ACT_TANH},
-    };
-    for (size_t i = 0; i < sizeof table / sizeof table[0]; i++)
-        if (strcmp(t->name, table[i].type) == 0)
-            return table[i].act;
-    return ACT_IDENTITY;
-}
-
 layer *layer_new(const layer_type *type, const char *name)
 {
     assert(type);
@@ -55,11 +41,13 @@ layer *layer_new(const layer_type *type, const char *name)
     }
     L->type = type;
     L->loc = loc_none();
-    L->activation = default_activation(type);
-    L->alpha = 0.0;
-    L->loss = (type->flags & LT_LOSS) ? LOSS_MCXENT : LOSS_NONE;
+    /* What a layer holds for the options its type does not take; then the type's defaults. */
+    L->activation = ACT_IDENTITY;
+    L->loss = LOSS_NONE;
     L->has_bias = true;
     L->forget_gate_bias = 1.0;
+    for (const layer_option *const *o = type->options; o && *o; o++)
+        (*o)->set(L, layer_option_default(*o, type));
     train_conf_defaults(&L->train);
     L->edit = EDIT_KEPT;
     return L;

@@ -9,6 +9,7 @@
 #include "runtime/base/conf.h"
 #include "runtime/base/loc.h"
 #include "runtime/base/rng.h"
+#include "runtime/nn/layer_options.h"
 #include "runtime/tensor/tensor.h"
 
 /* Ownership: a layer owns its name, its input-name strings, its parameter tensors, gradient
@@ -88,9 +89,12 @@ enum {
 typedef struct layer_type {
     const char *name;
     unsigned flags;
-    /* Options this type accepts in model YAML and scripts beyond the common ones
-     * (name, type, inputs, n_in, n_out and the training keys); NULL-terminated. */
-    const char *const *options;
+    /* The options this type accepts in model YAML and scripts besides name, type, inputs and
+     * the training keys, NULL-terminated, in the order the model YAML writes them (see
+     * layer_options.h): parsing, saving, the featurize cache key and docs/layers.md derive
+     * from it. */
+    const layer_option *const *options;
+    activation_kind default_activation;   /* the `activation` option's default (DL4J's) */
     /* Shape inference only, no weights: from the input shapes set L->n_in (when it has one) and
      * *out. On a mismatch writes a one-line reason into msg and returns -1. */
     int (*infer)(layer *L, const act_shape *in, int n_in, act_shape *out, char *msg, size_t msg_len);
@@ -156,8 +160,8 @@ struct layer {
     int64_t old_n_in, old_n_out; /* before an edit, for plan */
 };
 
-/* A new layer of a type with DL4J's defaults (activation per type, forget-gate bias 1.0,
- * has_bias true, training settings default with empty set_mask). */
+/* A new layer of a type with the defaults of its option table (DL4J's: the type's activation,
+ * forget-gate bias 1.0, has_bias true), training settings default with empty set_mask. */
 layer *layer_new(const layer_type *type, const char *name);
 void layer_free(layer *L);
 /* Deep copy, parameters included (borrowed tensors stay borrowed). */
@@ -168,9 +172,8 @@ int64_t layer_param_count(const layer *L);
 /* Index of a parameter by key, or -1. */
 int layer_param_index(const layer *L, const char *key);
 
-/* Applies one option (from model YAML or a script's option block) to a layer: n_in, n_out,
- * activation, loss, dropout, weight_init, bias_init, alpha, has_bias, forget_gate_bias and
- * every training key of train_conf_set. Unknown keys, wrong types and out-of-range values are
+/* Applies one option (from model YAML or a script's option block) to a layer: an option of its
+ * type's table or a training key of train_conf_set. Unknown keys, wrong types and out-of-range values are
  * reported at the value's loc (with "did you mean" for keys) and return -1. A scratch layer
  * with a NULL type accepts every key some type accepts (checking a value before the type of
  * the layer it will reach is known). */

@@ -1,5 +1,6 @@
-/* layer_conf.c: the one table of layer and training options shared by the model YAML loader and
- * the scripts: key lookup per layer type, value types and ranges, "did you mean". */
+/* layer_conf.c: parsing and validation of layer and training options for the model YAML loader
+ * and the scripts: values read by the type's option table (layer_options.h) or the training
+ * keys, ranges, "did you mean". */
 #include "runtime/nn/layer.h"
 
 #include <assert.h>
@@ -15,12 +16,6 @@ const char *const train_conf_keys[] = {
     "updater", "bias_updater", "learning_rate", "seed", "l1", "l2", "l1_bias", "l2_bias",
     "weight_decay", "dropout", "weight_init", "bias_init", "gradient_normalization", "backprop",
     NULL};
-
-/* Keys a layer of any type may take besides its type's own options. */
-static const char *const shape_keys[] = {"n_out", "n_in", NULL};
-/* Keys some type takes through layer_type.options, handled here. */
-static const char *const typed_keys[] = {"activation", "loss", "alpha", "has_bias",
-                                         "forget_gate_bias", NULL};
 
 #define MAX_KEYS 64
 
@@ -75,22 +70,20 @@ static int get_num(const char *key, src_loc key_loc, const conf_value *v, struct
     return 0;
 }
 
-typedef enum { R_ANY, R_GE0, R_GT0, R_UNIT_OPEN, R_UNIT_OPEN_RIGHT } range_kind;
-
 /* A finite number within a range: >= 0, > 0, (0, 1) or [0, 1). */
 static int get_ranged(const char *key, src_loc key_loc, const conf_value *v, struct diag_ctx *d,
-                      range_kind r, double *out)
+                      option_range r, double *out)
 {
     double x;
     if (get_num(key, key_loc, v, d, &x))
         return -1;
     const char *want = NULL;
     switch (r) {
-    case R_ANY: break;
-    case R_GE0: if (!(x >= 0)) want = ">= 0"; break;
-    case R_GT0: if (!(x > 0)) want = "> 0"; break;
-    case R_UNIT_OPEN: if (!(x > 0 && x < 1)) want = "in (0, 1)"; break;
-    case R_UNIT_OPEN_RIGHT: if (!(x >= 0 && x < 1)) want = "in [0, 1)"; break;
+    case RANGE_ANY: break;
+    case RANGE_GE0: if (!(x >= 0)) want = ">= 0"; break;
+    case RANGE_GT0: if (!(x > 0)) want = "> 0"; break;
+    case RANGE_UNIT_OPEN: if (!(x > 0 && x < 1)) want = "in (0, 1)"; break;
+    case RANGE_UNIT_OPEN_RIGHT: if (!(x >= 0 && x < 1)) want = "in [0, 1)"; break;
     }
     if (want) {
         report(d, vloc(v, key_loc), "'%s' must be %s, got %g", key, want, x);
@@ -287,7 +280,7 @@ static int set_schedule(updater_conf *u, const conf_value *v, struct diag_ctx *d
     }
     double rate;
     int64_t steps = 0;
-    if (get_ranged("decay_rate", v->loc, b[0], d, R_GT0, &rate))
+    if (get_ranged("decay_rate", v->loc, b[0], d, RANGE_GT0, &rate))
         return -1;
     if (step && get_int("decay_steps", v->loc, b[1], d, 1, 9007199254740992.0, &steps))
         return -1;
@@ -324,19 +317,19 @@ static int set_updater(updater_conf *out, const char *key, src_loc key_loc, cons
             const char *p = params[i];
             int rc = 0;
             if (!strcmp(p, "learning_rate"))
-                rc = get_ranged(p, v->loc, b[i], d, R_GT0, &u.learning_rate);
+                rc = get_ranged(p, v->loc, b[i], d, RANGE_GT0, &u.learning_rate);
             else if (!strcmp(p, "momentum"))
-                rc = get_ranged(p, v->loc, b[i], d, R_UNIT_OPEN_RIGHT, &u.momentum);
+                rc = get_ranged(p, v->loc, b[i], d, RANGE_UNIT_OPEN_RIGHT, &u.momentum);
             else if (!strcmp(p, "beta1"))
-                rc = get_ranged(p, v->loc, b[i], d, R_UNIT_OPEN_RIGHT, &u.beta1);
+                rc = get_ranged(p, v->loc, b[i], d, RANGE_UNIT_OPEN_RIGHT, &u.beta1);
             else if (!strcmp(p, "beta2"))
-                rc = get_ranged(p, v->loc, b[i], d, R_UNIT_OPEN_RIGHT, &u.beta2);
+                rc = get_ranged(p, v->loc, b[i], d, RANGE_UNIT_OPEN_RIGHT, &u.beta2);
             else if (!strcmp(p, "epsilon"))
-                rc = get_ranged(p, v->loc, b[i], d, R_GT0, &u.epsilon);
+                rc = get_ranged(p, v->loc, b[i], d, RANGE_GT0, &u.epsilon);
             else if (!strcmp(p, "rms_decay"))
-                rc = get_ranged(p, v->loc, b[i], d, R_UNIT_OPEN_RIGHT, &u.rms_decay);
+                rc = get_ranged(p, v->loc, b[i], d, RANGE_UNIT_OPEN_RIGHT, &u.rms_decay);
             else if (!strcmp(p, "weight_decay"))
-                rc = get_ranged(p, v->loc, b[i], d, R_GE0, &u.weight_decay);
+                rc = get_ranged(p, v->loc, b[i], d, RANGE_GE0, &u.weight_decay);
             else
                 rc = set_schedule(&u, b[i], d);
             if (rc)
@@ -419,7 +412,7 @@ static int set_grad_norm(train_conf *tc, const char *key, src_loc key_loc, const
         const conf_value *b[1];
         if (bind_args(v, params, takes ? 1 : 0, b, d))
             return -1;
-        if (takes && b[0] && get_ranged("threshold", v->loc, b[0], d, R_GT0, &threshold))
+        if (takes && b[0] && get_ranged("threshold", v->loc, b[0], d, RANGE_GT0, &threshold))
             return -1;
     }
     tc->grad_norm = (grad_norm_kind)kind;
@@ -507,17 +500,17 @@ static int apply_train(train_conf *tc, const char *key, unsigned bit, src_loc ke
         tc->seed = (uint64_t)seed;
         return 0;
     }
-    case TC_L1: return get_ranged(key, key_loc, v, d, R_GE0, &tc->l1);
-    case TC_L2: return get_ranged(key, key_loc, v, d, R_GE0, &tc->l2);
-    case TC_L1_BIAS: return get_ranged(key, key_loc, v, d, R_GE0, &tc->l1_bias);
-    case TC_L2_BIAS: return get_ranged(key, key_loc, v, d, R_GE0, &tc->l2_bias);
-    case TC_WEIGHT_DECAY: return get_ranged(key, key_loc, v, d, R_GE0, &tc->weight_decay);
-    case TC_DROPOUT: return get_ranged(key, key_loc, v, d, R_UNIT_OPEN_RIGHT, &tc->dropout);
+    case TC_L1: return get_ranged(key, key_loc, v, d, RANGE_GE0, &tc->l1);
+    case TC_L2: return get_ranged(key, key_loc, v, d, RANGE_GE0, &tc->l2);
+    case TC_L1_BIAS: return get_ranged(key, key_loc, v, d, RANGE_GE0, &tc->l1_bias);
+    case TC_L2_BIAS: return get_ranged(key, key_loc, v, d, RANGE_GE0, &tc->l2_bias);
+    case TC_WEIGHT_DECAY: return get_ranged(key, key_loc, v, d, RANGE_GE0, &tc->weight_decay);
+    case TC_DROPOUT: return get_ranged(key, key_loc, v, d, RANGE_UNIT_OPEN_RIGHT, &tc->dropout);
     case TC_WEIGHT_INIT: return set_init(&tc->weight_init, key, key_loc, v, d);
     case TC_BIAS_INIT: return get_num(key, key_loc, v, d, &tc->bias_init);
     case TC_GRAD_NORM: return set_grad_norm(tc, key, key_loc, v, d);
     case TC_BACKPROP: return set_backprop(tc, key, key_loc, v, d);
-    case TC_LEARNING_RATE: return get_ranged(key, key_loc, v, d, R_GT0, &tc->learning_rate);
+    case TC_LEARNING_RATE: return get_ranged(key, key_loc, v, d, RANGE_GT0, &tc->learning_rate);
     }
     return -1;
 }
@@ -572,22 +565,64 @@ static int add_key(const char **keys, int n, int max, const char *k)
     return n;
 }
 
+static int add_options(const char **keys, int n, int max, const layer_option *const *opts)
+{
+    for (; opts && *opts; opts++)
+        n = add_key(keys, n, max, (*opts)->name);
+    return n;
+}
+
 int layer_option_keys(const layer_type *type, const char **keys, int max)
 {
     int n = 0;
-    for (const char *const *k = shape_keys; *k; k++)
-        n = add_key(keys, n, max, *k);
     if (type) {
-        for (const char *const *k = type->options; k && *k; k++)
-            n = add_key(keys, n, max, *k);
+        n = add_options(keys, n, max, type->options);
     } else {
-        for (const char *const *k = typed_keys; *k; k++)
-            n = add_key(keys, n, max, *k);
+        n = add_options(keys, n, max, layer_common_options);
+        for (int i = 0; i < layer_type_count; i++)
+            n = add_options(keys, n, max, layer_types[i]->options);
     }
     if (!type || !(type->flags & LT_VERTEX))
         for (const char *const *k = train_conf_keys; *k; k++)
             n = add_key(keys, n, max, *k);
     return n;
+}
+
+/* Reads v as a value of o. Returns 0 with *out set, or -1 (reported). */
+static int option_value(const layer_option *o, src_loc key_loc, const conf_value *v,
+                        struct diag_ctx *d, double *out)
+{
+    const char *key = o->name;
+    switch (o->kind) {
+    case LOPT_INTEGER: {
+        int64_t x;
+        if (get_int(key, key_loc, v, d, o->lo, o->hi, &x))
+            return -1;
+        *out = (double)x;
+        return 0;
+    }
+    case LOPT_NUMBER:
+        return get_ranged(key, key_loc, v, d, o->range, out);
+    case LOPT_BOOL: {
+        bool b;
+        if (get_bool(key, key_loc, v, d, &b))
+            return -1;
+        *out = b;
+        return 0;
+    }
+    case LOPT_ENUM: {
+        if (v->kind == CV_CALL) {
+            report(d, vloc(v, key_loc), "'%s' takes a name, got a call", key);
+            return -1;
+        }
+        int k = get_enum(key, key_loc, v, d, o->what, o->from_name, o->names, o->count);
+        if (k < 0)
+            return -1;
+        *out = k;
+        return 0;
+    }
+    }
+    return -1;
 }
 
 int layer_set_option(layer *L, const char *key, src_loc key_loc, const conf_value *v,
@@ -618,45 +653,11 @@ int layer_set_option(layer *L, const char *key, src_loc key_loc, const conf_valu
     int rc = train_conf_set(&L->train, key, key_loc, v, d);
     if (rc <= 0)
         return rc;
-    if (!strcmp(key, "n_out") || !strcmp(key, "n_in")) {
-        int64_t x;
-        if (get_int(key, key_loc, v, d, 1, 1e12, &x))
-            return -1;
-        if (key[2] == 'o') {
-            L->n_out = x;
-        } else {
-            L->n_in = x;
-            L->n_in_given = true;
-        }
-        return 0;
-    }
-    if ((!strcmp(key, "activation") || !strcmp(key, "loss")) && v->kind == CV_CALL) {
-        report(d, vloc(v, key_loc), "'%s' takes a name, got a call", key);
+    const layer_option *o = layer_option_find(L->type, key);
+    assert(o);
+    double x;
+    if (option_value(o, key_loc, v, d, &x))
         return -1;
-    }
-    if (!strcmp(key, "activation")) {
-        int a = get_enum(key, key_loc, v, d, "activation", activation_from_name,
-                         activation_names, ACT_COUNT);
-        if (a < 0)
-            return -1;
-        L->activation = (activation_kind)a;
-        return 0;
-    }
-    if (!strcmp(key, "loss")) {
-        int l = get_enum(key, key_loc, v, d, "loss", loss_from_name, loss_names, LOSS_COUNT);
-        if (l < 0)
-            return -1;
-        L->loss = (loss_kind)l;
-        return 0;
-    }
-    if (!strcmp(key, "alpha")) /* 0 stands for the activation's default */
-        return get_ranged(key, key_loc, v, d, R_GT0, &L->alpha);
-    if (!strcmp(key, "has_bias"))
-        return get_bool(key, key_loc, v, d, &L->has_bias);
-    if (!strcmp(key, "forget_gate_bias"))
-        return get_num(key, key_loc, v, d, &L->forget_gate_bias);
-    /* A type declared an option this table does not implement: a registry mistake. */
-    assert(!"layer type option without a setter");
-    report(d, key_loc, "option '%s' of a %s layer has no setter", key, tname);
-    return -1;
+    o->set(L, x);
+    return 0;
 }

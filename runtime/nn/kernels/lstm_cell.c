@@ -15,9 +15,6 @@
 #include "runtime/nn/kernels/activation.h"
 #include "runtime/base/vectorize.h"
 
-const char *const lstm_layer_options[] = {"activation", "alpha", "has_bias", "forget_gate_bias",
-                                           NULL};
-
 /* ---- scalar math ----------------------------------------------------------------------------
  * Written so that a compiler vectorises the gate loops below at its ordinary optimisation level:
  * no branches (selections are bit masks built from comparisons, vec_select in vectorize.h, which

@@ -22,9 +22,6 @@
  * The cell applies no dropout: the trainer drops a layer's input before its forward (train.c),
  * as for every layer type, and the cell trains on the input it is given. */
 
-/* The options lstm and graves_lstm accept beyond the common ones. */
-extern const char *const lstm_layer_options[];
-
 /* Shape inference for both types: one recurrent input; sets L->n_in; out is recurrent n_out.
  * Activations softmax and gelu are refused (one-line reason in msg). */
 int lstm_infer(layer *L, const act_shape *in, int n_in, act_shape *out, char *msg, size_t msg_len);

@@ -5,7 +5,8 @@
 #include "runtime/nn/layer.h"
 #include "runtime/nn/kernels/layer_util.h"
 
-static const char *const activation_options[] = {"activation", "alpha", NULL};
+static const layer_option *const activation_options[] = {
+    &layer_opt_n_in_inferred, &layer_opt_n_out, &layer_opt_activation, &layer_opt_alpha, NULL};
 
 static int activation_infer(layer *L, const act_shape *in, int n_in, act_shape *out, char *msg,
                             size_t msg_len)
@@ -50,6 +51,7 @@ const layer_type layer_type_activation = {
     .name = "activation",
     .flags = LT_HAS_ACTIVATION,
     .options = activation_options,
+    .default_activation = ACT_IDENTITY,
     .infer = activation_infer,
     .param_specs = NULL,
     .forward = activation_forward,

@@ -2,7 +2,8 @@
 #include "runtime/nn/layer.h"
 #include "runtime/nn/layers/elementwise.h"
 
-static const char *const add_options[] = {NULL};
+static const layer_option *const add_options[] = {
+    &layer_opt_n_in_inferred, &layer_opt_n_out_inferred, NULL};
 
 static int add_infer(layer *L, const act_shape *in, int n_in, act_shape *out, char *msg,
                      size_t msg_len)

@@ -3,7 +3,9 @@
 #include "runtime/nn/layer.h"
 #include "runtime/nn/kernels/layer_util.h"
 
-static const char *const dense_options[] = {"activation", "alpha", "has_bias", NULL};
+static const layer_option *const dense_options[] = {
+    &layer_opt_n_in, &layer_opt_n_out, &layer_opt_activation, &layer_opt_alpha,
+    &layer_opt_has_bias, NULL};
 
 static int dense_infer(layer *L, const act_shape *in, int n_in, act_shape *out, char *msg,
                        size_t msg_len)
@@ -24,6 +26,7 @@ const layer_type layer_type_dense = {
     .name = "dense",
     .flags = LT_WIDENABLE | LT_HAS_ACTIVATION,
     .options = dense_options,
+    .default_activation = ACT_SIGMOID,
     .infer = dense_infer,
     .param_specs = dense_param_specs,
     .forward = dense_forward,

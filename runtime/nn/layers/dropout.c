@@ -6,7 +6,8 @@
 #include "runtime/nn/layer.h"
 #include "runtime/nn/kernels/layer_util.h"
 
-static const char *const dropout_options[] = {NULL};
+static const layer_option *const dropout_options[] = {
+    &layer_opt_n_in_inferred, &layer_opt_n_out, NULL};
 
 typedef struct dropout_state {
     tensor mask;     /* 0 or 1 / (1 - p) per element of the last training forward */

@@ -9,7 +9,9 @@
 #include "runtime/nn/layer.h"
 #include "runtime/nn/kernels/layer_util.h"
 
-static const char *const embedding_options[] = {"activation", "alpha", "has_bias", NULL};
+static const layer_option *const embedding_options[] = {
+    &layer_opt_n_in, &layer_opt_n_out, &layer_opt_activation, &layer_opt_alpha,
+    &layer_opt_has_bias, NULL};
 
 static int embedding_infer(layer *L, const act_shape *in, int n_in, act_shape *out, char *msg,
                            size_t msg_len)
@@ -97,6 +99,7 @@ const layer_type layer_type_embedding = {
     .name = "embedding",
     .flags = LT_HAS_ACTIVATION | LT_INDEX_INPUT,
     .options = embedding_options,
+    .default_activation = ACT_IDENTITY,
     .infer = embedding_infer,
     .param_specs = dense_param_specs,
     .forward = embedding_forward,

@@ -3,6 +3,10 @@
 #include "runtime/nn/layer.h"
 #include "runtime/nn/kernels/lstm_cell.h"
 
+static const layer_option *const graves_lstm_options[] = {
+    &layer_opt_n_in, &layer_opt_n_out, &layer_opt_activation, &layer_opt_alpha, &layer_opt_has_bias,
+    &layer_opt_forget_gate_bias, NULL};
+
 static int graves_specs(const layer *L, param_spec *specs)
 {
     return lstm_param_specs(L, specs, true);
@@ -21,7 +25,8 @@ static int graves_bwd(layer *L, const bwd_ctx *c)
 const layer_type layer_type_graves_lstm = {
     .name = "graves_lstm",
     .flags = LT_RECURRENT | LT_WIDENABLE | LT_HAS_ACTIVATION,
-    .options = lstm_layer_options,
+    .options = graves_lstm_options,
+    .default_activation = ACT_TANH,
     .infer = lstm_infer,
     .param_specs = graves_specs,
     .forward = graves_fwd,

@@ -5,7 +5,8 @@
 #include "runtime/nn/layer.h"
 #include "runtime/nn/kernels/layer_util.h"
 
-static const char *const merge_options[] = {NULL};
+static const layer_option *const merge_options[] = {
+    &layer_opt_n_in_inferred, &layer_opt_n_out_inferred, NULL};
 
 static int merge_infer(layer *L, const act_shape *in, int n_in, act_shape *out, char *msg,
                        size_t msg_len)

@@ -4,7 +4,9 @@
 #include "runtime/nn/kernels/layer_util.h"
 #include "runtime/nn/kernels/loss.h"
 
-static const char *const output_options[] = {"activation", "alpha", "loss", "has_bias", NULL};
+static const layer_option *const output_options[] = {
+    &layer_opt_n_in, &layer_opt_n_out, &layer_opt_activation, &layer_opt_loss, &layer_opt_alpha,
+    &layer_opt_has_bias, NULL};
 
 static int output_infer(layer *L, const act_shape *in, int n_in, act_shape *out, char *msg,
                         size_t msg_len)
@@ -29,6 +31,7 @@ const layer_type layer_type_output = {
     .name = "output",
     .flags = LT_LOSS | LT_HAS_ACTIVATION,
     .options = output_options,
+    .default_activation = ACT_SOFTMAX,
     .infer = output_infer,
     .param_specs = dense_param_specs,
     .forward = output_forward,
