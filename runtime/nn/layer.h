@@ -25,17 +25,26 @@ typedef struct act_shape {
 } act_shape;
 
 /* The role of a parameter tensor, used by initialisation, regularisation (no l1/l2 on biases
- * unless l1_bias/l2_bias) and the bias updater. */
-typedef enum { PARAM_WEIGHT, PARAM_RECURRENT, PARAM_BIAS } param_role;
+ * unless l1_bias/l2_bias) and the bias updater. PARAM_STATE is non-trained state that the
+ * forward pass updates in training (e.g. running statistics): it starts at the spec's
+ * state_init, takes no updater, no l1/l2 and no gradient normalisation, and is not part of
+ * gradient checks; it is saved and loaded like every parameter. */
+typedef enum { PARAM_WEIGHT, PARAM_RECURRENT, PARAM_BIAS, PARAM_STATE } param_role;
 
 #define LAYER_MAX_PARAMS 4
+#define PARAM_MAX_DIMS 4
+_Static_assert(PARAM_MAX_DIMS <= TENSOR_MAX_DIMS, "a parameter is a tensor");
 typedef struct param_spec {
     const char *key;        /* "W", "RW", "b" (DL4J keys); tensor name is LAYER.KEY */
     param_role role;
     int ndim;
-    int64_t shape[2];
+    int64_t shape[PARAM_MAX_DIMS];  /* a conv kernel: [n_out, n_in / groups, kH, kW] */
     int64_t fan_in, fan_out;   /* for xavier/relu/lecun initialisation */
+    double state_init;      /* PARAM_STATE: every element's initial value */
 } param_spec;
+
+/* Whether a parameter of this role is trained (has an updater and a gradient check). */
+static inline bool param_role_trained(param_role r) { return r != PARAM_STATE; }
 
 typedef struct layer layer;
 
