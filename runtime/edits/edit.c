@@ -132,15 +132,14 @@ const char *type_article(const layer_type *t)
 
 node_kind type_node_kind(const layer_type *t)
 {
-    if (t == &layer_type_dense || t == &layer_type_output || t == &layer_type_rnn_output ||
-        t == &layer_type_lstm || t == &layer_type_graves_lstm || t == &layer_type_embedding)
-        return NK_PARAM;
-    if (t == &layer_type_activation || t == &layer_type_dropout)
+    if (t->flags & LT_PASS_THROUGH)
         return NK_PASS;
-    if (t == &layer_type_merge)
+    if (t->flags & LT_CONCAT)
         return NK_MERGE;
-    if (t == &layer_type_add || t == &layer_type_average)
+    if (t->flags & LT_ELEMENTWISE)
         return NK_ELEM;
+    if (t->param_specs && !(t->flags & LT_VERTEX))
+        return NK_PARAM;
     return NK_OTHER;
 }
 
@@ -416,11 +415,6 @@ int parse_init_value(ectx *E, const conf_arg *a, init_spec *out)
     return 0;
 }
 
-static bool is_lstm(const layer *L)
-{
-    return L->type == &layer_type_lstm || L->type == &layer_type_graves_lstm;
-}
-
 /* The seed for a layer's new parameters, with the same precedence as its weight init. */
 static uint64_t effective_seed(const ectx *E, const layer *L)
 {
@@ -469,10 +463,7 @@ int fresh_param(ectx *E, const layer *L, const param_spec *ps, const init_spec *
         ectx_oom(E);
         return -1;
     }
-    /* DL4J's LSTM forget-gate bias: the second of the four gate blocks */
-    if (is_lstm(L) && ps->role == PARAM_BIAS && out->size == 4 * L->n_out)
-        for (int64_t j = L->n_out; j < 2 * L->n_out; j++)
-            out->data[j] = (float)L->forget_gate_bias;
+    layer_set_forget_gate_bias(L, ps, out);
     return 0;
 }
 
@@ -534,11 +525,16 @@ static bool collect_rec(ectx *E, const char *name, int64_t offset, const char *w
         for (int k = 0; k < C->n_inputs; k++) {
             if (strcmp(C->inputs[k], name))
                 continue;
-            switch (type_node_kind(C->type)) {
+            node_kind ck = type_node_kind(C->type);
+            if (ck == NK_PARAM && !(C->type->flags & LT_INDEX_INPUT) &&
+                !(C->type->units && C->type->units->input_key))
+                ck = NK_OTHER;   /* its input units have no place in its parameters */
+            switch (ck) {
             case NK_PARAM:
-                if (C->type == &layer_type_embedding) {
-                    diag_error(E->d, ectx_loc(E), "%s '%s' would change the input of embedding "
-                               "'%s', which takes indices, not features", what, origin, C->name);
+                if (C->type->flags & LT_INDEX_INPUT) {
+                    diag_error(E->d, ectx_loc(E), "%s '%s' would change the input of %s "
+                               "'%s', which takes indices, not features", what, origin,
+                               C->type->name, C->name);
                     note_defined(E, C);
                     ok = false;
                     break;
@@ -1031,7 +1027,7 @@ static bool needs_n_out(ectx *E, layer *L, const ir_stmt *st)
 /* n_in of a new parameterised layer from what flows into it. */
 static void infer_new_n_in(ectx *E, layer *L)
 {
-    if (type_node_kind(L->type) != NK_PARAM || L->type == &layer_type_embedding ||
+    if (type_node_kind(L->type) != NK_PARAM || (L->type->flags & LT_INDEX_INPUT) ||
         L->n_in_given || L->n_inputs != 1)
         return;
     int64_t s = node_size(E, L->inputs[0]);
@@ -1294,7 +1290,7 @@ static void do_resize(ectx *E, const ir_stmt *st)
     set_size_stmt(E, L);
     for (int i = 0; i < nt; i++) {
         layer *C = tg[i].L;
-        C->n_in += delta;
+        C->n_in += delta * input_rows_per_unit(C);
         schedule_reinit(E, C, has_next ? &next : NULL);
         mark_edit(C, EDIT_RESIZED);
     }
@@ -2052,7 +2048,7 @@ static void initial_shapes(ectx *E)
     bool need = false;
     for (int i = 0; i < m->n_layers && !need; i++) {
         layer *L = m->layers[i];
-        need = type_node_kind(L->type) == NK_PARAM && L->type != &layer_type_embedding &&
+        need = type_node_kind(L->type) == NK_PARAM && !(L->type->flags & LT_INDEX_INPUT) &&
                L->n_in <= 0;
     }
     if (!need)

@@ -157,6 +157,12 @@ typedef struct row_target {
  * unknown types; what = "widening", "narrowing", "resizing". Returns the count, or -1. */
 int collect_targets(ectx *E, const char *name, const char *what, row_target **out);
 
+/* Rows of C's input parameter per unit of its input (its unit layout; 1 without one). */
+static inline int64_t input_rows_per_unit(const layer *C)
+{
+    return C->type->units && C->type->units->input_rows > 0 ? C->type->units->input_rows : 1;
+}
+
 /* ---- widen.c ---- */
 void do_widen(ectx *E, const ir_stmt *st);
 void do_narrow(ectx *E, const ir_stmt *st);

@@ -32,24 +32,43 @@ static bool any_new(const unit_map *u)
     return false;
 }
 
-static bool is_lstm_type(const layer_type *t)
+static bool widenable_type(const layer_type *t)
 {
-    return t == &layer_type_lstm || t == &layer_type_graves_lstm;
+    return (t->flags & LT_WIDENABLE) && t->units;
 }
 
 static bool widenable(const layer *L)
 {
-    const layer_type *t = L->type;
-    return t == &layer_type_dense || t == &layer_type_output || t == &layer_type_rnn_output ||
-           t == &layer_type_embedding || is_lstm_type(t);
+    return widenable_type(L->type);
+}
+
+/* The widenable types for a message, "a, b and c": feed-forward ones first, then recurrent
+ * ones, then those that take indices, each group in registry order. */
+static void widenable_names(char *buf, size_t len)
+{
+    const layer_type *t[64];
+    int n = 0;
+    for (int group = 0; group < 3; group++)
+        for (int i = 0; i < layer_type_count && n < 64; i++) {
+            const layer_type *c = layer_types[i];
+            int g = (c->flags & LT_INDEX_INPUT) ? 2 : (c->flags & LT_RECURRENT) ? 1 : 0;
+            if (g == group && widenable_type(c))
+                t[n++] = c;
+        }
+    size_t at = 0;
+    buf[0] = 0;
+    for (int i = 0; i < n && at < len; i++)
+        at += (size_t)snprintf(buf + at, len - at, "%s%s", i == 0 ? "" : i + 1 == n ? " and " : ", ",
+                               t[i]->name);
 }
 
 static void refuse_type(ectx *E, const ir_stmt *st, const layer *L)
 {
     bool vertex = (L->type->flags & LT_VERTEX) != 0;
-    diag_error(E->d, st->name_loc, "%s applies to dense, output, rnn_output, lstm, graves_lstm "
-               "and embedding layers; '%s' is %s %s %s", ir_kind_names[st->kind], L->name,
-               type_article(L->type), L->type->name,
+    char names[512];
+    widenable_names(names, sizeof names);
+    diag_error(E->d, st->name_loc, "%s applies to %s layers; '%s' is %s %s %s",
+               ir_kind_names[st->kind], names, L->name, type_article(L->type), L->type->name,
                vertex ? "vertex" : "layer");
     note_defined(E, L);
 }
@@ -198,16 +217,16 @@ static void fill_new_units(const unit_map *u, param_stream *ps, float *row, int6
     }
 }
 
-/* The layer's own parameters for its new width: column blocks (4 gate blocks for LSTMs) follow
- * the unit map; an LSTM's RW rows (what each unit sends to the gates) follow it too, scaled like
- * any outgoing weight; graves_lstm peepholes are per unit. Kept values are copied; only the new
- * units' values are drawn, from the parameter's own stream with the distribution of the whole
- * widened parameter, in row-major order (for RW, the incoming values first, then the new rows'
- * outgoing ones when they are not zero). */
+/* The layer's own parameters for its new width, as its unit layout places the units: column
+ * blocks (4 gate blocks for LSTMs) follow the unit map; rows a unit owns (an LSTM's RW: what
+ * each unit sends to the gates) follow it too, scaled like any outgoing weight, with the tail
+ * columns of such a row (graves_lstm peepholes). Kept values are copied; only the new units'
+ * values are drawn, from the parameter's own stream with the distribution of the whole widened
+ * parameter, in row-major order (for owned rows, the incoming values first, then the new rows'
+ * outgoing ones when they are not zero). Parameters the layout does not name are kept. */
 static int remap_self(ectx *E, layer *L, const unit_map *u)
 {
     const int64_t n = u->n_old, nn = u->n_new;
-    const int blocks = is_lstm_type(L->type) ? 4 : 1;
     param_spec os[LAYER_MAX_PARAMS], ns[LAYER_MAX_PARAMS];
     int on = L->type->param_specs(L, os);
     assert(L->n_out == n && on == L->n_params);
@@ -228,12 +247,19 @@ static int remap_self(ectx *E, layer *L, const unit_map *u)
     const int64_t keep = kept_prefix(u);
     const bool appends = appends_only(u);
     bool taken[LAYER_MAX_PARAMS] = {false};   /* old[k] moved into nw[k]'s description */
+    bool same[LAYER_MAX_PARAMS] = {false};    /* not in the unit layout: kept as it is */
     int rc = 0;
     for (int k = 0; k < cnt && rc == 0; k++) {
         const param_spec *ps = &ns[k];
         tensor *o = &old[k];
         assert(!strcmp(os[k].key, ps->key));
-        bool rw = !strcmp(ps->key, "RW");
+        const unit_param_layout *up = unit_layout_param(L->type->units, ps->key);
+        if (!up) {
+            same[k] = true;
+            continue;
+        }
+        const int blocks = up->col_blocks;
+        const bool rw = up->owns_row;
         if (appends && ps->ndim == 2 && !rw && o->data) {
             param_stream fin;
             if (fresh_stream(E, L, ps, &u->in_init, &fin) != 0 ||
@@ -271,7 +297,7 @@ static int remap_self(ectx *E, layer *L, const unit_map *u)
                         dst[at] = o->data[g * n + s];
                     } else {
                         param_stream_fill(&fin, dst + at, at, 1);
-                        if (blocks == 4 && g == 1)   /* DL4J's LSTM forget-gate bias */
+                        if (g == up->forget_gate_block)   /* DL4J's LSTM forget-gate bias */
                             dst[at] = (float)L->forget_gate_bias;
                     }
                 }
@@ -301,8 +327,9 @@ static int remap_self(ectx *E, layer *L, const unit_map *u)
                     dropped = (r + 1) * oc;
                 }
             }
-        } else {                                     /* RW: [n, blocks * n (+3 peepholes)] */
+        } else {                             /* owned rows: [n, blocks * n + tail columns] */
             const int64_t oc = o->shape[1], nc = ps->shape[1], peep = nc - blocks * nn;
+            assert(peep == up->tail_cols);
             for (int64_t r = 0; r < nn; r++) {
                 int64_t sr = u->src[r];
                 float *drow = dst + r * nc;
@@ -345,6 +372,8 @@ static int remap_self(ectx *E, layer *L, const unit_map *u)
         return -1;
     }
     for (int k = 0; k < cnt; k++) {
+        if (same[k])
+            continue;
         if (!taken[k])
             release_param(E, &L->params[k]);
         L->params[k] = nw[k];
@@ -362,13 +391,14 @@ static bool scales_one(const unit_map *u)
     return true;
 }
 
-/* A consumer's W [R, cols] with new units' rows inserted after row offset + n_old, as a
- * description: the old rows (the tensor taken from *o) around the new rows, which are zeros or
- * drawn from out_init as an in-memory remap draws them. */
+/* A consumer's input parameter, seen as R input units of cols values each, with new units'
+ * values inserted after unit offset + n_old, as a description: the old units (the tensor taken
+ * from *o) around the new ones, which are zeros or drawn from out_init as an in-memory remap
+ * draws them. */
 static int append_rows(ectx *E, layer *C, tensor *o, const param_spec *ps, int64_t offset,
-                       const unit_map *u, tensor *out)
+                       const unit_map *u, int64_t R, int64_t cols, tensor *out)
 {
-    const int64_t R = o->shape[0], cols = o->shape[1], delta = u->n_new - u->n_old;
+    const int64_t delta = u->n_new - u->n_old;
     const int64_t split = offset + u->n_old;
     float *fresh = NULL;
     fresh_fill *f = NULL;
@@ -409,54 +439,60 @@ static int append_rows(ectx *E, layer *C, tensor *o, const param_spec *ps, int64
     assert(!bad);
     (void)bad;
     memset(out, 0, sizeof *out);
-    out->ndim = 2;
-    out->shape[0] = R + delta;
-    out->shape[1] = cols;
+    out->ndim = ps->ndim;
+    memcpy(out->shape, ps->shape, sizeof ps->shape);
     out->size = (R + delta) * cols;
+    assert(out->size == shape_count(ps->ndim, ps->shape));
     out->parts = p;
     return 0;
 }
 
-/* A consumer's W rows [offset, offset + n_old) become n_new rows: kept units' rows (scaled),
- * new units' rows zero or drawn from out_init (the consumer's W stream, the distribution of its
- * whole new W, the new rows in order). Every other parameter is untouched. */
+/* Input units [offset, offset + n_old) of consumer C become n_new units in the parameter its
+ * unit layout names (input_rows consecutive rows each: one row of a dense or lstm W): kept
+ * units' rows (scaled), new units' rows zero or drawn from out_init (that parameter's stream,
+ * the distribution of the whole new parameter, the new rows in order). Every other parameter
+ * is untouched. */
 static int remap_rows(ectx *E, layer *C, int64_t offset, const unit_map *u)
 {
     const int64_t delta = u->n_new - u->n_old;
-    int wi = layer_param_index(C, "W");
+    const unit_layout *ul = C->type->units;
+    assert(ul && ul->input_key && ul->input_rows >= 1);
+    const int64_t rows_per_unit = input_rows_per_unit(C);
+    int wi = layer_param_index(C, ul->input_key);
     assert(wi >= 0 && tensor_has_values(&C->params[wi]));
     tensor *o = &C->params[wi];
     if (tensor_settle(o) != 0) {
         ectx_oom(E);
         return -1;
     }
-    const int64_t R = o->shape[0], cols = o->shape[1];
+    /* R input units of cols values each (a unit's rows are consecutive) */
+    const int64_t R = o->shape[0] / rows_per_unit, cols = o->size / (R ? R : 1);
     assert(offset + u->n_old <= R);
-    C->n_in += delta;
+    C->n_in += delta * rows_per_unit;
     param_spec ns[LAYER_MAX_PARAMS];
     C->type->param_specs(C, ns);
     tensor nw = {0};
     param_stream fr;
     if (appends_only(u) && scales_one(u)) {
-        if (append_rows(E, C, o, &ns[wi], offset, u, &nw) != 0) {
-            C->n_in -= delta;
+        if (append_rows(E, C, o, &ns[wi], offset, u, R, cols, &nw) != 0) {
+            C->n_in -= delta * rows_per_unit;
             return -1;
         }
         *o = nw;
         return 0;
     }
-    if (tensor_alloc(&nw, 2, ns[wi].shape) != 0) {
-        C->n_in -= delta;
+    if (tensor_alloc(&nw, ns[wi].ndim, ns[wi].shape) != 0) {
+        C->n_in -= delta * rows_per_unit;
         ectx_oom(E);
         return -1;
     }
     prefault(&nw);
     if (!u->out_zero && any_new(u) && fresh_stream(E, C, &ns[wi], &u->out_init, &fr) != 0) {
         tensor_release(&nw);
-        C->n_in -= delta;
+        C->n_in -= delta * rows_per_unit;
         return -1;
     }
-    assert(nw.shape[1] == cols && nw.shape[0] == R + delta);
+    assert(nw.size == (R + delta) * cols);
     if (o->borrowed)
         model_prefetch_mapped(E->m, o->data, o->data + o->size);
     /* later[i]: the lowest kept unit the rows of units i.. still read (n_old when none), so
@@ -464,7 +500,7 @@ static int remap_rows(ectx *E, layer *C, int64_t offset, const unit_map *u)
     int64_t *later = malloc(((size_t)u->n_new + 1) * sizeof *later);
     if (!later) {
         tensor_release(&nw);
-        C->n_in -= delta;
+        C->n_in -= delta * rows_per_unit;
         ectx_oom(E);
         return -1;
     }
@@ -526,7 +562,7 @@ static void apply_map(ectx *E, layer *L, const unit_map *u, row_target *tg, int 
             if (remap_rows(E, C, tg[i].offset, u) != 0)
                 return;
         } else {
-            C->n_in += delta;
+            C->n_in += delta * input_rows_per_unit(C);
         }
     }
     mark_edit(L, st);
@@ -659,19 +695,21 @@ void do_widen(ectx *E, const ir_stmt *st)
 
 /* ---- narrow ------------------------------------------------------------------------------- */
 
-/* Squared L2 norm of each unit's incoming weights (LSTM: its columns in all four gate blocks
- * of W and RW). */
+/* Squared L2 norm of each unit's incoming weights: its columns in every column block of the
+ * two-dimensional parameters of its unit layout (LSTM: all four gate blocks of W and RW). */
 static void unit_norms(const layer *L, double *norm)
 {
     const int64_t n = L->n_out;
-    const int blocks = is_lstm_type(L->type) ? 4 : 1;
     for (int64_t j = 0; j < n; j++)
         norm[j] = 0;
-    for (int k = 0; k < L->n_params; k++) {
+    param_spec specs[LAYER_MAX_PARAMS];
+    int cnt = L->type->param_specs(L, specs);
+    for (int k = 0; k < L->n_params && k < cnt; k++) {
         const tensor *t = &L->params[k];
-        int wi = layer_param_index(L, "W"), ri = layer_param_index(L, "RW");
-        if (k != wi && k != ri)
+        const unit_param_layout *up = unit_layout_param(L->type->units, specs[k].key);
+        if (!up || specs[k].ndim != 2)
             continue;
+        const int blocks = up->col_blocks;
         const int64_t R = t->shape[0], cols = t->shape[1];
         for (int64_t r = 0; r < R; r++)
             for (int g = 0; g < blocks; g++)

@@ -74,7 +74,7 @@ TR_MSG(note)
 
 static void *xcalloc(size_t n, size_t sz) { return calloc(n ? n : 1, sz); }
 
-static bool is_dropout_type(const layer *L) { return !strcmp(L->type->name, "dropout"); }
+static bool is_dropout_type(const layer *L) { return (L->type->flags & LT_STOCHASTIC) != 0; }
 
 /* Makes t hold the given shape, reusing its buffer when the element count matches (the
  * contents are then stale; a new buffer is zeroed). Returns 0, or -1 when memory runs out. */

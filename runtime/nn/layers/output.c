@@ -27,11 +27,12 @@ static int output_backward(layer *L, const bwd_ctx *c) { return dense_like_backw
 
 const layer_type layer_type_output = {
     .name = "output",
-    .flags = LT_LOSS | LT_HAS_ACTIVATION,
+    .flags = LT_LOSS | LT_HAS_ACTIVATION | LT_WIDENABLE,
     .options = output_options,
     .infer = output_infer,
     .param_specs = dense_param_specs,
     .forward = output_forward,
     .backward = output_backward,
     .free_state = dense_free_state,
+    .units = &dense_unit_layout,
 };

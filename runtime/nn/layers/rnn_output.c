@@ -28,11 +28,12 @@ static int rnn_output_backward(layer *L, const bwd_ctx *c) { return dense_like_b
 
 const layer_type layer_type_rnn_output = {
     .name = "rnn_output",
-    .flags = LT_LOSS | LT_HAS_ACTIVATION,
+    .flags = LT_LOSS | LT_HAS_ACTIVATION | LT_WIDENABLE,
     .options = rnn_output_options,
     .infer = rnn_output_infer,
     .param_specs = dense_param_specs,
     .forward = rnn_output_forward,
     .backward = rnn_output_backward,
     .free_state = dense_free_state,
+    .units = &dense_unit_layout,
 };
