@@ -19,16 +19,12 @@ static bool idempotent(activation_kind a)
 /* The types deepen builds, "a, b or c", in registry order. */
 static void deepen_type_names(char *buf, size_t len)
 {
-    const layer_type *t[64];
+    const char *names[64];
     int n = 0;
     for (int i = 0; i < layer_type_count && n < 64; i++)
         if (layer_types[i]->deepen)
-            t[n++] = layer_types[i];
-    size_t at = 0;
-    buf[0] = 0;
-    for (int i = 0; i < n && at < len; i++)
-        at += (size_t)snprintf(buf + at, len - at, "%s%s", i == 0 ? "" : i + 1 == n ? " or " : ", ",
-                               t[i]->name);
+            names[n++] = layer_types[i]->name;
+    join_names(buf, len, names, n, " or ");
 }
 
 void do_deepen(ectx *E, const ir_stmt *st)
