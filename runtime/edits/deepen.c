@@ -1,6 +1,7 @@
 /* deepen.c: Net2DeeperNet: a new layer after an existing one, initialised so that the network
- * computes what it did: dense W = I, b = 0 with the layer's own idempotent activation; lstm
- * with identity activation, block-input weights I and saturated gates. */
+ * computes what it did, as the new layer's type builds its identity (deepen_spec: dense W = I,
+ * b = 0 with the layer's own idempotent activation; lstm with identity activation, block-input
+ * weights I and saturated gates). */
 #include <assert.h>
 #include <inttypes.h>
 #include <stdio.h>
@@ -15,54 +16,15 @@ static bool idempotent(activation_kind a)
     return a == ACT_RELU || a == ACT_IDENTITY;
 }
 
-/* Dense identity: W = I [n, n], b = 0. */
-static int identity_dense(ectx *E, layer *L)
+/* The types deepen builds, "a, b or c", in registry order. */
+static void deepen_type_names(char *buf, size_t len)
 {
-    param_spec ps[LAYER_MAX_PARAMS];
-    int cnt = L->type->param_specs(L, ps);
-    for (int k = 0; k < cnt; k++) {
-        if (tensor_alloc(&L->params[k], ps[k].ndim, ps[k].shape) != 0) {
-            ectx_oom(E);
-            return -1;
-        }
-        if (!strcmp(ps[k].key, "W"))
-            for (int64_t i = 0; i < L->n_out; i++)
-                L->params[k].data[i * L->n_out + i] = 1.0f;
-    }
-    L->n_params = cnt;
-    return 0;
-}
-
-/* LSTM as close to the identity as an LSTM gets, exact to float32 rounding for any input:
- * activation identity; W's block-input columns I, the gates' input weights 0; RW 0; biases:
- * block input 0, forget gate -S, output gate +S, input gate +S (S = 30: sigmoid(S) rounds to
- * 1.0f, sigmoid(-S) ~ 9e-14). Then c[t] = i*a + f*c[t-1] = x[t] (+ ~1e-13 c[t-1]) and
- * h[t] = o * c[t] = x[t]. */
-static int identity_lstm(ectx *E, layer *L)
-{
-    param_spec ps[LAYER_MAX_PARAMS];
-    int cnt = L->type->param_specs(L, ps);
-    const int64_t n = L->n_out;
-    const float S = (float)EDIT_LSTM_GATE_SATURATION;
-    for (int k = 0; k < cnt; k++) {
-        if (tensor_alloc(&L->params[k], ps[k].ndim, ps[k].shape) != 0) {
-            ectx_oom(E);
-            return -1;
-        }
-        float *p = L->params[k].data;
-        if (!strcmp(ps[k].key, "W")) {
-            for (int64_t i = 0; i < n; i++)
-                p[i * 4 * n + i] = 1.0f;        /* block input a = x */
-        } else if (!strcmp(ps[k].key, "b")) {
-            for (int64_t j = 0; j < n; j++) {
-                p[n + j] = -S;                  /* forget */
-                p[2 * n + j] = S;               /* output */
-                p[3 * n + j] = S;               /* input gate */
-            }
-        }
-    }
-    L->n_params = cnt;
-    return 0;
+    const char *names[64];
+    int n = 0;
+    for (int i = 0; i < layer_type_count && n < 64; i++)
+        if (layer_types[i]->deepen)
+            names[n++] = layer_types[i]->name;
+    join_names(buf, len, names, n, " or ");
 }
 
 void do_deepen(ectx *E, const ir_stmt *st)
@@ -71,14 +33,17 @@ void do_deepen(ectx *E, const ir_stmt *st)
     const char *x = st->name;
     if (!x || !st->name2)
         return;
-    bool lstm = st->layer_type && !strcmp(st->layer_type, "lstm");
-    if (!st->layer_type || (!lstm && strcmp(st->layer_type, "dense"))) {
+    const layer_type *type = st->layer_type ? layer_type_find(st->layer_type) : NULL;
+    if (!type || !type->deepen) {
+        char names[256];
+        deepen_type_names(names, sizeof names);
         diag_error(E->d, st->layer_type_loc.line ? st->layer_type_loc : st->loc,
-                   "deepen builds a dense or lstm layer, not '%s'",
+                   "deepen builds a %s layer, not '%s'", names,
                    st->layer_type ? st->layer_type : "");
         poison(E, st->name2);
         return;
     }
+    const deepen_spec *ds = type->deepen;
     layer *X = NULL;
     node_kind xk = node_kind_of(E, x, &X);
     if (xk == NK_NONE) {
@@ -93,7 +58,7 @@ void do_deepen(ectx *E, const ir_stmt *st)
         return;
     }
     activation_kind act = ACT_IDENTITY;
-    if (!lstm && X && (X->type->flags & LT_HAS_ACTIVATION)) {
+    if (ds->keeps_activation && X && (X->type->flags & LT_HAS_ACTIVATION)) {
         act = X->activation;
         if (!idempotent(act)) {
             diag_error(E->d, st->name_loc, "deepen needs an activation with phi(phi(x)) = phi(x) "
@@ -122,7 +87,7 @@ void do_deepen(ectx *E, const ir_stmt *st)
             note_defined(E, D);
         return;
     }
-    layer *L = layer_new(lstm ? &layer_type_lstm : &layer_type_dense, st->name2);
+    layer *L = layer_new(type, st->name2);
     if (!L) {
         ectx_oom(E);
         return;
@@ -132,12 +97,13 @@ void do_deepen(ectx *E, const ir_stmt *st)
     L->n_out = size;
     L->activation = act;
     L->has_bias = true;
-    if (lstm)
-        L->forget_gate_bias = -EDIT_LSTM_GATE_SATURATION;
+    if (ds->configure)
+        ds->configure(L);
     const char *in[1] = {x};
     layer_set_inputs(L, in, 1);
     L->edit = EDIT_NEW;
-    if (E->wmode && (lstm ? identity_lstm(E, L) : identity_dense(E, L)) != 0) {
+    if (E->wmode && ds->identity_params(L) != 0) {
+        ectx_oom(E);
         layer_free(L);
         return;
     }
@@ -148,8 +114,6 @@ void do_deepen(ectx *E, const ir_stmt *st)
     linfo *li = linfo_get(E, L);
     if (li)
         li->size_stmt = E->cur;
-    if (lstm && !E->wmode)   /* once, at check time (run applies the edits twice) */
-        diag_warning(E->d, st->loc, "'%s' starts as an identity LSTM (identity activation, "
-                     "forget gate 0, input and output gates 1): outputs are unchanged, but its "
-                     "saturated gates learn slowly", st->name2);
+    if (ds->caveat && !E->wmode)   /* once, at check time (run applies the edits twice) */
+        diag_warning(E->d, st->loc, "'%s' %s", st->name2, ds->caveat);
 }

@@ -60,9 +60,4 @@ int edit_apply_pending(model *m, const ir_script *s, struct diag_ctx *d);
 /* "kept", "new", "resized", "widened", "narrowed", "renamed", "replaced", "removed". */
 const char *edit_state_name(edit_state e);
 
-/* The gate-bias magnitude of the identity LSTM that `deepen ... with lstm` builds: forget gate
- * -30, input and output gates +30 (sigmoid(30) rounds to 1.0f in float32, sigmoid(-30) is
- * about 9e-14). */
-#define EDIT_LSTM_GATE_SATURATION 30.0
-
 #endif

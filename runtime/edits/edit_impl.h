@@ -1,5 +1,7 @@
-/* edit_impl.h: the state shared by edit.c, widen.c and deepen.c while a script's edits are
- * applied (internal to the edit module). */
+/* edit_impl.h: the state shared by the files of the edit module while a script's edits are
+ * applied, and their internal functions. The calls go one way: edit.c (the driver and the final
+ * graph) calls the statements (statements.c, widen.c, deepen.c), which call the graph
+ * operations (graph_ops.c) and the consumers (consumers.c), which call context.c. */
 #ifndef SURGERY_EDIT_IMPL_H
 #define SURGERY_EDIT_IMPL_H
 
@@ -9,7 +11,7 @@
 #include "runtime/nn/init.h"
 #include "runtime/graph/model.h"
 #include "runtime/graph/validate.h"
-#include "runtime/formats/model_io.h"
+#include "runtime/graph/mapping.h"
 #include "runtime/base/diag.h"
 #include "runtime/script/ir.h"
 
@@ -99,12 +101,20 @@ typedef struct ectx {
     bool oom;
 } ectx;
 
-/* ---- helpers (edit.c) ---- */
+/* ---- context.c ---- */
+/* Grows *pp (an array of elem-sized items with capacity *cap) to hold need items; false,
+ * reported, when memory runs out. */
+bool ectx_ensure(ectx *E, void *pp, int *cap, int need, size_t elem);
+#define ENSURE(E, arr, n, cap) ectx_ensure((E), &(arr), &(cap), (n) + 1, sizeof *(arr))
+/* Frees what E owns (not E itself, nor the model, script, diagnostics or log). */
+void ectx_free(ectx *E);
 const ir_stmt *ectx_stmt(const ectx *E, int i);
 src_loc ectx_loc(const ectx *E);                 /* the current statement's keyword */
 node_kind node_kind_of(const ectx *E, const char *name, layer **L);
 node_kind type_node_kind(const layer_type *t);
-const char *type_article(const layer_type *t);    /* "a" or "an" before the type's name */
+const char *type_article(const layer_type *t);
+/* "a, b and c" (last_sep " and ") into buf, truncated to len. */
+void join_names(char *buf, size_t len, const char *const *names, int n, const char *last_sep);    /* "a" or "an" before the type's name */
 /* Features the node emits with the current shapes; -1 when unknown. */
 int64_t node_size(const ectx *E, const char *name);
 linfo *linfo_get(ectx *E, layer *L);             /* creates on first use */
@@ -146,6 +156,7 @@ void drop_param_pages(ectx *E, const tensor *t, int64_t from, int64_t to);
 void release_param(ectx *E, tensor *t);
 bool layer_has_data(const layer *L);
 
+/* ---- consumers.c ---- */
 /* A parameterised layer reached from a node through pass-through layers and merges, with the
  * offset of the node's features in that layer's input. */
 typedef struct row_target {
@@ -158,12 +169,37 @@ typedef struct row_target {
  * unknown types; what = "widening", "narrowing", "resizing". Returns the count, or -1. */
 int collect_targets(ectx *E, const char *name, const char *what, row_target **out);
 
+/* Rows of C's input parameter per unit of its input (its unit layout; 1 without one). */
+static inline int64_t input_rows_per_unit(const layer *C)
+{
+    return C->type->units && C->type->units->input_rows > 0 ? C->type->units->input_rows : 1;
+}
+
+/* ---- remap.c ---- */
+/* Which old unit each new unit comes from, and how its outgoing weights are scaled. */
+typedef struct unit_map {
+    int64_t n_old, n_new;
+    int64_t *src;        /* [n_new]: old unit index, or -1 for a new unit */
+    float *scale;        /* [n_new]: factor on the unit's outgoing weights */
+    bool out_zero;       /* new units' outgoing weights are zero (else drawn from out_init) */
+    init_spec in_init;   /* new units' incoming weights */
+    init_spec out_init;
+    double noise;        /* relative noise on replicas' copied incoming weights (net2net) */
+} unit_map;
+/* Applies the unit map to L (n_out from u->n_old to u->n_new) and the input rows of every
+ * target (with weights, as their unit layouts say; else the widths alone), and marks L with st
+ * as changed by the current statement. Reports running out of memory. */
+void apply_unit_map(ectx *E, layer *L, const unit_map *u, row_target *tg, int nt,
+                    edit_state st);
+
 /* ---- widen.c ---- */
 void do_widen(ectx *E, const ir_stmt *st);
 void do_narrow(ectx *E, const ir_stmt *st);
 
 /* ---- deepen.c ---- */
 void do_deepen(ectx *E, const ir_stmt *st);
+
+/* ---- graph_ops.c ---- */
 /* Appends L to the model (which owns it from then on); false, reported, when memory runs out
  * (L is then freed). */
 bool add_layer(ectx *E, layer *L);
@@ -171,5 +207,50 @@ bool add_layer(ectx *E, layer *L);
 void place_after(model *m, int from, int after);
 /* Every consumer slot and output entry naming `from` now names `to` (except layer `skip`). */
 void redirect_consumers(ectx *E, const char *from, const char *to, const layer *skip);
+
+/* ---- context.c (internal helpers) ---- */
+void free_strs(char **v, int n);
+char **dup_strs(ectx *E, char *const *v, int n);
+const char *stmt_word(const ectx *E, int i);
+int64_t input_features(const model_input *in);
+linfo *linfo_find(const ectx *E, const layer *L);
+void linfo_forget(ectx *E, const layer *L);
+void set_size_stmt(ectx *E, layer *L);
+void push_hist(ectx *E, const char *name, const char *other);
+pending_conn *find_pending(ectx *E, const char *name);
+/* Reports an unknown node name: what happened to it, or the closest existing name. */
+void report_unknown(ectx *E, const char *name, src_loc loc, const char *what);
+/* A node that may be used as an input: a layer, a model input, or a name removed with
+ * `keep connections` that a later statement brings back. */
+bool node_usable(ectx *E, const char *name, src_loc loc);
+/* New names must be free. */
+bool check_new_name(ectx *E, const char *name, src_loc loc);
+const layer_type *resolve_type(ectx *E, const ir_stmt *st);
+/* Records that the current statement created L (add, replace, insert): its shapes and any
+ * explicit n_in come from this statement, and its parameters are initialised fresh. */
+void mark_created(ectx *E, layer *L);
+/* ---- graph_ops.c (internal helpers) ---- */
+void rename_in_list(char **v, int n, const char *from, const char *to, ectx *E);
+void drop_open_end(ectx *E, const char *name);
+void add_open_end(ectx *E, const char *name);
+void clear_open_ends(ectx *E);
+void unlog_removed(ectx *E, const char *base_name, int stmt);
+/* Removes layer idx. Without keep, every edge to it goes too (consumers lose the input slot,
+ * the output list loses the name); with keep, the edges stay and wait for a new layer of the
+ * same name. */
+void remove_layer_at(ectx *E, int idx, bool keep);
+/* ---- statements.c (internal helpers) ---- */
+void do_remove(ectx *E, const ir_stmt *st);
+void do_remove_output(ectx *E, const ir_stmt *st);
+void do_remove_last(ectx *E, const ir_stmt *st);
+void do_add(ectx *E, const ir_stmt *st);
+void do_replace(ectx *E, const ir_stmt *st);
+void do_insert(ectx *E, const ir_stmt *st);
+void do_resize(ectx *E, const ir_stmt *st);
+void do_rename(ectx *E, const ir_stmt *st);
+void do_set(ectx *E, const ir_stmt *st);
+void do_outputs(ectx *E, const ir_stmt *st);
+void do_inputs(ectx *E, const ir_stmt *st);
+void collect_freeze(ectx *E, const ir_stmt *st);
 
 #endif

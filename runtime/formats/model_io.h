@@ -6,6 +6,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 #include "runtime/graph/model.h"
+#include "runtime/graph/mapping.h"
 
 /* Ownership: model_load returns a model owned by the caller (model_free); its weights borrow
  * from the mapping the model owns. model_save borrows everything. Locations in the loaded
@@ -26,28 +27,6 @@ struct diag_ctx;
  * written in the YAML is checked against the inferred one; afterwards layers carry
  * n_in_given = false (it follows the graph through later edits like an inferred n_in). */
 model *model_load(const char *yaml_path, bool load_weights, struct diag_ctx *d);
-
-/* Drops from memory the pages of m's weights mapping that hold the bytes [from, to) of a
- * borrowed tensor whose data spans [begin, end): whole pages only, and none holding a byte
- * outside [begin, end), so that the neighbouring tensors keep theirs (a page that begins before
- * `from` but inside [begin, end) is dropped too: the caller is done with everything before
- * `from`). The data stays readable: the kernel reads it from the file again when it is touched
- * (the mapping is private and borrowed data is never written). For a tensor an edit replaced,
- * or one written out and not needed soon. Does nothing unless [begin, end) lies inside
- * m->mapping. */
-void model_drop_mapped(const model *m, const void *begin, const void *end, const void *from,
-                       const void *to);
-
-/* Starts reading the pages of m's weights mapping under [begin, end) from the file into the
- * page cache ahead of use (MADV_WILLNEED: asynchronous, nothing is mapped into the process),
- * so that a file that is not cached is read in large requests while the caller works. Does
- * nothing unless [begin, end) lies inside m->mapping. */
-void model_prefetch_mapped(const model *m, const void *begin, const void *end);
-
-/* Assembles every pending parameter (tensor_settle: an edit's description of a widened tensor)
- * into owned memory, letting the mapped pages the kept values were read from go. Returns 0, or
- * -1 when memory runs out (parameters not yet assembled stay pending). */
-int model_settle(model *m);
 
 /* Writes DIR/NAME.yaml (yaml_path, which must end in .yaml or .yml) and DIR/NAME.safetensors
  * beside it, both through temporaries renamed into place as a pair (atomic_commit_pair): a

@@ -16,9 +16,9 @@ int param_stream_init(param_stream *s, const param_spec *ps, const init_spec *in
     memset(s, 0, sizeof *s);
     s->r = *r;
     s->cols = ps->ndim >= 2 ? shape_count(ps->ndim - 1, ps->shape + 1) : 1;
-    if (ps->role == PARAM_BIAS) {
+    if (ps->role == PARAM_BIAS || ps->role == PARAM_STATE) {
         s->mode = PS_CONSTANT;
-        s->a = bias_init;
+        s->a = ps->role == PARAM_BIAS ? bias_init : ps->state_init;
         return 0;
     }
     double fan_in = ps->fan_in > 0 ? (double)ps->fan_in : 1.0;
@@ -203,10 +203,7 @@ int layer_init_params(layer *L, const init_spec *fallback_init, uint64_t fallbac
         if (param_rng(&r, seed, L->name, specs[i].key) ||
             param_init(&L->params[i], &specs[i], &wi, bias_init, &r))
             goto fail;
-        if (specs[i].role == PARAM_BIAS && (L->type->flags & LT_RECURRENT) &&
-            L->params[i].size == 4 * L->n_out)
-            for (int64_t j = L->n_out; j < 2 * L->n_out; j++)
-                L->params[i].data[j] = (float)L->forget_gate_bias;
+        layer_set_forget_gate_bias(L, &specs[i], &L->params[i]);
     }
     L->n_params = n;
     return 0;

@@ -11,7 +11,8 @@
 
 /* Ownership: everything is borrowed; t's data must already be allocated with ps's shape. */
 
-/* Fills t (shape of ps) from `init` for weights (PARAM_WEIGHT, PARAM_RECURRENT) or with the
+/* Fills t (shape of ps) from `init` for weights (PARAM_WEIGHT, PARAM_RECURRENT), with the
+ * constant state_init for state (PARAM_STATE) or with the
  * constant bias_init for biases (PARAM_BIAS), drawing from r in row-major order:
  *   xavier          N(0, 2 / (fan_in + fan_out))        (variance)
  *   xavier_uniform  U(-s, s), s = sqrt(6 / (fan_in + fan_out))

@@ -176,3 +176,22 @@ int layer_param_index(const layer *L, const char *key)
             return i;
     return -1;
 }
+
+const unit_param_layout *unit_layout_param(const unit_layout *u, const char *key)
+{
+    for (int i = 0; u && key && i < u->n_params; i++)
+        if (strcmp(u->params[i].key, key) == 0)
+            return &u->params[i];
+    return NULL;
+}
+
+void layer_set_forget_gate_bias(const layer *L, const param_spec *ps, tensor *t)
+{
+    const unit_param_layout *up = unit_layout_param(L->type->units, ps->key);
+    if (!up || up->forget_gate_block < 0 || ps->role != PARAM_BIAS ||
+        t->size != up->col_blocks * L->n_out)
+        return;
+    float *block = t->data + up->forget_gate_block * L->n_out;
+    for (int64_t j = 0; j < L->n_out; j++)
+        block[j] = (float)L->forget_gate_bias;
+}

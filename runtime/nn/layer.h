@@ -26,17 +26,26 @@ typedef struct act_shape {
 } act_shape;
 
 /* The role of a parameter tensor, used by initialisation, regularisation (no l1/l2 on biases
- * unless l1_bias/l2_bias) and the bias updater. */
-typedef enum { PARAM_WEIGHT, PARAM_RECURRENT, PARAM_BIAS } param_role;
+ * unless l1_bias/l2_bias) and the bias updater. PARAM_STATE is non-trained state that the
+ * forward pass updates in training (e.g. running statistics): it starts at the spec's
+ * state_init, takes no updater, no l1/l2 and no gradient normalisation, and is not part of
+ * gradient checks; it is saved and loaded like every parameter. */
+typedef enum { PARAM_WEIGHT, PARAM_RECURRENT, PARAM_BIAS, PARAM_STATE } param_role;
 
 #define LAYER_MAX_PARAMS 4
+#define PARAM_MAX_DIMS 4
+_Static_assert(PARAM_MAX_DIMS <= TENSOR_MAX_DIMS, "a parameter is a tensor");
 typedef struct param_spec {
     const char *key;        /* "W", "RW", "b" (DL4J keys); tensor name is LAYER.KEY */
     param_role role;
     int ndim;
-    int64_t shape[2];
+    int64_t shape[PARAM_MAX_DIMS];  /* a conv kernel: [n_out, n_in / groups, kH, kW] */
     int64_t fan_in, fan_out;   /* for xavier/relu/lecun initialisation */
+    double state_init;      /* PARAM_STATE: every element's initial value */
 } param_spec;
+
+/* Whether a parameter of this role is trained (has an updater and a gradient check). */
+static inline bool param_role_trained(param_role r) { return r != PARAM_STATE; }
 
 typedef struct layer layer;
 
@@ -82,9 +91,54 @@ enum {
     LT_WIDENABLE = 1u << 3,     /* widen / narrow apply */
     LT_MULTI_INPUT = 1u << 4,   /* accepts more than one input */
     LT_HAS_ACTIVATION = 1u << 5, /* has an `activation` option */
-    LT_INDEX_INPUT = 1u << 6    /* input holds integer indices (embedding): size 1 per row,
-                                 * not differentiable (backward leaves din untouched) */
+    LT_INDEX_INPUT = 1u << 6,   /* input holds integer indices (embedding): size 1 per row,
+                                 * not differentiable (backward leaves din untouched); n_in is
+                                 * the vocabulary, not the input's size */
+    LT_PASS_THROUGH = 1u << 7,  /* activation, dropout: the same features out as in */
+    LT_ELEMENTWISE = 1u << 8,   /* add, average: element-wise over inputs of one size */
+    LT_CONCAT = 1u << 9,        /* merge: its inputs' features side by side, in input order */
+    LT_STOCHASTIC = 1u << 10    /* dropout: random in training; frozen, it runs as in inference
+                                 * (the identity) */
 };
+
+/* How the units of a layer sit in its parameters, for the edits that add, remove, replicate or
+ * rescale units (widen, narrow, net2net, resize). One entry per parameter that depends on
+ * n_out; the others are kept as they are. With n = n_out, output unit j owns: */
+typedef struct unit_param_layout {
+    const char *key;
+    int col_blocks;          /* column j of each of col_blocks consecutive blocks of n columns
+                              * (element j of each block of a 1-D parameter): what the unit
+                              * receives (lstm gates: 4 blocks) */
+    bool owns_row;           /* row j too: what the unit sends back to the blocks (lstm RW),
+                              * scaled like every outgoing weight */
+    int tail_cols;           /* with owns_row: columns after the blocks that belong to the row's
+                              * unit alone (graves_lstm's 3 peepholes) */
+    int forget_gate_block;   /* -1, or the block whose values are the layer's forget_gate_bias
+                              * (in place of the bias init) for new units */
+} unit_param_layout;
+
+typedef struct unit_layout {
+    int n_params;
+    unit_param_layout params[LAYER_MAX_PARAMS];
+    /* One unit of the layer's input is input_rows consecutive rows of parameter input_key (dense
+     * and lstm W: row j; a flattened channel: its H*W rows). NULL: the input's units cannot be
+     * changed under this layer (embedding indices). */
+    const char *input_key;
+    int input_rows;
+} unit_layout;
+
+/* Net2DeeperNet: how a layer of this type is built as the identity after another one. */
+typedef struct deepen_spec {
+    bool keeps_activation;   /* takes the activation of the layer it follows, which must then be
+                              * idempotent (phi(phi(x)) = phi(x)); else the identity activation */
+    /* Sets the options of an identity layer of width L->n_out (may be NULL). */
+    void (*configure)(layer *L);
+    /* Allocates L's parameters (its param_specs) and fills them with the identity; returns 0 or
+     * -1 when memory runs out (the caller releases what was allocated). */
+    int (*identity_params)(layer *L);
+    /* Said as a warning after "'NAME' " when the script is checked, or NULL. */
+    const char *caveat;
+} deepen_spec;
 
 typedef struct layer_type {
     const char *name;
@@ -104,7 +158,18 @@ typedef struct layer_type {
     int (*forward)(layer *L, const fwd_ctx *c);
     int (*backward)(layer *L, const bwd_ctx *c);
     void (*free_state)(layer *L);
+    /* Where the units sit in the parameters (NULL: no units edits can move); with LT_WIDENABLE
+     * widen and narrow apply to it. */
+    const unit_layout *units;
+    /* NULL: deepen does not build this type. */
+    const deepen_spec *deepen;
 } layer_type;
+
+/* The entry of `units` for a parameter key, or NULL (also for u NULL). */
+const unit_param_layout *unit_layout_param(const unit_layout *u, const char *key);
+/* DL4J's LSTM forget-gate bias: when ps is a bias whose unit layout names a forget-gate block,
+ * sets that block of t (the whole parameter, freshly initialised) to L->forget_gate_bias. */
+void layer_set_forget_gate_bias(const layer *L, const param_spec *ps, tensor *t);
 
 /* The registry: adding a type is one file plus one line here. */
 #define LAYER_TYPES(X) \

@@ -221,7 +221,7 @@ int updater_layer_prepare(layer *L)
         tensor_zero(&L->grads[p]);
         double lr;
         const updater_conf *u = updater_for_param(L, roles[p], &lr);
-        int ns = updater_state_count(u->kind);
+        int ns = param_role_trained(roles[p]) ? updater_state_count(u->kind) : 0;
         for (int k = 0; k < 2; k++) {
             tensor *s = &L->upd_state[p][k];
             if (k >= ns) {
@@ -365,6 +365,8 @@ int updater_layer_compute(layer *L, int64_t iteration, bool *bad_gradient)
     updater_normalize_gradients(L);
     const train_conf *tc = &L->train;
     for (int p = 0; p < n; p++) {
+        if (!param_role_trained(roles[p]))
+            continue;
         tensor *gt = &L->grads[p];
         const float *w = L->params[p].data;
         float *g = gt->data;

@@ -32,7 +32,7 @@ typedef struct trainer {
     bool warned_tbptt;
 } trainer;
 
-static bool is_dropout_type(const layer *L) { return !strcmp(L->type->name, "dropout"); }
+static bool is_dropout_type(const layer *L) { return (L->type->flags & LT_STOCHASTIC) != 0; }
 
 /* A borrowed view of the time slice [t0, t0 + len) of a time-major tensor. */
 static void time_slice(tensor *v, const tensor *t, int64_t t0, int64_t len)

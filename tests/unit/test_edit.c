@@ -544,6 +544,129 @@ Test(edit, widen_then_narrow_back_is_identity)
     model_free(base);
 }
 
+/* ---- unit layouts, for every widenable type ------------------------------------------------ */
+
+/* The fixtures that hold, between them, a layer of every widenable type. */
+static const char *const te_unit_fixtures[] = {"mlp", "tanh", "embed", "lstm", "graves", "merge"};
+#define TE_N_UNIT_FIXTURES (int)(sizeof te_unit_fixtures / sizeof te_unit_fixtures[0])
+
+static bool te_widenable(const layer_type *t)
+{
+    return (t->flags & LT_WIDENABLE) && t->units;
+}
+
+/* Whether the graph lets `widen NAME by 2` through (an add vertex refuses a change to only
+ * some of its inputs). */
+static bool te_graph_allows_widen(const model *base, const char *fx, const char *name)
+{
+    char text[256];
+    snprintf(text, sizeof text, "widen \"%s\" by 2", name);
+    model *m = model_clone(base, false);
+    char msgs[2048];
+    int errors = te_apply_msgs(m, fx, text, msgs, sizeof msgs);
+    model_free(m);
+    return errors == 0;
+}
+
+/* Input for the fixture: te_input's values, or valid indices when a layer takes indices. */
+static void te_unit_input(const model *m, tensor *x)
+{
+    te_input(m, x, 7);
+    for (int i = 0; i < m->n_layers; i++)
+        if (m->layers[i]->type->flags & LT_INDEX_INPUT)
+            for (int64_t k = 0; k < x->size; k++)
+                x->data[k] = (float)(k % m->layers[i]->n_in);
+}
+
+/* Every registered type with a unit layout appears in some fixture, so that the tests below
+ * reach it (a new widenable type needs a layer in one of them). */
+Test(edit, unit_layouts_every_widenable_type_has_a_fixture)
+{
+    bool seen[64] = {false};
+    cr_assert_leq(layer_type_count, 64);
+    for (int f = 0; f < TE_N_UNIT_FIXTURES; f++) {
+        model *m = te_load(te_unit_fixtures[f], false);
+        for (int i = 0; i < m->n_layers; i++)
+            for (int t = 0; t < layer_type_count; t++)
+                if (m->layers[i]->type == layer_types[t])
+                    seen[t] = true;
+        model_free(m);
+    }
+    for (int t = 0; t < layer_type_count; t++) {
+        const layer_type *ty = layer_types[t];
+        if (te_widenable(ty))
+            cr_expect(seen[t], "no edit fixture has a %s layer", ty->name);
+        if (ty->units)   /* a layout names parameters of the type */
+            for (int k = 0; k < ty->units->n_params; k++)
+                cr_expect(ty->units->params[k].col_blocks >= 1, "%s.%s: no column blocks",
+                          ty->name, ty->units->params[k].key);
+    }
+}
+
+/* Widening any widenable layer by 2 and dropping the two new units gives back every parameter
+ * of the model bit for bit: the layout places old and new units where narrow finds them. */
+Test(edit, unit_layouts_widen_then_narrow_back_is_bitwise)
+{
+    int checked = 0;
+    for (int f = 0; f < TE_N_UNIT_FIXTURES; f++) {
+        const char *fx = te_unit_fixtures[f];
+        model *base = te_load(fx, true);
+        for (int i = 0; i < base->n_layers; i++) {
+            const layer *L = base->layers[i];
+            if (!te_widenable(L->type) || !te_graph_allows_widen(base, fx, L->name))
+                continue;
+            char text[256];
+            snprintf(text, sizeof text, "widen \"%s\" by 2\nnarrow \"%s\" drop [%lld, %lld]",
+                     L->name, L->name, (long long)L->n_out, (long long)L->n_out + 1);
+            model *m = model_clone(base, true);
+            te_apply(m, fx, text);
+            for (int j = 0; j < base->n_layers; j++)
+                te_same_layer(base, m, base->layers[j]->name);
+            model_free(m);
+            checked++;
+        }
+        model_free(base);
+    }
+    cr_expect_geq(checked, 6);
+}
+
+/* Net2WiderNet on any widenable hidden layer keeps the outputs (within float rounding): the
+ * replicas' incoming columns and the split outgoing rows sit where the layouts say. */
+Test(edit, unit_layouts_net2net_keeps_outputs)
+{
+    int checked = 0;
+    for (int f = 0; f < TE_N_UNIT_FIXTURES; f++) {
+        const char *fx = te_unit_fixtures[f];
+        model *base = te_load(fx, true);
+        cr_assert_eq(model_infer_shapes(base, NULL), 0);
+        for (int i = 0; i < base->n_layers; i++) {
+            const layer *L = base->layers[i];
+            if (!te_widenable(L->type) || (L->type->flags & LT_LOSS) ||
+                !te_graph_allows_widen(base, fx, L->name))
+                continue;
+            char text[256];
+            snprintf(text, sizeof text, "widen \"%s\" by 3 { method = net2net }", L->name);
+            model *m = model_clone(base, true);
+            tensor x, y0, y1;
+            te_unit_input(m, &x);
+            te_predict(m, &x, &y0);
+            te_apply(m, fx, text);
+            te_predict(m, &x, &y1);
+            cr_assert(tensor_same_shape(&y0, &y1));
+            double d = tensor_max_abs_diff(&y0, &y1);
+            tensor_release(&x);
+            tensor_release(&y0);
+            tensor_release(&y1);
+            model_free(m);
+            cr_expect_lt(d, TE_EXACT, "%s in %s: net2net changed the outputs by %g", L->name,
+                         fx, d);
+            checked++;
+        }
+        model_free(base);
+    }
+    cr_expect_geq(checked, 4);
+}
+
 /* ---- deepen ------------------------------------------------------------------------------- */
 
 Test(edit, deepen_dense_relu_is_exact)

@@ -21,7 +21,8 @@ Test(init, pieces_in_order_give_param_init_exactly)
     const int64_t pieces[] = {1, 3, 2, 7, 1, 1, 5, 11};
     for (int role = 0; role < 2; role++)
         for (size_t k = 0; k < sizeof inits / sizeof *inits; k++) {
-            param_spec ps = {"W", role ? PARAM_BIAS : PARAM_WEIGHT, 2, {7, 9}, 7, 9};
+            param_spec ps = {.key = "W", .role = role ? PARAM_BIAS : PARAM_WEIGHT, .ndim = 2,
+                             .shape = {7, 9}, .fan_in = 7, .fan_out = 9};
             tensor whole = {0}, parts = {0};
             cr_assert_eq(tensor_alloc(&whole, 2, ps.shape), 0);
             cr_assert_eq(tensor_alloc(&parts, 2, ps.shape), 0);
@@ -49,7 +50,8 @@ Test(init, a_subset_has_the_whole_parameters_distribution)
 {
     /* 64 new columns of a [4000, 1064] weight: xavier with the fans of the whole matrix */
     const int64_t rows = 4000, cols = 1064, first_new = 1000;
-    param_spec ps = {"W", PARAM_WEIGHT, 2, {rows, cols}, rows, cols};
+    param_spec ps = {.key = "W", .role = PARAM_WEIGHT, .ndim = 2,
+                     .shape = {rows, cols}, .fan_in = rows, .fan_out = cols};
     init_spec xavier = {INIT_XAVIER, 0, 0};
     rng r;
     rng_seed_stream(&r, 5, "fc.W");
@@ -74,7 +76,8 @@ Test(init, a_subset_has_the_whole_parameters_distribution)
 
 Test(init, identity_follows_the_position_in_the_whole_tensor)
 {
-    param_spec ps = {"W", PARAM_WEIGHT, 2, {6, 9}, 6, 9};
+    param_spec ps = {.key = "W", .role = PARAM_WEIGHT, .ndim = 2,
+                     .shape = {6, 9}, .fan_in = 6, .fan_out = 9};
     init_spec eye = {INIT_IDENTITY, 0, 0};
     rng r;
     rng_seed(&r, 1);

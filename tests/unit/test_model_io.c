@@ -711,7 +711,8 @@ static void stats(const tensor *t, double *mean, double *var, double *lo, double
 Test(model_io, dl4j_initialisation_statistics)
 {
     const int64_t fin = 200, fout = 300;
-    param_spec ps = {"W", PARAM_WEIGHT, 2, {fin, fout}, fin, fout};
+    param_spec ps = {.key = "W", .role = PARAM_WEIGHT, .ndim = 2,
+                     .shape = {fin, fout}, .fan_in = fin, .fan_out = fout};
     tensor t = {0};
     cr_assert_eq(tensor_alloc2(&t, fin, fout), 0);
     struct {
@@ -762,7 +763,8 @@ Test(model_io, dl4j_initialisation_statistics)
     for (int64_t i = 0; i < fin; i++)
         for (int64_t j = 0; j < fout; j++)
             cr_assert_eq(t.data[i * fout + j], i == j ? 1.0f : 0.0f);
-    param_spec bs = {"b", PARAM_BIAS, 1, {fout, 0}, fin, fout};
+    param_spec bs = {.key = "b", .role = PARAM_BIAS, .ndim = 1,
+                     .shape = {fout, 0}, .fan_in = fin, .fan_out = fout};
     tensor b = {0};
     int64_t bshape[1] = {fout};
     tensor_alloc(&b, 1, bshape);

@@ -75,6 +75,14 @@ int dense_param_specs(const layer *L, param_spec *specs)
     return 2;
 }
 
+const unit_layout dense_unit_layout = {
+    .n_params = 2,
+    .params = {{.key = "W", .col_blocks = 1, .forget_gate_block = -1},
+               {.key = "b", .col_blocks = 1, .forget_gate_block = -1}},
+    .input_key = "W",
+    .input_rows = 1,
+};
+
 void dropout_fill(rng *r, double p, const float *x, float *y, float *mask, int64_t n)
 {
     const float keep = (float)(1.0 / (1.0 - p));

@@ -34,6 +34,8 @@ void dense_free_state(layer *L);
 
 /* W [n_in, n_out] (+ b [n_out] when has_bias). */
 int dense_param_specs(const layer *L, param_spec *specs);
+/* Unit j of a dense-like layer: column j of W and b[j]; an input unit: row j of W. */
+extern const unit_layout dense_unit_layout;
 
 /* Inverted dropout: fills mask with 0 (probability p) or 1 / (1 - p) and y = x * mask (the
  * dropout layer type's; a layer's own `dropout` setting is applied by the trainer to its

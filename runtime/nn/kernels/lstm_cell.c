@@ -422,12 +422,15 @@ int lstm_param_specs(const layer *L, param_spec *specs, bool peephole)
 {
     const int64_t n = L->n_out, nin = L->n_in;
     const int64_t fan_in = n, fan_out = nin + n;   /* DL4J's LSTM parameter initializers */
-    specs[0] = (param_spec){"W", PARAM_WEIGHT, 2, {nin, 4 * n}, fan_in, fan_out};
+    specs[0] = (param_spec){.key = "W", .role = PARAM_WEIGHT, .ndim = 2,
+                            .shape = {nin, 4 * n}, .fan_in = fan_in, .fan_out = fan_out};
     const int64_t rw_cols = 4 * n + (peephole ? 3 : 0);
-    specs[1] = (param_spec){"RW", PARAM_RECURRENT, 2, {n, rw_cols}, fan_in, fan_out};
+    specs[1] = (param_spec){.key = "RW", .role = PARAM_RECURRENT, .ndim = 2,
+                            .shape = {n, rw_cols}, .fan_in = fan_in, .fan_out = fan_out};
     if (!L->has_bias)
         return 2;
-    specs[2] = (param_spec){"b", PARAM_BIAS, 1, {4 * n, 0}, fan_in, fan_out};
+    specs[2] = (param_spec){.key = "b", .role = PARAM_BIAS, .ndim = 1,
+                            .shape = {4 * n, 0}, .fan_in = fan_in, .fan_out = fan_out};
     return 3;
 }
 

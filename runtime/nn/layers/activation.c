@@ -49,7 +49,7 @@ static int activation_backward(layer *L, const bwd_ctx *c)
 
 const layer_type layer_type_activation = {
     .name = "activation",
-    .flags = LT_HAS_ACTIVATION,
+    .flags = LT_HAS_ACTIVATION | LT_PASS_THROUGH,
     .options = activation_options,
     .default_activation = ACT_IDENTITY,
     .infer = activation_infer,

@@ -25,7 +25,7 @@ static int add_backward(layer *L, const bwd_ctx *c)
 
 const layer_type layer_type_add = {
     .name = "add",
-    .flags = LT_VERTEX | LT_MULTI_INPUT,
+    .flags = LT_VERTEX | LT_MULTI_INPUT | LT_ELEMENTWISE,
     .options = add_options,
     .infer = add_infer,
     .param_specs = NULL,

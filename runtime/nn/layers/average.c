@@ -25,7 +25,7 @@ static int average_backward(layer *L, const bwd_ctx *c)
 
 const layer_type layer_type_average = {
     .name = "average",
-    .flags = LT_VERTEX | LT_MULTI_INPUT,
+    .flags = LT_VERTEX | LT_MULTI_INPUT | LT_ELEMENTWISE,
     .options = average_options,
     .infer = average_infer,
     .param_specs = NULL,

@@ -19,6 +19,28 @@ static int dense_infer(layer *L, const act_shape *in, int n_in, act_shape *out, 
     return 0;
 }
 
+/* Net2DeeperNet's dense identity: W = I [n, n], b = 0, after a layer whose activation is
+ * idempotent (then phi(I phi(v) + 0) = phi(v)). */
+static int dense_identity_params(layer *L)
+{
+    param_spec ps[LAYER_MAX_PARAMS];
+    int cnt = dense_param_specs(L, ps);
+    L->n_params = cnt;
+    for (int k = 0; k < cnt; k++) {
+        if (tensor_alloc(&L->params[k], ps[k].ndim, ps[k].shape) != 0)
+            return -1;
+        if (ps[k].role == PARAM_WEIGHT)
+            for (int64_t i = 0; i < L->n_out; i++)
+                L->params[k].data[i * L->n_out + i] = 1.0f;
+    }
+    return 0;
+}
+
+static const deepen_spec dense_deepen = {
+    .keeps_activation = true,
+    .identity_params = dense_identity_params,
+};
+
 static int dense_forward(layer *L, const fwd_ctx *c) { return dense_like_forward(L, c); }
 static int dense_backward(layer *L, const bwd_ctx *c) { return dense_like_backward(L, c, false); }
 
@@ -32,4 +54,6 @@ const layer_type layer_type_dense = {
     .forward = dense_forward,
     .backward = dense_backward,
     .free_state = dense_free_state,
+    .units = &dense_unit_layout,
+    .deepen = &dense_deepen,
 };

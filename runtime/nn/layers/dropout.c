@@ -76,7 +76,7 @@ static int dropout_backward(layer *L, const bwd_ctx *c)
 
 const layer_type layer_type_dropout = {
     .name = "dropout",
-    .flags = 0,
+    .flags = LT_PASS_THROUGH | LT_STOCHASTIC,
     .options = dropout_options,
     .infer = dropout_infer,
     .param_specs = NULL,

@@ -95,9 +95,16 @@ static int embedding_backward(layer *L, const bwd_ctx *c)
     return 0;
 }
 
+/* Unit j: column j of W [vocabulary, n_out] and b[j]; the input holds indices, not units. */
+static const unit_layout embedding_units = {
+    .n_params = 2,
+    .params = {{.key = "W", .col_blocks = 1, .forget_gate_block = -1},
+               {.key = "b", .col_blocks = 1, .forget_gate_block = -1}},
+};
+
 const layer_type layer_type_embedding = {
     .name = "embedding",
-    .flags = LT_HAS_ACTIVATION | LT_INDEX_INPUT,
+    .flags = LT_HAS_ACTIVATION | LT_INDEX_INPUT | LT_WIDENABLE,
     .options = embedding_options,
     .default_activation = ACT_IDENTITY,
     .infer = embedding_infer,
@@ -105,4 +112,5 @@ const layer_type layer_type_embedding = {
     .forward = embedding_forward,
     .backward = embedding_backward,
     .free_state = dense_free_state,
+    .units = &embedding_units,
 };

@@ -22,6 +22,17 @@ static int graves_bwd(layer *L, const bwd_ctx *c)
     return lstm_backward(L, c, true);
 }
 
+/* As lstm, and the three peephole columns of RW's row j (after the gate blocks) are unit j's. */
+static const unit_layout graves_units = {
+    .n_params = 3,
+    .params = {{.key = "W", .col_blocks = 4, .forget_gate_block = -1},
+               {.key = "RW", .col_blocks = 4, .owns_row = true, .tail_cols = 3,
+                .forget_gate_block = -1},
+               {.key = "b", .col_blocks = 4, .forget_gate_block = 1}},
+    .input_key = "W",
+    .input_rows = 1,
+};
+
 const layer_type layer_type_graves_lstm = {
     .name = "graves_lstm",
     .flags = LT_RECURRENT | LT_WIDENABLE | LT_HAS_ACTIVATION,
@@ -32,4 +43,5 @@ const layer_type layer_type_graves_lstm = {
     .forward = graves_fwd,
     .backward = graves_bwd,
     .free_state = lstm_free_state,
+    .units = &graves_units,
 };

@@ -66,7 +66,7 @@ static int merge_backward(layer *L, const bwd_ctx *c)
 
 const layer_type layer_type_merge = {
     .name = "merge",
-    .flags = LT_VERTEX | LT_MULTI_INPUT,
+    .flags = LT_VERTEX | LT_MULTI_INPUT | LT_CONCAT,
     .options = merge_options,
     .infer = merge_infer,
     .param_specs = NULL,

@@ -29,7 +29,7 @@ static int output_backward(layer *L, const bwd_ctx *c) { return dense_like_backw
 
 const layer_type layer_type_output = {
     .name = "output",
-    .flags = LT_LOSS | LT_HAS_ACTIVATION,
+    .flags = LT_LOSS | LT_HAS_ACTIVATION | LT_WIDENABLE,
     .options = output_options,
     .default_activation = ACT_SOFTMAX,
     .infer = output_infer,
@@ -37,4 +37,5 @@ const layer_type layer_type_output = {
     .forward = output_forward,
     .backward = output_backward,
     .free_state = dense_free_state,
+    .units = &dense_unit_layout,
 };

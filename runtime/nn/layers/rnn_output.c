@@ -30,7 +30,7 @@ static int rnn_output_backward(layer *L, const bwd_ctx *c) { return dense_like_b
 
 const layer_type layer_type_rnn_output = {
     .name = "rnn_output",
-    .flags = LT_LOSS | LT_HAS_ACTIVATION,
+    .flags = LT_LOSS | LT_HAS_ACTIVATION | LT_WIDENABLE,
     .options = rnn_output_options,
     .default_activation = ACT_SOFTMAX,
     .infer = rnn_output_infer,
@@ -38,4 +38,5 @@ const layer_type layer_type_rnn_output = {
     .forward = rnn_output_forward,
     .backward = rnn_output_backward,
     .free_state = dense_free_state,
+    .units = &dense_unit_layout,
 };
