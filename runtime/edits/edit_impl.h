@@ -8,7 +8,7 @@
 #include "runtime/edits/edit.h"
 #include "runtime/nn/init.h"
 #include "runtime/graph/model.h"
-#include "runtime/formats/model_io.h"
+#include "runtime/formats/weights_store.h"
 #include "runtime/base/diag.h"
 #include "runtime/script/ir.h"
 

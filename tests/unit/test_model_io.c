@@ -12,7 +12,9 @@
 
 #include "runtime/base/diag.h"
 #include "runtime/nn/init.h"
-#include "runtime/formats/model_io.h"
+#include "runtime/formats/format.h"
+#include "runtime/formats/native.h"
+#include "runtime/graph/arch_hash.h"
 #include "runtime/formats/safetensors.h"
 
 #define MODELS "tests/data/models/"
