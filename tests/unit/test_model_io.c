@@ -775,3 +775,55 @@ Test(model_io, dl4j_initialisation_statistics)
     tensor_release(&b);
     tensor_release(&t);
 }
+
+/* ---- the format registry ---- */
+
+Test(model_io, a_file_no_format_reads_is_named_not_parsed)
+{
+    mio_capture c;
+    mio_cap_open(&c);
+    char *dir = mio_tmpdir(), p[512];
+    snprintf(p, sizeof p, "%s/model.h5", dir);
+    FILE *fp = fopen(p, "wb");
+    cr_assert(fp);
+    fwrite("\x89HDF\r\n\x1a\n\0\0\0\0", 1, 12, fp);
+    fclose(fp);
+    cr_assert_null(model_load(p, true, c.d));
+    char want[1024];
+    snprintf(want, sizeof want, "%s: error: not a model file surgery reads: expected a surgery model "
+             "YAML (format: surgery-model/1", p);
+    cr_assert(strstr(mio_cap_text(&c), want), "%s", mio_cap_text(&c));
+    cr_assert_null(strstr(mio_cap_text(&c), "YAML syntax error"), "%s", mio_cap_text(&c));
+    cr_assert_null(model_load(p, false, NULL), "the same without diagnostics");
+    mio_rmdir(dir);
+    mio_cap_close(&c);
+}
+
+Test(model_io, formats_are_recognised_by_content_and_written_by_suffix)
+{
+    const char *yaml = "format: surgery-model/1\n";
+    cr_assert_eq(model_reader_for((const unsigned char *)yaml, strlen(yaml)), &native_reader);
+    cr_assert_eq(model_reader_for((const unsigned char *)"", 0), &native_reader,
+                 "an empty file is an empty model YAML");
+    cr_assert_null(model_reader_for((const unsigned char *)"PK\3\4\24\0", 6), "a zip");
+    cr_assert_null(model_reader_for((const unsigned char *)"\x08\x07\x12\x04", 4), "protobuf");
+    cr_assert_eq(model_writer_for("a/b.yaml"), &native_writer);
+    cr_assert_eq(model_writer_for("b.yml"), &native_writer);
+    cr_assert_null(model_writer_for("a/.yaml"));
+    cr_assert_null(model_writer_for("a/b.onnx"));
+}
+
+Test(model_io, saving_to_an_unknown_suffix_names_the_suffixes_written)
+{
+    mio_capture c;
+    mio_cap_open(&c);
+    model *m = model_load(MODELS "graph.yaml", true, c.d);
+    cr_assert(m, "%s", mio_cap_text(&c));
+    cr_assert_eq(model_save(m, "/tmp/surgery-mio-none/x.onnx", c.d), -1);
+    cr_assert(strstr(mio_cap_text(&c), "/tmp/surgery-mio-none/x.onnx: error: a model is saved as "
+                                      "NAME.yaml (with NAME.safetensors beside it): the path must "
+                                      "end in .yaml or .yml"),
+              "%s", mio_cap_text(&c));
+    model_free(m);
+    mio_cap_close(&c);
+}
