@@ -90,34 +90,27 @@ void yo_int(yaml_out *o, int64_t v)
     yo_plain(o, b);
 }
 
-void yo_map_start(yaml_out *o, bool flow)
+/* The start or end of a mapping or a sequence. */
+static void collection(yaml_out *o, bool sequence, bool start, bool flow)
 {
     yaml_event_t ev;
-    int ok = yaml_mapping_start_event_initialize(&ev, NULL, NULL, 1,
-                                                 flow ? YAML_FLOW_MAPPING_STYLE
-                                                      : YAML_BLOCK_MAPPING_STYLE);
-    yo_event(o, &ev, ok);
-}
-
-void yo_map_end(yaml_out *o)
-{
-    yaml_event_t ev;
-    int ok = yaml_mapping_end_event_initialize(&ev);
-    yo_event(o, &ev, ok);
-}
-
-void yo_seq_start(yaml_out *o, bool flow)
-{
-    yaml_event_t ev;
-    int ok = yaml_sequence_start_event_initialize(&ev, NULL, NULL, 1,
+    int ok;
+    if (sequence && start)
+        ok = yaml_sequence_start_event_initialize(&ev, NULL, NULL, 1,
                                                   flow ? YAML_FLOW_SEQUENCE_STYLE
                                                        : YAML_BLOCK_SEQUENCE_STYLE);
+    else if (start)
+        ok = yaml_mapping_start_event_initialize(&ev, NULL, NULL, 1,
+                                                 flow ? YAML_FLOW_MAPPING_STYLE
+                                                      : YAML_BLOCK_MAPPING_STYLE);
+    else if (sequence)
+        ok = yaml_sequence_end_event_initialize(&ev);
+    else
+        ok = yaml_mapping_end_event_initialize(&ev);
     yo_event(o, &ev, ok);
 }
 
-void yo_seq_end(yaml_out *o)
-{
-    yaml_event_t ev;
-    int ok = yaml_sequence_end_event_initialize(&ev);
-    yo_event(o, &ev, ok);
-}
+void yo_map_start(yaml_out *o, bool flow) { collection(o, false, true, flow); }
+void yo_map_end(yaml_out *o) { collection(o, false, false, false); }
+void yo_seq_start(yaml_out *o, bool flow) { collection(o, true, true, flow); }
+void yo_seq_end(yaml_out *o) { collection(o, true, false, false); }

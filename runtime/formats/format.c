@@ -47,41 +47,24 @@ static void append_item(char *buf, size_t len, const char *item, int index, bool
     snprintf(buf + at, len - at, "%s%s", index == 0 ? "" : last ? " or " : ", ", item);
 }
 
-static void report_at_path(struct diag_ctx *d, const char *path, const char *fmt, va_list ap)
+void model_format_error(struct diag_ctx *d, const char *path, const char *fmt, ...)
 {
+    if (!d)
+        return;
     char msg[1024];
+    va_list ap;
+    va_start(ap, fmt);
     vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
     src_loc l = {diag_intern_path(d, path), 0, 0, 0};
     diag_error(d, l, "%s", msg);
-}
-
-static void load_error(struct diag_ctx *d, const char *path, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-static void load_error(struct diag_ctx *d, const char *path, const char *fmt, ...)
-{
-    if (!d)
-        return;
-    va_list ap;
-    va_start(ap, fmt);
-    report_at_path(d, path, fmt, ap);
-    va_end(ap);
-}
-
-void model_save_error(struct diag_ctx *d, const char *path, const char *fmt, ...)
-{
-    if (!d)
-        return;
-    va_list ap;
-    va_start(ap, fmt);
-    report_at_path(d, path, fmt, ap);
-    va_end(ap);
 }
 
 model *model_load(const char *path, bool load_weights, struct diag_ctx *d)
 {
     FILE *fp = fopen(path, "rb");
     if (!fp) {
-        load_error(d, path, "cannot open: %s", strerror(errno));
+        model_format_error(d, path, "cannot open: %s", strerror(errno));
         return NULL;
     }
     unsigned char head[MODEL_SNIFF_BYTES];
@@ -89,7 +72,7 @@ model *model_load(const char *path, bool load_weights, struct diag_ctx *d)
     bool bad = ferror(fp);
     fclose(fp);
     if (bad) {
-        load_error(d, path, "read error");
+        model_format_error(d, path, "read error");
         return NULL;
     }
     const model_reader *r = model_reader_for(head, n);
@@ -101,7 +84,7 @@ model *model_load(const char *path, bool load_weights, struct diag_ctx *d)
     char expected[1024] = "";
     for (int i = 0; i < count; i++)
         append_item(expected, sizeof expected, model_readers[i]->expected, i, i == count - 1);
-    load_error(d, path, "not a model file surgery reads: expected %s", expected);
+    model_format_error(d, path, "not a model file surgery reads: expected %s", expected);
     return NULL;
 }
 
@@ -128,6 +111,6 @@ int model_save_mode(const model *m, const char *path, save_mode mode, struct dia
             append_item(suffixes, sizeof suffixes, model_writers[i]->suffixes[k], at,
                         at == n_suffixes - 1);
     }
-    model_save_error(d, path, "a model is saved as %s: the path must end in %s", saved_as, suffixes);
+    model_format_error(d, path, "a model is saved as %s: the path must end in %s", saved_as, suffixes);
     return -1;
 }

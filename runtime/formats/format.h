@@ -73,8 +73,8 @@ const model_writer *model_writer_for(const char *path);
 int model_save_mode(const model *m, const char *path, save_mode mode, struct diag_ctx *d);
 int model_save(const model *m, const char *path, struct diag_ctx *d);
 
-/* Reports a failure to save to path through d (NULL: nothing), at the path with no line. */
-void model_save_error(struct diag_ctx *d, const char *path, const char *fmt, ...)
+/* Reports a failure to read or save path through d (NULL: nothing), at the path with no line. */
+void model_format_error(struct diag_ctx *d, const char *path, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
 #endif

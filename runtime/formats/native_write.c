@@ -297,7 +297,7 @@ static int native_write(const model *m, const char *yaml_path, save_mode mode, s
 {
     char *wpath = model_weights_path(yaml_path);
     if (!wpath) {
-        model_save_error(d, yaml_path, "out of memory");
+        model_format_error(d, yaml_path, "out of memory");
         return -1;
     }
     /* Every parameter, in the layers' spec order, must be there. */
@@ -309,7 +309,7 @@ static int native_write(const model *m, const char *yaml_path, save_mode mode, s
     int n = 0, rc = -1;
     char *yaml = NULL;
     if (!entries || !names) {
-        model_save_error(d, yaml_path, "out of memory");
+        model_format_error(d, yaml_path, "out of memory");
         goto done;
     }
     for (int i = 0; i < m->n_layers; i++) {
@@ -323,14 +323,14 @@ static int native_write(const model *m, const char *yaml_path, save_mode mode, s
             if ((!tensor_has_values(t) && t->size > 0) || t->ndim != specs[p].ndim ||
                 memcmp(t->shape, specs[p].shape, (size_t)specs[p].ndim * sizeof(int64_t))) {
                 char a[96], b[96];
-                model_save_error(d, yaml_path, "cannot save: parameter %s.%s %s (needs %s)", L->name,
+                model_format_error(d, yaml_path, "cannot save: parameter %s.%s %s (needs %s)", L->name,
                            specs[p].key, tensor_has_values(t) ? shape_str(b, sizeof b, t->ndim, t->shape) : "has no data",
                            shape_str(a, sizeof a, specs[p].ndim, specs[p].shape));
                 goto done;
             }
             size_t len = strlen(L->name) + strlen(specs[p].key) + 2;
             if (!(names[n] = malloc(len))) {
-                model_save_error(d, yaml_path, "out of memory");
+                model_format_error(d, yaml_path, "out of memory");
                 goto done;
             }
             snprintf(names[n], len, "%s.%s", L->name, specs[p].key);
@@ -342,7 +342,7 @@ static int native_write(const model *m, const char *yaml_path, save_mode mode, s
     size_t yaml_len = 0;
     yaml = model_yaml_text(m, path_base_name(wpath), &yaml_len);
     if (!yaml) {
-        model_save_error(d, yaml_path, "cannot write the model YAML (out of memory)");
+        model_format_error(d, yaml_path, "cannot write the model YAML (out of memory)");
         goto done;
     }
     char hash[17], err[1024];
@@ -350,29 +350,29 @@ static int native_write(const model *m, const char *yaml_path, save_mode mode, s
     const char *meta[] = {"format", MODEL_FORMAT, "architecture_hash", hash};
     atomic_file ya, wa;
     if (atomic_open(&ya, yaml_path, err, sizeof err) != 0) {
-        model_save_error(d, yaml_path, "%s", err);
+        model_format_error(d, yaml_path, "%s", err);
         goto done;
     }
     if (atomic_open(&wa, wpath, err, sizeof err) != 0) {
         atomic_abort(&ya);
-        model_save_error(d, wpath, "%s", err);
+        model_format_error(d, wpath, "%s", err);
         goto done;
     }
     ya.durable = wa.durable = mode == SAVE_DURABLE;
     if (fwrite(yaml, 1, yaml_len, ya.fp) != yaml_len) {
-        model_save_error(d, yaml_path, "write failed: %s", strerror(errno));
+        model_format_error(d, yaml_path, "write failed: %s", strerror(errno));
         atomic_abort(&ya);
         atomic_abort(&wa);
         goto done;
     }
     if (weights_store_write(m, &wa, entries, n, meta, 2, err, sizeof err) != 0) {
-        model_save_error(d, wpath, "%s", err);
+        model_format_error(d, wpath, "%s", err);
         atomic_abort(&ya);
         atomic_abort(&wa);
         goto done;
     }
     if (atomic_commit_pair(&ya, &wa, err, sizeof err) != 0) {
-        model_save_error(d, yaml_path, "%s", err);
+        model_format_error(d, yaml_path, "%s", err);
         goto done;
     }
     rc = 0;
