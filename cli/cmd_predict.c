@@ -9,7 +9,7 @@
 
 #include "cli/commands.h"
 #include "runtime/base/atomic_file.h"
-#include "runtime/formats/model_io.h"
+#include "runtime/formats/format.h"
 #include "runtime/tensor/npy.h"
 #include "runtime/tensor/tensor_csv.h"
 

@@ -5,7 +5,7 @@
 #include <unistd.h>
 
 #include "cli/commands.h"
-#include "runtime/formats/model_io.h"
+#include "runtime/formats/format.h"
 #include "runtime/graph/summary.h"
 
 static void summary_usage(FILE *out)

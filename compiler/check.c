@@ -9,7 +9,7 @@
 
 #include "runtime/data/data.h"
 #include "runtime/edits/edit.h"
-#include "runtime/formats/model_io.h"
+#include "runtime/formats/format.h"
 
 static const ir_stmt *find_base(const ir_script *s)
 {

@@ -12,7 +12,9 @@
 #include "runtime/featurize/featurize.h"
 #include "runtime/nn/kernels/loss.h"
 #include "runtime/graph/model.h"
-#include "runtime/formats/model_io.h"
+#include "runtime/formats/format.h"
+#include "runtime/formats/native.h"
+#include "runtime/formats/weights_store.h"
 #include "runtime/train/train.h"
 
 /* What the run knows about each `data` name. */

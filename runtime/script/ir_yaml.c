@@ -14,6 +14,7 @@
 
 #include "runtime/base/diag.h"
 #include "runtime/base/atomic_file.h"
+#include "runtime/base/yaml_out.h"
 
 #define IR_FORMAT "surgery-ir/1"
 #define MAX_DEPTH 64
@@ -79,91 +80,22 @@ static const char *const cmp_names[] = {[CMP_GE] = ">=", [CMP_GT] = ">", [CMP_LE
 /* ======================================================================== emitting */
 
 typedef struct emitter {
-    yaml_emitter_t e;
-    bool failed;
+    yaml_out out;
     const ir_script *s;
     const char **files;     /* s->files plus any file a loc names that s did not intern */
     int n_files;
 } emitter;
-
-static void emit_event(emitter *em, yaml_event_t *ev, int ok)
-{
-    if (em->failed) {
-        if (ok)
-            yaml_event_delete(ev);
-        return;
-    }
-    if (!ok || !yaml_emitter_emit(&em->e, ev))
-        em->failed = true;
-}
-
-static void emit_scalar_style(emitter *em, const char *text, yaml_scalar_style_t style)
-{
-    yaml_event_t ev;
-    int ok = yaml_scalar_event_initialize(&ev, NULL, NULL, (yaml_char_t *)text,
-                                          (int)strlen(text), 1, 1, style);
-    emit_event(em, &ev, ok);
-}
-
-static void emit_plain(emitter *em, const char *text)
-{
-    emit_scalar_style(em, text, YAML_ANY_SCALAR_STYLE);
-}
-
-static void emit_quoted(emitter *em, const char *text)
-{
-    emit_scalar_style(em, text, YAML_DOUBLE_QUOTED_SCALAR_STYLE);
-}
-
-static void map_start(emitter *em, bool flow)
-{
-    yaml_event_t ev;
-    int ok = yaml_mapping_start_event_initialize(&ev, NULL, NULL, 1,
-                                                 flow ? YAML_FLOW_MAPPING_STYLE
-                                                      : YAML_BLOCK_MAPPING_STYLE);
-    emit_event(em, &ev, ok);
-}
-
-static void map_end(emitter *em)
-{
-    yaml_event_t ev;
-    int ok = yaml_mapping_end_event_initialize(&ev);
-    emit_event(em, &ev, ok);
-}
-
-static void seq_start(emitter *em, bool flow)
-{
-    yaml_event_t ev;
-    int ok = yaml_sequence_start_event_initialize(&ev, NULL, NULL, 1,
-                                                  flow ? YAML_FLOW_SEQUENCE_STYLE
-                                                       : YAML_BLOCK_SEQUENCE_STYLE);
-    emit_event(em, &ev, ok);
-}
-
-static void seq_end(emitter *em)
-{
-    yaml_event_t ev;
-    int ok = yaml_sequence_end_event_initialize(&ev);
-    emit_event(em, &ev, ok);
-}
 
 /* Numbers in their shortest round-trip form; YAML's spellings for the non-finite ones. */
 static void emit_num(emitter *em, double x)
 {
     char buf[40];
     if (isnan(x))
-        emit_plain(em, ".nan");
+        yo_plain(&em->out, ".nan");
     else if (isinf(x))
-        emit_plain(em, x < 0 ? "-.inf" : ".inf");
+        yo_plain(&em->out, x < 0 ? "-.inf" : ".inf");
     else
-        emit_plain(em, conf_format_num(x, buf, sizeof buf));
-}
-
-static void emit_int(emitter *em, int64_t x)
-{
-    char buf[32];
-    snprintf(buf, sizeof buf, "%" PRId64, x);
-    emit_plain(em, buf);
+        yo_plain(&em->out, conf_format_num(x, buf, sizeof buf));
 }
 
 /* "file:line:col+len" */
@@ -174,12 +106,12 @@ static void emit_loc(emitter *em, const char *key, src_loc l)
     size_t n = (l.file ? strlen(l.file) : 0) + 48;
     char *buf = malloc(n);
     if (!buf) {
-        em->failed = true;
+        em->out.failed = true;
         return;
     }
     snprintf(buf, n, "%s:%d:%d+%d", l.file ? l.file : "", l.line, l.col, l.len);
-    emit_plain(em, key);
-    emit_plain(em, buf);
+    yo_plain(&em->out, key);
+    yo_plain(&em->out, buf);
     free(buf);
 }
 
@@ -187,141 +119,141 @@ static void emit_value(emitter *em, const conf_value *v);
 
 static void emit_args(emitter *em, const conf_arg *args, int n)
 {
-    seq_start(em, false);
+    yo_seq_start(&em->out, false);
     for (int i = 0; i < n; i++) {
-        map_start(em, false);
+        yo_map_start(&em->out, false);
         if (args[i].name) {
-            emit_plain(em, "key");
-            emit_plain(em, args[i].name);
+            yo_plain(&em->out, "key");
+            yo_plain(&em->out, args[i].name);
         }
         emit_loc(em, "loc", args[i].name_loc);
-        emit_plain(em, "value");
+        yo_plain(&em->out, "value");
         emit_value(em, args[i].value);
-        map_end(em);
+        yo_map_end(&em->out);
     }
-    seq_end(em);
+    yo_seq_end(&em->out);
 }
 
 /* A typed value: {num|str|ident|bool: X, loc: L}, or a block mapping for calls and lists. */
 static void emit_value(emitter *em, const conf_value *v)
 {
     bool compound = v->kind == CV_CALL || v->kind == CV_LIST;
-    map_start(em, !compound);
+    yo_map_start(&em->out, !compound);
     switch (v->kind) {
     case CV_NUM:
-        emit_plain(em, "num");
+        yo_plain(&em->out, "num");
         emit_num(em, v->num);
         break;
     case CV_STR:
-        emit_plain(em, "str");
-        emit_quoted(em, v->str);
+        yo_plain(&em->out, "str");
+        yo_quoted(&em->out, v->str);
         break;
     case CV_IDENT:
-        emit_plain(em, "ident");
-        emit_plain(em, v->str);
+        yo_plain(&em->out, "ident");
+        yo_plain(&em->out, v->str);
         break;
     case CV_BOOL:
-        emit_plain(em, "bool");
-        emit_plain(em, v->num != 0 ? "true" : "false");
+        yo_plain(&em->out, "bool");
+        yo_plain(&em->out, v->num != 0 ? "true" : "false");
         break;
     case CV_CALL:
-        emit_plain(em, "call");
-        emit_plain(em, v->str);
+        yo_plain(&em->out, "call");
+        yo_plain(&em->out, v->str);
         break;
     case CV_LIST:
         emit_loc(em, "loc", v->loc);
-        emit_plain(em, "list");
+        yo_plain(&em->out, "list");
         emit_args(em, v->args, v->n_args);
         break;
     }
     if (v->kind != CV_LIST)
         emit_loc(em, "loc", v->loc);
     if (v->kind == CV_CALL && v->n_args) {
-        emit_plain(em, "args");
+        yo_plain(&em->out, "args");
         emit_args(em, v->args, v->n_args);
     }
-    map_end(em);
+    yo_map_end(&em->out);
 }
 
 static void emit_stmt(emitter *em, const ir_stmt *st)
 {
     unsigned f = kind_fields[st->kind];
-    map_start(em, false);
-    emit_plain(em, "kind");
-    emit_plain(em, ir_kind_names[st->kind]);
+    yo_map_start(&em->out, false);
+    yo_plain(&em->out, "kind");
+    yo_plain(&em->out, ir_kind_names[st->kind]);
     emit_loc(em, "loc", st->loc);
     if ((f & F_FLAGS) && st->flags) {
-        emit_plain(em, "flags");
-        seq_start(em, true);
+        yo_plain(&em->out, "flags");
+        yo_seq_start(&em->out, true);
         for (int i = 0; i < N_FLAGS; i++)
             if (st->flags & (1u << i))
-                emit_plain(em, flag_names[i]);
-        seq_end(em);
+                yo_plain(&em->out, flag_names[i]);
+        yo_seq_end(&em->out);
     }
     if ((f & F_TYPE) && st->layer_type) {
-        emit_plain(em, "layer_type");
-        emit_plain(em, st->layer_type);
+        yo_plain(&em->out, "layer_type");
+        yo_plain(&em->out, st->layer_type);
         emit_loc(em, "layer_type_loc", st->layer_type_loc);
     }
     if (f & F_EXPECT) {
         if (st->metric) {
-            emit_plain(em, "metric");
-            emit_plain(em, st->metric);
+            yo_plain(&em->out, "metric");
+            yo_plain(&em->out, st->metric);
             emit_loc(em, "metric_loc", st->metric_loc);
         }
-        emit_plain(em, "cmp");
-        emit_quoted(em, (unsigned)st->cmp < (unsigned)N_CMPS ? cmp_names[st->cmp] : "?");
-        emit_plain(em, "threshold");
+        yo_plain(&em->out, "cmp");
+        yo_quoted(&em->out, (unsigned)st->cmp < (unsigned)N_CMPS ? cmp_names[st->cmp] : "?");
+        yo_plain(&em->out, "threshold");
         emit_num(em, st->threshold);
     }
     if ((f & F_NAME) && st->name) {
-        emit_plain(em, "name");
-        emit_quoted(em, st->name);
+        yo_plain(&em->out, "name");
+        yo_quoted(&em->out, st->name);
         emit_loc(em, "name_loc", st->name_loc);
     }
     if ((f & F_NAME2) && st->name2) {
-        emit_plain(em, "name2");
-        emit_quoted(em, st->name2);
+        yo_plain(&em->out, "name2");
+        yo_quoted(&em->out, st->name2);
         emit_loc(em, "name2_loc", st->name2_loc);
     }
     if ((f & F_NAMES) && st->n_names) {
-        emit_plain(em, "names");
-        seq_start(em, false);
+        yo_plain(&em->out, "names");
+        yo_seq_start(&em->out, false);
         for (int i = 0; i < st->n_names; i++) {
-            map_start(em, true);
-            emit_plain(em, "name");
-            emit_quoted(em, st->names[i]);
+            yo_map_start(&em->out, true);
+            yo_plain(&em->out, "name");
+            yo_quoted(&em->out, st->names[i]);
             if (st->name_locs)
                 emit_loc(em, "loc", st->name_locs[i]);
-            map_end(em);
+            yo_map_end(&em->out);
         }
-        seq_end(em);
+        yo_seq_end(&em->out);
     }
     if (f & F_COUNT) {
-        emit_plain(em, "count");
-        emit_int(em, st->count);
+        yo_plain(&em->out, "count");
+        yo_int(&em->out, st->count);
         emit_loc(em, "count_loc", st->count_loc);
     }
     if ((f & F_INDICES) && st->n_indices) {
-        emit_plain(em, "indices");
-        seq_start(em, true);
+        yo_plain(&em->out, "indices");
+        yo_seq_start(&em->out, true);
         for (int i = 0; i < st->n_indices; i++)
-            emit_int(em, st->indices[i]);
-        seq_end(em);
+            yo_int(&em->out, st->indices[i]);
+        yo_seq_end(&em->out);
         emit_loc(em, "indices_loc", st->indices_loc);
     }
     if ((f & F_VALUE) && st->value) {
-        emit_plain(em, "value");
+        yo_plain(&em->out, "value");
         emit_value(em, st->value);
     }
     if (f & F_OPTS) {
         emit_loc(em, "opts_loc", st->opts_loc);
         if (st->n_opts) {
-            emit_plain(em, "opts");
+            yo_plain(&em->out, "opts");
             emit_args(em, st->opts, st->n_opts);
         }
     }
-    map_end(em);
+    yo_map_end(&em->out);
 }
 
 /* Every loc's file must be in the files list; files named only by a loc join the end. */
@@ -334,7 +266,7 @@ static void note_file(emitter *em, const char *file)
             return;
     const char **f = realloc(em->files, (size_t)(em->n_files + 1) * sizeof *f);
     if (!f) {
-        em->failed = true;
+        em->out.failed = true;
         return;
     }
     em->files = f;
@@ -381,33 +313,26 @@ static void collect_files(emitter *em)
 
 static void emit_document(emitter *em)
 {
-    yaml_event_t ev;
-    int ok = yaml_stream_start_event_initialize(&ev, YAML_UTF8_ENCODING);
-    emit_event(em, &ev, ok);
-    ok = yaml_document_start_event_initialize(&ev, NULL, NULL, NULL, 1);
-    emit_event(em, &ev, ok);
-    map_start(em, false);
-    emit_plain(em, "format");
-    emit_plain(em, IR_FORMAT);
+    yo_begin(&em->out);
+    yo_map_start(&em->out, false);
+    yo_plain(&em->out, "format");
+    yo_plain(&em->out, IR_FORMAT);
     if (em->s->path) {
-        emit_plain(em, "script");
-        emit_quoted(em, em->s->path);
+        yo_plain(&em->out, "script");
+        yo_quoted(&em->out, em->s->path);
     }
-    emit_plain(em, "files");
-    seq_start(em, false);
+    yo_plain(&em->out, "files");
+    yo_seq_start(&em->out, false);
     for (int i = 0; i < em->n_files; i++)
-        emit_quoted(em, em->files[i]);
-    seq_end(em);
-    emit_plain(em, "statements");
-    seq_start(em, false);
+        yo_quoted(&em->out, em->files[i]);
+    yo_seq_end(&em->out);
+    yo_plain(&em->out, "statements");
+    yo_seq_start(&em->out, false);
     for (int i = 0; i < em->s->n_stmts; i++)
         emit_stmt(em, &em->s->stmts[i]);
-    seq_end(em);
-    map_end(em);
-    ok = yaml_document_end_event_initialize(&ev, 1);
-    emit_event(em, &ev, ok);
-    ok = yaml_stream_end_event_initialize(&ev);
-    emit_event(em, &ev, ok);
+    yo_seq_end(&em->out);
+    yo_map_end(&em->out);
+    yo_end(&em->out);
 }
 
 int ir_emit_yaml(const ir_script *s, const char *out_path, struct diag_ctx *d)
@@ -421,24 +346,21 @@ int ir_emit_yaml(const ir_script *s, const char *out_path, struct diag_ctx *d)
         return -1;
     }
     emitter em = {.s = s};
-    if (!yaml_emitter_initialize(&em.e)) {
+    if (yaml_out_init(&em.out) != 0) {
         atomic_abort(&af);
         diag_error(d, where, "cannot write the IR: out of memory");
         return -1;
     }
-    yaml_emitter_set_output_file(&em.e, af.fp);
-    yaml_emitter_set_unicode(&em.e, 1);
-    yaml_emitter_set_width(&em.e, -1);
-    yaml_emitter_set_indent(&em.e, 2);
+    yaml_emitter_set_output_file(&em.out.e, af.fp);
     collect_files(&em);
     emit_document(&em);
-    if (!em.failed && !yaml_emitter_flush(&em.e))
-        em.failed = true;
-    const char *problem = em.e.problem;
-    bool failed = em.failed;
+    if (!em.out.failed && !yaml_emitter_flush(&em.out.e))
+        em.out.failed = true;
+    const char *problem = em.out.e.problem;
+    bool failed = em.out.failed;
     if (failed)
         snprintf(err, sizeof err, "%s", problem ? problem : "out of memory");
-    yaml_emitter_delete(&em.e);
+    yaml_out_delete(&em.out);
     free(em.files);
     if (failed) {
         atomic_abort(&af);

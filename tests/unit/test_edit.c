@@ -15,7 +15,8 @@
 #include "runtime/edits/edit.h"
 #include "runtime/nn/init.h"
 #include "runtime/graph/model.h"
-#include "runtime/formats/model_io.h"
+#include "runtime/formats/format.h"
+#include "runtime/formats/weights_store.h"
 #include "runtime/base/rng.h"
 #include "runtime/tensor/tensor.h"
 

@@ -12,7 +12,7 @@
 #include "runtime/base/diag.h"
 #include "compiler/frontend.h"
 #include "runtime/script/exec.h"
-#include "runtime/formats/model_io.h"
+#include "runtime/formats/format.h"
 
 static char tmpdir[PATH_MAX];
 static char root[PATH_MAX];

@@ -17,7 +17,7 @@
 #include "runtime/data/data.h"
 #include "runtime/script/exec.h"
 #include "runtime/featurize/featurize.h"
-#include "runtime/formats/model_io.h"
+#include "runtime/formats/format.h"
 #include "runtime/tensor/npy.h"
 #include "runtime/base/rng.h"
 

@@ -8,7 +8,7 @@
 #include <unistd.h>
 
 #include "runtime/base/diag.h"
-#include "runtime/formats/model_io.h"
+#include "runtime/formats/format.h"
 #include "runtime/nn/layer.h"
 
 static char *read_text(const char *path)

@@ -7,7 +7,8 @@
 #include <unistd.h>
 
 #include "runtime/base/diag.h"
-#include "runtime/formats/model_io.h"
+#include "runtime/formats/format.h"
+#include "runtime/graph/arch_hash.h"
 #include "runtime/formats/safetensors.h"
 
 /* A file image: 8-byte little-endian header length, the header, then `data_len` data bytes
