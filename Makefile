@@ -34,13 +34,13 @@ GEN_C      := $(if $(HAVE_GRAMMAR),$(BUILD)/gen/parser.c $(BUILD)/gen/scanner.c)
 GEN_H      := $(if $(HAVE_GRAMMAR),$(BUILD)/gen/parser.h $(BUILD)/gen/scanner.h)
 LIB_SRC    := $(sort $(shell find compiler runtime -name "*.c"))
 CLI_SRC    := $(sort $(wildcard cli/*.c))
-TEST_SRC   := $(sort $(wildcard tests/unit/*.c))
+TEST_SRC   := $(sort $(shell find tests/unit -name "*.c"))
 
 LIB_OBJ    := $(LIB_SRC:%.c=$(BUILD)/obj/%.o) $(GEN_C:$(BUILD)/gen/%.c=$(BUILD)/obj/gen/%.o)
 CLI_OBJ    := $(CLI_SRC:%.c=$(BUILD)/obj/%.o)
 TEST_OBJ   := $(TEST_SRC:%.c=$(BUILD)/obj/%.o)
 
-.PHONY: all deps test test-suite unit golden e2e demo bench fuzz install clean
+.PHONY: all deps test test-suite layering unit golden e2e demo bench fuzz install clean
 .DEFAULT_GOAL := all
 
 all: $(BUILD)/surgery
@@ -85,12 +85,19 @@ test: $(DEPS_STAMP)
 	@$(MAKE) --no-print-directory test-suite BUILD=$(BUILD)-asan SANITIZE=1
 
 test-suite: $(BUILD)/surgery $(BUILD)/unit-tests
+	@echo "== include layering =="
+	@$(CHECK_LAYERING)
 	@echo "== unit tests ($(BUILD)) =="
 	OPENBLAS_NUM_THREADS=1 ASAN_OPTIONS=detect_leaks=1 $(BUILD)/unit-tests -j2
 	@echo "== golden diagnostics ($(BUILD)) =="
 	@sh tests/golden/run.sh $(BUILD)/surgery
 	@echo "== end-to-end ($(BUILD)) =="
 	@sh tests/e2e/run.sh $(BUILD)/surgery
+
+# The include lines follow the layers of tools/layers.txt (docs/architecture.md).
+CHECK_LAYERING := sh tools/check-layering.sh && sh tools/check-layering.sh --self-check
+layering:
+	@$(CHECK_LAYERING)
 
 demo: $(BUILD)/surgery
 	@sh examples/demo.sh $(BUILD)/surgery

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "runtime/data/data.h"
+#include "runtime/script/data_stmt.h"
 #include "runtime/edits/edit.h"
 #include "runtime/formats/format.h"
 
@@ -37,7 +38,8 @@ static void check_data(const ir_script *s, const model *m, diag_ctx *d)
         if (st->kind != IR_DATA)
             continue;
         data_info info;
-        if (data_probe_info(st, d, &info) != 0)
+        data_spec spec = data_stmt_spec(st);
+        if (data_probe_info(&spec, d, &info) != 0)
             continue;
         if (m->n_inputs == 1) {
             const model_input *in = &m->inputs[0];

@@ -11,6 +11,7 @@
 
 #include "runtime/nn/layer.h"
 #include "runtime/base/util.h"
+#include "runtime/nn/layer_options.h"
 
 #define MAX_KEYS 64
 #define SUPPORTED_VERSION 1

@@ -1,6 +1,6 @@
 #!/usr/bin/python3
 """convert_onnx_lstm.py: turns ONNX's LSTM conformance cases (package libonnx-testdata) into
-fixtures in surgery's lstm / graves_lstm parameter layout, for tests/unit/test_lstm_onnx.c.
+fixtures in surgery's lstm / graves_lstm parameter layout, for tests/unit/nn/test_lstm_onnx.c.
 
 Cases: test_lstm_defaults, test_lstm_with_initial_bias, test_lstm_with_peepholes (their
 input_N.pb / output_0.pb read with python3-onnx), plus two cases with random weights, several
@@ -10,7 +10,7 @@ conformance data): the conformance cases have constant weights and one time step
 cannot tell the gate blocks apart nor exercise the forget and input-gate peepholes.
 
 Usage: /usr/bin/python3 tools/convert_onnx_lstm.py [ONNX_NODE_DIR] [OUT_DIR]
-Fixture format (read by tests/unit/lstm_fixture.h): lines `tensor NAME NDIM D0 ... Dn-1`
+Fixture format (read by tests/unit/nn/lstm_fixture.h): lines `tensor NAME NDIM D0 ... Dn-1`
 followed by the values (C order, "%.9g", float32 round trip), `#` comments.
 """
 import os

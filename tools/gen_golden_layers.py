@@ -1,5 +1,5 @@
 #!/usr/bin/python3
-"""gen_golden_layers.py: writes the reference outputs of tests/unit/test_layers.c (layer forward
+"""gen_golden_layers.py: writes the reference outputs of tests/unit/nn/test_layers.c (layer forward
 passes, activations and losses, with gradients) computed with PyTorch in float64 from float32
 inputs, into tests/data/layers/*.txt.
 

@@ -1,6 +1,6 @@
 #!/usr/bin/python3
 """gen_golden_lstm.py: golden forward and backward results for surgery's lstm and graves_lstm,
-from PyTorch, for tests/unit/test_lstm_torch.c.
+from PyTorch, for tests/unit/nn/test_lstm_torch.c.
 
 Every case draws float32 parameters in our layout (W [n_in, 4n], RW [n, 4n] or [n, 4n + 3],
 b [4n]; gate blocks a | f | o | i; peephole columns forget, output, input gate), an input x

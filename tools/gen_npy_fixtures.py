@@ -1,5 +1,5 @@
 #!/usr/bin/python3
-# gen_npy_fixtures.py: writes the .npy files tests/unit/test_npy.c reads (run from the repo root
+# gen_npy_fixtures.py: writes the .npy files tests/unit/tensor/test_npy.c reads (run from the repo root
 # with Debian's /usr/bin/python3; numpy decides the exact bytes, so the reader is checked against
 # the real writer).
 import io

@@ -1,5 +1,5 @@
 #!/usr/bin/python3
-"""Writes the small data files under tests/data/data/ that tests/unit/test_data.c reads:
+"""Writes the small data files under tests/data/data/ that tests/unit/data/test_data.c reads:
 CSV, sequence CSV, .npy, idx and text fixtures, good and deliberately broken. Deterministic:
 running it again produces the same bytes. Run from the repository root."""
 import os

@@ -49,3 +49,16 @@ bool str_ends_with(const char *s, const char *suffix)
     size_t n = strlen(s), m = strlen(suffix);
     return n >= m && !strcmp(s + n - m, suffix);
 }
+
+char *path_beside_file(const char *file, const char *path)
+{
+    const char *slash = file ? strrchr(file, '/') : NULL;
+    if (path[0] == '/' || !slash)
+        return xstrdup(path);
+    size_t dir = (size_t)(slash - file) + 1;
+    size_t n = strlen(path);
+    char *out = xrealloc(NULL, dir + n + 1);
+    memcpy(out, file, dir);
+    memcpy(out + dir, path, n + 1);
+    return out;
+}

@@ -21,5 +21,8 @@ char *xstrndup(const char *s, size_t n);
 char *str_dup(const char *s);
 /* s ends with suffix. */
 bool str_ends_with(const char *s, const char *suffix);
+/* A path as written in the file `file`: absolute paths and paths written in no particular file
+ * (file NULL or without a folder) as they are, relative ones joined to file's folder. */
+char *path_beside_file(const char *file, const char *path);
 
 #endif

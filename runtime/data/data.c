@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "runtime/base/rng.h"
+#include "runtime/base/util.h"
 
 const char *const data_source_names[DATA_SOURCE_COUNT] = {"csv", "csv_sequence", "npy", "idx", "text"};
 
@@ -20,7 +21,7 @@ const char *const data_source_names[DATA_SOURCE_COUNT] = {"csv", "csv_sequence",
 typedef struct source_spec {
     const char *const *params;
     const char *const *options;
-    int (*open)(dataset *ds, const ir_stmt *st, diag_ctx *d, bool probe);
+    int (*open)(dataset *ds, const data_spec *spec, diag_ctx *d, bool probe);
 } source_spec;
 
 static const char *const path_only[] = {"path", NULL};
@@ -60,11 +61,11 @@ static bool in_list(const char *const *l, const char *s)
 
 /* ---- options ---- */
 
-const conf_arg *data_opt(const ir_stmt *st, const char *key)
+const conf_arg *data_opt(const data_spec *spec, const char *key)
 {
-    for (int i = 0; i < st->n_opts; i++)
-        if (st->opts[i].name && !strcmp(st->opts[i].name, key))
-            return &st->opts[i];
+    for (int i = 0; i < spec->n_opts; i++)
+        if (spec->opts[i].name && !strcmp(spec->opts[i].name, key))
+            return &spec->opts[i];
     return NULL;
 }
 
@@ -73,9 +74,9 @@ static bool is_integer(double v)
     return isfinite(v) && v == floor(v) && fabs(v) < 9.0e15;
 }
 
-int opt_int(const ir_stmt *st, const char *key, int64_t lo, int64_t hi, int64_t *out, diag_ctx *d)
+int opt_int(const data_spec *spec, const char *key, int64_t lo, int64_t hi, int64_t *out, diag_ctx *d)
 {
-    const conf_arg *a = data_opt(st, key);
+    const conf_arg *a = data_opt(spec, key);
     if (!a)
         return 0;
     const conf_value *v = a->value;
@@ -95,9 +96,9 @@ int opt_int(const ir_stmt *st, const char *key, int64_t lo, int64_t hi, int64_t 
     return 0;
 }
 
-int opt_bool(const ir_stmt *st, const char *key, bool *out, diag_ctx *d)
+int opt_bool(const data_spec *spec, const char *key, bool *out, diag_ctx *d)
 {
-    const conf_arg *a = data_opt(st, key);
+    const conf_arg *a = data_opt(spec, key);
     if (!a)
         return 0;
     if (a->value->kind != CV_BOOL) {
@@ -108,9 +109,9 @@ int opt_bool(const ir_stmt *st, const char *key, bool *out, diag_ctx *d)
     return 0;
 }
 
-int opt_ident(const ir_stmt *st, const char *key, const char *const *names, int n, int *out, diag_ctx *d)
+int opt_ident(const data_spec *spec, const char *key, const char *const *names, int n, int *out, diag_ctx *d)
 {
-    const conf_arg *a = data_opt(st, key);
+    const conf_arg *a = data_opt(spec, key);
     if (!a)
         return 0;
     const conf_value *v = a->value;
@@ -134,9 +135,9 @@ int opt_ident(const ir_stmt *st, const char *key, const char *const *names, int 
     return -1;
 }
 
-int opt_string(const ir_stmt *st, const char *key, const char **out, diag_ctx *d)
+int opt_string(const data_spec *spec, const char *key, const char **out, diag_ctx *d)
 {
-    const conf_arg *a = data_opt(st, key);
+    const conf_arg *a = data_opt(spec, key);
     if (!a)
         return 0;
     if (a->value->kind != CV_STR) {
@@ -147,9 +148,9 @@ int opt_string(const ir_stmt *st, const char *key, const char **out, diag_ctx *d
     return 0;
 }
 
-const conf_value *src_arg(const ir_stmt *st, const char *name, int position)
+const conf_value *src_arg(const data_spec *spec, const char *name, int position)
 {
-    const conf_value *call = st->value;
+    const conf_value *call = spec->source;
     if (!call || call->kind != CV_CALL)
         return NULL;
     int pos = 0;
@@ -161,21 +162,21 @@ const conf_value *src_arg(const ir_stmt *st, const char *name, int position)
     return NULL;
 }
 
-char *src_path_arg(const ir_stmt *st, const char *name, int position, const char *what, diag_ctx *d)
+char *src_path_arg(const data_spec *spec, const char *name, int position, const char *what, diag_ctx *d)
 {
-    const conf_value *v = src_arg(st, name, position);
+    const conf_value *v = src_arg(spec, name, position);
     if (!v) {
         if (position > 0)
-            diag_error(d, st->value->loc, "%s(...) needs %s: %s = \"PATH\"", st->value->str, what, name);
+            diag_error(d, spec->source->loc, "%s(...) needs %s: %s = \"PATH\"", spec->source->str, what, name);
         else
-            diag_error(d, st->value->loc, "%s(...) needs %s as its first argument", st->value->str, what);
+            diag_error(d, spec->source->loc, "%s(...) needs %s as its first argument", spec->source->str, what);
         return NULL;
     }
     if (v->kind != CV_STR) {
         diag_error(d, v->loc, "%s must be a string (a path relative to the script)", what);
         return NULL;
     }
-    char *p = ir_resolve_path(st, v->str);
+    char *p = path_beside_file(spec->loc.file, v->str);
     if (!p)
         diag_error(d, v->loc, "out of memory");
     return p;
@@ -183,21 +184,21 @@ char *src_path_arg(const ir_stmt *st, const char *name, int position, const char
 
 static const char *const norm_names[] = {"standardize", "minmax"};
 
-int data_common_options(dataset *ds, const ir_stmt *st, bool allow_normalize, bool allow_limit,
+int data_common_options(dataset *ds, const data_spec *spec, bool allow_normalize, bool allow_limit,
                         int64_t *limit, diag_ctx *d)
 {
     int err = 0;
     ds->batch = 32;
-    err |= opt_int(st, "batch", 1, -1, &ds->batch, d);
-    err |= opt_bool(st, "shuffle", &ds->shuffle, d);
+    err |= opt_int(spec, "batch", 1, -1, &ds->batch, d);
+    err |= opt_bool(spec, "shuffle", &ds->shuffle, d);
     if (allow_normalize) {
         int k = -1;
-        err |= opt_ident(st, "normalize", norm_names, 2, &k, d);
+        err |= opt_ident(spec, "normalize", norm_names, 2, &k, d);
         ds->normalize = k == 0 ? NORM_STANDARDIZE : k == 1 ? NORM_MINMAX : NORM_NONE;
     }
     *limit = -1;
     if (allow_limit)
-        err |= opt_int(st, "limit", 1, -1, limit, d);
+        err |= opt_int(spec, "limit", 1, -1, limit, d);
     return err ? -1 : 0;
 }
 
@@ -437,11 +438,11 @@ static int source_index(const char *name)
 }
 
 /* Checks the source call's shape and the option names. Returns the source, or -1 (reported). */
-static int check_statement(const ir_stmt *st, diag_ctx *d)
+static int check_spec(const data_spec *spec, diag_ctx *d)
 {
-    const conf_value *call = st->value;
+    const conf_value *call = spec->source;
     if (!call || call->kind != CV_CALL) {
-        diag_error(d, call ? call->loc : st->loc,
+        diag_error(d, call ? call->loc : spec->loc,
                    "a data source is a call such as csv(\"file.csv\"), npy(...), idx(...), text(...)");
         return -1;
     }
@@ -493,8 +494,8 @@ static int check_statement(const ir_stmt *st, diag_ctx *d)
             errors++;
         }
     }
-    for (int i = 0; i < st->n_opts; i++) {
-        const conf_arg *o = &st->opts[i];
+    for (int i = 0; i < spec->n_opts; i++) {
+        const conf_arg *o = &spec->opts[i];
         if (!o->name)
             continue;
         if (!in_list(sp->options, o->name)) {
@@ -507,9 +508,9 @@ static int check_statement(const ir_stmt *st, diag_ctx *d)
             continue;
         }
         for (int j = 0; j < i; j++)
-            if (st->opts[j].name && !strcmp(st->opts[j].name, o->name)) {
+            if (spec->opts[j].name && !strcmp(spec->opts[j].name, o->name)) {
                 diag_error(d, o->name_loc, "option `%s` is given twice", o->name);
-                diag_note(d, st->opts[j].name_loc, "first given here");
+                diag_note(d, spec->opts[j].name_loc, "first given here");
                 errors++;
                 break;
             }
@@ -517,14 +518,14 @@ static int check_statement(const ir_stmt *st, diag_ctx *d)
     return errors ? -1 : s;
 }
 
-static dataset *dataset_new(const ir_stmt *st, int source)
+static dataset *dataset_new(const data_spec *spec, int source)
 {
     dataset *ds = calloc(1, sizeof *ds);
     if (!ds)
         return NULL;
     ds->source = (data_source)source;
-    ds->loc = st->loc;
-    ds->name = strdup(st->name ? st->name : "");
+    ds->loc = spec->loc;
+    ds->name = strdup(spec->name ? spec->name : "");
     if (!ds->name) {
         free(ds);
         return NULL;
@@ -547,18 +548,17 @@ static void dataset_free(dataset *ds)
     free(ds);
 }
 
-dataset *data_open(const ir_stmt *st, diag_ctx *d)
+dataset *data_open(const data_spec *spec, diag_ctx *d)
 {
-    assert(st && st->kind == IR_DATA);
-    int s = check_statement(st, d);
+    int s = check_spec(spec, d);
     if (s < 0)
         return NULL;
-    dataset *ds = dataset_new(st, s);
+    dataset *ds = dataset_new(spec, s);
     if (!ds) {
-        diag_error(d, st->loc, "out of memory");
+        diag_error(d, spec->loc, "out of memory");
         return NULL;
     }
-    if (specs[s].open(ds, st, d, false) != 0) {
+    if (specs[s].open(ds, spec, d, false) != 0) {
         dataset_free(ds);
         return NULL;
     }
@@ -566,18 +566,17 @@ dataset *data_open(const ir_stmt *st, diag_ctx *d)
     return ds;
 }
 
-int data_probe_info(const ir_stmt *st, diag_ctx *d, data_info *info)
+int data_probe_info(const data_spec *spec, diag_ctx *d, data_info *info)
 {
-    assert(st && st->kind == IR_DATA);
-    int s = check_statement(st, d);
+    int s = check_spec(spec, d);
     if (s < 0)
         return -1;
-    dataset *ds = dataset_new(st, s);
+    dataset *ds = dataset_new(spec, s);
     if (!ds) {
-        diag_error(d, st->loc, "out of memory");
+        diag_error(d, spec->loc, "out of memory");
         return -1;
     }
-    int rc = specs[s].open(ds, st, d, true);
+    int rc = specs[s].open(ds, spec, d, true);
     if (rc == 0 && info) {
         info->source = ds->source;
         info->features = ds->features;
@@ -589,10 +588,10 @@ int data_probe_info(const ir_stmt *st, diag_ctx *d, data_info *info)
     return rc;
 }
 
-int data_probe(const ir_stmt *st, diag_ctx *d, int64_t *features, bool *sequence, int64_t *classes)
+int data_probe(const data_spec *spec, diag_ctx *d, int64_t *features, bool *sequence, int64_t *classes)
 {
     data_info info;
-    if (data_probe_info(st, d, &info) != 0)
+    if (data_probe_info(spec, d, &info) != 0)
         return -1;
     if (features)
         *features = info.features;

@@ -8,12 +8,13 @@
 #include <stdio.h>
 #include "runtime/graph/model.h"
 #include "runtime/tensor/tensor.h"
+#include "runtime/base/conf.h"
 #include "runtime/base/diag.h"
-#include "runtime/script/ir.h"
+#include "runtime/base/loc.h"
 
 /* Ownership: a dataset owns its open files, its record index, its copy of the normaliser and
- * its vocabulary; data_close(NULL) is a no-op. The statement passed to data_open/data_probe is
- * borrowed for the call only. A batch filled by data_next belongs to the caller, who releases
+ * its vocabulary; data_close(NULL) is a no-op. The spec passed to data_open/data_probe, and
+ * everything it points to, is borrowed for the call only. A batch filled by data_next belongs to the caller, who releases
  * it with batch_release (releasing a zeroed batch is a no-op); data_next releases the batch it
  * is given before filling it, so one batch struct can be reused across calls. Normalisers
  * returned by data_fit_normalizer own their arrays (free them with data_normalizer_release). */
@@ -44,18 +45,28 @@ typedef struct data_info {
     int64_t outputs;         /* width of y: classes, or regression targets */
 } data_info;
 
-/* Opens the data of an IR_DATA statement: resolves its paths against the script's folder,
+/* What a `data` statement says, as the readers take it (the script executor and the checker
+ * fill it from the statement; nothing here knows the statement itself). */
+typedef struct data_spec {
+    const char *name;           /* the dataset's name */
+    src_loc loc;                /* the statement's keyword; paths resolve against loc.file's folder */
+    const conf_value *source;   /* the source call: csv("f.csv", ...), npy(...), ... */
+    const conf_arg *opts;       /* the option block, in source order */
+    int n_opts;
+} data_spec;
+
+/* Opens the data of a spec: resolves its paths against the script's folder,
  * validates the source's arguments and options, opens the files and reads every record once to
  * validate it (field counts, numbers, labels, finiteness) and to build the record index. Every
  * problem is reported through d at the script's option or at file:line:col; returns NULL then. */
-dataset *data_open(const ir_stmt *st, diag_ctx *d);
+dataset *data_open(const data_spec *spec, diag_ctx *d);
 void data_close(dataset *ds);
 
 /* Reads only what the header or the first record needs (no full pass, except a text source
  * without `vocab`, whose vocabulary is the file's distinct bytes). Returns 0, or -1 with the
  * errors reported. data_probe is the short form of data_probe_info. */
-int data_probe_info(const ir_stmt *st, diag_ctx *d, data_info *info);
-int data_probe(const ir_stmt *st, diag_ctx *d, int64_t *features, bool *sequence, int64_t *classes);
+int data_probe_info(const data_spec *spec, diag_ctx *d, data_info *info);
+int data_probe(const data_spec *spec, diag_ctx *d, int64_t *features, bool *sequence, int64_t *classes);
 
 const char *data_name(const dataset *ds);            /* the statement's name */
 data_source data_source_of(const dataset *ds);

@@ -121,15 +121,15 @@ static int64_t count_fields(const char *s, size_t len, char delim)
 }
 
 /* Decides the label columns from the first record's column count. */
-static int settle_columns(dataset *ds, csv_impl *c, const ir_stmt *st, bool label_given,
+static int settle_columns(dataset *ds, csv_impl *c, const data_spec *spec, bool label_given,
                           int64_t line_no, diag_ctx *d)
 {
     int64_t width = c->classify ? 1 : c->label_count;
     if (!label_given)
         c->label = c->ncols - width;
     if (c->label < 0 || c->label + width > c->ncols) {
-        const conf_arg *a = data_opt(st, label_given ? "label" : "label_count");
-        src_loc at = a ? a->value->loc : st->loc;
+        const conf_arg *a = data_opt(spec, label_given ? "label" : "label_count");
+        src_loc at = a ? a->value->loc : spec->loc;
         if (c->classify)
             diag_error(d, at, "label = %lld, but %s has %lld column%s (line %lld)", (long long)c->label,
                        c->path, (long long)c->ncols, c->ncols == 1 ? "" : "s", (long long)line_no);
@@ -151,42 +151,42 @@ static int settle_columns(dataset *ds, csv_impl *c, const ir_stmt *st, bool labe
     return 0;
 }
 
-int csv_open(dataset *ds, const ir_stmt *st, diag_ctx *d, bool probe)
+int csv_open(dataset *ds, const data_spec *spec, diag_ctx *d, bool probe)
 {
     int64_t limit = -1, header = 0;
     const char *delim = ",";
     csv_impl *c = calloc(1, sizeof *c);
     if (!c) {
-        diag_error(d, st->loc, "out of memory");
+        diag_error(d, spec->loc, "out of memory");
         return -1;
     }
     ds->impl = c;
     ds->ops = &csv_reader;
     c->label = -1;
     c->label_count = 1;
-    int err = data_common_options(ds, st, true, true, &limit, d);
-    err |= opt_int(st, "label", 0, -1, &c->label, d);
-    err |= opt_int(st, "classes", 2, -1, &ds->classes, d);
-    err |= opt_int(st, "label_count", 1, -1, &c->label_count, d);
-    err |= opt_int(st, "header", 0, -1, &header, d);
-    err |= opt_string(st, "delimiter", &delim, d);
-    const conf_arg *dl = data_opt(st, "delimiter");
+    int err = data_common_options(ds, spec, true, true, &limit, d);
+    err |= opt_int(spec, "label", 0, -1, &c->label, d);
+    err |= opt_int(spec, "classes", 2, -1, &ds->classes, d);
+    err |= opt_int(spec, "label_count", 1, -1, &c->label_count, d);
+    err |= opt_int(spec, "header", 0, -1, &header, d);
+    err |= opt_string(spec, "delimiter", &delim, d);
+    const conf_arg *dl = data_opt(spec, "delimiter");
     if (dl && dl->value->kind == CV_STR && strlen(delim) != 1) {
         diag_error(d, dl->value->loc, "`delimiter` must be a single character, such as \",\" or \"\\t\"");
         err = -1;
     }
-    const conf_arg *lc = data_opt(st, "label_count");
+    const conf_arg *lc = data_opt(spec, "label_count");
     if (lc && ds->classes) {
         diag_error(d, lc->name_loc, "`label_count` is for regression targets; with `classes` the label is one column");
         err = -1;
     }
-    c->path = src_path_arg(st, "path", 0, "the CSV file", d);
+    c->path = src_path_arg(spec, "path", 0, "the CSV file", d);
     if (err || !c->path)
         return -1;
     c->delim = delim[0];
     c->classify = ds->classes > 0;
-    bool label_given = data_opt(st, "label") != NULL;
-    const conf_value *pv = src_arg(st, "path", 0);
+    bool label_given = data_opt(spec, "label") != NULL;
+    const conf_value *pv = src_arg(spec, "path", 0);
 
     c->f = fopen(c->path, "rb");
     if (!c->f) {
@@ -198,7 +198,7 @@ int csv_open(dataset *ds, const ir_stmt *st, diag_ctx *d, bool probe)
     for (int64_t h = 0; h < header; h++) {
         int64_t got = csv_read_line(c->f, &c->line, &c->line_cap, &len, ds);
         if (got <= 0) {
-            diag_error(d, data_opt(st, "header")->value->loc, "header = %lld, but %s has only %lld line%s",
+            diag_error(d, data_opt(spec, "header")->value->loc, "header = %lld, but %s has only %lld line%s",
                        (long long)header, c->path, (long long)line_no, line_no == 1 ? "" : "s");
             return -1;
         }
@@ -224,10 +224,10 @@ int csv_open(dataset *ds, const ir_stmt *st, diag_ctx *d, bool probe)
             c->ncols = count_fields(c->line, len, c->delim);
             first_line = line_no;
             if (data_grow(ds, (void **)&c->vals, &c->vals_cap, (size_t)c->ncols * sizeof(double)) != 0) {
-                diag_error(d, st->loc, "out of memory");
+                diag_error(d, spec->loc, "out of memory");
                 return -1;
             }
-            if (settle_columns(ds, c, st, label_given, line_no, d) != 0)
+            if (settle_columns(ds, c, spec, label_given, line_no, d) != 0)
                 return -1;
         }
         csv_error e;
@@ -236,7 +236,7 @@ int csv_open(dataset *ds, const ir_stmt *st, diag_ctx *d, bool probe)
             diag_error(d, file_loc(d, c->path, line_no, e.col, e.len), "%s", e.msg);
             data_note(ds, d);
             if (count == 0 && strstr(e.msg, "not a number"))
-                diag_note(d, st->loc, "if line %lld is a header, skip it with `header = %lld`", (long long)line_no,
+                diag_note(d, spec->loc, "if line %lld is a header, skip it with `header = %lld`", (long long)line_no,
                           (long long)line_no);
             return -1;
         }
@@ -259,7 +259,7 @@ int csv_open(dataset *ds, const ir_stmt *st, diag_ctx *d, bool probe)
             break;
         }
         if (data_grow(ds, (void **)&c->offsets, &c->offsets_cap, (size_t)(count + 2) * sizeof(int64_t)) != 0) {
-            diag_error(d, st->loc, "out of memory");
+            diag_error(d, spec->loc, "out of memory");
             return -1;
         }
         c->offsets[count++] = rec_off;

@@ -318,11 +318,11 @@ static int seq_hash(dataset *ds, XXH3_state_t *h, diag_ctx *d)
 static const data_reader seq_reader = {seq_fill, seq_hash, seq_close};
 
 /* first/last: whole numbers >= 0. */
-static int index_arg(const ir_stmt *st, const char *name, int position, int64_t *out, diag_ctx *d)
+static int index_arg(const data_spec *spec, const char *name, int position, int64_t *out, diag_ctx *d)
 {
-    const conf_value *v = src_arg(st, name, position);
+    const conf_value *v = src_arg(spec, name, position);
     if (!v) {
-        diag_error(d, st->value->loc, "csv_sequence(...) needs %s = N (the %s sequence number)", name, name);
+        diag_error(d, spec->source->loc, "csv_sequence(...) needs %s = N (the %s sequence number)", name, name);
         return -1;
     }
     if (v->kind != CV_NUM || v->num < 0 || v->num != (double)(int64_t)v->num) {
@@ -333,11 +333,11 @@ static int index_arg(const ir_stmt *st, const char *name, int position, int64_t 
     return 0;
 }
 
-int csv_sequence_open(dataset *ds, const ir_stmt *st, diag_ctx *d, bool probe)
+int csv_sequence_open(dataset *ds, const data_spec *spec, diag_ctx *d, bool probe)
 {
     seq_impl *s = calloc(1, sizeof *s);
     if (!s) {
-        diag_error(d, st->loc, "out of memory");
+        diag_error(d, spec->loc, "out of memory");
         return -1;
     }
     ds->impl = s;
@@ -347,34 +347,34 @@ int csv_sequence_open(dataset *ds, const ir_stmt *st, diag_ctx *d, bool probe)
     const char *delim = ",";
     int align = -1;
     s->label_col = -1;
-    int err = data_common_options(ds, st, true, false, &limit, d);
-    err |= opt_int(st, "classes", 2, -1, &ds->classes, d);
-    err |= opt_int(st, "label", 0, -1, &s->label_col, d);
-    err |= opt_int(st, "header", 0, -1, &s->header, d);
-    err |= opt_string(st, "delimiter", &delim, d);
-    err |= opt_ident(st, "align", align_names, 3, &align, d);
-    err |= opt_bool(st, "per_sequence", &s->per_sequence, d);
-    const conf_arg *dl = data_opt(st, "delimiter");
+    int err = data_common_options(ds, spec, true, false, &limit, d);
+    err |= opt_int(spec, "classes", 2, -1, &ds->classes, d);
+    err |= opt_int(spec, "label", 0, -1, &s->label_col, d);
+    err |= opt_int(spec, "header", 0, -1, &s->header, d);
+    err |= opt_string(spec, "delimiter", &delim, d);
+    err |= opt_ident(spec, "align", align_names, 3, &align, d);
+    err |= opt_bool(spec, "per_sequence", &s->per_sequence, d);
+    const conf_arg *dl = data_opt(spec, "delimiter");
     if (dl && dl->value->kind == CV_STR && strlen(delim) != 1) {
         diag_error(d, dl->value->loc, "`delimiter` must be a single character, such as \",\" or \"\\t\"");
         err = -1;
     }
-    err |= index_arg(st, "first", 2, &s->first, d);
-    err |= index_arg(st, "last", 3, &s->last, d);
+    err |= index_arg(spec, "first", 2, &s->first, d);
+    err |= index_arg(spec, "last", 3, &s->last, d);
     if (!err && s->last < s->first) {
-        diag_error(d, src_arg(st, "last", 3)->loc, "last = %lld comes before first = %lld",
+        diag_error(d, src_arg(spec, "last", 3)->loc, "last = %lld comes before first = %lld",
                    (long long)s->last, (long long)s->first);
         err = -1;
     }
-    s->feat_pattern = src_path_arg(st, "pattern", 0, "the sequence file pattern", d);
-    if (!s->feat_pattern || check_pattern(s->feat_pattern, src_arg(st, "pattern", 0), d) != 0)
+    s->feat_pattern = src_path_arg(spec, "pattern", 0, "the sequence file pattern", d);
+    if (!s->feat_pattern || check_pattern(s->feat_pattern, src_arg(spec, "pattern", 0), d) != 0)
         err = -1;
-    const conf_value *lv = src_arg(st, "labels", 1);
+    const conf_value *lv = src_arg(spec, "labels", 1);
     if (lv) {
-        s->label_pattern = src_path_arg(st, "labels", 1, "the label file pattern", d);
+        s->label_pattern = src_path_arg(spec, "labels", 1, "the label file pattern", d);
         if (!s->label_pattern || check_pattern(s->label_pattern, lv, d) != 0)
             err = -1;
-        const conf_arg *la = data_opt(st, "label");
+        const conf_arg *la = data_opt(spec, "label");
         if (la) {
             diag_error(d, la->name_loc, "`label` names a column of the sequence files; with labels = \"...\" the labels come from their own files");
             err = -1;
@@ -382,12 +382,12 @@ int csv_sequence_open(dataset *ds, const ir_stmt *st, diag_ctx *d, bool probe)
     }
     if (s->per_sequence) {
         if (!lv) {
-            diag_error(d, data_opt(st, "per_sequence")->value->loc,
+            diag_error(d, data_opt(spec, "per_sequence")->value->loc,
                        "per_sequence = true needs labels = \"PATTERN\" (one label row per sequence)");
             err = -1;
         }
         if (align == ALIGN_EQUAL) {
-            diag_error(d, data_opt(st, "align")->value->loc,
+            diag_error(d, data_opt(spec, "align")->value->loc,
                        "per_sequence labels are one step long: use align = end (the default) or start");
             err = -1;
         }
@@ -404,7 +404,7 @@ int csv_sequence_open(dataset *ds, const ir_stmt *st, diag_ctx *d, bool probe)
 
     /* Columns from the first sequence's files. */
     if (expand(ds, s, s->feat_pattern, s->first) != 0) {
-        diag_error(d, st->loc, "out of memory");
+        diag_error(d, spec->loc, "out of memory");
         return -1;
     }
     s->ncols = first_row_width(ds, s, d);
@@ -413,7 +413,7 @@ int csv_sequence_open(dataset *ds, const ir_stmt *st, diag_ctx *d, bool probe)
     if (s->label_pattern) {
         ds->features = s->ncols;
         if (expand(ds, s, s->label_pattern, s->first) != 0) {
-            diag_error(d, st->loc, "out of memory");
+            diag_error(d, spec->loc, "out of memory");
             return -1;
         }
         s->lcols = first_row_width(ds, s, d);
@@ -430,8 +430,8 @@ int csv_sequence_open(dataset *ds, const ir_stmt *st, diag_ctx *d, bool probe)
         if (s->label_col < 0)
             s->label_col = s->ncols - 1;
         if (s->label_col >= s->ncols) {
-            const conf_arg *la = data_opt(st, "label");
-            diag_error(d, la ? la->value->loc : st->loc, "label = %lld, but %s has %lld column%s",
+            const conf_arg *la = data_opt(spec, "label");
+            diag_error(d, la ? la->value->loc : spec->loc, "label = %lld, but %s has %lld column%s",
                        (long long)s->label_col, s->path, (long long)s->ncols, s->ncols == 1 ? "" : "s");
             return -1;
         }
@@ -460,7 +460,7 @@ int csv_sequence_open(dataset *ds, const ir_stmt *st, diag_ctx *d, bool probe)
     /* The validating pass: every file exists and is well formed; step counts recorded. */
     size_t steps_cap = 0;
     if (data_grow(ds, (void **)&s->steps, &steps_cap, (size_t)count * 2 * sizeof(int64_t)) != 0) {
-        diag_error(d, st->loc, "out of memory for %lld sequences", (long long)count);
+        diag_error(d, spec->loc, "out of memory for %lld sequences", (long long)count);
         return -1;
     }
     ds->index_bytes = steps_cap;
@@ -468,7 +468,7 @@ int csv_sequence_open(dataset *ds, const ir_stmt *st, diag_ctx *d, bool probe)
     for (int64_t i = 0; i < count; i++) {
         int64_t cols = s->ncols;
         if (expand(ds, s, s->feat_pattern, s->first + i) != 0) {
-            diag_error(d, st->loc, "out of memory");
+            diag_error(d, spec->loc, "out of memory");
             return -1;
         }
         int64_t ft = scan_file(ds, s, false, &cols, NULL, d);
@@ -478,13 +478,13 @@ int csv_sequence_open(dataset *ds, const ir_stmt *st, diag_ctx *d, bool probe)
         if (s->label_pattern) {
             char *feat = strdup(s->path);
             if (!feat) {
-                diag_error(d, st->loc, "out of memory");
+                diag_error(d, spec->loc, "out of memory");
                 return -1;
             }
             cols = s->lcols;
             if (expand(ds, s, s->label_pattern, s->first + i) != 0) {
                 free(feat);
-                diag_error(d, st->loc, "out of memory");
+                diag_error(d, spec->loc, "out of memory");
                 return -1;
             }
             lt = scan_file(ds, s, true, &cols, NULL, d);

@@ -143,29 +143,29 @@ static int idx_hash(dataset *ds, XXH3_state_t *h, diag_ctx *d)
 
 static const data_reader idx_reader = {idx_fill, idx_hash, idx_close};
 
-int idx_open(dataset *ds, const ir_stmt *st, diag_ctx *d, bool probe)
+int idx_open(dataset *ds, const data_spec *spec, diag_ctx *d, bool probe)
 {
     idx_impl *x = calloc(1, sizeof *x);
     if (!x) {
-        diag_error(d, st->loc, "out of memory");
+        diag_error(d, spec->loc, "out of memory");
         return -1;
     }
     ds->impl = x;
     ds->ops = &idx_reader;
     int64_t limit = -1;
     ds->classes = 10;
-    int err = data_common_options(ds, st, true, true, &limit, d);
-    err |= opt_int(st, "classes", 2, 256, &ds->classes, d);
-    x->images = src_path_arg(st, "images", 0, "the idx3-ubyte image file", d);
-    x->labels = src_path_arg(st, "labels", 1, "the idx1-ubyte label file", d);
+    int err = data_common_options(ds, spec, true, true, &limit, d);
+    err |= opt_int(spec, "classes", 2, 256, &ds->classes, d);
+    x->images = src_path_arg(spec, "images", 0, "the idx3-ubyte image file", d);
+    x->labels = src_path_arg(spec, "labels", 1, "the idx1-ubyte label file", d);
     if (err || !x->images || !x->labels)
         return -1;
     uint32_t dims[3], ldims[1];
     int64_t isize, lsize;
-    x->fi = open_idx(ds, x->images, src_arg(st, "images", 0), IDX_IMAGES_MAGIC, 3, dims, &isize, d);
+    x->fi = open_idx(ds, x->images, src_arg(spec, "images", 0), IDX_IMAGES_MAGIC, 3, dims, &isize, d);
     if (!x->fi)
         return -1;
-    x->fl = open_idx(ds, x->labels, src_arg(st, "labels", 1), IDX_LABELS_MAGIC, 1, ldims, &lsize, d);
+    x->fl = open_idx(ds, x->labels, src_arg(spec, "labels", 1), IDX_LABELS_MAGIC, 1, ldims, &lsize, d);
     if (!x->fl)
         return -1;
     int64_t n = dims[0];

@@ -15,7 +15,7 @@
 #include "runtime/data/data.h"
 
 /* Ownership: a dataset owns `impl` (freed by its reader's close), `order`, `name`, `vocab` and
- * `norm`. Option values read through opt_* are borrowed from the statement during data_open. */
+ * `norm`. Option values read through opt_* are borrowed from the spec during data_open. */
 
 typedef struct data_reader {
     /* Fills b (zeroed on entry) with the examples ids[0..n), in that order. Returns 0 or -1
@@ -50,32 +50,32 @@ struct dataset {
 /* Reader entry points: each validates its own arguments/options, fills ds (features, classes,
  * outputs, count, sequence, impl, ops, settings) and reports errors. Return 0 or -1. With
  * probe set, only the header/first record is read and ds->impl may stay NULL. */
-int csv_open(dataset *ds, const ir_stmt *st, diag_ctx *d, bool probe);
-int csv_sequence_open(dataset *ds, const ir_stmt *st, diag_ctx *d, bool probe);
-int npy_data_open(dataset *ds, const ir_stmt *st, diag_ctx *d, bool probe);
-int idx_open(dataset *ds, const ir_stmt *st, diag_ctx *d, bool probe);
-int text_open(dataset *ds, const ir_stmt *st, diag_ctx *d, bool probe);
+int csv_open(dataset *ds, const data_spec *spec, diag_ctx *d, bool probe);
+int csv_sequence_open(dataset *ds, const data_spec *spec, diag_ctx *d, bool probe);
+int npy_data_open(dataset *ds, const data_spec *spec, diag_ctx *d, bool probe);
+int idx_open(dataset *ds, const data_spec *spec, diag_ctx *d, bool probe);
+int text_open(dataset *ds, const data_spec *spec, diag_ctx *d, bool probe);
 
 /* ---- options and source arguments ---- */
 
 /* The option of the data statement, or NULL. */
-const conf_arg *data_opt(const ir_stmt *st, const char *key);
+const conf_arg *data_opt(const data_spec *spec, const char *key);
 /* Integer option in [lo, hi] (hi < 0: no upper bound); *out keeps its default when absent.
  * Returns 0, or -1 (reported at the value). */
-int opt_int(const ir_stmt *st, const char *key, int64_t lo, int64_t hi, int64_t *out, diag_ctx *d);
-int opt_bool(const ir_stmt *st, const char *key, bool *out, diag_ctx *d);
+int opt_int(const data_spec *spec, const char *key, int64_t lo, int64_t hi, int64_t *out, diag_ctx *d);
+int opt_bool(const data_spec *spec, const char *key, bool *out, diag_ctx *d);
 /* An identifier option from names[0..n); *out = index. */
-int opt_ident(const ir_stmt *st, const char *key, const char *const *names, int n, int *out, diag_ctx *d);
-/* A string option; *out borrowed from the statement (unchanged when absent). */
-int opt_string(const ir_stmt *st, const char *key, const char **out, diag_ctx *d);
+int opt_ident(const data_spec *spec, const char *key, const char *const *names, int n, int *out, diag_ctx *d);
+/* A string option; *out borrowed from the spec (unchanged when absent). */
+int opt_string(const data_spec *spec, const char *key, const char **out, diag_ctx *d);
 /* A source-call argument given by name, or else as positional argument `position`; NULL when
  * absent. */
-const conf_value *src_arg(const ir_stmt *st, const char *name, int position);
+const conf_value *src_arg(const data_spec *spec, const char *name, int position);
 /* A required string argument resolved against the script's folder (malloc'd), or NULL
  * (reported). what names it in the message ("the feature file"). */
-char *src_path_arg(const ir_stmt *st, const char *name, int position, const char *what, diag_ctx *d);
+char *src_path_arg(const data_spec *spec, const char *name, int position, const char *what, diag_ctx *d);
 /* The common options batch, shuffle, normalize (when allowed) and limit. */
-int data_common_options(dataset *ds, const ir_stmt *st, bool allow_normalize, bool allow_limit,
+int data_common_options(dataset *ds, const data_spec *spec, bool allow_normalize, bool allow_limit,
                         int64_t *limit, diag_ctx *d);
 /* A src_loc in a data file (path interned in d). */
 src_loc file_loc(diag_ctx *d, const char *path, int64_t line, int64_t col, int64_t len);

@@ -255,26 +255,26 @@ static int settle_labels(dataset *ds, npy_impl *p, const conf_value *lv, diag_ct
     return 0;
 }
 
-int npy_data_open(dataset *ds, const ir_stmt *st, diag_ctx *d, bool probe)
+int npy_data_open(dataset *ds, const data_spec *spec, diag_ctx *d, bool probe)
 {
     npy_impl *p = calloc(1, sizeof *p);
     if (!p) {
-        diag_error(d, st->loc, "out of memory");
+        diag_error(d, spec->loc, "out of memory");
         return -1;
     }
     ds->impl = p;
     ds->ops = &npy_reader;
     int64_t limit = -1;
-    int err = data_common_options(ds, st, true, true, &limit, d);
-    err |= opt_int(st, "classes", 2, -1, &ds->classes, d);
-    char *xpath = src_path_arg(st, "path", 0, "the feature file", d);
-    char *ypath = src_path_arg(st, "labels", 1, "the label file", d);
+    int err = data_common_options(ds, spec, true, true, &limit, d);
+    err |= opt_int(spec, "classes", 2, -1, &ds->classes, d);
+    char *xpath = src_path_arg(spec, "path", 0, "the feature file", d);
+    char *ypath = src_path_arg(spec, "labels", 1, "the label file", d);
     if (err || !xpath || !ypath) {
         free(xpath);
         free(ypath);
         return -1;
     }
-    const conf_value *xv = src_arg(st, "path", 0), *lv = src_arg(st, "labels", 1);
+    const conf_value *xv = src_arg(spec, "path", 0), *lv = src_arg(spec, "labels", 1);
     char msg[512];
     p->x = npy_open(xpath, msg, sizeof msg);
     if (!p->x)

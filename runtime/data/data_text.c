@@ -78,11 +78,11 @@ static void describe_byte(char *out, size_t n, unsigned char c)
         snprintf(out, n, "byte 0x%02x", c);
 }
 
-int text_open(dataset *ds, const ir_stmt *st, diag_ctx *d, bool probe)
+int text_open(dataset *ds, const data_spec *spec, diag_ctx *d, bool probe)
 {
     text_impl *t = calloc(1, sizeof *t);
     if (!t) {
-        diag_error(d, st->loc, "out of memory");
+        diag_error(d, spec->loc, "out of memory");
         return -1;
     }
     ds->impl = t;
@@ -91,13 +91,13 @@ int text_open(dataset *ds, const ir_stmt *st, diag_ctx *d, bool probe)
     t->seq_length = 50;
     int64_t limit = -1;
     const char *vocab = NULL;
-    int err = data_common_options(ds, st, false, true, &limit, d);
-    err |= opt_int(st, "seq_length", 1, -1, &t->seq_length, d);
-    err |= opt_string(st, "vocab", &vocab, d);
+    int err = data_common_options(ds, spec, false, true, &limit, d);
+    err |= opt_int(spec, "seq_length", 1, -1, &t->seq_length, d);
+    err |= opt_string(spec, "vocab", &vocab, d);
     for (int i = 0; i < 256; i++)
         t->map[i] = -1;
     if (vocab) {
-        const conf_value *vv = data_opt(st, "vocab")->value;
+        const conf_value *vv = data_opt(spec, "vocab")->value;
         if (!vocab[0]) {
             diag_error(d, vv->loc, "`vocab` is empty");
             err = -1;
@@ -114,10 +114,10 @@ int text_open(dataset *ds, const ir_stmt *st, diag_ctx *d, bool probe)
             t->map[c] = (int16_t)i;
         }
     }
-    t->path = src_path_arg(st, "path", 0, "the text file", d);
+    t->path = src_path_arg(spec, "path", 0, "the text file", d);
     if (err || !t->path)
         return -1;
-    const conf_value *pv = src_arg(st, "path", 0);
+    const conf_value *pv = src_arg(spec, "path", 0);
     t->f = fopen(t->path, "rb");
     struct stat sb;
     if (!t->f || fstat(fileno(t->f), &sb) != 0) {
@@ -172,7 +172,7 @@ int text_open(dataset *ds, const ir_stmt *st, diag_ctx *d, bool probe)
         V += t->map[c] >= 0;
     ds->vocab = malloc((size_t)V);
     if (!ds->vocab) {
-        diag_error(d, st->loc, "out of memory");
+        diag_error(d, spec->loc, "out of memory");
         return -1;
     }
     for (int c = 0; c < 256; c++)

@@ -10,11 +10,6 @@
 
 #include "runtime/base/diag.h"
 #include "runtime/base/util.h"
-#include "runtime/formats/native.h"
-
-/* One line per format, in each table. */
-const model_reader *const model_readers[] = {&native_reader, NULL};
-const model_writer *const model_writers[] = {&native_writer, NULL};
 
 const model_reader *model_reader_for(const unsigned char *head, size_t n)
 {

@@ -6,23 +6,18 @@
 #include <stdbool.h>
 #include <stdint.h>
 #include "runtime/graph/model.h"
-#include "runtime/graph/validate.h"
 
 /* Ownership: a graph owns its two arrays (graph_free releases them); the model it was built
  * from is not referenced after graph_build returns. */
 
 struct diag_ctx;
+typedef struct graph_blame graph_blame;       /* runtime/graph/validate.h */
+typedef struct graph_problem graph_problem;
 
 /* name_index.c */
 /* The first layer and input named `name` (-1: none). */
 void index_find(const model *m, const char *name, int *layer_i, int *input_i);
-/* Whether the model's index exists and describes its current arrays. */
-bool model_index_current(const model *m);
-/* After the layer list appended an input / a layer, or moved layer `from` to `to`: keeps the
- * index current when it was (was_current, asked before the change), else drops it. */
-void model_index_added_input(model *m, bool was_current);
-void model_index_added_layer(model *m, bool was_current);
-void model_index_moved_layer(model *m, bool was_current, int from, int to);
+/* (the index upkeep of the layer list is declared in model.h) */
 
 /* validate.c */
 /* Hands p to b's hook, or reports it the default way through d (when given); returns 1 when it

@@ -11,7 +11,6 @@
 #include <unistd.h>
 
 #include "runtime/base/diag.h"
-#include "runtime/graph/graph_impl.h"
 #include "runtime/base/util.h"
 
 model *model_new(const char *name)

@@ -135,4 +135,13 @@ int model_predict_nodes(model *m, const tensor *const *inputs, const float *cons
                         const char *const *names, int n_names, tensor *outputs, char *err,
                         size_t err_len);
 
+/* For the files of runtime/graph only: the name index's upkeep by the layer list (name_index.c).
+ * Whether the model's index exists and describes its current arrays. */
+bool model_index_current(const model *m);
+/* After the layer list appended an input / a layer, or moved layer `from` to `to`: keeps the
+ * index current when it was (was_current, asked before the change), else drops it. */
+void model_index_added_input(model *m, bool was_current);
+void model_index_added_layer(model *m, bool was_current);
+void model_index_moved_layer(model *m, bool was_current, int from, int to);
+
 #endif

@@ -6,8 +6,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "runtime/graph/model.h"
-
 enum { PS_CONSTANT, PS_UNIFORM, PS_NORMAL, PS_IDENTITY };
 
 int param_stream_init(param_stream *s, const param_spec *ps, const init_spec *init,
@@ -212,13 +210,4 @@ fail:
         if (fresh[i])
             tensor_release(&L->params[i]);
     return -1;
-}
-
-int model_init_params(model *m)
-{
-    for (int i = 0; i < m->n_layers; i++)
-        if (layer_init_params(m->layers[i], &m->weight_init, m->seed))
-            return -1;
-    m->weights_loaded = true;
-    return 0;
 }

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "runtime/base/util.h"
+#include "runtime/nn/layer_option.h"
 
 #define LAYER_TYPE_PTR(n) &layer_type_##n,
 const layer_type *const layer_types[] = {LAYER_TYPES(LAYER_TYPE_PTR)};

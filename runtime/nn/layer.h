@@ -9,7 +9,6 @@
 #include "runtime/base/conf.h"
 #include "runtime/base/loc.h"
 #include "runtime/base/rng.h"
-#include "runtime/nn/layer_options.h"
 #include "runtime/tensor/tensor.h"
 
 /* Ownership: a layer owns its name, its input-name strings, its parameter tensors, gradient
@@ -48,6 +47,7 @@ typedef struct param_spec {
 static inline bool param_role_trained(param_role r) { return r != PARAM_STATE; }
 
 typedef struct layer layer;
+typedef struct layer_option layer_option;   /* one option of a type: runtime/nn/layer_option.h */
 
 /* Forward: inputs in[0..n_in) with shapes as inferred, `out` already allocated by the caller
  * with the inferred output shape and batch/time. `mask` is an optional [time, batch] 0/1 mask of

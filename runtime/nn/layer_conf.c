@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "runtime/base/diag.h"
+#include "runtime/nn/layer_options.h"
 
 const char *const train_conf_keys[] = {
     "updater", "bias_updater", "learning_rate", "seed", "l1", "l2", "l1_bias", "l2_bias",

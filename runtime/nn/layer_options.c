@@ -108,11 +108,6 @@ const layer_option *layer_option_find(const layer_type *t, const char *key)
     return o;
 }
 
-double layer_option_default(const layer_option *o, const layer_type *t)
-{
-    return o->type_default && t ? o->type_default(t) : o->def;
-}
-
 const char *layer_option_format(const layer_option *o, double v, char *buf, size_t n)
 {
     switch (o->kind) {

@@ -7,6 +7,7 @@
 #include <sys/stat.h>
 
 #include "runtime/data/data.h"
+#include "runtime/script/data_stmt.h"
 #include "runtime/edits/edit.h"
 #include "runtime/train/eval.h"
 #include "runtime/featurize/featurize.h"
@@ -56,7 +57,7 @@ static dataset *slot_open(run_state *rs, data_slot *sl)
 {
     if (sl->ds)
         return sl->ds;
-    sl->ds = data_open(sl->st, rs->d);
+    sl->ds = data_stmt_open(sl->st, rs->d);
     if (sl->ds && rs->m->norm.kind != NORM_NONE && data_set_normalizer(sl->ds, &rs->m->norm) != 0) {
         diag_error(rs->d, sl->st->loc, "data '%s' has %lld features; the model's normaliser has %lld",
                    sl->st->name, (long long)data_features(sl->ds), (long long)rs->m->norm.n);

@@ -83,14 +83,5 @@ const conf_arg *ir_opt(const ir_stmt *st, const char *key)
 
 char *ir_resolve_path(const ir_stmt *st, const char *path)
 {
-    const char *file = st->loc.file;
-    const char *slash = file ? strrchr(file, '/') : NULL;
-    if (path[0] == '/' || !slash)
-        return xstrdup(path);
-    size_t dir = (size_t)(slash - file) + 1;
-    size_t n = strlen(path);
-    char *out = xrealloc(NULL, dir + n + 1);
-    memcpy(out, file, dir);
-    memcpy(out + dir, path, n + 1);
-    return out;
+    return path_beside_file(st->loc.file, path);
 }

@@ -1,12 +1,18 @@
 /* tensor.c: allocation, copying and comparison of dense float32 tensors. */
 #include "runtime/tensor/tensor.h"
 
-#include "runtime/tensor/tensor_parts.h"
-
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+/* The ops of a pending tensor's description: its first member. */
+static const tensor_pending_ops *pending_ops(const struct tensor_parts *p)
+{
+    const tensor_pending_ops *ops;
+    memcpy(&ops, (const void *)p, sizeof ops);
+    return ops;
+}
 
 int64_t shape_count(int ndim, const int64_t *shape)
 {
@@ -61,7 +67,8 @@ void tensor_release(tensor *t)
         return;
     if (!t->borrowed)
         free(t->data);
-    tensor_parts_free(t->parts);
+    if (t->parts)
+        pending_ops(t->parts)->free(t->parts);
     memset(t, 0, sizeof *t);
 }
 
@@ -73,7 +80,7 @@ int tensor_copy(tensor *dst, const tensor *src)
     if (src->size > 0 && src->data)
         memcpy(tmp.data, src->data, (size_t)src->size * sizeof(float));
     else if (src->parts)
-        tensor_parts_assemble(src->parts, tmp.data);
+        pending_ops(src->parts)->assemble(src->parts, tmp.data);
     if (dst != src)
         tensor_release(dst);
     *dst = tmp;
@@ -87,7 +94,7 @@ int tensor_settle(tensor *t)
     tensor tmp;
     if (tensor_alloc(&tmp, t->ndim, t->shape) != 0)
         return -1;
-    tensor_parts_assemble(t->parts, tmp.data);
+    pending_ops(t->parts)->assemble(t->parts, tmp.data);
     tensor_release(t);
     *t = tmp;
     return 0;

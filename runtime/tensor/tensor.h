@@ -25,6 +25,14 @@ typedef struct tensor {
     struct tensor_parts *parts;   /* set: pending, data NULL (see above) */
 } tensor;
 
+/* What tensor.c needs of a pending tensor's description, so that plain tensors do not depend on
+ * the description's code (tensor_parts.h, whose first member points at its ops): writing every
+ * value row-major to dst, and freeing the description (NULL is a no-op). */
+typedef struct tensor_pending_ops {
+    void (*assemble)(struct tensor_parts *p, float *dst);
+    void (*free)(struct tensor_parts *p);
+} tensor_pending_ops;
+
 /* Whether this machine stores numbers little-endian: float32 data then has the byte layout of
  * the files' F32 / <f4 arrays and moves without conversion. */
 static inline bool tensor_host_little_endian(void)

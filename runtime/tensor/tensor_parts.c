@@ -4,11 +4,14 @@
 #include <stdlib.h>
 #include <string.h>
 
+static const tensor_pending_ops parts_ops = {tensor_parts_assemble, tensor_parts_free};
+
 tensor_parts *tensor_parts_new(tensor *keep, float *fresh, int64_t fresh_size)
 {
     tensor_parts *p = calloc(1, sizeof *p);
     if (!p)
         return NULL;
+    p->ops = &parts_ops;
     if (keep) {
         p->keep = *keep;
         memset(keep, 0, sizeof *keep);

@@ -35,6 +35,7 @@ typedef struct tp_group {
 
 typedef struct tensor_parts tensor_parts;
 struct tensor_parts {
+    const tensor_pending_ops *ops;   /* first: what tensor.c calls (tensor_release, tensor_settle) */
     tensor keep;
     float *fresh;
     int64_t fresh_size;          /* elements of fresh */

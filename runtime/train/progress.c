@@ -23,7 +23,7 @@ static void fmt_duration(char *buf, size_t n, double s)
         snprintf(buf, n, "%lld:%02lld", x / 60, x % 60);
 }
 
-void progress_live(progress *p, const train_options *o, int64_t epoch, int64_t batch,
+void progress_live(progress *p, int64_t epoch, int64_t batch,
                    double loss, int64_t examples, double done_frac, bool force)
 {
     double now = now_seconds();
@@ -33,10 +33,10 @@ void progress_live(progress *p, const train_options *o, int64_t epoch, int64_t b
     double el = now - p->start;
     char eta[32], ep[48];
     fmt_duration(eta, sizeof eta, done_frac > 0 ? el * (1.0 - done_frac) / done_frac : -1);
-    if (o->iterations > 0)
+    if (p->epochs <= 0)
         snprintf(ep, sizeof ep, "epoch %lld", (long long)epoch + 1);
     else
-        snprintf(ep, sizeof ep, "epoch %lld/%lld", (long long)epoch + 1, (long long)o->epochs);
+        snprintf(ep, sizeof ep, "epoch %lld/%lld", (long long)epoch + 1, (long long)p->epochs);
     char line[256];
     int len = snprintf(line, sizeof line, "fit %s: %s  batch %lld  loss %.4f  %.0f ex/s  ETA %s",
                        p->name, ep, (long long)batch, loss, el > 0 ? (double)examples / el : 0.0,
@@ -47,14 +47,14 @@ void progress_live(progress *p, const train_options *o, int64_t epoch, int64_t b
     p->last_len = len;
 }
 
-void progress_epoch(progress *p, const train_options *o, int64_t epoch, double loss,
+void progress_epoch(progress *p, int64_t epoch, double loss,
                     int64_t examples, double epoch_seconds)
 {
     char ep[48];
-    if (o->iterations > 0)
+    if (p->epochs <= 0)
         snprintf(ep, sizeof ep, "epoch %lld", (long long)epoch + 1);
     else
-        snprintf(ep, sizeof ep, "epoch %lld/%lld", (long long)epoch + 1, (long long)o->epochs);
+        snprintf(ep, sizeof ep, "epoch %lld/%lld", (long long)epoch + 1, (long long)p->epochs);
     char line[256];
     int len = snprintf(line, sizeof line, "fit %s: %s  loss %.4f  %.0f ex/s  %.1f s", p->name,
                        ep, loss, epoch_seconds > 0 ? (double)examples / epoch_seconds : 0.0,

@@ -87,6 +87,7 @@ int train_fit(model *m, const train_source *src, train_options *o, train_result 
     if (pg.out)
         pg.live = o->progress_mode == TRAIN_PROGRESS_LIVE ||
                   (o->progress_mode == TRAIN_PROGRESS_AUTO && isatty(fileno(pg.out)));
+    pg.epochs = o->iterations > 0 ? 0 : o->epochs;
     pg.start = now_seconds();
     int64_t start_iter = m->iteration_count;
     int64_t epochs = o->iterations > 0 ? INT64_MAX : o->epochs;
@@ -139,7 +140,7 @@ int train_fit(model *m, const train_source *src, train_options *o, train_result 
                            (double)o->epochs;
                 else
                     frac = -1;
-                progress_live(&pg, o, e, batches, loss, res.examples, frac, false);
+                progress_live(&pg, e, batches, loss, res.examples, frac, false);
             }
         }
         if (rc != 0)
@@ -155,7 +156,7 @@ int train_fit(model *m, const train_source *src, train_options *o, train_result 
             res.epochs++;
         }
         if (pg.out)
-            progress_epoch(&pg, o, e, res.last_epoch_loss, e_examples, now_seconds() - e_start);
+            progress_epoch(&pg, e, res.last_epoch_loss, e_examples, now_seconds() - e_start);
         if (o->log)
             fflush(o->log);
     }

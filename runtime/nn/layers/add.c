@@ -1,6 +1,7 @@
 /* add.c: the add vertex: the element-wise sum of same-shaped inputs. */
 #include "runtime/nn/layer.h"
 #include "runtime/nn/layers/elementwise.h"
+#include "runtime/nn/layer_options.h"
 
 static const layer_option *const add_options[] = {
     &layer_opt_n_in_inferred, &layer_opt_n_out_inferred, NULL};

@@ -1,6 +1,7 @@
 /* average.c: the average vertex: the element-wise mean of same-shaped inputs. */
 #include "runtime/nn/layer.h"
 #include "runtime/nn/layers/elementwise.h"
+#include "runtime/nn/layer_options.h"
 
 static const layer_option *const average_options[] = {
     &layer_opt_n_in_inferred, &layer_opt_n_out_inferred, NULL};

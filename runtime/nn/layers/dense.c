@@ -2,6 +2,7 @@
  * recurrent input and to the flattened features of convolutional input. */
 #include "runtime/nn/layer.h"
 #include "runtime/nn/kernels/layer_util.h"
+#include "runtime/nn/layer_options.h"
 
 static const layer_option *const dense_options[] = {
     &layer_opt_n_in, &layer_opt_n_out, &layer_opt_activation, &layer_opt_alpha,

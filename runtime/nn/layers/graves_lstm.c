@@ -2,6 +2,7 @@
  * connections, stored as the last three columns of RW); the math is in lstm_cell.c. */
 #include "runtime/nn/layer.h"
 #include "runtime/nn/kernels/lstm_cell.h"
+#include "runtime/nn/layer_options.h"
 
 static const layer_option *const graves_lstm_options[] = {
     &layer_opt_n_in, &layer_opt_n_out, &layer_opt_activation, &layer_opt_alpha, &layer_opt_has_bias,

@@ -4,6 +4,7 @@
 
 #include "runtime/nn/layer.h"
 #include "runtime/nn/kernels/layer_util.h"
+#include "runtime/nn/layer_options.h"
 
 static const layer_option *const merge_options[] = {
     &layer_opt_n_in_inferred, &layer_opt_n_out_inferred, NULL};

@@ -3,6 +3,7 @@
 #include "runtime/nn/layer.h"
 #include "runtime/nn/kernels/layer_util.h"
 #include "runtime/nn/kernels/loss.h"
+#include "runtime/nn/layer_options.h"
 
 static const layer_option *const output_options[] = {
     &layer_opt_n_in, &layer_opt_n_out, &layer_opt_activation, &layer_opt_loss, &layer_opt_alpha,

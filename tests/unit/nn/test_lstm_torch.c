@@ -6,7 +6,7 @@
 #include <math.h>
 #include <string.h>
 
-#include "tests/unit/lstm_fixture.h"
+#include "tests/unit/nn/lstm_fixture.h"
 #include "runtime/nn/layer.h"
 #include "runtime/nn/kernels/lstm_cell.h"
 #include "runtime/base/rng.h"

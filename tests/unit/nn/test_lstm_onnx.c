@@ -2,7 +2,7 @@
  * libonnx-testdata and ONNX reference outputs, converted by tools/convert_onnx_lstm.py). */
 #include <criterion/criterion.h>
 
-#include "tests/unit/lstm_fixture.h"
+#include "tests/unit/nn/lstm_fixture.h"
 #include "runtime/nn/layer.h"
 #include "runtime/tensor/tensor.h"
 

@@ -15,6 +15,7 @@
 #include "runtime/base/diag.h"
 #include "compiler/frontend.h"
 #include "runtime/data/data.h"
+#include "runtime/script/data_stmt.h"
 #include "runtime/script/exec.h"
 #include "runtime/featurize/featurize.h"
 #include "runtime/formats/format.h"
@@ -193,7 +194,7 @@ static void check_shards(setup *s, const char *node, const int64_t *rows, int64_
 {
     char cache[PATH_MAX + 64];
     gpath(cache, sizeof cache, "cache");
-    dataset *ds = data_open(s->data, s->d);
+    dataset *ds = data_stmt_open(s->data, s->d);
     cr_assert(ds);
     bool reused = true;
     feature_set *fs = featurize(s->m, ds, cache, s->data->loc, &reused, s->d);
@@ -201,7 +202,7 @@ static void check_shards(setup *s, const char *node, const int64_t *rows, int64_
     cr_assert(!reused);
     data_close(ds);
 
-    ds = data_open(s->data, s->d);
+    ds = data_stmt_open(s->data, s->d);
     cr_assert(ds);
     cr_assert_eq(data_reset(ds, 0), 0);
     batch b = {0};

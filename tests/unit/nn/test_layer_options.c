@@ -10,6 +10,7 @@
 #include "runtime/base/diag.h"
 #include "runtime/formats/format.h"
 #include "runtime/nn/layer.h"
+#include "runtime/nn/layer_options.h"
 
 static char *read_text(const char *path)
 {

@@ -13,6 +13,7 @@
 #include "runtime/script/ir.h"
 #include "runtime/base/conf.h"
 #include "runtime/data/data.h"
+#include "runtime/script/data_stmt.h"
 #include "runtime/tensor/npy.h"
 #include "runtime/base/rng.h"
 
@@ -100,7 +101,7 @@ static void free_stmt(ir_stmt *st)
 /* Opens a dataset that must open cleanly. */
 static dataset *open_ok(dcap *c, ir_stmt *st)
 {
-    dataset *ds = data_open(st, c->d);
+    dataset *ds = data_stmt_open(st, c->d);
     cr_assert(ds, "data_open failed: %s", dcap_text(c));
     cr_assert_eq(diag_error_count(c->d), 0, "%s", dcap_text(c));
     return ds;
@@ -111,7 +112,7 @@ static void expect_error(ir_stmt *st, const char *expect)
 {
     dcap c;
     dcap_open(&c);
-    dataset *ds = data_open(st, c.d);
+    dataset *ds = data_stmt_open(st, c.d);
     const char *text = dcap_text(&c);
     cr_expect_null(ds, "opened although '%s' was expected", expect);
     cr_expect(diag_error_count(c.d) > 0);
@@ -278,28 +279,33 @@ Test(data, probe_reads_the_first_record_only)
     dcap_open(&c);
     /* bad_number.csv is broken on line 4: the probe never gets there */
     ir_stmt *st = mk_stmt(&c, "csv(\"bad_number.csv\")", "classes = 3", NULL);
+    data_spec spec;
     int64_t features = 0, classes = 0;
     bool seq = true;
-    cr_assert_eq(data_probe(st, c.d, &features, &seq, &classes), 0, "%s", dcap_text(&c));
+    spec = data_stmt_spec(st);
+    cr_assert_eq(data_probe(&spec, c.d, &features, &seq, &classes), 0, "%s", dcap_text(&c));
     cr_assert_eq(features, 4);
     cr_assert_eq(classes, 3);
     cr_assert(!seq);
     free_stmt(st);
     st = mk_stmt(&c, "csv_sequence(\"seq/%d.csv\", labels = \"seqlabels/%d.csv\", first = 0, last = 9)",
                  "classes = 3", NULL);
-    cr_assert_eq(data_probe(st, c.d, &features, &seq, &classes), 0, "%s", dcap_text(&c));
+    spec = data_stmt_spec(st);
+    cr_assert_eq(data_probe(&spec, c.d, &features, &seq, &classes), 0, "%s", dcap_text(&c));
     cr_assert_eq(features, 2);
     cr_assert(seq);
     free_stmt(st);
     st = mk_stmt(&c, "idx(\"images.idx3\", labels = \"labels.idx1\")", NULL);
     data_info info;
-    cr_assert_eq(data_probe_info(st, c.d, &info), 0, "%s", dcap_text(&c));
+    spec = data_stmt_spec(st);
+    cr_assert_eq(data_probe_info(&spec, c.d, &info), 0, "%s", dcap_text(&c));
     cr_assert_eq(info.features, 6);
     cr_assert_eq(info.classes, 10);
     cr_assert_eq(info.outputs, 10);
     free_stmt(st);
     st = mk_stmt(&c, "text(\"small.txt\")", "seq_length = 4", NULL);
-    cr_assert_eq(data_probe_info(st, c.d, &info), 0, "%s", dcap_text(&c));
+    spec = data_stmt_spec(st);
+    cr_assert_eq(data_probe_info(&spec, c.d, &info), 0, "%s", dcap_text(&c));
     cr_assert_eq(info.features, 10);
     cr_assert(info.sequence);
     free_stmt(st);

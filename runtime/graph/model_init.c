@@ -1,0 +1,13 @@
+/* model_init.c: gives every layer of a model the parameters it does not have yet. */
+#include "runtime/graph/model.h"
+
+#include "runtime/nn/init.h"
+
+int model_init_params(model *m)
+{
+    for (int i = 0; i < m->n_layers; i++)
+        if (layer_init_params(m->layers[i], &m->weight_init, m->seed))
+            return -1;
+    m->weights_loaded = true;
+    return 0;
+}

@@ -1,0 +1,67 @@
+/* layer_option.h: the descriptor of one layer option (name, value type, range, default, how
+ * the model YAML writes it, what `set` may do with it, one line of documentation, how to read
+ * and write it on a layer), as every layer type's option table holds them. */
+#ifndef SURGERY_LAYER_OPTION_H
+#define SURGERY_LAYER_OPTION_H
+
+#include <stdbool.h>
+#include "runtime/base/conf.h"
+
+/* Ownership: descriptors are static and never freed. */
+
+struct layer;
+struct layer_type;
+
+typedef enum {
+    LOPT_INTEGER,   /* a whole number within [lo, hi] */
+    LOPT_NUMBER,    /* a finite number within `range` */
+    LOPT_BOOL,      /* true or false */
+    LOPT_ENUM       /* a name among names[0..count) (synonyms through from_name) */
+} layer_option_kind;
+
+/* The ranges a number may be restricted to. */
+typedef enum {
+    RANGE_ANY, RANGE_GE0, RANGE_GT0, RANGE_UNIT_OPEN, RANGE_UNIT_OPEN_RIGHT
+} option_range;
+
+/* When the model YAML writes the option. */
+typedef enum {
+    LOPT_WRITE_CHANGED,   /* when the value differs from the type's default */
+    LOPT_WRITE_ALWAYS,    /* always */
+    LOPT_WRITE_NEVER      /* never: shape inference sets it from the inputs */
+} layer_option_write;
+
+/* What the script's `set` statement may do with the option. */
+typedef enum {
+    LOPT_SET_ALLOWED,     /* set may change it */
+    LOPT_SET_RESHAPES,    /* it changes shapes: resize instead */
+    LOPT_SET_REPARAMS     /* it changes the parameters: replace instead */
+} layer_option_set;
+
+typedef struct layer_option {
+    const char *name;
+    layer_option_kind kind;
+    option_range range;                 /* LOPT_NUMBER */
+    double lo, hi;                      /* LOPT_INTEGER */
+    const char *const *names;           /* LOPT_ENUM: canonical names, indexed by value */
+    int count;
+    int (*from_name)(const char *s);    /* LOPT_ENUM: value of a name, -1 when unknown */
+    const char *what;                   /* LOPT_ENUM: "activation" in "unknown activation 'x'" */
+    double def;                         /* the default value ... */
+    double (*type_default)(const struct layer_type *t);  /* ... unless this gives it per type */
+    const char *default_doc;            /* the default in the documentation, when not the value */
+    layer_option_write write;
+    layer_option_set set_rule;
+    const char *doc;                    /* one line */
+    /* The value on a layer (enums as their index, bools as 0/1). */
+    double (*get)(const struct layer *L);
+    void (*set)(struct layer *L, double v);
+} layer_option;
+
+/* The default of o for a layer of type t. */
+static inline double layer_option_default(const layer_option *o, const struct layer_type *t)
+{
+    return o->type_default && t ? o->type_default(t) : o->def;
+}
+
+#endif
