@@ -247,28 +247,30 @@ static bool over_limit(const diag_ctx *d)
     return d->errors >= DIAG_MAX_ERRORS;
 }
 
-void diag_error(diag_ctx *d, src_loc loc, const char *fmt, ...)
+/* An error or a warning: printed while under the limit; its notes follow it either way. */
+static void emit_counted(diag_ctx *d, diag_kind kind, src_loc loc, const char *fmt, va_list ap)
 {
     d->muted = over_limit(d);
-    if (!d->muted) {
-        va_list ap;
-        va_start(ap, fmt);
-        emit(d, K_ERROR, loc, fmt, ap);
-        va_end(ap);
-    }
+    if (!d->muted)
+        emit(d, kind, loc, fmt, ap);
+}
+
+void diag_error(diag_ctx *d, src_loc loc, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    emit_counted(d, K_ERROR, loc, fmt, ap);
+    va_end(ap);
     d->errors++;
     d->told_hidden = false;
 }
 
 void diag_warning(diag_ctx *d, src_loc loc, const char *fmt, ...)
 {
-    d->muted = over_limit(d);
-    if (!d->muted) {
-        va_list ap;
-        va_start(ap, fmt);
-        emit(d, K_WARNING, loc, fmt, ap);
-        va_end(ap);
-    }
+    va_list ap;
+    va_start(ap, fmt);
+    emit_counted(d, K_WARNING, loc, fmt, ap);
+    va_end(ap);
     d->warnings++;
 }
 
