@@ -1,6 +1,7 @@
 /* check.c: the checks that need the base model: its architecture loaded (never its weights),
  * the script's edits applied with shape inference, data sources probed against the model. */
 #include "compiler/check.h"
+#include "compiler/check_steps.h"
 
 #include <inttypes.h>
 #include <stdio.h>
@@ -41,6 +42,7 @@ static void check_data(const ir_script *s, const model *m, diag_ctx *d)
         data_spec spec = data_stmt_spec(st);
         if (data_probe_info(&spec, d, &info) != 0)
             continue;
+        check_expect_metrics(s, st, &info, d);
         if (m->n_inputs == 1) {
             const model_input *in = &m->inputs[0];
             int64_t want = in->kind == INPUT_CONVOLUTIONAL ? in->h * in->w * in->c : in->size;
@@ -94,11 +96,13 @@ int check_script_model_plan(const ir_script *s, diag_ctx *d, model **before, mod
         return diag_error_count(d) - start;
     }
     model *m = model_load(path, false, d);
-    free(path);
     if (!m) {
+        free(path);
         diag_note(d, base->name_loc.line ? base->name_loc : base->loc, "base model named here");
         return diag_error_count(d) - start;
     }
+    check_save_targets(s, path, m, d);
+    free(path);
     model *b = before ? model_clone(m, false) : NULL;
     edit_log *log = edit_log_new();
     if (!log || (before && !b)) {
@@ -112,8 +116,13 @@ int check_script_model_plan(const ir_script *s, diag_ctx *d, model **before, mod
      * inference of every layer in topological order (each layer type's infer, as
      * model_infer_shapes runs it), with each error placed on the script line that causes it */
     edit_apply_log(m, s, d, log);
-    if (log->structure_ok)
+    if (log->structure_ok) {
+        /* the steps are checked against edits without errors (no cascades) */
+        bool edits_ok = diag_error_count(d) == start;
         check_data(s, m, d);
+        if (edits_ok)
+            check_run_steps(s, m, d);
+    }
     int errors = diag_error_count(d) - start;
     if (before)
         *before = b;

@@ -23,6 +23,8 @@ struct diag_ctx {
     FILE *out;
     bool color;
     int errors, warnings;
+    bool muted;             /* the last error or warning was not shown: neither are its notes */
+    bool told_hidden;       /* "N more errors not shown" printed for the current count */
     src_file **files;
     int n_files, cap_files;
     src_file *last;         /* the most recently used file (lookups repeat) */
@@ -61,6 +63,7 @@ void diag_free(diag_ctx *d)
 {
     if (!d)
         return;
+    diag_report_hidden(d);
     for (int i = 0; i < d->n_files; i++)
         file_free(d->files[i]);
     free(d->files);
@@ -168,6 +171,27 @@ static bool file_line(src_file *f, int line, const char **start, size_t *len)
     return true;
 }
 
+/* The part [*from, *to) of a line of len bytes that is shown: all of it when it has at most
+ * DIAG_LINE_WIDTH bytes, else DIAG_LINE_WIDTH bytes around column col (0-based), cut at
+ * character boundaries (never inside a UTF-8 sequence). */
+static void line_window(const char *text, size_t len, size_t col, size_t *from, size_t *to)
+{
+    *from = 0;
+    *to = len;
+    if (len <= DIAG_LINE_WIDTH)
+        return;
+    size_t a = col > DIAG_LINE_WIDTH / 2 ? col - DIAG_LINE_WIDTH / 2 : 0;
+    if (a > len - DIAG_LINE_WIDTH)
+        a = len - DIAG_LINE_WIDTH;
+    size_t b = a + DIAG_LINE_WIDTH;
+    while (a > 0 && a < len && ((unsigned char)text[a] & 0xC0) == 0x80)
+        a++;
+    while (b < len && ((unsigned char)text[b] & 0xC0) == 0x80)
+        b--;
+    *from = a;
+    *to = b;
+}
+
 typedef enum { K_ERROR, K_WARNING, K_NOTE } diag_kind;
 
 #define C_RESET "\033[0m"
@@ -194,17 +218,22 @@ static void emit(diag_ctx *d, diag_kind kind, src_loc loc, const char *fmt, va_l
     size_t len;
     if (loc.line <= 0 || !loc.file || !file_line(file_get(d, loc.file), loc.line, &text, &len))
         return;
-    fprintf(o, "%5d | ", loc.line);
-    fwrite(text, 1, len, o);
-    fputs("\n      | ", o);
     size_t col = loc.col > 0 ? (size_t)loc.col - 1 : 0;
-    for (size_t i = 0; i < col; i++)
-        fputc(i < len && text[i] == '\t' ? '\t' : ' ', o);
     size_t span = loc.len > 1 ? (size_t)loc.len : 1;
     if (col >= len)
         span = 1;
     else if (col + span > len)
         span = len - col;
+    size_t from, to;
+    line_window(text, len, col, &from, &to);
+    if (span > 1 && col + span > to)
+        span = to > col ? to - col : 1;
+    const char *cut = "...";
+    fprintf(o, "%5d | %s", loc.line, from > 0 ? cut : "");
+    fwrite(text + from, 1, to - from, o);
+    fprintf(o, "%s\n      | %s", to < len ? cut : "", from > 0 ? "   " : "");
+    for (size_t i = from; i < col; i++)
+        fputc(i < len && text[i] == '\t' ? '\t' : ' ', o);
     fputs(d->color ? "\033[1;32m" : "", o);
     fputc('^', o);
     for (size_t i = 1; i < span; i++)
@@ -212,30 +241,65 @@ static void emit(diag_ctx *d, diag_kind kind, src_loc loc, const char *fmt, va_l
     fprintf(o, "%s\n", reset);
 }
 
+/* Errors and warnings past the first DIAG_MAX_ERRORS errors are counted, not printed. */
+static bool over_limit(const diag_ctx *d)
+{
+    return d->errors >= DIAG_MAX_ERRORS;
+}
+
+/* An error or a warning: printed while under the limit; its notes follow it either way. */
+static void emit_counted(diag_ctx *d, diag_kind kind, src_loc loc, const char *fmt, va_list ap)
+{
+    d->muted = over_limit(d);
+    if (!d->muted)
+        emit(d, kind, loc, fmt, ap);
+}
+
 void diag_error(diag_ctx *d, src_loc loc, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
-    emit(d, K_ERROR, loc, fmt, ap);
+    emit_counted(d, K_ERROR, loc, fmt, ap);
     va_end(ap);
     d->errors++;
+    d->told_hidden = false;
 }
 
 void diag_warning(diag_ctx *d, src_loc loc, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
-    emit(d, K_WARNING, loc, fmt, ap);
+    emit_counted(d, K_WARNING, loc, fmt, ap);
     va_end(ap);
     d->warnings++;
 }
 
 void diag_note(diag_ctx *d, src_loc loc, const char *fmt, ...)
 {
+    if (d->muted)
+        return;
     va_list ap;
     va_start(ap, fmt);
     emit(d, K_NOTE, loc, fmt, ap);
     va_end(ap);
+}
+
+int diag_hidden_count(const diag_ctx *d)
+{
+    return d->errors > DIAG_MAX_ERRORS ? d->errors - DIAG_MAX_ERRORS : 0;
+}
+
+void diag_report_hidden(diag_ctx *d)
+{
+    int hidden = diag_hidden_count(d);
+    if (hidden == 0 || d->told_hidden)
+        return;
+    const char *bold = d->color ? C_BOLD : "";
+    const char *reset = d->color ? C_RESET : "";
+    fprintf(d->out, "%ssurgery:%s %d more error%s not shown\n", bold, reset, hidden,
+            hidden == 1 ? "" : "s");
+    fflush(d->out);
+    d->told_hidden = true;
 }
 
 int diag_error_count(const diag_ctx *d)

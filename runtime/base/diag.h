@@ -28,6 +28,19 @@ void diag_error(diag_ctx *d, src_loc loc, const char *fmt, ...) __attribute__((f
 void diag_warning(diag_ctx *d, src_loc loc, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 void diag_note(diag_ctx *d, src_loc loc, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 
+/* Limits that keep a flood of errors readable: only the first DIAG_MAX_ERRORS errors (and the
+ * warnings and notes before the limit) are printed, the rest are counted; a quoted source line
+ * longer than DIAG_LINE_WIDTH bytes is shown as DIAG_LINE_WIDTH bytes around the caret, with
+ * "..." where it was cut. */
+#define DIAG_MAX_ERRORS 50
+#define DIAG_LINE_WIDTH 200
+
+/* The errors counted but not printed, and one line "surgery: N more errors not shown" for
+ * them (printed once per count; diag_free prints it when still due). */
+int diag_hidden_count(const diag_ctx *d);
+void diag_report_hidden(diag_ctx *d);
+
+/* Every error reported, printed or not. */
 int diag_error_count(const diag_ctx *d);
 int diag_warning_count(const diag_ctx *d);
 

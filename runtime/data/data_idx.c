@@ -7,6 +7,8 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "runtime/base/checked.h"
+
 #define IDX_IMAGES_MAGIC 0x00000803u
 #define IDX_LABELS_MAGIC 0x00000801u
 
@@ -171,7 +173,14 @@ int idx_open(dataset *ds, const data_spec *spec, diag_ctx *d, bool probe)
     int64_t n = dims[0];
     x->rows = dims[1];
     x->cols = dims[2];
-    ds->features = x->rows * x->cols;
+    int64_t image_bytes = 0, want = 0;
+    if (!checked_mul(x->rows, x->cols, &ds->features) ||
+        !checked_mul(n, ds->features, &image_bytes) || !checked_add(16, image_bytes, &want)) {
+        diag_error(d, file_loc(d, x->images, 0, 0, 0), "the header says %lld images of %lldx%lld: "
+                   "a size no file can hold", (long long)n, (long long)x->rows, (long long)x->cols);
+        data_note(ds, d);
+        return -1;
+    }
     ds->outputs = ds->classes;
     if (n == 0 || ds->features == 0) {
         diag_error(d, file_loc(d, x->images, 0, 0, 0), "the header says %lld images of %lldx%lld: nothing to read",
@@ -179,7 +188,6 @@ int idx_open(dataset *ds, const data_spec *spec, diag_ctx *d, bool probe)
         data_note(ds, d);
         return -1;
     }
-    int64_t want = 16 + n * ds->features;
     if (isize != want) {
         if (isize < want)
             diag_error(d, file_loc(d, x->images, 0, 0, 0),

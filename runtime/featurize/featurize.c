@@ -97,24 +97,17 @@ static int compute_entry(model *m, const bool *bottom, dataset *ds, feature_set 
     return rc ? -1 : 0;
 }
 
-feature_set *featurize(model *m, dataset *ds, const char *cache_dir, src_loc loc, bool *reused, diag_ctx *d)
+/* The frozen part of m (bottom) and its boundary nodes; -1 (reported at loc) when m cannot
+ * be featurized. */
+static int frozen_part(const model *m, bool *bottom, char **nodes, src_loc loc, diag_ctx *d)
 {
-    *reused = false;
     if (m->n_inputs != 1) {
         diag_error(d, loc, "featurize needs a model with one input (this one has %d)", m->n_inputs);
-        return NULL;
-    }
-    bool *bottom = calloc((size_t)(m->n_layers ? m->n_layers : 1), sizeof *bottom);
-    feature_set *fs = calloc(1, sizeof *fs);
-    char *nodes[MAX_NODES];
-    char *tmp = NULL;
-    if (!bottom || !fs) {
-        diag_error(d, loc, "out of memory");
-        goto fail;
+        return -1;
     }
     if (compute_bottom(m, bottom) != 0) {
         diag_error(d, loc, "featurize: the model's graph is not valid");
-        goto fail;
+        return -1;
     }
     int n_nodes = boundary_nodes(m, bottom, nodes);
     bool any_frozen = false;
@@ -123,12 +116,42 @@ feature_set *featurize(model *m, dataset *ds, const char *cache_dir, src_loc loc
     if (!any_frozen) {
         diag_error(d, loc, "featurize needs a frozen part: no layer is frozen together with all of "
                    "its ancestors (use `freeze through \"LAYER\"`)");
-        goto fail;
+        return -1;
     }
     if (n_nodes < 0) {
         diag_error(d, loc, "featurize: the frozen boundary has more than %d nodes", MAX_NODES);
+        return -1;
+    }
+    return n_nodes;
+}
+
+int featurize_check_model(const model *m, src_loc loc, diag_ctx *d)
+{
+    bool *bottom = calloc((size_t)(m->n_layers ? m->n_layers : 1), sizeof *bottom);
+    char *nodes[MAX_NODES];
+    if (!bottom) {
+        diag_error(d, loc, "out of memory");
+        return -1;
+    }
+    int n_nodes = frozen_part(m, bottom, nodes, loc, d);
+    free(bottom);
+    return n_nodes < 0 ? -1 : 0;
+}
+
+feature_set *featurize(model *m, dataset *ds, const char *cache_dir, src_loc loc, bool *reused, diag_ctx *d)
+{
+    *reused = false;
+    bool *bottom = calloc((size_t)(m->n_layers ? m->n_layers : 1), sizeof *bottom);
+    feature_set *fs = calloc(1, sizeof *fs);
+    char *nodes[MAX_NODES];
+    char *tmp = NULL;
+    if (!bottom || !fs) {
+        diag_error(d, loc, "out of memory");
         goto fail;
     }
+    int n_nodes = frozen_part(m, bottom, nodes, loc, d);
+    if (n_nodes < 0)
+        goto fail;
     fs->n_nodes = n_nodes;
     for (int k = 0; k < n_nodes; k++) {
         fs->nodes[k] = strdup(nodes[k]);

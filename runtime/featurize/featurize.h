@@ -27,6 +27,9 @@ typedef struct feature_set feature_set;
  * Errors (nothing frozen, an unwritable or full disk) are reported at loc; returns NULL then. */
 feature_set *featurize(model *m, dataset *ds, const char *cache_dir, src_loc loc, bool *reused,
                        diag_ctx *d);
+/* The checks of featurize that need only the architecture (one input, a frozen part, a
+ * boundary of at most a fixed number of nodes), for `surgery check`: 0, or -1 reported at loc. */
+int featurize_check_model(const model *m, src_loc loc, diag_ctx *d);
 void feature_set_free(feature_set *fs);
 
 /* The cache entry's folder (for reports). */

@@ -9,6 +9,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "runtime/base/checked.h"
 #include "runtime/base/atomic_file.h"
 
 #define NPY_NAME_ITEM(e, s, n) s,
@@ -259,16 +260,15 @@ npy_file *npy_open(const char *path, char *err, size_t err_len)
     h = NULL;
     f->data_offset = hstart + (long)hlen;
     f->count = 1;
+    f->row_elems = 1;
     for (int i = 0; i < f->ndim; i++)
-        if (__builtin_mul_overflow(f->count, f->shape[i], &f->count) ||
-            f->count > INT64_MAX / 8) {
+        if (!checked_mul(f->count, f->shape[i], &f->count) || f->count > INT64_MAX / 8 ||
+            (i > 0 && (!checked_mul(f->row_elems, f->shape[i], &f->row_elems) ||
+                       f->row_elems > INT64_MAX / 8))) {
             fail(err, err_len, "%s: the element count of the shape overflows", path);
             goto fail;
         }
     f->rows = f->ndim ? f->shape[0] : 1;
-    f->row_elems = 1;
-    for (int i = 1; i < f->ndim; i++)
-        f->row_elems *= f->shape[i];
     struct stat sb;
     if (fstat(fileno(f->fp), &sb) == 0) {
         uint64_t need = (uint64_t)f->data_offset + (uint64_t)f->count * (uint64_t)f->itemsize;

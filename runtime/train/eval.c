@@ -238,6 +238,14 @@ void eval_add_loss(evaluation *e, double batch_score, int64_t examples)
     e->loss_examples += examples;
 }
 
+bool eval_metric_applies(const char *name, bool classification)
+{
+    bool cls = !strcmp(name, "accuracy") || !strcmp(name, "precision") || !strcmp(name, "recall") ||
+               !strcmp(name, "f1");
+    bool reg = !strcmp(name, "mse") || !strcmp(name, "mae") || !strcmp(name, "rmse") || !strcmp(name, "r2");
+    return classification ? cls : reg;
+}
+
 double eval_metric(const evaluation *e, const char *name, bool *ok)
 {
     if (!strcmp(name, "loss")) {
@@ -245,10 +253,7 @@ double eval_metric(const evaluation *e, const char *name, bool *ok)
             *ok = e->loss_examples > 0;
         return e->loss_examples > 0 ? e->loss_sum / (double)e->loss_examples : NAN;
     }
-    bool cls = !strcmp(name, "accuracy") || !strcmp(name, "precision") || !strcmp(name, "recall") ||
-               !strcmp(name, "f1");
-    bool reg = !strcmp(name, "mse") || !strcmp(name, "mae") || !strcmp(name, "rmse") || !strcmp(name, "r2");
-    bool applies = e->classes ? cls : reg;
+    bool applies = eval_metric_applies(name, e->classes != 0);
     if (ok)
         *ok = applies;
     if (!applies)

@@ -47,6 +47,8 @@ int64_t eval_count(const evaluation *e);         /* examples (or labelled steps)
  * then); a metric that applies but is undefined (no examples, constant targets for r2) is NAN
  * with *ok true. */
 double eval_metric(const evaluation *e, const char *name, bool *ok);
+/* Whether a metric other than "loss" applies to classification (or to regression) data. */
+bool eval_metric_applies(const char *name, bool classification);
 
 /* Classification details. Per-class precision/recall/f1 are NAN when undefined: precision when
  * the class was never predicted, recall when it never occurs, f1 when neither. */

@@ -103,13 +103,14 @@ expect_in "$TMP/err" "bad.surgery:2:7: error: unknown layer 'fc9' (did you mean 
 if [ -s "$TMP/out" ]; then bad "a table was printed for a bad script:"; cat "$TMP/out"; else ok; fi
 if [ -e "$TMP/bad.dot" ]; then bad "a DOT file was written for a bad script"; else ok; fi
 
-mkdir "$TMP/ro" && chmod 555 "$TMP/ro"
-if [ ! -w "$TMP/ro" ]; then
-    expect_status 4 "plan --dot unwritable" "$BIN" plan --color=never "$TMP/edits.surgery" --dot "$TMP/ro/plan.dot"
-    expect_in "$TMP/err" "surgery plan: error:" "unwritable DOT reported"
-    if [ -z "$(ls "$TMP/ro")" ]; then ok; else bad "files left in the unwritable folder"; fi
-fi
-chmod 755 "$TMP/ro"
+# a DOT file whose folder is a regular file: unwritable even for root
+printf 'not a folder\n' >"$TMP/notdir"
+before=$(ls "$TMP")
+expect_status 4 "plan --dot unwritable" "$BIN" plan --color=never "$TMP/edits.surgery" --dot "$TMP/notdir/plan.dot"
+expect_in "$TMP/err" "surgery plan: error:" "unwritable DOT reported"
+expect_in "$TMP/err" "$TMP/notdir/plan.dot" "the unwritable DOT file named"
+if [ "$(cat "$TMP/notdir")" = "not a folder" ]; then ok; else bad "the file in the way was changed"; fi
+if [ "$(ls "$TMP")" = "$before" ]; then ok; else bad "files left behind: $(ls "$TMP")"; fi
 
 expect_status 0 "plan --help" "$BIN" plan --help
 expect_in "$TMP/out" "usage: surgery plan SCRIPT" "help text"
