@@ -11,7 +11,7 @@
 #include "runtime/base/util.h"
 #include "runtime/data/data.h"
 #include "runtime/featurize/featurize.h"
-#include "runtime/formats/model_io.h"
+#include "runtime/formats/native.h"
 #include "runtime/nn/kernels/loss.h"
 #include "runtime/train/eval.h"
 

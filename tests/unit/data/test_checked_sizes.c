@@ -1,4 +1,4 @@
-/* test_checked.c: checked size arithmetic, and the readers given headers whose sizes overflow
+/* test_checked_sizes.c: checked size arithmetic, and the readers given headers whose sizes overflow
  * (idx rows x columns and count x rows x columns, npy shapes): a clear error naming the file. */
 #include <criterion/criterion.h>
 #include <stdint.h>
@@ -11,6 +11,7 @@
 #include "runtime/base/conf.h"
 #include "runtime/base/diag.h"
 #include "runtime/data/data.h"
+#include "runtime/script/data_stmt.h"
 #include "runtime/script/ir.h"
 #include "runtime/tensor/npy.h"
 
@@ -93,7 +94,7 @@ static void expect_idx_error(uint32_t count, uint32_t rows, uint32_t cols, const
     ir_stmt st = {.kind = IR_DATA, .loc = loc, .name = "d"};
     st.value = conf_parse_text(source, loc, d);
     cr_assert(st.value);
-    dataset *ds = data_open(&st, d);
+    dataset *ds = data_stmt_open(&st, d);
     fflush(out);
     cr_expect_null(ds);
     cr_expect_eq(diag_error_count(d), 1, "%s", buf);
