@@ -61,9 +61,9 @@ int cmd_compile(int argc, char **argv)
     ir_script *s = NULL;
     int fe = frontend_compile(script, args.sets, args.n_sets, d, &s);
     if (fe != FE_OK)
-        status = fe == FE_USAGE ? EXIT_USAGE : EXIT_SCRIPT_ERRORS;
+        status = fe == FE_USAGE ? EXIT_USAGE : cli_error_status(d);
     else if (check_script_model(s, d, NULL) > 0)
-        status = EXIT_SCRIPT_ERRORS;
+        status = cli_error_status(d);
     else
         status = ir_emit_yaml(s, out_path, d) == 0 ? EXIT_OK : EXIT_RUNTIME;
     ir_script_free(s);

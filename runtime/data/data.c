@@ -7,10 +7,12 @@
 #include <fcntl.h>
 #include <math.h>
 #include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
+#include "runtime/base/limits.h"
 #include "runtime/base/rng.h"
 #include "runtime/base/util.h"
 
@@ -263,21 +265,49 @@ int data_grow(dataset *ds, void **buf, size_t *cap, size_t n)
 
 int64_t csv_read_line(FILE *f, char **buf, size_t *cap, size_t *len, dataset *ds)
 {
-    size_t before = *cap;
+    size_t n = 0;
+    int c = 0;
     errno = 0;
-    ssize_t n = getline(buf, cap, f);
-    if (*cap != before)
-        data_hold(ds, (int64_t)*cap - (int64_t)before);
-    if (n < 0)
-        return ferror(f) ? -1 : 0;
-    size_t l = (size_t)n;
+    /* byte by byte, so that a line past the limit never reaches the allocator */
+    while ((c = getc_unlocked(f)) != EOF) {
+        if (n + 2 > *cap) {
+            if (n >= LIMIT_CSV_LINE_BYTES) {
+                errno = EFBIG;
+                return -1;
+            }
+            size_t nc = *cap ? 2 * *cap : 256;
+            char *p = realloc(*buf, nc);
+            if (!p)
+                return -1;
+            data_hold(ds, (int64_t)(nc - *cap));
+            *buf = p;
+            *cap = nc;
+        }
+        (*buf)[n++] = (char)c;
+        if (c == '\n')
+            break;
+    }
+    if (ferror(f))
+        return -1;
+    if (n == 0)
+        return 0;
+    size_t l = n;
     if (l && (*buf)[l - 1] == '\n')
         l--;
     if (l && (*buf)[l - 1] == '\r')
         l--;
     (*buf)[l] = '\0';
     *len = l;
-    return n;
+    return (int64_t)n;
+}
+
+void csv_read_problem(int err, char *msg, size_t len)
+{
+    if (err == EFBIG)
+        snprintf(msg, len, "a line longer than %d MiB (the limit on a CSV line)",
+                 LIMIT_CSV_LINE_BYTES >> 20);
+    else
+        snprintf(msg, len, "read error: %s", strerror(err ? err : EIO));
 }
 
 bool csv_blank(const char *s, size_t len)
