@@ -27,7 +27,7 @@ static void check_usage(FILE *out)
             "  -h, --help        this help\n"
             "\n"
             "exit status: 0 every script is valid, 1 a script has errors, 2 bad usage (unknown\n"
-            "option, unreadable script, unknown --set parameter).\n");
+            "option, unreadable script, unknown --set parameter), 4 out of memory.\n");
 }
 
 int cmd_check(int argc, char **argv)

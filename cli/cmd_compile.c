@@ -27,8 +27,8 @@ static void compile_usage(FILE *out)
             "  --color=WHEN       colour diagnostics: auto (default), always, never\n"
             "  -h, --help         this help\n"
             "\n"
-            "exit status: 0 written, 1 the script has errors, 2 bad usage, 4 the output could\n"
-            "not be written.\n");
+            "exit status: 0 written, 1 the script has errors, 2 bad usage, 4 out of memory or\n"
+            "the output could not be written.\n");
 }
 
 int cmd_compile(int argc, char **argv)

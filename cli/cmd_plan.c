@@ -31,7 +31,7 @@ static void plan_usage(FILE *out)
             "  --color=WHEN      colour diagnostics and states: auto (default), always, never\n"
             "\n"
             "exit status: 0 success, 1 script errors (no plan printed), 2 bad usage,\n"
-            "4 the DOT file could not be written.\n");
+            "4 out of memory or the DOT file could not be written.\n");
 }
 
 static bool stdout_color(diag_color_mode mode)

@@ -24,7 +24,7 @@ static void summary_usage(FILE *out)
             "  --color=WHEN  colour diagnostics: auto (default), always, never\n"
             "\n"
             "exit status: 0 success, 1 the model file has errors, 2 bad usage or an unreadable\n"
-            "file, 4 a write failure.\n");
+            "file, 4 out of memory or a write failure.\n");
 }
 
 int cmd_summary(int argc, char **argv)

@@ -270,12 +270,14 @@ int64_t csv_read_line(FILE *f, char **buf, size_t *cap, size_t *len, dataset *ds
     errno = 0;
     /* byte by byte, so that a line past the limit never reaches the allocator */
     while ((c = getc_unlocked(f)) != EOF) {
+        if (n > LIMIT_CSV_LINE_BYTES) {   /* the newline may follow the limit's last byte */
+            errno = EFBIG;
+            return -1;
+        }
         if (n + 2 > *cap) {
-            if (n >= LIMIT_CSV_LINE_BYTES) {
-                errno = EFBIG;
-                return -1;
-            }
             size_t nc = *cap ? 2 * *cap : 256;
+            if (nc > (size_t)LIMIT_CSV_LINE_BYTES + 2)
+                nc = (size_t)LIMIT_CSV_LINE_BYTES + 2;
             char *p = realloc(*buf, nc);
             if (!p)
                 return -1;
