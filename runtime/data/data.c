@@ -312,6 +312,25 @@ void csv_read_problem(int err, char *msg, size_t len)
         snprintf(msg, len, "read error: %s", strerror(err ? err : EIO));
 }
 
+int csv_report_read(dataset *ds, const char *path, int64_t line, int err, diag_ctx *d)
+{
+    char msg[128];
+    csv_read_problem(err, msg, sizeof msg);
+    diag_error(d, file_loc(d, path, line, 1, 0), "%s", msg);
+    data_note(ds, d);
+    return -1;
+}
+
+int csv_check_fields(dataset *ds, const char *path, int64_t line, int64_t fields, diag_ctx *d)
+{
+    if (fields <= LIMIT_CSV_FIELDS)
+        return 0;
+    diag_error(d, file_loc(d, path, line, 1, 0), "%lld fields, over the limit of %d fields in a "
+               "CSV record", (long long)fields, LIMIT_CSV_FIELDS);
+    data_note(ds, d);
+    return -1;
+}
+
 bool csv_blank(const char *s, size_t len)
 {
     for (size_t i = 0; i < len; i++)

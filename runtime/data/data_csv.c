@@ -210,13 +210,8 @@ int csv_open(dataset *ds, const data_spec *spec, diag_ctx *d, bool probe)
     int64_t count = 0;
     for (;;) {
         int64_t got = csv_read_line(c->f, &c->line, &c->line_cap, &len, ds);
-        if (got < 0) {
-            char msg[128];
-            csv_read_problem(errno, msg, sizeof msg);
-            diag_error(d, file_loc(d, c->path, line_no + 1, 1, 0), "%s", msg);
-            data_note(ds, d);
-            return -1;
-        }
+        if (got < 0)
+            return csv_report_read(ds, c->path, line_no + 1, errno, d);
         if (got == 0)
             break;
         line_no++;
@@ -227,12 +222,8 @@ int csv_open(dataset *ds, const data_spec *spec, diag_ctx *d, bool probe)
         if (count == 0) {
             c->ncols = count_fields(c->line, len, c->delim);
             first_line = line_no;
-            if (c->ncols > LIMIT_CSV_FIELDS) {
-                diag_error(d, file_loc(d, c->path, line_no, 1, 0), "%lld fields, over the limit of "
-                           "%d fields in a CSV record", (long long)c->ncols, LIMIT_CSV_FIELDS);
-                data_note(ds, d);
+            if (csv_check_fields(ds, c->path, line_no, c->ncols, d) != 0)
                 return -1;
-            }
             if (data_grow(ds, (void **)&c->vals, &c->vals_cap, (size_t)c->ncols * sizeof(double)) != 0) {
                 diag_error(d, spec->loc, "out of memory");
                 return -1;

@@ -228,19 +228,10 @@ static int64_t first_row_width(dataset *ds, seq_impl *s, diag_ctx *d)
     }
     int read_errno = errno;
     fclose(f);
-    if (got < 0) {
-        char msg[128];
-        csv_read_problem(read_errno, msg, sizeof msg);
-        diag_error(d, file_loc(d, s->path, line_no + 1, 1, 0), "%s", msg);
-        data_note(ds, d);
+    if (got < 0)
+        return csv_report_read(ds, s->path, line_no + 1, read_errno, d);
+    if (csv_check_fields(ds, s->path, line_no, n, d) != 0)
         return -1;
-    }
-    if (n > LIMIT_CSV_FIELDS) {
-        diag_error(d, file_loc(d, s->path, line_no, 1, 0), "%lld fields, over the limit of %d "
-                   "fields in a CSV record", (long long)n, LIMIT_CSV_FIELDS);
-        data_note(ds, d);
-        return -1;
-    }
     if (n == 0) {
         diag_error(d, file_loc(d, s->path, 0, 0, 0), "the file has no rows%s",
                    s->header ? " after its header lines" : "");

@@ -87,6 +87,19 @@ static void write_text(const char *name, const char *text)
     fclose(f);
 }
 
+/* head, then a list nested 100,000 deep: `[[[...]]]`. */
+static void write_deep(const char *name, const char *head)
+{
+    FILE *f = create(name);
+    fputs(head, f);
+    for (int i = 0; i < 100000; i++)
+        fputc('[', f);
+    for (int i = 0; i < 100000; i++)
+        fputc(']', f);
+    fputc('\n', f);
+    fclose(f);
+}
+
 static double now(void)
 {
     struct timespec t;
@@ -124,14 +137,7 @@ TestSuite(limits, .init = make_dir, .fini = remove_dir);
 
 Test(limits, deep_model_yaml_is_refused_at_its_place_in_linear_time)
 {
-    FILE *f = create("deep.yaml");
-    fputs("format: surgery-model/1\nname: ", f);
-    for (int i = 0; i < 100000; i++)
-        fputc('[', f);
-    for (int i = 0; i < 100000; i++)
-        fputc(']', f);
-    fputc('\n', f);
-    fclose(f);
+    write_deep("deep.yaml", "format: surgery-model/1\nname: ");
     lim_capture c;
     cap_open(&c);
     double t0 = now();
@@ -292,14 +298,7 @@ Test(limits, narrow_drop_on_shapes_alone_still_checks_the_units)
 
 Test(limits, deep_ir_yaml_is_refused)
 {
-    FILE *f = create("deep.ir.yaml");
-    fputs("format: surgery-ir/1\nstatements: ", f);
-    for (int i = 0; i < 100000; i++)
-        fputc('[', f);
-    for (int i = 0; i < 100000; i++)
-        fputc(']', f);
-    fputc('\n', f);
-    fclose(f);
+    write_deep("deep.ir.yaml", "format: surgery-ir/1\nstatements: ");
     lim_capture c;
     cap_open(&c);
     double t0 = now();
