@@ -66,6 +66,11 @@ int cli_set_option(const char *cmd, int argc, char **argv, int *i, param_overrid
     return 1;
 }
 
+int cli_error_status(const diag_ctx *d)
+{
+    return d && diag_saw_oom(d) ? EXIT_RUNTIME : EXIT_SCRIPT_ERRORS;
+}
+
 int cli_unknown_option(const char *cmd, const char *arg, const char *const *known)
 {
     int n = 0;

@@ -15,6 +15,10 @@
  * when malformed (reported on stderr as "surgery CMD: error: ..."). */
 int cli_set_option(const char *cmd, int argc, char **argv, int *i, param_override *o);
 
+/* The status of a command whose input had errors: 1, or 4 when an error was running out of
+ * memory (the machine failed, not the input). */
+int cli_error_status(const diag_ctx *d);
+
 /* Reports an unknown option with a "did you mean" among the command's options (NULL-ended);
  * always returns EXIT_USAGE. */
 int cli_unknown_option(const char *cmd, const char *arg, const char *const *known);

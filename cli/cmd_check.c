@@ -27,7 +27,7 @@ static void check_usage(FILE *out)
             "  -h, --help        this help\n"
             "\n"
             "exit status: 0 every script is valid, 1 a script has errors, 2 bad usage (unknown\n"
-            "option, unreadable script, unknown --set parameter).\n");
+            "option, unreadable script, unknown --set parameter), 4 out of memory.\n");
 }
 
 int cmd_check(int argc, char **argv)
@@ -51,9 +51,9 @@ int cmd_check(int argc, char **argv)
     for (int i = 0; i < n_scripts; i++) {
         ir_script *s = NULL;
         int fe = frontend_compile(scripts[i], args.sets, args.n_sets, d, &s);
-        int st = fe == FE_OK ? EXIT_OK : fe == FE_USAGE ? EXIT_USAGE : EXIT_SCRIPT_ERRORS;
+        int st = fe == FE_OK ? EXIT_OK : fe == FE_USAGE ? EXIT_USAGE : cli_error_status(d);
         if (fe == FE_OK && check_script_model(s, d, NULL) > 0)
-            st = EXIT_SCRIPT_ERRORS;
+            st = cli_error_status(d);
         if (st == EXIT_OK && verbose)
             printf("%s: ok (%d statement%s)\n", scripts[i], s->n_stmts, s->n_stmts == 1 ? "" : "s");
         if (st > status)

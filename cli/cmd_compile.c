@@ -27,8 +27,8 @@ static void compile_usage(FILE *out)
             "  --color=WHEN       colour diagnostics: auto (default), always, never\n"
             "  -h, --help         this help\n"
             "\n"
-            "exit status: 0 written, 1 the script has errors, 2 bad usage, 4 the output could\n"
-            "not be written.\n");
+            "exit status: 0 written, 1 the script has errors, 2 bad usage, 4 out of memory or\n"
+            "the output could not be written.\n");
 }
 
 int cmd_compile(int argc, char **argv)
@@ -61,9 +61,9 @@ int cmd_compile(int argc, char **argv)
     ir_script *s = NULL;
     int fe = frontend_compile(script, args.sets, args.n_sets, d, &s);
     if (fe != FE_OK)
-        status = fe == FE_USAGE ? EXIT_USAGE : EXIT_SCRIPT_ERRORS;
+        status = fe == FE_USAGE ? EXIT_USAGE : cli_error_status(d);
     else if (check_script_model(s, d, NULL) > 0)
-        status = EXIT_SCRIPT_ERRORS;
+        status = cli_error_status(d);
     else
         status = ir_emit_yaml(s, out_path, d) == 0 ? EXIT_OK : EXIT_RUNTIME;
     ir_script_free(s);

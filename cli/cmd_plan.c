@@ -31,7 +31,7 @@ static void plan_usage(FILE *out)
             "  --color=WHEN      colour diagnostics and states: auto (default), always, never\n"
             "\n"
             "exit status: 0 success, 1 script errors (no plan printed), 2 bad usage,\n"
-            "4 the DOT file could not be written.\n");
+            "4 out of memory or the DOT file could not be written.\n");
 }
 
 static bool stdout_color(diag_color_mode mode)
@@ -70,9 +70,9 @@ int cmd_plan(int argc, char **argv)
     edit_log *log = NULL;
     int fe = frontend_compile(script, args.sets, args.n_sets, d, &s);
     if (fe != FE_OK) {
-        status = fe == FE_USAGE ? EXIT_USAGE : EXIT_SCRIPT_ERRORS;
+        status = fe == FE_USAGE ? EXIT_USAGE : cli_error_status(d);
     } else if (check_script_model_plan(s, d, &before, &after, &log) != 0) {
-        status = EXIT_SCRIPT_ERRORS;
+        status = cli_error_status(d);
     } else if (!before || !after) {
         fprintf(stderr, "surgery plan: error: %s has no base model to plan against\n", script);
         status = EXIT_SCRIPT_ERRORS;

@@ -7,6 +7,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "cli/cli_common.h"
 #include "cli/commands.h"
 #include "runtime/base/atomic_file.h"
 #include "runtime/formats/format.h"
@@ -162,10 +163,10 @@ static int read_input(const predict_args *a, const model_input *mi, tensor *x, b
         char err[1024];
         if (npy_read_float(a->input, &raw, err, sizeof err) != 0) {
             fprintf(stderr, "surgery predict: error: %s\n", err);
-            return EXIT_SCRIPT_ERRORS;
+            return strstr(err, "out of memory") ? EXIT_RUNTIME : EXIT_SCRIPT_ERRORS;
         }
     } else if (tensor_csv_read(a->input, a->header, ',', &raw, d) != 0) {
-        return EXIT_SCRIPT_ERRORS;
+        return cli_error_status(d);
     }
     char got[96];
     shape_str(got, sizeof got, raw.ndim, raw.shape);
@@ -294,7 +295,7 @@ int cmd_predict(int argc, char **argv)
     tensor x = {0}, *outs = NULL, y = {0};
     bool single_seq = false;
     if (!m) {
-        status = EXIT_SCRIPT_ERRORS;
+        status = cli_error_status(d);
         goto done;
     }
     if (m->n_inputs != 1) {

@@ -60,9 +60,9 @@ int cmd_run(int argc, char **argv)
     ir_script *s = NULL;
     int fe = frontend_compile(script, args.sets, args.n_sets, d, &s);
     if (fe != FE_OK) {
-        status = fe == FE_USAGE ? EXIT_USAGE : EXIT_SCRIPT_ERRORS;
+        status = fe == FE_USAGE ? EXIT_USAGE : cli_error_status(d);
     } else if (check_script_model(s, d, NULL) != 0) {
-        status = EXIT_SCRIPT_ERRORS;
+        status = cli_error_status(d);
     } else {
         atomic_file log = {0};
         char err[512];

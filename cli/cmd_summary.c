@@ -4,6 +4,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "cli/cli_common.h"
 #include "cli/commands.h"
 #include "runtime/formats/format.h"
 #include "runtime/graph/summary.h"
@@ -23,7 +24,7 @@ static void summary_usage(FILE *out)
             "  --color=WHEN  colour diagnostics: auto (default), always, never\n"
             "\n"
             "exit status: 0 success, 1 the model file has errors, 2 bad usage or an unreadable\n"
-            "file, 4 a write failure.\n");
+            "file, 4 out of memory or a write failure.\n");
 }
 
 int cmd_summary(int argc, char **argv)
@@ -63,7 +64,7 @@ int cmd_summary(int argc, char **argv)
     model *m = model_load(path, false, d);
     int status = EXIT_OK;
     if (!m) {
-        status = EXIT_SCRIPT_ERRORS;
+        status = cli_error_status(d);
     } else if (model_summary(m, stdout) != 0 || fflush(stdout) != 0) {
         fprintf(stderr, "surgery summary: error: cannot write the summary: %s\n", strerror(errno));
         status = EXIT_RUNTIME;

@@ -8,6 +8,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "runtime/base/limits.h"
 #include "parser.h"
 #include "scanner.h"
 
@@ -30,7 +31,8 @@ char *parse_read_file(const char *path, size_t *len)
         return NULL;
     size_t cap = 1 << 14, n = 0, got;
     char *buf = xmalloc(cap);
-    while ((got = fread(buf + n, 1, cap - n - 1, fp)) > 0) {
+    /* at most one byte past the limit: parse_text refuses what is larger */
+    while (n <= LIMIT_SCRIPT_BYTES && (got = fread(buf + n, 1, cap - n - 1, fp)) > 0) {
         n += got;
         if (n + 1 == cap) {
             cap *= 2;
@@ -67,9 +69,10 @@ ast_file *parse_text(const char *path, const char *text, size_t len, diag_ctx *d
     ps.line = ps.col = 1;
     ps.line_start = true;
     ps.last_queued = NL;
-    if (len > INT_MAX / 2) {
+    if (len > LIMIT_SCRIPT_BYTES) {
         src_loc at = {file, 0, 0, 0};
-        diag_error(d, at, "the script is too large (%zu bytes)", len);
+        diag_error(d, at, "the script is larger than %d MiB (the limit on a script file)",
+                   LIMIT_SCRIPT_BYTES >> 20);
     } else {
         yyscan_t sc;
         if (surg_lex_init_extra(&ps, &sc) != 0) {
@@ -153,6 +156,8 @@ typedef struct chain_link {
     dev_t dev;
     ino_t ino;
     const struct chain_link *up;
+    int depth;              /* 0 for the script, 1 for the files it includes, ... */
+    int *n_included;        /* files included so far by the whole script */
 } chain_link;
 
 static void load_includes(script_file *sf, const chain_link *chain, diag_ctx *d, int *errors);
@@ -160,6 +165,20 @@ static void load_includes(script_file *sf, const chain_link *chain, diag_ctx *d,
 static script_file *load(const char *path, src_loc at, const chain_link *up, diag_ctx *d,
                          int *errors)
 {
+    if (up->depth + 1 > LIMIT_INCLUDE_DEPTH) {
+        diag_error(d, at, "includes nested deeper than %d files (the limit on a chain of "
+                   "includes)", LIMIT_INCLUDE_DEPTH);
+        (*errors)++;
+        return NULL;
+    }
+    if (++*up->n_included > LIMIT_INCLUDED_FILES) {
+        if (*up->n_included == LIMIT_INCLUDED_FILES + 1) {   /* said once */
+            diag_error(d, at, "more than %d included files (the limit on the files a script "
+                       "includes, each time it includes them)", LIMIT_INCLUDED_FILES);
+            (*errors)++;
+        }
+        return NULL;
+    }
     struct stat st;
     if (stat(path, &st) != 0) {
         diag_error(d, at, "cannot read '%s': %s", path, strerror(errno));
@@ -174,7 +193,7 @@ static script_file *load(const char *path, src_loc at, const chain_link *up, dia
     script_file *sf = xmalloc(sizeof *sf);
     memset(sf, 0, sizeof *sf);
     sf->ast = f;
-    chain_link me = {f->path, st.st_dev, st.st_ino, up};
+    chain_link me = {f->path, st.st_dev, st.st_ino, up, up->depth + 1, up->n_included};
     load_includes(sf, &me, d, errors);
     return sf;
 }
@@ -253,7 +272,8 @@ script_file *script_load(const char *path, diag_ctx *d, int *n_errors, bool *unr
     memset(sf, 0, sizeof *sf);
     sf->ast = f;
     *n_errors = n;
-    chain_link me = {f->path, st.st_dev, st.st_ino, NULL};
+    int n_included = 0;
+    chain_link me = {f->path, st.st_dev, st.st_ino, NULL, 0, &n_included};
     load_includes(sf, &me, d, n_errors);
     return sf;
 }

@@ -48,6 +48,7 @@ typedef struct parse_state {
     int last_queued;
     const char *tok_text;   /* the text of the last token given to the parser (for messages;
                              * valid while that token is the parser's lookahead) */
+    bool reported_deep;     /* an expression too deeply nested was reported */
 } parse_state;
 
 /* Parses `len` bytes of `text` as the file `path` (registered with diag_set_text so

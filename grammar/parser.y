@@ -25,7 +25,7 @@ static int surg_lex(SURG_STYPE *lval, parse_loc *lloc, void *scanner, parse_stat
 static void surg_error(parse_loc *lloc, void *scanner, parse_state *ps, const char *msg);
 
 /* Deeper expressions are refused, which bounds the recursion of every later pass. */
-#define MAX_DEPTH 64
+#include "runtime/base/limits.h"
 
 #define L(l) parse_src_loc(ps, (l))
 
@@ -63,9 +63,12 @@ static ast_expr *nested(ast_expr *e, parse_state *ps)
     for (int i = 0; i < e->args.n; i++)
         if (e->args.v[i].value->depth > d) d = e->args.v[i].value->depth;
     e->depth = d + 1;
-    if (e->depth <= MAX_DEPTH)
+    if (e->depth <= LIMIT_EXPR_DEPTH)
         return e;
-    diag_error(ps->d, e->loc, "expression nested too deeply (more than %d levels)", MAX_DEPTH);
+    if (!ps->reported_deep)    /* once: each enclosing level would say it again */
+        diag_error(ps->d, e->loc, "expression nested too deeply (more than %d levels)",
+                   LIMIT_EXPR_DEPTH);
+    ps->reported_deep = true;
     ast_expr_free(e);
     return NULL;
 }

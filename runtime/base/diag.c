@@ -23,6 +23,7 @@ struct diag_ctx {
     FILE *out;
     bool color;
     int errors, warnings;
+    int oom_errors;         /* errors that say "out of memory" */
     bool muted;             /* the last error or warning was not shown: neither are its notes */
     bool told_hidden;       /* "N more errors not shown" printed for the current count */
     src_file **files;
@@ -261,6 +262,12 @@ void diag_error(diag_ctx *d, src_loc loc, const char *fmt, ...)
     va_start(ap, fmt);
     emit_counted(d, K_ERROR, loc, fmt, ap);
     va_end(ap);
+    char head[256];
+    va_start(ap, fmt);
+    vsnprintf(head, sizeof head, fmt, ap);
+    va_end(ap);
+    if (strstr(head, "out of memory"))
+        d->oom_errors++;
     d->errors++;
     d->told_hidden = false;
 }
@@ -305,6 +312,11 @@ void diag_report_hidden(diag_ctx *d)
 int diag_error_count(const diag_ctx *d)
 {
     return d->errors;
+}
+
+bool diag_saw_oom(const diag_ctx *d)
+{
+    return d->oom_errors > 0;
 }
 
 int diag_warning_count(const diag_ctx *d)

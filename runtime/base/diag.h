@@ -42,6 +42,8 @@ void diag_report_hidden(diag_ctx *d);
 
 /* Every error reported, printed or not. */
 int diag_error_count(const diag_ctx *d);
+/* Whether an error said "out of memory": the machine, not the input, failed (exit status 4). */
+bool diag_saw_oom(const diag_ctx *d);
 int diag_warning_count(const diag_ctx *d);
 
 /* "did you mean" support: the candidate with the smallest edit distance to `word`, or NULL when

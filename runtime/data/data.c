@@ -7,10 +7,12 @@
 #include <fcntl.h>
 #include <math.h>
 #include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
+#include "runtime/base/limits.h"
 #include "runtime/base/rng.h"
 #include "runtime/base/util.h"
 
@@ -263,21 +265,70 @@ int data_grow(dataset *ds, void **buf, size_t *cap, size_t n)
 
 int64_t csv_read_line(FILE *f, char **buf, size_t *cap, size_t *len, dataset *ds)
 {
-    size_t before = *cap;
+    size_t n = 0;
+    int c = 0;
     errno = 0;
-    ssize_t n = getline(buf, cap, f);
-    if (*cap != before)
-        data_hold(ds, (int64_t)*cap - (int64_t)before);
-    if (n < 0)
-        return ferror(f) ? -1 : 0;
-    size_t l = (size_t)n;
+    /* byte by byte, so that a line past the limit never reaches the allocator */
+    while ((c = getc_unlocked(f)) != EOF) {
+        if (n > LIMIT_CSV_LINE_BYTES) {   /* the newline may follow the limit's last byte */
+            errno = EFBIG;
+            return -1;
+        }
+        if (n + 2 > *cap) {
+            size_t nc = *cap ? 2 * *cap : 256;
+            if (nc > (size_t)LIMIT_CSV_LINE_BYTES + 2)
+                nc = (size_t)LIMIT_CSV_LINE_BYTES + 2;
+            char *p = realloc(*buf, nc);
+            if (!p)
+                return -1;
+            data_hold(ds, (int64_t)(nc - *cap));
+            *buf = p;
+            *cap = nc;
+        }
+        (*buf)[n++] = (char)c;
+        if (c == '\n')
+            break;
+    }
+    if (ferror(f))
+        return -1;
+    if (n == 0)
+        return 0;
+    size_t l = n;
     if (l && (*buf)[l - 1] == '\n')
         l--;
     if (l && (*buf)[l - 1] == '\r')
         l--;
     (*buf)[l] = '\0';
     *len = l;
-    return n;
+    return (int64_t)n;
+}
+
+void csv_read_problem(int err, char *msg, size_t len)
+{
+    if (err == EFBIG)
+        snprintf(msg, len, "a line longer than %d MiB (the limit on a CSV line)",
+                 LIMIT_CSV_LINE_BYTES >> 20);
+    else
+        snprintf(msg, len, "read error: %s", strerror(err ? err : EIO));
+}
+
+int csv_report_read(dataset *ds, const char *path, int64_t line, int err, diag_ctx *d)
+{
+    char msg[128];
+    csv_read_problem(err, msg, sizeof msg);
+    diag_error(d, file_loc(d, path, line, 1, 0), "%s", msg);
+    data_note(ds, d);
+    return -1;
+}
+
+int csv_check_fields(dataset *ds, const char *path, int64_t line, int64_t fields, diag_ctx *d)
+{
+    if (fields <= LIMIT_CSV_FIELDS)
+        return 0;
+    diag_error(d, file_loc(d, path, line, 1, 0), "%lld fields, over the limit of %d fields in a "
+               "CSV record", (long long)fields, LIMIT_CSV_FIELDS);
+    data_note(ds, d);
+    return -1;
 }
 
 bool csv_blank(const char *s, size_t len)

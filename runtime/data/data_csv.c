@@ -2,6 +2,8 @@
  * regression targets, read through a byte-offset index so memory stays bounded. */
 #include "runtime/data/data_impl.h"
 
+#include "runtime/base/limits.h"
+
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -208,11 +210,8 @@ int csv_open(dataset *ds, const data_spec *spec, diag_ctx *d, bool probe)
     int64_t count = 0;
     for (;;) {
         int64_t got = csv_read_line(c->f, &c->line, &c->line_cap, &len, ds);
-        if (got < 0) {
-            diag_error(d, file_loc(d, c->path, line_no + 1, 1, 0), "read error: %s", strerror(errno));
-            data_note(ds, d);
-            return -1;
-        }
+        if (got < 0)
+            return csv_report_read(ds, c->path, line_no + 1, errno, d);
         if (got == 0)
             break;
         line_no++;
@@ -223,6 +222,8 @@ int csv_open(dataset *ds, const data_spec *spec, diag_ctx *d, bool probe)
         if (count == 0) {
             c->ncols = count_fields(c->line, len, c->delim);
             first_line = line_no;
+            if (csv_check_fields(ds, c->path, line_no, c->ncols, d) != 0)
+                return -1;
             if (data_grow(ds, (void **)&c->vals, &c->vals_cap, (size_t)c->ncols * sizeof(double)) != 0) {
                 diag_error(d, spec->loc, "out of memory");
                 return -1;

@@ -3,6 +3,8 @@
  * at the start or the end with masks, batched time-major. */
 #include "runtime/data/data_impl.h"
 
+#include "runtime/base/limits.h"
+
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -119,7 +121,9 @@ static int64_t scan_file(dataset *ds, seq_impl *s, bool labels, const int64_t *n
     for (;;) {
         int64_t got = csv_read_line(f, &s->line, &s->line_cap, &len, ds);
         if (got < 0) {
-            diag_error(d, file_loc(d, path, line_no + 1, 1, 0), "read error: %s", strerror(errno));
+            char msg[128];
+            csv_read_problem(errno, msg, sizeof msg);
+            diag_error(d, file_loc(d, path, line_no + 1, 1, 0), "%s", msg);
             rc = -1;
             break;
         }
@@ -212,7 +216,8 @@ static int64_t first_row_width(dataset *ds, seq_impl *s, diag_ctx *d)
     }
     int64_t line_no = 0, n = 0;
     size_t len = 0;
-    while (csv_read_line(f, &s->line, &s->line_cap, &len, ds) > 0) {
+    int64_t got;
+    while ((got = csv_read_line(f, &s->line, &s->line_cap, &len, ds)) > 0) {
         line_no++;
         if (line_no <= s->header || csv_blank(s->line, len))
             continue;
@@ -221,7 +226,12 @@ static int64_t first_row_width(dataset *ds, seq_impl *s, diag_ctx *d)
             n += s->line[i] == s->delim;
         break;
     }
+    int read_errno = errno;
     fclose(f);
+    if (got < 0)
+        return csv_report_read(ds, s->path, line_no + 1, read_errno, d);
+    if (csv_check_fields(ds, s->path, line_no, n, d) != 0)
+        return -1;
     if (n == 0) {
         diag_error(d, file_loc(d, s->path, 0, 0, 0), "the file has no rows%s",
                    s->header ? " after its header lines" : "");

@@ -98,9 +98,16 @@ typedef struct csv_error {
     char msg[160];
 } csv_error;
 
-/* Reads one line (without the newline; "\r\n" handled) with getline into *buf. Returns the
- * number of bytes consumed including the newline, 0 at end of file, -1 on a read error. */
+/* Reads one line (without the newline; "\r\n" handled) into *buf. Returns the number of
+ * bytes consumed including the newline, 0 at end of file, -1 on a read error or (errno EFBIG)
+ * a line longer than LIMIT_CSV_LINE_BYTES (runtime/base/limits.h). */
 int64_t csv_read_line(FILE *f, char **buf, size_t *cap, size_t *len, dataset *ds);
+/* The message for csv_read_line's -1 with errno err: the line limit, or the read error. */
+void csv_read_problem(int err, char *msg, size_t len);
+/* Reports csv_read_line's -1 (errno err) at path:line; returns -1. */
+int csv_report_read(dataset *ds, const char *path, int64_t line, int err, diag_ctx *d);
+/* Refuses (reported at path:line, 0 or -1) a record of more than LIMIT_CSV_FIELDS fields. */
+int csv_check_fields(dataset *ds, const char *path, int64_t line, int64_t fields, diag_ctx *d);
 /* True when the line holds only blanks. */
 bool csv_blank(const char *s, size_t len);
 /* Splits s[0..len) at delim and parses each field as a finite number into vals[0..max).

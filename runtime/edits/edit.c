@@ -8,6 +8,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "runtime/base/checked.h"
+#include "runtime/base/limits.h"
 #include "runtime/edits/edit_impl.h"
 #include "runtime/nn/init.h"
 #include "runtime/train/train.h"
@@ -138,7 +140,8 @@ static int64_t flow_size(ectx *E, fsz *memo, int id, int *cause)
         s = 0;
         for (int k = 0; k < L->n_inputs && s >= 0; k++) {
             int64_t t = flow_size(E, memo, node_id(m, L->inputs[k]), &ci);
-            s = t < 0 ? -1 : s + t;
+            if (t < 0 || !checked_add(s, t, &s))
+                s = -1;
             if (ci > c)
                 c = ci;
         }
@@ -202,6 +205,35 @@ static void check_sizes(ectx *E, fsz *memo)
         } else {
             L->n_in = flow;
         }
+    }
+}
+
+/* No parameter of the edited model passes LIMIT_TENSOR_ELEMENTS: reported at the latest
+ * statement that sized the layer or what flows into it, before any weight is allocated. */
+static void check_tensor_limit(ectx *E, fsz *memo)
+{
+    model *m = E->m;
+    for (int i = 0; i < m->n_layers; i++) {
+        layer *L = m->layers[i];
+        param_spec spec;
+        if (!layer_param_over_limit(L, &spec))
+            continue;
+        linfo *li = linfo_find(E, L);
+        int cause = li ? (li->size_stmt > li->nin_stmt ? li->size_stmt : li->nin_stmt) : -1;
+        for (int k = 0; k < L->n_inputs; k++) {
+            int c;
+            flow_size(E, memo, node_id(m, L->inputs[k]), &c);
+            if (c > cause)
+                cause = c;
+        }
+        char shape[128];
+        param_shape_text(&spec, shape, sizeof shape);
+        diag_error(E->d, cause >= 0 ? ectx_stmt(E, cause)->loc : L->loc.line ? L->loc : ectx_loc(E),
+                   "'%s' would have a parameter '%s' of %s elements, over the limit of %" PRId64
+                   " elements per tensor", L->name, spec.key, shape,
+                   (int64_t)LIMIT_TENSOR_ELEMENTS);
+        if (cause >= 0)
+            note_defined(E, L);
     }
 }
 
@@ -511,7 +543,10 @@ static void finish(ectx *E)
         E->log->structure_ok = ok && !E->oom;
     if (ok) {
         check_sizes(E, memo);
+        int before = diag_error_count(E->d);
         graph_infer_shapes(m, order, &blame, E->d);
+        if (diag_error_count(E->d) == before)
+            check_tensor_limit(E, memo);
     }
     free(order);
     free(memo);

@@ -10,6 +10,8 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include "runtime/base/checked.h"
+#include "runtime/base/limits.h"
 #include "runtime/edits/edit_impl.h"
 #include "runtime/tensor/tensor_parts.h"
 
@@ -70,7 +72,9 @@ void do_widen(ectx *E, const ir_stmt *st)
     }
     const int64_t n = L->n_out;
     src_loc cl = st->count_loc.line ? st->count_loc : st->loc;
-    int64_t nn = (st->flags & IRF_TO) ? st->count : n + st->count;
+    int64_t nn = st->count;
+    if (!(st->flags & IRF_TO) && !checked_add(n, st->count, &nn))
+        nn = INT64_MAX;   /* refused below: by a count < 1, or by the limit */
     if (st->flags & IRF_TO) {
         if (st->count <= n) {
             diag_error(E->d, cl, "widen to %" PRId64 ": '%s' already has %" PRId64 " units "
@@ -143,10 +147,20 @@ void do_widen(ectx *E, const ir_stmt *st)
     }
     if (!ok)
         return;
+    if (nn > LIMIT_TENSOR_ELEMENTS) {
+        diag_error(E->d, cl, "widening '%s' to %" PRId64 " units passes the limit of %" PRId64
+                   " elements per tensor", L->name, nn, (int64_t)LIMIT_TENSOR_ELEMENTS);
+        return;
+    }
     row_target *tg = NULL;
     int nt = collect_targets(E, L->name, "widening", &tg);
     if (nt < 0)
         return;
+    if (!E->wmode) {   /* shapes alone: no unit map, whose size is the layer's */
+        apply_unit_map(E, L, &u, tg, nt, EDIT_WIDENED);
+        free(tg);
+        return;
+    }
     u.src = malloc((size_t)nn * sizeof *u.src);
     u.scale = malloc((size_t)nn * sizeof *u.scale);
     int64_t *count = calloc((size_t)n + 1, sizeof *count);
@@ -213,6 +227,40 @@ static int cmp_rank(const void *a, const void *b)
     return x->idx > y->idx ? -1 : x->idx < y->idx ? 1 : 0;
 }
 
+typedef struct listed {
+    int64_t value;
+    int pos;
+} listed;
+
+static int cmp_listed(const void *a, const void *b)
+{
+    const listed *x = a, *y = b;
+    if (x->value != y->value)
+        return x->value < y->value ? -1 : 1;
+    return x->pos - y->pos;
+}
+
+/* repeat[i]: v[i] equals an earlier entry (by sorting: memory follows the list, not the
+ * values). NULL when out of memory; the caller frees it. */
+static bool *repeated_entries(const int64_t *v, int n)
+{
+    listed *s = malloc((size_t)(n > 0 ? n : 1) * sizeof *s);
+    bool *repeat = calloc((size_t)n + 1, sizeof *repeat);
+    if (!s || !repeat) {
+        free(s);
+        free(repeat);
+        return NULL;
+    }
+    for (int i = 0; i < n; i++)
+        s[i] = (listed){v[i], i};
+    qsort(s, (size_t)n, sizeof *s, cmp_listed);
+    for (int i = 1; i < n; i++)
+        if (s[i].value == s[i - 1].value)
+            repeat[s[i].pos] = true;
+    free(s);
+    return repeat;
+}
+
 void do_narrow(ectx *E, const ir_stmt *st)
 {
     layer *L = find_layer_or_report(E, st->name, st->name_loc);
@@ -223,8 +271,9 @@ void do_narrow(ectx *E, const ir_stmt *st)
         return;
     }
     const int64_t n = L->n_out;
-    bool *drop = calloc((size_t)n + 1, sizeof *drop);
-    if (!drop) {
+    /* with weights, the units to drop; shapes alone need no array the layer's size */
+    bool *drop = E->wmode ? calloc((size_t)n + 1, sizeof *drop) : NULL;
+    if (E->wmode && !drop) {
         ectx_oom(E);
         return;
     }
@@ -233,20 +282,28 @@ void do_narrow(ectx *E, const ir_stmt *st)
     if (st->flags & IRF_DROP) {
         src_loc il = st->indices_loc.line ? st->indices_loc : st->loc;
         int64_t n_drop = 0;
+        bool *repeat = repeated_entries(st->indices, st->n_indices);
+        if (!repeat) {
+            free(drop);
+            ectx_oom(E);
+            return;
+        }
         for (int i = 0; i < st->n_indices; i++) {
             int64_t x = st->indices[i];
             if (x < 0 || x >= n) {
                 diag_error(E->d, il, "unit %" PRId64 " is out of range: '%s' has %" PRId64
                            " units (0..%" PRId64 ")", x, L->name, n, n - 1);
                 ok = false;
-            } else if (drop[x]) {
+            } else if (repeat[i]) {
                 diag_error(E->d, il, "unit %" PRId64 " is listed twice", x);
                 ok = false;
             } else {
-                drop[x] = true;
+                if (drop)
+                    drop[x] = true;
                 n_drop++;
             }
         }
+        free(repeat);
         if (ok && st->n_indices == 0) {
             diag_error(E->d, il, "narrow drop needs at least one unit index");
             ok = false;
@@ -276,8 +333,14 @@ void do_narrow(ectx *E, const ir_stmt *st)
         free(drop);
         return;
     }
+    if (!E->wmode) {   /* shapes alone: only the width matters */
+        unit_map u = {.n_old = n, .n_new = nn, .out_zero = true};
+        apply_unit_map(E, L, &u, tg, nt, EDIT_NARROWED);
+        free(tg);
+        return;
+    }
     if (!(st->flags & IRF_DROP)) {
-        if (E->wmode && layer_has_data(L)) {
+        if (layer_has_data(L)) {
             double *norm = malloc((size_t)n * sizeof *norm);
             unit_rank *rk = malloc((size_t)n * sizeof *rk);
             if (!norm || !rk) {

@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "runtime/base/diag.h"
+#include "runtime/base/limits.h"
 #include "runtime/base/path.h"
 #include "runtime/base/util.h"
 #include "runtime/formats/native_yaml.h"
@@ -262,6 +263,11 @@ static void read_layers(yctx *y, yaml_node_t *n)
 {
     if (n->type != YAML_SEQUENCE_NODE) {
         yerr(y, node_loc(y, n), "'layers' must be a list of layers");
+        return;
+    }
+    if (n->data.sequence.items.top - n->data.sequence.items.start > LIMIT_MODEL_LAYERS) {
+        yerr(y, node_loc(y, n), "more than %d layers (the limit on a model's layers)",
+             LIMIT_MODEL_LAYERS);
         return;
     }
     int i = 0;

@@ -10,6 +10,8 @@
 #include <string.h>
 
 #include "runtime/base/diag.h"
+#include "runtime/base/limits.h"
+#include "runtime/base/yaml_limits.h"
 
 void yerr(yctx *y, src_loc loc, const char *fmt, ...)
 {
@@ -289,14 +291,18 @@ static int read_file(const char *path, char **text, size_t *len, char *err, size
         }
         size_t got = fread(buf + n, 1, cap - n - 1, fp);
         n += got;
-        if (got == 0)
+        if (got == 0 || n > LIMIT_YAML_BYTES)
             break;
     }
-    bool oom = !buf, bad = oom || ferror(fp);
+    bool oom = !buf, big = !oom && n > LIMIT_YAML_BYTES, bad = oom || big || ferror(fp);
     fclose(fp);
     if (bad) {
         free(buf);
-        snprintf(err, err_len, "%s", oom ? "out of memory" : "read error");
+        if (big)
+            snprintf(err, err_len, "the file is larger than %d MiB (the limit on a model YAML)",
+                     LIMIT_YAML_BYTES >> 20);
+        else
+            snprintf(err, err_len, "%s", oom ? "out of memory" : "read error");
         return -1;
     }
     buf[n] = 0;
@@ -347,8 +353,30 @@ int yaml_read_text(yctx *y, const char *path)
     return 0;
 }
 
+/* Refuses, at its place, what passes a limit of runtime/base/limits.h, before libyaml builds
+ * the document (quadratic in the nesting depth). Returns true when the text is within them. */
+static bool within_limits(yctx *y)
+{
+    yaml_parser_t scan;
+    if (!yaml_parser_initialize(&scan)) {
+        yerr(y, (src_loc){y->path, 0, 0, 0}, "out of memory");
+        return false;
+    }
+    yaml_parser_set_input_string(&scan, (const unsigned char *)y->text, y->len);
+    yaml_limit_hit hit;
+    int over = yaml_scan_limits(&scan, &hit);
+    yaml_parser_delete(&scan);
+    if (over) {
+        yaml_mark_t mk = {.line = hit.line, .column = hit.column};
+        yerr(y, mark_loc(y, mk), "%s", hit.msg);
+    }
+    return !over;
+}
+
 void yaml_parse_text(yctx *y, void (*parse)(yctx *y, yaml_node_t *root))
 {
+    if (!within_limits(y))
+        return;
     yaml_parser_t parser;
     yaml_parser_initialize(&parser);
     yaml_parser_set_input_string(&parser, (const unsigned char *)y->text, y->len);

@@ -7,6 +7,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
+#include "runtime/base/limits.h"
 #include "runtime/tensor/tensor.h"
 
 /* Ownership: an st_file owns its path copy, its tensor table (names included), its metadata
@@ -32,7 +33,7 @@ extern const int st_dtype_sizes[ST_DTYPE_COUNT];
 /* The most dimensions a tensor in a file may have (our tensors hold at most TENSOR_MAX_DIMS). */
 #define ST_MAX_DIMS 8
 /* Headers larger than this are refused as corrupt (the reference implementation's limit). */
-#define ST_MAX_HEADER (100u * 1000u * 1000u)
+#define ST_MAX_HEADER LIMIT_SAFETENSORS_HEADER_BYTES
 
 typedef struct st_tensor {
     char *name;

@@ -2,10 +2,12 @@
  * the shapes and initialises what is missing. */
 #include "runtime/graph/builder.h"
 
+#include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "runtime/base/diag.h"
+#include "runtime/base/limits.h"
 
 const char *const input_kind_names[3] = {"feed_forward", "recurrent", "convolutional"};
 
@@ -129,6 +131,27 @@ static int check_given_params(model *m, struct diag_ctx *d)
     return errors;
 }
 
+/* No parameter larger than LIMIT_TENSOR_ELEMENTS reaches an allocation or the weights file:
+ * reported at the layer's definition. Returns the number of errors. */
+static int check_tensor_limit(const model *m, struct diag_ctx *d)
+{
+    int errors = 0;
+    for (int i = 0; i < m->n_layers; i++) {
+        const layer *L = m->layers[i];
+        param_spec spec;
+        if (!layer_param_over_limit(L, &spec))
+            continue;
+        errors++;
+        char shape[128];
+        param_shape_text(&spec, shape, sizeof shape);
+        if (d)
+            diag_error(d, L->loc, "layer '%s' would have a parameter '%s' of %s elements, over the limit of "
+                       "%" PRId64 " elements per tensor", L->name, spec.key, shape,
+                       (int64_t)LIMIT_TENSOR_ELEMENTS);
+    }
+    return errors;
+}
+
 model *model_builder_finish(model_builder *b, bool init_missing, src_loc where,
                             struct diag_ctx *d)
 {
@@ -154,6 +177,8 @@ model *model_builder_finish(model_builder *b, bool init_missing, src_loc where,
              * like an inferred one (edits upstream may change it). */
             L->n_in_given = false;
         }
+    if (!errors)
+        errors += check_tensor_limit(m, d);
     if (!errors)
         errors += check_given_params(m, d);
     if (!errors && b->source)

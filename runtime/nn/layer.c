@@ -3,8 +3,12 @@
 #include "runtime/nn/layer.h"
 
 #include <assert.h>
+#include <inttypes.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include "runtime/base/checked.h"
+#include "runtime/base/limits.h"
 #include "runtime/base/util.h"
 #include "runtime/nn/layer_option.h"
 
@@ -164,6 +168,33 @@ int64_t layer_param_count(const layer *L)
             total += c;
     }
     return total;
+}
+
+int layer_param_over_limit(const layer *L, param_spec *spec)
+{
+    if (!L->type->param_specs)
+        return 0;
+    param_spec specs[LAYER_MAX_PARAMS];
+    int n = L->type->param_specs(L, specs);
+    for (int i = 0; i < n; i++) {
+        int64_t c = 1;
+        bool fits = true;
+        for (int k = 0; k < specs[i].ndim && fits; k++)
+            fits = checked_mul(c, specs[i].shape[k], &c) && c <= LIMIT_TENSOR_ELEMENTS;
+        if (!fits) {
+            *spec = specs[i];
+            return 1;
+        }
+    }
+    return 0;
+}
+
+void param_shape_text(const param_spec *spec, char *buf, size_t len)
+{
+    size_t o = 0;
+    buf[0] = 0;
+    for (int k = 0; k < spec->ndim && o < len; k++)
+        o += (size_t)snprintf(buf + o, len - o, "%s%" PRId64, k ? " x " : "", spec->shape[k]);
 }
 
 int layer_param_index(const layer *L, const char *key)

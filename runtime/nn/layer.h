@@ -234,6 +234,12 @@ layer *layer_clone(const layer *L);
 void layer_set_inputs(layer *L, const char *const *names, int n);
 /* Parameter count for the current shapes (from param_specs). */
 int64_t layer_param_count(const layer *L);
+/* Whether a parameter of L, at its current shapes, has more elements than
+ * LIMIT_TENSOR_ELEMENTS (runtime/base/limits.h): 1 with *spec set to the first such parameter,
+ * else 0. Shapes are multiplied with overflow checks. */
+int layer_param_over_limit(const layer *L, param_spec *spec);
+/* A parameter's shape as "R x C" into buf. */
+void param_shape_text(const param_spec *spec, char *buf, size_t len);
 /* Index of a parameter by key, or -1. */
 int layer_param_index(const layer *L, const char *key);
 

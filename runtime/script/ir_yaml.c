@@ -10,10 +10,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <yaml.h>
 
 #include "runtime/base/diag.h"
 #include "runtime/base/atomic_file.h"
+#include "runtime/base/limits.h"
+#include "runtime/base/yaml_limits.h"
 #include "runtime/base/yaml_out.h"
 
 #define IR_FORMAT "surgery-ir/1"
@@ -1003,6 +1006,33 @@ static bool load_document(loader *L, yaml_node_t *root)
     return true;
 }
 
+/* The file's size and a pass over its events against the limits of runtime/base/limits.h,
+ * before libyaml builds the document; rewinds fp. False when a limit is passed (reported). */
+static bool ir_within_limits(FILE *fp, src_loc where, struct diag_ctx *d)
+{
+    struct stat st;
+    if (fstat(fileno(fp), &st) == 0 && st.st_size > LIMIT_YAML_BYTES) {
+        diag_error(d, where, "the IR file is larger than %d MiB (the limit on a YAML file)",
+                   LIMIT_YAML_BYTES >> 20);
+        return false;
+    }
+    yaml_parser_t scan;
+    if (!yaml_parser_initialize(&scan)) {
+        diag_error(d, where, "cannot read the IR: out of memory");
+        return false;
+    }
+    yaml_parser_set_input_file(&scan, fp);
+    yaml_limit_hit hit;
+    int over = yaml_scan_limits(&scan, &hit);
+    yaml_parser_delete(&scan);
+    rewind(fp);
+    if (over) {
+        src_loc at = {where.file, (int)hit.line + 1, (int)hit.column + 1, 1};
+        diag_error(d, at, "%s", hit.msg);
+    }
+    return !over;
+}
+
 ir_script *ir_load_yaml(const char *path, struct diag_ctx *d)
 {
     loader L = {.d = d};
@@ -1011,6 +1041,10 @@ ir_script *ir_load_yaml(const char *path, struct diag_ctx *d)
     FILE *fp = fopen(path, "rb");
     if (!fp) {
         diag_error(d, where, "cannot read the IR: %s", strerror(errno));
+        return NULL;
+    }
+    if (!ir_within_limits(fp, where, d)) {
+        fclose(fp);
         return NULL;
     }
     yaml_parser_t parser;

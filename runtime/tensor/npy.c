@@ -10,6 +10,7 @@
 #include <sys/stat.h>
 
 #include "runtime/base/checked.h"
+#include "runtime/base/limits.h"
 #include "runtime/base/atomic_file.h"
 
 #define NPY_NAME_ITEM(e, s, n) s,
@@ -240,8 +241,9 @@ npy_file *npy_open(const char *path, char *err, size_t err_len)
              path, major, pre[7]);
         goto fail;
     }
-    if (hlen > (1u << 24)) {
-        fail(err, err_len, "%s: .npy header length %" PRIu64 " is absurd", path, hlen);
+    if (hlen > LIMIT_NPY_HEADER_BYTES) {
+        fail(err, err_len, "%s: .npy header length %" PRIu64 " is over the limit of %u bytes",
+             path, hlen, LIMIT_NPY_HEADER_BYTES);
         goto fail;
     }
     h = malloc((size_t)hlen + 1);
