@@ -26,12 +26,10 @@ typedef struct sema {
 static void err(sema *c, src_loc loc, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 static void err(sema *c, src_loc loc, const char *fmt, ...)
 {
-    char buf[512];
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(buf, sizeof buf, fmt, ap);
+    diag_verror(c->d, loc, fmt, ap);
     va_end(ap);
-    diag_error(c->d, loc, "%s", buf);
 }
 
 /* Where to point at a value: its own place, else the fallback's. */

@@ -13,6 +13,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "runtime/base/diag.h"
 #include "runtime/formats/safetensors_impl.h"
 
 #define ST_NAME_ITEM(e, s, n) s,
@@ -21,16 +22,6 @@ const char *const st_dtype_names[ST_DTYPE_COUNT] = {ST_DTYPES(ST_NAME_ITEM)};
 const int st_dtype_sizes[ST_DTYPE_COUNT] = {ST_DTYPES(ST_SIZE_ITEM)};
 #undef ST_NAME_ITEM
 #undef ST_SIZE_ITEM
-
-void st_fail(char *err, size_t err_len, const char *fmt, ...)
-{
-    if (!err || !err_len)
-        return;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, err_len, fmt, ap);
-    va_end(ap);
-}
 
 /* ---- validation ---- */
 
@@ -66,34 +57,35 @@ static int validate(st_file *f, const char *name, char *err, size_t err_len)
         qsort(f->tensors, (size_t)f->n_tensors, sizeof *f->tensors, cmp_name);
     for (int i = 1; i < f->n_tensors; i++)
         if (!strcmp(f->tensors[i - 1].name, f->tensors[i].name)) {
-            st_fail(err, err_len, "%s: tensor '%s' appears twice in the header", name,
-                 f->tensors[i].name);
+            diag_format(err, err_len, "%s: tensor '%s' appears twice in the header", name,
+                        f->tensors[i].name);
             return -1;
         }
     for (int i = 0; i < f->n_tensors; i++) {
         const st_tensor *t = &f->tensors[i];
         uint64_t bytes;
         if (byte_size(t, &bytes)) {
-            st_fail(err, err_len, "%s: tensor '%s': the element count of its shape overflows", name,
-                 t->name);
+            diag_format(err, err_len, "%s: tensor '%s': the element count of its shape overflows",
+                        name, t->name);
             return -1;
         }
         int64_t count = 1;
         for (int k = 0; k < t->ndim; k++)
             if (__builtin_mul_overflow(count, t->shape[k], &count)) {
-                st_fail(err, err_len, "%s: tensor '%s': the element count of its shape overflows",
-                     name, t->name);
+                diag_format(err, err_len,
+                            "%s: tensor '%s': the element count of its shape overflows", name,
+                            t->name);
                 return -1;
             }
         if (t->begin > t->end) {
-            st_fail(err, err_len, "%s: tensor '%s': data_offsets [%" PRIu64 ", %" PRIu64
-                 "] end before they begin", name, t->name, t->begin, t->end);
+            diag_format(err, err_len, "%s: tensor '%s': data_offsets [%" PRIu64 ", %" PRIu64
+                        "] end before they begin", name, t->name, t->begin, t->end);
             return -1;
         }
         if (t->end > f->data_len) {
-            st_fail(err, err_len, "%s: tensor '%s': data_offsets [%" PRIu64 ", %" PRIu64
-                 "] out of range (the data section is %" PRIu64 " bytes)", name, t->name,
-                 t->begin, t->end, f->data_len);
+            diag_format(err, err_len, "%s: tensor '%s': data_offsets [%" PRIu64 ", %" PRIu64
+                        "] out of range (the data section is %" PRIu64 " bytes)", name, t->name,
+                        t->begin, t->end, f->data_len);
             return -1;
         }
         if (t->end - t->begin != bytes) {
@@ -104,24 +96,24 @@ static int validate(st_file *f, const char *name, char *err, size_t err_len)
                 shape_str(sb, sizeof sb, t->ndim, shp);
             else
                 snprintf(sb, sizeof sb, "(%d dimensions)", t->ndim);
-            st_fail(err, err_len, "%s: tensor '%s': shape %s of %s is %" PRIu64
-                 " bytes but data_offsets [%" PRIu64 ", %" PRIu64 "] span %" PRIu64, name,
-                 t->name, sb, st_dtype_names[t->dtype], bytes, t->begin, t->end,
-                 t->end - t->begin);
+            diag_format(err, err_len, "%s: tensor '%s': shape %s of %s is %" PRIu64
+                        " bytes but data_offsets [%" PRIu64 ", %" PRIu64 "] span %" PRIu64, name,
+                        t->name, sb, st_dtype_names[t->dtype], bytes, t->begin, t->end,
+                        t->end - t->begin);
             return -1;
         }
     }
     if (f->n_tensors == 0) {
         if (f->data_len != 0) {
-            st_fail(err, err_len, "%s: %" PRIu64 " bytes of data that no tensor claims", name,
-                 f->data_len);
+            diag_format(err, err_len, "%s: %" PRIu64 " bytes of data that no tensor claims", name,
+                        f->data_len);
             return -1;
         }
         return 0;
     }
     const st_tensor **order = malloc((size_t)(unsigned)f->n_tensors * sizeof *order);
     if (!order) {
-        st_fail(err, err_len, "%s: out of memory", name);
+        diag_format(err, err_len, "%s: out of memory", name);
         return -1;
     }
     for (int i = 0; i < f->n_tensors; i++)
@@ -133,22 +125,24 @@ static int validate(st_file *f, const char *name, char *err, size_t err_len)
     for (int i = 0; i < f->n_tensors && !rc; i++) {
         const st_tensor *t = order[i];
         if (t->begin < pos) {
-            st_fail(err, err_len, "%s: tensor '%s': data_offsets [%" PRIu64 ", %" PRIu64
-                 "] overlap tensor '%s' [%" PRIu64 ", %" PRIu64 "]", name, t->name, t->begin,
-                 t->end, prev->name, prev->begin, prev->end);
+            diag_format(err, err_len, "%s: tensor '%s': data_offsets [%" PRIu64 ", %" PRIu64
+                        "] overlap tensor '%s' [%" PRIu64 ", %" PRIu64 "]", name, t->name, t->begin,
+                        t->end, prev->name, prev->begin, prev->end);
             rc = -1;
         } else if (t->begin > pos) {
-            st_fail(err, err_len, "%s: tensor '%s': data_offsets [%" PRIu64 ", %" PRIu64
-                 "] leave a gap of %" PRIu64 " bytes before them (offsets must be contiguous)",
-                 name, t->name, t->begin, t->end, t->begin - pos);
+            diag_format(err, err_len, "%s: tensor '%s': data_offsets [%" PRIu64 ", %" PRIu64
+                        "] leave a gap of %" PRIu64
+                        " bytes before them (offsets must be contiguous)", name, t->name, t->begin,
+                        t->end, t->begin - pos);
             rc = -1;
         }
         pos = t->end;
         prev = t;
     }
     if (!rc && pos != f->data_len) {
-        st_fail(err, err_len, "%s: %" PRIu64 " bytes of data after the last tensor ('%s' ends at %"
-             PRIu64 ")", name, f->data_len - pos, prev->name, pos);
+        diag_format(err, err_len, "%s: %" PRIu64
+                    " bytes of data after the last tensor ('%s' ends at %" PRIu64 ")", name,
+                    f->data_len - pos, prev->name, pos);
         rc = -1;
     }
     free(order);
@@ -159,36 +153,38 @@ st_file *st_parse(const void *buf, size_t len, const char *name, char *err, size
 {
     const unsigned char *b = buf;
     if (len < 8) {
-        st_fail(err, err_len, "%s: not a safetensors file: %zu bytes, shorter than the 8-byte header length",
-             name, len);
+        diag_format(err, err_len,
+                    "%s: not a safetensors file: %zu bytes, shorter than the 8-byte header length",
+                    name, len);
         return NULL;
     }
     uint64_t hlen = 0;
     for (int i = 7; i >= 0; i--)
         hlen = (hlen << 8) | b[i];
     if (hlen > ST_MAX_HEADER) {
-        st_fail(err, err_len, "%s: not a safetensors file: header length %" PRIu64
-             " is absurd (limit %u)", name, hlen, ST_MAX_HEADER);
+        diag_format(err, err_len, "%s: not a safetensors file: header length %" PRIu64
+                    " is absurd (limit %u)", name, hlen, ST_MAX_HEADER);
         return NULL;
     }
     if (hlen > len - 8) {
-        st_fail(err, err_len, "%s: header length %" PRIu64 " runs past the end of the file (%zu bytes)",
-             name, hlen, len);
+        diag_format(err, err_len, "%s: header length %" PRIu64
+                    " runs past the end of the file (%zu bytes)", name, hlen, len);
         return NULL;
     }
     if (hlen < 2 || b[8] != '{') {
-        st_fail(err, err_len, "%s: not a safetensors file: the header does not start with '{'", name);
+        diag_format(err, err_len, "%s: not a safetensors file: the header does not start with '{'",
+                    name);
         return NULL;
     }
     if (memchr(b + 8, 0, (size_t)hlen)) {
-        st_fail(err, err_len, "%s: malformed JSON header: NUL byte at byte %zu", name,
-             (size_t)((const unsigned char *)memchr(b + 8, 0, (size_t)hlen) - b));
+        diag_format(err, err_len, "%s: malformed JSON header: NUL byte at byte %zu", name,
+                    (size_t)((const unsigned char *)memchr(b + 8, 0, (size_t)hlen) - b));
         return NULL;
     }
     st_file *f = calloc(1, sizeof *f);
     if (!f || !(f->path = strdup(name))) {
         free(f);
-        st_fail(err, err_len, "%s: out of memory", name);
+        diag_format(err, err_len, "%s: out of memory", name);
         return NULL;
     }
     f->fd = -1;
@@ -209,25 +205,26 @@ st_file *st_open(const char *path, char *err, size_t err_len)
 {
     int fd = open(path, O_RDONLY);
     if (fd < 0) {
-        st_fail(err, err_len, "%s: cannot open: %s", path, strerror(errno));
+        diag_format(err, err_len, "%s: cannot open: %s", path, strerror(errno));
         return NULL;
     }
     struct stat sb;
     if (fstat(fd, &sb) != 0) {
-        st_fail(err, err_len, "%s: cannot stat: %s", path, strerror(errno));
+        diag_format(err, err_len, "%s: cannot stat: %s", path, strerror(errno));
         close(fd);
         return NULL;
     }
     if (!S_ISREG(sb.st_mode)) {
-        st_fail(err, err_len, "%s: not a regular file", path);
+        diag_format(err, err_len, "%s: not a regular file", path);
         close(fd);
         return NULL;
     }
     size_t len = (size_t)sb.st_size;
     if (len < 8) {
         close(fd);
-        st_fail(err, err_len, "%s: not a safetensors file: %zu bytes, shorter than the 8-byte header length",
-             path, len);
+        diag_format(err, err_len,
+                    "%s: not a safetensors file: %zu bytes, shorter than the 8-byte header length",
+                    path, len);
         return NULL;
     }
     /* Private and writable: tensors borrow from it read-only by contract, and a stray write
@@ -236,7 +233,7 @@ st_file *st_open(const char *path, char *err, size_t err_len)
     int e = errno;
     if (map == MAP_FAILED) {
         close(fd);
-        st_fail(err, err_len, "%s: cannot map: %s", path, strerror(e));
+        diag_format(err, err_len, "%s: cannot map: %s", path, strerror(e));
         return NULL;
     }
     st_file *f = st_parse(map, len, path, err, err_len);
@@ -351,13 +348,14 @@ int st_tensor_load(const st_file *f, const st_tensor *t, tensor *out, bool allow
 {
     tensor_release(out);
     if (t->dtype != ST_F32 && t->dtype != ST_F64 && t->dtype != ST_F16 && t->dtype != ST_BF16) {
-        st_fail(err, err_len, "%s: tensor '%s' has dtype %s; weights must be F32, F64, F16 or BF16",
-             f->path, t->name, st_dtype_names[t->dtype]);
+        diag_format(err, err_len,
+                    "%s: tensor '%s' has dtype %s; weights must be F32, F64, F16 or BF16", f->path,
+                    t->name, st_dtype_names[t->dtype]);
         return -1;
     }
     if (t->ndim > TENSOR_MAX_DIMS) {
-        st_fail(err, err_len, "%s: tensor '%s' has %d dimensions (at most %d are supported)",
-             f->path, t->name, t->ndim, TENSOR_MAX_DIMS);
+        diag_format(err, err_len, "%s: tensor '%s' has %d dimensions (at most %d are supported)",
+                    f->path, t->name, t->ndim, TENSOR_MAX_DIMS);
         return -1;
     }
     const unsigned char *src = f->data + t->begin;
@@ -372,7 +370,7 @@ int st_tensor_load(const st_file *f, const st_tensor *t, tensor *out, bool allow
         return 0;
     }
     if (tensor_alloc(out, t->ndim, t->shape) != 0) {
-        st_fail(err, err_len, "%s: tensor '%s': out of memory", f->path, t->name);
+        diag_format(err, err_len, "%s: tensor '%s': out of memory", f->path, t->name);
         return -1;
     }
     int es = st_dtype_sizes[t->dtype];

@@ -7,6 +7,8 @@
 #include <string.h>
 #include <yaml.h>
 
+#include "runtime/base/diag.h"
+
 /* ---- the header parser ---- */
 
 typedef struct hdr_parser {
@@ -33,9 +35,10 @@ static int next_event(hdr_parser *p)
 {
     drop_event(p);
     if (!yaml_parser_parse(&p->yp, &p->ev)) {
-        st_fail(p->err, p->err_len, "%s: malformed JSON header at byte %zu: %s%s%s", p->name,
-             (size_t)p->yp.problem_mark.index + 8, p->yp.problem ? p->yp.problem : "syntax error",
-             p->yp.context ? " " : "", p->yp.context ? p->yp.context : "");
+        diag_format(p->err, p->err_len, "%s: malformed JSON header at byte %zu: %s%s%s", p->name,
+                    (size_t)p->yp.problem_mark.index + 8,
+                    p->yp.problem ? p->yp.problem : "syntax error", p->yp.context ? " " : "",
+                    p->yp.context ? p->yp.context : "");
         return -1;
     }
     p->have_ev = true;
@@ -49,8 +52,8 @@ static int next_event(hdr_parser *p)
                     (e->data.sequence_start.anchor || e->data.sequence_start.tag ||
                      e->data.sequence_start.style != YAML_FLOW_SEQUENCE_STYLE));
     if (yamlish) {
-        st_fail(p->err, p->err_len, "%s: malformed JSON header at byte %zu: not JSON", p->name,
-             (size_t)e->start_mark.index + 8);
+        diag_format(p->err, p->err_len, "%s: malformed JSON header at byte %zu: not JSON", p->name,
+                    (size_t)e->start_mark.index + 8);
         return -1;
     }
     return 0;
@@ -64,13 +67,15 @@ static const char *scalar_text(const hdr_parser *p) { return (const char *)p->ev
 static int expect_string(hdr_parser *p, const char *what)
 {
     if (p->ev.type != YAML_SCALAR_EVENT || p->ev.data.scalar.style != YAML_DOUBLE_QUOTED_SCALAR_STYLE) {
-        st_fail(p->err, p->err_len, "%s: malformed JSON header at byte %zu: expected a string (%s)",
-             p->name, ev_pos(p), what);
+        diag_format(p->err, p->err_len,
+                    "%s: malformed JSON header at byte %zu: expected a string (%s)", p->name,
+                    ev_pos(p), what);
         return -1;
     }
     if (strlen(scalar_text(p)) != p->ev.data.scalar.length) {
-        st_fail(p->err, p->err_len, "%s: malformed JSON header at byte %zu: NUL character in a string",
-             p->name, ev_pos(p));
+        diag_format(p->err, p->err_len,
+                    "%s: malformed JSON header at byte %zu: NUL character in a string", p->name,
+                    ev_pos(p));
         return -1;
     }
     return 0;
@@ -81,40 +86,41 @@ static int expect_uint(hdr_parser *p, const char *tensor, const char *what, uint
                        uint64_t *out)
 {
     if (p->ev.type != YAML_SCALAR_EVENT || p->ev.data.scalar.style != YAML_PLAIN_SCALAR_STYLE) {
-        st_fail(p->err, p->err_len, "%s: tensor '%s': %s must be a list of non-negative integers",
-             p->name, tensor, what);
+        diag_format(p->err, p->err_len,
+                    "%s: tensor '%s': %s must be a list of non-negative integers", p->name, tensor,
+                    what);
         return -1;
     }
     const char *s = scalar_text(p);
     if (s[0] == '-' && s[1] >= '0' && s[1] <= '9') {
-        st_fail(p->err, p->err_len, "%s: tensor '%s': negative value %s in %s", p->name, tensor, s,
-             what);
+        diag_format(p->err, p->err_len, "%s: tensor '%s': negative value %s in %s", p->name, tensor,
+                    s, what);
         return -1;
     }
     uint64_t v = 0;
     size_t n = strlen(s);
     if (n == 0 || n != p->ev.data.scalar.length || (n > 1 && s[0] == '0')) {
-        st_fail(p->err, p->err_len, "%s: tensor '%s': '%s' in %s is not an integer", p->name, tensor,
-             s, what);
+        diag_format(p->err, p->err_len, "%s: tensor '%s': '%s' in %s is not an integer", p->name,
+                    tensor, s, what);
         return -1;
     }
     for (size_t i = 0; i < n; i++) {
         if (s[i] < '0' || s[i] > '9') {
-            st_fail(p->err, p->err_len, "%s: tensor '%s': '%s' in %s is not an integer", p->name,
-                 tensor, s, what);
+            diag_format(p->err, p->err_len, "%s: tensor '%s': '%s' in %s is not an integer",
+                        p->name, tensor, s, what);
             return -1;
         }
         unsigned d = (unsigned)(s[i] - '0');
         if (v > (UINT64_MAX - d) / 10) {
-            st_fail(p->err, p->err_len, "%s: tensor '%s': %s in %s overflows", p->name, tensor, s,
-                 what);
+            diag_format(p->err, p->err_len, "%s: tensor '%s': %s in %s overflows", p->name, tensor,
+                        s, what);
             return -1;
         }
         v = v * 10 + d;
     }
     if (v > max_ok) {
-        st_fail(p->err, p->err_len, "%s: tensor '%s': %s in %s is too large", p->name, tensor, s,
-             what);
+        diag_format(p->err, p->err_len, "%s: tensor '%s': %s in %s is too large", p->name, tensor,
+                    s, what);
         return -1;
     }
     *out = v;
@@ -142,18 +148,18 @@ static int parse_metadata(hdr_parser *p)
 {
     st_file *f = p->f;
     if (p->ev.type != YAML_MAPPING_START_EVENT) {
-        st_fail(p->err, p->err_len, "%s: __metadata__ must be an object of strings", p->name);
+        diag_format(p->err, p->err_len, "%s: __metadata__ must be an object of strings", p->name);
         return -1;
     }
     if (f->meta_keys) {
-        st_fail(p->err, p->err_len, "%s: __metadata__ appears twice", p->name);
+        diag_format(p->err, p->err_len, "%s: __metadata__ appears twice", p->name);
         return -1;
     }
     p->cap_meta = 4;
     f->meta_keys = calloc((size_t)p->cap_meta, sizeof *f->meta_keys);
     f->meta_values = calloc((size_t)p->cap_meta, sizeof *f->meta_values);
     if (!f->meta_keys || !f->meta_values) {
-        st_fail(p->err, p->err_len, "%s: out of memory", p->name);
+        diag_format(p->err, p->err_len, "%s: out of memory", p->name);
         return -1;
     }
     for (;;) {
@@ -165,12 +171,13 @@ static int parse_metadata(hdr_parser *p)
             return -1;
         char *key = strdup(scalar_text(p));
         if (!key) {
-            st_fail(p->err, p->err_len, "%s: out of memory", p->name);
+            diag_format(p->err, p->err_len, "%s: out of memory", p->name);
             return -1;
         }
         for (int i = 0; i < f->n_meta; i++)
             if (!strcmp(f->meta_keys[i], key)) {
-                st_fail(p->err, p->err_len, "%s: __metadata__ key '%s' appears twice", p->name, key);
+                diag_format(p->err, p->err_len, "%s: __metadata__ key '%s' appears twice", p->name,
+                            key);
                 free(key);
                 return -1;
             }
@@ -190,13 +197,13 @@ static int parse_metadata(hdr_parser *p)
             if (!k2 || !v2) {
                 free(key);
                 free(val);
-                st_fail(p->err, p->err_len, "%s: out of memory", p->name);
+                diag_format(p->err, p->err_len, "%s: out of memory", p->name);
                 return -1;
             }
         }
         if (!val) {
             free(key);
-            st_fail(p->err, p->err_len, "%s: out of memory", p->name);
+            diag_format(p->err, p->err_len, "%s: out of memory", p->name);
             return -1;
         }
         f->meta_keys[f->n_meta] = key;
@@ -214,16 +221,17 @@ static int parse_dtype(hdr_parser *p, st_tensor *t)
             t->dtype = (st_dtype)i;
             return 0;
         }
-    st_fail(p->err, p->err_len, "%s: tensor '%s': unknown dtype '%s'", p->name, t->name,
-         scalar_text(p));
+    diag_format(p->err, p->err_len, "%s: tensor '%s': unknown dtype '%s'", p->name, t->name,
+                scalar_text(p));
     return -1;
 }
 
 static int parse_shape(hdr_parser *p, st_tensor *t)
 {
     if (p->ev.type != YAML_SEQUENCE_START_EVENT) {
-        st_fail(p->err, p->err_len, "%s: tensor '%s': shape must be a list of non-negative integers",
-             p->name, t->name);
+        diag_format(p->err, p->err_len,
+                    "%s: tensor '%s': shape must be a list of non-negative integers", p->name,
+                    t->name);
         return -1;
     }
     t->ndim = 0;
@@ -236,8 +244,8 @@ static int parse_shape(hdr_parser *p, st_tensor *t)
         if (expect_uint(p, t->name, "shape", INT64_MAX, &v))
             return -1;
         if (t->ndim == ST_MAX_DIMS) {
-            st_fail(p->err, p->err_len, "%s: tensor '%s': more than %d dimensions", p->name, t->name,
-                 ST_MAX_DIMS);
+            diag_format(p->err, p->err_len, "%s: tensor '%s': more than %d dimensions", p->name,
+                        t->name, ST_MAX_DIMS);
             return -1;
         }
         t->shape[t->ndim++] = (int64_t)v;
@@ -247,9 +255,9 @@ static int parse_shape(hdr_parser *p, st_tensor *t)
 static int parse_offsets(hdr_parser *p, st_tensor *t)
 {
     if (p->ev.type != YAML_SEQUENCE_START_EVENT) {
-        st_fail(p->err, p->err_len,
-             "%s: tensor '%s': data_offsets must be a list of two non-negative integers", p->name,
-             t->name);
+        diag_format(p->err, p->err_len,
+                    "%s: tensor '%s': data_offsets must be a list of two non-negative integers",
+                    p->name, t->name);
         return -1;
     }
     uint64_t v[2];
@@ -267,8 +275,9 @@ static int parse_offsets(hdr_parser *p, st_tensor *t)
         n++;
     }
     if (n != 2) {
-        st_fail(p->err, p->err_len, "%s: tensor '%s': data_offsets has %d entries, not 2 [begin, end]",
-             p->name, t->name, n);
+        diag_format(p->err, p->err_len,
+                    "%s: tensor '%s': data_offsets has %d entries, not 2 [begin, end]", p->name,
+                    t->name, n);
         return -1;
     }
     t->begin = v[0];
@@ -284,7 +293,7 @@ static int parse_tensor(hdr_parser *p, char *name)
         st_tensor *nt = realloc(f->tensors, (size_t)cap * sizeof *nt);
         if (!nt) {
             free(name);
-            st_fail(p->err, p->err_len, "%s: out of memory", p->name);
+            diag_format(p->err, p->err_len, "%s: out of memory", p->name);
             return -1;
         }
         f->tensors = nt;
@@ -294,8 +303,9 @@ static int parse_tensor(hdr_parser *p, char *name)
     memset(t, 0, sizeof *t);
     t->name = name;
     if (p->ev.type != YAML_MAPPING_START_EVENT) {
-        st_fail(p->err, p->err_len, "%s: tensor '%s': expected an object with dtype, shape and data_offsets",
-             p->name, name);
+        diag_format(p->err, p->err_len,
+                    "%s: tensor '%s': expected an object with dtype, shape and data_offsets",
+                    p->name, name);
         return -1;
     }
     bool have_dtype = false, have_shape = false, have_offsets = false;
@@ -313,7 +323,8 @@ static int parse_tensor(hdr_parser *p, char *name)
                      : !strcmp(key, "data_offsets") ? &have_offsets
                                                     : NULL;
         if (seen && *seen) {
-            st_fail(p->err, p->err_len, "%s: tensor '%s': '%s' appears twice", p->name, name, key);
+            diag_format(p->err, p->err_len, "%s: tensor '%s': '%s' appears twice", p->name, name,
+                        key);
             return -1;
         }
         if (next_event(p))
@@ -329,7 +340,7 @@ static int parse_tensor(hdr_parser *p, char *name)
     }
     const char *missing = !have_dtype ? "dtype" : !have_shape ? "shape" : !have_offsets ? "data_offsets" : NULL;
     if (missing) {
-        st_fail(p->err, p->err_len, "%s: tensor '%s': no %s", p->name, name, missing);
+        diag_format(p->err, p->err_len, "%s: tensor '%s': no %s", p->name, name, missing);
         return -1;
     }
     return 0;
@@ -342,13 +353,13 @@ static int parse_header_events(hdr_parser *p)
     if (next_event(p))
         return -1;
     if (p->ev.type != YAML_DOCUMENT_START_EVENT || !p->ev.data.document_start.implicit) {
-        st_fail(p->err, p->err_len, "%s: malformed JSON header: expected an object", p->name);
+        diag_format(p->err, p->err_len, "%s: malformed JSON header: expected an object", p->name);
         return -1;
     }
     if (next_event(p))
         return -1;
     if (p->ev.type != YAML_MAPPING_START_EVENT) {
-        st_fail(p->err, p->err_len, "%s: malformed JSON header: expected an object", p->name);
+        diag_format(p->err, p->err_len, "%s: malformed JSON header: expected an object", p->name);
         return -1;
     }
     for (;;) {
@@ -361,7 +372,7 @@ static int parse_header_events(hdr_parser *p)
         bool meta = !strcmp(scalar_text(p), "__metadata__");
         char *name = meta ? NULL : strdup(scalar_text(p));
         if (!meta && !name) {
-            st_fail(p->err, p->err_len, "%s: out of memory", p->name);
+            diag_format(p->err, p->err_len, "%s: out of memory", p->name);
             return -1;
         }
         if (next_event(p)) {
@@ -374,13 +385,15 @@ static int parse_header_events(hdr_parser *p)
     if (next_event(p))
         return -1;
     if (p->ev.type != YAML_DOCUMENT_END_EVENT) {
-        st_fail(p->err, p->err_len, "%s: malformed JSON header: text after the object", p->name);
+        diag_format(p->err, p->err_len, "%s: malformed JSON header: text after the object",
+                    p->name);
         return -1;
     }
     if (next_event(p))
         return -1;
     if (p->ev.type != YAML_STREAM_END_EVENT) {
-        st_fail(p->err, p->err_len, "%s: malformed JSON header: text after the object", p->name);
+        diag_format(p->err, p->err_len, "%s: malformed JSON header: text after the object",
+                    p->name);
         return -1;
     }
     return 0;
@@ -396,7 +409,7 @@ int st_read_header(st_file *f, const unsigned char *json, size_t len, const char
     p.err = err;
     p.err_len = err_len;
     if (!yaml_parser_initialize(&p.yp)) {
-        st_fail(err, err_len, "%s: out of memory", name);
+        diag_format(err, err_len, "%s: out of memory", name);
         return -1;
     }
     yaml_parser_set_input_string(&p.yp, json, len);

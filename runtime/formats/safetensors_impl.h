@@ -1,5 +1,5 @@
-/* safetensors_impl.h: what the parts of the safetensors code share: the error message helper
- * and the JSON header reader (safetensors_header.c) that st_parse (safetensors.c) calls. */
+/* safetensors_impl.h: what the parts of the safetensors reader share: the JSON header reader
+ * (safetensors_header.c) that st_parse (safetensors.c) calls. */
 #ifndef SURGERY_SAFETENSORS_IMPL_H
 #define SURGERY_SAFETENSORS_IMPL_H
 
@@ -8,9 +8,6 @@
 
 #include <stddef.h>
 #include "runtime/formats/safetensors.h"
-
-/* Formats a message into err[0..err_len) (nothing when err is NULL or err_len is 0). */
-void st_fail(char *err, size_t err_len, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 
 /* Reads the JSON header json[0..len) of the file `name` into f's tensor table and metadata.
  * Returns 0, or -1 with the reason in err. The offsets are not checked against the data yet. */

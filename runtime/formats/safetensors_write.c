@@ -1,6 +1,6 @@
 /* safetensors_write.c: writing of safetensors files: the JSON header, sorted by name, and the
  * little-endian tensor data. */
-#include "runtime/formats/safetensors_impl.h"
+#include "runtime/formats/safetensors.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "runtime/base/diag.h"
 #include "runtime/tensor/tensor_parts.h"
 
 /* ---- writing ---- */
@@ -84,7 +85,7 @@ int st_header(const st_entry *entries, int n, const char *const *meta, int n_met
     *sorted_out = NULL;
     st_entry *sorted = malloc((size_t)(n > 0 ? n : 1) * sizeof *sorted);
     if (!sorted) {
-        st_fail(err, err_len, "out of memory");
+        diag_format(err, err_len, "out of memory");
         return -1;
     }
     if (n > 0)
@@ -92,7 +93,7 @@ int st_header(const st_entry *entries, int n, const char *const *meta, int n_met
     qsort(sorted, (size_t)n, sizeof *sorted, cmp_entry);
     for (int i = 1; i < n; i++)
         if (!strcmp(sorted[i - 1].name, sorted[i].name)) {
-            st_fail(err, err_len, "tensor '%s' given twice", sorted[i].name);
+            diag_format(err, err_len, "tensor '%s' given twice", sorted[i].name);
             free(sorted);
             return -1;
         }
@@ -129,7 +130,7 @@ int st_header(const st_entry *entries, int n, const char *const *meta, int n_met
     if (h.oom) {
         free(h.s);
         free(sorted);
-        st_fail(err, err_len, "out of memory");
+        diag_format(err, err_len, "out of memory");
         return -1;
     }
     uint64_t json_len = (uint64_t)h.n - 8;
@@ -193,7 +194,7 @@ int st_write(FILE *fp, const st_entry *entries, int n, const char *const *meta, 
         if (t->parts) {
             ok = tensor_parts_each_run(t->parts, write_run, fp) == 0;
         } else if (!t->data) {
-            st_fail(err, err_len, "tensor '%s' has no data", sorted[i].name);
+            diag_format(err, err_len, "tensor '%s' has no data", sorted[i].name);
             free(sorted);
             return -1;
         } else {
@@ -202,7 +203,7 @@ int st_write(FILE *fp, const st_entry *entries, int n, const char *const *meta, 
     }
     free(sorted);
     if (!ok) {
-        st_fail(err, err_len, "write failed: %s", strerror(errno ? errno : EIO));
+        diag_format(err, err_len, "write failed: %s", strerror(errno ? errno : EIO));
         return -1;
     }
     return 0;

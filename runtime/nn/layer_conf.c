@@ -26,12 +26,10 @@ static void report(struct diag_ctx *d, src_loc loc, const char *fmt, ...)
 {
     if (!d)
         return;
-    char buf[512];
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(buf, sizeof buf, fmt, ap);
+    diag_verror(d, loc, fmt, ap);
     va_end(ap);
-    diag_error(d, loc, "%s", buf);
 }
 
 /* Where to point at a value: its own place, else its key's. */

@@ -41,11 +41,6 @@ static void lerr(loader *L, const yaml_node_t *n, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 static void lerr(loader *L, const yaml_node_t *n, const char *fmt, ...)
 {
-    char buf[512];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(buf, sizeof buf, fmt, ap);
-    va_end(ap);
     src_loc l = {L->path, 0, 0, 0};
     if (n) {
         l.line = (int)n->start_mark.line + 1;
@@ -53,7 +48,10 @@ static void lerr(loader *L, const yaml_node_t *n, const char *fmt, ...)
         if (n->type == YAML_SCALAR_NODE && n->end_mark.line == n->start_mark.line)
             l.len = (int)(n->end_mark.column - n->start_mark.column);
     }
-    diag_error(L->d, l, "%s", buf);
+    va_list ap;
+    va_start(ap, fmt);
+    diag_verror(L->d, l, fmt, ap);
+    va_end(ap);
     L->errors++;
 }
 
