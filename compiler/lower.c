@@ -149,13 +149,11 @@ static src_loc at(const lower_ctx *c, src_loc l)
 __attribute__((format(printf, 3, 4)))
 static void error(lower_ctx *c, src_loc loc, const char *fmt, ...)
 {
-    char msg[512];
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(msg, sizeof msg, fmt, ap);
-    va_end(ap);
     c->errors++;
-    diag_error(c->d, at(c, loc), "%s", msg);
+    diag_verror(c->d, at(c, loc), fmt, ap);
+    va_end(ap);
 }
 
 /* Enum-like words the language uses as values; a word close to a parameter's name but not one

@@ -26,31 +26,10 @@ typedef struct sema {
 static void err(sema *c, src_loc loc, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 static void err(sema *c, src_loc loc, const char *fmt, ...)
 {
-    char buf[512];
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(buf, sizeof buf, fmt, ap);
+    diag_verror(c->d, loc, fmt, ap);
     va_end(ap);
-    diag_error(c->d, loc, "%s", buf);
-}
-
-/* Where to point at a value: its own place, else the fallback's. */
-static src_loc vloc(const conf_value *v, src_loc fallback)
-{
-    return v && v->loc.line > 0 ? v->loc : fallback;
-}
-
-static const char *kind_desc(const conf_value *v)
-{
-    switch (v->kind) {
-    case CV_NUM: return "a number";
-    case CV_STR: return "a string";
-    case CV_IDENT: return "a name";
-    case CV_BOOL: return "true/false";
-    case CV_CALL: return "a call";
-    case CV_LIST: return "a list";
-    }
-    return "a value";
 }
 
 static int count_list(const char *const *list)
@@ -124,12 +103,12 @@ typedef struct opt_spec {
 static bool check_typed(sema *c, const char *key, src_loc key_loc, const conf_value *v,
                         const opt_spec *spec)
 {
-    src_loc at = vloc(v, key_loc);
+    src_loc at = conf_loc(v, key_loc);
     switch (spec->type) {
     case OT_INT:
     case OT_NUM:
         if (v->kind != CV_NUM) {
-            err(c, at, "'%s' takes a number, got %s", key, kind_desc(v));
+            err(c, at, "'%s' takes a number, got %s", key, conf_kind_desc(v));
             return false;
         }
         if (!isfinite(v->num)) {
@@ -154,11 +133,11 @@ static bool check_typed(sema *c, const char *key, src_loc key_loc, const conf_va
             ((v->kind == CV_IDENT || v->kind == CV_STR) &&
              (!strcmp(v->str, "true") || !strcmp(v->str, "false"))))
             return true;
-        err(c, at, "'%s' takes true or false, got %s", key, kind_desc(v));
+        err(c, at, "'%s' takes true or false, got %s", key, conf_kind_desc(v));
         return false;
     case OT_ENUM: {
         if (v->kind != CV_IDENT && v->kind != CV_STR) {
-            err(c, at, "'%s' takes a name, got %s", key, kind_desc(v));
+            err(c, at, "'%s' takes a name, got %s", key, conf_kind_desc(v));
             return false;
         }
         if (in_list(spec->values, v->str))
@@ -178,7 +157,7 @@ static bool check_typed(sema *c, const char *key, src_loc key_loc, const conf_va
     case OT_STR:
     case OT_CHAR:
         if (v->kind != CV_STR) {
-            err(c, at, "'%s' takes a string, got %s", key, kind_desc(v));
+            err(c, at, "'%s' takes a string, got %s", key, conf_kind_desc(v));
             return false;
         }
         if (spec->type == OT_CHAR && strlen(v->str) != 1) {
@@ -511,7 +490,7 @@ static void check_source(sema *c, const ir_stmt *st)
         int slot = -1;
         if (!a->name) {
             if (pos >= src->n_params) {
-                err(c, vloc(a->value, call->loc), "%s() takes at most %d argument%s; write %s",
+                err(c, conf_loc(a->value, call->loc), "%s() takes at most %d argument%s; write %s",
                     src->name, src->n_params, src->n_params == 1 ? "" : "s", src->usage);
                 ok = false;
                 continue;
@@ -539,7 +518,7 @@ static void check_source(sema *c, const ir_stmt *st)
             }
         }
         if (bound[slot]) {
-            err(c, a->name_loc.line ? a->name_loc : vloc(a->value, call->loc),
+            err(c, a->name_loc.line ? a->name_loc : conf_loc(a->value, call->loc),
                 "argument '%s' of %s() given twice", src->params[slot], src->name);
             ok = false;
             continue;
@@ -569,12 +548,12 @@ static void check_source(sema *c, const ir_stmt *st)
             if (!check_typed(c, p, call->loc, v, &spec))
                 bound[k] = NULL;
         } else if (v->kind != CV_STR) {
-            err(c, vloc(v, call->loc), "the %s argument of %s() is a path (a string), got %s",
-                p, src->name, kind_desc(v));
+            err(c, conf_loc(v, call->loc), "the %s argument of %s() is a path (a string), got %s",
+                p, src->name, conf_kind_desc(v));
         } else if (v->str[0] == 0) {
-            err(c, vloc(v, call->loc), "the %s of %s() is empty", p, src->name);
+            err(c, conf_loc(v, call->loc), "the %s of %s() is empty", p, src->name);
         } else if (!strcmp(src->name, "csv_sequence") && !strstr(v->str, "%d")) {
-            err(c, vloc(v, call->loc), "the %s of csv_sequence() needs %%d where the sequence "
+            err(c, conf_loc(v, call->loc), "the %s of csv_sequence() needs %%d where the sequence "
                 "number goes, e.g. \"seq/%%d.csv\"", p);
         }
     }
@@ -598,7 +577,7 @@ static void check_source(sema *c, const ir_stmt *st)
     if (!strcmp(src->name, "csv_sequence") && label && bound[1]) {
         err(c, label->name_loc, "'label' names a column of the feature files; the labels come "
             "from labels = here");
-        diag_note(c->d, vloc(bound[1], call->loc), "labels given here");
+        diag_note(c->d, conf_loc(bound[1], call->loc), "labels given here");
     }
 }
 

@@ -68,6 +68,24 @@ void conf_push_arg(conf_value *cl, const char *name, src_loc name_loc, conf_valu
     a->value = v;
 }
 
+src_loc conf_loc(const conf_value *v, src_loc fallback)
+{
+    return v && v->loc.line > 0 ? v->loc : fallback;
+}
+
+const char *conf_kind_desc(const conf_value *v)
+{
+    switch (v->kind) {
+    case CV_NUM: return "a number";
+    case CV_STR: return "a string";
+    case CV_IDENT: return "a name";
+    case CV_BOOL: return "true/false";
+    case CV_CALL: return "a call";
+    case CV_LIST: return "a list";
+    }
+    return "a value";
+}
+
 /* The argument called `name`, else the position-th unnamed argument (position < 0: by name
  * only). */
 const conf_value *conf_arg_get(const conf_value *call, const char *name, int position)

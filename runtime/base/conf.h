@@ -35,6 +35,11 @@ conf_value *conf_bool(bool b, src_loc loc);
 conf_value *conf_call(const char *name, src_loc loc);          /* add args with conf_push_arg */
 conf_value *conf_list(src_loc loc);
 void conf_push_arg(conf_value *call_or_list, const char *name, src_loc name_loc, conf_value *v);
+/* Where to point at a value: its own place, else the fallback's (its key's, say). */
+src_loc conf_loc(const conf_value *v, src_loc fallback);
+/* What kind of value v is, for messages: "a number", "a string", "a name", "true/false",
+ * "a call", "a list". */
+const char *conf_kind_desc(const conf_value *v);
 const conf_value *conf_arg_get(const conf_value *call, const char *name, int position);
 conf_value *conf_value_clone(const conf_value *v);
 void conf_value_free(conf_value *v);

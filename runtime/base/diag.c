@@ -256,39 +256,66 @@ static void emit_counted(diag_ctx *d, diag_kind kind, src_loc loc, const char *f
         emit(d, kind, loc, fmt, ap);
 }
 
-void diag_error(diag_ctx *d, src_loc loc, const char *fmt, ...)
+void diag_verror(diag_ctx *d, src_loc loc, const char *fmt, va_list ap)
 {
-    va_list ap;
-    va_start(ap, fmt);
+    va_list again;
+    va_copy(again, ap);
     emit_counted(d, K_ERROR, loc, fmt, ap);
-    va_end(ap);
     char head[256];
-    va_start(ap, fmt);
-    vsnprintf(head, sizeof head, fmt, ap);
-    va_end(ap);
+    vsnprintf(head, sizeof head, fmt, again);
+    va_end(again);
     if (strstr(head, "out of memory"))
         d->oom_errors++;
     d->errors++;
     d->told_hidden = false;
 }
 
+void diag_vwarning(diag_ctx *d, src_loc loc, const char *fmt, va_list ap)
+{
+    emit_counted(d, K_WARNING, loc, fmt, ap);
+    d->warnings++;
+}
+
+void diag_vnote(diag_ctx *d, src_loc loc, const char *fmt, va_list ap)
+{
+    if (d->muted)
+        return;
+    emit(d, K_NOTE, loc, fmt, ap);
+}
+
+void diag_error(diag_ctx *d, src_loc loc, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    diag_verror(d, loc, fmt, ap);
+    va_end(ap);
+}
+
 void diag_warning(diag_ctx *d, src_loc loc, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
-    emit_counted(d, K_WARNING, loc, fmt, ap);
+    diag_vwarning(d, loc, fmt, ap);
     va_end(ap);
-    d->warnings++;
 }
 
 void diag_note(diag_ctx *d, src_loc loc, const char *fmt, ...)
 {
-    if (d->muted)
-        return;
     va_list ap;
     va_start(ap, fmt);
-    emit(d, K_NOTE, loc, fmt, ap);
+    diag_vnote(d, loc, fmt, ap);
     va_end(ap);
+}
+
+int diag_format(char *buf, size_t n, const char *fmt, ...)
+{
+    if (buf && n > 0) {
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(buf, n, fmt, ap);
+        va_end(ap);
+    }
+    return -1;
 }
 
 int diag_hidden_count(const diag_ctx *d)

@@ -2,7 +2,9 @@
 #ifndef SURGERY_DIAG_H
 #define SURGERY_DIAG_H
 
+#include <stdarg.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdio.h>
 #include "runtime/base/loc.h"
 
@@ -27,6 +29,16 @@ void diag_set_text(diag_ctx *d, const char *path, const char *text, size_t len);
 void diag_error(diag_ctx *d, src_loc loc, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 void diag_warning(diag_ctx *d, src_loc loc, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 void diag_note(diag_ctx *d, src_loc loc, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+/* The same with the arguments in a va_list, for the reporting helpers of the readers and
+ * checkers (the caller va_ends ap). */
+void diag_verror(diag_ctx *d, src_loc loc, const char *fmt, va_list ap) __attribute__((format(printf, 3, 0)));
+void diag_vwarning(diag_ctx *d, src_loc loc, const char *fmt, va_list ap) __attribute__((format(printf, 3, 0)));
+void diag_vnote(diag_ctx *d, src_loc loc, const char *fmt, va_list ap) __attribute__((format(printf, 3, 0)));
+
+/* Formats a message into buf[0..n) (nothing when buf is NULL or n is 0), for the functions
+ * that report failure through a caller's buffer. Returns -1, so that such a function can end
+ * with `return diag_format(err, err_len, ...)`. */
+int diag_format(char *buf, size_t n, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 
 /* Limits that keep a flood of errors readable: only the first DIAG_MAX_ERRORS errors (and the
  * warnings and notes before the limit) are printed, the rest are counted; a quoted source line

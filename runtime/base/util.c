@@ -44,6 +44,13 @@ char *str_dup(const char *s)
     return p;
 }
 
+void str_array_free(char **s, int n)
+{
+    for (int i = 0; s && i < n; i++)
+        free(s[i]);
+    free(s);
+}
+
 bool str_ends_with(const char *s, const char *suffix)
 {
     size_t n = strlen(s), m = strlen(suffix);

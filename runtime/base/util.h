@@ -19,6 +19,8 @@ char *xstrdup(const char *s);
 char *xstrndup(const char *s, size_t n);
 /* A copy of s (NULL gives NULL), or NULL when out of memory: for callers that report. */
 char *str_dup(const char *s);
+/* Frees s[0..n) and the array s itself (NULL is a no-op). */
+void str_array_free(char **s, int n);
 /* s ends with suffix. */
 bool str_ends_with(const char *s, const char *suffix);
 /* A path as written in the file `file`: absolute paths and paths written in no particular file

@@ -46,13 +46,11 @@ void model_format_error(struct diag_ctx *d, const char *path, const char *fmt, .
 {
     if (!d)
         return;
-    char msg[1024];
+    src_loc l = {diag_intern_path(d, path), 0, 0, 0};
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(msg, sizeof msg, fmt, ap);
+    diag_verror(d, l, fmt, ap);
     va_end(ap);
-    src_loc l = {diag_intern_path(d, path), 0, 0, 0};
-    diag_error(d, l, "%s", msg);
 }
 
 model *model_load(const char *path, bool load_weights, struct diag_ctx *d)

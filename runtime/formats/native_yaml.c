@@ -18,24 +18,20 @@ void yerr(yctx *y, src_loc loc, const char *fmt, ...)
     y->errors++;
     if (!y->d)
         return;
-    char msg[1024];
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(msg, sizeof msg, fmt, ap);
+    diag_verror(y->d, loc, fmt, ap);
     va_end(ap);
-    diag_error(y->d, loc, "%s", msg);
 }
 
 void ynote(yctx *y, src_loc loc, const char *fmt, ...)
 {
     if (!y->d)
         return;
-    char msg[1024];
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(msg, sizeof msg, fmt, ap);
+    diag_vnote(y->d, loc, fmt, ap);
     va_end(ap);
-    diag_note(y->d, loc, "%s", msg);
 }
 
 /* Byte column (1-based) of a libyaml mark, whose column counts characters. */

@@ -31,12 +31,10 @@ static void report(pairing *y, bool error, src_loc loc, const char *fmt, va_list
         y->errors++;
     if (!y->d)
         return;
-    char msg[1024];
-    vsnprintf(msg, sizeof msg, fmt, ap);
     if (error)
-        diag_error(y->d, loc, "%s", msg);
+        diag_verror(y->d, loc, fmt, ap);
     else
-        diag_note(y->d, loc, "%s", msg);
+        diag_vnote(y->d, loc, fmt, ap);
 }
 
 static void perr(pairing *y, src_loc loc, const char *fmt, ...) __attribute__((format(printf, 3, 4)));

@@ -28,13 +28,6 @@ model *model_new(const char *name)
     return m;
 }
 
-static void free_strings(char **s, int n)
-{
-    for (int i = 0; i < n; i++)
-        free(s[i]);
-    free(s);
-}
-
 void model_free(model *m)
 {
     if (!m)
@@ -45,7 +38,7 @@ void model_free(model *m)
     for (int i = 0; i < m->n_inputs; i++)
         free(m->inputs[i].name);
     free(m->inputs);
-    free_strings(m->outputs, m->n_outputs);
+    str_array_free(m->outputs, m->n_outputs);
     free(m->norm.shift);
     free(m->norm.scale);
     free(m->weights_file);
@@ -228,7 +221,7 @@ void model_set_outputs(model *m, const char *const *names, int n)
         for (; got < n; got++)
             if (!(copy[got] = str_dup(names[got])))
                 break;
-    free_strings(m->outputs, m->n_outputs);
+    str_array_free(m->outputs, m->n_outputs);
     m->outputs = copy;
     m->n_outputs = got;
 }

@@ -6,18 +6,7 @@
 #include <stdio.h>
 #include <string.h>
 
-static int fail(char *err, size_t err_len, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-static int fail(char *err, size_t err_len, const char *fmt, ...)
-{
-    if (err && err_len) {
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(err, err_len, fmt, ap);
-        va_end(ap);
-    }
-    return -1;
-}
+#include "runtime/base/diag.h"
 
 /* Checks an input tensor against the model input's declared shape; sets *batch. */
 static int check_input(const model_input *mi, const tensor *t, int64_t *batch, char *err,
@@ -70,16 +59,17 @@ int exec_plan_for_nodes(exec_plan **out, model *m, const char *const *names, int
     case EXEC_OK:
         break;
     case EXEC_NO_MEMORY:
-        return fail(err, err_len, "out of memory");
+        return diag_format(err, err_len, "out of memory");
     case EXEC_GRAPH_ERRORS:
-        return fail(err, err_len, "model '%s' has graph or shape errors (see `surgery check`)",
-                    m->name ? m->name : "");
+        return diag_format(err, err_len,
+                           "model '%s' has graph or shape errors (see `surgery check`)",
+                           m->name ? m->name : "");
     }
     int bad = exec_plan_select(*out, names, n_names, true);
     if (bad > 0) {
         exec_plan_free(*out);
         *out = NULL;
-        return fail(err, err_len, "output '%s' is not defined", names[bad - 1]);
+        return diag_format(err, err_len, "output '%s' is not defined", names[bad - 1]);
     }
     return 0;
 }
@@ -104,8 +94,8 @@ int exec_predict(exec_plan *p, const tensor *const *inputs, const float *const *
                    .time = -1, .check_weights = true, .err = err, .err_len = err_len};
     if (exec_forward(p, &f) != 0) {
         if (!err || !err_len || !err[0])
-            fail(err, err_len, "out of memory computing layer '%s'",
-                 m->layers[p->failed_layer]->name);
+            diag_format(err, err_len, "out of memory computing layer '%s'",
+                        m->layers[p->failed_layer]->name);
         goto out;
     }
     for (int j = 0; j < n_names; j++) {
@@ -118,7 +108,7 @@ int exec_predict(exec_plan *p, const tensor *const *inputs, const float *const *
             outputs[j] = p->act[li];
             memset(&p->act[li], 0, sizeof p->act[li]);
         } else if (tensor_copy(&outputs[j], src)) {
-            fail(err, err_len, "out of memory");
+            diag_format(err, err_len, "out of memory");
             goto out;
         }
     }

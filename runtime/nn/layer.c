@@ -58,13 +58,6 @@ layer *layer_new(const layer_type *type, const char *name)
     return L;
 }
 
-static void free_names(char **names, int n)
-{
-    for (int i = 0; i < n; i++)
-        free(names[i]);
-    free(names);
-}
-
 void layer_free(layer *L)
 {
     if (!L)
@@ -78,7 +71,7 @@ void layer_free(layer *L)
         tensor_release(&L->upd_state[i][0]);
         tensor_release(&L->upd_state[i][1]);
     }
-    free_names(L->inputs, L->n_inputs);
+    str_array_free(L->inputs, L->n_inputs);
     free(L->name);
     free(L->old_name);
     free(L);
@@ -150,7 +143,7 @@ void layer_set_inputs(layer *L, const char *const *names, int n)
         for (; got < n; got++)
             if (!(copy[got] = str_dup(names[got])))
                 break;
-    free_names(L->inputs, L->n_inputs);
+    str_array_free(L->inputs, L->n_inputs);
     L->inputs = copy;
     L->n_inputs = got;
 }

@@ -26,31 +26,10 @@ static void report(struct diag_ctx *d, src_loc loc, const char *fmt, ...)
 {
     if (!d)
         return;
-    char buf[512];
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(buf, sizeof buf, fmt, ap);
+    diag_verror(d, loc, fmt, ap);
     va_end(ap);
-    diag_error(d, loc, "%s", buf);
-}
-
-/* Where to point at a value: its own place, else its key's. */
-static src_loc vloc(const conf_value *v, src_loc key_loc)
-{
-    return v && v->loc.line > 0 ? v->loc : key_loc;
-}
-
-static const char *kind_desc(const conf_value *v)
-{
-    switch (v->kind) {
-    case CV_NUM: return "a number";
-    case CV_STR: return "a string";
-    case CV_IDENT: return "a name";
-    case CV_BOOL: return "true/false";
-    case CV_CALL: return "a call";
-    case CV_LIST: return "a list";
-    }
-    return "a value";
 }
 
 /* ---- scalar values ---- */
@@ -60,11 +39,11 @@ static int get_num(const char *key, src_loc key_loc, const conf_value *v, struct
                    double *out)
 {
     if (v->kind != CV_NUM) {
-        report(d, vloc(v, key_loc), "'%s' takes a number, got %s", key, kind_desc(v));
+        report(d, conf_loc(v, key_loc), "'%s' takes a number, got %s", key, conf_kind_desc(v));
         return -1;
     }
     if (!isfinite(v->num)) {
-        report(d, vloc(v, key_loc), "'%s' must be a finite number", key);
+        report(d, conf_loc(v, key_loc), "'%s' must be a finite number", key);
         return -1;
     }
     *out = v->num;
@@ -87,7 +66,7 @@ static int get_ranged(const char *key, src_loc key_loc, const conf_value *v, str
     case RANGE_UNIT_OPEN_RIGHT: if (!(x >= 0 && x < 1)) want = "in [0, 1)"; break;
     }
     if (want) {
-        report(d, vloc(v, key_loc), "'%s' must be %s, got %g", key, want, x);
+        report(d, conf_loc(v, key_loc), "'%s' must be %s, got %g", key, want, x);
         return -1;
     }
     *out = x;
@@ -102,11 +81,11 @@ static int get_int(const char *key, src_loc key_loc, const conf_value *v, struct
     if (get_num(key, key_loc, v, d, &x))
         return -1;
     if (x != floor(x)) {
-        report(d, vloc(v, key_loc), "'%s' must be a whole number, got %g", key, x);
+        report(d, conf_loc(v, key_loc), "'%s' must be a whole number, got %g", key, x);
         return -1;
     }
     if (x < lo || x > hi) {
-        report(d, vloc(v, key_loc), "'%s' must be %s %.0f, got %g", key, x < lo ? ">=" : "<=",
+        report(d, conf_loc(v, key_loc), "'%s' must be %s %.0f, got %g", key, x < lo ? ">=" : "<=",
                x < lo ? lo : hi, x);
         return -1;
     }
@@ -120,7 +99,7 @@ static const char *get_name(const char *key, src_loc key_loc, const conf_value *
 {
     if (v->kind == CV_IDENT || v->kind == CV_STR)
         return v->str;
-    report(d, vloc(v, key_loc), "'%s' takes a name, got %s", key, kind_desc(v));
+    report(d, conf_loc(v, key_loc), "'%s' takes a name, got %s", key, conf_kind_desc(v));
     return NULL;
 }
 
@@ -136,7 +115,7 @@ static int get_bool(const char *key, src_loc key_loc, const conf_value *v, struc
         *out = v->str[0] == 't';
         return 0;
     }
-    report(d, vloc(v, key_loc), "'%s' takes true or false, got %s", key, kind_desc(v));
+    report(d, conf_loc(v, key_loc), "'%s' takes true or false, got %s", key, conf_kind_desc(v));
     return -1;
 }
 
@@ -154,9 +133,9 @@ static int get_enum(const char *key, src_loc key_loc, const conf_value *v, struc
         return k;
     const char *hint = diag_suggest(s, names, n);
     if (hint)
-        report(d, vloc(v, key_loc), "unknown %s '%s' (did you mean '%s'?)", what, s, hint);
+        report(d, conf_loc(v, key_loc), "unknown %s '%s' (did you mean '%s'?)", what, s, hint);
     else
-        report(d, vloc(v, key_loc), "unknown %s '%s'", what, s);
+        report(d, conf_loc(v, key_loc), "unknown %s '%s'", what, s);
     return -1;
 }
 
@@ -194,9 +173,9 @@ static int bind_args(const conf_value *call, const char *const *params, int n_pa
         if (!a->name) {
             if (pos >= n_params) {
                 if (n_params == 0)
-                    report(d, vloc(a->value, call->loc), "%s() takes no arguments", call->str);
+                    report(d, conf_loc(a->value, call->loc), "%s() takes no arguments", call->str);
                 else
-                    report(d, vloc(a->value, call->loc), "%s() takes at most %d argument%s",
+                    report(d, conf_loc(a->value, call->loc), "%s() takes at most %d argument%s",
                            call->str, n_params, n_params == 1 ? "" : "s");
                 rc = -1;
                 continue;
@@ -229,7 +208,7 @@ static int bind_args(const conf_value *call, const char *const *params, int n_pa
             }
         }
         if (bound[slot]) {
-            report(d, a->name_loc.line > 0 ? a->name_loc : vloc(a->value, call->loc),
+            report(d, a->name_loc.line > 0 ? a->name_loc : conf_loc(a->value, call->loc),
                    "argument '%s' of %s() given twice", params[slot], call->str);
             rc = -1;
             continue;
@@ -296,8 +275,8 @@ static int set_updater(updater_conf *out, const char *key, src_loc key_loc, cons
                        struct diag_ctx *d)
 {
     if (v->kind != CV_CALL && v->kind != CV_IDENT && v->kind != CV_STR) {
-        report(d, vloc(v, key_loc), "'%s' takes an updater such as adam(learning_rate = 1e-3), "
-               "got %s", key, kind_desc(v));
+        report(d, conf_loc(v, key_loc), "'%s' takes an updater such as adam(learning_rate = 1e-3), "
+               "got %s", key, conf_kind_desc(v));
         return -1;
     }
     int kind = get_enum(key, key_loc, v, d, "updater", updater_from_name, updater_names,
@@ -346,8 +325,8 @@ static int set_init(init_spec *out, const char *key, src_loc key_loc, const conf
                     struct diag_ctx *d)
 {
     if (v->kind != CV_CALL && v->kind != CV_IDENT && v->kind != CV_STR) {
-        report(d, vloc(v, key_loc), "'%s' takes an initialisation such as xavier or "
-               "uniform(-0.1, 0.1), got %s", key, kind_desc(v));
+        report(d, conf_loc(v, key_loc), "'%s' takes an initialisation such as xavier or "
+               "uniform(-0.1, 0.1), got %s", key, conf_kind_desc(v));
         return -1;
     }
     int kind = get_enum(key, key_loc, v, d, "weight initialisation", init_from_name,
@@ -357,7 +336,7 @@ static int set_init(init_spec *out, const char *key, src_loc key_loc, const conf
     init_spec w = {(init_kind)kind, 0, 0};
     bool dist = kind == INIT_UNIFORM || kind == INIT_NORMAL;
     if (dist && v->kind != CV_CALL) {
-        report(d, vloc(v, key_loc), "%s needs its parameters: %s", init_names[kind],
+        report(d, conf_loc(v, key_loc), "%s needs its parameters: %s", init_names[kind],
                kind == INIT_UNIFORM ? "uniform(lower, upper)" : "normal(mean, std)");
         return -1;
     }
@@ -382,7 +361,7 @@ static int set_init(init_spec *out, const char *key, src_loc key_loc, const conf
                 return -1;
             }
             if (kind == INIT_NORMAL && !(w.b > 0)) {
-                report(d, vloc(b[1], v->loc), "'std' must be > 0, got %g", w.b);
+                report(d, conf_loc(b[1], v->loc), "'std' must be > 0, got %g", w.b);
                 return -1;
             }
         }
@@ -397,9 +376,9 @@ static int set_grad_norm(train_conf *tc, const char *key, src_loc key_loc, const
                          struct diag_ctx *d)
 {
     if (v->kind != CV_CALL && v->kind != CV_IDENT && v->kind != CV_STR) {
-        report(d, vloc(v, key_loc), "'%s' takes clip_element_wise(threshold), "
+        report(d, conf_loc(v, key_loc), "'%s' takes clip_element_wise(threshold), "
                "clip_l2_per_layer(threshold), renormalize_l2_per_layer or none, got %s", key,
-               kind_desc(v));
+               conf_kind_desc(v));
         return -1;
     }
     int kind = get_enum(key, key_loc, v, d, "gradient normalization", grad_norm_from_name,
@@ -431,10 +410,10 @@ static int set_backprop(train_conf *tc, const char *key, src_loc key_loc, const 
     if (!name || (strcmp(name, "standard") && strcmp(name, "tbptt"))) {
         const char *hint = name ? diag_suggest(name, kinds, 2) : NULL;
         if (hint)
-            report(d, vloc(v, key_loc), "unknown backprop '%s' (did you mean '%s'?)", name,
+            report(d, conf_loc(v, key_loc), "unknown backprop '%s' (did you mean '%s'?)", name,
                    hint);
         else
-            report(d, vloc(v, key_loc), "'%s' takes standard or tbptt(forward, backward)", key);
+            report(d, conf_loc(v, key_loc), "'%s' takes standard or tbptt(forward, backward)", key);
         return -1;
     }
     if (!strcmp(name, "standard")) {
@@ -446,7 +425,8 @@ static int set_backprop(train_conf *tc, const char *key, src_loc key_loc, const 
         return 0;
     }
     if (v->kind != CV_CALL) {
-        report(d, vloc(v, key_loc), "tbptt needs its segment lengths: tbptt(forward, backward)");
+        report(d, conf_loc(v, key_loc),
+               "tbptt needs its segment lengths: tbptt(forward, backward)");
         return -1;
     }
     static const char *const params[] = {"forward", "backward"};
@@ -464,7 +444,7 @@ static int set_backprop(train_conf *tc, const char *key, src_loc key_loc, const 
     if (b[1] && get_int("backward", v->loc, b[1], d, 1, 1e9, &bw))
         return -1;
     if (bw > f) {
-        report(d, vloc(b[1], v->loc), "tbptt backward length %lld exceeds the forward length "
+        report(d, conf_loc(b[1], v->loc), "tbptt backward length %lld exceeds the forward length "
                "%lld", (long long)bw, (long long)f);
         return -1;
     }
@@ -613,7 +593,7 @@ static int option_value(const layer_option *o, src_loc key_loc, const conf_value
     }
     case LOPT_ENUM: {
         if (v->kind == CV_CALL) {
-            report(d, vloc(v, key_loc), "'%s' takes a name, got a call", key);
+            report(d, conf_loc(v, key_loc), "'%s' takes a name, got a call", key);
             return -1;
         }
         int k = get_enum(key, key_loc, v, d, o->what, o->from_name, o->names, o->count);

@@ -17,12 +17,10 @@
     {                                                                                 \
         if (!d)                                                                       \
             return;                                                                   \
-        char buf[512];                                                                \
         va_list ap;                                                                   \
         va_start(ap, fmt);                                                            \
-        vsnprintf(buf, sizeof buf, fmt, ap);                                          \
+        diag_v##kind(d, loc, fmt, ap);                                                \
         va_end(ap);                                                                   \
-        diag_##kind(d, loc, "%s", buf);                                               \
     }
 TR_MSG(error)
 TR_MSG(warning)

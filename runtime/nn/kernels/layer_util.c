@@ -12,17 +12,6 @@
 #include "runtime/nn/kernels/activation.h"
 #include "runtime/nn/kernels/loss.h"
 
-int layer_msg(char *msg, size_t n, const char *fmt, ...)
-{
-    if (msg && n > 0) {
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(msg, n, fmt, ap);
-        va_end(ap);
-    }
-    return -1;
-}
-
 const char *shape_kind_name(shape_kind k)
 {
     switch (k) {

@@ -7,6 +7,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include "runtime/base/diag.h"
 #include "runtime/nn/layer.h"
 #include "runtime/tensor/tensor.h"
 
@@ -19,8 +20,9 @@ typedef struct dense_state {
     tensor dz;       /* backward scratch: gradient at the pre-activation */
 } dense_state;
 
-/* Writes a formatted reason into msg (for infer) and returns -1. */
-int layer_msg(char *msg, size_t n, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+/* layer_msg(msg, n, fmt, ...): writes a formatted reason into msg (for infer) and returns -1;
+ * the layers' name for diag_format. */
+#define layer_msg diag_format
 /* "feed-forward", "recurrent", "convolutional". */
 const char *shape_kind_name(shape_kind k);
 

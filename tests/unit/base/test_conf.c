@@ -9,35 +9,7 @@
 #include "runtime/base/diag.h"
 #include "runtime/base/conf.h"
 #include "runtime/nn/layer.h"
-
-/* A diagnostics context writing into memory, so tests can read what was reported. */
-typedef struct capture {
-    char *buf;
-    size_t len;
-    FILE *fp;
-    diag_ctx *d;
-} capture;
-
-static void cap_open(capture *c)
-{
-    memset(c, 0, sizeof *c);
-    c->fp = open_memstream(&c->buf, &c->len);
-    cr_assert(c->fp);
-    c->d = diag_new(c->fp, DIAG_COLOR_NEVER);
-}
-
-static const char *cap_text(capture *c)
-{
-    fflush(c->fp);
-    return c->buf ? c->buf : "";
-}
-
-static void cap_close(capture *c)
-{
-    diag_free(c->d);
-    fclose(c->fp);
-    free(c->buf);
-}
+#include "tests/unit/test_support.h"
 
 static src_loc at_col(int col)
 {
@@ -46,10 +18,10 @@ static src_loc at_col(int col)
 }
 
 /* Parses `text` as a value and applies it as training key `key`. */
-static int set_text(train_conf *tc, const char *key, const char *text, capture *c)
+static int set_text(train_conf *tc, const char *key, const char *text, diag_capture *c)
 {
     conf_value *v = conf_parse_text(text, at_col(10), c->d);
-    cr_assert(v, "value '%s' does not parse: %s", text, cap_text(c));
+    cr_assert(v, "value '%s' does not parse: %s", text, capture_text(c));
     int rc = train_conf_set(tc, key, at_col(1), v, c->d);
     conf_value_free(v);
     return rc;
@@ -161,11 +133,11 @@ Test(conf, text_round_trip)
         "nesterovs(learning_rate = 5e-05, momentum = 0.9, schedule = step(decay_rate = 0.5, "
         "decay_steps = 100))",
         "\"quote \\\" backslash \\\\ newline \\n tab \\t\"", "f()", "[a, \"b\", [1.5, g(x = 1)]]"};
-    capture c;
-    cap_open(&c);
+    diag_capture c;
+    capture_open(&c);
     for (size_t i = 0; i < sizeof texts / sizeof texts[0]; i++) {
         conf_value *v = conf_parse_text(texts[i], at_col(1), c.d);
-        cr_assert(v, "'%s' does not parse: %s", texts[i], cap_text(&c));
+        cr_assert(v, "'%s' does not parse: %s", texts[i], capture_text(&c));
         char *out = conf_value_to_text(v);
         cr_assert_str_eq(out, texts[i]);
         conf_value *again = conf_parse_text(out, at_col(1), c.d);
@@ -175,13 +147,13 @@ Test(conf, text_round_trip)
         conf_value_free(again);
     }
     cr_assert_eq(diag_error_count(c.d), 0);
-    cap_close(&c);
+    capture_close(&c);
 }
 
 Test(conf, text_parse_forms_and_locations)
 {
-    capture c;
-    cap_open(&c);
+    diag_capture c;
+    capture_open(&c);
     conf_value *v = conf_parse_text("  adam( learning_rate=1e-3 ,beta1 =0.9 )  ", at_col(5), c.d);
     cr_assert(v);
     cr_assert_eq(v->kind, CV_CALL);
@@ -207,7 +179,7 @@ Test(conf, text_parse_forms_and_locations)
     cr_assert_eq(v->num, 1500);
     conf_value_free(v);
     cr_assert_eq(diag_error_count(c.d), 0);
-    cap_close(&c);
+    capture_close(&c);
 }
 
 Test(conf, text_parse_errors)
@@ -216,27 +188,27 @@ Test(conf, text_parse_errors)
                                       "1.2.3", "relu relu", "", "(1)", "1e", "\"bad \\q\"",
                                       "f(a = 1 b = 2)"};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
-        capture c;
-        cap_open(&c);
+        diag_capture c;
+        capture_open(&c);
         conf_value *v = conf_parse_text(bad[i], at_col(1), c.d);
         cr_assert_null(v, "'%s' parsed", bad[i]);
-        cr_assert_eq(diag_error_count(c.d), 1, "'%s': %s", bad[i], cap_text(&c));
-        cr_assert(strstr(cap_text(&c), "malformed value"), "%s", cap_text(&c));
-        cap_close(&c);
+        cr_assert_eq(diag_error_count(c.d), 1, "'%s': %s", bad[i], capture_text(&c));
+        cr_assert(strstr(capture_text(&c), "malformed value"), "%s", capture_text(&c));
+        capture_close(&c);
     }
-    capture c;
-    cap_open(&c);
+    diag_capture c;
+    capture_open(&c);
     conf_value *v = conf_parse_text("adam(x = 1", at_col(20), c.d);
     cr_assert_null(v);
-    cr_assert(strstr(cap_text(&c), "t.surgery:3:30: error: malformed value 'adam(x = 1': "
-                                   "expected ',' or ')'"), "%s", cap_text(&c));
-    cap_close(&c);
+    cr_assert(strstr(capture_text(&c), "t.surgery:3:30: error: malformed value 'adam(x = 1': "
+                                   "expected ',' or ')'"), "%s", capture_text(&c));
+    capture_close(&c);
 }
 
 Test(conf, training_keys_accept_valid_values)
 {
-    capture c;
-    cap_open(&c);
+    diag_capture c;
+    capture_open(&c);
     train_conf tc;
     train_conf_defaults(&tc);
     cr_assert_eq(set_text(&tc, "updater", "nesterovs(learning_rate = 5e-5, momentum = 0.8)", &c),
@@ -275,14 +247,14 @@ Test(conf, training_keys_accept_valid_values)
     cr_assert_eq(tc.set_mask, TC_UPDATER | TC_BIAS_UPDATER | TC_SEED | TC_L1 | TC_L2 |
                               TC_DROPOUT | TC_WEIGHT_INIT | TC_BIAS_INIT | TC_GRAD_NORM |
                               TC_BACKPROP | TC_LEARNING_RATE);
-    cr_assert_eq(diag_error_count(c.d), 0, "%s", cap_text(&c));
+    cr_assert_eq(diag_error_count(c.d), 0, "%s", capture_text(&c));
     /* A YAML string holding a call is read in the script syntax. */
     conf_value *s = conf_str(CV_STR, "adam(learning_rate=0.002)", at_col(10));
     cr_assert_eq(train_conf_set(&tc, "updater", at_col(1), s, c.d), 0);
     cr_assert(tc.updater.kind == UPD_ADAM && tc.updater.learning_rate == 0.002);
     conf_value_free(s);
     cr_assert_eq(set_text(&tc, "n_out", "3", &c), 1);
-    cap_close(&c);
+    capture_close(&c);
 }
 
 /* Each case: key, value text, the expected message fragment. */
@@ -324,37 +296,37 @@ static const char *const bad_training[][3] = {
 Test(conf, training_keys_reject_bad_values)
 {
     for (size_t i = 0; i < sizeof bad_training / sizeof bad_training[0]; i++) {
-        capture c;
-        cap_open(&c);
+        diag_capture c;
+        capture_open(&c);
         train_conf tc, before;
         train_conf_defaults(&tc);
         memcpy(&before, &tc, sizeof tc);
         int rc = set_text(&tc, bad_training[i][0], bad_training[i][1], &c);
         cr_assert_eq(rc, -1, "%s = %s accepted", bad_training[i][0], bad_training[i][1]);
         cr_assert_eq(diag_error_count(c.d), 1, "%s = %s: %s", bad_training[i][0],
-                     bad_training[i][1], cap_text(&c));
-        cr_assert(strstr(cap_text(&c), bad_training[i][2]), "%s = %s gave: %s",
-                  bad_training[i][0], bad_training[i][1], cap_text(&c));
+                     bad_training[i][1], capture_text(&c));
+        cr_assert(strstr(capture_text(&c), bad_training[i][2]), "%s = %s gave: %s",
+                  bad_training[i][0], bad_training[i][1], capture_text(&c));
         cr_assert(memcmp(&tc, &before, sizeof tc) == 0, "rejected value changed the conf");
-        cap_close(&c);
+        capture_close(&c);
     }
 }
 
 Test(conf, value_errors_point_at_the_value)
 {
-    capture c;
-    cap_open(&c);
+    diag_capture c;
+    capture_open(&c);
     train_conf tc;
     train_conf_defaults(&tc);
     cr_assert_eq(set_text(&tc, "dropout", "1.5", &c), -1);
-    cr_assert(strstr(cap_text(&c), "t.surgery:3:10: error:"), "%s", cap_text(&c));
-    cap_close(&c);
+    cr_assert(strstr(capture_text(&c), "t.surgery:3:10: error:"), "%s", capture_text(&c));
+    capture_close(&c);
 }
 
 Test(conf, apply_copies_only_set_fields)
 {
-    capture c;
-    cap_open(&c);
+    diag_capture c;
+    capture_open(&c);
     train_conf ft, layer;
     train_conf_defaults(&ft);
     train_conf_defaults(&layer);
@@ -367,13 +339,13 @@ Test(conf, apply_copies_only_set_fields)
     cr_assert_eq(layer.dropout, 0.3);
     cr_assert_eq(layer.updater.kind, UPD_ADAM);
     cr_assert_eq(layer.set_mask, TC_L2 | TC_DROPOUT | TC_UPDATER);
-    cap_close(&c);
+    capture_close(&c);
 }
 
 Test(conf, to_options_round_trips_through_train_conf_set)
 {
-    capture c;
-    cap_open(&c);
+    diag_capture c;
+    capture_open(&c);
     train_conf tc;
     train_conf_defaults(&tc);
     set_text(&tc, "updater", "adam(learning_rate = 0.01, beta2 = 0.99, schedule = step(0.5, 10))",
@@ -386,7 +358,7 @@ Test(conf, to_options_round_trips_through_train_conf_set)
     set_text(&tc, "gradient_normalization", "renormalize_l2_per_layer", &c);
     set_text(&tc, "backprop", "tbptt(30, 10)", &c);
     set_text(&tc, "dropout", "0.1", &c);
-    cr_assert_eq(diag_error_count(c.d), 0, "%s", cap_text(&c));
+    cr_assert_eq(diag_error_count(c.d), 0, "%s", capture_text(&c));
 
     conf_arg *opts;
     int n = train_conf_to_options(&tc, ~0u, &opts);
@@ -420,12 +392,12 @@ Test(conf, to_options_round_trips_through_train_conf_set)
     cr_assert_eq(n, 1);
     cr_assert_str_eq(opts[0].name, "seed");
     conf_args_free(opts, n);
-    cap_close(&c);
+    capture_close(&c);
 }
 
 /* ---- layer options ---- */
 
-static int set_layer(layer *L, const char *key, const char *text, capture *c)
+static int set_layer(layer *L, const char *key, const char *text, diag_capture *c)
 {
     conf_value *v = conf_parse_text(text, at_col(10), c->d);
     cr_assert(v);
@@ -436,8 +408,8 @@ static int set_layer(layer *L, const char *key, const char *text, capture *c)
 
 Test(conf, layer_options_per_type)
 {
-    capture c;
-    cap_open(&c);
+    diag_capture c;
+    capture_open(&c);
     layer *L = layer_new(&layer_type_dense, "fc");
     cr_assert_eq(set_layer(L, "n_out", "256", &c), 0);
     cr_assert_eq(L->n_out, 256);
@@ -457,21 +429,21 @@ Test(conf, layer_options_per_type)
     cr_assert(L->train.dropout == 0.5 && (L->train.set_mask & TC_DROPOUT));
     cr_assert_eq(set_layer(L, "updater", "adam(1e-4)", &c), 0);
     cr_assert_eq(L->train.updater.learning_rate, 1e-4);
-    cr_assert_eq(diag_error_count(c.d), 0, "%s", cap_text(&c));
+    cr_assert_eq(diag_error_count(c.d), 0, "%s", capture_text(&c));
 
     cr_assert_eq(set_layer(L, "n_out", "0", &c), -1);
-    cr_assert(strstr(cap_text(&c), "'n_out' must be >= 1, got 0"), "%s", cap_text(&c));
+    cr_assert(strstr(capture_text(&c), "'n_out' must be >= 1, got 0"), "%s", capture_text(&c));
     cr_assert_eq(set_layer(L, "n_ot", "3", &c), -1);
-    cr_assert(strstr(cap_text(&c), "unknown option 'n_ot' for a dense layer (did you mean "
-                                   "'n_out'?)"), "%s", cap_text(&c));
+    cr_assert(strstr(capture_text(&c), "unknown option 'n_ot' for a dense layer (did you mean "
+                                   "'n_out'?)"), "%s", capture_text(&c));
     cr_assert_eq(set_layer(L, "loss", "mcxent", &c), -1);
-    cr_assert(strstr(cap_text(&c), "option 'loss' does not apply to a dense layer"), "%s",
-              cap_text(&c));
+    cr_assert(strstr(capture_text(&c), "option 'loss' does not apply to a dense layer"), "%s",
+              capture_text(&c));
     cr_assert_eq(set_layer(L, "activation", "relux", &c), -1);
-    cr_assert(strstr(cap_text(&c), "unknown activation 'relux' (did you mean 'relu'?)"), "%s",
-              cap_text(&c));
+    cr_assert(strstr(capture_text(&c), "unknown activation 'relux' (did you mean 'relu'?)"), "%s",
+              capture_text(&c));
     cr_assert_eq(set_layer(L, "has_bias", "1", &c), -1);
-    cr_assert(strstr(cap_text(&c), "'has_bias' takes true or false, got a number"));
+    cr_assert(strstr(capture_text(&c), "'has_bias' takes true or false, got a number"));
     cr_assert_eq(set_layer(L, "n_out", "2.5", &c), -1);
     cr_assert_eq(diag_error_count(c.d), 6);
     cr_assert_eq(L->n_out, 256);
@@ -481,9 +453,9 @@ Test(conf, layer_options_per_type)
     cr_assert_eq(set_layer(L, "loss", "nll", &c), 0);
     cr_assert_eq(L->loss, LOSS_NLL);
     cr_assert_eq(set_layer(L, "loss", "mcxnt", &c), -1);
-    cr_assert(strstr(cap_text(&c), "unknown loss 'mcxnt' (did you mean 'mcxent'?)"));
+    cr_assert(strstr(capture_text(&c), "unknown loss 'mcxnt' (did you mean 'mcxent'?)"));
     layer_free(L);
-    cap_close(&c);
+    capture_close(&c);
 }
 
 Test(conf, layer_option_keys_lists_common_and_type_keys)

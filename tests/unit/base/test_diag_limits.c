@@ -7,34 +7,7 @@
 #include <string.h>
 
 #include "runtime/base/diag.h"
-
-typedef struct captured {
-    char *buf;
-    size_t len;
-    FILE *fp;
-    diag_ctx *d;
-} captured;
-
-static void capture(captured *c)
-{
-    memset(c, 0, sizeof *c);
-    c->fp = open_memstream(&c->buf, &c->len);
-    cr_assert(c->fp);
-    c->d = diag_new(c->fp, DIAG_COLOR_NEVER);
-}
-
-static const char *text_of(captured *c)
-{
-    fflush(c->fp);
-    return c->buf ? c->buf : "";
-}
-
-static void release(captured *c)
-{
-    diag_free(c->d);
-    fclose(c->fp);
-    free(c->buf);
-}
+#include "tests/unit/test_support.h"
 
 static int occurrences(const char *text, const char *word)
 {
@@ -46,8 +19,8 @@ static int occurrences(const char *text, const char *word)
 
 Test(diag_limits, errors_past_the_limit_are_counted_not_printed)
 {
-    captured c;
-    capture(&c);
+    diag_capture c;
+    capture_open(&c);
     diag_set_text(c.d, "s.surgery", "freeze \"a\"\n", 11);
     for (int i = 0; i < DIAG_MAX_ERRORS + 12; i++) {
         src_loc at = {"s.surgery", 1, 8, 3};
@@ -56,7 +29,7 @@ Test(diag_limits, errors_past_the_limit_are_counted_not_printed)
     }
     cr_assert_eq(diag_error_count(c.d), DIAG_MAX_ERRORS + 12);
     cr_assert_eq(diag_hidden_count(c.d), 12);
-    const char *t = text_of(&c);
+    const char *t = capture_text(&c);
     cr_assert_eq(occurrences(t, ": error: "), DIAG_MAX_ERRORS);
     cr_assert_eq(occurrences(t, ": note: "), DIAG_MAX_ERRORS, "notes of hidden errors are hidden");
     cr_assert(strstr(t, "error number 49\n"));
@@ -64,9 +37,9 @@ Test(diag_limits, errors_past_the_limit_are_counted_not_printed)
     cr_assert_null(strstr(t, "more errors not shown"));
     diag_report_hidden(c.d);
     diag_report_hidden(c.d);
-    t = text_of(&c);
+    t = capture_text(&c);
     cr_assert_eq(occurrences(t, "surgery: 12 more errors not shown\n"), 1, "%s", t);
-    release(&c);
+    capture_close(&c);
 }
 
 Test(diag_limits, diag_free_reports_the_hidden_errors)
@@ -88,14 +61,14 @@ Test(diag_limits, diag_free_reports_the_hidden_errors)
 
 Test(diag_limits, no_count_line_under_the_limit)
 {
-    captured c;
-    capture(&c);
+    diag_capture c;
+    capture_open(&c);
     for (int i = 0; i < DIAG_MAX_ERRORS; i++)
         diag_error(c.d, loc_none(), "e");
     diag_report_hidden(c.d);
     cr_assert_eq(diag_hidden_count(c.d), 0);
-    cr_assert_null(strstr(text_of(&c), "not shown"));
-    release(&c);
+    cr_assert_null(strstr(capture_text(&c), "not shown"));
+    capture_close(&c);
 }
 
 /* The quoted line and the caret line of the only diagnostic in `t`. */
@@ -124,13 +97,13 @@ Test(diag_limits, long_lines_are_cut_around_the_caret)
     memcpy(src + 2500, "HERE", 4);
     src[N] = '\n';
     src[N + 1] = 0;
-    captured c;
-    capture(&c);
+    diag_capture c;
+    capture_open(&c);
     diag_set_text(c.d, "s.surgery", src, N + 1);
     src_loc at = {"s.surgery", 1, 2501, 4};
     diag_error(c.d, at, "x");
     static char line[8192], caret[8192];
-    quoted_lines(text_of(&c), line, caret, sizeof line);
+    quoted_lines(capture_text(&c), line, caret, sizeof line);
     cr_assert(strncmp(line, "    1 | ...", 11) == 0, "%s", line);
     size_t n = strlen(line);
     cr_assert(n >= 3 && !strcmp(line + n - 3, "..."));
@@ -140,7 +113,7 @@ Test(diag_limits, long_lines_are_cut_around_the_caret)
     cr_assert(here && mark);
     cr_assert_eq(here - line, mark - caret, "the caret stays under the span");
     cr_assert(!strncmp(mark, "^~~~", 4) && mark[4] == 0);
-    release(&c);
+    capture_close(&c);
     free(src);
 }
 
@@ -150,17 +123,17 @@ Test(diag_limits, a_caret_near_the_start_keeps_the_start)
     char src[N + 1];
     memset(src, 'x', N);
     src[N] = 0;
-    captured c;
-    capture(&c);
+    diag_capture c;
+    capture_open(&c);
     diag_set_text(c.d, "s.surgery", src, N);
     src_loc at = {"s.surgery", 1, 3, 1};
     diag_error(c.d, at, "x");
     static char line[4096], caret[4096];
-    quoted_lines(text_of(&c), line, caret, sizeof line);
+    quoted_lines(capture_text(&c), line, caret, sizeof line);
     cr_assert(strncmp(line, "    1 | xxx", 11) == 0);
     cr_assert_eq(strlen(line), strlen("    1 | ") + DIAG_LINE_WIDTH + 3);
     cr_assert_str_eq(caret, "      |   ^");
-    release(&c);
+    capture_close(&c);
 }
 
 Test(diag_limits, cuts_fall_between_utf8_characters)
@@ -173,28 +146,28 @@ Test(diag_limits, cuts_fall_between_utf8_characters)
         src[2 * i + 1] = (char)0xA9;   /* é */
     }
     src[2 * N] = 0;
-    captured c;
-    capture(&c);
+    diag_capture c;
+    capture_open(&c);
     diag_set_text(c.d, "s.surgery", src, 2 * N);
     src_loc at = {"s.surgery", 1, 601, 1};
     diag_error(c.d, at, "x");
     static char line[4096], caret[4096];
-    quoted_lines(text_of(&c), line, caret, sizeof line);
+    quoted_lines(capture_text(&c), line, caret, sizeof line);
     const char *body = line + strlen("    1 | ...");
     size_t n = strlen(body) - 3;
     cr_assert((unsigned char)body[0] == 0xC3, "starts on a character");
     cr_assert((unsigned char)body[n - 1] == 0xA9, "ends on a whole character");
     cr_assert(n % 2 == 0 && n <= DIAG_LINE_WIDTH);
-    release(&c);
+    capture_close(&c);
 }
 
 Test(diag_limits, short_lines_are_shown_whole)
 {
-    captured c;
-    capture(&c);
+    diag_capture c;
+    capture_open(&c);
     diag_set_text(c.d, "s.surgery", "widen \"h\" by 2\n", 15);
     src_loc at = {"s.surgery", 1, 7, 3};
     diag_error(c.d, at, "x");
-    cr_assert_str_eq(text_of(&c), "s.surgery:1:7: error: x\n    1 | widen \"h\" by 2\n      |       ^~~\n");
-    release(&c);
+    cr_assert_str_eq(capture_text(&c), "s.surgery:1:7: error: x\n    1 | widen \"h\" by 2\n      |       ^~~\n");
+    capture_close(&c);
 }

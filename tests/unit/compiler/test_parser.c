@@ -14,35 +14,7 @@
 #include "compiler/frontend.h"
 #include "runtime/script/ir.h"
 #include "compiler/parse.h"
-
-/* Diagnostics captured in memory. */
-typedef struct pcap {
-    char *buf;
-    size_t len;
-    FILE *fp;
-    diag_ctx *d;
-} pcap;
-
-static void pcap_open(pcap *c)
-{
-    memset(c, 0, sizeof *c);
-    c->fp = open_memstream(&c->buf, &c->len);
-    cr_assert(c->fp);
-    c->d = diag_new(c->fp, DIAG_COLOR_NEVER);
-}
-
-static const char *pcap_text(pcap *c)
-{
-    fflush(c->fp);
-    return c->buf ? c->buf : "";
-}
-
-static void pcap_close(pcap *c)
-{
-    diag_free(c->d);
-    fclose(c->fp);
-    free(c->buf);
-}
+#include "tests/unit/test_support.h"
 
 /* Every script of tests/scripts (and its common/ folder). */
 static glob_t script_paths(void)
@@ -58,31 +30,15 @@ static glob_t script_paths(void)
 /* A temporary folder holding files written by the tests. */
 static char tmp_dir[64];
 
-static void make_tmp(void)
-{
-    strcpy(tmp_dir, "/tmp/surgery-parser-XXXXXX");
-    cr_assert(mkdtemp(tmp_dir));
-}
-
-static void remove_tmp(void)
-{
-    char cmd[128];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmp_dir);
-    cr_assert_eq(system(cmd), 0);
-}
-
 static char *write_tmp(const char *name, const char *text)
 {
     char *path = malloc(strlen(tmp_dir) + strlen(name) + 2);
     sprintf(path, "%s/%s", tmp_dir, name);
-    FILE *fp = fopen(path, "w");
-    cr_assert(fp);
-    fputs(text, fp);
-    fclose(fp);
+    test_write_file(path, text);
     return path;
 }
 
-static ast_file *parse_string(pcap *c, const char *text, int *errors)
+static ast_file *parse_string(diag_capture *c, const char *text, int *errors)
 {
     return parse_text("t.surgery", text, strlen(text), c->d, errors);
 }
@@ -91,20 +47,20 @@ Test(parser, every_test_script_parses_and_lowers)
 {
     glob_t g = script_paths();
     for (size_t i = 0; i < g.gl_pathc; i++) {
-        pcap c;
-        pcap_open(&c);
+        diag_capture c;
+        capture_open(&c);
         int errors = -1;
         bool unreadable = true;
         script_file *sf = script_load(g.gl_pathv[i], c.d, &errors, &unreadable);
         cr_assert(sf, "%s", g.gl_pathv[i]);
-        cr_assert_eq(errors, 0, "%s:\n%s", g.gl_pathv[i], pcap_text(&c));
+        cr_assert_eq(errors, 0, "%s:\n%s", g.gl_pathv[i], capture_text(&c));
         cr_assert_gt(sf->ast->n_stmts, 0);
         ir_script *s = NULL;
-        cr_assert_eq(lower_script(sf, NULL, 0, c.d, &s), FE_OK, "%s:\n%s", g.gl_pathv[i], pcap_text(&c));
+        cr_assert_eq(lower_script(sf, NULL, 0, c.d, &s), FE_OK, "%s:\n%s", g.gl_pathv[i], capture_text(&c));
         cr_assert(s);
         ir_script_free(s);
         script_file_free(sf);
-        pcap_close(&c);
+        capture_close(&c);
     }
     globfree(&g);
 }
@@ -114,21 +70,21 @@ Test(parser, language_examples_pass_the_model_independent_checks)
     glob_t g;
     cr_assert_eq(glob("tests/scripts/*.surgery", 0, NULL, &g), 0);
     for (size_t i = 0; i < g.gl_pathc; i++) {
-        pcap c;
-        pcap_open(&c);
+        diag_capture c;
+        capture_open(&c);
         ir_script *s = NULL;
         int st = frontend_compile(g.gl_pathv[i], NULL, 0, c.d, &s);
-        cr_assert_eq(st, FE_OK, "%s:\n%s", g.gl_pathv[i], pcap_text(&c));
+        cr_assert_eq(st, FE_OK, "%s:\n%s", g.gl_pathv[i], capture_text(&c));
         ir_script_free(s);
-        pcap_close(&c);
+        capture_close(&c);
     }
     globfree(&g);
 }
 
 Test(parser, statements_keep_their_keyword_structure)
 {
-    pcap c;
-    pcap_open(&c);
+    diag_capture c;
+    capture_open(&c);
     int errors;
     ast_file *f = parse_string(&c,
                                "add dense \"fc3\" from \"a\", \"b\" { n_out = 2 * h  activation = relu }\n"
@@ -140,7 +96,7 @@ Test(parser, statements_keep_their_keyword_structure)
                                "expect accuracy(test) >= 0.75\n"
                                "freeze through \"fc2\"\n",
                                &errors);
-    cr_assert_eq(errors, 0, "%s", pcap_text(&c));
+    cr_assert_eq(errors, 0, "%s", capture_text(&c));
     cr_assert_eq(f->n_stmts, 9);
     ast_stmt **s = f->stmts;
     cr_assert_eq(s[0]->kind, IR_ADD);
@@ -179,13 +135,13 @@ Test(parser, statements_keep_their_keyword_structure)
     cr_assert_eq(s[7]->cmp, CMP_GE);
     cr_assert_eq(s[8]->kind, IR_FREEZE_THROUGH);
     ast_file_free(f);
-    pcap_close(&c);
+    capture_close(&c);
 }
 
 Test(parser, keywords_serve_as_identifiers_where_a_word_is_expected)
 {
-    pcap c;
-    pcap_open(&c);
+    diag_capture c;
+    capture_open(&c);
     int errors;
     ast_file *f = parse_string(&c,
                                "add output \"o\" from \"h\" { loss = mcxent  weight_init = relu  last = 3 }\n"
@@ -193,7 +149,7 @@ Test(parser, keywords_serve_as_identifiers_where_a_word_is_expected)
                                "fit output epochs 1\n"
                                "set \"o\" { bias_updater = sgd(learning_rate = 1e-3)  n_out = 2 }\n",
                                &errors);
-    cr_assert_eq(errors, 0, "%s", pcap_text(&c));
+    cr_assert_eq(errors, 0, "%s", capture_text(&c));
     cr_assert_eq(f->n_stmts, 4);
     cr_assert_str_eq(f->stmts[0]->type.s, "output");
     cr_assert_str_eq(f->stmts[0]->block->pairs.v[2].name, "last");
@@ -201,20 +157,20 @@ Test(parser, keywords_serve_as_identifiers_where_a_word_is_expected)
     cr_assert_str_eq(f->stmts[1]->value->args.v[1].name, "last");
     cr_assert_str_eq(f->stmts[2]->name.s, "output");
     ast_file_free(f);
-    pcap_close(&c);
+    capture_close(&c);
 }
 
 Test(parser, strings_numbers_and_comments)
 {
-    pcap c;
-    pcap_open(&c);
+    diag_capture c;
+    capture_open(&c);
     int errors;
     ast_file *f = parse_string(&c,
                                "# header comment\n"
                                "save \"a\\\"b\\\\c\\nd\\te\"   # trailing\n"
                                "fit d epochs 1.5E+3 ; fit d epochs 5e-5\n",
                                &errors);
-    cr_assert_eq(errors, 0, "%s", pcap_text(&c));
+    cr_assert_eq(errors, 0, "%s", capture_text(&c));
     cr_assert_str_eq(f->stmts[0]->name.s, "a\"b\\c\nd\te");
     cr_assert_str_eq(f->stmts[1]->count->text, "1.5E+3");
     cr_assert_float_eq(f->stmts[1]->count->num, 1500.0, 1e-9);
@@ -225,13 +181,13 @@ Test(parser, strings_numbers_and_comments)
     cr_assert(!f->comments[1].own_line);
     cr_assert_str_eq(f->comments[1].text, "# trailing");
     ast_file_free(f);
-    pcap_close(&c);
+    capture_close(&c);
 }
 
 Test(parser, error_recovery_reports_several_errors)
 {
-    pcap c;
-    pcap_open(&c);
+    diag_capture c;
+    capture_open(&c);
     int errors;
     ast_file *f = parse_string(&c,
                                "base \"m.yaml\"\n"
@@ -244,8 +200,8 @@ Test(parser, error_recovery_reports_several_errors)
                                "save \"unterminated\n"
                                "fit train epochs 3\n",
                                &errors);
-    cr_assert_eq(errors, 4, "%s", pcap_text(&c));
-    const char *out = pcap_text(&c);
+    cr_assert_eq(errors, 4, "%s", capture_text(&c));
+    const char *out = capture_text(&c);
     cr_assert(strstr(out, "t.surgery:2:1: error: unknown statement 'remvoe' (did you mean 'remove'?)"), "%s", out);
     cr_assert(strstr(out, "t.surgery:3:15: error: expected 'from', found identifier 'form'"), "%s", out);
     cr_assert(strstr(out, "t.surgery:5:8: error: expected a value, found '='"), "%s", out);
@@ -254,13 +210,13 @@ Test(parser, error_recovery_reports_several_errors)
     cr_assert_eq(f->stmts[0]->kind, IR_BASE);
     cr_assert_eq(f->stmts[f->n_stmts - 1]->kind, IR_FIT);
     ast_file_free(f);
-    pcap_close(&c);
+    capture_close(&c);
 }
 
 Test(parser, unclosed_brackets_end_at_the_next_statement)
 {
-    pcap c;
-    pcap_open(&c);
+    diag_capture c;
+    capture_open(&c);
     int errors;
     ast_file *f = parse_string(&c,
                                "add dense \"a\" from \"b\" {\n"
@@ -269,20 +225,20 @@ Test(parser, unclosed_brackets_end_at_the_next_statement)
                                "data t = csv(\"t.csv\" { classes = 2 }\n"
                                "evaluate t\n",
                                &errors);
-    cr_assert_eq(errors, 2, "%s", pcap_text(&c));
-    cr_assert(strstr(pcap_text(&c), "t.surgery:1:24: error: unclosed '{'"), "%s", pcap_text(&c));
-    cr_assert(strstr(pcap_text(&c), "t.surgery:4:13: error: unclosed '('"), "%s", pcap_text(&c));
+    cr_assert_eq(errors, 2, "%s", capture_text(&c));
+    cr_assert(strstr(capture_text(&c), "t.surgery:1:24: error: unclosed '{'"), "%s", capture_text(&c));
+    cr_assert(strstr(capture_text(&c), "t.surgery:4:13: error: unclosed '('"), "%s", capture_text(&c));
     cr_assert_eq(f->n_stmts, 4);
     cr_assert_eq(f->stmts[1]->kind, IR_FIT);
     cr_assert_eq(f->stmts[3]->kind, IR_EVALUATE);
     ast_file_free(f);
-    pcap_close(&c);
+    capture_close(&c);
 }
 
 Test(parser, deep_nesting_is_refused_without_crashing)
 {
-    pcap c;
-    pcap_open(&c);
+    diag_capture c;
+    capture_open(&c);
     size_t n = 20000;
     char *text = malloc(2 * n + 64);
     strcpy(text, "param x = ");
@@ -298,17 +254,17 @@ Test(parser, deep_nesting_is_refused_without_crashing)
     cr_assert_gt(errors, 0);
     ast_file_free(f);
     free(text);
-    pcap_close(&c);
+    capture_close(&c);
 }
 
 Test(parser, lowering_evaluates_parameters_and_overrides)
 {
-    pcap c;
-    pcap_open(&c);
+    diag_capture c;
+    capture_open(&c);
     param_override sets[] = {{"hidden", "64"}, {"act", "tanh"}};
     ir_script *s = NULL;
     int st = frontend_compile("tests/scripts/expressions.surgery", sets, 2, c.d, &s);
-    cr_assert_eq(st, FE_OK, "%s", pcap_text(&c));
+    cr_assert_eq(st, FE_OK, "%s", capture_text(&c));
     const ir_stmt *width = NULL, *fc_a = NULL, *fit = NULL, *fc_c = NULL;
     for (int i = 0; i < s->n_stmts; i++) {
         const ir_stmt *x = &s->stmts[i];
@@ -337,16 +293,16 @@ Test(parser, lowering_evaluates_parameters_and_overrides)
     cr_assert_eq(fc_a->loc.line, 11);
     cr_assert_str_eq(fc_a->loc.file, "tests/scripts/expressions.surgery");
     ir_script_free(s);
-    pcap_close(&c);
+    capture_close(&c);
 }
 
 Test(parser, includes_are_spliced_in_order)
 {
-    pcap c;
-    pcap_open(&c);
+    diag_capture c;
+    capture_open(&c);
     ir_script *s = NULL;
     int st = frontend_compile("tests/scripts/header.surgery", NULL, 0, c.d, &s);
-    cr_assert_eq(st, FE_OK, "%s", pcap_text(&c));
+    cr_assert_eq(st, FE_OK, "%s", capture_text(&c));
     cr_assert_eq(s->n_files, 2);
     cr_assert_str_eq(s->files[1], "tests/scripts/common/finetune.surgery");
     cr_assert_eq(s->stmts[s->n_stmts - 1].kind, IR_FINE_TUNE);
@@ -354,50 +310,50 @@ Test(parser, includes_are_spliced_in_order)
     cr_assert_eq(s->stmts[s->n_stmts - 2].kind, IR_PARAM);
     cr_assert_str_eq(s->stmts[s->n_stmts - 2].name, "hidden");
     ir_script_free(s);
-    pcap_close(&c);
+    capture_close(&c);
 }
 
 Test(parser, include_cycles_name_the_chain)
 {
-    make_tmp();
+    test_make_dir(tmp_dir, sizeof tmp_dir, "parser");
     char *a = write_tmp("a.surgery", "base \"m.yaml\"\ninclude \"sub/b.surgery\"\n");
     char cmd[128];
     snprintf(cmd, sizeof cmd, "%s/sub", tmp_dir);
     cr_assert_eq(mkdir(cmd, 0700), 0);
     char *b = write_tmp("sub/b.surgery", "param x = 1\n\ninclude \"../a.surgery\"\n");
-    pcap c;
-    pcap_open(&c);
+    diag_capture c;
+    capture_open(&c);
     ir_script *s = NULL;
     cr_assert_eq(frontend_compile(a, NULL, 0, c.d, &s), FE_SCRIPT_ERRORS);
     cr_assert_null(s);
     char want[512];
     snprintf(want, sizeof want, "%s/sub/b.surgery:3:9: error: include cycle: %s/a.surgery -> %s/sub/b.surgery -> %s/a.surgery",
              tmp_dir, tmp_dir, tmp_dir, tmp_dir);
-    cr_assert(strstr(pcap_text(&c), want), "%s\nwanted: %s", pcap_text(&c), want);
+    cr_assert(strstr(capture_text(&c), want), "%s\nwanted: %s", capture_text(&c), want);
     cr_assert_eq(diag_error_count(c.d), 1);
-    pcap_close(&c);
+    capture_close(&c);
     free(a);
     free(b);
-    remove_tmp();
+    test_remove_dir(tmp_dir);
 }
 
 Test(parser, missing_include_is_reported_at_the_include_line)
 {
-    make_tmp();
+    test_make_dir(tmp_dir, sizeof tmp_dir, "parser");
     char *a = write_tmp("a.surgery", "base \"m.yaml\"\ninclude \"nope.surgery\"\n");
-    pcap c;
-    pcap_open(&c);
+    diag_capture c;
+    capture_open(&c);
     ir_script *s = NULL;
     cr_assert_eq(frontend_compile(a, NULL, 0, c.d, &s), FE_SCRIPT_ERRORS);
-    cr_assert(strstr(pcap_text(&c), "a.surgery:2:9: error: cannot read '"), "%s", pcap_text(&c));
-    pcap_close(&c);
+    cr_assert(strstr(capture_text(&c), "a.surgery:2:9: error: cannot read '"), "%s", capture_text(&c));
+    capture_close(&c);
     free(a);
-    remove_tmp();
+    test_remove_dir(tmp_dir);
 }
 
 Test(parser, parameter_errors)
 {
-    make_tmp();
+    test_make_dir(tmp_dir, sizeof tmp_dir, "parser");
     char *a = write_tmp("a.surgery",
                         "base \"m.yaml\"\n"
                         "param hidden = 4\n"
@@ -406,53 +362,53 @@ Test(parser, parameter_errors)
                         "add dense \"y\" from \"x\" { n_out = hidden / zero }\n"
                         "add dense \"z\" from \"y\" { n_out = later }\n"
                         "param later = 3\n");
-    pcap c;
-    pcap_open(&c);
+    diag_capture c;
+    capture_open(&c);
     ir_script *s = NULL;
     cr_assert_eq(frontend_compile(a, NULL, 0, c.d, &s), FE_SCRIPT_ERRORS);
-    const char *out = pcap_text(&c);
+    const char *out = capture_text(&c);
     cr_assert(strstr(out, "undefined parameter 'hiden' (did you mean 'hidden'?)"), "%s", out);
     cr_assert(strstr(out, "a.surgery:5:43: error: division by zero"), "%s", out);
     cr_assert(strstr(out, "parameter 'later' is used before its definition"), "%s", out);
     cr_assert(strstr(out, "note: 'later' is defined here"), "%s", out);
     cr_assert_eq(diag_error_count(c.d), 3);
-    pcap_close(&c);
+    capture_close(&c);
     free(a);
-    remove_tmp();
+    test_remove_dir(tmp_dir);
 }
 
 Test(parser, unknown_set_key_is_a_usage_error)
 {
-    pcap c;
-    pcap_open(&c);
+    diag_capture c;
+    capture_open(&c);
     param_override sets[] = {{"hiden", "3"}};
     ir_script *s = NULL;
     cr_assert_eq(frontend_compile("tests/scripts/expressions.surgery", sets, 1, c.d, &s), FE_USAGE);
     cr_assert_null(s);
-    cr_assert_str_eq(pcap_text(&c), "surgery: error: --set: unknown parameter 'hiden' (did you mean 'hidden'?)\n");
-    pcap_close(&c);
+    cr_assert_str_eq(capture_text(&c), "surgery: error: --set: unknown parameter 'hiden' (did you mean 'hidden'?)\n");
+    capture_close(&c);
 }
 
 Test(parser, unreadable_script_is_a_usage_error)
 {
-    pcap c;
-    pcap_open(&c);
+    diag_capture c;
+    capture_open(&c);
     ir_script *s = NULL;
     cr_assert_eq(frontend_compile("tests/scripts/no_such.surgery", NULL, 0, c.d, &s), FE_USAGE);
-    cr_assert(strstr(pcap_text(&c), "surgery: error: cannot read 'tests/scripts/no_such.surgery'"));
-    pcap_close(&c);
+    cr_assert(strstr(capture_text(&c), "surgery: error: cannot read 'tests/scripts/no_such.surgery'"));
+    capture_close(&c);
 }
 
 /* Formats text (as a file) and returns the result (NULL on syntax errors). */
 static char *fmt_text(const char *text)
 {
-    pcap c;
-    pcap_open(&c);
+    diag_capture c;
+    capture_open(&c);
     int errors;
     ast_file *f = parse_text("f.surgery", text, strlen(text), c.d, &errors);
     char *out = errors ? NULL : format_ast(f);
     ast_file_free(f);
-    pcap_close(&c);
+    capture_close(&c);
     return out;
 }
 
@@ -468,10 +424,10 @@ Test(fmt, idempotent_on_every_script_and_keeps_comments)
 {
     glob_t g = script_paths();
     for (size_t i = 0; i < g.gl_pathc; i++) {
-        pcap c;
-        pcap_open(&c);
+        diag_capture c;
+        capture_open(&c);
         char *once = NULL;
-        cr_assert_eq(format_script(g.gl_pathv[i], c.d, &once), FE_OK, "%s", pcap_text(&c));
+        cr_assert_eq(format_script(g.gl_pathv[i], c.d, &once), FE_OK, "%s", capture_text(&c));
         char *twice = fmt_text(once);
         cr_assert(twice, "formatted %s does not parse:\n%s", g.gl_pathv[i], once);
         cr_assert_str_eq(once, twice, "%s", g.gl_pathv[i]);
@@ -481,7 +437,7 @@ Test(fmt, idempotent_on_every_script_and_keeps_comments)
         free(orig);
         free(once);
         free(twice);
-        pcap_close(&c);
+        capture_close(&c);
     }
     globfree(&g);
 }
@@ -544,23 +500,23 @@ Test(fmt, trailing_comments_of_neighbouring_lines_share_a_column)
 
 Test(fmt, syntax_errors_are_reported_not_formatted)
 {
-    make_tmp();
+    test_make_dir(tmp_dir, sizeof tmp_dir, "parser");
     char *p = write_tmp("bad.surgery", "base \"m.yaml\"\nremvoe \"x\"\n");
-    pcap c;
-    pcap_open(&c);
+    diag_capture c;
+    capture_open(&c);
     char *text = NULL;
     cr_assert_eq(format_script(p, c.d, &text), FE_SCRIPT_ERRORS);
     cr_assert_null(text);
     cr_assert_eq(diag_error_count(c.d), 1);
-    pcap_close(&c);
+    capture_close(&c);
     free(p);
-    remove_tmp();
+    test_remove_dir(tmp_dir);
 }
 
 Test(diag, format_with_source_line_caret_and_notes)
 {
-    pcap c;
-    pcap_open(&c);
+    diag_capture c;
+    capture_open(&c);
     const char *path = diag_intern_path(c.d, "x.surgery");
     const char *text = "base \"m.yaml\"\n\tadd dense \"fc\" from \"in\"\n";
     diag_set_text(c.d, path, text, strlen(text));
@@ -571,7 +527,7 @@ Test(diag, format_with_source_line_caret_and_notes)
     diag_error(c.d, loc_none(), "plain");
     src_loc file_only = {path, 0, 0, 0};
     diag_warning(c.d, file_only, "whole file");
-    cr_assert_str_eq(pcap_text(&c),
+    cr_assert_str_eq(capture_text(&c),
                      "x.surgery:2:6: error: unknown layer type 'dense'\n"
                      "    2 | \tadd dense \"fc\" from \"in\"\n"
                      "      | \t    ^~~~~\n"
@@ -582,18 +538,18 @@ Test(diag, format_with_source_line_caret_and_notes)
                      "x.surgery: warning: whole file\n");
     cr_assert_eq(diag_error_count(c.d), 2);
     cr_assert_eq(diag_warning_count(c.d), 1);
-    pcap_close(&c);
+    capture_close(&c);
 }
 
 Test(diag, colour_when_asked)
 {
-    pcap c;
+    diag_capture c;
     memset(&c, 0, sizeof c);
     c.fp = open_memstream(&c.buf, &c.len);
     c.d = diag_new(c.fp, DIAG_COLOR_ALWAYS);
     diag_error(c.d, loc_none(), "x");
-    cr_assert(strstr(pcap_text(&c), "\033[1;31merror:"), "%s", pcap_text(&c));
-    pcap_close(&c);
+    cr_assert(strstr(capture_text(&c), "\033[1;31merror:"), "%s", capture_text(&c));
+    capture_close(&c);
 }
 
 Test(diag, edit_distance_and_suggestions)

@@ -9,34 +9,7 @@
 #include "runtime/base/diag.h"
 #include "compiler/frontend.h"
 #include "runtime/script/ir.h"
-
-typedef struct sema_cap {
-    char *buf;
-    size_t len;
-    FILE *fp;
-    diag_ctx *d;
-} sema_cap;
-
-static void scap_open(sema_cap *c)
-{
-    memset(c, 0, sizeof *c);
-    c->fp = open_memstream(&c->buf, &c->len);
-    cr_assert(c->fp);
-    c->d = diag_new(c->fp, DIAG_COLOR_NEVER);
-}
-
-static const char *scap_text(sema_cap *c)
-{
-    fflush(c->fp);
-    return c->buf ? c->buf : "";
-}
-
-static void scap_close(sema_cap *c)
-{
-    diag_free(c->d);
-    fclose(c->fp);
-    free(c->buf);
-}
+#include "tests/unit/test_support.h"
 
 /* Builder: statements of a script named "s.surgery" (not on disk: diagnostics print no source
  * line), each at its own line. */
@@ -114,18 +87,18 @@ static ir_stmt *add_data(builder *b, const char *name, const char *source)
 }
 
 /* Runs sema; returns its error count with the output in c. */
-static int run(builder *b, sema_cap *c)
+static int run(builder *b, diag_capture *c)
 {
-    scap_open(c);
+    capture_open(c);
     int n = sema_check(b->s, c->d);
     cr_assert_eq(n, diag_error_count(c->d));
     ir_script_free(b->s);
     return n;
 }
 
-static void expect_msg(sema_cap *c, const char *fragment)
+static void expect_msg(diag_capture *c, const char *fragment)
 {
-    cr_assert(strstr(scap_text(c), fragment), "missing \"%s\" in:\n%s", fragment, scap_text(c));
+    cr_assert(strstr(capture_text(c), fragment), "missing \"%s\" in:\n%s", fragment, capture_text(c));
 }
 
 Test(sema, a_valid_script_has_no_errors)
@@ -174,19 +147,19 @@ Test(sema, a_valid_script_has_no_errors)
     e->metric = strdup("accuracy");
     e->threshold = 0.75;
     named(&b, IR_SAVE, "out/model.yaml");
-    sema_cap c;
-    cr_assert_eq(run(&b, &c), 0, "%s", scap_text(&c));
-    scap_close(&c);
+    diag_capture c;
+    cr_assert_eq(run(&b, &c), 0, "%s", capture_text(&c));
+    capture_close(&c);
 }
 
 Test(sema, missing_base_points_at_line_1)
 {
     builder b = start();
     named(&b, IR_SAVE, "out.yaml");
-    sema_cap c;
+    diag_capture c;
     cr_assert_eq(run(&b, &c), 1);
     expect_msg(&c, "s.surgery:1:1: error: the script has no 'base' statement");
-    scap_close(&c);
+    capture_close(&c);
 }
 
 Test(sema, duplicate_base_and_version_rules)
@@ -197,14 +170,14 @@ Test(sema, duplicate_base_and_version_rules)
     v->count = 2;
     v->count_loc = bloc(&b, 9, 1);
     add_base(&b);
-    sema_cap c;
-    cr_assert_eq(run(&b, &c), 3, "%s", scap_text(&c));
+    diag_capture c;
+    cr_assert_eq(run(&b, &c), 3, "%s", capture_text(&c));
     expect_msg(&c, "s.surgery:2:1: error: 'surgery 2' must be the first statement");
     expect_msg(&c, "s.surgery:1:1: note: this statement comes before it");
     expect_msg(&c, "s.surgery:2:9: error: unsupported language version 2");
     expect_msg(&c, "s.surgery:3:1: error: 'base' is given twice");
     expect_msg(&c, "s.surgery:1:1: note: first given here");
-    scap_close(&c);
+    capture_close(&c);
 }
 
 Test(sema, fine_tune_keys_and_values)
@@ -218,8 +191,8 @@ Test(sema, fine_tune_keys_and_values)
     opt(&b, ft, "l2", "1e-4");
     opt(&b, ft, "l2", "1e-3");
     opt(&b, ft, "updater", "adamm");
-    sema_cap c;
-    cr_assert_eq(run(&b, &c), 5, "%s", scap_text(&c));
+    diag_capture c;
+    cr_assert_eq(run(&b, &c), 5, "%s", capture_text(&c));
     expect_msg(&c, "s.surgery:2:20: error: unknown fine_tune option 'learnng_rate' (did you mean "
                    "'learning_rate'?)");
     expect_msg(&c, "s.surgery:2:60: error: 'dropout' must be in [0, 1), got 1.5");
@@ -227,7 +200,7 @@ Test(sema, fine_tune_keys_and_values)
     expect_msg(&c, "s.surgery:2:140: error: option 'l2' given twice");
     expect_msg(&c, "s.surgery:2:110: note: first given here");
     expect_msg(&c, "unknown updater 'adamm' (did you mean 'adam'?)");
-    scap_close(&c);
+    capture_close(&c);
 }
 
 Test(sema, layer_types_and_options)
@@ -246,8 +219,8 @@ Test(sema, layer_types_and_options)
     opt(&b, a, "dropout", "-1");
     a = add_layer(&b, IR_INSERT, "merge", "m");
     opt(&b, a, "updater", "adam");
-    sema_cap c;
-    cr_assert_eq(run(&b, &c), 7, "%s", scap_text(&c));
+    diag_capture c;
+    cr_assert_eq(run(&b, &c), 7, "%s", capture_text(&c));
     expect_msg(&c, "s.surgery:2:5: error: unknown layer type 'densse' (did you mean 'dense'?)");
     expect_msg(&c, "s.surgery:3:20: error: unknown option 'n_ot' for a dense layer (did you mean "
                    "'n_out'?)");
@@ -256,7 +229,7 @@ Test(sema, layer_types_and_options)
     expect_msg(&c, "unknown activation 'relux' (did you mean 'relu'?)");
     expect_msg(&c, "'dropout' must be in [0, 1), got -1");
     expect_msg(&c, "option 'updater' does not apply to a merge layer");
-    scap_close(&c);
+    capture_close(&c);
 }
 
 Test(sema, set_refuses_shape_options)
@@ -269,13 +242,13 @@ Test(sema, set_refuses_shape_options)
     opt(&b, s, "loss", "mse");
     opt(&b, s, "l1", "-1");
     opt(&b, s, "has_bias", "false");
-    sema_cap c;
-    cr_assert_eq(run(&b, &c), 4, "%s", scap_text(&c));
+    diag_capture c;
+    cr_assert_eq(run(&b, &c), 4, "%s", capture_text(&c));
     expect_msg(&c, "'set' cannot change 'n_out' (it changes shapes); use resize \"fc2\" n_out N");
     expect_msg(&c, "unknown option 'activaton' (did you mean 'activation'?)");
     expect_msg(&c, "'l1' must be >= 0, got -1");
     expect_msg(&c, "'set' cannot change 'has_bias'");
-    scap_close(&c);
+    capture_close(&c);
 }
 
 Test(sema, counts_and_indices)
@@ -303,8 +276,8 @@ Test(sema, counts_and_indices)
     st->flags = IRF_DROP;
     st = named(&b, IR_RESIZE, "a");
     st->count = 0;
-    sema_cap c;
-    cr_assert_eq(run(&b, &c), 8, "%s", scap_text(&c));
+    diag_capture c;
+    cr_assert_eq(run(&b, &c), 8, "%s", capture_text(&c));
     expect_msg(&c, "remove last N needs N >= 1, got 0");
     expect_msg(&c, "widen by K needs K >= 1, got 0");
     expect_msg(&c, "widen to N needs N >= 1, got -2");
@@ -313,7 +286,7 @@ Test(sema, counts_and_indices)
     expect_msg(&c, "unit 3 is listed twice");
     expect_msg(&c, "narrow drop needs at least one unit index");
     expect_msg(&c, "resize needs a size >= 1, got 0");
-    scap_close(&c);
+    capture_close(&c);
 }
 
 Test(sema, widen_resize_deepen_options)
@@ -341,8 +314,8 @@ Test(sema, widen_resize_deepen_options)
     d = named(&b, IR_DEEPEN, "a");
     d->layer_type = strdup("lstm");
     opt(&b, d, "n_out", "3");
-    sema_cap c;
-    cr_assert_eq(run(&b, &c), 8, "%s", scap_text(&c));
+    diag_capture c;
+    cr_assert_eq(run(&b, &c), 8, "%s", capture_text(&c));
     expect_msg(&c, "'outgoing' does not apply to method = net2net");
     expect_msg(&c, "note: net2net chosen here");
     expect_msg(&c, "unknown method 'net2nett' (did you mean 'net2net'?)");
@@ -352,7 +325,7 @@ Test(sema, widen_resize_deepen_options)
     expect_msg(&c, "uniform(lower, upper) needs lower < upper");
     expect_msg(&c, "deepen inserts an identity-initialised dense or lstm layer, not output");
     expect_msg(&c, "deepen takes no options");
-    scap_close(&c);
+    capture_close(&c);
 }
 
 Test(sema, data_sources_and_names)
@@ -378,8 +351,8 @@ Test(sema, data_sources_and_names)
     ir_stmt *f = named(&b, IR_FIT, "train");
     f->count = 0;
     f->flags = IRF_ITERATIONS;
-    sema_cap c;
-    cr_assert_eq(run(&b, &c), 16, "%s", scap_text(&c));
+    diag_capture c;
+    cr_assert_eq(run(&b, &c), 16, "%s", capture_text(&c));
     expect_msg(&c, "s.surgery:2:10: error: data 'train' is used before it is defined");
     expect_msg(&c, "s.surgery:3:10: note: defined here, later in the script");
     expect_msg(&c, "'batch' must be >= 1, got 0");
@@ -398,7 +371,7 @@ Test(sema, data_sources_and_names)
     expect_msg(&c, "'classes' must be >= 2, got 1");
     expect_msg(&c, "unknown data 'trian' (did you mean 'train'?)");
     expect_msg(&c, "fit needs at least 1 iteration, got 0");
-    scap_close(&c);
+    capture_close(&c);
 }
 
 Test(sema, expect_metrics_and_thresholds)
@@ -422,14 +395,14 @@ Test(sema, expect_metrics_and_thresholds)
     e = named(&b, IR_EXPECT, "nope");
     e->metric = strdup("loss");
     named(&b, IR_SAVE, "out/model.yml");
-    sema_cap c;
-    cr_assert_eq(run(&b, &c), 5, "%s", scap_text(&c));
+    diag_capture c;
+    cr_assert_eq(run(&b, &c), 5, "%s", capture_text(&c));
     expect_msg(&c, "s.surgery:3:8: error: unknown metric 'acuracy' (did you mean 'accuracy'?)");
     expect_msg(&c, "f1 is a fraction in [0, 1]; the threshold 1.5 is outside it");
     expect_msg(&c, "mse is never negative; the threshold -0.1 is below 0");
     expect_msg(&c, "unknown data 'nope'");
     expect_msg(&c, "the path must end in .yaml, got \"out/model.yml\"");
-    scap_close(&c);
+    capture_close(&c);
 }
 
 Test(sema, name_lists_without_repeats)
@@ -445,11 +418,11 @@ Test(sema, name_lists_without_repeats)
         st->name_locs[i] = bloc(&b, 8 + 5 * i, 3);
     }
     st->n_names = 3;
-    sema_cap c;
-    cr_assert_eq(run(&b, &c), 1, "%s", scap_text(&c));
+    diag_capture c;
+    cr_assert_eq(run(&b, &c), 1, "%s", capture_text(&c));
     expect_msg(&c, "s.surgery:2:18: error: 'a' is listed twice");
     expect_msg(&c, "s.surgery:2:8: note: first listed here");
-    scap_close(&c);
+    capture_close(&c);
 }
 
 Test(sema, ir_round_trip_keeps_sema_results)
@@ -463,8 +436,8 @@ Test(sema, ir_round_trip_keeps_sema_results)
     cr_assert(mkdtemp(dir));
     char path[64];
     snprintf(path, sizeof path, "%s/x.ir.yaml", dir);
-    sema_cap c;
-    scap_open(&c);
+    diag_capture c;
+    capture_open(&c);
     cr_assert_eq(ir_emit_yaml(b.s, path, c.d), 0);
     ir_script *t = ir_load_yaml(path, c.d);
     cr_assert(t);
@@ -474,5 +447,5 @@ Test(sema, ir_round_trip_keeps_sema_results)
     ir_script_free(b.s);
     remove(path);
     rmdir(dir);
-    scap_close(&c);
+    capture_close(&c);
 }

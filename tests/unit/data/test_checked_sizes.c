@@ -14,6 +14,7 @@
 #include "runtime/script/data_stmt.h"
 #include "runtime/script/ir.h"
 #include "runtime/tensor/npy.h"
+#include "tests/unit/test_support.h"
 
 Test(checked, multiplication_and_addition)
 {
@@ -35,19 +36,6 @@ Test(checked, multiplication_and_addition)
 /* ---- crafted files in a fresh folder ---- */
 
 static char folder[64];
-
-static void make_folder(void)
-{
-    strcpy(folder, "/tmp/surgery-checked-XXXXXX");
-    cr_assert(mkdtemp(folder));
-}
-
-static void remove_folder(void)
-{
-    char cmd[128];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", folder);
-    cr_assert_eq(system(cmd), 0);
-}
 
 static void put_be32(unsigned char *p, uint32_t v)
 {
@@ -78,7 +66,7 @@ static void write_idx(const char *name, uint32_t magic, const uint32_t *dims, in
  * image file. */
 static void expect_idx_error(uint32_t count, uint32_t rows, uint32_t cols, const char *expect)
 {
-    make_folder();
+    test_make_dir(folder, sizeof folder, "checked");
     uint32_t dims[3] = {count, rows, cols}, ldims[1] = {count};
     write_idx("images.idx3", 0x803, dims, 3, 64);
     write_idx("labels.idx1", 0x801, ldims, 1, 4);
@@ -106,7 +94,7 @@ static void expect_idx_error(uint32_t count, uint32_t rows, uint32_t cols, const
     diag_free(d);
     fclose(out);
     free(buf);
-    remove_folder();
+    test_remove_dir(folder);
 }
 
 Test(checked, idx_rows_times_columns_overflow)
@@ -130,7 +118,7 @@ Test(checked, idx_large_but_representable_header_is_truncated)
 /* An npy file with the given shape text and no data. */
 static void expect_npy_error(const char *shape, const char *expect)
 {
-    make_folder();
+    test_make_dir(folder, sizeof folder, "checked");
     char path[128];
     snprintf(path, sizeof path, "%s/x.npy", folder);
     char dict[128];
@@ -153,7 +141,7 @@ static void expect_npy_error(const char *shape, const char *expect)
     snprintf(want, sizeof want, "%s: %s", path, expect);
     cr_expect(strstr(err, want), "expected '%s' in '%s'", want, err);
     npy_close(nf);
-    remove_folder();
+    test_remove_dir(folder);
 }
 
 Test(checked, npy_shape_overflow)

@@ -16,38 +16,11 @@
 #include "runtime/script/data_stmt.h"
 #include "runtime/tensor/npy.h"
 #include "runtime/base/rng.h"
+#include "tests/unit/test_support.h"
 
 #define DIR "tests/data/data/"
 
 /* ---- a diagnostics context writing into memory ---- */
-
-typedef struct dcap {
-    char *buf;
-    size_t len;
-    FILE *fp;
-    diag_ctx *d;
-} dcap;
-
-static void dcap_open(dcap *c)
-{
-    memset(c, 0, sizeof *c);
-    c->fp = open_memstream(&c->buf, &c->len);
-    cr_assert(c->fp);
-    c->d = diag_new(c->fp, DIAG_COLOR_NEVER);
-}
-
-static const char *dcap_text(dcap *c)
-{
-    fflush(c->fp);
-    return c->buf ? c->buf : "";
-}
-
-static void dcap_close(dcap *c)
-{
-    diag_free(c->d);
-    fclose(c->fp);
-    free(c->buf);
-}
 
 /* ---- data statements built from text: the source call and "key = value" options ---- */
 
@@ -60,7 +33,7 @@ static src_loc line_loc(int line, int col)
 }
 
 /* data d = SOURCE { opts... }: the source on line 1, option i on line i + 2. */
-static ir_stmt *mk_stmt(dcap *c, const char *source, ...)
+static ir_stmt *mk_stmt(diag_capture *c, const char *source, ...)
 {
     ir_stmt *st = calloc(1, sizeof *st);
     cr_assert(st);
@@ -68,7 +41,7 @@ static ir_stmt *mk_stmt(dcap *c, const char *source, ...)
     st->loc = line_loc(1, 1);
     st->name = strdup("d");
     st->value = conf_parse_text(source, line_loc(1, 10), c->d);
-    cr_assert(st->value, "source '%s' does not parse: %s", source, dcap_text(c));
+    cr_assert(st->value, "source '%s' does not parse: %s", source, capture_text(c));
     va_list ap;
     va_start(ap, source);
     const char *opt;
@@ -83,7 +56,7 @@ static ir_stmt *mk_stmt(dcap *c, const char *source, ...)
         a->name = strndup(opt, kl);
         a->name_loc = line_loc(st->n_opts + 2, 3);
         a->value = conf_parse_text(eq + 1, line_loc(st->n_opts + 2, (int)(eq - opt) + 2), c->d);
-        cr_assert(a->value, "option '%s' does not parse: %s", opt, dcap_text(c));
+        cr_assert(a->value, "option '%s' does not parse: %s", opt, capture_text(c));
         st->n_opts++;
     }
     va_end(ap);
@@ -99,37 +72,37 @@ static void free_stmt(ir_stmt *st)
 }
 
 /* Opens a dataset that must open cleanly. */
-static dataset *open_ok(dcap *c, ir_stmt *st)
+static dataset *open_ok(diag_capture *c, ir_stmt *st)
 {
     dataset *ds = data_stmt_open(st, c->d);
-    cr_assert(ds, "data_open failed: %s", dcap_text(c));
-    cr_assert_eq(diag_error_count(c->d), 0, "%s", dcap_text(c));
+    cr_assert(ds, "data_open failed: %s", capture_text(c));
+    cr_assert_eq(diag_error_count(c->d), 0, "%s", capture_text(c));
     return ds;
 }
 
 /* Opens a dataset that must fail with `expect` in the diagnostics. */
 static void expect_error(ir_stmt *st, const char *expect)
 {
-    dcap c;
-    dcap_open(&c);
+    diag_capture c;
+    capture_open(&c);
     dataset *ds = data_stmt_open(st, c.d);
-    const char *text = dcap_text(&c);
+    const char *text = capture_text(&c);
     cr_expect_null(ds, "opened although '%s' was expected", expect);
     cr_expect(diag_error_count(c.d) > 0);
     cr_expect(strstr(text, expect), "expected '%s' in:\n%s", expect, text);
     data_close(ds);
-    dcap_close(&c);
+    capture_close(&c);
     free_stmt(st);
 }
 
 /* Builds the statement with a throwaway context and expects an error from data_open. */
-#define EXPECT_ERROR(expect, source, ...)                       \
-    do {                                                        \
-        dcap mk_;                                               \
-        dcap_open(&mk_);                                        \
-        ir_stmt *st_ = mk_stmt(&mk_, source, __VA_ARGS__);      \
-        dcap_close(&mk_);                                       \
-        expect_error(st_, expect);                              \
+#define EXPECT_ERROR(expect, source, ...)                   \
+    do {                                                    \
+        diag_capture mk_;                                   \
+        capture_open(&mk_);                                 \
+        ir_stmt *st_ = mk_stmt(&mk_, source, __VA_ARGS__);  \
+        capture_close(&mk_);                                \
+        expect_error(st_, expect);                          \
     } while (0)
 
 static void assert_close(float a, float b)
@@ -150,8 +123,8 @@ static int64_t argmax_row(const float *v, int64_t n)
 
 Test(data, csv_classification_batches)
 {
-    dcap c;
-    dcap_open(&c);
+    diag_capture c;
+    capture_open(&c);
     ir_stmt *st = mk_stmt(&c, "csv(\"small.csv\")", "header = 1", "classes = 3", "batch = 4", NULL);
     dataset *ds = open_ok(&c, st);
     cr_assert_eq(data_features(ds), 4);
@@ -195,13 +168,13 @@ Test(data, csv_classification_batches)
     batch_release(&b);
     data_close(ds);
     free_stmt(st);
-    dcap_close(&c);
+    capture_close(&c);
 }
 
 Test(data, csv_label_first_tab_crlf_blank_lines)
 {
-    dcap c;
-    dcap_open(&c);
+    diag_capture c;
+    capture_open(&c);
     ir_stmt *st = mk_stmt(&c, "csv(\"small_tab.tsv\")", "label = 0", "classes = 2", "delimiter = \"\\t\"",
                           "batch = 10", NULL);
     dataset *ds = open_ok(&c, st);
@@ -218,13 +191,13 @@ Test(data, csv_label_first_tab_crlf_blank_lines)
     batch_release(&b);
     data_close(ds);
     free_stmt(st);
-    dcap_close(&c);
+    capture_close(&c);
 }
 
 Test(data, csv_regression_targets)
 {
-    dcap c;
-    dcap_open(&c);
+    diag_capture c;
+    capture_open(&c);
     ir_stmt *st = mk_stmt(&c, "csv(\"regression.csv\")", "label_count = 2", "batch = 8", NULL);
     dataset *ds = open_ok(&c, st);
     cr_assert_eq(data_classes(ds), 0);
@@ -241,13 +214,13 @@ Test(data, csv_regression_targets)
     batch_release(&b);
     data_close(ds);
     free_stmt(st);
-    dcap_close(&c);
+    capture_close(&c);
 }
 
 Test(data, csv_limit_and_iris)
 {
-    dcap c;
-    dcap_open(&c);
+    diag_capture c;
+    capture_open(&c);
     ir_stmt *st = mk_stmt(&c, "csv(\"iris.csv\")", "header = 1", "classes = 3", "batch = 150", NULL);
     dataset *ds = open_ok(&c, st);
     cr_assert_eq(data_count(ds), 150);
@@ -270,20 +243,20 @@ Test(data, csv_limit_and_iris)
     cr_assert_eq(data_count(ds), 7);
     data_close(ds);
     free_stmt(st);
-    dcap_close(&c);
+    capture_close(&c);
 }
 
 Test(data, probe_reads_the_first_record_only)
 {
-    dcap c;
-    dcap_open(&c);
+    diag_capture c;
+    capture_open(&c);
     /* bad_number.csv is broken on line 4: the probe never gets there */
     ir_stmt *st = mk_stmt(&c, "csv(\"bad_number.csv\")", "classes = 3", NULL);
     data_spec spec;
     int64_t features = 0, classes = 0;
     bool seq = true;
     spec = data_stmt_spec(st);
-    cr_assert_eq(data_probe(&spec, c.d, &features, &seq, &classes), 0, "%s", dcap_text(&c));
+    cr_assert_eq(data_probe(&spec, c.d, &features, &seq, &classes), 0, "%s", capture_text(&c));
     cr_assert_eq(features, 4);
     cr_assert_eq(classes, 3);
     cr_assert(!seq);
@@ -291,30 +264,30 @@ Test(data, probe_reads_the_first_record_only)
     st = mk_stmt(&c, "csv_sequence(\"seq/%d.csv\", labels = \"seqlabels/%d.csv\", first = 0, last = 9)",
                  "classes = 3", NULL);
     spec = data_stmt_spec(st);
-    cr_assert_eq(data_probe(&spec, c.d, &features, &seq, &classes), 0, "%s", dcap_text(&c));
+    cr_assert_eq(data_probe(&spec, c.d, &features, &seq, &classes), 0, "%s", capture_text(&c));
     cr_assert_eq(features, 2);
     cr_assert(seq);
     free_stmt(st);
     st = mk_stmt(&c, "idx(\"images.idx3\", labels = \"labels.idx1\")", NULL);
     data_info info;
     spec = data_stmt_spec(st);
-    cr_assert_eq(data_probe_info(&spec, c.d, &info), 0, "%s", dcap_text(&c));
+    cr_assert_eq(data_probe_info(&spec, c.d, &info), 0, "%s", capture_text(&c));
     cr_assert_eq(info.features, 6);
     cr_assert_eq(info.classes, 10);
     cr_assert_eq(info.outputs, 10);
     free_stmt(st);
     st = mk_stmt(&c, "text(\"small.txt\")", "seq_length = 4", NULL);
     spec = data_stmt_spec(st);
-    cr_assert_eq(data_probe_info(&spec, c.d, &info), 0, "%s", dcap_text(&c));
+    cr_assert_eq(data_probe_info(&spec, c.d, &info), 0, "%s", capture_text(&c));
     cr_assert_eq(info.features, 10);
     cr_assert(info.sequence);
     free_stmt(st);
     cr_assert_eq(diag_error_count(c.d), 0);
-    dcap_close(&c);
+    capture_close(&c);
 }
 
 /* Reads a whole epoch and returns the first feature of every example, in order. */
-static void epoch_keys(dataset *ds, uint64_t seed, float *keys, dcap *c)
+static void epoch_keys(dataset *ds, uint64_t seed, float *keys, diag_capture *c)
 {
     batch b = {0};
     int64_t k = 0;
@@ -328,8 +301,8 @@ static void epoch_keys(dataset *ds, uint64_t seed, float *keys, dcap *c)
 
 Test(data, shuffling_is_seeded_and_deterministic)
 {
-    dcap c;
-    dcap_open(&c);
+    diag_capture c;
+    capture_open(&c);
     ir_stmt *st = mk_stmt(&c, "csv(\"iris.csv\")", "header = 1", "classes = 3", "batch = 16", "shuffle = true", NULL);
     dataset *ds = open_ok(&c, st);
     cr_assert(data_shuffles(ds));
@@ -369,7 +342,7 @@ Test(data, shuffling_is_seeded_and_deterministic)
     free_stmt(st2);
     data_close(ds);
     free_stmt(st);
-    dcap_close(&c);
+    capture_close(&c);
 }
 
 Test(data, csv_bad_inputs)
@@ -413,8 +386,8 @@ Test(data, csv_bad_inputs)
 
 Test(data, normalizer_fit_and_apply)
 {
-    dcap c;
-    dcap_open(&c);
+    diag_capture c;
+    capture_open(&c);
     ir_stmt *st = mk_stmt(&c, "csv(\"regression.csv\")", "label_count = 2", "batch = 3", "normalize = standardize", NULL);
     dataset *ds = open_ok(&c, st);
     cr_assert_eq(data_normalize_option(ds), NORM_STANDARDIZE);
@@ -459,13 +432,13 @@ Test(data, normalizer_fit_and_apply)
     data_normalizer_release(&m);
     data_close(ds);
     free_stmt(st);
-    dcap_close(&c);
+    capture_close(&c);
 }
 
 Test(data, sequence_normalizer_skips_masked_steps)
 {
-    dcap c;
-    dcap_open(&c);
+    diag_capture c;
+    capture_open(&c);
     ir_stmt *st = mk_stmt(&c, "csv_sequence(\"seq/%d.csv\", labels = \"seqlabels/%d.csv\", first = 0, last = 3)",
                           "classes = 3", "batch = 4", NULL);
     dataset *ds = open_ok(&c, st);
@@ -480,13 +453,13 @@ Test(data, sequence_normalizer_skips_masked_steps)
     data_normalizer_release(&n);
     data_close(ds);
     free_stmt(st);
-    dcap_close(&c);
+    capture_close(&c);
 }
 
 Test(data, content_hash)
 {
-    dcap c;
-    dcap_open(&c);
+    diag_capture c;
+    capture_open(&c);
     const char *src = "csv(\"small.csv\")";
     ir_stmt *s1 = mk_stmt(&c, src, "header = 1", "classes = 3", "batch = 4", NULL);
     ir_stmt *s2 = mk_stmt(&c, src, "header = 1", "classes = 3", "batch = 2", "shuffle = true", NULL);
@@ -518,7 +491,7 @@ Test(data, content_hash)
     free_stmt(s2);
     free_stmt(s3);
     free_stmt(s4);
-    dcap_close(&c);
+    capture_close(&c);
 }
 
 /* ---- streaming: a CSV much larger than a batch stays out of memory ---- */
@@ -541,8 +514,8 @@ Test(data, csv_streams_with_bounded_memory)
     long file_size = ftell(f);
     fclose(f);
 
-    dcap c;
-    dcap_open(&c);
+    diag_capture c;
+    capture_open(&c);
     script_path = script;
     ir_stmt *st = mk_stmt(&c, "csv(\"big.csv\")", "classes = 5", "batch = 16", "shuffle = true", NULL);
     script_path = DIR "t.surgery";
@@ -573,7 +546,7 @@ Test(data, csv_streams_with_bounded_memory)
     batch_release(&b);
     data_close(ds);
     free_stmt(st);
-    dcap_close(&c);
+    capture_close(&c);
     unlink(path);
     rmdir(dir);
 }
@@ -593,8 +566,8 @@ static void check_step(const batch *b, int64_t slot, int64_t t, int s, int step)
 
 Test(data, csv_sequence_equal_lengths_with_masks)
 {
-    dcap c;
-    dcap_open(&c);
+    diag_capture c;
+    capture_open(&c);
     ir_stmt *st = mk_stmt(&c, SEQ_SRC, "classes = 3", "batch = 4", NULL);
     dataset *ds = open_ok(&c, st);
     cr_assert(data_is_sequence(ds));
@@ -638,13 +611,13 @@ Test(data, csv_sequence_equal_lengths_with_masks)
     batch_release(&b);
     data_close(ds);
     free_stmt(st);
-    dcap_close(&c);
+    capture_close(&c);
 }
 
 Test(data, csv_sequence_align_end_and_per_sequence)
 {
-    dcap c;
-    dcap_open(&c);
+    diag_capture c;
+    capture_open(&c);
     ir_stmt *st = mk_stmt(&c, SEQ_SRC, "classes = 3", "batch = 4", "align = end", NULL);
     dataset *ds = open_ok(&c, st);
     cr_assert(data_aligns_end(ds));
@@ -680,13 +653,13 @@ Test(data, csv_sequence_align_end_and_per_sequence)
     batch_release(&b);
     data_close(ds);
     free_stmt(st);
-    dcap_close(&c);
+    capture_close(&c);
 }
 
 Test(data, csv_sequence_label_column_and_regression)
 {
-    dcap c;
-    dcap_open(&c);
+    diag_capture c;
+    capture_open(&c);
     ir_stmt *st = mk_stmt(&c, "csv_sequence(\"seqboth/%d.csv\", first = 0, last = 3)", "classes = 3", "batch = 2",
                           NULL);
     dataset *ds = open_ok(&c, st);
@@ -712,13 +685,13 @@ Test(data, csv_sequence_label_column_and_regression)
     batch_release(&b);
     data_close(ds);
     free_stmt(st);
-    dcap_close(&c);
+    capture_close(&c);
 }
 
 Test(data, csv_sequence_shuffle_is_deterministic)
 {
-    dcap c;
-    dcap_open(&c);
+    diag_capture c;
+    capture_open(&c);
     ir_stmt *st = mk_stmt(&c, SEQ_SRC, "classes = 3", "batch = 1", "shuffle = true", NULL);
     dataset *ds = open_ok(&c, st);
     float a[4], b[4];
@@ -729,7 +702,7 @@ Test(data, csv_sequence_shuffle_is_deterministic)
     assert_close(sum, 0 + 10 + 20 + 30);
     data_close(ds);
     free_stmt(st);
-    dcap_close(&c);
+    capture_close(&c);
 }
 
 Test(data, csv_sequence_bad_inputs)
@@ -758,8 +731,8 @@ Test(data, csv_sequence_bad_inputs)
 
 Test(data, idx_images_and_labels)
 {
-    dcap c;
-    dcap_open(&c);
+    diag_capture c;
+    capture_open(&c);
     ir_stmt *st = mk_stmt(&c, "idx(\"images.idx3\", labels = \"labels.idx1\")", "batch = 2", NULL);
     dataset *ds = open_ok(&c, st);
     cr_assert_eq(data_features(ds), 6);
@@ -793,7 +766,7 @@ Test(data, idx_images_and_labels)
         }
     data_close(ds);
     free_stmt(st);
-    dcap_close(&c);
+    capture_close(&c);
 }
 
 Test(data, idx_bad_inputs)
@@ -817,8 +790,8 @@ Test(data, idx_bad_inputs)
 
 Test(data, text_char_sequences)
 {
-    dcap c;
-    dcap_open(&c);
+    diag_capture c;
+    capture_open(&c);
     ir_stmt *st = mk_stmt(&c, "text(\"small.txt\")", "seq_length = 5", "batch = 3", NULL);
     dataset *ds = open_ok(&c, st);
     /* "hello world\nhello there\n": 24 bytes, windows of 5 starting every 5 bytes */
@@ -853,7 +826,7 @@ Test(data, text_char_sequences)
     cr_assert_eq(vocab[2], 'e', "a given vocab keeps its order");
     data_close(ds);
     free_stmt(st);
-    dcap_close(&c);
+    capture_close(&c);
 }
 
 Test(data, text_bad_inputs)
@@ -869,8 +842,8 @@ Test(data, text_bad_inputs)
 
 Test(data, npy_features_and_labels)
 {
-    dcap c;
-    dcap_open(&c);
+    diag_capture c;
+    capture_open(&c);
     ir_stmt *st = mk_stmt(&c, "npy(\"x.npy\", labels = \"y.npy\")", "classes = 3", "batch = 4", NULL);
     dataset *ds = open_ok(&c, st);
     cr_assert_eq(data_features(ds), 3);
@@ -908,13 +881,13 @@ Test(data, npy_features_and_labels)
     batch_release(&b);
     data_close(ds);
     free_stmt(st);
-    dcap_close(&c);
+    capture_close(&c);
 }
 
 Test(data, arguments_by_position_or_name)
 {
-    dcap c;
-    dcap_open(&c);
+    diag_capture c;
+    capture_open(&c);
     ir_stmt *st = mk_stmt(&c, "npy(\"x.npy\", \"y.npy\")", "classes = 3", NULL);
     dataset *ds = open_ok(&c, st);
     cr_assert_eq(data_count(ds), 6);
@@ -935,13 +908,13 @@ Test(data, arguments_by_position_or_name)
     cr_assert_eq(data_count(ds), 10);
     data_close(ds);
     free_stmt(st);
-    dcap_close(&c);
+    capture_close(&c);
 }
 
 Test(data, npy_sequences_become_time_major)
 {
-    dcap c;
-    dcap_open(&c);
+    diag_capture c;
+    capture_open(&c);
     ir_stmt *st = mk_stmt(&c, "npy(\"xseq.npy\", labels = \"yseq.npy\")", "classes = 3", "batch = 4", NULL);
     dataset *ds = open_ok(&c, st);
     cr_assert(data_is_sequence(ds));
@@ -962,7 +935,7 @@ Test(data, npy_sequences_become_time_major)
     batch_release(&b);
     data_close(ds);
     free_stmt(st);
-    dcap_close(&c);
+    capture_close(&c);
 }
 
 /* Writes x [n, T, F] (or [n, F] when T is 0) with x[i, t, f] = i * 100000 + t * 50000 + f and
@@ -990,7 +963,7 @@ static void write_npy_pair(const char *dir, int64_t n, int64_t T, int64_t F)
 
 /* Every example of an epoch (order[k] = file row of position k) lands in its batch slot with
  * its own features and labels, whatever runs of consecutive rows the order holds. */
-static void check_npy_epoch(dcap *c, dataset *ds, uint64_t seed, const int64_t *order, int64_t n, int64_t T,
+static void check_npy_epoch(diag_capture *c, dataset *ds, uint64_t seed, const int64_t *order, int64_t n, int64_t T,
                             int64_t F)
 {
     int64_t steps = T ? T : 1;
@@ -1027,8 +1000,8 @@ Test(data, npy_runs_and_shuffled_batches_hold_the_right_examples)
     for (int v = 0; v < 2; v++) {
         int64_t n = 23, T = shapes[v][0], F = shapes[v][1];
         write_npy_pair(dir, n, T, F);
-        dcap c;
-        dcap_open(&c);
+        diag_capture c;
+        capture_open(&c);
         char src[1200];
         snprintf(src, sizeof src, "npy(\"%s/x.npy\", labels = \"%s/y.npy\")", dir, dir);
         int64_t order[23];
@@ -1051,8 +1024,8 @@ Test(data, npy_runs_and_shuffled_batches_hold_the_right_examples)
         }
         data_close(ds);
         free_stmt(st);
-        cr_assert_eq(diag_error_count(c.d), 0, "%s", dcap_text(&c));
-        dcap_close(&c);
+        cr_assert_eq(diag_error_count(c.d), 0, "%s", capture_text(&c));
+        capture_close(&c);
     }
     char path[512];
     snprintf(path, sizeof path, "%s/x.npy", dir);
@@ -1086,8 +1059,8 @@ Test(data, npy_bad_inputs)
  * columns of time-major [T, B, F]). */
 static void same_as_batches(ir_stmt *st, int64_t max, uint64_t seed)
 {
-    dcap c;
-    dcap_open(&c);
+    diag_capture c;
+    capture_open(&c);
     dataset *one = open_ok(&c, st), *many = open_ok(&c, st);
     cr_assert_eq(data_reset(one, seed), 0);
     cr_assert_eq(data_reset(many, seed), 0);
@@ -1100,7 +1073,7 @@ static void same_as_batches(ir_stmt *st, int64_t max, uint64_t seed)
         int64_t T = g.x.ndim == 3 ? g.x.shape[0] : 1, F = g.x.shape[g.x.ndim - 1];
         int64_t K = g.y.shape[g.y.ndim - 1];
         for (int64_t r = 0; r < g.n;) {
-            cr_assert_eq(data_next(one, &b, c.d), 1, "%s", dcap_text(&c));
+            cr_assert_eq(data_next(one, &b, c.d), 1, "%s", capture_text(&c));
             cr_assert_leq(r + b.n, g.n, "a batch crosses the end of the group");
             cr_assert_eq(b.x.ndim, g.x.ndim);
             cr_assert_eq(b.x.ndim == 3 ? b.x.shape[0] : 1, T);
@@ -1127,14 +1100,14 @@ static void same_as_batches(ir_stmt *st, int64_t max, uint64_t seed)
     batch_release(&g);
     data_close(one);
     data_close(many);
-    dcap_close(&c);
+    capture_close(&c);
     free_stmt(st);
 }
 
 Test(data, batches_read_together_equal_batches_read_apart)
 {
-    dcap c;
-    dcap_open(&c);
+    diag_capture c;
+    capture_open(&c);
     /* 10 rows in batches of 2: groups of 4, 4 and 2 (the last one a single batch) */
     same_as_batches(mk_stmt(&c, "csv(\"small.csv\")", "header = 1", "classes = 3", "batch = 2", NULL), 4, 0);
     same_as_batches(mk_stmt(&c, "csv(\"small.csv\")", "header = 1", "classes = 3", "batch = 2", "shuffle = true", NULL), 4, 7);
@@ -1143,13 +1116,13 @@ Test(data, batches_read_together_equal_batches_read_apart)
     /* per_sequence labels: every batch has the same label mask */
     same_as_batches(mk_stmt(&c, "csv_sequence(\"seq/%d.csv\", labels = \"seqone/%d.csv\", first = 0, last = 1)",
                             "classes = 2", "per_sequence = true", "batch = 1", NULL), 2, 0);
-    dcap_close(&c);
+    capture_close(&c);
 }
 
 Test(data, fixed_steps_tell_when_batches_pad)
 {
-    dcap c;
-    dcap_open(&c);
+    diag_capture c;
+    capture_open(&c);
     struct {
         const char *source, *opt, *opt2;
         int64_t steps;
@@ -1172,5 +1145,5 @@ Test(data, fixed_steps_tell_when_batches_pad)
         data_close(ds);
         free_stmt(st);
     }
-    dcap_close(&c);
+    capture_close(&c);
 }

@@ -13,6 +13,7 @@
 #include "compiler/frontend.h"
 #include "runtime/script/exec.h"
 #include "runtime/formats/format.h"
+#include "tests/unit/test_support.h"
 
 static char tmpdir[PATH_MAX];
 static char root[PATH_MAX];
@@ -20,16 +21,10 @@ static char root[PATH_MAX];
 static void setup(void)
 {
     cr_assert(getcwd(root, sizeof root));
-    snprintf(tmpdir, sizeof tmpdir, "/tmp/surgery-featurize-XXXXXX");
-    cr_assert(mkdtemp(tmpdir));
+    test_make_dir(tmpdir, sizeof tmpdir, "featurize");
 }
 
-static void teardown(void)
-{
-    char cmd[PATH_MAX + 16];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);
-    cr_assert_eq(system(cmd), 0);
-}
+static void teardown(void) { test_remove_dir(tmpdir); }
 
 /* Writes a transfer script into the temporary folder; with_featurize picks the path. */
 static void write_script(const char *name, bool with_featurize, bool shuffle, const char *out)

@@ -21,6 +21,7 @@
 #include "runtime/formats/format.h"
 #include "runtime/tensor/npy.h"
 #include "runtime/base/rng.h"
+#include "tests/unit/test_support.h"
 
 static char gtmp[PATH_MAX];
 static char groot[PATH_MAX];
@@ -28,16 +29,10 @@ static char groot[PATH_MAX];
 static void group_setup(void)
 {
     cr_assert(getcwd(groot, sizeof groot));
-    snprintf(gtmp, sizeof gtmp, "/tmp/surgery-featurize-group-XXXXXX");
-    cr_assert(mkdtemp(gtmp));
+    test_make_dir(gtmp, sizeof gtmp, "featurize-group");
 }
 
-static void group_teardown(void)
-{
-    char cmd[PATH_MAX + 16];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", gtmp);
-    cr_assert_eq(system(cmd), 0);
-}
+static void group_teardown(void) { test_remove_dir(gtmp); }
 
 TestSuite(featurize_group, .init = group_setup, .fini = group_teardown);
 
@@ -50,10 +45,7 @@ static void write_text(const char *name, const char *text)
 {
     char p[PATH_MAX + 64];
     gpath(p, sizeof p, name);
-    FILE *f = fopen(p, "w");
-    cr_assert(f);
-    fputs(text, f);
-    fclose(f);
+    test_write_file(p, text);
 }
 
 /* An npy file of the given shape: uniform values in [-1, 1), or whole numbers in [0, classes)

@@ -19,61 +19,9 @@
 #include "runtime/graph/arch_hash.h"
 #include "runtime/graph/builder.h"
 #include "runtime/formats/safetensors.h"
+#include "tests/unit/test_support.h"
 
 #define MODELS "tests/data/models/"
-
-typedef struct mio_capture {
-    char *buf;
-    size_t len;
-    FILE *fp;
-    diag_ctx *d;
-} mio_capture;
-
-static void mio_cap_open(mio_capture *c)
-{
-    memset(c, 0, sizeof *c);
-    c->fp = open_memstream(&c->buf, &c->len);
-    cr_assert(c->fp);
-    c->d = diag_new(c->fp, DIAG_COLOR_NEVER);
-}
-
-static const char *mio_cap_text(mio_capture *c)
-{
-    fflush(c->fp);
-    return c->buf ? c->buf : "";
-}
-
-static void mio_cap_close(mio_capture *c)
-{
-    diag_free(c->d);
-    fclose(c->fp);
-    free(c->buf);
-}
-
-/* A fresh temporary folder; mio_rmdir removes it with its files. */
-static char *mio_tmpdir(void)
-{
-    char *dir = strdup("/tmp/surgery-mio-XXXXXX");
-    cr_assert(mkdtemp(dir));
-    return dir;
-}
-
-static void mio_rmdir(char *dir)
-{
-    DIR *dp = opendir(dir);
-    struct dirent *e;
-    while (dp && (e = readdir(dp))) {
-        if (e->d_name[0] == '.')
-            continue;
-        char p[512];
-        snprintf(p, sizeof p, "%s/%s", dir, e->d_name);
-        unlink(p);
-    }
-    if (dp)
-        closedir(dp);
-    rmdir(dir);
-    free(dir);
-}
 
 static int mio_count_files(const char *dir)
 {
@@ -87,38 +35,14 @@ static int mio_count_files(const char *dir)
     return n;
 }
 
-static char *mio_read(const char *path, size_t *len)
-{
-    FILE *fp = fopen(path, "rb");
-    cr_assert(fp, "cannot open %s", path);
-    fseek(fp, 0, SEEK_END);
-    long n = ftell(fp);
-    fseek(fp, 0, SEEK_SET);
-    char *b = malloc((size_t)n + 1);
-    cr_assert_eq(fread(b, 1, (size_t)n, fp), (size_t)n);
-    b[n] = 0;
-    fclose(fp);
-    if (len)
-        *len = (size_t)n;
-    return b;
-}
-
-static void mio_write(const char *path, const char *text)
-{
-    FILE *fp = fopen(path, "w");
-    cr_assert(fp);
-    fputs(text, fp);
-    fclose(fp);
-}
-
 /* ---- the format's example ---- */
 
 Test(model_io, loads_the_format_example)
 {
-    mio_capture c;
-    mio_cap_open(&c);
+    diag_capture c;
+    capture_open(&c);
     model *m = model_load(MODELS "char_lstm.yaml", false, c.d);
-    cr_assert(m, "%s", mio_cap_text(&c));
+    cr_assert(m, "%s", capture_text(&c));
     cr_assert_str_eq(m->name, "char_lstm");
     cr_assert_eq(m->n_inputs, 1);
     cr_assert_str_eq(m->inputs[0].name, "in");
@@ -152,19 +76,19 @@ Test(model_io, loads_the_format_example)
     cr_assert_eq(model_param_count(m), 77 * 800 + 200 * 803 + 800 + 200 * 77 + 77);
     cr_assert_eq(diag_error_count(c.d), 0);
     model_free(m);
-    mio_cap_close(&c);
+    capture_close(&c);
 }
 
 Test(model_io, missing_weights_file_is_reported_at_the_weights_key)
 {
-    mio_capture c;
-    mio_cap_open(&c);
+    diag_capture c;
+    capture_open(&c);
     model *m = model_load(MODELS "char_lstm.yaml", true, c.d);
     cr_assert_null(m);
-    const char *t = mio_cap_text(&c);
+    const char *t = capture_text(&c);
     cr_assert(strstr(t, "char_lstm.yaml:22:10: error: cannot load weights:"), "%s", t);
     cr_assert(strstr(t, "char_lstm.safetensors: cannot open"), "%s", t);
-    mio_cap_close(&c);
+    capture_close(&c);
 }
 
 /* ---- saving and loading ---- */
@@ -186,21 +110,22 @@ static void same_params(const model *a, const model *b)
 
 Test(model_io, save_load_round_trip_is_identical)
 {
-    mio_capture c;
-    mio_cap_open(&c);
+    diag_capture c;
+    capture_open(&c);
     model *m = model_load(MODELS "graph.yaml", true, c.d);
-    cr_assert(m, "%s", mio_cap_text(&c));
+    cr_assert(m, "%s", capture_text(&c));
     cr_assert(m->weights_loaded, "no weights: initialised");
-    char *dir = mio_tmpdir(), p1[512], p2[512], w1[512];
+    char dir[64], p1[512], p2[512], w1[512];
+    test_make_dir(dir, sizeof dir, "mio");
     snprintf(p1, sizeof p1, "%s/saved.yaml", dir);
     snprintf(w1, sizeof w1, "%s/saved.safetensors", dir);
-    cr_assert_eq(model_save(m, p1, c.d), 0, "%s", mio_cap_text(&c));
+    cr_assert_eq(model_save(m, p1, c.d), 0, "%s", capture_text(&c));
     cr_assert_eq(mio_count_files(dir), 2, "exactly NAME.yaml and NAME.safetensors");
     struct stat sb;
     cr_assert_eq(stat(w1, &sb), 0);
 
     model *back = model_load(p1, true, c.d);
-    cr_assert(back, "%s", mio_cap_text(&c));
+    cr_assert(back, "%s", capture_text(&c));
     cr_assert_not_null(back->mapping, "weights are mapped, not copied");
     cr_assert(back->layers[0]->params[0].borrowed);
     same_params(m, back);
@@ -216,15 +141,16 @@ Test(model_io, save_load_round_trip_is_identical)
 
     /* Saving the reloaded model gives the same bytes. */
     snprintf(p2, sizeof p2, "%s/saved.yaml", dir);
-    char *yaml1 = mio_read(p1, NULL);
+    char *yaml1 = test_read_file(p1, NULL);
     size_t n1, n2;
-    char *st1 = mio_read(w1, &n1);
-    char *dir2 = mio_tmpdir();
+    char *st1 = test_read_file(w1, &n1);
+    char dir2[64];
+    test_make_dir(dir2, sizeof dir2, "mio");
     snprintf(p2, sizeof p2, "%s/saved.yaml", dir2);
-    cr_assert_eq(model_save(back, p2, c.d), 0, "%s", mio_cap_text(&c));
-    char *yaml2 = mio_read(p2, NULL);
+    cr_assert_eq(model_save(back, p2, c.d), 0, "%s", capture_text(&c));
+    char *yaml2 = test_read_file(p2, NULL);
     snprintf(w1, sizeof w1, "%s/saved.safetensors", dir2);
-    char *st2 = mio_read(w1, &n2);
+    char *st2 = test_read_file(w1, &n2);
     cr_assert_str_eq(yaml1, yaml2);
     cr_assert_eq(n1, n2);
     cr_assert_eq(memcmp(st1, st2, n1), 0);
@@ -234,24 +160,25 @@ Test(model_io, save_load_round_trip_is_identical)
     free(st2);
     model_free(back);
     model_free(m);
-    mio_rmdir(dir);
-    mio_rmdir(dir2);
+    test_remove_dir(dir);
+    test_remove_dir(dir2);
     cr_assert_eq(diag_error_count(c.d), 0);
-    mio_cap_close(&c);
+    capture_close(&c);
 }
 
 Test(model_io, saved_yaml_follows_the_format_style)
 {
-    mio_capture c;
-    mio_cap_open(&c);
+    diag_capture c;
+    capture_open(&c);
     model *m = model_load(MODELS "char_lstm.yaml", false, c.d);
     cr_assert(m);
     /* Small weights are enough to write it: shrink nothing, initialise everything. */
     cr_assert_eq(model_init_params(m), 0);
-    char *dir = mio_tmpdir(), p[512];
+    char dir[64], p[512];
+    test_make_dir(dir, sizeof dir, "mio");
     snprintf(p, sizeof p, "%s/char_lstm.yaml", dir);
-    cr_assert_eq(model_save(m, p, c.d), 0, "%s", mio_cap_text(&c));
-    char *y = mio_read(p, NULL);
+    cr_assert_eq(model_save(m, p, c.d), 0, "%s", capture_text(&c));
+    char *y = test_read_file(p, NULL);
     const char *want =
         "format: surgery-model/1\n"
         "name: char_lstm\n"
@@ -295,15 +222,15 @@ Test(model_io, saved_yaml_follows_the_format_style)
     for (int i = 0; i < 77; i++)
         m->norm.scale[i] = 0.5f;
     m->norm.shift[3] = 0.1f;
-    cr_assert_eq(model_save(m, p, c.d), 0, "%s", mio_cap_text(&c));
-    y = mio_read(p, NULL);
+    cr_assert_eq(model_save(m, p, c.d), 0, "%s", capture_text(&c));
+    y = test_read_file(p, NULL);
     cr_assert(strstr(y, "    forget_gate_bias: 2\n    learning_rate: 0.003\n    weight_init: uniform(-0.1, 0.1)\n"), "%s", y);
     cr_assert(strstr(y, "init: {seed: 42, weight_init: 'normal(0, 0.01)'}\n"), "%s", y);
     cr_assert(strstr(y, "training:\n  l2: 0.0001\n"), "%s", y);
     cr_assert(strstr(y, "normalizer:\n  kind: minmax\n  shift: [0, 0, 0, 0.1, 0,"), "%s", y);
     free(y);
     model *back = model_load(p, true, c.d);
-    cr_assert(back, "%s", mio_cap_text(&c));
+    cr_assert(back, "%s", capture_text(&c));
     cr_assert_float_eq(back->layers[0]->train.learning_rate, 0.003, 1e-15);
     cr_assert_eq(back->layers[0]->train.weight_init.kind, INIT_UNIFORM);
     cr_assert_float_eq(back->layers[0]->train.weight_init.a, -0.1, 1e-15);
@@ -318,30 +245,31 @@ Test(model_io, saved_yaml_follows_the_format_style)
     same_params(m, back);
     model_free(back);
     model_free(m);
-    mio_rmdir(dir);
-    mio_cap_close(&c);
+    test_remove_dir(dir);
+    capture_close(&c);
 }
 
 Test(model_io, save_refuses_bad_paths_and_missing_weights)
 {
-    mio_capture c;
-    mio_cap_open(&c);
+    diag_capture c;
+    capture_open(&c);
     model *m = model_load(MODELS "graph.yaml", false, c.d);
     cr_assert(m);
-    char *dir = mio_tmpdir(), p[512];
+    char dir[64], p[512];
+    test_make_dir(dir, sizeof dir, "mio");
     snprintf(p, sizeof p, "%s/x.json", dir);
     cr_assert_eq(model_save(m, p, c.d), -1);
-    cr_assert(strstr(mio_cap_text(&c), "NAME.yaml"), "%s", mio_cap_text(&c));
+    cr_assert(strstr(capture_text(&c), "NAME.yaml"), "%s", capture_text(&c));
     snprintf(p, sizeof p, "%s/x.yaml", dir);
     cr_assert_eq(model_save(m, p, c.d), -1, "parameters without data cannot be saved");
-    cr_assert(strstr(mio_cap_text(&c), "wide.W has no data"), "%s", mio_cap_text(&c));
+    cr_assert(strstr(capture_text(&c), "wide.W has no data"), "%s", capture_text(&c));
     snprintf(p, sizeof p, "%s/missing/x.yaml", dir);
     cr_assert_eq(model_init_params(m), 0);
     cr_assert_eq(model_save(m, p, c.d), -1);
     cr_assert_eq(mio_count_files(dir), 0, "nothing left behind");
     model_free(m);
-    mio_rmdir(dir);
-    mio_cap_close(&c);
+    test_remove_dir(dir);
+    capture_close(&c);
     char *w = model_weights_path("a/b.yml");
     cr_assert_str_eq(w, "a/b.safetensors");
     free(w);
@@ -366,13 +294,14 @@ Test(model_io, awkward_names_survive_a_round_trip)
     model_set_outputs(m, &prev, 1);
     cr_assert_eq(model_infer_shapes(m, NULL), 0);
     cr_assert_eq(model_init_params(m), 0);
-    char *dir = mio_tmpdir(), p[512];
+    char dir[64], p[512];
+    test_make_dir(dir, sizeof dir, "mio");
     snprintf(p, sizeof p, "%s/odd.yaml", dir);
-    mio_capture c;
-    mio_cap_open(&c);
-    cr_assert_eq(model_save(m, p, c.d), 0, "%s", mio_cap_text(&c));
+    diag_capture c;
+    capture_open(&c);
+    cr_assert_eq(model_save(m, p, c.d), 0, "%s", capture_text(&c));
     model *back = model_load(p, true, c.d);
-    cr_assert(back, "%s\n%s", mio_cap_text(&c), mio_read(p, NULL));
+    cr_assert(back, "%s\n%s", capture_text(&c), test_read_file(p, NULL));
     cr_assert_str_eq(back->name, "odd: name");
     cr_assert_str_eq(back->inputs[0].name, "in put");
     for (int i = 0; i < n; i++)
@@ -381,18 +310,18 @@ Test(model_io, awkward_names_survive_a_round_trip)
     cr_assert_eq(model_arch_hash(m), model_arch_hash(back));
     model_free(back);
     model_free(m);
-    mio_cap_close(&c);
-    mio_rmdir(dir);
+    capture_close(&c);
+    test_remove_dir(dir);
 }
 
 /* ---- weights pairing ---- */
 
 Test(model_io, loads_weights_written_by_other_tools)
 {
-    mio_capture c;
-    mio_cap_open(&c);
+    diag_capture c;
+    capture_open(&c);
     model *m = model_load(MODELS "mlp.yaml", true, c.d);
-    cr_assert(m, "%s", mio_cap_text(&c));
+    cr_assert(m, "%s", capture_text(&c));
     cr_assert(m->weights_loaded);
     cr_assert_eq(m->norm.kind, NORM_STANDARDIZE);
     cr_assert_eq(m->norm.n, 4);
@@ -402,57 +331,59 @@ Test(model_io, loads_weights_written_by_other_tools)
     cr_assert_eq(h->params[0].shape[1], 8);
     cr_assert(h->params[0].borrowed);
     model_free(m);
-    mio_cap_close(&c);
+    capture_close(&c);
 }
 
 Test(model_io, refuses_weights_with_the_wrong_shapes)
 {
-    mio_capture c;
-    mio_cap_open(&c);
+    diag_capture c;
+    capture_open(&c);
     cr_assert_null(model_load(MODELS "mlp_wrong_shape.yaml", true, c.d));
-    const char *t = mio_cap_text(&c);
+    const char *t = capture_text(&c);
     cr_assert(strstr(t, "mlp_wrong_shape.yaml:24:10: error: tensor 'hidden.W' in weights file "
                         "mlp.safetensors has shape [4, 8], but layer 'hidden' needs [4, 9]"), "%s", t);
     cr_assert(strstr(t, "tensor 'out.W' in weights file mlp.safetensors has shape [8, 3], but layer 'out' needs [9, 3]"), "%s", t);
     cr_assert(strstr(t, "note: layer 'hidden' is defined here"), "%s", t);
-    mio_cap_close(&c);
+    capture_close(&c);
 }
 
 Test(model_io, refuses_weights_saved_for_another_architecture)
 {
-    mio_capture c;
-    mio_cap_open(&c);
+    diag_capture c;
+    capture_open(&c);
     model *m = model_load(MODELS "graph.yaml", true, c.d);
     cr_assert(m);
-    char *dir = mio_tmpdir(), p[512];
+    char dir[64], p[512];
+    test_make_dir(dir, sizeof dir, "mio");
     snprintf(p, sizeof p, "%s/g.yaml", dir);
     cr_assert_eq(model_save(m, p, c.d), 0);
     model_free(m);
     /* Same tensors, different wiring: the hash tells them apart. */
-    char *y = mio_read(p, NULL);
+    char *y = test_read_file(p, NULL);
     char *at = strstr(y, "inputs: [wide, narrow]");
     cr_assert(at);
     memcpy(at, "inputs: [narrow, wide]", 22);
-    mio_write(p, y);
+    test_write_file(p, y);
     free(y);
     cr_assert_null(model_load(p, true, c.d));
-    const char *t = mio_cap_text(&c);
+    const char *t = capture_text(&c);
     cr_assert(strstr(t, "error: weights file g.safetensors was saved for a different architecture"), "%s", t);
     cr_assert(strstr(t, "note: its architecture hash is"), "%s", t);
     /* Without loading weights the architecture alone is fine. */
     model *arch = model_load(p, false, c.d);
     cr_assert(arch);
     model_free(arch);
-    mio_cap_close(&c);
-    mio_rmdir(dir);
+    capture_close(&c);
+    test_remove_dir(dir);
 }
 
 Test(model_io, refuses_unknown_and_missing_tensors)
 {
-    char *dir = mio_tmpdir(), p[512], w[512];
+    char dir[64], p[512], w[512];
+    test_make_dir(dir, sizeof dir, "mio");
     snprintf(p, sizeof p, "%s/m.yaml", dir);
     snprintf(w, sizeof w, "%s/m.safetensors", dir);
-    mio_write(p, "format: surgery-model/1\n"
+    test_write_file(p, "format: surgery-model/1\n"
                  "inputs:\n  - {name: x, type: feed_forward, size: 2}\n"
                  "layers:\n  - {name: d, type: dense, inputs: [x], n_out: 1}\n"
                  "outputs: [d]\n"
@@ -465,17 +396,17 @@ Test(model_io, refuses_unknown_and_missing_tensors)
     char err[256];
     cr_assert_eq(st_write(fp, e, 3, NULL, 0, err, sizeof err), 0);
     fclose(fp);
-    mio_capture c;
-    mio_cap_open(&c);
+    diag_capture c;
+    capture_open(&c);
     cr_assert_null(model_load(p, true, c.d));
-    const char *t = mio_cap_text(&c);
+    const char *t = capture_text(&c);
     cr_assert(strstr(t, "m.yaml:7:10: error: weights file m.safetensors has no tensor 'd.b' (layer 'd' needs [1])"), "%s", t);
     cr_assert(strstr(t, "error: weights file m.safetensors has a tensor 'e.W' that no layer of the model has"), "%s", t);
     cr_assert(strstr(t, "has a tensor 'd.bias'"), "%s", t);
-    mio_cap_close(&c);
+    capture_close(&c);
     tensor_release(&W);
     tensor_release(&extra);
-    mio_rmdir(dir);
+    test_remove_dir(dir);
 }
 
 /* ---- YAML errors, each at its line:col ---- */
@@ -484,20 +415,21 @@ Test(model_io, refuses_unknown_and_missing_tensors)
  * "m.yaml:WHERE: error: MESSAGE". */
 static void expect_yaml_error(const char *yaml, const char *where, const char *message)
 {
-    char *dir = mio_tmpdir(), p[512];
+    char dir[64], p[512];
+    test_make_dir(dir, sizeof dir, "mio");
     snprintf(p, sizeof p, "%s/m.yaml", dir);
-    mio_write(p, yaml);
-    mio_capture c;
-    mio_cap_open(&c);
+    test_write_file(p, yaml);
+    diag_capture c;
+    capture_open(&c);
     model *m = model_load(p, false, c.d);
-    const char *t = mio_cap_text(&c);
+    const char *t = capture_text(&c);
     cr_assert_null(m, "accepted:\n%s", yaml);
     char want[1024];
     snprintf(want, sizeof want, "m.yaml:%s: error: %s", where, message);
     cr_assert(strstr(t, want), "expected '%s' in:\n%s", want, t);
     cr_assert_geq(diag_error_count(c.d), 1);
-    mio_cap_close(&c);
-    mio_rmdir(dir);
+    capture_close(&c);
+    test_remove_dir(dir);
 }
 
 #define HEAD "format: surgery-model/1\ninputs:\n  - name: in\n    type: feed_forward\n    size: 4\n"
@@ -579,15 +511,16 @@ Test(model_io, error_columns_count_bytes)
 
 Test(model_io, a_broken_layer_raises_no_second_error)
 {
-    char *dir = mio_tmpdir(), p[512];
+    char dir[64], p[512];
+    test_make_dir(dir, sizeof dir, "mio");
     snprintf(p, sizeof p, "%s/m.yaml", dir);
-    mio_write(p, HEAD "layers:\n  - {name: a, type: dens, n_out: 2}\noutputs: [a]\nfrozen: [a]\n");
-    mio_capture c;
-    mio_cap_open(&c);
+    test_write_file(p, HEAD "layers:\n  - {name: a, type: dens, n_out: 2}\noutputs: [a]\nfrozen: [a]\n");
+    diag_capture c;
+    capture_open(&c);
     cr_assert_null(model_load(p, false, c.d));
-    cr_assert_eq(diag_error_count(c.d), 1, "%s", mio_cap_text(&c));
-    mio_cap_close(&c);
-    mio_rmdir(dir);
+    cr_assert_eq(diag_error_count(c.d), 1, "%s", capture_text(&c));
+    capture_close(&c);
+    test_remove_dir(dir);
 }
 
 Test(model_io, graph_and_shape_errors)
@@ -611,21 +544,22 @@ Test(model_io, graph_and_shape_errors)
 
 Test(model_io, chains_may_leave_out_inputs)
 {
-    char *dir = mio_tmpdir(), p[512];
+    char dir[64], p[512];
+    test_make_dir(dir, sizeof dir, "mio");
     snprintf(p, sizeof p, "%s/chain.yaml", dir);
-    mio_write(p, HEAD "layers:\n  - {name: a, type: dense, n_out: 3}\n  - {name: b, type: output, n_out: 2}\n"
+    test_write_file(p, HEAD "layers:\n  - {name: a, type: dense, n_out: 3}\n  - {name: b, type: output, n_out: 2}\n"
                  "outputs: [b]\n");
-    mio_capture c;
-    mio_cap_open(&c);
+    diag_capture c;
+    capture_open(&c);
     model *m = model_load(p, true, c.d);
-    cr_assert(m, "%s", mio_cap_text(&c));
+    cr_assert(m, "%s", capture_text(&c));
     cr_assert_str_eq(m->layers[0]->inputs[0], "in");
     cr_assert_str_eq(m->layers[1]->inputs[0], "a");
     cr_assert_eq(m->layers[1]->n_in, 3);
     cr_assert_str_eq(m->name, "chain", "the name defaults to the file's");
     model_free(m);
-    mio_cap_close(&c);
-    mio_rmdir(dir);
+    capture_close(&c);
+    test_remove_dir(dir);
 }
 
 /* ---- the architecture hash ---- */
@@ -785,9 +719,10 @@ Test(model_io, dl4j_initialisation_statistics)
 
 Test(model_io, a_file_no_format_reads_is_named_not_parsed)
 {
-    mio_capture c;
-    mio_cap_open(&c);
-    char *dir = mio_tmpdir(), p[512];
+    diag_capture c;
+    capture_open(&c);
+    char dir[64], p[512];
+    test_make_dir(dir, sizeof dir, "mio");
     snprintf(p, sizeof p, "%s/model.h5", dir);
     FILE *fp = fopen(p, "wb");
     cr_assert(fp);
@@ -797,11 +732,11 @@ Test(model_io, a_file_no_format_reads_is_named_not_parsed)
     char want[1024];
     snprintf(want, sizeof want, "%s: error: not a model file surgery reads: expected a surgery model "
              "YAML (format: surgery-model/1", p);
-    cr_assert(strstr(mio_cap_text(&c), want), "%s", mio_cap_text(&c));
-    cr_assert_null(strstr(mio_cap_text(&c), "YAML syntax error"), "%s", mio_cap_text(&c));
+    cr_assert(strstr(capture_text(&c), want), "%s", capture_text(&c));
+    cr_assert_null(strstr(capture_text(&c), "YAML syntax error"), "%s", capture_text(&c));
     cr_assert_null(model_load(p, false, NULL), "the same without diagnostics");
-    mio_rmdir(dir);
-    mio_cap_close(&c);
+    test_remove_dir(dir);
+    capture_close(&c);
 }
 
 Test(model_io, formats_are_recognised_by_content_and_written_by_suffix)
@@ -820,17 +755,17 @@ Test(model_io, formats_are_recognised_by_content_and_written_by_suffix)
 
 Test(model_io, saving_to_an_unknown_suffix_names_the_suffixes_written)
 {
-    mio_capture c;
-    mio_cap_open(&c);
+    diag_capture c;
+    capture_open(&c);
     model *m = model_load(MODELS "graph.yaml", true, c.d);
-    cr_assert(m, "%s", mio_cap_text(&c));
+    cr_assert(m, "%s", capture_text(&c));
     cr_assert_eq(model_save(m, "/tmp/surgery-mio-none/x.onnx", c.d), -1);
-    cr_assert(strstr(mio_cap_text(&c), "/tmp/surgery-mio-none/x.onnx: error: a model is saved as "
+    cr_assert(strstr(capture_text(&c), "/tmp/surgery-mio-none/x.onnx: error: a model is saved as "
                                       "NAME.yaml (with NAME.safetensors beside it): the path must "
                                       "end in .yaml or .yml"),
-              "%s", mio_cap_text(&c));
+              "%s", capture_text(&c));
     model_free(m);
-    mio_cap_close(&c);
+    capture_close(&c);
 }
 
 /* ---- the model builder ---- */
@@ -912,8 +847,8 @@ Test(builder, given_parameters_are_kept_when_their_shape_fits)
 
 Test(builder, a_given_parameter_of_the_wrong_shape_is_refused)
 {
-    mio_capture c;
-    mio_cap_open(&c);
+    diag_capture c;
+    capture_open(&c);
     model_builder *b = small_mlp();
     layer *head = model_find_layer(model_builder_model(b), "head");
     tensor w = {0};
@@ -921,9 +856,9 @@ Test(builder, a_given_parameter_of_the_wrong_shape_is_refused)
     memset(w.data, 0, (size_t)w.size * sizeof(float));
     cr_assert_eq(model_builder_set_param(b, head, "W", &w), 0);
     cr_assert_null(model_builder_finish(b, true, loc_none(), c.d));
-    cr_assert(strstr(mio_cap_text(&c), "parameter head.W has shape [7, 7], but layer 'head' needs"),
-              "%s", mio_cap_text(&c));
-    mio_cap_close(&c);
+    cr_assert(strstr(capture_text(&c), "parameter head.W has shape [7, 7], but layer 'head' needs"),
+              "%s", capture_text(&c));
+    capture_close(&c);
 }
 
 static int failing_source(model *m, void *ctx, struct diag_ctx *d)
@@ -945,8 +880,8 @@ Test(builder, a_failing_params_source_fails_the_model)
 
 Test(builder, a_cycle_is_reported_and_no_source_is_asked)
 {
-    mio_capture c;
-    mio_cap_open(&c);
+    diag_capture c;
+    capture_open(&c);
     model_builder *b = model_builder_new("loop");
     cr_assert_eq(model_builder_add_input(b, "in", INPUT_FEED_FORWARD, 3, NULL, loc_none()), 0);
     add_dense(b, "a", "b", 2);
@@ -957,6 +892,6 @@ Test(builder, a_cycle_is_reported_and_no_source_is_asked)
     model_builder_params_from(b, failing_source, &calls);
     cr_assert_null(model_builder_finish(b, true, loc_none(), c.d));
     cr_assert_eq(calls, 0);
-    cr_assert(strstr(mio_cap_text(&c), "cycle"), "%s", mio_cap_text(&c));
-    mio_cap_close(&c);
+    cr_assert(strstr(capture_text(&c), "cycle"), "%s", capture_text(&c));
+    capture_close(&c);
 }

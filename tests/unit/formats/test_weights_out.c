@@ -16,6 +16,7 @@
 #include "runtime/tensor/tensor.h"
 #include "runtime/tensor/tensor_parts.h"
 #include "runtime/formats/weights_out.h"
+#include "tests/unit/test_support.h"
 
 /* ---- tensor_parts ------------------------------------------------------------------------- */
 
@@ -180,22 +181,6 @@ static void src_close(src_file *s)
     unlink(s->path);
 }
 
-/* Reads a whole file into a malloc'd buffer. */
-static char *slurp(const char *path, size_t *len)
-{
-    FILE *f = fopen(path, "rb");
-    cr_assert_not_null(f);
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    rewind(f);
-    char *b = malloc((size_t)n + 1);
-    cr_assert_not_null(b);
-    cr_assert_eq(fread(b, 1, (size_t)n, f), (size_t)n);
-    fclose(f);
-    *len = (size_t)n;
-    return b;
-}
-
 /* A pending [R, oc + k] tensor: the first R rows of oc values of the mapped source file, each
  * followed by k new values (first, first + 1, ...). */
 static tensor widened_rows(const src_file *src, int64_t R, int64_t oc, int64_t k, float first)
@@ -270,7 +255,7 @@ Test(weights_out, every_route_writes_the_same_bytes)
         snprintf(path, sizeof path, "/tmp/surgery-test-wo-out-%d-%d", (int)getpid(), use_src);
         write_via_wo(path, ts, 3, &src, use_src);
         size_t got_len;
-        char *got = slurp(path, &got_len);
+        char *got = test_read_file(path, &got_len);
         cr_assert_eq(got_len, want_len, "route %d: length", use_src);
         cr_assert_eq(memcmp(got, want, want_len), 0, "route %d: bytes", use_src);
         free(got);
@@ -401,7 +386,7 @@ Test(weights_out, direct_io_writes_whole_chunks_and_the_unaligned_tail)
     cr_assert_eq(fsync(fd), 0);
     close(fd);
     size_t got_len;
-    char *got = slurp(path, &got_len);
+    char *got = test_read_file(path, &got_len);
     cr_assert_eq(got_len, want_len, "the file is cut to its exact length");
     cr_assert_eq(memcmp(got, want, want_len), 0);
     free(got);

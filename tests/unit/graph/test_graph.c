@@ -11,6 +11,7 @@
 #include "runtime/graph/model.h"
 #include "runtime/graph/validate.h"
 #include "runtime/base/rng.h"
+#include "tests/unit/test_support.h"
 
 #define GRAPH_FILE "graph.yaml"
 static const char graph_text[] =
@@ -18,36 +19,11 @@ static const char graph_text[] =
     "line 11\nline 12\nline 13\nline 14\nline 15\nline 16\n";
 
 /* A diag context writing into memory, with a registered source text. */
-typedef struct captured {
-    diag_ctx *d;
-    FILE *f;
-    char *buf;
-    size_t len;
-    const char *path;
-} captured;
-
-static void cap_open(captured *c)
+static void cap_open(diag_capture *c)
 {
-    memset(c, 0, sizeof *c);
-    c->f = open_memstream(&c->buf, &c->len);
-    cr_assert_not_null(c->f);
-    c->d = diag_new(c->f, DIAG_COLOR_NEVER);
-    cr_assert_not_null(c->d);
-    c->path = diag_intern_path(c->d, GRAPH_FILE);
+    capture_open(c);
+    diag_intern_path(c->d, GRAPH_FILE);
     diag_set_text(c->d, GRAPH_FILE, graph_text, sizeof graph_text - 1);
-}
-
-static const char *cap_text(captured *c)
-{
-    fflush(c->f);
-    return c->buf ? c->buf : "";
-}
-
-static void cap_close(captured *c)
-{
-    diag_free(c->d);
-    fclose(c->f);
-    free(c->buf);
 }
 
 static layer *add(model *m, const char *type, const char *name, int64_t n_out, int line,
@@ -98,18 +74,18 @@ Test(graph, a_cycle_is_named_as_a_chain)
     add(m, "dense", "d", 3, 5, "c", NULL);
     add(m, "dense", "e", 3, 6, "d", NULL);
     add(m, "dense", "self", 3, 7, "self", NULL);
-    captured c;
+    diag_capture c;
     cap_open(&c);
     int order[6];
     cr_expect_eq(model_topo_order(m, order, c.d), -1);
-    const char *t = cap_text(&c);
+    const char *t = capture_text(&c);
     cr_expect(strstr(t, "'b' -> 'c' -> 'd' -> 'b'") != NULL, "got: %s", t);
     cr_expect(strstr(t, "'self' -> 'self'") != NULL, "got: %s", t);
     cr_expect(strstr(t, "graph.yaml:3:3") != NULL, "cycle reported at 'b': %s", t);
     cr_expect(strstr(t, "'e'") == NULL, "'e' is downstream, not in the cycle: %s", t);
     cr_expect_eq(diag_error_count(c.d), 2);
     cr_expect_gt(model_infer_shapes(m, NULL), 0);
-    cap_close(&c);
+    capture_close(&c);
     model_free(m);
 }
 
@@ -119,17 +95,17 @@ Test(graph, dangling_input_with_suggestion)
     add(m, "dense", "fc_1", 3, 2, "in", NULL);
     add(m, "dense", "fc_2", 3, 3, "fc1", NULL);
     add(m, "dense", "fc_3", 3, 4, "zzzzzz", NULL);
-    captured c;
+    diag_capture c;
     cap_open(&c);
     int order[3];
     cr_expect_eq(model_topo_order(m, order, c.d), -1);
-    const char *t = cap_text(&c);
+    const char *t = capture_text(&c);
     cr_expect(strstr(t, "layer 'fc_2' takes input 'fc1', which is not defined; did you mean 'fc_1'?"),
               "got: %s", t);
     cr_expect(strstr(t, "layer 'fc_3' takes input 'zzzzzz', which is not defined") != NULL, "got: %s", t);
     cr_expect(strstr(t, "graph.yaml:3:3") != NULL, "got: %s", t);
     cr_expect_eq(diag_error_count(c.d), 2);
-    cap_close(&c);
+    capture_close(&c);
     model_free(m);
 }
 
@@ -183,14 +159,14 @@ Test(graph, the_blame_hook_places_and_words_each_problem)
     add(m, "dense", "f", 3, 7, "nowhere", NULL); /* 5: worded by the graph */
     test_blame t = {.ignore = "gone"};
     graph_blame b = {.report = test_report, .ctx = &t};
-    captured c;
+    diag_capture c;
     cap_open(&c);
 
     cr_expect_eq(graph_check_inputs(m, &b, c.d), 1);
     cr_expect_eq(t.ignored_seen, 1);
     cr_expect_eq(t.dangling, 1);
-    cr_expect(strstr(cap_text(&c), "graph.yaml:7:3: error: layer 'f' takes input 'nowhere', "
-                                   "which is not defined") != NULL, "got: %s", cap_text(&c));
+    cr_expect(strstr(capture_text(&c), "graph.yaml:7:3: error: layer 'f' takes input 'nowhere', "
+                                   "which is not defined") != NULL, "got: %s", capture_text(&c));
 
     int order[6];
     cr_expect_eq(graph_order(m, order, &b, c.d), 1);
@@ -199,11 +175,11 @@ Test(graph, the_blame_hook_places_and_words_each_problem)
     cr_expect_eq(t.cycle_len, 2);
     cr_expect_eq(t.cycle[0], 1);
     cr_expect_eq(t.cycle[1], 2);
-    cr_expect(strstr(cap_text(&c), "graph.yaml:16:1: error: hook: cycle through 'b'") != NULL,
-              "got: %s", cap_text(&c));
-    cr_expect(strstr(cap_text(&c), "the layers form a cycle") == NULL, "got: %s", cap_text(&c));
+    cr_expect(strstr(capture_text(&c), "graph.yaml:16:1: error: hook: cycle through 'b'") != NULL,
+              "got: %s", capture_text(&c));
+    cr_expect(strstr(capture_text(&c), "the layers form a cycle") == NULL, "got: %s", capture_text(&c));
     cr_expect_eq(diag_error_count(c.d), 2);
-    cap_close(&c);
+    capture_close(&c);
 
     /* without the cycle, shapes: the ignored input leaves 'e' out, and a shape error goes
      * through the hook */
@@ -216,12 +192,12 @@ Test(graph, the_blame_hook_places_and_words_each_problem)
     cap_open(&c);
     cr_expect_eq(graph_order(m, order, &b, c.d), 0);
     cr_expect_eq(graph_infer_shapes(m, order, &b, c.d), 1, "the n_in of 'd' by default: %s",
-                 cap_text(&c));
-    cr_expect(strstr(cap_text(&c), "layer 'd' has n_in = 9, but its input 'a' gives 3 features") !=
-                  NULL, "got: %s", cap_text(&c));
+                 capture_text(&c));
+    cr_expect(strstr(capture_text(&c), "layer 'd' has n_in = 9, but its input 'a' gives 3 features") !=
+                  NULL, "got: %s", capture_text(&c));
     cr_expect_eq(m->layers[1]->out_shape.size, 3, "'b' inferred after 'c'");
     cr_expect_eq(m->layers[4]->in_shape.size, 0, "'e' is left out");
-    cap_close(&c);
+    capture_close(&c);
 
     add(m, "add", "s", 0, 8, "a", "in");        /* 3 features against 4 */
     cap_open(&c);
@@ -230,9 +206,9 @@ Test(graph, the_blame_hook_places_and_words_each_problem)
     t.shapes = 0;
     cr_expect_eq(graph_infer_shapes(m, order7, &b, c.d), 2);
     cr_expect_eq(t.shapes, 1);
-    cr_expect(strstr(cap_text(&c), "graph.yaml:16:1: error: hook: 's' gets 2 shapes") != NULL,
-              "got: %s", cap_text(&c));
-    cap_close(&c);
+    cr_expect(strstr(capture_text(&c), "graph.yaml:16:1: error: hook: 's' gets 2 shapes") != NULL,
+              "got: %s", capture_text(&c));
+    capture_close(&c);
     model_free(m);
 }
 
@@ -250,10 +226,10 @@ Test(graph, shape_errors_are_reported_once_at_the_layer)
     add(m, "merge", "mix", 0, 7, "p", "seq");         /* kinds differ */
     add(m, "dense", "two", 3, 8, "in", "p");          /* one input only */
     layer *ok = add(m, "dense", "fine", 7, 9, "seq", NULL);
-    captured c;
+    diag_capture c;
     cap_open(&c);
     int errors = model_infer_shapes(m, c.d);
-    const char *t = cap_text(&c);
+    const char *t = capture_text(&c);
     cr_expect_eq(errors, 5, "got: %s", t);
     cr_expect(strstr(t, "layer 'd' has n_in = 5, but its input 'in' gives 4 features"), "got: %s", t);
     cr_expect(strstr(t, "after_d") == NULL, "cascaded: %s", t);
@@ -265,7 +241,7 @@ Test(graph, shape_errors_are_reported_once_at_the_layer)
     cr_expect_eq(ok->n_in, 3);
     cr_expect_eq(ok->out_shape.kind, SHAPE_RNN);
     cr_expect_eq(d->n_in, 5, "the given n_in is kept for the message and the next check");
-    cap_close(&c);
+    capture_close(&c);
     model_free(m);
 }
 

@@ -11,21 +11,7 @@
 #include "runtime/formats/format.h"
 #include "runtime/nn/layer.h"
 #include "runtime/nn/layer_options.h"
-
-static char *read_text(const char *path)
-{
-    FILE *f = fopen(path, "rb");
-    cr_assert(f, "cannot open %s", path);
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    char *s = malloc((size_t)n + 1);
-    cr_assert(s);
-    cr_assert_eq(fread(s, 1, (size_t)n, f), (size_t)n);
-    s[n] = '\0';
-    fclose(f);
-    return s;
-}
+#include "tests/unit/test_support.h"
 
 Test(layer_options, every_entry_is_complete_and_names_are_unique)
 {
@@ -91,7 +77,7 @@ Test(layer_options, digest_keeps_the_fixed_fields_and_adds_changed_options)
 /* docs/layers.md shows every type's table exactly as rendered from the registry. */
 Test(layer_options, docs_show_every_option_table)
 {
-    char *doc = read_text("docs/layers.md");
+    char *doc = test_read_file("docs/layers.md", NULL);
     for (int i = 0; i < layer_type_count; i++) {
         char *md = layer_options_markdown(layer_types[i]);
         cr_assert(md);

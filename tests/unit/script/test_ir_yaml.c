@@ -9,49 +9,13 @@
 
 #include "runtime/base/diag.h"
 #include "runtime/script/ir.h"
-
-typedef struct irtest_cap {
-    char *buf;
-    size_t len;
-    FILE *fp;
-    diag_ctx *d;
-} irtest_cap;
-
-static void irtest_open(irtest_cap *c)
-{
-    memset(c, 0, sizeof *c);
-    c->fp = open_memstream(&c->buf, &c->len);
-    cr_assert(c->fp);
-    c->d = diag_new(c->fp, DIAG_COLOR_NEVER);
-}
-
-static const char *irtest_text(irtest_cap *c)
-{
-    fflush(c->fp);
-    return c->buf ? c->buf : "";
-}
-
-static void irtest_close(irtest_cap *c)
-{
-    diag_free(c->d);
-    fclose(c->fp);
-    free(c->buf);
-}
+#include "tests/unit/test_support.h"
 
 static char irtest_dir[64];
 
-static void irtest_setup(void)
-{
-    strcpy(irtest_dir, "/tmp/surgery-irtest-XXXXXX");
-    cr_assert(mkdtemp(irtest_dir));
-}
+static void irtest_setup(void) { test_make_dir(irtest_dir, sizeof irtest_dir, "irtest"); }
 
-static void irtest_teardown(void)
-{
-    char cmd[128];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", irtest_dir);
-    cr_assert_eq(system(cmd), 0);
-}
+static void irtest_teardown(void) { test_remove_dir(irtest_dir); }
 
 static char *irtest_path(const char *name)
 {
@@ -60,29 +24,6 @@ static char *irtest_path(const char *name)
     char *p = buf[k++ % 4];
     snprintf(p, 160, "%s/%s", irtest_dir, name);
     return p;
-}
-
-static char *irtest_slurp(const char *path, size_t *len)
-{
-    FILE *fp = fopen(path, "rb");
-    cr_assert(fp, "cannot open %s", path);
-    fseek(fp, 0, SEEK_END);
-    long n = ftell(fp);
-    fseek(fp, 0, SEEK_SET);
-    char *s = malloc((size_t)n + 1);
-    cr_assert_eq(fread(s, 1, (size_t)n, fp), (size_t)n);
-    s[n] = 0;
-    fclose(fp);
-    *len = (size_t)n;
-    return s;
-}
-
-static void irtest_write(const char *path, const char *text)
-{
-    FILE *fp = fopen(path, "wb");
-    cr_assert(fp);
-    fputs(text, fp);
-    fclose(fp);
 }
 
 static src_loc L(const char *file, int line, int col, int len)
@@ -270,11 +211,11 @@ static ir_script *irtest_build(void)
 
 static void emit_ok(const ir_script *s, const char *path)
 {
-    irtest_cap c;
-    irtest_open(&c);
+    diag_capture c;
+    capture_open(&c);
     int rc = ir_emit_yaml(s, path, c.d);
-    cr_assert_eq(rc, 0, "emit failed: %s", irtest_text(&c));
-    irtest_close(&c);
+    cr_assert_eq(rc, 0, "emit failed: %s", capture_text(&c));
+    capture_close(&c);
 }
 
 TestSuite(ir_yaml, .init = irtest_setup, .fini = irtest_teardown);
@@ -283,15 +224,15 @@ Test(ir_yaml, emit_load_emit_is_identical)
 {
     ir_script *s = irtest_build();
     emit_ok(s, irtest_path("a.ir.yaml"));
-    irtest_cap c;
-    irtest_open(&c);
+    diag_capture c;
+    capture_open(&c);
     ir_script *t = ir_load_yaml(irtest_path("a.ir.yaml"), c.d);
-    cr_assert(t, "load failed: %s", irtest_text(&c));
-    irtest_close(&c);
+    cr_assert(t, "load failed: %s", capture_text(&c));
+    capture_close(&c);
     emit_ok(t, irtest_path("b.ir.yaml"));
     size_t na, nb;
-    char *a = irtest_slurp(irtest_path("a.ir.yaml"), &na);
-    char *b = irtest_slurp(irtest_path("b.ir.yaml"), &nb);
+    char *a = test_read_file(irtest_path("a.ir.yaml"), &na);
+    char *b = test_read_file(irtest_path("b.ir.yaml"), &nb);
     cr_assert_eq(na, nb);
     cr_assert(memcmp(a, b, na) == 0, "differs:\n%s\n----\n%s", a, b);
     cr_assert(strncmp(a, "format: surgery-ir/1\n", 21) == 0, "%s", a);
@@ -334,13 +275,13 @@ Test(ir_yaml, empty_script_round_trips)
 {
     ir_script *s = ir_script_new("empty.surgery");
     emit_ok(s, irtest_path("e.ir.yaml"));
-    irtest_cap c;
-    irtest_open(&c);
+    diag_capture c;
+    capture_open(&c);
     ir_script *t = ir_load_yaml(irtest_path("e.ir.yaml"), c.d);
-    cr_assert(t, "%s", irtest_text(&c));
+    cr_assert(t, "%s", capture_text(&c));
     cr_assert_eq(t->n_stmts, 0);
     cr_assert_eq(t->n_files, 1);
-    irtest_close(&c);
+    capture_close(&c);
     ir_script_free(s);
     ir_script_free(t);
 }
@@ -348,11 +289,11 @@ Test(ir_yaml, empty_script_round_trips)
 Test(ir_yaml, unwritable_target_is_reported)
 {
     ir_script *s = ir_script_new("x.surgery");
-    irtest_cap c;
-    irtest_open(&c);
+    diag_capture c;
+    capture_open(&c);
     cr_assert_eq(ir_emit_yaml(s, irtest_path("no/such/dir/x.ir.yaml"), c.d), -1);
-    cr_assert(strstr(irtest_text(&c), "cannot write the IR"), "%s", irtest_text(&c));
-    irtest_close(&c);
+    cr_assert(strstr(capture_text(&c), "cannot write the IR"), "%s", capture_text(&c));
+    capture_close(&c);
     ir_script_free(s);
 }
 
@@ -406,11 +347,11 @@ Test(ir_yaml, malformed_files_are_refused_with_positions)
 {
     for (size_t i = 0; i < sizeof bad_ir / sizeof bad_ir[0]; i++) {
         const char *p = irtest_path("bad.ir.yaml");
-        irtest_write(p, bad_ir[i][0]);
-        irtest_cap c;
-        irtest_open(&c);
+        test_write_file(p, bad_ir[i][0]);
+        diag_capture c;
+        capture_open(&c);
         ir_script *s = ir_load_yaml(p, c.d);
-        const char *out = irtest_text(&c);
+        const char *out = capture_text(&c);
         cr_assert_null(s, "case %zu loaded", i);
         cr_assert_geq(diag_error_count(c.d), 1, "case %zu", i);
         cr_assert(strstr(out, bad_ir[i][2]), "case %zu: %s", i, out);
@@ -419,17 +360,17 @@ Test(ir_yaml, malformed_files_are_refused_with_positions)
             snprintf(want, sizeof want, "%s:%s: error:", p, bad_ir[i][1]);
             cr_assert(strstr(out, want), "case %zu: want %s, got %s", i, want, out);
         }
-        irtest_close(&c);
+        capture_close(&c);
     }
 }
 
 Test(ir_yaml, missing_file_is_reported)
 {
-    irtest_cap c;
-    irtest_open(&c);
+    diag_capture c;
+    capture_open(&c);
     cr_assert_null(ir_load_yaml(irtest_path("none.ir.yaml"), c.d));
-    cr_assert(strstr(irtest_text(&c), "cannot read the IR"), "%s", irtest_text(&c));
-    irtest_close(&c);
+    cr_assert(strstr(capture_text(&c), "cannot read the IR"), "%s", capture_text(&c));
+    capture_close(&c);
 }
 
 Test(ir, helpers)

@@ -7,42 +7,34 @@
 
 #include "runtime/base/diag.h"
 #include "runtime/tensor/tensor_csv.h"
+#include "tests/unit/test_support.h"
 
 typedef struct tcsv_env {
     char dir[64];
     char path[128];
-    char *buf;
-    size_t len;
-    FILE *fp;
-    diag_ctx *d;
+    diag_capture cap;
+    diag_ctx *d;                 /* cap.d */
 } tcsv_env;
 
 static void tcsv_open(tcsv_env *e, const char *text)
 {
     memset(e, 0, sizeof *e);
-    strcpy(e->dir, "/tmp/surgery-csv-XXXXXX");
-    cr_assert(mkdtemp(e->dir));
+    test_make_dir(e->dir, sizeof e->dir, "csv");
     snprintf(e->path, sizeof e->path, "%s/in.csv", e->dir);
-    FILE *f = fopen(e->path, "w");
-    fputs(text, f);
-    fclose(f);
-    e->fp = open_memstream(&e->buf, &e->len);
-    e->d = diag_new(e->fp, DIAG_COLOR_NEVER);
+    test_write_file(e->path, text);
+    capture_open(&e->cap);
+    e->d = e->cap.d;
 }
 
 static const char *tcsv_msgs(tcsv_env *e)
 {
-    fflush(e->fp);
-    return e->buf ? e->buf : "";
+    return capture_text(&e->cap);
 }
 
 static void tcsv_close(tcsv_env *e)
 {
-    diag_free(e->d);
-    fclose(e->fp);
-    free(e->buf);
-    unlink(e->path);
-    rmdir(e->dir);
+    capture_close(&e->cap);
+    test_remove_dir(e->dir);
 }
 
 Test(tensor_csv, reads_numbers_quotes_blank_lines_and_headers)

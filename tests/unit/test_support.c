@@ -1,0 +1,79 @@
+/* test_support.c: what the unit tests share: diagnostics captured in memory, whole files read
+ * and written, temporary folders made and removed. */
+#define _XOPEN_SOURCE 700
+#include "tests/unit/test_support.h"
+
+#include <criterion/criterion.h>
+#include <ftw.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+void capture_open(diag_capture *c)
+{
+    memset(c, 0, sizeof *c);
+    c->fp = open_memstream(&c->buf, &c->len);
+    cr_assert(c->fp);
+    c->d = diag_new(c->fp, DIAG_COLOR_NEVER);
+    cr_assert(c->d);
+}
+
+const char *capture_text(diag_capture *c)
+{
+    fflush(c->fp);
+    return c->buf ? c->buf : "";
+}
+
+void capture_close(diag_capture *c)
+{
+    diag_free(c->d);
+    fclose(c->fp);
+    free(c->buf);
+    memset(c, 0, sizeof *c);
+}
+
+char *test_read_file(const char *path, size_t *len)
+{
+    FILE *fp = fopen(path, "rb");
+    cr_assert(fp, "cannot open %s", path);
+    fseek(fp, 0, SEEK_END);
+    long n = ftell(fp);
+    fseek(fp, 0, SEEK_SET);
+    cr_assert(n >= 0, "cannot size %s", path);
+    char *s = malloc((size_t)n + 1);
+    cr_assert(s);
+    cr_assert_eq(fread(s, 1, (size_t)n, fp), (size_t)n, "cannot read %s", path);
+    s[n] = '\0';
+    fclose(fp);
+    if (len)
+        *len = (size_t)n;
+    return s;
+}
+
+void test_write_file(const char *path, const char *text)
+{
+    FILE *fp = fopen(path, "wb");
+    cr_assert(fp, "cannot write %s", path);
+    fputs(text, fp);
+    cr_assert_eq(fclose(fp), 0, "cannot write %s", path);
+}
+
+void test_make_dir(char *dir, size_t cap, const char *tag)
+{
+    int n = snprintf(dir, cap, "/tmp/surgery-%s-XXXXXX", tag);
+    cr_assert(n > 0 && (size_t)n < cap, "folder name too long for its buffer");
+    cr_assert(mkdtemp(dir), "cannot make %s", dir);
+}
+
+static int remove_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
+{
+    (void)sb;
+    (void)flag;
+    (void)ftw;
+    return remove(path);
+}
+
+void test_remove_dir(const char *dir)
+{
+    cr_assert_eq(nftw(dir, remove_entry, 16, FTW_DEPTH | FTW_PHYS), 0, "cannot remove %s", dir);
+}

@@ -1,0 +1,40 @@
+/* test_support.h: what the unit tests share: diagnostics captured in memory, whole files read
+ * and written, temporary folders made and removed. */
+#ifndef SURGERY_TEST_SUPPORT_H
+#define SURGERY_TEST_SUPPORT_H
+
+/* Ownership: a diag_capture owns its context, its stream and the text buffer until
+ * capture_close. test_read_file returns a malloc'd buffer the caller frees. The folder helpers
+ * write into the caller's buffer. Every helper fails the running test (cr_assert) when the
+ * system refuses what it asks. */
+
+#include <stddef.h>
+#include <stdio.h>
+
+#include "runtime/base/diag.h"
+
+/* A diagnostics context writing into memory, so that a test can read what was reported. */
+typedef struct diag_capture {
+    char *buf;
+    size_t len;
+    FILE *fp;
+    diag_ctx *d;
+} diag_capture;
+
+/* Opens c: c->d reports into c's buffer, without colour. */
+void capture_open(diag_capture *c);
+/* What was reported so far ("" when nothing); valid until the next report or capture_close. */
+const char *capture_text(diag_capture *c);
+void capture_close(diag_capture *c);
+
+/* The whole file at path, NUL-terminated; its length in *len when len is not NULL. */
+char *test_read_file(const char *path, size_t *len);
+/* Writes text (without its NUL) to path, replacing the file. */
+void test_write_file(const char *path, const char *text);
+
+/* Makes a fresh folder /tmp/surgery-TAG-XXXXXX and writes its path into dir[0..cap). */
+void test_make_dir(char *dir, size_t cap, const char *tag);
+/* Removes the folder dir with everything in it. */
+void test_remove_dir(const char *dir);
+
+#endif
