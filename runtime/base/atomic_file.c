@@ -326,7 +326,7 @@ int pair_begin(pair_commit *pc, const char *index_path, const char *data_path, c
     memcpy(gen + stem_len + sizeof GEN_MARK - 1 + UNIQUE_LEN, data_path + stem_len, ext_len + 1);
     int fd = mkstemps(gen, (int)ext_len);
     if (fd < 0) {
-        snprintf(err, err_len, "%s: cannot create: %s", gen, strerror(errno));
+        snprintf(err, err_len, "%s: cannot create: %s", data_path, strerror(errno));
         free(gen);
         pair_release(pc);
         return -1;
@@ -334,7 +334,7 @@ int pair_begin(pair_commit *pc, const char *index_path, const char *data_path, c
     fchmod(fd, 0644);
     pc->data.fp = fdopen(fd, "wb");
     if (!pc->data.fp) {
-        snprintf(err, err_len, "%s: cannot open: %s", gen, strerror(errno));
+        snprintf(err, err_len, "%s: cannot open: %s", data_path, strerror(errno));
         close(fd);
         unlink(gen);
         free(gen);
@@ -342,10 +342,10 @@ int pair_begin(pair_commit *pc, const char *index_path, const char *data_path, c
         return -1;
     }
     pc->data.tmp_path = gen;
-    pc->data.path = strdup(gen);
+    pc->data.path = strdup(data_path);   /* what its errors name */
     pc->data.durable = durable;
     if (!pc->data.path) {
-        snprintf(err, err_len, "%s: out of memory", gen);
+        snprintf(err, err_len, "%s: out of memory", data_path);
         pair_abort(pc);
         return -1;
     }

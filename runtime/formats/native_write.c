@@ -321,7 +321,7 @@ static int native_write(const model *m, const char *yaml_path, save_mode mode, s
         goto done;
     }
     if (weights_store_write(m, &pc.data, entries, n, meta, 2, err, sizeof err) != 0) {
-        model_format_error(d, pc.data.tmp_path, "%s", err);
+        model_format_error(d, wpath, "%s", err);
         pair_abort(&pc);
         goto done;
     }
