@@ -333,8 +333,8 @@ static int native_write(const model *m, const char *yaml_path, save_mode mode, s
     }
     if (pc.kept_generation && d) {
         src_loc at = {diag_intern_path(d, yaml_path), 0, 0, 0};
-        diag_warning(d, at, "saved, but the weights could not take the name %s (the folder "
-                     "holds no hard links): the YAML names them as %s", path_base_name(wpath),
+        diag_warning(d, at, "saved, but the weights could not take the name %s (a hard link "
+                     "to them failed): the YAML names them as %s", path_base_name(wpath),
                      gen_name ? gen_name : "their generation file");
     }
     free(gen_name);

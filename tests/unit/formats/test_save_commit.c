@@ -104,137 +104,169 @@ static char *slurp(const char *path, size_t *len)
     return buf;
 }
 
-static model *load_mlp(diag_ctx *d)
+/* One test's state: the loaded model, diagnostics captured in msg, a fresh folder. */
+typedef struct commit_case {
+    char *msg;
+    size_t msg_len;
+    FILE *err;
+    diag_ctx *d;
+    model *m;
+    save_dir s;
+} commit_case;
+
+static void cc_open(commit_case *c)
 {
-    model *m = model_load(MLP, true, d);
-    cr_assert(m && m->weights_loaded);
-    return m;
+    memset(c, 0, sizeof *c);
+    c->err = open_memstream(&c->msg, &c->msg_len);
+    cr_assert(c->err);
+    c->d = diag_new(c->err, DIAG_COLOR_NEVER);
+    c->m = model_load(MLP, true, c->d);
+    cr_assert(c->m && c->m->weights_loaded);
+    sd_make(&c->s);
+}
+
+static const char *cc_text(commit_case *c)
+{
+    fflush(c->err);
+    return c->msg ? c->msg : "";
+}
+
+static void cc_close(commit_case *c)
+{
+    sd_remove(&c->s);
+    model_free(c->m);
+    diag_free(c->d);
+    fclose(c->err);
+    free(c->msg);
 }
 
 Test(save_commit, a_complete_save_leaves_the_pair_naming_NAME_safetensors)
 {
-    diag_ctx *d = diag_new(stderr, DIAG_COLOR_NEVER);
-    model *m = load_mlp(d);
-    save_dir s;
-    sd_make(&s);
+    commit_case c;
+    cc_open(&c);
     char list[1024];
     for (int durable = 0; durable < 2; durable++) {
-        cr_assert_eq(model_save_mode(m, sd_at(&s, "m.yaml"), durable ? SAVE_DURABLE : SAVE_ATOMIC, d), 0);
-        sd_listing(&s, list, sizeof list);
+        cr_assert_eq(model_save_mode(c.m, sd_at(&c.s, "m.yaml"), durable ? SAVE_DURABLE : SAVE_ATOMIC, c.d), 0);
+        sd_listing(&c.s, list, sizeof list);
         cr_assert_str_eq(list, "m.safetensors m.yaml");
-        char *yaml = slurp(sd_at(&s, "m.yaml"), NULL);
+        char *yaml = slurp(sd_at(&c.s, "m.yaml"), NULL);
         cr_assert(strstr(yaml, "\nweights: m.safetensors\n"), "the YAML names m.safetensors: %s", yaml);
         free(yaml);
     }
-    model *back = model_load(sd_at(&s, "m.yaml"), true, d);
+    model *back = model_load(sd_at(&c.s, "m.yaml"), true, c.d);
     cr_assert(back && back->weights_loaded);
     model_free(back);
-    sd_remove(&s);
-    model_free(m);
-    diag_free(d);
+    cc_close(&c);
 }
 
 Test(save_commit, a_failed_commit_leaves_the_previous_pair_and_nothing_else)
 {
-    char *msg = NULL;
-    size_t msg_len = 0;
-    FILE *err = open_memstream(&msg, &msg_len);
-    diag_ctx *d = diag_new(err, DIAG_COLOR_NEVER);
-    model *m = load_mlp(d);
-    save_dir s;
-    sd_make(&s);
-    cr_assert_eq(model_save(m, sd_at(&s, "m.yaml"), d), 0);
+    commit_case c;
+    cc_open(&c);
+    cr_assert_eq(model_save(c.m, sd_at(&c.s, "m.yaml"), c.d), 0);
     size_t before_len;
-    char *before = slurp(sd_at(&s, "m.safetensors"), &before_len);
+    char *before = slurp(sd_at(&c.s, "m.safetensors"), &before_len);
     /* the YAML's name is taken by a folder: the commit's rename fails */
-    cr_assert_eq(unlink(sd_at(&s, "m.yaml")), 0);
-    cr_assert_eq(mkdir(sd_at(&s, "m.yaml"), 0755), 0);
+    cr_assert_eq(unlink(sd_at(&c.s, "m.yaml")), 0);
+    cr_assert_eq(mkdir(sd_at(&c.s, "m.yaml"), 0755), 0);
     char list[1024], want[1024];
-    sd_listing(&s, want, sizeof want);
+    sd_listing(&c.s, want, sizeof want);
     for (int durable = 0; durable < 2; durable++) {
-        cr_assert_eq(model_save_mode(m, sd_at(&s, "m.yaml"), durable ? SAVE_DURABLE : SAVE_ATOMIC, d), -1);
-        fflush(err);
-        cr_assert(strstr(msg, sd_at(&s, "m.yaml")), "the error names the YAML: %s", msg);
-        cr_assert(strstr(msg, "Is a directory"), "%s", msg);
-        sd_listing(&s, list, sizeof list);
+        cr_assert_eq(model_save_mode(c.m, sd_at(&c.s, "m.yaml"), durable ? SAVE_DURABLE : SAVE_ATOMIC, c.d), -1);
+        cr_assert(strstr(cc_text(&c), sd_at(&c.s, "m.yaml")), "the error names the YAML: %s", c.msg);
+        cr_assert(strstr(c.msg, "Is a directory"), "%s", c.msg);
+        sd_listing(&c.s, list, sizeof list);
         cr_assert_str_eq(list, want, "the failed save left files behind");
         size_t after_len;
-        char *after = slurp(sd_at(&s, "m.safetensors"), &after_len);
+        char *after = slurp(sd_at(&c.s, "m.safetensors"), &after_len);
         cr_assert(after_len == before_len && !memcmp(after, before, before_len),
                   "the previous weights changed");
         free(after);
     }
     free(before);
-    sd_remove(&s);
-    model_free(m);
-    diag_free(d);
-    fclose(err);
-    free(msg);
+    cc_close(&c);
 }
 
 Test(save_commit, the_next_save_removes_leftovers_of_interrupted_saves_only)
 {
-    diag_ctx *d = diag_new(stderr, DIAG_COLOR_NEVER);
-    model *m = load_mlp(d);
-    save_dir s;
-    sd_make(&s);
-    cr_assert_eq(model_save(m, sd_at(&s, "m.yaml"), d), 0);
+    commit_case c;
+    cc_open(&c);
+    cr_assert_eq(model_save(c.m, sd_at(&c.s, "m.yaml"), c.d), 0);
     /* what killed saves of m.yaml leave: removed */
-    sd_touch(&s, "m.save-Ab12Cd.safetensors");
-    sd_touch(&s, "m.yaml.tmp-xY12zZ");
-    sd_touch(&s, "m.safetensors.tmp-QQ77qq");
+    sd_touch(&c.s, "m.save-Ab12Cd.safetensors");
+    sd_touch(&c.s, "m.yaml.tmp-xY12zZ");
+    sd_touch(&c.s, "m.safetensors.tmp-QQ77qq");
     /* files of the user and of other targets: kept */
-    sd_touch(&s, "m.save-abc.safetensors");
-    sd_touch(&s, "m.save-Ab12C_.safetensors");
-    sd_touch(&s, "m.backup.safetensors");
-    sd_touch(&s, "n.save-Ab12Cd.safetensors");
-    sd_touch(&s, "m.yaml.tmp-1234567");
-    cr_assert_eq(model_save(m, sd_at(&s, "m.yaml"), d), 0);
+    sd_touch(&c.s, "m.save-abc.safetensors");
+    sd_touch(&c.s, "m.save-Ab12C_.safetensors");
+    sd_touch(&c.s, "m.backup.safetensors");
+    sd_touch(&c.s, "n.save-Ab12Cd.safetensors");
+    sd_touch(&c.s, "m.yaml.tmp-1234567");
+    cr_assert_eq(model_save(c.m, sd_at(&c.s, "m.yaml"), c.d), 0);
     char list[1024];
-    sd_listing(&s, list, sizeof list);
+    sd_listing(&c.s, list, sizeof list);
     cr_assert_str_eq(list, "m.backup.safetensors m.safetensors m.save-Ab12C_.safetensors "
                            "m.save-abc.safetensors m.yaml m.yaml.tmp-1234567 "
                            "n.save-Ab12Cd.safetensors");
-    sd_remove(&s);
-    model_free(m);
-    diag_free(d);
+    cc_close(&c);
 }
 
 Test(save_commit, a_yaml_naming_its_generation_file_loads_and_is_replaced_by_the_next_save)
 {
-    diag_ctx *d = diag_new(stderr, DIAG_COLOR_NEVER);
-    model *m = load_mlp(d);
-    save_dir s;
-    sd_make(&s);
-    cr_assert_eq(model_save(m, sd_at(&s, "m.yaml"), d), 0);
+    commit_case c;
+    cc_open(&c);
+    cr_assert_eq(model_save(c.m, sd_at(&c.s, "m.yaml"), c.d), 0);
     /* the state a save killed just after its commit leaves */
     char gen[600];
-    snprintf(gen, sizeof gen, "%s", sd_at(&s, "m.save-Zz9Zz9.safetensors"));
-    cr_assert_eq(rename(sd_at(&s, "m.safetensors"), gen), 0);
+    snprintf(gen, sizeof gen, "%s", sd_at(&c.s, "m.save-Zz9Zz9.safetensors"));
+    cr_assert_eq(rename(sd_at(&c.s, "m.safetensors"), gen), 0);
     size_t len;
-    char *yaml = slurp(sd_at(&s, "m.yaml"), &len);
+    char *yaml = slurp(sd_at(&c.s, "m.yaml"), &len);
     char *w = strstr(yaml, "weights: m.safetensors\n");
     cr_assert(w);
-    FILE *fp = fopen(sd_at(&s, "m.yaml"), "w");
+    FILE *fp = fopen(sd_at(&c.s, "m.yaml"), "w");
     fprintf(fp, "%.*sweights: m.save-Zz9Zz9.safetensors\n", (int)(w - yaml), yaml);
     fclose(fp);
-    model *back = model_load(sd_at(&s, "m.yaml"), true, d);
+    model *back = model_load(sd_at(&c.s, "m.yaml"), true, c.d);
     cr_assert(back && back->weights_loaded, "the committed YAML names its generation file");
     /* a save of another target in the folder leaves it alone */
-    cr_assert_eq(model_save(back, sd_at(&s, "n.yaml"), d), 0);
+    cr_assert_eq(model_save(back, sd_at(&c.s, "n.yaml"), c.d), 0);
     char list[1024];
-    sd_listing(&s, list, sizeof list);
+    sd_listing(&c.s, list, sizeof list);
     cr_assert_str_eq(list, "m.save-Zz9Zz9.safetensors m.yaml n.safetensors n.yaml");
     /* the next save of m.yaml (from the model that borrows the generation file) replaces it */
-    cr_assert_eq(model_save(back, sd_at(&s, "m.yaml"), d), 0);
-    sd_listing(&s, list, sizeof list);
+    cr_assert_eq(model_save(back, sd_at(&c.s, "m.yaml"), c.d), 0);
+    sd_listing(&c.s, list, sizeof list);
     cr_assert_str_eq(list, "m.safetensors m.yaml n.safetensors n.yaml");
-    char *again = slurp(sd_at(&s, "m.yaml"), NULL);
+    char *again = slurp(sd_at(&c.s, "m.yaml"), NULL);
     cr_assert_str_eq(again, yaml, "the YAML is the complete save's again");
     free(again);
     free(yaml);
     model_free(back);
-    sd_remove(&s);
-    model_free(m);
-    diag_free(d);
+    cc_close(&c);
+}
+
+Test(save_commit, weights_that_cannot_take_their_name_keep_the_generation_name)
+{
+    commit_case c;
+    cc_open(&c);
+    /* NAME.safetensors is taken by a folder: no link can replace it */
+    cr_assert_eq(mkdir(sd_at(&c.s, "m.safetensors"), 0755), 0);
+    cr_assert_eq(model_save(c.m, sd_at(&c.s, "m.yaml"), c.d), 0);
+    cr_assert(strstr(cc_text(&c), "could not take the name m.safetensors"), "%s", c.msg);
+    cr_assert_eq(diag_error_count(c.d), 0);
+    char *yaml = slurp(sd_at(&c.s, "m.yaml"), NULL);
+    const char *w = strstr(yaml, "\nweights: m.save-");
+    cr_assert(w, "the YAML names its generation file: %s", yaml);
+    char gen[64];
+    cr_assert_eq(sscanf(w, "\nweights: %63s", gen), 1);
+    char list[1024], want[1024];
+    snprintf(want, sizeof want, "m.safetensors %s m.yaml", gen);
+    sd_listing(&c.s, list, sizeof list);
+    cr_assert_str_eq(list, want);
+    model *back = model_load(sd_at(&c.s, "m.yaml"), true, c.d);
+    cr_assert(back && back->weights_loaded);
+    model_free(back);
+    free(yaml);
+    cc_close(&c);
 }
