@@ -1,5 +1,6 @@
 /* native_write.c: the native format's writer: the model YAML (through the shared libyaml
- * emitter, in the format's style) and the safetensors file beside it, committed as a pair. */
+ * emitter, in the format's style) and the safetensors file beside it, committed as a pair by
+ * one rename of the YAML. */
 #include "runtime/formats/native.h"
 
 #include <errno.h>
@@ -10,6 +11,7 @@
 #include <strings.h>
 
 #include "runtime/base/atomic_file.h"
+#include "runtime/base/diag.h"
 #include "runtime/base/path.h"
 #include "runtime/base/util.h"
 #include "runtime/base/yaml_out.h"
@@ -269,7 +271,7 @@ static int native_write(const model *m, const char *yaml_path, save_mode mode, s
     st_entry *entries = malloc((size_t)(total > 0 ? total : 1) * sizeof *entries);
     char **names = malloc((size_t)(total > 0 ? total : 1) * sizeof *names);
     int n = 0, rc = -1;
-    char *yaml = NULL;
+    char *yaml = NULL, *gen_yaml = NULL;
     if (!entries || !names) {
         model_format_error(d, yaml_path, "out of memory");
         goto done;
@@ -301,42 +303,41 @@ static int native_write(const model *m, const char *yaml_path, save_mode mode, s
             n++;
         }
     }
-    size_t yaml_len = 0;
-    yaml = model_yaml_text(m, path_base_name(wpath), &yaml_len);
-    if (!yaml) {
-        model_format_error(d, yaml_path, "cannot write the model YAML (out of memory)");
-        goto done;
-    }
     char hash[17], err[1024];
     model_arch_hash_hex(m, hash);
     const char *meta[] = {"format", MODEL_FORMAT, "architecture_hash", hash};
-    atomic_file ya, wa;
-    if (atomic_open(&ya, yaml_path, err, sizeof err) != 0) {
+    /* The weights go to a generation file; the YAML naming it is the commit (docs/format.md). */
+    pair_commit pc;
+    if (pair_begin(&pc, yaml_path, wpath, "weights:", mode == SAVE_DURABLE, err, sizeof err) != 0) {
         model_format_error(d, yaml_path, "%s", err);
         goto done;
     }
-    if (atomic_open(&wa, wpath, err, sizeof err) != 0) {
-        atomic_abort(&ya);
+    size_t gen_len = 0, final_len = 0;
+    gen_yaml = model_yaml_text(m, pair_generation_name(&pc), &gen_len);
+    yaml = model_yaml_text(m, path_base_name(wpath), &final_len);
+    if (!yaml || !gen_yaml) {
+        pair_abort(&pc);
+        model_format_error(d, yaml_path, "cannot write the model YAML (out of memory)");
+        goto done;
+    }
+    if (weights_store_write(m, &pc.data, entries, n, meta, 2, err, sizeof err) != 0) {
         model_format_error(d, wpath, "%s", err);
+        pair_abort(&pc);
         goto done;
     }
-    ya.durable = wa.durable = mode == SAVE_DURABLE;
-    if (fwrite(yaml, 1, yaml_len, ya.fp) != yaml_len) {
-        model_format_error(d, yaml_path, "write failed: %s", strerror(errno));
-        atomic_abort(&ya);
-        atomic_abort(&wa);
-        goto done;
-    }
-    if (weights_store_write(m, &wa, entries, n, meta, 2, err, sizeof err) != 0) {
-        model_format_error(d, wpath, "%s", err);
-        atomic_abort(&ya);
-        atomic_abort(&wa);
-        goto done;
-    }
-    if (atomic_commit_pair(&ya, &wa, err, sizeof err) != 0) {
+    char *gen_name = str_dup(pair_generation_name(&pc));
+    if (pair_commit_files(&pc, gen_yaml, gen_len, yaml, final_len, err, sizeof err) != 0) {
         model_format_error(d, yaml_path, "%s", err);
+        free(gen_name);
         goto done;
     }
+    if (pc.kept_generation && d) {
+        src_loc at = {diag_intern_path(d, yaml_path), 0, 0, 0};
+        diag_warning(d, at, "saved, but the weights could not take the name %s (a hard link "
+                     "to them failed): the YAML names them as %s", path_base_name(wpath),
+                     gen_name ? gen_name : "their generation file");
+    }
+    free(gen_name);
     rc = 0;
 done:
     for (int i = 0; i < n; i++)
@@ -344,6 +345,7 @@ done:
     free(names);
     free(entries);
     free(yaml);
+    free(gen_yaml);
     free(wpath);
     return rc;
 }
