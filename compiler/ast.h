@@ -81,7 +81,7 @@ typedef struct ast_block {
  *  WIDEN name, count (+IRF_TO), block; NARROW name, count (IRF_TO) or value = list (IRF_DROP);
  *  DEEPEN name, type, name2, block; RENAME name, name2; SET name, block;
  *  DATA name (word), value (the source call), block; FEATURIZE name (+IRF_HAS_INTO name2);
- *  FIT name, count (+IRF_ITERATIONS); EVALUATE name; EXPECT metric, name, cmp, value. */
+ *  FIT name, count (+IRF_ITERATIONS), block; EVALUATE name; EXPECT metric, name, cmp, value. */
 typedef struct ast_stmt {
     int kind;                 /* an ir_kind or AST_INCLUDE */
     src_loc loc;              /* the statement's keyword */

@@ -661,6 +661,32 @@ static void check_expect(sema *c, const ir_stmt *st)
     }
 }
 
+/* fit D epochs N { checkpoint = "dir"  every = K }: K counts what the fit counts. */
+static void check_fit(sema *c, const ir_stmt *st)
+{
+    check_data_use(c, st);
+    const char *unit = (st->flags & IRF_ITERATIONS) ? "iteration" : "epoch";
+    if (st->count < 1)
+        err(c, st->count_loc.line ? st->count_loc : st->loc, "fit needs at least 1 %s, got %lld",
+            unit, (long long)st->count);
+    static const opt_spec specs[] = {{"checkpoint", OT_STR, 0, NULL, 0},
+                                     {"every", OT_INT, 1, NULL, 0}};
+    int before = diag_error_count(c->d);
+    check_block(c, st, specs, 2, "fit");
+    if (diag_error_count(c->d) != before)
+        return;
+    const conf_value *dir = opt_value(st, "checkpoint");
+    const conf_arg *every = ir_opt(st, "every");
+    if (dir && !dir->str[0])
+        err(c, conf_loc(dir, st->opts_loc), "'checkpoint' names a folder; got an empty string");
+    if (every && !dir)
+        err(c, every->name_loc, "'every' needs 'checkpoint' (the folder the checkpoints go to)");
+    else if (every && st->count >= 1 && every->value->num > (double)st->count)
+        diag_warning(c->d, conf_loc(every->value, every->name_loc),
+                     "'every' is %g %ss but the fit runs %lld: only the final checkpoint will "
+                     "be written", every->value->num, unit, (long long)st->count);
+}
+
 static void check_stmt(sema *c, int index, const ir_stmt **base)
 {
     const ir_stmt *st = &c->s->stmts[index];
@@ -732,11 +758,7 @@ static void check_stmt(sema *c, int index, const ir_stmt **base)
         check_data_use(c, st);
         break;
     case IR_FIT:
-        check_data_use(c, st);
-        if (st->count < 1)
-            err(c, st->count_loc.line ? st->count_loc : st->loc,
-                "fit needs at least 1 %s, got %lld",
-                (st->flags & IRF_ITERATIONS) ? "iteration" : "epoch", (long long)st->count);
+        check_fit(c, st);
         break;
     case IR_EXPECT:
         check_expect(c, st);

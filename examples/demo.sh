@@ -38,6 +38,9 @@ run plan digits/grow.surgery
 run run digits/grow.surgery
 run run digits/prune.surgery
 run run digits/resize.surgery
+printf '\n(a fit with checkpoints; --resume continues from the last one, here the complete one)\n'
+run run digits/checkpointed.surgery -q
+run run digits/checkpointed.surgery --resume
 
 step "6. Char LSTM: train the base model on the GPL-3 text"
 run run char_lstm/train_base.surgery

@@ -240,9 +240,11 @@ stmt
           $$ = stmt(IR_FEATURIZE, @1, ps); $$->name = str_at($2, @2, ps); $$->name2 = str_at($4, @4, ps);
           $$->flags |= IRF_HAS_INTO;
       }
-    | FIT word EPOCHS expr              { $$ = stmt(IR_FIT, @1, ps); $$->name = str_at($2, @2, ps); $$->count = $4; }
-    | FIT word ITERATIONS expr {
-          $$ = stmt(IR_FIT, @1, ps); $$->name = str_at($2, @2, ps); $$->count = $4;
+    | FIT word EPOCHS expr opt_block {
+          $$ = stmt(IR_FIT, @1, ps); $$->name = str_at($2, @2, ps); $$->count = $4; $$->block = $5;
+      }
+    | FIT word ITERATIONS expr opt_block {
+          $$ = stmt(IR_FIT, @1, ps); $$->name = str_at($2, @2, ps); $$->count = $4; $$->block = $5;
           $$->flags |= IRF_ITERATIONS;
       }
     | EVALUATE word                     { $$ = stmt(IR_EVALUATE, @1, ps); $$->name = str_at($2, @2, ps); }

@@ -8,6 +8,7 @@
 
 #include "runtime/data/data.h"
 #include "runtime/script/data_stmt.h"
+#include "runtime/script/fit_checkpoint.h"
 #include "runtime/edits/edit.h"
 #include "runtime/train/eval.h"
 #include "runtime/featurize/featurize.h"
@@ -34,6 +35,9 @@ typedef struct run_state {
     data_slot *slots;
     int n_slots;
     bool normalizer_fitted;
+    uint64_t base_hash;        /* of the base model's files, when a fit checkpoints */
+    int resume_at;             /* --resume: the fit that continues from `resume`; -1: none */
+    train_checkpoint *resume;
 } run_state;
 
 static data_slot *slot_find(run_state *rs, const char *name)
@@ -122,15 +126,93 @@ static int do_featurize(run_state *rs, const ir_stmt *st)
     return 0;
 }
 
-static int do_fit(run_state *rs, const ir_stmt *st)
+static int make_parent_dirs(const char *path)
 {
+    char *p = strdup(path);
+    if (!p)
+        return -1;
+    for (char *s = p + 1; *s; s++) {
+        if (*s != '/')
+            continue;
+        *s = '\0';
+        if (mkdir(p, 0755) != 0) {
+            struct stat sb;
+            if (stat(p, &sb) != 0 || !S_ISDIR(sb.st_mode)) {
+                free(p);
+                return -1;
+            }
+        }
+        *s = '/';
+    }
+    free(p);
+    return 0;
+}
+
+/* A fit with `checkpoint`: the plan train_fit writes by (its identity, its file, whose folder
+ * is created), and the check that a resumed checkpoint is of this data and base model. */
+static int prepare_checkpoint(run_state *rs, int index, dataset *ds, checkpoint_plan *plan)
+{
+    const ir_stmt *st = &rs->s->stmts[index];
+    plan->path = fit_checkpoint_path(rs->s, index);
+    plan->every = fit_checkpoint_every(st);
+    plan->durable = rs->o->sync;
+    plan->id = (checkpoint_identity){.script = fit_script_hash(rs->s, index),
+                                     .base = rs->base_hash, .fit = fit_ordinal(rs->s, index)};
+    if (data_content_hash(ds, &plan->id.data, rs->d) != 0)
+        return -1;
+    if (make_parent_dirs(plan->path) != 0) {
+        diag_error(rs->d, st->opts_loc, "cannot create the checkpoint folder of '%s'", plan->path);
+        return -1;
+    }
+    if (rs->resume_at != index)
+        return 0;
+    const checkpoint_identity *had = &rs->resume->id;
+    const char *what = had->base != plan->id.base ? "the base model's files"
+                       : had->data != plan->id.data ? "the data" : NULL;
+    if (what) {
+        diag_error(rs->d, st->loc, "cannot resume: the checkpoint %s was written for other "
+                   "inputs (%s differ); run without --resume to start again", plan->path, what);
+        return -1;
+    }
+    return 0;
+}
+
+static void report_resume(run_state *rs, const ir_stmt *st, const checkpoint_plan *plan)
+{
+    if (rs->o->quiet || !rs->o->out)
+        return;
+    const fit_position *p = &rs->resume->pos;
+    bool its = st->flags & IRF_ITERATIONS;
+    if (p->complete)
+        fprintf(rs->o->out, "fit %s: complete in %s\n", st->name, plan->path);
+    else
+        fprintf(rs->o->out, "fit %s: resuming from %s after %lld of %lld %s\n", st->name,
+                plan->path, (long long)(its ? p->iterations : p->epochs_done),
+                (long long)st->count, its ? "iterations" : "epochs");
+    fflush(rs->o->out);
+}
+
+static int do_fit(run_state *rs, int index)
+{
+    const ir_stmt *st = &rs->s->stmts[index];
     data_slot *sl = slot_find(rs, st->name);
     if (!sl || !slot_open(rs, sl))
         return -1;
     if (maybe_fit_normalizer(rs, sl) != 0)
         return -1;
+    checkpoint_plan plan = {0};
+    if (ir_opt(st, "checkpoint") && prepare_checkpoint(rs, index, sl->ds, &plan) != 0) {
+        free((char *)plan.path);
+        return -1;
+    }
     train_options to;
     train_options_init(&to);
+    if (plan.path)
+        to.checkpoint = &plan;
+    if (rs->resume_at == index) {
+        to.resume = rs->resume;
+        report_resume(rs, st, &plan);
+    }
     if (st->flags & IRF_ITERATIONS)
         to.iterations = st->count;
     else
@@ -146,6 +228,7 @@ static int do_fit(run_state *rs, const ir_stmt *st)
     else
         rc = train_fit_dataset(rs->m, sl->ds, &to, &tr, rs->d);
     train_options_release(&to);
+    free((char *)plan.path);
     if (rc != 0)
         return -1;
     if (!rs->o->quiet && rs->o->out) {
@@ -278,28 +361,6 @@ static int do_expect(run_state *rs, const ir_stmt *st)
     return 1;
 }
 
-static int make_parent_dirs(const char *path)
-{
-    char *p = strdup(path);
-    if (!p)
-        return -1;
-    for (char *s = p + 1; *s; s++) {
-        if (*s != '/')
-            continue;
-        *s = '\0';
-        if (mkdir(p, 0755) != 0) {
-            struct stat sb;
-            if (stat(p, &sb) != 0 || !S_ISDIR(sb.st_mode)) {
-                free(p);
-                return -1;
-            }
-        }
-        *s = '/';
-    }
-    free(p);
-    return 0;
-}
-
 static int do_save(run_state *rs, const ir_stmt *st)
 {
     char *path = ir_resolve_path(st, st->name);
@@ -323,31 +384,95 @@ static int do_save(run_state *rs, const ir_stmt *st)
     return rc;
 }
 
+static const ir_stmt *base_stmt(const ir_script *s)
+{
+    for (int i = 0; i < s->n_stmts; i++)
+        if (s->stmts[i].kind == IR_BASE)
+            return &s->stmts[i];
+    return NULL;
+}
+
 static model *load_base(run_state *rs)
 {
-    for (int i = 0; i < rs->s->n_stmts; i++) {
-        const ir_stmt *st = &rs->s->stmts[i];
-        if (st->kind != IR_BASE)
-            continue;
-        char *path = ir_resolve_path(st, st->name);
-        if (!path) {
-            diag_error(rs->d, st->loc, "out of memory");
-            return NULL;
-        }
-        model *m = model_load(path, true, rs->d);
-        free(path);
-        return m;
+    const ir_stmt *st = base_stmt(rs->s);
+    if (!st) {
+        diag_error(rs->d, loc_none(), "%s: the script has no `base` statement", rs->s->path);
+        return NULL;
     }
-    diag_error(rs->d, loc_none(), "%s: the script has no `base` statement", rs->s->path);
-    return NULL;
+    char *path = ir_resolve_path(st, st->name);
+    if (!path) {
+        diag_error(rs->d, st->loc, "out of memory");
+        return NULL;
+    }
+    model *m = model_load(path, true, rs->d);
+    free(path);
+    return m;
+}
+
+/* The hash of the base model's files, when some fit writes checkpoints. */
+static int hash_base(run_state *rs)
+{
+    bool needed = false;
+    for (int i = 0; i < rs->s->n_stmts; i++)
+        needed |= rs->s->stmts[i].kind == IR_FIT && ir_opt(&rs->s->stmts[i], "checkpoint");
+    if (!needed)
+        return 0;
+    const ir_stmt *st = base_stmt(rs->s);
+    char *path = ir_resolve_path(st, st->name);
+    int rc = fit_base_hash(path, rs->m->weights_file, st->loc, &rs->base_hash, rs->d);
+    free(path);
+    return rc;
+}
+
+/* --resume: finds the fit to continue; the statements before it are skipped except those that
+ * set up what it needs (data, featurize, the normaliser of a fit). */
+static int find_resume(run_state *rs)
+{
+    rs->resume_at = -1;
+    if (!rs->o->resume)
+        return 0;
+    int r = fit_find_resume(rs->s, &rs->resume_at, &rs->resume, rs->d);
+    if (r < 0)
+        return -1;
+    if (r == 0) {
+        rs->resume_at = -1;
+        report(rs, "%s%s", "resume: no checkpoint found; running from the start\n", "");
+    }
+    return 0;
+}
+
+/* A statement before the resumed fit: 1 when it is skipped, 0 when it runs, -1 on an error. */
+static int skip_before_resume(run_state *rs, int index)
+{
+    if (index >= rs->resume_at)
+        return 0;
+    const ir_stmt *st = &rs->s->stmts[index];
+    switch (st->kind) {
+    case IR_FIT: {
+        /* its weights are in the checkpoint; the normaliser it fits is not */
+        data_slot *sl = slot_find(rs, st->name);
+        return sl && slot_open(rs, sl) && maybe_fit_normalizer(rs, sl) == 0 ? 1 : -1;
+    }
+    case IR_EVALUATE:
+    case IR_EXPECT:
+    case IR_SAVE:
+        return 1;
+    default:
+        return 0;
+    }
 }
 
 int exec_script(const ir_script *s, const exec_options *o, diag_ctx *d)
 {
     run_state rs = {.s = s, .o = o, .d = d};
-    rs.m = load_base(&rs);
-    if (!rs.m)
+    if (find_resume(&rs) != 0)
         return 4;
+    rs.m = load_base(&rs);
+    if (!rs.m || hash_base(&rs) != 0) {
+        model_free(rs.m);
+        checkpoint_free(rs.resume);
+        return 4;
+    }
     int status = 0;
     if (edit_apply_pending(rs.m, s, d) != 0 || model_infer_shapes(rs.m, d) != 0) {
         status = 1;
@@ -365,6 +490,11 @@ int exec_script(const ir_script *s, const exec_options *o, diag_ctx *d)
     }
     for (int i = 0; i < s->n_stmts && status == 0; i++) {
         const ir_stmt *st = &s->stmts[i];
+        int skip = skip_before_resume(&rs, i);
+        if (skip != 0) {
+            status = skip < 0 ? 4 : 0;
+            continue;
+        }
         /* a step that computes with the model needs every widened tensor in memory; save
          * streams them into the file as they are */
         bool computes = st->kind == IR_FEATURIZE || st->kind == IR_FIT ||
@@ -383,7 +513,7 @@ int exec_script(const ir_script *s, const exec_options *o, diag_ctx *d)
                 status = 4;
             break;
         case IR_FIT:
-            if (do_fit(&rs, st) != 0)
+            if (do_fit(&rs, i) != 0)
                 status = 4;
             break;
         case IR_EVALUATE: {
@@ -413,5 +543,6 @@ out:
     }
     free(rs.slots);
     model_free(rs.m);
+    checkpoint_free(rs.resume);
     return status;
 }

@@ -16,11 +16,13 @@ typedef struct exec_options {
     FILE *log;             /* JSON lines of training and evaluation, or NULL */
     bool quiet;            /* no reports on `out` except errors */
     bool sync;             /* saves are durable (SAVE_DURABLE), not only atomic */
+    bool resume;           /* continue from the last fit checkpoint (docs/training.md); the
+                            * statements before that fit are skipped */
 } exec_options;
 
 /* Runs a script that has passed frontend_compile and check_script_model. Returns the exit
  * status: 0, 3 when an `expect` fails (later statements do not run), 4 on a runtime failure
- * (I/O, NaN loss, out of memory; reported through d). The base model's files are only read;
+ * (I/O, NaN loss, out of memory, a checkpoint that cannot be resumed; reported through d). The base model's files are only read;
  * every output is written atomically, so a failed run leaves no half-written file. */
 int exec_script(const ir_script *s, const exec_options *o, diag_ctx *d);
 

@@ -57,7 +57,8 @@ typedef enum { CMP_GE, CMP_GT, CMP_LE, CMP_LT, CMP_EQ } ir_cmp;
  *  SET       name, opts
  *  DATA      name, value = the source call (csv("f", ...)), opts
  *  FEATURIZE name, name2 = folder when IRF_HAS_INTO
- *  FIT       name, count (epochs, or iterations with IRF_ITERATIONS)
+ *  FIT       name, count (epochs, or iterations with IRF_ITERATIONS), opts (checkpoint,
+ *            every)
  *  EVALUATE  name
  *  EXPECT    metric, name = data, cmp, threshold
  *  SAVE      name = path */

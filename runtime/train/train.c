@@ -9,6 +9,7 @@
 #include "runtime/base/diag.h"
 #include "runtime/base/rng.h"
 #include "runtime/data/data.h"
+#include "runtime/train/checkpoint.h"
 #include "runtime/train/progress.h"
 #include "runtime/train/train_impl.h"
 
@@ -77,6 +78,51 @@ void train_tbptt_lengths(const model *m, int *forward, int *backward)
 
 /* ---- the driver ---- */
 
+/* Writes the checkpoint of the fit at pos; -1 with the error reported. */
+static int write_checkpoint(const model *m, const train_options *o, const fit_position *pos,
+                            diag_ctx *d)
+{
+    rng dropout;
+    bool has = train_dropout_rng(o, &dropout);
+    char err[1024];
+    if (checkpoint_write(o->checkpoint->path, &o->checkpoint->id, m, pos, has ? &dropout : NULL,
+                         o->checkpoint->durable, err, sizeof err) != 0) {
+        tr_error(d, o->loc, "%s", err);
+        return -1;
+    }
+    return 0;
+}
+
+/* Puts o->resume into m and *pos; -1 with the error reported. */
+static int resume_fit(model *m, const train_options *o, fit_position *pos, diag_ctx *d)
+{
+    char err[512];
+    if (checkpoint_apply(o->resume, m, err, sizeof err) != 0) {
+        tr_error(d, o->loc, "cannot resume: %s", err);
+        return -1;
+    }
+    *pos = o->resume->pos;
+    return 0;
+}
+
+/* Reads past the batches of the resumed epoch that were trained before the checkpoint. */
+static int skip_batches(const train_source *src, int64_t n, const train_options *o, diag_ctx *d)
+{
+    for (int64_t k = 0; k < n; k++) {
+        train_batch b;
+        int64_t ex = 0;
+        int got = src->next(src->ctx, &b, &ex, d);
+        if (got < 0)
+            return -1;
+        if (got == 0) {
+            tr_error(d, o->loc, "cannot resume: the data has fewer batches per epoch than the "
+                     "checkpoint has trained (%lld)", (long long)n);
+            return -1;
+        }
+    }
+    return 0;
+}
+
 int train_fit(model *m, const train_source *src, train_options *o, train_result *r,
               diag_ctx *d)
 {
@@ -87,10 +133,20 @@ int train_fit(model *m, const train_source *src, train_options *o, train_result 
                   (o->progress_mode == TRAIN_PROGRESS_AUTO && isatty(fileno(pg.out)));
     pg.epochs = o->iterations > 0 ? 0 : o->epochs;
     pg.start = now_seconds();
-    int64_t start_iter = m->iteration_count;
+    fit_position at = {0};
+    if (o->resume && resume_fit(m, o, &at, d) != 0)
+        return -1;
+    bool complete = at.complete;
+    res.iterations = at.iterations;
+    res.epochs = at.epochs_done;
+    res.examples = at.examples;
+    res.last_epoch_loss = at.last_epoch_loss;
+    int64_t start_iter = m->iteration_count - at.iterations;
     int64_t epochs = o->iterations > 0 ? INT64_MAX : o->epochs;
+    const checkpoint_plan *ck = o->checkpoint;
+    int64_t next_mark = ck ? (at.iterations / ck->every + 1) * ck->every : 0;
     int rc = 0;
-    for (int64_t e = 0; rc == 0 && e < epochs; e++) {
+    for (int64_t e = at.epoch; rc == 0 && !complete && e < epochs; e++) {
         if (o->iterations > 0 && m->iteration_count - start_iter >= o->iterations)
             break;
         if (src->reset && src->reset(src->ctx, m->epoch_count, d) != 0) {
@@ -99,6 +155,15 @@ int train_fit(model *m, const train_source *src, train_options *o, train_result 
         }
         double e_start = now_seconds(), e_loss = 0.0;
         int64_t e_examples = 0, batches = 0;
+        if (e == at.epoch && at.batches > 0) {
+            if (skip_batches(src, at.batches, o, d) != 0) {
+                rc = -1;
+                break;
+            }
+            batches = at.batches;
+            e_loss = at.epoch_loss_sum;
+            e_examples = at.epoch_examples;
+        }
         bool stopped = false;
         for (;;) {
             train_batch b;
@@ -140,6 +205,18 @@ int train_fit(model *m, const train_source *src, train_options *o, train_result 
                     frac = -1;
                 progress_live(&pg, e, batches, loss, res.examples, frac, false);
             }
+            int64_t done = m->iteration_count - start_iter;
+            if (ck && o->iterations > 0 && done >= next_mark && done < o->iterations) {
+                fit_position p = {.epoch = e, .batches = batches, .epochs_done = res.epochs,
+                                  .iterations = done, .examples = res.examples,
+                                  .epoch_loss_sum = e_loss, .epoch_examples = e_examples,
+                                  .last_epoch_loss = res.last_epoch_loss};
+                if (write_checkpoint(m, o, &p, d) != 0) {
+                    rc = -1;
+                    break;
+                }
+                next_mark = (done / ck->every + 1) * ck->every;
+            }
         }
         if (rc != 0)
             break;
@@ -157,12 +234,25 @@ int train_fit(model *m, const train_source *src, train_options *o, train_result 
             progress_epoch(&pg, e, res.last_epoch_loss, e_examples, now_seconds() - e_start);
         if (o->log)
             fflush(o->log);
+        if (ck && o->iterations == 0 && res.epochs % ck->every == 0 && res.epochs < o->epochs) {
+            fit_position p = {.epoch = e + 1, .epochs_done = res.epochs,
+                              .iterations = m->iteration_count - start_iter,
+                              .examples = res.examples, .last_epoch_loss = res.last_epoch_loss};
+            if (write_checkpoint(m, o, &p, d) != 0)
+                rc = -1;
+        }
     }
     if (pg.out && pg.live && pg.last_len > 0) {
         fputc('\n', pg.out);
         fflush(pg.out);
     }
     res.iterations = m->iteration_count - start_iter;
+    if (rc == 0 && ck && !complete) {
+        fit_position p = {.epoch = res.epochs, .epochs_done = res.epochs,
+                          .iterations = res.iterations, .examples = res.examples,
+                          .last_epoch_loss = res.last_epoch_loss, .complete = true};
+        rc = write_checkpoint(m, o, &p, d);
+    }
     res.seconds = now_seconds() - pg.start;
     if (r)
         *r = res;

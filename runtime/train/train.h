@@ -39,6 +39,9 @@ typedef struct train_options {
     FILE *progress;                /* NULL: silent */
     train_progress_mode progress_mode;
     FILE *log;                     /* JSON lines {"iteration":..,"epoch":..,"loss":..}, or NULL */
+    /* Checkpoints (runtime/train/checkpoint.h), both borrowed: */
+    const struct checkpoint_plan *checkpoint;  /* train_fit writes them as it goes; NULL: none */
+    const struct train_checkpoint *resume;     /* train_fit continues from it; NULL: from the start */
     /* Filled in by training: */
     int64_t backward_calls;        /* layer backward calls made (all steps) */
     struct trainer *state;         /* internal, see train_options_release */
@@ -96,8 +99,12 @@ typedef struct train_result {
 } train_result;
 
 /* Trains for o->epochs passes over src (or o->iterations updates, restarting epochs as
- * needed), writing progress to o->progress and JSON lines to o->log. Returns 0, or -1 with the
- * error reported (train_step's, the source's, or an empty source). */
+ * needed), writing progress to o->progress and JSON lines to o->log. With o->checkpoint it
+ * writes a checkpoint every `every` epochs (or iterations, for a fit that counts them) and a
+ * final one marked complete; with o->resume it first puts the checkpoint's state into m and
+ * continues where it stopped (an epoch begun is restarted with the same order and its trained
+ * batches read past), so the result is the uninterrupted fit's. Returns 0, or -1 with the error
+ * reported (train_step's, the source's, an empty source, a checkpoint that fails). */
 int train_fit(model *m, const train_source *src, train_options *o, train_result *r,
               struct diag_ctx *d);
 

@@ -13,6 +13,7 @@
 #include "runtime/nn/layer.h"
 #include "runtime/nn/kernels/loss.h"
 #include "runtime/nn/updater.h"
+#include "runtime/train/checkpoint.h"
 #include "runtime/train/train_impl.h"
 
 /* What the trainer keeps between steps for one model, beside the plan (which holds the order,
@@ -159,10 +160,13 @@ static trainer *trainer_build(model *m, train_options *o, diag_ctx *d)
     }
     if (!any_trainable)
         tr_warning(d, o->loc, "every layer that reaches an output is frozen: nothing to train");
-    /* A later fit of the same model continues with other masks than the first one drew. */
-    rng_seed_stream(&t->drop_rng,
-                    train_options_seed(m, o) ^ (0x9E3779B97F4A7C15ull * (uint64_t)m->iteration_count),
-                    "dropout");
+    /* A later fit of the same model continues with other masks than the first one drew; a
+     * resumed fit continues its generator where the checkpoint left it. */
+    if (o->resume && o->resume->has_dropout)
+        t->drop_rng = o->resume->dropout;
+    else
+        rng_seed_stream(&t->drop_rng, train_options_seed(m, o) ^
+                        (0x9E3779B97F4A7C15ull * (uint64_t)m->iteration_count), "dropout");
     train_tbptt_lengths(m, &t->tb_fwd, &t->tb_bwd);
     return t;
 }
@@ -176,6 +180,14 @@ static trainer *trainer_get(model *m, train_options *o, diag_ctx *d)
     if (!o->state)
         o->state = trainer_build(m, o, d);
     return o->state;
+}
+
+bool train_dropout_rng(const train_options *o, rng *out)
+{
+    if (!o->state)
+        return false;
+    *out = o->state->drop_rng;
+    return true;
 }
 
 void train_options_init(train_options *o)

@@ -296,6 +296,33 @@ Test(parser, lowering_evaluates_parameters_and_overrides)
     capture_close(&c);
 }
 
+Test(parser, fit_takes_checkpoint_options)
+{
+    diag_capture c;
+    capture_open(&c);
+    test_make_dir(tmp_dir, sizeof tmp_dir, "parser");
+    char *path = write_tmp("fit.surgery",
+                           "base \"m.yaml\"\nparam k = 3\ndata d = csv(\"x.csv\")\n"
+                           "fit d epochs 9 { checkpoint = \"ck/\"  every = k }\n"
+                           "fit d iterations 40\n");
+    ir_script *s = NULL;
+    int st = frontend_compile(path, NULL, 0, c.d, &s);
+    cr_assert_eq(st, FE_OK, "%s", capture_text(&c));
+    const ir_stmt *fit = &s->stmts[3], *plain = &s->stmts[4];
+    cr_assert_eq(fit->kind, IR_FIT);
+    cr_assert_eq(fit->count, 9);
+    cr_assert_str_eq(ir_opt(fit, "checkpoint")->value->str, "ck/");
+    cr_assert_float_eq(ir_opt(fit, "every")->value->num, 3, 1e-12);
+    cr_assert_eq(fit->opts_loc.line, 4);
+    cr_assert_eq(fit->opts_loc.col, 16);
+    cr_assert_eq(plain->n_opts, 0);
+    cr_assert(plain->flags & IRF_ITERATIONS);
+    ir_script_free(s);
+    free(path);
+    test_remove_dir(tmp_dir);
+    capture_close(&c);
+}
+
 Test(parser, includes_are_spliced_in_order)
 {
     diag_capture c;

@@ -194,6 +194,9 @@ static ir_script *irtest_build(void)
     set_name(st, "train", L(f, line, 5, 5));
     st->count = 30;
     st->flags = IRF_ITERATIONS;
+    st->opts_loc = L(f, line, 26, 1);
+    add_opt(st, "checkpoint", L(f, line, 28, 10), conf_str(CV_STR, "ckpt/", L(f, line, 41, 7)));
+    add_opt(st, "every", L(f, line, 50, 5), conf_num(10, L(f, line, 58, 2)));
     line++;
     st = ir_append(s, IR_EVALUATE, L(f, line, 1, 8));
     set_name(st, "train", L(f, line++, 10, 5));
