@@ -110,8 +110,11 @@ enum {
     LT_PASS_THROUGH = 1u << 7,  /* activation, dropout: the same features out as in */
     LT_ELEMENTWISE = 1u << 8,   /* add, average: element-wise over inputs of one size */
     LT_CONCAT = 1u << 9,        /* merge: its inputs' features side by side, in input order */
-    LT_STOCHASTIC = 1u << 10    /* dropout: random in training; frozen, it runs as in inference
+    LT_STOCHASTIC = 1u << 10,   /* dropout: random in training; frozen, it runs as in inference
                                  * (the identity) */
+    LT_CHANNELS_IN = 1u << 11   /* conv2d and the like: n_in counts the channels of a
+                                 * convolutional input, not its features; shape inference
+                                 * checks it */
 };
 
 /* How the units of a layer sit in its parameters, for the edits that add, remove, replicate or
@@ -187,7 +190,7 @@ void layer_set_forget_gate_bias(const layer *L, const param_spec *ps, tensor *t)
 /* The registry: adding a type is one file plus one line here. */
 #define LAYER_TYPES(X) \
     X(dense) X(output) X(lstm) X(graves_lstm) X(rnn_output) X(activation) X(dropout) \
-    X(embedding) X(merge) X(add) X(average)
+    X(embedding) X(merge) X(add) X(average) X(conv2d) X(depthwise_conv2d) X(separable_conv2d)
 
 #define DECLARE_LAYER_TYPE(n) extern const layer_type layer_type_##n;
 LAYER_TYPES(DECLARE_LAYER_TYPE)
