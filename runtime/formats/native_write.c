@@ -73,9 +73,26 @@ static void emit_options(emitter *em, conf_arg *opts, int n)
     }
 }
 
+/* The value of option o on L: a flow sequence for a list ([3, 3]), else plain (same, relu). */
+static void emit_option(emitter *em, const layer_option *o, const layer *L)
+{
+    double v[LOPT_MAX_VALUES];
+    int64_t items[LOPT_MAX_VALUES];
+    char text[48];
+    layer_option_get_values(o, L, v);
+    int n = layer_option_list_items(o, v, items);
+    if (n == 0) {
+        emit_value(em, layer_option_format(o, v, text, sizeof text));
+        return;
+    }
+    yo_seq_start(em, true);
+    for (int i = 0; i < n; i++)
+        yo_int(em, items[i]);
+    yo_seq_end(em);
+}
+
 static void emit_layer(emitter *em, const layer *L)
 {
-    char text[48];
     yo_map_start(em, false);
     emit_value(em, "name");
     emit_str(em, L->name);
@@ -87,7 +104,7 @@ static void emit_layer(emitter *em, const layer *L)
         if (!layer_option_written(*o, L))
             continue;
         emit_value(em, (*o)->name);
-        emit_value(em, layer_option_format(*o, (*o)->get(L), text, sizeof text));
+        emit_option(em, *o, L);
     }
     conf_arg *opts = NULL;
     int n = train_conf_to_options(&L->train, ~0u, &opts);
@@ -164,14 +181,15 @@ static char *model_yaml_text(const model *m, const char *weights_name, size_t *l
         emit_str(&em, in->name);
         emit_value(&em, "type");
         emit_value(&em, input_kind_names[in->kind]);
-        emit_value(&em, "size");
         if (in->kind == INPUT_CONVOLUTIONAL) {
-            yo_seq_start(&em, true);
-            yo_int(&em, in->h);
-            yo_int(&em, in->w);
+            emit_value(&em, "channels");
             yo_int(&em, in->c);
-            yo_seq_end(&em);
+            emit_value(&em, "height");
+            yo_int(&em, in->h);
+            emit_value(&em, "width");
+            yo_int(&em, in->w);
         } else {
+            emit_value(&em, "size");
             yo_int(&em, in->size);
         }
         yo_map_end(&em);

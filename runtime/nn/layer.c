@@ -10,7 +10,6 @@
 #include "runtime/base/checked.h"
 #include "runtime/base/limits.h"
 #include "runtime/base/util.h"
-#include "runtime/nn/layer_option.h"
 
 #define LAYER_TYPE_PTR(n) &layer_type_##n,
 const layer_type *const layer_types[] = {LAYER_TYPES(LAYER_TYPE_PTR)};
@@ -33,6 +32,15 @@ void layer_type_names(const char **names)
         names[i] = layer_types[i]->name;
 }
 
+const char *act_shape_text(const act_shape *s, char *buf, size_t n)
+{
+    if (s->kind == SHAPE_CNN)
+        snprintf(buf, n, "%lld x %lld x %lld", (long long)s->c, (long long)s->h, (long long)s->w);
+    else
+        snprintf(buf, n, "%lld", (long long)s->size);
+    return buf;
+}
+
 layer *layer_new(const layer_type *type, const char *name)
 {
     assert(type);
@@ -51,8 +59,7 @@ layer *layer_new(const layer_type *type, const char *name)
     L->loss = LOSS_NONE;
     L->has_bias = true;
     L->forget_gate_bias = 1.0;
-    for (const layer_option *const *o = type->options; o && *o; o++)
-        (*o)->set(L, layer_option_default(*o, type));
+    layer_set_option_defaults(L);
     train_conf_defaults(&L->train);
     L->edit = EDIT_KEPT;
     return L;

@@ -18,11 +18,22 @@
 /* The activations flowing along an edge: feed-forward [batch, size]; recurrent is stored
  * time-major [time, batch, size] inside the runtime (the CLI converts from/to batch-first). */
 typedef enum { SHAPE_FF, SHAPE_RNN, SHAPE_CNN } shape_kind;
+/* Convolutional activations are NCHW: [batch, c, h, w]; a layer that takes features (dense,
+ * output) sees them flattened channels-major, feature (ch * h + y) * w + x. */
 typedef struct act_shape {
     shape_kind kind;
-    int64_t size;           /* features (per step for SHAPE_RNN); CNN: h*w*c */
+    int64_t size;           /* features (per step for SHAPE_RNN); CNN: c*h*w */
     int64_t h, w, c;        /* SHAPE_CNN only */
 } act_shape;
+
+/* A convolutional shape of c channels of h x w. */
+static inline act_shape act_shape_cnn(int64_t c, int64_t h, int64_t w)
+{
+    return (act_shape){.kind = SHAPE_CNN, .size = c * h * w, .c = c, .h = h, .w = w};
+}
+/* The shape as diagnostics and tables show it: "3 x 32 x 32" (C x H x W) for a convolutional
+ * one, else its size ("100"). Returns buf. */
+const char *act_shape_text(const act_shape *s, char *buf, size_t n);
 
 /* The role of a parameter tensor, used by initialisation, regularisation (no l1/l2 on biases
  * unless l1_bias/l2_bias) and the bias updater. PARAM_STATE is non-trained state that the
@@ -32,6 +43,8 @@ typedef struct act_shape {
 typedef enum { PARAM_WEIGHT, PARAM_RECURRENT, PARAM_BIAS, PARAM_STATE } param_role;
 
 #define LAYER_MAX_PARAMS 4
+/* Room for the values of a type's stored options (see struct layer's opt_store). */
+#define LAYER_OPT_STORE 32
 #define PARAM_MAX_DIMS 4
 _Static_assert(PARAM_MAX_DIMS <= TENSOR_MAX_DIMS, "a parameter is a tensor");
 typedef struct param_spec {
@@ -97,8 +110,11 @@ enum {
     LT_PASS_THROUGH = 1u << 7,  /* activation, dropout: the same features out as in */
     LT_ELEMENTWISE = 1u << 8,   /* add, average: element-wise over inputs of one size */
     LT_CONCAT = 1u << 9,        /* merge: its inputs' features side by side, in input order */
-    LT_STOCHASTIC = 1u << 10    /* dropout: random in training; frozen, it runs as in inference
+    LT_STOCHASTIC = 1u << 10,   /* dropout: random in training; frozen, it runs as in inference
                                  * (the identity) */
+    LT_CHANNELS_IN = 1u << 11   /* conv2d and the like: n_in counts the channels of a
+                                 * convolutional input, not its features; shape inference
+                                 * checks it */
 };
 
 /* How the units of a layer sit in its parameters, for the edits that add, remove, replicate or
@@ -174,7 +190,7 @@ void layer_set_forget_gate_bias(const layer *L, const param_spec *ps, tensor *t)
 /* The registry: adding a type is one file plus one line here. */
 #define LAYER_TYPES(X) \
     X(dense) X(output) X(lstm) X(graves_lstm) X(rnn_output) X(activation) X(dropout) \
-    X(embedding) X(merge) X(add) X(average)
+    X(embedding) X(merge) X(add) X(average) X(conv2d) X(depthwise_conv2d) X(separable_conv2d)
 
 #define DECLARE_LAYER_TYPE(n) extern const layer_type layer_type_##n;
 LAYER_TYPES(DECLARE_LAYER_TYPE)
@@ -206,6 +222,10 @@ struct layer {
     loss_kind loss;
     bool has_bias;
     double forget_gate_bias;     /* lstm/graves_lstm forget-gate bias init (DL4J: 1.0) */
+    /* The values of the options of its type that have no field here (kernel, stride, padding,
+     * groups, ...), one after the other in the order of the type's table (layer_option_slot
+     * in layer_options.h); read them with layer_option_get_values. */
+    double opt_store[LAYER_OPT_STORE];
     train_conf train;            /* per-layer settings; set_mask marks explicit ones */
     unsigned script_set_mask;    /* fields set by the script (add options, `set`): these win
                                   * over fine_tune, unlike the base model's own settings */
@@ -243,6 +263,8 @@ void param_shape_text(const param_spec *spec, char *buf, size_t len);
 /* Index of a parameter by key, or -1. */
 int layer_param_index(const layer *L, const char *key);
 
+/* Sets every option of L's type to its default (in layer_options.c, with the option tables). */
+void layer_set_option_defaults(layer *L);
 /* Applies one option (from model YAML or a script's option block) to a layer: an option of its
  * type's table or a training key of train_conf_set. Unknown keys, wrong types and out-of-range values are
  * reported at the value's loc (with "did you mean" for keys) and return -1. A scratch layer

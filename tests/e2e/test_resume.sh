@@ -38,14 +38,14 @@ save "out/model.yaml"
 EOF2
 }
 
-# Runs the script of folder $1 in the background, waits for its checkpoint, kills it with
-# SIGKILL a moment later; the save must not exist yet (the fit was interrupted).
+# Runs the script of folder $1 in the background, waits for its first checkpoint and kills it
+# with SIGKILL at once (the fits below run far longer than one poll); the save must not exist
+# yet (the fit was interrupted).
 kill_mid_fit() {
     "$BIN" run "$1/run.surgery" -q >/dev/null 2>&1 &
     pid=$!
     n=0
-    while [ ! -s "$1/ckpt/fit-1.ckpt" ] && [ $n -lt 3000 ]; do sleep 0.01; n=$((n + 1)); done
-    sleep 0.2
+    while [ ! -s "$1/ckpt/fit-1.ckpt" ] && [ $n -lt 30000 ]; do sleep 0.001; n=$((n + 1)); done
     kill -9 $pid 2>/dev/null
     wait $pid 2>/dev/null
     [ -s "$1/ckpt/fit-1.ckpt" ] && ok || bad "$1: no checkpoint was written"

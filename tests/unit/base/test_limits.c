@@ -9,7 +9,6 @@
 #include <string.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "compiler/check.h"
@@ -100,13 +99,6 @@ static void write_deep(const char *name, const char *head)
     fclose(f);
 }
 
-static double now(void)
-{
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
-}
-
 static const char *const small_model =
     "format: surgery-model/1\n"
     "inputs:\n"
@@ -135,14 +127,12 @@ static int check_script(lim_capture *c, const char *name)
 
 TestSuite(limits, .init = make_dir, .fini = remove_dir);
 
-Test(limits, deep_model_yaml_is_refused_at_its_place_in_linear_time)
+Test(limits, deep_model_yaml_is_refused_at_its_place)
 {
     write_deep("deep.yaml", "format: surgery-model/1\nname: ");
     lim_capture c;
     cap_open(&c);
-    double t0 = now();
     cr_assert_null(load_model(&c, "deep.yaml"));
-    cr_assert_lt(now() - t0, 2.0, "took %.1f s", now() - t0);
     /* the mapping is level 1: the 64th '[' (column 70) opens level 65 */
     cr_assert(strstr(cap_text(&c), "deep.yaml:2:70: error: YAML nested deeper than 64 levels"),
               "%s", cap_text(&c));
@@ -271,12 +261,10 @@ Test(limits, check_memory_does_not_follow_layer_sizes)
                             "widen \"out\" to 400000000\n");
     lim_capture c;
     cap_open(&c);
-    double t0 = now();
     cr_assert_eq(check_script(&c, "w.surgery"), 0, "%s", cap_text(&c));
     struct rusage ru;
     cr_assert_eq(getrusage(RUSAGE_SELF, &ru), 0);
     cr_assert_lt(ru.ru_maxrss, 400 * 1024, "peak %ld KB", ru.ru_maxrss);
-    cr_assert_lt(now() - t0, 5.0);
     cap_close(&c);
 }
 
@@ -301,9 +289,7 @@ Test(limits, deep_ir_yaml_is_refused)
     write_deep("deep.ir.yaml", "format: surgery-ir/1\nstatements: ");
     lim_capture c;
     cap_open(&c);
-    double t0 = now();
     cr_assert_null(ir_load_yaml(at("deep.ir.yaml"), c.d));
-    cr_assert_lt(now() - t0, 2.0);
     cr_assert(strstr(cap_text(&c), "deep.ir.yaml:2:76: error: YAML nested deeper than 64 levels"),
               "%s", cap_text(&c));
     cap_close(&c);
@@ -377,9 +363,7 @@ Test(limits, included_files_beyond_the_limit)
     write_text("d12.surgery", "param p = 1\n");
     lim_capture c;
     cap_open(&c);
-    double t0 = now();
     cr_assert_gt(check_script(&c, "d0.surgery"), 0);
-    cr_assert_lt(now() - t0, 5.0);
     const char *t = cap_text(&c);
     const char *hit = strstr(t, "error: more than 1000 included files");
     cr_assert(hit, "%s", t);

@@ -1,6 +1,8 @@
 /* test_gradcheck.c: finite-difference gradient checks over the whole layer registry (parameters
  * and inputs, feed-forward and recurrent data, dropout where a layer type applies it itself,
- * masks, losses with labels), and over every activation and every loss. A layer's own `dropout`
+ * masks, losses with labels; convolutional data under every option combination that changes
+ * the arithmetic: stride, asymmetric and `same` padding, dilation, groups, multiplier), and
+ * over every activation and every loss. A layer's own `dropout`
  * setting is applied by the trainer to the layer's inputs: its gradients are checked through the
  * trainer in test_train.c. */
 #include <criterion/criterion.h>
@@ -11,6 +13,7 @@
 
 #include "runtime/nn/kernels/activation.h"
 #include "runtime/nn/layer.h"
+#include "runtime/nn/layer_options.h"
 #include "runtime/nn/kernels/loss.h"
 #include "runtime/base/rng.h"
 #include "runtime/tensor/tensor.h"
@@ -32,6 +35,9 @@
 #define GC_OUT 3        /* n_out of layers that have one */
 #define GC_VOCAB 5      /* n_in of index-input layers */
 #define GC_PREFILL 0.25f /* grads and din start here: backward must ADD */
+#define GC_C 4          /* convolutional input: channels, height, width (odd, unequal) */
+#define GC_H 7
+#define GC_W 5
 
 static bool close_enough(double a, double n)
 {
@@ -53,6 +59,8 @@ static int alloc_act(tensor *t, act_shape s)
 {
     if (s.kind == SHAPE_RNN)
         return tensor_alloc3(t, GC_T, GC_B, s.size);
+    if (s.kind == SHAPE_CNN)
+        return tensor_alloc(t, 4, (int64_t[]){GC_B, s.c, s.h, s.w});
     return tensor_alloc2(t, GC_B, s.size);
 }
 
@@ -147,9 +155,33 @@ static void compare(gc *g, const char *kind, int k, const tensor *analytic, tens
     cr_expect_eq(bad, 0, "%s: %d %s gradient entries differ", g->what, bad, kind);
 }
 
-/* Builds the layer on inputs of `kind` (sizes from `sizes`); false when the type refuses them. */
+/* Applies options written "key = value; key = value" (script values); false when the type
+ * refuses one. */
+static bool apply_options(layer *L, const char *opts)
+{
+    char buf[256];
+    snprintf(buf, sizeof buf, "%s", opts ? opts : "");
+    for (char *save = NULL, *item = strtok_r(buf, ";", &save); item;
+         item = strtok_r(NULL, ";", &save)) {
+        char *eq = strchr(item, '=');
+        cr_assert(eq, "bad option text %s", item);
+        *eq = '\0';
+        char key[64];
+        cr_assert_eq(sscanf(item, " %63s", key), 1);
+        conf_value *v = conf_parse_text(eq + 1, loc_none(), NULL);
+        cr_assert(v, "bad option value %s", eq + 1);
+        int rc = layer_set_option(L, key, loc_none(), v, NULL);
+        conf_value_free(v);
+        if (rc)
+            return false;
+    }
+    return true;
+}
+
+/* Builds the layer on inputs of `kind` (sizes from `sizes`; convolutional: GC_C x GC_H x GC_W)
+ * with the options `opts`; false when the type refuses them. */
 static bool gc_build(gc *g, const layer_type *type, shape_kind kind, const int64_t *sizes,
-                     int activation, int loss, rng *r)
+                     int activation, int loss, const char *opts, rng *r)
 {
     memset(g, 0, sizeof *g);
     layer *L = layer_new(type, "g");
@@ -165,9 +197,15 @@ static bool gc_build(gc *g, const layer_type *type, shape_kind kind, const int64
         L->loss = (loss_kind)loss;
     g->L = L;
     g->n_in = (type->flags & LT_MULTI_INPUT) ? 2 : 1;
+    if (!apply_options(L, opts)) {
+        layer_free(L);
+        g->L = NULL;
+        return false;
+    }
     for (int i = 0; i < g->n_in; i++)
-        g->in_shape[i] = (act_shape){.kind = kind,
-                                     .size = (type->flags & LT_INDEX_INPUT) ? 1 : sizes[i]};
+        g->in_shape[i] = kind == SHAPE_CNN ? act_shape_cnn(GC_C, GC_H, GC_W)
+                         : (act_shape){.kind = kind,
+                                       .size = (type->flags & LT_INDEX_INPUT) ? 1 : sizes[i]};
     act_shape out;
     char msg[256];
     if (type->infer(L, g->in_shape, g->n_in, &out, msg, sizeof msg) != 0) {
@@ -313,6 +351,7 @@ typedef struct variant {
     bool mask;
     int loss;               /* -1: objective sum(out * R); else this loss with labels */
     int activation;         /* -1: the type's default */
+    const char *opts;       /* options "key = value; ..." (NULL: none) */
 } variant;
 
 /* Checks one type on one kind of data in one variant; false when the type refuses the data
@@ -325,14 +364,15 @@ static bool check_type(const layer_type *type, shape_kind kind, variant v)
     gc g;
     bool built = false;
     for (int s = 0; s < 2 && !built; s++)
-        built = gc_build(&g, type, kind, size_sets[s], v.activation, v.loss, &r);
+        built = gc_build(&g, type, kind, size_sets[s], v.activation, v.loss, v.opts, &r);
     if (!built)
         return false;
     g.L->train.dropout = v.dropout;
     g.use_mask = v.mask;
-    char what[160];
-    snprintf(what, sizeof what, "%s on %s input, dropout %.1f%s, %s/%s%s", type->name,
-             kind == SHAPE_RNN ? "recurrent" : "feed-forward", v.dropout, v.mask ? ", masked" : "",
+    char what[320];
+    snprintf(what, sizeof what, "%s on %s input%s%s, dropout %.1f%s, %s/%s%s", type->name,
+             kind == SHAPE_RNN ? "recurrent" : kind == SHAPE_CNN ? "convolutional" : "feed-forward",
+             v.opts ? " with " : "", v.opts ? v.opts : "", v.dropout, v.mask ? ", masked" : "",
              activation_names[g.L->activation],
              (type->flags & LT_LOSS) ? loss_names[g.L->loss] : "-",
              v.loss >= 0 ? " with labels" : "");
@@ -350,6 +390,37 @@ static bool check_type(const layer_type *type, shape_kind kind, variant v)
     return true;
 }
 
+/* The option combinations that change a convolution's arithmetic, on the GC_C x GC_H x GC_W
+ * input; each type takes those whose options it has. Returns how many it took. */
+static int check_conv_options(const layer_type *type, variant plain)
+{
+    static const char *const sets[] = {
+        "kernel = [3, 3]",
+        "kernel = [3, 3]; stride = [2, 2]; padding = [1, 1]",
+        "kernel = [3, 2]; stride = [2, 1]; padding = same",
+        "kernel = [2, 3]; padding = same",
+        "kernel = [2, 3]; padding = [0, 1, 2, 1]",
+        "kernel = [3, 3]; dilation = [2, 1]; padding = [1, 0, 2, 1]",
+        "kernel = [3, 2]; dilation = 2; stride = [1, 2]",
+        "kernel = [1, 1]",
+        "kernel = [1, 1]; stride = 2",
+        "kernel = [3, 3]; has_bias = false",
+        "kernel = [3, 3]; groups = 2; n_out = 4",
+        "kernel = [3, 1]; groups = 4; n_out = 8; padding = [1, 0, 0, 1]",
+        "kernel = [3, 3]; multiplier = 2; stride = 2; padding = same",
+        "kernel = [2, 2]; multiplier = 3; dilation = [1, 2]; padding = [0, 1, 1, 0]",
+        "kernel = [3, 3]; activation = tanh",
+        "kernel = [3, 3]; activation = gelu; padding = same",
+    };
+    int taken = 0;
+    for (size_t i = 0; i < sizeof sets / sizeof sets[0]; i++) {
+        variant v = plain;
+        v.opts = sets[i];
+        taken += check_type(type, SHAPE_CNN, v);
+    }
+    return taken;
+}
+
 ParameterizedTestParameters(gradcheck, registry)
 {
     static int idx[64];
@@ -363,13 +434,19 @@ ParameterizedTest(int *ti, gradcheck, registry, .timeout = 120)
 {
     const layer_type *type = layer_types[*ti];
     int kinds_ok = 0;
-    const shape_kind kinds[2] = {SHAPE_FF, SHAPE_RNN};
-    for (int k = 0; k < 2; k++) {
+    const shape_kind kinds[3] = {SHAPE_FF, SHAPE_RNN, SHAPE_CNN};
+    for (int k = 0; k < 3; k++) {
         shape_kind kind = kinds[k];
         variant plain = {.dropout = 0.0, .mask = false, .loss = -1, .activation = -1};
         if (!check_type(type, kind, plain))
             continue;
         kinds_ok++;
+        if (kind == SHAPE_CNN) {
+            int taken = check_conv_options(type, plain);
+            if (layer_option_find(type, "kernel"))
+                cr_expect_geq(taken, 8, "%s took only %d of the convolution option sets",
+                              type->name, taken);
+        }
         variant dropped = plain;
         dropped.dropout = 0.3;
         check_type(type, kind, dropped);
@@ -404,7 +481,7 @@ ParameterizedTest(int *ti, gradcheck, registry, .timeout = 120)
             }
         }
     }
-    cr_expect_gt(kinds_ok, 0, "%s accepted neither feed-forward nor recurrent test input",
+    cr_expect_gt(kinds_ok, 0, "%s accepted no feed-forward, recurrent or convolutional test input",
                  type->name);
 }
 
