@@ -15,6 +15,17 @@
 
 #include "runtime/base/checked.h"
 
+/* A zeroed decoder state of size bytes, or NULL (f closed, msg set) when out of memory. */
+static void *state_new(size_t size, FILE *f, char *msg, size_t msg_len)
+{
+    void *s = calloc(1, size);
+    if (!s) {
+        fclose(f);
+        snprintf(msg, msg_len, "out of memory");
+    }
+    return s;
+}
+
 /* ---- PNG ---- */
 
 typedef struct png_state {
@@ -51,12 +62,9 @@ static void png_state_free(png_state *s)
 
 static int png_open(image_file *img, FILE *f, char *msg, size_t msg_len)
 {
-    png_state *s = calloc(1, sizeof *s);
-    if (!s) {
-        fclose(f);
-        snprintf(msg, msg_len, "out of memory");
+    png_state *s = state_new(sizeof *s, f, msg, msg_len);
+    if (!s)
         return -1;
-    }
     s->f = f;
     s->png = png_create_read_struct(PNG_LIBPNG_VER_STRING, s, png_fail, png_quiet);
     s->info = s->png ? png_create_info_struct(s->png) : NULL;
@@ -155,12 +163,9 @@ static void jpeg_state_free(jpeg_state *s)
 
 static int jpeg_open(image_file *img, FILE *f, char *msg, size_t msg_len)
 {
-    jpeg_state *s = calloc(1, sizeof *s);
-    if (!s) {
-        fclose(f);
-        snprintf(msg, msg_len, "out of memory");
+    jpeg_state *s = state_new(sizeof *s, f, msg, msg_len);
+    if (!s)
         return -1;
-    }
     s->f = f;
     s->cinfo.err = jpeg_std_error(&s->err);
     s->err.error_exit = jpeg_fail;

@@ -69,14 +69,38 @@ static float max_diff_to_ref(const float *x, const ref_values *r, double scale)
     return (float)worst;
 }
 
+/* The tree opened with up to four options (NULL for none) and its first batch read in order. */
+typedef struct opened {
+    dcap c;
+    ir_stmt *st;
+    dataset *ds;
+    batch b;
+} opened;
+
+static void open_first(opened *o, const char *o1, const char *o2, const char *o3, const char *o4)
+{
+    dcap_open(&o->c);
+    o->st = mk_stmt(&o->c, "images(\"../images/\")", o1, o2, o3, o4, NULL);
+    o->ds = open_ok(&o->c, o->st);
+    memset(&o->b, 0, sizeof o->b);
+    first_batch(&o->c, o->ds, &o->b);
+}
+
+static void close_opened(opened *o)
+{
+    batch_release(&o->b);
+    data_close(o->ds);
+    free_stmt(o->st);
+    dcap_close(&o->c);
+}
+
 /* ---- layout, labels, decoding ---- */
 
 Test(images, classes_sorted_and_interleaved)
 {
-    dcap c;
-    dcap_open(&c);
-    ir_stmt *st = mk_stmt(&c, "images(\"../images/\")", "height = 5", "width = 7", "batch = 100", NULL);
-    dataset *ds = open_ok(&c, st);
+    opened o;
+    open_first(&o, "height = 5", "width = 7", "batch = 100", NULL);
+    dataset *ds = o.ds;
     int64_t n;
     const char *const *names = data_class_names(ds, &n);
     cr_assert_eq(n, 3);
@@ -89,122 +113,82 @@ Test(images, classes_sorted_and_interleaved)
     int64_t ch, h, w;
     data_image_shape(ds, &ch, &h, &w);
     cr_assert(ch == 3 && h == 5 && w == 7);
-    batch b = {0};
-    first_batch(&c, ds, &b);
-    cr_assert_eq(b.x.ndim, 4);
-    cr_assert(b.x.shape[0] == 12 && b.x.shape[1] == 3 && b.x.shape[2] == 5 && b.x.shape[3] == 7);
+    const batch *b = &o.b;
+    cr_assert_eq(b->x.ndim, 4);
+    cr_assert(b->x.shape[0] == 12 && b->x.shape[1] == 3 && b->x.shape[2] == 5 && b->x.shape[3] == 7);
     /* first of each class, then the second of each, ...: ant has 4 files, moose 3, zebra 5 */
     const int want[12] = {0, 1, 2, 0, 1, 2, 0, 1, 2, 0, 2, 2};
     for (int i = 0; i < 12; i++)
         for (int k = 0; k < 3; k++)
-            cr_assert_eq(b.y.data[i * 3 + k], k == want[i] ? 1.0f : 0.0f, "example %d class %d", i, k);
-    for (int64_t i = 0; i < b.x.size; i++)
-        cr_assert(b.x.data[i] >= 0.0f && b.x.data[i] <= 1.0f);
-    batch_release(&b);
-    data_close(ds);
-    free_stmt(st);
-    dcap_close(&c);
+            cr_assert_eq(b->y.data[i * 3 + k], k == want[i] ? 1.0f : 0.0f, "example %d class %d", i, k);
+    for (int64_t i = 0; i < b->x.size; i++)
+        cr_assert(b->x.data[i] >= 0.0f && b->x.data[i] <= 1.0f);
+    close_opened(&o);
 }
 
 Test(images, png_pixels_exact)
 {
-    dcap c;
-    dcap_open(&c);
-    ir_stmt *st = mk_stmt(&c, "images(\"../images/\")", "height = 5", "width = 7", NULL);
-    dataset *ds = open_ok(&c, st);
-    batch b = {0};
-    first_batch(&c, ds, &b);
+    opened o;
+    open_first(&o, "height = 5", "width = 7", NULL, NULL);
     ref_values r = ref_load("a0_raw");   /* ant/a0.png, the first example */
     cr_assert_eq(r.n, 3 * 5 * 7);
     for (int64_t i = 0; i < r.n; i++)
-        cr_assert_eq(b.x.data[i], (float)r.v[i] / 255.0f, "value %lld", (long long)i);
+        cr_assert_eq(o.b.x.data[i], (float)r.v[i] / 255.0f, "value %lld", (long long)i);
     free(r.v);
-    batch_release(&b);
-    data_close(ds);
-    free_stmt(st);
-    dcap_close(&c);
+    close_opened(&o);
 }
 
 Test(images, grey_is_pil_convert_L)
 {
-    dcap c;
-    dcap_open(&c);
-    ir_stmt *st = mk_stmt(&c, "images(\"../images/\")", "height = 5", "width = 7", "channels = 1", NULL);
-    dataset *ds = open_ok(&c, st);
-    batch b = {0};
-    first_batch(&c, ds, &b);
-    cr_assert_eq(b.x.shape[1], 1);
+    opened o;
+    open_first(&o, "height = 5", "width = 7", "channels = 1", NULL);
+    cr_assert_eq(o.b.x.shape[1], 1);
     ref_values r = ref_load("a0_grey");
     for (int64_t i = 0; i < r.n; i++)
-        cr_assert_eq(b.x.data[i], (float)r.v[i] / 255.0f, "value %lld", (long long)i);
+        cr_assert_eq(o.b.x.data[i], (float)r.v[i] / 255.0f, "value %lld", (long long)i);
     free(r.v);
-    batch_release(&b);
-    data_close(ds);
-    free_stmt(st);
-    dcap_close(&c);
+    close_opened(&o);
 }
 
 Test(images, jpeg_matches_pil_decode)
 {
-    dcap c;
-    dcap_open(&c);
-    ir_stmt *st = mk_stmt(&c, "images(\"../images/\")", "height = 9", "width = 12", NULL);
-    dataset *ds = open_ok(&c, st);
-    batch b = {0};
-    first_batch(&c, ds, &b);
+    opened o;
+    open_first(&o, "height = 9", "width = 12", NULL, NULL);
     ref_values r = ref_load("a2_pil");   /* ant/a2.jpg, example 6, at its own size */
-    float worst = max_diff_to_ref(b.x.data + 6 * 3 * 9 * 12, &r, 1.0 / 255.0);
+    float worst = max_diff_to_ref(o.b.x.data + 6 * 3 * 9 * 12, &r, 1.0 / 255.0);
     cr_assert(worst <= 1.0f / 255.0f + 1e-6f, "JPEG decode differs from PIL's by %g", worst);
     free(r.v);
-    batch_release(&b);
-    data_close(ds);
-    free_stmt(st);
-    dcap_close(&c);
+    close_opened(&o);
 }
 
 Test(images, bilinear_resize_matches_torch)
 {
     const int sizes[4][2] = {{3, 4}, {11, 13}, {5, 10}, {8, 3}};
     for (int s = 0; s < 4; s++) {
-        dcap c;
-        dcap_open(&c);
         char hs[32], ws[32], name[64];
         snprintf(hs, sizeof hs, "height = %d", sizes[s][0]);
         snprintf(ws, sizeof ws, "width = %d", sizes[s][1]);
         snprintf(name, sizeof name, "a0_resize_%dx%d", sizes[s][0], sizes[s][1]);
-        ir_stmt *st = mk_stmt(&c, "images(\"../images/\")", hs, ws, "batch = 1", NULL);
-        dataset *ds = open_ok(&c, st);
-        batch b = {0};
-        first_batch(&c, ds, &b);
+        opened o;
+        open_first(&o, hs, ws, "batch = 1", NULL);
         ref_values r = ref_load(name);
-        cr_assert_eq(r.n, b.x.size);
-        float worst = max_diff_to_ref(b.x.data, &r, 1.0);
+        cr_assert_eq(r.n, o.b.x.size);
+        float worst = max_diff_to_ref(o.b.x.data, &r, 1.0);
         cr_assert(worst <= 1e-5f, "%s: max abs diff %g against torch", name, worst);
         free(r.v);
-        batch_release(&b);
-        data_close(ds);
-        free_stmt(st);
-        dcap_close(&c);
+        close_opened(&o);
     }
 }
 
 Test(images, mean_and_std_per_channel)
 {
-    dcap c;
-    dcap_open(&c);
-    ir_stmt *st = mk_stmt(&c, "images(\"../images/\")", "height = 4", "width = 6",
-                          "mean = [0.485, 0.456, 0.406]", "std = [0.229, 0.224, 0.225]", NULL);
-    dataset *ds = open_ok(&c, st);
-    batch b = {0};
-    first_batch(&c, ds, &b);
+    opened o;
+    open_first(&o, "height = 4", "width = 6", "mean = [0.485, 0.456, 0.406]", "std = [0.229, 0.224, 0.225]");
     ref_values r = ref_load("a0_norm_4x6");
-    float worst = max_diff_to_ref(b.x.data, &r, 1.0);
+    float worst = max_diff_to_ref(o.b.x.data, &r, 1.0);
     cr_assert(worst <= 1e-5f, "max abs diff %g against torch", worst);
     free(r.v);
-    batch_release(&b);
-    data_close(ds);
-    free_stmt(st);
-    dcap_close(&c);
+    close_opened(&o);
 }
 
 Test(images, every_png_and_jpeg_kind_decodes)
