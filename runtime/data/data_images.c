@@ -122,7 +122,8 @@ static int list_folder(const char *dir, bool dirs, char ***out, int64_t *n_out)
         errno = err;
         return -1;
     }
-    qsort(names, (size_t)n, sizeof *names, cmp_names);
+    if (n > 1)
+        qsort(names, (size_t)n, sizeof *names, cmp_names);
     *out = names;
     *n_out = n;
     return 0;

@@ -78,7 +78,6 @@ static int png_open(image_file *img, FILE *f, char *msg, size_t msg_len)
         png_state_free(s);
         return -1;
     }
-    png_set_user_limits(s->png, IMAGE_MAX_SIDE, IMAGE_MAX_SIDE);
     png_init_io(s->png, f);
     png_set_sig_bytes(s->png, 8);
     png_read_info(s->png, s->info);
