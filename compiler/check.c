@@ -40,6 +40,7 @@ static void check_data(const ir_script *s, const model *m, diag_ctx *d)
             continue;
         data_info info;
         data_spec spec = data_stmt_spec(st);
+        spec.input = m->n_inputs == 1 ? &m->inputs[0] : NULL;
         if (data_probe_info(&spec, d, &info) != 0)
             continue;
         check_expect_metrics(s, st, &info, d);

@@ -89,7 +89,8 @@ typedef enum {
     OT_ENUM,     /* one of values[] (a name or a string) */
     OT_STR,      /* a string */
     OT_CHAR,     /* a one-character string */
-    OT_INIT      /* a weight initialisation */
+    OT_INIT,     /* a weight initialisation */
+    OT_NUMS      /* a number or a list of numbers (the reader checks counts and ranges) */
 } opt_type;
 
 typedef struct opt_spec {
@@ -169,6 +170,18 @@ static bool check_typed(sema *c, const char *key, src_loc key_loc, const conf_va
         init_spec w;
         return init_spec_from_value(&w, key, key_loc, v, c->d) == 0;
     }
+    case OT_NUMS:
+        if (v->kind == CV_NUM)
+            return true;
+        for (int i = 0; v->kind == CV_LIST && i < v->n_args; i++)
+            if (v->args[i].value->kind != CV_NUM) {
+                err(c, conf_loc(v->args[i].value, at), "'%s' takes numbers, got %s", key, conf_kind_desc(v->args[i].value));
+                return false;
+            }
+        if (v->kind == CV_LIST && v->n_args > 0)
+            return true;
+        err(c, at, "'%s' takes a number or a list of numbers, got %s", key, conf_kind_desc(v));
+        return false;
     }
     return false;
 }
@@ -429,12 +442,17 @@ static const opt_spec csv_sequence_opts[] = {
     O_INT("classes", 2), O_INT("label", 0), O_INT("header", 0),
     {"delimiter", OT_CHAR, 0, NULL, 0}, O_INT("batch", 1), O_BOOL("shuffle"),
     O_ENUM("normalize", normalizers), O_ENUM("align", aligns), O_BOOL("per_sequence")};
+static const char *const layouts[] = {"nchw", "nhwc", NULL};
 static const opt_spec npy_opts[] = {
-    O_INT("classes", 2), O_INT("batch", 1), O_BOOL("shuffle"), O_ENUM("normalize", normalizers),
+    O_INT("classes", 2), O_ENUM("layout", layouts), O_INT("batch", 1), O_BOOL("shuffle"), O_ENUM("normalize", normalizers),
     O_INT("limit", 1)};
 static const opt_spec idx_opts[] = {
     {"classes", OT_INT, 2, NULL, 256}, O_INT("batch", 1), O_BOOL("shuffle"),
     O_ENUM("normalize", normalizers), O_INT("limit", 1)};
+static const opt_spec images_opts[] = {
+    {"height", OT_INT, 1, NULL, 16384}, {"width", OT_INT, 1, NULL, 16384}, {"channels", OT_INT, 1, NULL, 3},
+    {"mean", OT_NUMS, 0, NULL, 0}, {"std", OT_NUMS, 0, NULL, 0}, {"split", OT_NUMS, 0, NULL, 0},
+    O_INT("part", 0), O_BOOL("skip_bad"), O_INT("batch", 1), O_BOOL("shuffle"), O_INT("limit", 1)};
 static const opt_spec text_opts[] = {
     O_INT("seq_length", 1), O_INT("batch", 1), O_BOOL("shuffle"),
     {"vocab", OT_STR, 0, NULL, 0}, O_INT("limit", 1)};
@@ -461,6 +479,7 @@ static const source_spec sources[] = {
     {"idx", {"images", "labels"}, 2, 1, false, idx_opts, NOPTS(idx_opts),
      "idx(\"train-images-idx3-ubyte\", labels = \"train-labels-idx1-ubyte\")"},
     {"text", {"path"}, 1, 1, false, text_opts, NOPTS(text_opts), "text(\"corpus.txt\")"},
+    {"images", {"path"}, 1, 1, false, images_opts, NOPTS(images_opts), "images(\"folder/\")"},
 };
 #define N_SOURCES ((int)(sizeof sources / sizeof sources[0]))
 

@@ -9,7 +9,7 @@
 
 #include "runtime/base/util.h"
 
-const char *const data_source_names[DATA_SOURCE_COUNT] = {"csv", "csv_sequence", "npy", "idx", "text"};
+const char *const data_source_names[DATA_SOURCE_COUNT] = {"csv", "csv_sequence", "npy", "idx", "text", "images"};
 
 /* What each source accepts: its arguments (by name, or by position in this order; the first
  * is the path) and its options. */
@@ -27,15 +27,19 @@ static const char *const csv_options[] = {"label", "classes", "label_count", "he
                                           "batch", "shuffle", "normalize", "limit", NULL};
 static const char *const seq_options[] = {"classes", "label", "header", "delimiter", "batch",
                                           "shuffle", "normalize", "align", "per_sequence", NULL};
-static const char *const npy_options[] = {"classes", "batch", "shuffle", "normalize", "limit", NULL};
+static const char *const npy_options[] = {"classes", "layout", "batch", "shuffle", "normalize", "limit", NULL};
+static const char *const idx_options[] = {"classes", "batch", "shuffle", "normalize", "limit", NULL};
+static const char *const images_options[] = {"height", "width", "channels", "mean", "std", "split", "part",
+                                             "skip_bad", "batch", "shuffle", "limit", NULL};
 static const char *const text_options[] = {"seq_length", "batch", "shuffle", "vocab", "limit", NULL};
 
 static const source_spec specs[DATA_SOURCE_COUNT] = {
     [DATA_CSV] = {path_only, csv_options, csv_open},
     [DATA_CSV_SEQUENCE] = {seq_params, seq_options, csv_sequence_open},
     [DATA_NPY] = {path_labels, npy_options, npy_data_open},
-    [DATA_IDX] = {images_labels, npy_options, idx_open},
+    [DATA_IDX] = {images_labels, idx_options, idx_open},
     [DATA_TEXT] = {path_only, text_options, text_open},
+    [DATA_IMAGES] = {path_only, images_options, images_open},
 };
 
 static int list_len(const char *const *l)
@@ -213,7 +217,7 @@ static int check_spec(const data_spec *spec, diag_ctx *d)
     const conf_value *call = spec->source;
     if (!call || call->kind != CV_CALL) {
         diag_error(d, call ? call->loc : spec->loc,
-                   "a data source is a call such as csv(\"file.csv\"), npy(...), idx(...), text(...)");
+                   "a data source is a call such as csv(\"file.csv\"), npy(...), idx(...), text(...), images(...)");
         return -1;
     }
     int s = source_index(call->str);
@@ -222,7 +226,7 @@ static int check_spec(const data_spec *spec, diag_ctx *d)
         if (hint)
             diag_error(d, call->loc, "unknown data source `%s`; did you mean `%s`?", call->str, hint);
         else
-            diag_error(d, call->loc, "unknown data source `%s` (csv, csv_sequence, npy, idx or text)", call->str);
+            diag_error(d, call->loc, "unknown data source `%s` (csv, csv_sequence, npy, idx, text or images)", call->str);
         return -1;
     }
     const source_spec *sp = &specs[s];
@@ -353,6 +357,9 @@ int data_probe_info(const data_spec *spec, diag_ctx *d, data_info *info)
         info->sequence = ds->sequence;
         info->classes = ds->classes;
         info->outputs = ds->outputs;
+        info->channels = ds->image_c;
+        info->height = ds->image_h;
+        info->width = ds->image_w;
     }
     dataset_free(ds);
     return rc;

@@ -1,4 +1,4 @@
-/* data.h: datasets named by `data` statements (csv, csv_sequence, npy, idx, text), read batch
+/* data.h: datasets named by `data` statements (csv, csv_sequence, npy, idx, text, images), read batch
  * by batch with bounded memory, seeded shuffling, feature normalisation and content hashing. */
 #ifndef SURGERY_DATA_H
 #define SURGERY_DATA_H
@@ -19,7 +19,9 @@
  * is given before filling it, so one batch struct can be reused across calls. Normalisers
  * returned by data_fit_normalizer own their arrays (free them with data_normalizer_release). */
 
-/* One minibatch. Feed-forward data: x [B, F], y [B, K]. Sequence data (time-major): x [T, B, F],
+/* One minibatch. Feed-forward data: x [B, F], y [B, K]. Image data (images, 4-D npy, and idx
+ * for a convolutional model input): x [B, C, H, W] (NCHW; F = C * H * W), y [B, K]; flattened to
+ * [B, F] in that order when the model input is feed-forward. Sequence data (time-major): x [T, B, F],
  * y [T, B, K]. y is one-hot for classification (K = classes) and the targets for regression
  * (K = outputs). mask [T, B] marks the steps that carry features and label_mask [T, B] the steps
  * that carry labels; both are empty (ndim 0, data NULL) when every step of the batch does. */
@@ -31,7 +33,7 @@ typedef struct batch {
     int64_t n;               /* examples in the batch (B) */
 } batch;
 
-typedef enum { DATA_CSV, DATA_CSV_SEQUENCE, DATA_NPY, DATA_IDX, DATA_TEXT, DATA_SOURCE_COUNT } data_source;
+typedef enum { DATA_CSV, DATA_CSV_SEQUENCE, DATA_NPY, DATA_IDX, DATA_TEXT, DATA_IMAGES, DATA_SOURCE_COUNT } data_source;
 extern const char *const data_source_names[DATA_SOURCE_COUNT];
 
 typedef struct dataset dataset;
@@ -43,6 +45,7 @@ typedef struct data_info {
     bool sequence;
     int64_t classes;         /* 0 = regression */
     int64_t outputs;         /* width of y: classes, or regression targets */
+    int64_t channels, height, width;   /* image data (features = C * H * W); 0 otherwise */
 } data_info;
 
 /* What a `data` statement says, as the readers take it (the script executor and the checker
@@ -53,6 +56,9 @@ typedef struct data_spec {
     const conf_value *source;   /* the source call: csv("f.csv", ...), npy(...), ... */
     const conf_arg *opts;       /* the option block, in source order */
     int n_opts;
+    const model_input *input;   /* the model input the data feeds, or NULL when not known: idx
+                                 * images are [B, 1, H, W] for a convolutional input ([B, H*W]
+                                 * otherwise); images and 4-D npy are NCHW unless it is feed-forward */
 } data_spec;
 
 /* Opens the data of a spec: resolves its paths against the script's folder,
@@ -87,6 +93,12 @@ bool data_aligns_end(const dataset *ds);
 int64_t data_fixed_steps(const dataset *ds);
 /* The `normalize` option (NORM_NONE when absent); the runtime fits it on training data. */
 norm_kind data_normalize_option(const dataset *ds);
+/* Image data: channels, height and width of one example (all 0 for other data). */
+void data_image_shape(const dataset *ds, int64_t *channels, int64_t *height, int64_t *width);
+/* images sources: the class names (the class folders, sorted; class i is name i), borrowed from
+ * the dataset, *n set to data_classes; NULL (and *n = 0) for other sources. Whoever saves the
+ * model takes them from here so predictions map back to names. */
+const char *const *data_class_names(const dataset *ds, int64_t *n);
 /* text sources: the vocabulary (byte i is class/feature i); NULL for other sources. */
 const unsigned char *data_vocab(const dataset *ds, int64_t *len);
 

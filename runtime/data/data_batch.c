@@ -158,7 +158,7 @@ void data_normalizer_apply(const normalizer *n, tensor *x, const tensor *mask)
 {
     if (!n || n->kind == NORM_NONE || !x->data)
         return;
-    assert(x->ndim >= 1 && x->shape[x->ndim - 1] == n->n);
+    assert(x->ndim >= 1 && x->size % n->n == 0);   /* rows of n: [B, F], [T, B, F] or [B, C, H, W] */
     int64_t rows = x->size / n->n;
     const float *m = mask && mask->data ? mask->data : NULL;
     assert(!m || mask->size == rows);

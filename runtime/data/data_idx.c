@@ -1,5 +1,6 @@
 /* data_idx.c: the idx(IMAGES, labels = LABELS) source: MNIST-style idx3-ubyte images (pixels
- * scaled to [0, 1]) with idx1-ubyte class labels, read by record offset. */
+ * scaled to [0, 1]) with idx1-ubyte class labels, read by record offset; [B, H*W] rows, or
+ * [B, 1, H, W] when the model input is convolutional. */
 #include "runtime/data/data_impl.h"
 
 #include <errno.h>
@@ -120,7 +121,7 @@ static int read_run(dataset *ds, idx_impl *x, int64_t first_id, int64_t a, int64
 static int idx_fill(dataset *ds, const int64_t *ids, int64_t n, batch *b, diag_ctx *d)
 {
     idx_impl *x = ds->impl;
-    if (tensor_alloc2(&b->x, n, ds->features) != 0 || tensor_alloc2(&b->y, n, ds->outputs) != 0) {
+    if (image_batch_alloc(ds, &b->x, n) != 0 || tensor_alloc2(&b->y, n, ds->outputs) != 0) {
         diag_error(d, ds->loc, "out of memory for a batch of %lld images", (long long)n);
         return -1;
     }
@@ -182,6 +183,10 @@ int idx_open(dataset *ds, const data_spec *spec, diag_ctx *d, bool probe)
         return -1;
     }
     ds->outputs = ds->classes;
+    ds->image_c = 1;
+    ds->image_h = x->rows;
+    ds->image_w = x->cols;
+    ds->image_batches = spec->input && spec->input->kind == INPUT_CONVOLUTIONAL;
     if (n == 0 || ds->features == 0) {
         diag_error(d, file_loc(d, x->images, 0, 0, 0), "the header says %lld images of %lldx%lld: nothing to read",
                    (long long)n, (long long)x->rows, (long long)x->cols);

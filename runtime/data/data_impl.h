@@ -36,6 +36,8 @@ struct dataset {
     bool in_order;               /* this epoch ignores `order` */
     bool align_end;              /* sequences padded at the start (align = end) */
     int64_t steps;               /* sequences: the steps of every batch, 0 when batches pad */
+    int64_t image_c, image_h, image_w;   /* image data: one example's shape; 0 otherwise */
+    bool image_batches;          /* x is [B, C, H, W] rather than [B, F] */
     norm_kind normalize;         /* the option */
     normalizer norm;             /* applied when kind != NORM_NONE */
     int64_t *order;              /* epoch order when shuffling; NULL = file order */
@@ -55,6 +57,7 @@ int csv_sequence_open(dataset *ds, const data_spec *spec, diag_ctx *d, bool prob
 int npy_data_open(dataset *ds, const data_spec *spec, diag_ctx *d, bool probe);
 int idx_open(dataset *ds, const data_spec *spec, diag_ctx *d, bool probe);
 int text_open(dataset *ds, const data_spec *spec, diag_ctx *d, bool probe);
+int images_open(dataset *ds, const data_spec *spec, diag_ctx *d, bool probe);
 
 /* ---- options and source arguments ---- */
 
@@ -77,6 +80,9 @@ char *src_path_arg(const data_spec *spec, const char *name, int position, const 
 /* The common options batch, shuffle, normalize (when allowed) and limit. */
 int data_common_options(dataset *ds, const data_spec *spec, bool allow_normalize, bool allow_limit,
                         int64_t *limit, diag_ctx *d);
+/* Allocates x for n examples of image data: [n, C, H, W] when ds->image_batches, else [n, F].
+ * Returns 0, or -1 when out of memory. */
+int image_batch_alloc(dataset *ds, tensor *x, int64_t n);
 /* A src_loc in a data file (path interned in d). */
 src_loc file_loc(diag_ctx *d, const char *path, int64_t line, int64_t col, int64_t len);
 /* Notes where the failing data statement is, after an error in one of its files. */

@@ -1,6 +1,7 @@
-/* data_npy.c: the npy(PATH, labels = PATH) source: float32/float64 features [N, F] or
- * batch-first sequences [N, T, F] (batched time-major), with class indices, one-hot rows or
- * regression targets as labels; read through runtime/npy.h one call per run of consecutive rows. */
+/* data_npy.c: the npy(PATH, labels = PATH) source: float32/float64 features [N, F], images
+ * [N, C, H, W] (or [N, H, W, C] with layout = nhwc, transposed on read) or batch-first sequences
+ * [N, T, F] (batched time-major), with class indices, one-hot rows or regression targets as
+ * labels; read through runtime/npy.h one call per run of consecutive rows. */
 #include "runtime/data/data_impl.h"
 
 #include <math.h>
@@ -19,6 +20,7 @@ typedef struct npy_impl {
     npy_file *x, *y;
     int64_t steps;           /* T for sequences, 1 otherwise */
     label_kind lk;
+    bool nhwc;               /* 4-D features stored [N, H, W, C] */
     float *buf;
     size_t buf_cap;          /* bytes */
 } npy_impl;
@@ -134,18 +136,19 @@ static int npyd_fill(dataset *ds, const int64_t *ids, int64_t n, batch *b, diag_
     int64_t xr = p->x->row_elems, yr = p->y->row_elems;
     char err[256];
     bool ok = ds->sequence ? tensor_alloc3(&b->x, T, n, F) == 0 && tensor_alloc3(&b->y, T, n, ds->outputs) == 0
-                           : tensor_alloc2(&b->x, n, F) == 0 && tensor_alloc2(&b->y, n, ds->outputs) == 0;
+                           : image_batch_alloc(ds, &b->x, n) == 0 && tensor_alloc2(&b->y, n, ds->outputs) == 0;
     if (!ok) {
         diag_error(d, ds->loc, "out of memory for a batch of %lld examples", (long long)n);
         return -1;
     }
-    /* Features: [N, F] rows go straight into the batch, one read per run; sequences [T, F] are
-     * staged a chunk at a time and scattered to time-major. */
-    int64_t xchunk = ds->sequence ? chunk_rows(xr) : INT64_MAX;
+    /* Features: [N, F] rows go straight into the batch, one read per run; sequences [T, F] and
+     * [H, W, C] images are staged a chunk at a time and scattered to time-major or to [C, H, W]. */
+    bool staged = ds->sequence || p->nhwc;
+    int64_t xchunk = staged ? chunk_rows(xr) : INT64_MAX;
     for (int64_t i = 0; i < n;) {
         int64_t r = run_length(ids, i, n, xchunk);
         float *dst = b->x.data + i * F;
-        if (ds->sequence) {
+        if (staged) {
             if (grow_buf(ds, p, r * xr, d) != 0)
                 return -1;
             dst = p->buf;
@@ -158,6 +161,16 @@ static int npyd_fill(dataset *ds, const int64_t *ids, int64_t n, batch *b, diag_
             for (int64_t t = 0; t < T; t++)   /* batch-first [r, T, F] to time-major [T, n, F] */
                 for (int64_t k = 0; k < r; k++)
                     memcpy(b->x.data + (t * n + i + k) * F, p->buf + (k * T + t) * F, (size_t)F * sizeof(float));
+        if (p->nhwc) {   /* [r, H, W, C] to [r, C, H, W] */
+            int64_t C = ds->image_c, HW = ds->image_h * ds->image_w;
+            for (int64_t k = 0; k < r; k++) {
+                const float *src = p->buf + k * F;
+                float *out = b->x.data + (i + k) * F;
+                for (int64_t q = 0; q < HW; q++)
+                    for (int64_t c = 0; c < C; c++)
+                        out[c * HW + q] = src[q * C + c];
+            }
+        }
         i += r;
     }
     /* Labels: a chunk of rows per read, checked again and spread into y. */
@@ -293,18 +306,35 @@ int npy_data_open(dataset *ds, const data_spec *spec, diag_ctx *d, bool probe)
         diag_error(d, xv->loc, "features must be float32 or float64; %s holds %s", x->path, npy_dtype_names[x->dtype]);
         return -1;
     }
-    if (x->ndim != 2 && x->ndim != 3) {
-        diag_error(d, xv->loc, "features %s: expected [N, F] or batch-first sequences [N, T, F]", xs);
+    if (x->ndim < 2 || x->ndim > 4) {
+        diag_error(d, xv->loc, "features %s: expected [N, F], batch-first sequences [N, T, F] or images "
+                   "[N, C, H, W]", xs);
         return -1;
     }
-    if (x->shape[0] < 1 || x->shape[x->ndim - 1] < 1 || (x->ndim == 3 && x->shape[1] < 1)) {
+    if (x->row_elems < 1 || x->shape[0] < 1) {
         diag_error(d, xv->loc, "features %s hold no data", xs);
+        return -1;
+    }
+    static const char *const layouts[] = {"nchw", "nhwc"};
+    int layout = 0;
+    if (opt_ident(spec, "layout", layouts, 2, &layout, d) != 0)
+        return -1;
+    if (data_opt(spec, "layout") && x->ndim != 4) {
+        diag_error(d, data_opt(spec, "layout")->value->loc, "`layout` is for 4-D image features; %s are %s", x->path, xs);
         return -1;
     }
     ds->sequence = x->ndim == 3;
     p->steps = ds->sequence ? x->shape[1] : 1;
     ds->steps = p->steps;
-    ds->features = x->shape[x->ndim - 1];
+    ds->features = ds->sequence ? x->shape[2] : x->row_elems;
+    if (x->ndim == 4) {
+        p->nhwc = layout == 1;
+        ds->image_c = x->shape[p->nhwc ? 3 : 1];
+        ds->image_h = x->shape[p->nhwc ? 1 : 2];
+        ds->image_w = x->shape[p->nhwc ? 2 : 3];
+        ds->image_batches = !(spec->input && spec->input->kind == INPUT_FEED_FORWARD);
+        data_setting(ds, "layout=%s", layouts[layout]);
+    }
     if (settle_labels(ds, p, lv, d) != 0)
         return -1;
     int64_t n = x->shape[0];

@@ -61,7 +61,9 @@ static dataset *slot_open(run_state *rs, data_slot *sl)
 {
     if (sl->ds)
         return sl->ds;
-    sl->ds = data_stmt_open(sl->st, rs->d);
+    data_spec spec = data_stmt_spec(sl->st);
+    spec.input = rs->m && rs->m->n_inputs == 1 ? &rs->m->inputs[0] : NULL;   /* images take its shape */
+    sl->ds = data_open(&spec, rs->d);
     if (sl->ds && rs->m->norm.kind != NORM_NONE && data_set_normalizer(sl->ds, &rs->m->norm) != 0) {
         diag_error(rs->d, sl->st->loc, "data '%s' has %lld features; the model's normaliser has %lld",
                    sl->st->name, (long long)data_features(sl->ds), (long long)rs->m->norm.n);
