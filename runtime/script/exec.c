@@ -14,6 +14,7 @@
 #include "runtime/featurize/featurize.h"
 #include "runtime/nn/kernels/loss.h"
 #include "runtime/graph/model.h"
+#include "runtime/graph/predict.h"
 #include "runtime/formats/format.h"
 #include "runtime/formats/native.h"
 #include "runtime/formats/weights_store.h"
@@ -257,13 +258,15 @@ static int evaluate_plain(run_state *rs, data_slot *sl, evaluation *e)
     }
     batch b = {0};
     int got, rc = 0;
+    exec_plan *plan = NULL;   /* built with the first batch, reused by the others */
+    const char *const *outputs = (const char *const *)m->outputs;
     while ((got = data_next(sl->ds, &b, rs->d)) == 1) {
         const tensor *in[1] = {&b.x};
         const float *masks[1] = {b.mask.data};
         tensor out = {0};
         char err[256];
-        if (model_predict_nodes(m, in, masks, (const char *const *)m->outputs, 1, &out, err,
-                                sizeof err) != 0) {
+        if ((!plan && exec_plan_for_nodes(&plan, m, outputs, 1, err, sizeof err) != 0) ||
+            exec_predict(plan, in, masks, outputs, 1, &out, err, sizeof err) != 0) {
             diag_error(rs->d, sl->st->loc, "evaluate %s: %s", sl->st->name, err);
             rc = -1;
         } else if (eval_add(e, &out, &b.y, b.label_mask.data ? &b.label_mask : NULL, err,
@@ -279,6 +282,7 @@ static int evaluate_plain(run_state *rs, data_slot *sl, evaluation *e)
         if (rc)
             break;
     }
+    exec_plan_free(plan);
     batch_release(&b);
     return got < 0 ? -1 : rc;
 }
