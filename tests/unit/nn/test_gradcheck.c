@@ -40,7 +40,8 @@ static bool close_enough(double a, double n)
 
 static bool smooth_activation(activation_kind a)
 {
-    return a != ACT_RELU && a != ACT_LEAKYRELU && a != ACT_HARDSIGMOID;
+    return a != ACT_RELU && a != ACT_LEAKYRELU && a != ACT_HARDSIGMOID && a != ACT_RELU6 &&
+           a != ACT_HARDTANH;
 }
 
 static void fill_uniform(rng *r, tensor *t, double lo, double hi)
@@ -408,14 +409,15 @@ ParameterizedTest(int *ti, gradcheck, registry, .timeout = 120)
                  type->name);
 }
 
-/* Points away from every kink (0 for the relu family, +-2.5 for hardsigmoid). */
+/* Points away from every kink (0 for the relu family, +-2.5 for hardsigmoid, +-1 for hardtanh;
+ * relu6's 6 lies outside). */
 static void kink_free(rng *r, float *x, int64_t n)
 {
     for (int64_t i = 0; i < n; i++) {
         float v;
         do
             v = (float)(6.0 * rng_uniform(r) - 3.0);
-        while (fabsf(v) < 0.1f || fabsf(fabsf(v) - 2.5f) < 0.1f);
+        while (fabsf(v) < 0.1f || fabsf(fabsf(v) - 2.5f) < 0.1f || fabsf(fabsf(v) - 1.0f) < 0.1f);
         x[i] = v;
     }
 }
