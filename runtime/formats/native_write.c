@@ -71,9 +71,26 @@ static void emit_options(emitter *em, conf_arg *opts, int n)
     }
 }
 
+/* The value of option o on L: a flow sequence for a list ([3, 3]), else plain (same, relu). */
+static void emit_option(emitter *em, const layer_option *o, const layer *L)
+{
+    double v[LOPT_MAX_VALUES];
+    int64_t items[LOPT_MAX_VALUES];
+    char text[48];
+    layer_option_get_values(o, L, v);
+    int n = layer_option_list_items(o, v, items);
+    if (n == 0) {
+        emit_value(em, layer_option_format(o, v, text, sizeof text));
+        return;
+    }
+    yo_seq_start(em, true);
+    for (int i = 0; i < n; i++)
+        yo_int(em, items[i]);
+    yo_seq_end(em);
+}
+
 static void emit_layer(emitter *em, const layer *L)
 {
-    char text[48];
     yo_map_start(em, false);
     emit_value(em, "name");
     emit_str(em, L->name);
@@ -85,7 +102,7 @@ static void emit_layer(emitter *em, const layer *L)
         if (!layer_option_written(*o, L))
             continue;
         emit_value(em, (*o)->name);
-        emit_value(em, layer_option_format(*o, (*o)->get(L), text, sizeof text));
+        emit_option(em, *o, L);
     }
     conf_arg *opts = NULL;
     int n = train_conf_to_options(&L->train, ~0u, &opts);

@@ -6,7 +6,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include "runtime/base/util.h"
-#include "runtime/nn/layer_option.h"
 
 #define LAYER_TYPE_PTR(n) &layer_type_##n,
 const layer_type *const layer_types[] = {LAYER_TYPES(LAYER_TYPE_PTR)};
@@ -47,8 +46,7 @@ layer *layer_new(const layer_type *type, const char *name)
     L->loss = LOSS_NONE;
     L->has_bias = true;
     L->forget_gate_bias = 1.0;
-    for (const layer_option *const *o = type->options; o && *o; o++)
-        (*o)->set(L, layer_option_default(*o, type));
+    layer_set_option_defaults(L);
     train_conf_defaults(&L->train);
     L->edit = EDIT_KEPT;
     return L;

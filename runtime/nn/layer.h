@@ -32,6 +32,8 @@ typedef struct act_shape {
 typedef enum { PARAM_WEIGHT, PARAM_RECURRENT, PARAM_BIAS, PARAM_STATE } param_role;
 
 #define LAYER_MAX_PARAMS 4
+/* Room for the values of a type's stored options (see struct layer's opt_store). */
+#define LAYER_OPT_STORE 32
 #define PARAM_MAX_DIMS 4
 _Static_assert(PARAM_MAX_DIMS <= TENSOR_MAX_DIMS, "a parameter is a tensor");
 typedef struct param_spec {
@@ -206,6 +208,10 @@ struct layer {
     loss_kind loss;
     bool has_bias;
     double forget_gate_bias;     /* lstm/graves_lstm forget-gate bias init (DL4J: 1.0) */
+    /* The values of the options of its type that have no field here (kernel, stride, padding,
+     * groups, ...), one after the other in the order of the type's table (layer_option_slot
+     * in layer_options.h); read them with layer_option_get_values. */
+    double opt_store[LAYER_OPT_STORE];
     train_conf train;            /* per-layer settings; set_mask marks explicit ones */
     unsigned script_set_mask;    /* fields set by the script (add options, `set`): these win
                                   * over fine_tune, unlike the base model's own settings */
@@ -237,6 +243,8 @@ int64_t layer_param_count(const layer *L);
 /* Index of a parameter by key, or -1. */
 int layer_param_index(const layer *L, const char *key);
 
+/* Sets every option of L's type to its default (in layer_options.c, with the option tables). */
+void layer_set_option_defaults(layer *L);
 /* Applies one option (from model YAML or a script's option block) to a layer: an option of its
  * type's table or a training key of train_conf_set. Unknown keys, wrong types and out-of-range values are
  * reported at the value's loc (with "did you mean" for keys) and return -1. A scratch layer

@@ -589,7 +589,96 @@ int layer_option_keys(const layer_type *type, const char **keys, int max)
     return n;
 }
 
-/* Reads v as a value of o. Returns 0 with *out set, or -1 (reported). */
+/* A list of o->len whole numbers in [lo, hi], or one number standing for all of them. */
+static int get_int_list(const layer_option *o, src_loc key_loc, const conf_value *v,
+                        struct diag_ctx *d, double *out)
+{
+    const char *key = o->name;
+    if (v->kind == CV_NUM) {
+        int64_t x;
+        if (get_int(key, key_loc, v, d, o->lo, o->hi, &x))
+            return -1;
+        for (int i = 0; i < o->len; i++)
+            out[i] = (double)x;
+        return 0;
+    }
+    if (v->kind != CV_LIST) {
+        report(d, vloc(v, key_loc), "'%s' takes a list of %d whole numbers %s, got %s", key,
+               o->len, o->items, kind_desc(v));
+        return -1;
+    }
+    if (v->n_args != o->len) {
+        report(d, vloc(v, key_loc), "'%s' takes %d whole numbers %s, got %d", key, o->len,
+               o->items, v->n_args);
+        return -1;
+    }
+    int rc = 0;
+    for (int i = 0; i < o->len; i++) {
+        int64_t x;
+        if (get_int(key, key_loc, v->args[i].value, d, o->lo, o->hi, &x))
+            rc = -1;
+        else
+            out[i] = (double)x;
+    }
+    return rc;
+}
+
+/* same | valid | [top, left, bottom, right] | [h, w] | one number for every side. */
+static int get_padding(const layer_option *o, src_loc key_loc, const conf_value *v,
+                       struct diag_ctx *d, double *out)
+{
+    static const char *const modes[] = {"same", "valid"};
+    const char *key = o->name;
+    memset(out, 0, PADDING_VALUES * sizeof *out);
+    if (v->kind == CV_IDENT || v->kind == CV_STR) {
+        if (!strcmp(v->str, "same") || !strcmp(v->str, "valid")) {
+            out[0] = v->str[0] == 's' ? PAD_SAME : PAD_VALID;
+            return 0;
+        }
+        const char *hint = diag_suggest(v->str, modes, 2);
+        if (hint)
+            report(d, vloc(v, key_loc), "unknown padding '%s' (did you mean '%s'?)", v->str, hint);
+        else
+            report(d, vloc(v, key_loc), "unknown padding '%s' (same, valid or [top, left, "
+                   "bottom, right])", v->str);
+        return -1;
+    }
+    out[0] = PAD_EXPLICIT;
+    if (v->kind == CV_NUM) {
+        int64_t x;
+        if (get_int(key, key_loc, v, d, 0, o->hi, &x))
+            return -1;
+        for (int i = 1; i < PADDING_VALUES; i++)
+            out[i] = (double)x;
+        return 0;
+    }
+    if (v->kind != CV_LIST || (v->n_args != 4 && v->n_args != 2)) {
+        if (v->kind == CV_LIST)
+            report(d, vloc(v, key_loc), "'%s' takes [top, left, bottom, right] or [height, "
+                   "width], got a list of %d", key, v->n_args);
+        else
+            report(d, vloc(v, key_loc), "'%s' takes same, valid or [top, left, bottom, right], "
+                   "got %s", key, kind_desc(v));
+        return -1;
+    }
+    int64_t side[4];
+    int rc = 0;
+    for (int i = 0; i < v->n_args; i++)
+        if (get_int(key, key_loc, v->args[i].value, d, 0, o->hi, &side[i]))
+            rc = -1;
+    if (rc)
+        return -1;
+    if (v->n_args == 2) {   /* [h, w]: h at the top and bottom, w at the left and right */
+        side[2] = side[0];
+        side[3] = side[1];
+    }
+    for (int i = 0; i < 4; i++)
+        out[i + 1] = (double)side[i];
+    return 0;
+}
+
+/* Reads v as a value of o into out (layer_option_width(o) numbers). Returns 0, or -1
+ * (reported). */
 static int option_value(const layer_option *o, src_loc key_loc, const conf_value *v,
                         struct diag_ctx *d, double *out)
 {
@@ -622,6 +711,10 @@ static int option_value(const layer_option *o, src_loc key_loc, const conf_value
         *out = k;
         return 0;
     }
+    case LOPT_INT_LIST:
+        return get_int_list(o, key_loc, v, d, out);
+    case LOPT_PADDING:
+        return get_padding(o, key_loc, v, d, out);
     }
     return -1;
 }
@@ -656,9 +749,9 @@ int layer_set_option(layer *L, const char *key, src_loc key_loc, const conf_valu
         return rc;
     const layer_option *o = layer_option_find(L->type, key);
     assert(o);
-    double x;
-    if (option_value(o, key_loc, v, d, &x))
+    double x[LOPT_MAX_VALUES];
+    if (option_value(o, key_loc, v, d, x))
         return -1;
-    o->set(L, x);
+    layer_option_set_values(o, L, x);
     return 0;
 }

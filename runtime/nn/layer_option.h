@@ -1,6 +1,7 @@
 /* layer_option.h: the descriptor of one layer option (name, value type, range, default, how
  * the model YAML writes it, what `set` may do with it, one line of documentation, how to read
- * and write it on a layer), as every layer type's option table holds them. */
+ * and write it on a layer), as every layer type's option table holds them, and the values of
+ * list-valued options (kernel = [3, 3], padding = same). */
 #ifndef SURGERY_LAYER_OPTION_H
 #define SURGERY_LAYER_OPTION_H
 
@@ -16,8 +17,21 @@ typedef enum {
     LOPT_INTEGER,   /* a whole number within [lo, hi] */
     LOPT_NUMBER,    /* a finite number within `range` */
     LOPT_BOOL,      /* true or false */
-    LOPT_ENUM       /* a name among names[0..count) (synonyms through from_name) */
+    LOPT_ENUM,      /* a name among names[0..count) (synonyms through from_name) */
+    LOPT_INT_LIST,  /* len whole numbers within [lo, hi]: [3, 3]; one number stands for all */
+    LOPT_PADDING    /* same | valid | [top, left, bottom, right] (>= 0); [h, w] and one number
+                     * stand for symmetric padding */
 } layer_option_kind;
+
+/* A padding value holds its mode, then top, left, bottom, right (explicit only). `same` pads
+ * so that out = ceil(in / stride), the extra cell at the bottom and right (DL4J's
+ * ConvolutionMode.Same, ONNX SAME_UPPER, TensorFlow's same); `valid` pads nothing (DL4J's
+ * Truncate). */
+typedef enum { PAD_VALID, PAD_SAME, PAD_EXPLICIT } padding_mode;
+#define PADDING_VALUES 5
+
+/* The most numbers one option holds (padding's mode and four sides). */
+#define LOPT_MAX_VALUES 5
 
 /* The ranges a number may be restricted to. */
 typedef enum {
@@ -42,23 +56,38 @@ typedef struct layer_option {
     const char *name;
     layer_option_kind kind;
     option_range range;                 /* LOPT_NUMBER */
-    double lo, hi;                      /* LOPT_INTEGER */
+    double lo, hi;                      /* LOPT_INTEGER, LOPT_INT_LIST (each item) */
+    int len;                            /* LOPT_INT_LIST: how many numbers */
+    const char *items;                  /* LOPT_INT_LIST: what they are, "[height, width]" */
     const char *const *names;           /* LOPT_ENUM: canonical names, indexed by value */
     int count;
     int (*from_name)(const char *s);    /* LOPT_ENUM: value of a name, -1 when unknown */
     const char *what;                   /* LOPT_ENUM: "activation" in "unknown activation 'x'" */
     double def;                         /* the default value ... */
+    double defs[LOPT_MAX_VALUES];       /* ... of a list kind (padding: its mode first) ... */
     double (*type_default)(const struct layer_type *t);  /* ... unless this gives it per type */
     const char *default_doc;            /* the default in the documentation, when not the value */
     layer_option_write write;
     layer_option_set set_rule;
     const char *doc;                    /* one line */
-    /* The value on a layer (enums as their index, bools as 0/1). */
+    /* The value on a layer (enums as their index, bools as 0/1), for options kept in a field
+     * of struct layer. Both NULL: the option keeps its values in the layer's option storage
+     * (layer.opt_store), at the place its type's table gives it (layer_option_slot); list
+     * kinds always do. */
     double (*get)(const struct layer *L);
     void (*set)(struct layer *L, double v);
 } layer_option;
 
-/* The default of o for a layer of type t. */
+/* How many numbers o holds: 1 for a scalar, len for a list, PADDING_VALUES for padding. */
+static inline int layer_option_width(const layer_option *o)
+{
+    return o->kind == LOPT_INT_LIST ? o->len : o->kind == LOPT_PADDING ? PADDING_VALUES : 1;
+}
+
+/* Whether o keeps its values in the layer's option storage. */
+static inline bool layer_option_stored(const layer_option *o) { return !o->get; }
+
+/* The default of a scalar o for a layer of type t. */
 static inline double layer_option_default(const layer_option *o, const struct layer_type *t)
 {
     return o->type_default && t ? o->type_default(t) : o->def;

@@ -2,6 +2,7 @@
  * tables, and what derives from them: written values, the cache digest and the documentation. */
 #include "runtime/nn/layer_options.h"
 
+#include <assert.h>
 #include <inttypes.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -108,23 +109,121 @@ const layer_option *layer_option_find(const layer_type *t, const char *key)
     return o;
 }
 
-const char *layer_option_format(const layer_option *o, double v, char *buf, size_t n)
+/* ---- values ---- */
+
+int layer_option_slot(const layer_type *t, const layer_option *o)
 {
+    int slot = 0;
+    for (const layer_option *const *p = t ? t->options : NULL; p && *p; p++) {
+        if (*p == o) {
+            assert(slot + layer_option_width(o) <= LAYER_OPT_STORE);
+            return slot;
+        }
+        if (layer_option_stored(*p))
+            slot += layer_option_width(*p);
+    }
+    assert(!t);   /* only a scratch layer holds an option of no table */
+    return 0;
+}
+
+void layer_option_get_values(const layer_option *o, const layer *L, double *v)
+{
+    if (!layer_option_stored(o)) {
+        v[0] = o->get(L);
+        return;
+    }
+    int slot = layer_option_slot(L->type, o);
+    for (int i = 0; i < layer_option_width(o); i++)
+        v[i] = L->opt_store[slot + i];
+}
+
+void layer_option_default_values(const layer_option *o, const layer_type *t, double *v)
+{
+    if (o->kind == LOPT_INT_LIST || o->kind == LOPT_PADDING)
+        memcpy(v, o->defs, (size_t)layer_option_width(o) * sizeof *v);
+    else
+        v[0] = layer_option_default(o, t);
+}
+
+void layer_option_set_values(const layer_option *o, layer *L, const double *v)
+{
+    if (!layer_option_stored(o)) {
+        o->set(L, v[0]);
+        return;
+    }
+    int slot = layer_option_slot(L->type, o);
+    for (int i = 0; i < layer_option_width(o); i++)
+        L->opt_store[slot + i] = v[i];
+}
+
+void layer_set_option_defaults(layer *L)
+{
+    for (const layer_option *const *o = L->type->options; o && *o; o++) {
+        double v[LOPT_MAX_VALUES];
+        layer_option_default_values(*o, L->type, v);
+        layer_option_set_values(*o, L, v);
+    }
+}
+
+bool layer_option_is_default(const layer_option *o, const layer *L)
+{
+    double v[LOPT_MAX_VALUES], def[LOPT_MAX_VALUES];
+    layer_option_get_values(o, L, v);
+    layer_option_default_values(o, L->type, def);
+    for (int i = 0; i < layer_option_width(o); i++)
+        if (v[i] != def[i])
+            return false;
+    return true;
+}
+
+int layer_option_list_items(const layer_option *o, const double *v, int64_t *items)
+{
+    int n = 0;
+    if (o->kind == LOPT_INT_LIST)
+        for (; n < o->len; n++)
+            items[n] = (int64_t)v[n];
+    else if (o->kind == LOPT_PADDING && (int)v[0] == PAD_EXPLICIT)
+        for (; n < PADDING_VALUES - 1; n++)
+            items[n] = (int64_t)v[n + 1];
+    return n;
+}
+
+static const char *const padding_mode_names[] = {[PAD_VALID] = "valid", [PAD_SAME] = "same"};
+
+const char *layer_option_format(const layer_option *o, const double *v, char *buf, size_t n)
+{
+    int64_t items[LOPT_MAX_VALUES];
+    int count = layer_option_list_items(o, v, items);
+    if (count > 0) {
+        size_t used = 0;
+        for (int i = 0; i < count && used < n; i++) {
+            int w = snprintf(buf + used, n - used, "%s%" PRId64, i ? ", " : "[", items[i]);
+            used += w > 0 ? (size_t)w : 0;
+        }
+        if (used < n)
+            snprintf(buf + used, n - used, "]");
+        return buf;
+    }
     switch (o->kind) {
     case LOPT_INTEGER:
-        snprintf(buf, n, "%" PRId64, (int64_t)v);
+        snprintf(buf, n, "%" PRId64, (int64_t)v[0]);
         break;
     case LOPT_NUMBER:
-        conf_format_num(v, buf, n);
+        conf_format_num(v[0], buf, n);
         break;
     case LOPT_BOOL:
-        snprintf(buf, n, "%s", v != 0 ? "true" : "false");
+        snprintf(buf, n, "%s", v[0] != 0 ? "true" : "false");
         break;
     case LOPT_ENUM: {
-        int k = (int)v;
+        int k = (int)v[0];
         snprintf(buf, n, "%s", k >= 0 && k < o->count ? o->names[k] : "?");
         break;
     }
+    case LOPT_PADDING:
+        snprintf(buf, n, "%s", padding_mode_names[(int)v[0] == PAD_SAME]);
+        break;
+    case LOPT_INT_LIST:
+        break;
     }
     return buf;
 }
@@ -136,7 +235,7 @@ bool layer_option_written(const layer_option *o, const layer *L)
     case LOPT_WRITE_NEVER: return false;
     case LOPT_WRITE_CHANGED: break;
     }
-    return o->get(L) != layer_option_default(o, L->type);
+    return !layer_option_is_default(o, L);
 }
 
 /* ---- the cache digest ---- */
@@ -147,15 +246,28 @@ static const layer_option *const digest_base[] = {
     &layer_opt_has_bias};
 #define N_DIGEST_BASE (sizeof digest_base / sizeof digest_base[0])
 
-static int digest_value(const layer_option *o, double v, char *buf, size_t n)
+static int digest_value(const layer_option *o, const double *v, char *buf, size_t n)
 {
     switch (o->kind) {
-    case LOPT_INTEGER: return snprintf(buf, n, "%lld", (long long)v);
-    case LOPT_NUMBER: return snprintf(buf, n, "%.17g", v);
+    case LOPT_INTEGER: return snprintf(buf, n, "%lld", (long long)v[0]);
+    case LOPT_NUMBER: return snprintf(buf, n, "%.17g", v[0]);
     case LOPT_BOOL:
     case LOPT_ENUM: break;
+    case LOPT_INT_LIST:
+    case LOPT_PADDING: {
+        /* list items comma-separated; padding as its mode, then the sides when explicit */
+        int used = 0, width = layer_option_width(o);
+        if (o->kind == LOPT_PADDING && (int)v[0] != PAD_EXPLICIT)
+            width = 1;
+        for (int i = 0; i < width; i++) {
+            int w = snprintf((size_t)used < n ? buf + used : NULL, (size_t)used < n ? n - (size_t)used : 0,
+                             "%s%lld", i ? "," : "", (long long)v[i]);
+            used += w > 0 ? w : 0;
+        }
+        return used;
     }
-    return snprintf(buf, n, "%d", (int)v);
+    }
+    return snprintf(buf, n, "%d", (int)v[0]);
 }
 
 int layer_options_digest(const layer *L, char *buf, size_t n)
@@ -170,16 +282,18 @@ int layer_options_digest(const layer *L, char *buf, size_t n)
     } while (0)
     APPEND("%s", L->type->name);
     for (size_t i = 0; i < N_DIGEST_BASE; i++) {
-        digest_value(digest_base[i], digest_base[i]->get(L), value, sizeof value);
+        double v = digest_base[i]->get(L);
+        digest_value(digest_base[i], &v, value, sizeof value);
         APPEND("|%s", value);
     }
     for (const layer_option *const *o = L->type->options; o && *o; o++) {
         bool in_base = false;
         for (size_t i = 0; i < N_DIGEST_BASE; i++)
             in_base = in_base || !strcmp(digest_base[i]->name, (*o)->name);
-        double v = (*o)->get(L);
-        if (in_base || v == layer_option_default(*o, L->type))
+        if (in_base || layer_option_is_default(*o, L))
             continue;
+        double v[LOPT_MAX_VALUES];
+        layer_option_get_values(*o, L, v);
         digest_value(*o, v, value, sizeof value);
         APPEND("|%s=%s", (*o)->name, value);
     }
@@ -207,6 +321,13 @@ static void describe_value(const layer_option *o, char *buf, size_t n)
     case LOPT_ENUM:
         snprintf(buf, n, "%s name", o->what);
         return;
+    case LOPT_INT_LIST:
+        snprintf(buf, n, "%d integers >= %.0f, %s (one number: all %d)", o->len, o->lo, o->items,
+                 o->len);
+        return;
+    case LOPT_PADDING:
+        snprintf(buf, n, "`same`, `valid`, [top, left, bottom, right] or [h, w]");
+        return;
     }
 }
 
@@ -225,13 +346,15 @@ char *layer_options_markdown(const layer_type *t)
         EMIT("Options of `%s`:\n\n| option | value | default | description |\n|---|---|---|---|\n",
              t->name);
         for (const layer_option *const *o = t->options; o && *o; o++) {
-            char value[64], def[64];
+            char value[96], def[64];
             describe_value(*o, value, sizeof value);
             if ((*o)->default_doc)
                 snprintf(def, sizeof def, "%s", (*o)->default_doc);
             else {
                 char text[48];
-                layer_option_format(*o, layer_option_default(*o, t), text, sizeof text);
+                double v[LOPT_MAX_VALUES];
+                layer_option_default_values(*o, t, v);
+                layer_option_format(*o, v, text, sizeof text);
                 snprintf(def, sizeof def, "`%s`", text);
             }
             EMIT("| `%s` | %s | %s | %s |\n", (*o)->name, value, def, (*o)->doc);

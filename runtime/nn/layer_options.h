@@ -7,6 +7,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include "runtime/base/conf.h"
 #include "runtime/nn/layer_option.h"
 
@@ -26,8 +27,24 @@ extern const layer_option *const layer_common_options[];
 
 /* The option of type t (NULL: of any type) called key, or NULL. */
 const layer_option *layer_option_find(const struct layer_type *t, const char *key);
-/* The value v of o as the model YAML writes it: 100, 0.01, true, relu. Returns buf. */
-const char *layer_option_format(const layer_option *o, double v, char *buf, size_t n);
+/* The values of o on L (layer_option_width of them) into v; the default values for type t;
+ * and replacing the values of o on L by v. */
+void layer_option_get_values(const layer_option *o, const struct layer *L, double *v);
+void layer_option_default_values(const layer_option *o, const struct layer_type *t, double *v);
+void layer_option_set_values(const layer_option *o, struct layer *L, const double *v);
+/* Whether o holds its default on L. */
+bool layer_option_is_default(const layer_option *o, const struct layer *L);
+/* Where the values of a stored option o start in L->opt_store for a layer of type t: the sum
+ * of the widths of the stored options before it in t's table (0 for a NULL type: a scratch
+ * layer that only checks values). */
+int layer_option_slot(const struct layer_type *t, const layer_option *o);
+/* The values v of o (layer_option_width of them) as the model YAML writes them: 100, 0.01,
+ * true, relu, [3, 3], same, [1, 0, 1, 0]. Returns buf. */
+const char *layer_option_format(const layer_option *o, const double *v, char *buf, size_t n);
+/* Of the values v of o, the numbers the model YAML writes as a sequence into items (at most
+ * LOPT_MAX_VALUES - 1 for padding, len for a list): their count, or 0 when the value is a
+ * scalar (same, valid, every non-list kind). */
+int layer_option_list_items(const layer_option *o, const double *v, int64_t *items);
 /* Whether the model YAML writes o for layer L (see layer_option_write). */
 bool layer_option_written(const layer_option *o, const struct layer *L);
 

@@ -33,8 +33,15 @@ Test(layer_options, every_entry_is_complete_and_names_are_unique)
         const layer_type *t = layer_types[i];
         cr_assert(t->options, "%s has no option table", t->name);
         for (const layer_option *const *o = t->options; *o; o++) {
-            cr_assert((*o)->name && (*o)->doc && (*o)->get && (*o)->set, "%s: incomplete option",
-                      t->name);
+            cr_assert((*o)->name && (*o)->doc && !(*o)->get == !(*o)->set,
+                      "%s: incomplete option", t->name);
+            if ((*o)->kind == LOPT_INT_LIST)
+                cr_assert((*o)->len > 0 && (*o)->len < LOPT_MAX_VALUES && (*o)->items &&
+                          !(*o)->get, "%s.%s: a list is kept in the option storage", t->name,
+                          (*o)->name);
+            if ((*o)->kind == LOPT_PADDING)
+                cr_assert(!(*o)->get, "%s.%s: padding is kept in the option storage", t->name,
+                          (*o)->name);
             cr_assert(!strchr((*o)->doc, '\n') && !strchr((*o)->doc, '|'),
                       "%s.%s: the doc must be one table cell", t->name, (*o)->name);
             if ((*o)->kind == LOPT_ENUM)
@@ -56,9 +63,13 @@ Test(layer_options, new_layers_hold_their_type_defaults)
         const layer_type *t = layer_types[i];
         layer *L = layer_new(t, "x");
         cr_assert(L);
-        for (const layer_option *const *o = t->options; *o; o++)
-            cr_assert_eq((*o)->get(L), layer_option_default(*o, t), "%s.%s", t->name,
-                         (*o)->name);
+        int stored = 0;
+        for (const layer_option *const *o = t->options; *o; o++) {
+            cr_assert(layer_option_is_default(*o, L), "%s.%s", t->name, (*o)->name);
+            if (layer_option_stored(*o))
+                stored += layer_option_width(*o);
+        }
+        cr_assert_leq(stored, LAYER_OPT_STORE, "%s: its options need more room", t->name);
         cr_assert(!L->n_in_given);
         layer_free(L);
     }
@@ -121,8 +132,14 @@ static int candidates(const layer_option *o, const char **out, int max)
     static const char *const integers[] = {"1", "2", "3", NULL};
     static const char *const numbers[] = {"0.5", "2.5", "-0.5", NULL};
     static const char *const bools[] = {"false", "true", NULL};
+    static const char *const lists[] = {"[2, 1]", "[1, 2]", "2", "1", NULL};
+    static const char *const paddings[] = {"same", "[1, 0, 2, 1]", "[1, 1]", "valid", NULL};
     int n = 0;
-    if (o->kind == LOPT_ENUM) {
+    if (o->kind == LOPT_INT_LIST || o->kind == LOPT_PADDING) {
+        for (const char *const *l = o->kind == LOPT_PADDING ? paddings : lists; *l && n < max - 1;
+             l++)
+            out[n++] = *l;
+    } else if (o->kind == LOPT_ENUM) {
         for (int k = 0; k < o->count && n < max - 1; k++)
             out[n++] = o->names[k];
     } else {
@@ -157,8 +174,8 @@ static model *one_layer_model(const layer_type *t, input_kind kind, const layer_
         cr_assert_eq(set_text(L, "n_in", "1"), 0);
     if (layer_option_find(t, "n_out"))
         cr_assert_eq(set_text(L, "n_out", "3"), 0);
-    if (set_text(L, o->name, text) != 0 || o->get(L) == layer_option_default(o, t) ||
-        model_infer_shapes(m, NULL) != 0 || o->get(L) == layer_option_default(o, t) ||
+    if (set_text(L, o->name, text) != 0 || layer_option_is_default(o, L) ||
+        model_infer_shapes(m, NULL) != 0 || layer_option_is_default(o, L) ||
         model_init_params(m) != 0) {
         model_free(m);
         return NULL;
@@ -199,9 +216,17 @@ Test(layer_options, every_option_survives_a_save_and_load)
             cr_assert(back, "%s %s = %s: %s", t->name, (*o)->name, used, (fflush(fp), said));
             const layer *a = model_find_layer(m, "x"), *b = model_find_layer(back, "x");
             cr_assert(b);
-            for (const layer_option *const *p = t->options; *p; p++)
-                cr_expect_eq((*p)->get(a), (*p)->get(b), "%s with %s = %s: %s is %g, read back %g",
-                             t->name, (*o)->name, used, (*p)->name, (*p)->get(a), (*p)->get(b));
+            for (const layer_option *const *p = t->options; *p; p++) {
+                double va[LOPT_MAX_VALUES], vb[LOPT_MAX_VALUES];
+                char ta[64], tb[64];
+                layer_option_get_values(*p, a, va);
+                layer_option_get_values(*p, b, vb);
+                layer_option_format(*p, va, ta, sizeof ta);
+                layer_option_format(*p, vb, tb, sizeof tb);
+                cr_expect_str_eq(ta, tb, "%s with %s = %s: %s is %s, read back %s", t->name,
+                                 (*o)->name, used, (*p)->name, ta, tb);
+                cr_expect(!memcmp(va, vb, (size_t)layer_option_width(*p) * sizeof *va));
+            }
             model_free(back);
             model_free(m);
         }
