@@ -16,6 +16,7 @@
 #include "runtime/formats/native_yaml.h"
 #include "runtime/formats/weights_store.h"
 #include "runtime/graph/builder.h"
+#include "runtime/nn/layer_options.h"
 
 char *model_weights_path(const char *yaml_path)
 {
@@ -251,7 +252,9 @@ static void read_layer(yctx *y, yaml_node_t *n, int index)
             y->errors++;
         conf_value_free(v);
     }
-    if (type_has_params(type) && L->n_out <= 0 && !has_key(y, n, "n_out"))
+    /* a type whose n_out follows its input (batch_norm) infers it */
+    if (type_has_params(type) && L->n_out <= 0 && !has_key(y, n, "n_out") &&
+        layer_option_find(type, "n_out") != &layer_opt_n_out_inferred)
         yerr(y, name_loc, "layer '%s' (%s) needs 'n_out'", name, type->name);
     /* Added even when an option was wrong, so later references to it raise no second error
      * (the model is discarded anyway). */

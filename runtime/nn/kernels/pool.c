@@ -1,9 +1,23 @@
 /* pool.c: windowed max and average pooling over NCHW planes (padding, ceil mode, the two avg
- * divisors) and global max / avg / sum pooling over planes or masked time steps. */
+ * divisors), global max / avg / sum pooling over planes or masked time steps, shifted copies
+ * of planes and nearest upsampling. */
 #include "runtime/nn/kernels/pool.h"
 
 #include <float.h>
 #include <stddef.h>
+#include <strings.h>
+
+const char *const pool_kind_names[POOL_KIND_COUNT] = {"max", "avg", "sum"};
+
+int pool_kind_from_name(const char *s)
+{
+    for (int k = 0; k < POOL_KIND_COUNT; k++)
+        if (!strcasecmp(s, pool_kind_names[k]))
+            return k;
+    if (!strcasecmp(s, "average") || !strcasecmp(s, "mean"))
+        return POOL_AVG;
+    return -1;
+}
 
 int64_t pool_out_size(int64_t n, int64_t k, int64_t s, int64_t lo, int64_t hi, bool ceil_mode)
 {
@@ -216,4 +230,64 @@ void global_pool_time_backward(pool_kind k, int64_t t, int64_t batch, int64_t f,
                     dx[(st * batch + b) * f + j] += g;
         }
     }
+}
+
+/* The rows [*r0, *r1) of the output that come from inside the input, shifted by off. */
+static void shift_range(int64_t n, int64_t on, int64_t off, int64_t *r0, int64_t *r1)
+{
+    *r0 = off > 0 ? off : 0;
+    *r1 = n + off < on ? n + off : on;
+    if (*r1 < *r0)
+        *r1 = *r0;
+}
+
+void planes_shift(int64_t planes, int64_t h, int64_t w, int64_t oh, int64_t ow, int64_t top,
+                  int64_t left, const float *x, float *y)
+{
+    int64_t r0, r1, c0, c1;
+    shift_range(h, oh, top, &r0, &r1);
+    shift_range(w, ow, left, &c0, &c1);
+    for (int64_t p = 0; p < planes; p++) {
+        float *yp = y + p * oh * ow;
+        const float *xp = x + p * h * w;
+        for (int64_t r = 0; r < oh; r++)
+            for (int64_t c = 0; c < ow; c++)
+                yp[r * ow + c] = r >= r0 && r < r1 && c >= c0 && c < c1
+                                     ? xp[(r - top) * w + (c - left)] : 0.0f;
+    }
+}
+
+void planes_shift_backward(int64_t planes, int64_t h, int64_t w, int64_t oh, int64_t ow,
+                           int64_t top, int64_t left, const float *dy, float *dx)
+{
+    int64_t r0, r1, c0, c1;
+    shift_range(h, oh, top, &r0, &r1);
+    shift_range(w, ow, left, &c0, &c1);
+    for (int64_t p = 0; p < planes; p++) {
+        const float *dyp = dy + p * oh * ow;
+        float *dxp = dx + p * h * w;
+        for (int64_t r = r0; r < r1; r++)
+            for (int64_t c = c0; c < c1; c++)
+                dxp[(r - top) * w + (c - left)] += dyp[r * ow + c];
+    }
+}
+
+void planes_upsample(int64_t planes, int64_t h, int64_t w, int64_t sh, int64_t sw,
+                     const float *x, float *y)
+{
+    const int64_t ow = w * sw;
+    for (int64_t p = 0; p < planes; p++)
+        for (int64_t r = 0; r < h * sh; r++)
+            for (int64_t c = 0; c < ow; c++)
+                y[(p * h * sh + r) * ow + c] = x[(p * h + r / sh) * w + c / sw];
+}
+
+void planes_upsample_backward(int64_t planes, int64_t h, int64_t w, int64_t sh, int64_t sw,
+                              const float *dy, float *dx)
+{
+    const int64_t ow = w * sw;
+    for (int64_t p = 0; p < planes; p++)
+        for (int64_t r = 0; r < h * sh; r++)
+            for (int64_t c = 0; c < ow; c++)
+                dx[(p * h + r / sh) * w + c / sw] += dy[(p * h * sh + r) * ow + c];
 }

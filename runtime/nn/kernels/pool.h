@@ -1,7 +1,7 @@
-/* pool.h: pooling over NCHW activations (max and average windows with padding and ceil mode, as
+/* pool.h: pooling and the other spatial kernels over NCHW activations (max and average windows with padding and ceil mode, as
  * DL4J's SubsamplingLayer and PyTorch's max_pool2d / avg_pool2d) and global pooling over the
- * height and width of NCHW data or the time steps of masked time-major sequences, forward and
- * backward. */
+ * height and width of NCHW data or the time steps of masked time-major sequences; shifted copies
+ * (zero padding, cropping) and nearest upsampling; forward and backward. */
 #ifndef SURGERY_POOL_H
 #define SURGERY_POOL_H
 
@@ -11,7 +11,11 @@
 /* Ownership: no state; every buffer is borrowed for the duration of the call. Backward
  * functions ADD into dx. */
 
-typedef enum { POOL_MAX, POOL_AVG, POOL_SUM } pool_kind;
+typedef enum { POOL_MAX, POOL_AVG, POOL_SUM, POOL_KIND_COUNT } pool_kind;
+/* "max", "avg", "sum" (the `pooling` option's names); pool_kind_from_name also takes
+ * "average" and "mean" for avg, ignoring case as DL4J's enum names; -1 when unknown. */
+extern const char *const pool_kind_names[POOL_KIND_COUNT];
+int pool_kind_from_name(const char *s);
 
 /* The geometry of a windowed pooling over [batch, c, h, w] into [batch, c, oh, ow]. */
 typedef struct pool2d_geom {
@@ -53,5 +57,20 @@ void global_pool_time(pool_kind k, int64_t t, int64_t batch, int64_t f, const fl
 void global_pool_time_backward(pool_kind k, int64_t t, int64_t batch, int64_t f,
                                const float *mask, const int32_t *argmax, const float *dy,
                                float *dx);
+
+/* Shifted copies of [planes, h, w] into [planes, oh, ow]: y[p][r][c] = x[p][r - top][c - left]
+ * where that lies inside x, else 0 (zero padding: top, left >= 0; cropping: <= 0); the
+ * backward adds dy back at the same places. */
+void planes_shift(int64_t planes, int64_t h, int64_t w, int64_t oh, int64_t ow, int64_t top,
+                  int64_t left, const float *x, float *y);
+void planes_shift_backward(int64_t planes, int64_t h, int64_t w, int64_t oh, int64_t ow,
+                           int64_t top, int64_t left, const float *dy, float *dx);
+
+/* Nearest-neighbour upsampling of [planes, h, w] by (sh, sw) into [planes, h sh, w sw]; the
+ * backward sums each block of dy into its source cell. */
+void planes_upsample(int64_t planes, int64_t h, int64_t w, int64_t sh, int64_t sw,
+                     const float *x, float *y);
+void planes_upsample_backward(int64_t planes, int64_t h, int64_t w, int64_t sh, int64_t sw,
+                              const float *dy, float *dx);
 
 #endif

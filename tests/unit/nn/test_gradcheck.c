@@ -32,6 +32,9 @@
 #define GC_OUT 3        /* n_out of layers that have one */
 #define GC_VOCAB 5      /* n_in of index-input layers */
 #define GC_PREFILL 0.25f /* grads and din start here: backward must ADD */
+#define GC_C 2          /* convolutional inputs: channels, height, width */
+#define GC_H 5
+#define GC_W 3
 
 static bool close_enough(double a, double n)
 {
@@ -50,10 +53,31 @@ static void fill_uniform(rng *r, tensor *t, double lo, double hi)
         t->data[i] = (float)(lo + (hi - lo) * rng_uniform(r));
 }
 
+/* Distinct values GC_SPACING apart in random order: no max-pooling window holds two values
+ * within the finite-difference step of each other, so its winner never changes under it. */
+#define GC_SPACING 0.05
+static void fill_spaced(rng *r, tensor *t)
+{
+    for (int64_t i = 0; i < t->size; i++)
+        t->data[i] = (float)(i * GC_SPACING);
+    for (int64_t i = t->size - 1; i > 0; i--) {
+        int64_t j = (int64_t)rng_below(r, (uint64_t)i + 1);
+        float v = t->data[i];
+        t->data[i] = t->data[j];
+        t->data[j] = v;
+    }
+    for (int64_t i = 0; i < t->size; i++)
+        t->data[i] -= (float)(t->size * GC_SPACING / 2);
+}
+
 static int alloc_act(tensor *t, act_shape s)
 {
     if (s.kind == SHAPE_RNN)
         return tensor_alloc3(t, GC_T, GC_B, s.size);
+    if (s.kind == SHAPE_CNN) {
+        const int64_t shape[4] = {GC_B, s.c, s.h, s.w};
+        return tensor_alloc(t, 4, shape);
+    }
     return tensor_alloc2(t, GC_B, s.size);
 }
 
@@ -167,8 +191,11 @@ static bool gc_build(gc *g, const layer_type *type, shape_kind kind, const int64
     g->L = L;
     g->n_in = (type->flags & LT_MULTI_INPUT) ? 2 : 1;
     for (int i = 0; i < g->n_in; i++)
-        g->in_shape[i] = (act_shape){.kind = kind,
-                                     .size = (type->flags & LT_INDEX_INPUT) ? 1 : sizes[i]};
+        g->in_shape[i] = kind == SHAPE_CNN
+                             ? (act_shape){.kind = kind, .c = GC_C, .h = GC_H, .w = GC_W,
+                                           .size = GC_C * GC_H * GC_W}
+                             : (act_shape){.kind = kind, .size = (type->flags & LT_INDEX_INPUT)
+                                                                     ? 1 : sizes[i]};
     act_shape out;
     char msg[256];
     if (type->infer(L, g->in_shape, g->n_in, &out, msg, sizeof msg) != 0) {
@@ -192,6 +219,8 @@ static bool gc_build(gc *g, const layer_type *type, shape_kind kind, const int64
         if (type->flags & LT_INDEX_INPUT)
             for (int64_t k = 0; k < g->in[i].size; k++)
                 g->in[i].data[k] = (float)rng_below(r, GC_VOCAB);
+        else if (kind == SHAPE_CNN)
+            fill_spaced(r, &g->in[i]);
         else
             fill_uniform(r, &g->in[i], -1.0, 1.0);
     }
@@ -333,7 +362,8 @@ static bool check_type(const layer_type *type, shape_kind kind, variant v)
     g.use_mask = v.mask;
     char what[160];
     snprintf(what, sizeof what, "%s on %s input, dropout %.1f%s, %s/%s%s", type->name,
-             kind == SHAPE_RNN ? "recurrent" : "feed-forward", v.dropout, v.mask ? ", masked" : "",
+             kind == SHAPE_RNN ? "recurrent" : kind == SHAPE_CNN ? "convolutional" : "feed-forward",
+             v.dropout, v.mask ? ", masked" : "",
              activation_names[g.L->activation],
              (type->flags & LT_LOSS) ? loss_names[g.L->loss] : "-",
              v.loss >= 0 ? " with labels" : "");
@@ -343,8 +373,9 @@ static bool check_type(const layer_type *type, shape_kind kind, variant v)
         g.use_labels = true;
     }
     /* Without dropout of its own, a layer's training forward equals its inference forward
-     * whatever its `dropout` setting: the trainer drops its inputs, the layer does not. */
-    if (v.dropout == 0.0 || !applies_own_dropout(type))
+     * whatever its `dropout` setting: the trainer drops its inputs, the layer does not. Batch
+     * statistics differ by design (the convolutional block checks batch_norm's inference). */
+    if ((v.dropout == 0.0 || !applies_own_dropout(type)) && !(type->flags & LT_BATCH_STATS))
         gc_inference_matches(&g);
     gc_run(&g);
     gc_free(&g);
@@ -364,8 +395,8 @@ ParameterizedTest(int *ti, gradcheck, registry, .timeout = 120)
 {
     const layer_type *type = layer_types[*ti];
     int kinds_ok = 0;
-    const shape_kind kinds[2] = {SHAPE_FF, SHAPE_RNN};
-    for (int k = 0; k < 2; k++) {
+    const shape_kind kinds[3] = {SHAPE_FF, SHAPE_RNN, SHAPE_CNN};
+    for (int k = 0; k < 3; k++) {
         shape_kind kind = kinds[k];
         variant plain = {.dropout = 0.0, .mask = false, .loss = -1, .activation = -1};
         if (!check_type(type, kind, plain))
@@ -405,8 +436,8 @@ ParameterizedTest(int *ti, gradcheck, registry, .timeout = 120)
             }
         }
     }
-    cr_expect_gt(kinds_ok, 0, "%s accepted neither feed-forward nor recurrent test input",
-                 type->name);
+    cr_expect_gt(kinds_ok, 0, "%s accepted no feed-forward, recurrent or convolutional test "
+                 "input", type->name);
 }
 
 /* Points away from every kink (0 for the relu family, +-2.5 for hardsigmoid, +-1 for hardtanh;

@@ -163,7 +163,15 @@ static model *one_layer_model(const layer_type *t, input_kind kind, const layer_
     model *m = model_new("options");
     cr_assert(m);
     for (int i = 0; i < n_inputs; i++)
+    {
         cr_assert_eq(model_add_input(m, names[i], kind, 1, loc_none()), 0);
+        if (kind == INPUT_CONVOLUTIONAL) {   /* one 6 x 6 channel */
+            model_input *in = &m->inputs[m->n_inputs - 1];
+            in->c = 1;
+            in->h = in->w = 6;
+            in->size = 36;
+        }
+    }
     layer *L = layer_new(t, "x");
     cr_assert(L);
     layer_set_inputs(L, names, n_inputs);
@@ -185,7 +193,8 @@ static model *one_layer_model(const layer_type *t, input_kind kind, const layer_
 
 Test(layer_options, every_option_survives_a_save_and_load)
 {
-    static const input_kind kinds[] = {INPUT_FEED_FORWARD, INPUT_RECURRENT};
+    static const input_kind kinds[] = {INPUT_FEED_FORWARD, INPUT_RECURRENT,
+                                       INPUT_CONVOLUTIONAL};
     char dir[] = "/tmp/surgery-opts-XXXXXX";
     cr_assert(mkdtemp(dir));
     char path[64], weights[64];
@@ -205,7 +214,7 @@ Test(layer_options, every_option_survives_a_save_and_load)
             candidates(*o, texts, 64);
             model *m = NULL;
             const char *used = NULL;
-            for (int k = 0; !m && k < 2; k++)
+            for (int k = 0; !m && k < 3; k++)
                 for (int c = 0; !m && texts[c]; c++)
                     if ((m = one_layer_model(t, kinds[k], *o, texts[c])))
                         used = texts[c];
