@@ -12,6 +12,7 @@
 #include "runtime/nn/kernels/activation.h"
 #include "runtime/nn/layer.h"
 #include "runtime/nn/kernels/loss.h"
+#include "runtime/base/conf.h"
 #include "runtime/base/rng.h"
 #include "runtime/tensor/tensor.h"
 
@@ -172,13 +173,16 @@ static void compare(gc *g, const char *kind, int k, const tensor *analytic, tens
     cr_expect_eq(bad, 0, "%s: %d %s gradient entries differ", g->what, bad, kind);
 }
 
-/* Builds the layer on inputs of `kind` (sizes from `sizes`); false when the type refuses them. */
+/* Builds the layer on inputs of `kind` (sizes from `sizes`), with the stored options of
+ * options_from (may be NULL); false when the type refuses them. */
 static bool gc_build(gc *g, const layer_type *type, shape_kind kind, const int64_t *sizes,
-                     int activation, int loss, rng *r)
+                     int activation, int loss, const layer *options_from, rng *r)
 {
     memset(g, 0, sizeof *g);
     layer *L = layer_new(type, "g");
     cr_assert_not_null(L);
+    if (options_from)   /* the stored options of a configured layer of the same type */
+        memcpy(L->opt_store, options_from->opt_store, sizeof L->opt_store);
     L->n_out = GC_OUT;
     if (type->flags & LT_INDEX_INPUT) {
         L->n_in = GC_VOCAB;
@@ -355,7 +359,7 @@ static bool check_type(const layer_type *type, shape_kind kind, variant v)
     gc g;
     bool built = false;
     for (int s = 0; s < 2 && !built; s++)
-        built = gc_build(&g, type, kind, size_sets[s], v.activation, v.loss, &r);
+        built = gc_build(&g, type, kind, size_sets[s], v.activation, v.loss, NULL, &r);
     if (!built)
         return false;
     g.L->train.dropout = v.dropout;
@@ -541,4 +545,122 @@ Test(gradcheck, every_loss_with_every_supported_activation)
         if (l != LOSS_NONE)
             cr_expect_gt(pairs, 0, "loss %s supports no activation", loss_names[l]);
     }
+}
+
+/* ---- convolutional and normalisation layers: every option that changes the arithmetic ---- */
+
+/* Checks `type` on convolutional (or, with recurrent, masked recurrent) input with the options
+ * given as script text ("pooling = avg", ...); frozen and inference select batch_norm's fixed
+ * statistics. */
+static void check_options(const layer_type *type, const char *const *opts, int n_opts,
+                          shape_kind kind, bool frozen, bool inference)
+{
+    rng r;
+    rng_seed_stream(&r, 4321, type->name);
+    const int64_t sizes[2] = {GC_F, GC_F};
+    layer *L = layer_new(type, "g");
+    cr_assert(L);
+    for (int i = 0; i < n_opts; i++) {
+        char key[32];
+        const char *eq = strchr(opts[i], '=');
+        cr_assert(eq);
+        snprintf(key, sizeof key, "%.*s", (int)(eq - opts[i] - 1), opts[i]);
+        conf_value *v = conf_parse_text(eq + 2, loc_none(), NULL);
+        cr_assert(v, "%s", opts[i]);
+        cr_assert_eq(layer_set_option(L, key, loc_none(), v, NULL), 0, "%s", opts[i]);
+        conf_value_free(v);
+    }
+    gc g;
+    cr_assert(gc_build(&g, type, kind, sizes, -1, -1, L, &r), "%s refused its test input",
+              type->name);
+    layer_free(L);
+    g.L->frozen = frozen;
+    g.use_mask = kind == SHAPE_RNN;
+    if (kind == SHAPE_RNN)   /* example 1 keeps two steps only */
+        g.mask.data[2 * GC_B + 1] = g.mask.data[3 * GC_B + 1] = 0.0f;
+    if (kind == SHAPE_RNN)
+        fill_spaced(&r, &g.in[0]);
+    int vi = layer_param_index(g.L, "var");
+    if (vi >= 0)
+        for (int64_t i = 0; i < g.L->params[vi].size; i++)
+            g.L->params[vi].data[i] = 0.5f + 0.25f * (float)i;
+    char what[256];
+    int at = snprintf(what, sizeof what, "%s%s%s:", type->name, frozen ? " (frozen)" : "",
+                      inference ? " (inference)" : "");
+    for (int i = 0; i < n_opts && at < (int)sizeof what; i++)
+        at += snprintf(what + at, sizeof what - (size_t)at, " %s", opts[i]);
+    g.what = what;
+    if (inference) {
+        /* inference normalises with the running statistics, as a frozen layer's training
+         * forward does (whose backward gc_run checks) */
+        tensor inf = {0};
+        cr_assert_eq(tensor_alloc(&inf, g.out.ndim, g.out.shape), 0);
+        const tensor *ins[1] = {&g.in[0]};
+        fwd_ctx c = {.in = ins, .n_in = 1, .out = &inf, .training = false};
+        cr_assert_eq(type->forward(g.L, &c), 0);
+        g.L->frozen = true;
+        (void)objective(&g);
+        double d = tensor_max_abs_diff(&inf, &g.out);
+        cr_expect(d == 0.0, "%s: inference differs from the frozen forward (%g)", what, d);
+        tensor_release(&inf);
+    }
+    gc_run(&g);
+    gc_free(&g);
+}
+
+#define CHECK(type, kind, frozen, inference, ...)                                               \
+    do {                                                                                        \
+        static const char *const o_[] = {__VA_ARGS__};                                          \
+        check_options(&layer_type_##type, o_, (int)(sizeof o_ / sizeof o_[0]), kind, frozen,    \
+                      inference);                                                               \
+    } while (0)
+
+Test(gradcheck, subsampling_options, .timeout = 120)
+{
+    CHECK(subsampling, SHAPE_CNN, false, false, "pooling = max", "kernel = [2, 2]");
+    CHECK(subsampling, SHAPE_CNN, false, false, "pooling = max", "kernel = [3, 2]",
+          "stride = [2, 1]", "padding = [1, 0, 1, 1]");
+    CHECK(subsampling, SHAPE_CNN, false, false, "pooling = max", "kernel = 2", "stride = 2",
+          "ceil_mode = true");
+    CHECK(subsampling, SHAPE_CNN, false, false, "pooling = avg", "kernel = 3", "stride = 2",
+          "padding = [1, 1, 1, 1]");
+    CHECK(subsampling, SHAPE_CNN, false, false, "pooling = avg", "kernel = 3", "stride = 2",
+          "padding = [1, 1, 1, 1]", "count_padding = false");
+    CHECK(subsampling, SHAPE_CNN, false, false, "pooling = avg", "kernel = 2", "stride = 2",
+          "ceil_mode = true", "count_padding = false");
+    CHECK(subsampling, SHAPE_CNN, false, false, "pooling = avg", "kernel = [2, 3]",
+          "stride = [1, 2]", "padding = [0, 1, 1, 2]", "ceil_mode = true");
+    CHECK(subsampling, SHAPE_CNN, false, false, "pooling = max", "kernel = 3", "stride = 2",
+          "padding = same");
+}
+
+Test(gradcheck, global_pooling_options, .timeout = 120)
+{
+    CHECK(global_pooling, SHAPE_CNN, false, false, "pooling = max");
+    CHECK(global_pooling, SHAPE_CNN, false, false, "pooling = avg");
+    CHECK(global_pooling, SHAPE_CNN, false, false, "pooling = sum");
+    CHECK(global_pooling, SHAPE_RNN, false, false, "pooling = max");
+    CHECK(global_pooling, SHAPE_RNN, false, false, "pooling = avg");
+    CHECK(global_pooling, SHAPE_RNN, false, false, "pooling = sum");
+}
+
+Test(gradcheck, batch_norm_options, .timeout = 120)
+{
+    CHECK(batch_norm, SHAPE_CNN, false, false, "eps = 0.001");
+    CHECK(batch_norm, SHAPE_FF, false, false, "decay = 0.5");
+    CHECK(batch_norm, SHAPE_CNN, false, false, "lock_gamma_beta = true", "gamma = 1.5",
+          "beta = 0.25");
+    CHECK(batch_norm, SHAPE_CNN, true, false, "eps = 0.001");
+    CHECK(batch_norm, SHAPE_FF, false, true, "eps = 0.001");
+    CHECK(batch_norm, SHAPE_CNN, false, true, "lock_gamma_beta = true", "gamma = 2");
+}
+
+Test(gradcheck, padding_cropping_upsampling, .timeout = 120)
+{
+    CHECK(zero_padding, SHAPE_CNN, false, false, "padding = [1, 0, 2, 1]");
+    CHECK(zero_padding, SHAPE_CNN, false, false, "padding = [1, 1, 1, 1]");
+    CHECK(cropping, SHAPE_CNN, false, false, "cropping = [1, 0, 2, 1]");
+    CHECK(cropping, SHAPE_CNN, false, false, "cropping = [1, 1]");
+    CHECK(upsampling, SHAPE_CNN, false, false, "size = 2");
+    CHECK(upsampling, SHAPE_CNN, false, false, "size = [1, 3]");
 }

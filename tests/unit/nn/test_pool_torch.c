@@ -1,12 +1,13 @@
 /* test_pool_torch.c: the pooling kernels and the activations relu6, hardtanh and swish against
  * PyTorch's numbers (tests/data/pool, from tools/gen_golden_pool.py): forward and backward, odd
  * 7x5 planes, padding (asymmetric too), ceil mode, both avg divisors, masked time steps; max abs
- * diff <= 1e-5. */
+ * diff <= 1e-5; batch_norm through its layer type. */
 #include <criterion/criterion.h>
 #include <stdlib.h>
 
 #include "runtime/nn/kernels/activation.h"
 #include "runtime/nn/kernels/pool.h"
+#include "runtime/nn/layer_options.h"
 #include "tests/unit/nn/lstm_fixture.h"
 
 #define TOL 1e-5
@@ -140,3 +141,73 @@ static void activation_golden(const char *name, activation_kind act)
 Test(pool_torch, relu6) { activation_golden("act_relu6", ACT_RELU6); }
 Test(pool_torch, hardtanh) { activation_golden("act_hardtanh", ACT_HARDTANH); }
 Test(pool_torch, swish) { activation_golden("act_swish", ACT_SWISH); }
+
+/* batch_norm through its layer type: training (batch statistics, DL4J's running update, the
+ * backward through the statistics) and inference (the running statistics, exactly). */
+static void batch_norm_golden(const char *name, bool training)
+{
+    fixture f;
+    load(&f, name);
+    const tensor *x = fixture_get(&f, "x");
+    layer *L = layer_new(&layer_type_batch_norm, "bn");
+    cr_assert(L);
+    const layer_option *decay = layer_option_find(L->type, "decay");
+    const layer_option *eps = layer_option_find(L->type, "eps");
+    double v = fixture_get(&f, "decay")->data[0];
+    layer_option_set_values(decay, L, &v);
+    v = fixture_get(&f, "eps")->data[0];
+    layer_option_set_values(eps, L, &v);
+    act_shape in = x->ndim == 4 ? (act_shape){.kind = SHAPE_CNN, .c = x->shape[1],
+                                              .h = x->shape[2], .w = x->shape[3],
+                                              .size = x->size / x->shape[0]}
+                                : (act_shape){.kind = SHAPE_FF, .size = x->shape[1]};
+    char msg[200];
+    cr_assert_eq(L->type->infer(L, &in, 1, &L->out_shape, msg, sizeof msg), 0, "%s", msg);
+    L->in_shape = in;
+    param_spec ps[LAYER_MAX_PARAMS];
+    L->n_params = L->type->param_specs(L, ps);
+    cr_assert_eq(L->n_params, 4);
+    static const char *const keys[4] = {"gamma", "beta", "mean", "var"};
+    for (int k = 0; k < 4; k++) {
+        cr_assert_str_eq(ps[k].key, keys[k]);
+        cr_assert_eq(tensor_copy(&L->params[k], fixture_get(&f, ps[k].key)), 0);
+        cr_assert_eq(tensor_alloc(&L->grads[k], ps[k].ndim, ps[k].shape), 0);
+    }
+    tensor y = {0}, dx = {0};
+    cr_assert_eq(tensor_alloc(&y, x->ndim, x->shape), 0);
+    cr_assert_eq(tensor_alloc(&dx, x->ndim, x->shape), 0);
+    const tensor *ins[1] = {x};
+    fwd_ctx c = {.in = ins, .n_in = 1, .out = &y, .training = training};
+    cr_assert_eq(L->type->forward(L, &c), 0);
+    expect_close_n(y.data, fixture_get(&f, "y"), name);
+    expect_close_n(L->params[2].data, fixture_get(&f, "new_mean"), name);
+    expect_close_n(L->params[3].data, fixture_get(&f, "new_var"), name);
+    if (!training) {
+        /* the backward of inference: a frozen layer's training forward, statistics unchanged */
+        L->frozen = true;
+        c.training = true;
+        tensor y2 = {0};
+        cr_assert_eq(tensor_alloc(&y2, x->ndim, x->shape), 0);
+        c.out = &y2;
+        cr_assert_eq(L->type->forward(L, &c), 0);
+        cr_expect_eq(tensor_max_abs_diff(&y, &y2), 0.0, "%s: frozen forward differs", name);
+        expect_close_n(L->params[3].data, fixture_get(&f, "var"), name);
+        tensor_release(&y2);
+    }
+    tensor *din[1] = {&dx};
+    bwd_ctx b = {.in = ins, .n_in = 1, .out = &y, .dout = fixture_get(&f, "dy"), .din = din,
+                 .grads = L->grads};
+    cr_assert_eq(L->type->backward(L, &b), 0);
+    expect_close_n(dx.data, fixture_get(&f, "dx"), name);
+    expect_close_n(L->grads[0].data, fixture_get(&f, "dgamma"), name);
+    expect_close_n(L->grads[1].data, fixture_get(&f, "dbeta"), name);
+    tensor_release(&y);
+    tensor_release(&dx);
+    layer_free(L);
+    fixture_free(&f);
+}
+
+Test(pool_torch, batch_norm_channels_training) { batch_norm_golden("bn_cnn_train", true); }
+Test(pool_torch, batch_norm_channels_inference) { batch_norm_golden("bn_cnn_infer", false); }
+Test(pool_torch, batch_norm_features_training) { batch_norm_golden("bn_ff_train", true); }
+Test(pool_torch, batch_norm_features_inference) { batch_norm_golden("bn_ff_infer", false); }
