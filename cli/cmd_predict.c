@@ -202,9 +202,9 @@ static int read_input(const predict_args *a, const model_input *mi, tensor *x, b
             return EXIT_OK;
         }
     } else {
-        int64_t hwc = mi->h * mi->w * mi->c;
-        ok = (raw.ndim == 4 && raw.shape[1] == mi->h && raw.shape[2] == mi->w && raw.shape[3] == mi->c) ||
-             (raw.ndim == 2 && raw.shape[1] == hwc);
+        int64_t chw = mi->c * mi->h * mi->w;
+        ok = (raw.ndim == 4 && raw.shape[1] == mi->c && raw.shape[2] == mi->h && raw.shape[3] == mi->w) ||
+             (raw.ndim == 2 && raw.shape[1] == chw);
         if (ok) {
             *x = raw;
             return EXIT_OK;
@@ -212,7 +212,7 @@ static int read_input(const predict_args *a, const model_input *mi, tensor *x, b
     }
     const char *want = mi->kind == INPUT_FEED_FORWARD ? "[batch, %lld]"
                        : mi->kind == INPUT_RECURRENT  ? "[batch, time, %lld] or [time, %lld]"
-                                                      : "[batch, height, width, channels]";
+                                                      : "[batch, channels, height, width]";
     char wbuf[96];
     snprintf(wbuf, sizeof wbuf, want, (long long)F, (long long)F);
     fprintf(stderr, "surgery predict: error: %s: shape %s does not fit input '%s' of the model, "

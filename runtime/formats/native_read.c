@@ -45,14 +45,15 @@ static void read_inputs(yctx *y, yaml_node_t *n)
         yerr(y, node_loc(y, n), "'inputs' must be a list of {name, type, size}");
         return;
     }
-    static const char *const keys[] = {"name", "type", "size", NULL};
+    static const char *const keys[] = {"name", "type", "size", "channels", "height", "width",
+                                       NULL};
     for (yaml_node_item_t *it = n->data.sequence.items.start; it < n->data.sequence.items.top; it++) {
         yaml_node_t *in = node(y, *it);
         if (in->type != YAML_MAPPING_NODE) {
             yerr(y, node_loc(y, in), "each input must be a mapping {name, type, size}");
             continue;
         }
-        yaml_node_t *v[3];
+        yaml_node_t *v[6];
         int before = y->errors;
         read_mapping(y, in, "input", keys, v, NULL);
         const char *name = v[0] ? expect_string(y, v[0], "an input's name") : NULL;
@@ -75,19 +76,41 @@ static void read_inputs(yctx *y, yaml_node_t *n)
         } else {
             yerr(y, node_loc(y, v[1]), "an input's type must be a name, not %s", node_kind(v[1]));
         }
-        int64_t size = 0, hwc[3] = {0, 0, 0};
-        if (!v[2]) {
-            yerr(y, node_loc(y, in), "input '%s' has no 'size'", name ? name : "?");
+        int64_t size = 0, chw[3] = {0, 0, 0};
+        bool named = v[3] || v[4] || v[5];
+        if (kind == INPUT_CONVOLUTIONAL && named) {
+            /* channels, height, width; or the older size: [height, width, channels] */
+            static const char *const dims[] = {"channels", "height", "width"};
+            if (v[2])
+                yerr(y, node_loc(y, v[2]), "input '%s' gives both 'size' and channels, height, "
+                     "width", name ? name : "?");
+            for (int k = 0; k < 3; k++)
+                if (!v[3 + k])
+                    yerr(y, node_loc(y, in), "input '%s' has no '%s'", name ? name : "?", dims[k]);
+                else
+                    expect_int(y, v[3 + k], dims[k], 1, (int64_t)1 << 31, &chw[k]);
+            size = chw[0] * chw[1] * chw[2];
+        } else if (named) {
+            yerr(y, node_loc(y, v[v[3] ? 3 : v[4] ? 4 : 5]), "only a convolutional input has "
+                 "channels, height and width; input '%s' has a 'size'", name ? name : "?");
+        } else if (!v[2]) {
+            yerr(y, node_loc(y, in), "input '%s' has no '%s'", name ? name : "?",
+                 kind == INPUT_CONVOLUTIONAL ? "channels', 'height' and 'width" : "size");
         } else if (kind == INPUT_CONVOLUTIONAL) {
             yaml_node_t *s = v[2];
             int cnt = s->type == YAML_SEQUENCE_NODE
                           ? (int)(s->data.sequence.items.top - s->data.sequence.items.start) : 0;
             if (cnt != 3) {
-                yerr(y, node_loc(y, s), "a convolutional input's size is [height, width, channels]");
+                yerr(y, node_loc(y, s), "a convolutional input's size is [height, width, channels] "
+                     "(or give channels, height and width)");
             } else {
+                int64_t hwc[3] = {0, 0, 0};
                 for (int k = 0; k < 3; k++)
                     expect_int(y, node(y, s->data.sequence.items.start[k]), "a size", 1,
                                (int64_t)1 << 31, &hwc[k]);
+                chw[0] = hwc[2];
+                chw[1] = hwc[0];
+                chw[2] = hwc[1];
                 size = hwc[0] * hwc[1] * hwc[2];
             }
         } else {
@@ -101,7 +124,7 @@ static void read_inputs(yctx *y, yaml_node_t *n)
             y->dropped_inputs++;
             continue;
         }
-        if (model_builder_add_input(y->b, name, (input_kind)kind, size, hwc, node_loc(y, v[0])) != 0)
+        if (model_builder_add_input(y->b, name, (input_kind)kind, size, chw, node_loc(y, v[0])) != 0)
             yerr(y, node_loc(y, v[0]), "out of memory");
     }
 }

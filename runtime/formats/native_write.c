@@ -179,14 +179,15 @@ static char *model_yaml_text(const model *m, const char *weights_name, size_t *l
         emit_str(&em, in->name);
         emit_value(&em, "type");
         emit_value(&em, input_kind_names[in->kind]);
-        emit_value(&em, "size");
         if (in->kind == INPUT_CONVOLUTIONAL) {
-            yo_seq_start(&em, true);
-            yo_int(&em, in->h);
-            yo_int(&em, in->w);
+            emit_value(&em, "channels");
             yo_int(&em, in->c);
-            yo_seq_end(&em);
+            emit_value(&em, "height");
+            yo_int(&em, in->h);
+            emit_value(&em, "width");
+            yo_int(&em, in->w);
         } else {
+            emit_value(&em, "size");
             yo_int(&em, in->size);
         }
         yo_map_end(&em);

@@ -59,7 +59,7 @@ uint64_t model_arch_hash(const model *m)
         fnv_name(&f, in->name);
         if (in->kind == INPUT_CONVOLUTIONAL)
             fnv_printf(&f, " %s %" PRId64 " %" PRId64 " %" PRId64 "\n", input_kind_names[in->kind],
-                       in->h, in->w, in->c);
+                       in->c, in->h, in->w);
         else
             fnv_printf(&f, " %s %" PRId64 "\n", input_kind_names[in->kind], in->size);
     }

@@ -38,14 +38,14 @@ void model_builder_free(model_builder *b)
 model *model_builder_model(model_builder *b) { return b->m; }
 
 int model_builder_add_input(model_builder *b, const char *name, input_kind kind, int64_t size,
-                            const int64_t *hwc, src_loc loc)
+                            const int64_t *chw, src_loc loc)
 {
     if (model_add_input(b->m, name, kind, size, loc) != 0)
         return -1;
     model_input *mi = &b->m->inputs[b->m->n_inputs - 1];
-    mi->h = hwc ? hwc[0] : 0;
-    mi->w = hwc ? hwc[1] : 0;
-    mi->c = hwc ? hwc[2] : 0;
+    mi->c = chw ? chw[0] : 0;
+    mi->h = chw ? chw[1] : 0;
+    mi->w = chw ? chw[2] : 0;
     return 0;
 }
 

@@ -30,10 +30,10 @@ void model_builder_free(model_builder *b);
  * settings a format keeps on it (path, weights_file). Borrowed: the builder owns it. */
 model *model_builder_model(model_builder *b);
 
-/* Adds an input; hwc holds [height, width, channels] for a convolutional input (size is then
- * their product) and may be NULL otherwise. Returns 0, or -1 when out of memory. */
+/* Adds an input; chw holds [channels, height, width] for a convolutional input (NCHW; size is
+ * then their product) and may be NULL otherwise. Returns 0, or -1 when out of memory. */
 int model_builder_add_input(model_builder *b, const char *name, input_kind kind, int64_t size,
-                            const int64_t *hwc, src_loc loc);
+                            const int64_t *chw, src_loc loc);
 /* Appends a layer made with layer_new (its inputs set with layer_set_inputs, its options with
  * layer_set_option); the model takes ownership. */
 void model_builder_add_layer(model_builder *b, layer *L);

@@ -149,10 +149,10 @@ int exec_act_shape(const act_shape *s, int64_t B, int64_t T, int64_t *shape)
     case SHAPE_CNN:
         if (s->h <= 0)
             break;
-        shape[0] = B;
-        shape[1] = s->h;
-        shape[2] = s->w;
-        shape[3] = s->c;
+        shape[0] = B;       /* NCHW */
+        shape[1] = s->c;
+        shape[2] = s->h;
+        shape[3] = s->w;
         return 4;
     case SHAPE_FF:
         break;

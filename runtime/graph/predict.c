@@ -40,10 +40,10 @@ static int check_input(const model_input *mi, const tensor *t, int64_t *batch, c
         b = good ? t->shape[1] : 0;
         break;
     case INPUT_CONVOLUTIONAL:
-        snprintf(want, sizeof want, "[batch, %lld, %lld, %lld]", (long long)mi->h,
-                 (long long)mi->w, (long long)mi->c);
-        good = good && ((t->ndim == 4 && t->shape[1] == mi->h && t->shape[2] == mi->w &&
-                         t->shape[3] == mi->c) ||
+        snprintf(want, sizeof want, "[batch, %lld, %lld, %lld] (NCHW)", (long long)mi->c,
+                 (long long)mi->h, (long long)mi->w);
+        good = good && ((t->ndim == 4 && t->shape[1] == mi->c && t->shape[2] == mi->h &&
+                         t->shape[3] == mi->w) ||
                         (t->ndim == 2 && t->shape[1] == mi->h * mi->w * mi->c));
         b = good ? t->shape[0] : 0;
         break;

@@ -3,6 +3,7 @@
 #include "runtime/nn/layer.h"
 
 #include <assert.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include "runtime/base/util.h"
@@ -26,6 +27,15 @@ void layer_type_names(const char **names)
 {
     for (int i = 0; i < layer_type_count; i++)
         names[i] = layer_types[i]->name;
+}
+
+const char *act_shape_text(const act_shape *s, char *buf, size_t n)
+{
+    if (s->kind == SHAPE_CNN)
+        snprintf(buf, n, "%lld x %lld x %lld", (long long)s->c, (long long)s->h, (long long)s->w);
+    else
+        snprintf(buf, n, "%lld", (long long)s->size);
+    return buf;
 }
 
 layer *layer_new(const layer_type *type, const char *name)

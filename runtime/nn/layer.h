@@ -18,11 +18,22 @@
 /* The activations flowing along an edge: feed-forward [batch, size]; recurrent is stored
  * time-major [time, batch, size] inside the runtime (the CLI converts from/to batch-first). */
 typedef enum { SHAPE_FF, SHAPE_RNN, SHAPE_CNN } shape_kind;
+/* Convolutional activations are NCHW: [batch, c, h, w]; a layer that takes features (dense,
+ * output) sees them flattened channels-major, feature (ch * h + y) * w + x. */
 typedef struct act_shape {
     shape_kind kind;
-    int64_t size;           /* features (per step for SHAPE_RNN); CNN: h*w*c */
+    int64_t size;           /* features (per step for SHAPE_RNN); CNN: c*h*w */
     int64_t h, w, c;        /* SHAPE_CNN only */
 } act_shape;
+
+/* A convolutional shape of c channels of h x w. */
+static inline act_shape act_shape_cnn(int64_t c, int64_t h, int64_t w)
+{
+    return (act_shape){.kind = SHAPE_CNN, .size = c * h * w, .c = c, .h = h, .w = w};
+}
+/* The shape as diagnostics and tables show it: "3 x 32 x 32" (C x H x W) for a convolutional
+ * one, else its size ("100"). Returns buf. */
+const char *act_shape_text(const act_shape *s, char *buf, size_t n);
 
 /* The role of a parameter tensor, used by initialisation, regularisation (no l1/l2 on biases
  * unless l1_bias/l2_bias) and the bias updater. PARAM_STATE is non-trained state that the

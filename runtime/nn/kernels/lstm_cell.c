@@ -392,7 +392,7 @@ int lstm_infer(layer *L, const act_shape *in, int n_in, act_shape *out, char *ms
     if (in[0].kind == SHAPE_CNN) {
         snprintf(msg, msg_len,
                  "%s needs a recurrent input [time, batch, features]; its input is convolutional "
-                 "[batch, %" PRId64 ", %" PRId64 ", %" PRId64 "]", tn, in[0].h, in[0].w, in[0].c);
+                 "[batch, %" PRId64 ", %" PRId64 ", %" PRId64 "]", tn, in[0].c, in[0].h, in[0].w);
         return -1;
     }
     if (L->n_in_given && L->n_in != in[0].size) {

@@ -353,9 +353,9 @@ Test(lstm_torch, infer_and_param_specs)
     act_shape ff = {.kind = SHAPE_FF, .size = 784};
     cr_expect_eq(L->type->infer(L, &ff, 1, &out, msg, sizeof msg), -1);
     cr_expect(strstr(msg, "feed-forward [batch, 784]") && strstr(msg, "recurrent"), "%s", msg);
-    act_shape cnn = {.kind = SHAPE_CNN, .size = 12, .h = 2, .w = 3, .c = 2};
+    act_shape cnn = {.kind = SHAPE_CNN, .size = 24, .h = 2, .w = 3, .c = 4};
     cr_expect_eq(L->type->infer(L, &cnn, 1, &out, msg, sizeof msg), -1);
-    cr_expect(strstr(msg, "convolutional [batch, 2, 3, 2]"), "%s", msg);
+    cr_expect(strstr(msg, "convolutional [batch, 4, 2, 3]"), "%s", msg);
     /* a given n_in is checked */
     L->n_in = 4;
     L->n_in_given = true;
