@@ -115,9 +115,13 @@ enum {
     LT_CONCAT = 1u << 9,        /* merge: its inputs' features side by side, in input order */
     LT_STOCHASTIC = 1u << 10,   /* dropout: random in training; frozen, it runs as in inference
                                  * (the identity) */
-    LT_BATCH_STATS = 1u << 11   /* batch_norm: in training normalises with the batch's statistics
+    LT_BATCH_STATS = 1u << 12,  /* batch_norm: in training normalises with the batch's statistics
                                  * (and updates its running ones); in inference and when frozen
                                  * with the running ones, so its training output differs */
+    LT_CHANNELS_THROUGH = 1u << 13 /* batch_norm, pooling, padding, cropping, upsampling: the
+                                 * channels of convolutional input come out as they went in
+                                 * (height and width may change), channel j of the output from
+                                 * channel j of the input: edits of channels pass through */
 };
 
 /* How the units of a layer sit in its parameters, for the edits that add, remove, replicate or

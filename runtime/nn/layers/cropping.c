@@ -75,7 +75,7 @@ static int cropping_backward(layer *L, const bwd_ctx *c)
 
 const layer_type layer_type_cropping = {
     .name = "cropping",
-    .flags = LT_PASS_THROUGH,
+    .flags = LT_CHANNELS_THROUGH,
     .options = cropping_options,
     .infer = cropping_infer,
     .forward = cropping_forward,

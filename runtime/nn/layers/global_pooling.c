@@ -101,7 +101,7 @@ static int global_pooling_backward(layer *L, const bwd_ctx *c)
 
 const layer_type layer_type_global_pooling = {
     .name = "global_pooling",
-    .flags = LT_PASS_THROUGH,
+    .flags = LT_CHANNELS_THROUGH,
     .options = global_pooling_options,
     .infer = global_pooling_infer,
     .forward = global_pooling_forward,

@@ -172,7 +172,7 @@ static int subsampling_backward(layer *L, const bwd_ctx *c)
 
 const layer_type layer_type_subsampling = {
     .name = "subsampling",
-    .flags = LT_PASS_THROUGH,
+    .flags = LT_CHANNELS_THROUGH,
     .options = subsampling_options,
     .infer = subsampling_infer,
     .forward = subsampling_forward,

@@ -64,7 +64,7 @@ static int upsampling_backward(layer *L, const bwd_ctx *c)
 
 const layer_type layer_type_upsampling = {
     .name = "upsampling",
-    .flags = LT_PASS_THROUGH,
+    .flags = LT_CHANNELS_THROUGH,
     .options = upsampling_options,
     .infer = upsampling_infer,
     .forward = upsampling_forward,

@@ -70,7 +70,7 @@ static int zero_padding_backward(layer *L, const bwd_ctx *c)
 
 const layer_type layer_type_zero_padding = {
     .name = "zero_padding",
-    .flags = LT_PASS_THROUGH,
+    .flags = LT_CHANNELS_THROUGH,
     .options = zero_padding_options,
     .infer = zero_padding_infer,
     .forward = zero_padding_forward,
