@@ -125,6 +125,9 @@ static int64_t flow_size(ectx *E, fsz *memo, int id, int *cause)
     switch (type_node_kind(L->type)) {
     case NK_PARAM:
         s = L->n_out > 0 ? L->n_out : -1;
+        if (L->type->flags & LT_CHANNELS_IN)   /* n_out channels of a size shapes tell */
+            s = L->out_shape.kind == SHAPE_CNN && L->out_shape.c == L->n_out ? L->out_shape.size
+                                                                              : -1;
         break;
     case NK_PASS:
     case NK_ELEM:
@@ -162,8 +165,8 @@ static void check_sizes(ectx *E, fsz *memo)
     model *m = E->m;
     for (int i = 0; i < m->n_layers; i++) {
         layer *L = m->layers[i];
-        if (type_node_kind(L->type) != NK_PARAM || (L->type->flags & LT_INDEX_INPUT) ||
-            L->n_inputs != 1)
+        if (type_node_kind(L->type) != NK_PARAM ||
+            (L->type->flags & (LT_INDEX_INPUT | LT_CHANNELS_IN)) || L->n_inputs != 1)
             continue;
         int cause;
         int64_t flow = flow_size(E, memo, node_id(m, L->inputs[0]), &cause);

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "runtime/edits/edit_impl.h"
+#include "runtime/nn/layer_options.h"
 
 /* ---- statements ---------------------------------------------------------------------------- */
 
@@ -148,7 +149,7 @@ static bool apply_options(ectx *E, layer *L, const ir_stmt *st)
 
 static bool needs_n_out(ectx *E, layer *L, const ir_stmt *st)
 {
-    if (type_node_kind(L->type) == NK_PARAM && L->n_out < 1) {
+    if (type_node_kind(L->type) == NK_PARAM && layer_type_takes_n_out(L->type) && L->n_out < 1) {
         diag_error(E->d, st->loc, "%s %s '%s' needs n_out (the number of units)",
                    ir_kind_names[st->kind], L->type->name, L->name);
         return false;
@@ -159,7 +160,7 @@ static bool needs_n_out(ectx *E, layer *L, const ir_stmt *st)
 /* n_in of a new parameterised layer from what flows into it. */
 static void infer_new_n_in(ectx *E, layer *L)
 {
-    if (type_node_kind(L->type) != NK_PARAM || (L->type->flags & LT_INDEX_INPUT) ||
+    if (type_node_kind(L->type) != NK_PARAM || (L->type->flags & (LT_INDEX_INPUT | LT_CHANNELS_IN)) ||
         L->n_in_given || L->n_inputs != 1)
         return;
     int64_t s = node_size(E, L->inputs[0]);

@@ -275,9 +275,9 @@ static void read_layer(yctx *y, yaml_node_t *n, int index)
             y->errors++;
         conf_value_free(v);
     }
-    /* a type whose n_out follows its input (batch_norm) infers it */
-    if (type_has_params(type) && L->n_out <= 0 && !has_key(y, n, "n_out") &&
-        layer_option_find(type, "n_out") != &layer_opt_n_out_inferred)
+    /* n_out defines the parameters' sizes unless shape inference sets it (depthwise_conv2d) */
+    if (type_has_params(type) && layer_type_takes_n_out(type) &&
+        L->n_out <= 0 && !has_key(y, n, "n_out"))
         yerr(y, name_loc, "layer '%s' (%s) needs 'n_out'", name, type->name);
     /* Added even when an option was wrong, so later references to it raise no second error
      * (the model is discarded anyway). */

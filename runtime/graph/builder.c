@@ -176,6 +176,9 @@ bool type_has_params(const layer_type *t)
     if (!t->param_specs)
         return false;
     layer probe = {.name = "probe", .type = t, .n_in = 1, .n_out = 1, .has_bias = true};
+    layer_set_option_defaults(&probe);
+    probe.n_in = probe.n_out = 1;
+    probe.has_bias = true;
     param_spec specs[LAYER_MAX_PARAMS];
     return t->param_specs(&probe, specs) > 0;
 }

@@ -115,6 +115,9 @@ enum {
     LT_CONCAT = 1u << 9,        /* merge: its inputs' features side by side, in input order */
     LT_STOCHASTIC = 1u << 10,   /* dropout: random in training; frozen, it runs as in inference
                                  * (the identity) */
+    LT_CHANNELS_IN = 1u << 11,  /* conv2d and the like: n_in counts the channels of a
+                                 * convolutional input, not its features; shape inference
+                                 * checks it */
     LT_BATCH_STATS = 1u << 12,  /* batch_norm: in training normalises with the batch's statistics
                                  * (and updates its running ones); in inference and when frozen
                                  * with the running ones, so its training output differs */
@@ -197,7 +200,7 @@ void layer_set_forget_gate_bias(const layer *L, const param_spec *ps, tensor *t)
 /* The registry: adding a type is one file plus one line here. */
 #define LAYER_TYPES(X) \
     X(dense) X(output) X(lstm) X(graves_lstm) X(rnn_output) X(activation) X(dropout) \
-    X(embedding) X(merge) X(add) X(average) \
+    X(embedding) X(merge) X(add) X(average) X(conv2d) X(depthwise_conv2d) X(separable_conv2d) \
     X(batch_norm) X(global_pooling) X(subsampling) X(zero_padding) X(cropping) X(upsampling) \
     X(flatten)
 

@@ -99,6 +99,11 @@ static const layer_option *find_in(const layer_option *const *opts, const char *
     return NULL;
 }
 
+bool layer_type_takes_n_out(const layer_type *t)
+{
+    return find_in(t->options, "n_out") == &layer_opt_n_out;
+}
+
 const layer_option *layer_option_find(const layer_type *t, const char *key)
 {
     if (t)

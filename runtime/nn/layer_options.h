@@ -25,6 +25,9 @@ extern const layer_option layer_opt_activation, layer_opt_loss, layer_opt_alpha,
 /* The shared options, NULL-terminated, in the order of "every key some type accepts". */
 extern const layer_option *const layer_common_options[];
 
+/* Whether layers of type t are given n_out (written in the model YAML, needed by `add`), rather
+ * than have it set by shape inference (depthwise_conv2d: n_in * multiplier). */
+bool layer_type_takes_n_out(const struct layer_type *t);
 /* The option of type t (NULL: of any type) called key, or NULL. */
 const layer_option *layer_option_find(const struct layer_type *t, const char *key);
 /* The values of o on L (layer_option_width of them) into v; the default values for type t;

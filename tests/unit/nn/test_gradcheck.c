@@ -1,6 +1,8 @@
 /* test_gradcheck.c: finite-difference gradient checks over the whole layer registry (parameters
  * and inputs, feed-forward and recurrent data, dropout where a layer type applies it itself,
- * masks, losses with labels), and over every activation and every loss. A layer's own `dropout`
+ * masks, losses with labels; convolutional data under every option combination that changes
+ * the arithmetic: stride, asymmetric and `same` padding, dilation, groups, multiplier), and
+ * over every activation and every loss. A layer's own `dropout`
  * setting is applied by the trainer to the layer's inputs: its gradients are checked through the
  * trainer in test_train.c. */
 #include <criterion/criterion.h>
@@ -11,6 +13,7 @@
 
 #include "runtime/nn/kernels/activation.h"
 #include "runtime/nn/layer.h"
+#include "runtime/nn/layer_options.h"
 #include "runtime/nn/kernels/loss.h"
 #include "runtime/base/conf.h"
 #include "runtime/base/rng.h"
@@ -33,9 +36,9 @@
 #define GC_OUT 3        /* n_out of layers that have one */
 #define GC_VOCAB 5      /* n_in of index-input layers */
 #define GC_PREFILL 0.25f /* grads and din start here: backward must ADD */
-#define GC_C 2          /* convolutional inputs: channels, height, width */
-#define GC_H 5
-#define GC_W 3
+#define GC_C 4          /* convolutional input: channels, height, width (odd, unequal) */
+#define GC_H 7
+#define GC_W 5
 
 static bool close_enough(double a, double n)
 {
@@ -56,7 +59,7 @@ static void fill_uniform(rng *r, tensor *t, double lo, double hi)
 
 /* Distinct values GC_SPACING apart in random order: no max-pooling window holds two values
  * within the finite-difference step of each other, so its winner never changes under it. */
-#define GC_SPACING 0.05
+#define GC_SPACING 0.03
 static void fill_spaced(rng *r, tensor *t)
 {
     for (int64_t i = 0; i < t->size; i++)
@@ -75,10 +78,8 @@ static int alloc_act(tensor *t, act_shape s)
 {
     if (s.kind == SHAPE_RNN)
         return tensor_alloc3(t, GC_T, GC_B, s.size);
-    if (s.kind == SHAPE_CNN) {
-        const int64_t shape[4] = {GC_B, s.c, s.h, s.w};
-        return tensor_alloc(t, 4, shape);
-    }
+    if (s.kind == SHAPE_CNN)
+        return tensor_alloc(t, 4, (int64_t[]){GC_B, s.c, s.h, s.w});
     return tensor_alloc2(t, GC_B, s.size);
 }
 
@@ -173,16 +174,37 @@ static void compare(gc *g, const char *kind, int k, const tensor *analytic, tens
     cr_expect_eq(bad, 0, "%s: %d %s gradient entries differ", g->what, bad, kind);
 }
 
-/* Builds the layer on inputs of `kind` (sizes from `sizes`), with the stored options of
- * options_from (may be NULL); false when the type refuses them. */
+/* Applies options written "key = value; key = value" (script values); false when the type
+ * refuses one. */
+static bool apply_options(layer *L, const char *opts)
+{
+    char buf[256];
+    snprintf(buf, sizeof buf, "%s", opts ? opts : "");
+    for (char *save = NULL, *item = strtok_r(buf, ";", &save); item;
+         item = strtok_r(NULL, ";", &save)) {
+        char *eq = strchr(item, '=');
+        cr_assert(eq, "bad option text %s", item);
+        *eq = '\0';
+        char key[64];
+        cr_assert_eq(sscanf(item, " %63s", key), 1);
+        conf_value *v = conf_parse_text(eq + 1, loc_none(), NULL);
+        cr_assert(v, "bad option value %s", eq + 1);
+        int rc = layer_set_option(L, key, loc_none(), v, NULL);
+        conf_value_free(v);
+        if (rc)
+            return false;
+    }
+    return true;
+}
+
+/* Builds the layer on inputs of `kind` (sizes from `sizes`; convolutional: GC_C x GC_H x GC_W)
+ * with the options `opts`; false when the type refuses them. */
 static bool gc_build(gc *g, const layer_type *type, shape_kind kind, const int64_t *sizes,
-                     int activation, int loss, const layer *options_from, rng *r)
+                     int activation, int loss, const char *opts, rng *r)
 {
     memset(g, 0, sizeof *g);
     layer *L = layer_new(type, "g");
     cr_assert_not_null(L);
-    if (options_from)   /* the stored options of a configured layer of the same type */
-        memcpy(L->opt_store, options_from->opt_store, sizeof L->opt_store);
     L->n_out = GC_OUT;
     if (type->flags & LT_INDEX_INPUT) {
         L->n_in = GC_VOCAB;
@@ -194,12 +216,15 @@ static bool gc_build(gc *g, const layer_type *type, shape_kind kind, const int64
         L->loss = (loss_kind)loss;
     g->L = L;
     g->n_in = (type->flags & LT_MULTI_INPUT) ? 2 : 1;
+    if (!apply_options(L, opts)) {
+        layer_free(L);
+        g->L = NULL;
+        return false;
+    }
     for (int i = 0; i < g->n_in; i++)
-        g->in_shape[i] = kind == SHAPE_CNN
-                             ? (act_shape){.kind = kind, .c = GC_C, .h = GC_H, .w = GC_W,
-                                           .size = GC_C * GC_H * GC_W}
-                             : (act_shape){.kind = kind, .size = (type->flags & LT_INDEX_INPUT)
-                                                                     ? 1 : sizes[i]};
+        g->in_shape[i] = kind == SHAPE_CNN ? act_shape_cnn(GC_C, GC_H, GC_W)
+                         : (act_shape){.kind = kind,
+                                       .size = (type->flags & LT_INDEX_INPUT) ? 1 : sizes[i]};
     act_shape out;
     char msg[256];
     if (type->infer(L, g->in_shape, g->n_in, &out, msg, sizeof msg) != 0) {
@@ -223,8 +248,8 @@ static bool gc_build(gc *g, const layer_type *type, shape_kind kind, const int64
         if (type->flags & LT_INDEX_INPUT)
             for (int64_t k = 0; k < g->in[i].size; k++)
                 g->in[i].data[k] = (float)rng_below(r, GC_VOCAB);
-        else if (kind == SHAPE_CNN)
-            fill_spaced(r, &g->in[i]);
+        else if (kind == SHAPE_CNN && (type->flags & LT_CHANNELS_THROUGH))
+            fill_spaced(r, &g->in[i]);   /* the poolings among them take maxima */
         else
             fill_uniform(r, &g->in[i], -1.0, 1.0);
     }
@@ -347,6 +372,7 @@ typedef struct variant {
     bool mask;
     int loss;               /* -1: objective sum(out * R); else this loss with labels */
     int activation;         /* -1: the type's default */
+    const char *opts;       /* options "key = value; ..." (NULL: none) */
 } variant;
 
 /* Checks one type on one kind of data in one variant; false when the type refuses the data
@@ -359,15 +385,15 @@ static bool check_type(const layer_type *type, shape_kind kind, variant v)
     gc g;
     bool built = false;
     for (int s = 0; s < 2 && !built; s++)
-        built = gc_build(&g, type, kind, size_sets[s], v.activation, v.loss, NULL, &r);
+        built = gc_build(&g, type, kind, size_sets[s], v.activation, v.loss, v.opts, &r);
     if (!built)
         return false;
     g.L->train.dropout = v.dropout;
     g.use_mask = v.mask;
-    char what[160];
-    snprintf(what, sizeof what, "%s on %s input, dropout %.1f%s, %s/%s%s", type->name,
+    char what[320];
+    snprintf(what, sizeof what, "%s on %s input%s%s, dropout %.1f%s, %s/%s%s", type->name,
              kind == SHAPE_RNN ? "recurrent" : kind == SHAPE_CNN ? "convolutional" : "feed-forward",
-             v.dropout, v.mask ? ", masked" : "",
+             v.opts ? " with " : "", v.opts ? v.opts : "", v.dropout, v.mask ? ", masked" : "",
              activation_names[g.L->activation],
              (type->flags & LT_LOSS) ? loss_names[g.L->loss] : "-",
              v.loss >= 0 ? " with labels" : "");
@@ -384,6 +410,37 @@ static bool check_type(const layer_type *type, shape_kind kind, variant v)
     gc_run(&g);
     gc_free(&g);
     return true;
+}
+
+/* The option combinations that change a convolution's arithmetic, on the GC_C x GC_H x GC_W
+ * input; each type takes those whose options it has. Returns how many it took. */
+static int check_conv_options(const layer_type *type, variant plain)
+{
+    static const char *const sets[] = {
+        "kernel = [3, 3]",
+        "kernel = [3, 3]; stride = [2, 2]; padding = [1, 1]",
+        "kernel = [3, 2]; stride = [2, 1]; padding = same",
+        "kernel = [2, 3]; padding = same",
+        "kernel = [2, 3]; padding = [0, 1, 2, 1]",
+        "kernel = [3, 3]; dilation = [2, 1]; padding = [1, 0, 2, 1]",
+        "kernel = [3, 2]; dilation = 2; stride = [1, 2]",
+        "kernel = [1, 1]",
+        "kernel = [1, 1]; stride = 2",
+        "kernel = [3, 3]; has_bias = false",
+        "kernel = [3, 3]; groups = 2; n_out = 4",
+        "kernel = [3, 1]; groups = 4; n_out = 8; padding = [1, 0, 0, 1]",
+        "kernel = [3, 3]; multiplier = 2; stride = 2; padding = same",
+        "kernel = [2, 2]; multiplier = 3; dilation = [1, 2]; padding = [0, 1, 1, 0]",
+        "kernel = [3, 3]; activation = tanh",
+        "kernel = [3, 3]; activation = gelu; padding = same",
+    };
+    int taken = 0;
+    for (size_t i = 0; i < sizeof sets / sizeof sets[0]; i++) {
+        variant v = plain;
+        v.opts = sets[i];
+        taken += check_type(type, SHAPE_CNN, v);
+    }
+    return taken;
 }
 
 ParameterizedTestParameters(gradcheck, registry)
@@ -406,6 +463,12 @@ ParameterizedTest(int *ti, gradcheck, registry, .timeout = 120)
         if (!check_type(type, kind, plain))
             continue;
         kinds_ok++;
+        if (kind == SHAPE_CNN) {
+            int taken = check_conv_options(type, plain);
+            if (type->flags & LT_CHANNELS_IN)   /* poolings: their own block below */
+                cr_expect_geq(taken, 8, "%s took only %d of the convolution option sets",
+                              type->name, taken);
+        }
         variant dropped = plain;
         dropped.dropout = 0.3;
         check_type(type, kind, dropped);
@@ -440,8 +503,8 @@ ParameterizedTest(int *ti, gradcheck, registry, .timeout = 120)
             }
         }
     }
-    cr_expect_gt(kinds_ok, 0, "%s accepted no feed-forward, recurrent or convolutional test "
-                 "input", type->name);
+    cr_expect_gt(kinds_ok, 0, "%s accepted no feed-forward, recurrent or convolutional test input",
+                 type->name);
 }
 
 /* Points away from every kink (0 for the relu family, +-2.5 for hardsigmoid, +-1 for hardtanh;
@@ -558,22 +621,12 @@ static void check_options(const layer_type *type, const char *const *opts, int n
     rng r;
     rng_seed_stream(&r, 4321, type->name);
     const int64_t sizes[2] = {GC_F, GC_F};
-    layer *L = layer_new(type, "g");
-    cr_assert(L);
-    for (int i = 0; i < n_opts; i++) {
-        char key[32];
-        const char *eq = strchr(opts[i], '=');
-        cr_assert(eq);
-        snprintf(key, sizeof key, "%.*s", (int)(eq - opts[i] - 1), opts[i]);
-        conf_value *v = conf_parse_text(eq + 2, loc_none(), NULL);
-        cr_assert(v, "%s", opts[i]);
-        cr_assert_eq(layer_set_option(L, key, loc_none(), v, NULL), 0, "%s", opts[i]);
-        conf_value_free(v);
-    }
+    char text[256] = "";
+    for (int i = 0, at = 0; i < n_opts && at < (int)sizeof text; i++)
+        at += snprintf(text + at, sizeof text - (size_t)at, "%s%s", i ? "; " : "", opts[i]);
     gc g;
-    cr_assert(gc_build(&g, type, kind, sizes, -1, -1, L, &r), "%s refused its test input",
-              type->name);
-    layer_free(L);
+    cr_assert(gc_build(&g, type, kind, sizes, -1, -1, text, &r), "%s refused %s", type->name,
+              text);
     g.L->frozen = frozen;
     g.use_mask = kind == SHAPE_RNN;
     if (kind == SHAPE_RNN)   /* example 1 keeps two steps only */
@@ -584,11 +637,9 @@ static void check_options(const layer_type *type, const char *const *opts, int n
     if (vi >= 0)
         for (int64_t i = 0; i < g.L->params[vi].size; i++)
             g.L->params[vi].data[i] = 0.5f + 0.25f * (float)i;
-    char what[256];
-    int at = snprintf(what, sizeof what, "%s%s%s:", type->name, frozen ? " (frozen)" : "",
-                      inference ? " (inference)" : "");
-    for (int i = 0; i < n_opts && at < (int)sizeof what; i++)
-        at += snprintf(what + at, sizeof what - (size_t)at, " %s", opts[i]);
+    char what[320];
+    snprintf(what, sizeof what, "%s%s%s: %s", type->name, frozen ? " (frozen)" : "",
+             inference ? " (inference)" : "", text);
     g.what = what;
     if (inference) {
         /* inference normalises with the running statistics, as a frozen layer's training

@@ -129,7 +129,7 @@ static int set_text(layer *L, const char *key, const char *text)
 /* The values to try for o besides its default, as script text, NULL-terminated in out. */
 static int candidates(const layer_option *o, const char **out, int max)
 {
-    static const char *const integers[] = {"1", "2", "3", NULL};
+    static const char *const integers[] = {"1", "2", "3", "6", NULL};
     static const char *const numbers[] = {"0.5", "2.5", "-0.5", NULL};
     static const char *const bools[] = {"false", "true", NULL};
     static const char *const lists[] = {"[2, 1]", "[1, 2]", "2", "1", NULL};
@@ -153,8 +153,9 @@ static int candidates(const layer_option *o, const char **out, int max)
 }
 
 /* A model of one layer "x" of type t fed by inputs of the given kind and size 1 (two when t
- * takes several), with n_in 1 and n_out 3 where t has them, and o set to `text`. Returns
- * NULL when t refuses that model (shape inference fails) or the value. */
+ * takes several; convolutional: 6 x 12 x 12), with n_in 1 (6) and n_out 3 where t has them,
+ * and o set to `text`. Returns NULL when t refuses that model (shape inference fails) or the
+ * value. */
 static model *one_layer_model(const layer_type *t, input_kind kind, const layer_option *o,
                               const char *text)
 {
@@ -162,14 +163,12 @@ static model *one_layer_model(const layer_type *t, input_kind kind, const layer_
     int n_inputs = (t->flags & LT_MULTI_INPUT) ? 2 : 1;
     model *m = model_new("options");
     cr_assert(m);
-    for (int i = 0; i < n_inputs; i++)
-    {
-        cr_assert_eq(model_add_input(m, names[i], kind, 1, loc_none()), 0);
-        if (kind == INPUT_CONVOLUTIONAL) {   /* one 6 x 6 channel */
-            model_input *in = &m->inputs[m->n_inputs - 1];
-            in->c = 1;
-            in->h = in->w = 6;
-            in->size = 36;
+    bool conv = kind == INPUT_CONVOLUTIONAL;
+    for (int i = 0; i < n_inputs; i++) {
+        cr_assert_eq(model_add_input(m, names[i], kind, conv ? 6 * 12 * 12 : 1, loc_none()), 0);
+        if (conv) {
+            m->inputs[i].c = 6;
+            m->inputs[i].h = m->inputs[i].w = 12;
         }
     }
     layer *L = layer_new(t, "x");
@@ -179,7 +178,7 @@ static model *one_layer_model(const layer_type *t, input_kind kind, const layer_
     const char *out = "x";
     model_set_outputs(m, &out, 1);
     if (layer_option_find(t, "n_in"))
-        cr_assert_eq(set_text(L, "n_in", "1"), 0);
+        cr_assert_eq(set_text(L, "n_in", conv ? "6" : "1"), 0);
     if (layer_option_find(t, "n_out"))
         cr_assert_eq(set_text(L, "n_out", "3"), 0);
     if (set_text(L, o->name, text) != 0 || layer_option_is_default(o, L) ||
@@ -193,8 +192,7 @@ static model *one_layer_model(const layer_type *t, input_kind kind, const layer_
 
 Test(layer_options, every_option_survives_a_save_and_load)
 {
-    static const input_kind kinds[] = {INPUT_FEED_FORWARD, INPUT_RECURRENT,
-                                       INPUT_CONVOLUTIONAL};
+    static const input_kind kinds[] = {INPUT_FEED_FORWARD, INPUT_RECURRENT, INPUT_CONVOLUTIONAL};
     char dir[] = "/tmp/surgery-opts-XXXXXX";
     cr_assert(mkdtemp(dir));
     char path[64], weights[64];

@@ -1,0 +1,42 @@
+/* conv.h: 2-D convolution over NCHW float32 data, forward and backward, by im2col and one
+ * sgemm per image and group (OpenBLAS); the geometry of a convolution (output size, `same`
+ * padding) shared by the convolutional layer types. */
+#ifndef SURGERY_CONV_H
+#define SURGERY_CONV_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* Ownership: no state; every buffer is borrowed for the duration of the call. */
+
+/* The shape of one convolution: input c_in x h_in x w_in, c_out filters of kh x kw over
+ * c_in / groups channels each, stride, dilation and the zero padding of each side. */
+typedef struct conv_geom {
+    int64_t c_in, h_in, w_in;
+    int64_t c_out, h_out, w_out;
+    int64_t kh, kw, sh, sw, dh, dw;
+    int64_t pt, pl, pb, pr;     /* top, left, bottom, right */
+    int64_t groups;
+} conv_geom;
+
+/* Completes g (c_in, h_in, w_in, c_out, kernel, stride, dilation and groups set) for the padding
+ * `mode` (padding_mode of layer_option.h: valid, same, explicit with sides[4] = top, left,
+ * bottom, right): the padding of each side and the output size. `same` gives
+ * out = ceil(in / stride) with the odd cell of padding at the bottom and right. Returns 0, or -1
+ * with the reason in msg when the kernel does not fit the padded input. */
+int conv_geom_complete(conv_geom *g, int mode, const int64_t *sides, char *msg, size_t msg_len);
+
+/* Floats of scratch the forward and backward of g need (the im2col matrix of one group). */
+int64_t conv_scratch_size(const conv_geom *g);
+
+/* y [batch, c_out, h_out, w_out] = conv(x [batch, c_in, h_in, w_in], W [c_out, c_in / groups,
+ * kh, kw]) + b (b NULL: no bias). col holds conv_scratch_size floats. */
+void conv_forward(const conv_geom *g, int64_t batch, const float *x, const float *W,
+                  const float *b, float *y, float *col);
+
+/* Adds the gradients of conv_forward for dy: dW += dL/dW, db += dL/db, dx += dL/dx; each may be
+ * NULL when not wanted. col holds conv_scratch_size floats. */
+void conv_backward(const conv_geom *g, int64_t batch, const float *x, const float *W,
+                   const float *dy, float *dx, float *dW, float *db, float *col);
+
+#endif

@@ -1,0 +1,82 @@
+/* conv2d.c: the 2-D convolution layer (DL4J's ConvolutionLayer, ONNX Conv, PyTorch Conv2d):
+ * n_out filters of kernel [kH, kW] over n_in / groups input channels each, with stride,
+ * padding, dilation, a bias and an activation; NCHW activations. */
+#include "runtime/nn/layer.h"
+#include "runtime/nn/kernels/conv_layer.h"
+#include "runtime/nn/kernels/layer_util.h"
+#include "runtime/nn/layer_options.h"
+
+static const layer_option *const conv2d_options[] = {
+    &layer_opt_n_in, &layer_opt_n_out, &conv_opt_kernel, &conv_opt_stride, &conv_opt_padding,
+    &conv_opt_dilation, &conv_opt_groups, &layer_opt_activation, &layer_opt_alpha,
+    &layer_opt_has_bias, NULL};
+
+static int conv2d_plan(layer *L, const act_shape *in, int n_in, conv_plan *p, char *msg,
+                       size_t msg_len)
+{
+    p->n_stages = 1;
+    return conv_layer_geom(L, "conv2d", in, n_in, L->n_out, conv_layer_int(L, &conv_opt_groups),
+                           &p->stage[0], msg, msg_len);
+}
+
+static int conv2d_infer(layer *L, const act_shape *in, int n_in, act_shape *out, char *msg,
+                        size_t msg_len)
+{
+    if (L->n_out < 1)
+        return layer_msg(msg, msg_len, "conv2d needs n_out (the number of filters)");
+    conv_plan p;
+    if (conv2d_plan(L, in, n_in, &p, msg, msg_len) ||
+        conv_layer_check_activation(L, "conv2d", msg, msg_len))
+        return -1;
+    *out = act_shape_cnn(L->n_out, p.stage[0].h_out, p.stage[0].w_out);
+    return 0;
+}
+
+static int conv2d_param_specs(const layer *L, param_spec *specs)
+{
+    double k[2];
+    layer_option_get_values(&conv_opt_kernel, L, k);
+    const int64_t kh = (int64_t)k[0], kw = (int64_t)k[1];
+    const int64_t groups = conv_layer_int(L, &conv_opt_groups);
+    const int64_t per_group = L->n_in / groups;
+    double s[2];
+    layer_option_get_values(&conv_opt_stride, L, s);
+    /* DL4J's fans: fan_in = (n_in / groups) kH kW, fan_out = (n_out / groups) kH kW / strides */
+    const int64_t fan_out = (int64_t)((double)(L->n_out / groups * kh * kw) / (s[0] * s[1]));
+    specs[0] = (param_spec){.key = "W", .role = PARAM_WEIGHT, .ndim = 4,
+                            .shape = {L->n_out, per_group, kh, kw}, .fan_in = per_group * kh * kw,
+                            .fan_out = fan_out > 0 ? fan_out : 1};
+    if (!L->has_bias)
+        return 1;
+    specs[1] = (param_spec){.key = "b", .role = PARAM_BIAS, .ndim = 1, .shape = {L->n_out},
+                            .fan_in = per_group * kh * kw, .fan_out = specs[0].fan_out};
+    return 2;
+}
+
+static int conv2d_forward(layer *L, const fwd_ctx *c)
+{
+    conv_plan p;
+    if (conv2d_plan(L, &L->in_shape, 1, &p, NULL, 0))
+        return -1;
+    return conv_layer_forward(L, &p, c);
+}
+
+static int conv2d_backward(layer *L, const bwd_ctx *c)
+{
+    conv_plan p;
+    if (conv2d_plan(L, &L->in_shape, 1, &p, NULL, 0))
+        return -1;
+    return conv_layer_backward(L, &p, c);
+}
+
+const layer_type layer_type_conv2d = {
+    .name = "conv2d",
+    .flags = LT_HAS_ACTIVATION | LT_CHANNELS_IN,
+    .options = conv2d_options,
+    .default_activation = ACT_IDENTITY,
+    .infer = conv2d_infer,
+    .param_specs = conv2d_param_specs,
+    .forward = conv2d_forward,
+    .backward = conv2d_backward,
+    .free_state = conv_free_state,
+};
