@@ -6,7 +6,7 @@ SURGERY=$(cd "$(dirname "$1")" && pwd)/$(basename "$1")
 cd "$(dirname "$0")"
 step() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
 run() { printf '$ surgery %s\n' "$*"; "$SURGERY" "$@"; }
-rm -rf char_lstm/out digits/out digits/.surgery-cache
+rm -rf char_lstm/out digits/out digits/.surgery-cache digits_pool/out
 
 step "1. Digits: train the base classifier on the digits 0-4"
 run check digits/train_base.surgery
@@ -56,5 +56,9 @@ step "8. Char LSTM: add an entire untrained layer after the trained one"
 run plan char_lstm/add_layer.surgery
 run run char_lstm/add_layer.surgery
 
+step "9. Digits as images: padding, batch normalisation, upsampling, cropping, pooling, flatten"
+run check digits_pool/train.surgery
+run run digits_pool/train.surgery
+
 step "Done"
-echo "saved models: digits/out/ and char_lstm/out/ under examples/"
+echo "saved models: digits/out/, digits_pool/out/ and char_lstm/out/ under examples/"

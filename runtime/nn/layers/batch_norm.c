@@ -237,7 +237,7 @@ static int batch_norm_backward(layer *L, const bwd_ctx *c)
 
 const layer_type layer_type_batch_norm = {
     .name = "batch_norm",
-    .flags = LT_BATCH_STATS | LT_CHANNELS_THROUGH,
+    .flags = LT_BATCH_STATS | LT_CHANNELS_THROUGH | LT_CHANNELS_IN,
     .options = batch_norm_options,
     .infer = batch_norm_infer,
     .param_specs = batch_norm_param_specs,
