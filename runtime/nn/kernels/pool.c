@@ -5,6 +5,7 @@
 
 #include <float.h>
 #include <stddef.h>
+#include <stdlib.h>
 #include <strings.h>
 
 const char *const pool_kind_names[POOL_KIND_COUNT] = {"max", "avg", "sum"};
@@ -17,6 +18,36 @@ int pool_kind_from_name(const char *s)
     if (!strcasecmp(s, "average") || !strcasecmp(s, "mean"))
         return POOL_AVG;
     return -1;
+}
+
+int32_t *pool_argmax_reserve(void **state, int64_t n)
+{
+    if (!*state && !(*state = calloc(1, sizeof(pool_argmax))))
+        return NULL;
+    pool_argmax *a = *state;
+    if (a->n != n) {
+        free(a->at);
+        a->n = 0;
+        if (!(a->at = malloc((size_t)(n > 0 ? n : 1) * sizeof *a->at)))
+            return NULL;
+        a->n = n;
+    }
+    return a->at;
+}
+
+void pool_argmax_free(void **state)
+{
+    pool_argmax *a = *state;
+    if (a)
+        free(a->at);
+    free(a);
+    *state = NULL;
+}
+
+const int32_t *pool_argmax_of(const void *state, int64_t n)
+{
+    const pool_argmax *a = state;
+    return a && a->n == n ? a->at : NULL;
 }
 
 int64_t pool_out_size(int64_t n, int64_t k, int64_t s, int64_t lo, int64_t hi, bool ceil_mode)

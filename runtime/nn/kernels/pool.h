@@ -28,6 +28,20 @@ typedef struct pool2d_geom {
                                    * avgPoolIncludePadInDivisor) instead of its input cells */
 } pool2d_geom;
 
+/* What max pooling's backward needs: the cell each output took, kept by a layer as its forward
+ * cache (L->state). */
+typedef struct pool_argmax {
+    int32_t *at;
+    int64_t n;
+} pool_argmax;
+/* The argmax of *state (allocated on first use) with room for n outputs; NULL when memory runs
+ * out. */
+int32_t *pool_argmax_reserve(void **state, int64_t n);
+/* Releases an argmax state; *state becomes NULL. */
+void pool_argmax_free(void **state);
+/* The argmax of the last training forward when it had n outputs, else NULL. */
+const int32_t *pool_argmax_of(const void *state, int64_t n);
+
 /* Output length of a window k with stride s over n cells padded by lo and hi: floor, or with
  * ceil_mode the last partial window too as long as it starts inside the input or the low
  * padding (PyTorch's rule). Returns 0 when not even one window fits. */

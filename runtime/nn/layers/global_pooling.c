@@ -1,8 +1,6 @@
 /* global_pooling.c: max, avg or sum over the height and width of convolutional activations or
  * over the valid time steps of recurrent ones, giving feed-forward [batch, channels] (DL4J's
  * GlobalPoolingLayer with its default collapseDimensions). */
-#include <stdlib.h>
-
 #include "runtime/nn/kernels/layer_util.h"
 #include "runtime/nn/kernels/pool.h"
 #include "runtime/nn/layer.h"
@@ -16,11 +14,6 @@ static const layer_option opt_pooling = {
 
 static const layer_option *const global_pooling_options[] = {
     &layer_opt_n_in_inferred, &layer_opt_n_out_inferred, &opt_pooling, NULL};
-
-typedef struct global_pooling_state {
-    int32_t *argmax;     /* max: the position (or step) each output took */
-    int64_t n;
-} global_pooling_state;
 
 static pool_kind kind_of(const layer *L)
 {
@@ -43,32 +36,15 @@ static int global_pooling_infer(layer *L, const act_shape *in, int n_in, act_sha
     return 0;
 }
 
-static void global_pooling_free_state(layer *L)
-{
-    global_pooling_state *s = L->state;
-    if (s)
-        free(s->argmax);
-    free(s);
-    L->state = NULL;
-}
+static void global_pooling_free_state(layer *L) { pool_argmax_free(&L->state); }
 
 static int global_pooling_forward(layer *L, const fwd_ctx *c)
 {
     pool_kind kind = kind_of(L);
     int32_t *argmax = NULL;
-    if (c->training && kind == POOL_MAX) {
-        if (!L->state && !(L->state = calloc(1, sizeof(global_pooling_state))))
-            return -1;
-        global_pooling_state *s = L->state;
-        if (s->n != c->out->size) {
-            free(s->argmax);
-            s->n = 0;
-            if (!(s->argmax = malloc((size_t)c->out->size * sizeof *s->argmax)))
-                return -1;
-            s->n = c->out->size;
-        }
-        argmax = s->argmax;
-    }
+    if (c->training && kind == POOL_MAX &&
+        !(argmax = pool_argmax_reserve(&L->state, c->out->size)))
+        return -1;
     const tensor *x = c->in[0];
     const int64_t n = L->n_out, batch = c->out->size / n;
     if (L->in_shape.kind == SHAPE_CNN)
@@ -85,10 +61,9 @@ static int global_pooling_backward(layer *L, const bwd_ctx *c)
     if (!c->din || !c->din[0])
         return 0;
     pool_kind kind = kind_of(L);
-    global_pooling_state *s = L->state;
-    if (kind == POOL_MAX && (!s || s->n != c->dout->size))
+    const int32_t *argmax = pool_argmax_of(L->state, c->dout->size);
+    if (kind == POOL_MAX && !argmax)
         return -1;   /* backward without a training forward */
-    const int32_t *argmax = kind == POOL_MAX ? s->argmax : NULL;
     const int64_t n = L->n_out, batch = c->dout->size / n;
     if (L->in_shape.kind == SHAPE_CNN)
         global_pool_planes_backward(kind, batch, n, L->in_shape.h * L->in_shape.w, argmax,

@@ -1,8 +1,6 @@
 /* subsampling.c: windowed max or average pooling of convolutional activations (DL4J's
  * SubsamplingLayer): kernel, stride, padding (same, valid or explicit), ceil mode, and whether
  * average pooling counts the padded cells of a window. */
-#include <stdlib.h>
-
 #include "runtime/nn/kernels/layer_util.h"
 #include "runtime/nn/kernels/pool.h"
 #include "runtime/nn/layer.h"
@@ -38,11 +36,6 @@ static const layer_option opt_count_padding = {
 static const layer_option *const subsampling_options[] = {
     &layer_opt_n_in_inferred, &layer_opt_n_out_inferred, &opt_pooling, &opt_kernel, &opt_stride,
     &opt_padding, &opt_ceil_mode, &opt_count_padding, NULL};
-
-typedef struct subsampling_state {
-    int32_t *argmax;     /* max pooling: the cell each output took, per output */
-    int64_t n;
-} subsampling_state;
 
 /* The geometry for input shape in; *kind the pooling. Returns 0 or -1 with msg. */
 static int geometry(const layer *L, const act_shape *in, pool2d_geom *g, pool_kind *kind,
@@ -109,14 +102,7 @@ static int subsampling_infer(layer *L, const act_shape *in, int n_in, act_shape 
     return 0;
 }
 
-static void subsampling_free_state(layer *L)
-{
-    subsampling_state *s = L->state;
-    if (s)
-        free(s->argmax);
-    free(s);
-    L->state = NULL;
-}
+static void subsampling_free_state(layer *L) { pool_argmax_free(&L->state); }
 
 static int subsampling_forward(layer *L, const fwd_ctx *c)
 {
@@ -131,20 +117,8 @@ static int subsampling_forward(layer *L, const fwd_ctx *c)
         return 0;
     }
     int32_t *argmax = NULL;
-    if (c->training) {
-        if (!L->state && !(L->state = calloc(1, sizeof(subsampling_state))))
-            return -1;
-        subsampling_state *s = L->state;
-        int64_t n = c->out->size;
-        if (s->n != n) {
-            free(s->argmax);
-            s->n = 0;
-            if (!(s->argmax = malloc((size_t)n * sizeof *s->argmax)))
-                return -1;
-            s->n = n;
-        }
-        argmax = s->argmax;
-    }
+    if (c->training && !(argmax = pool_argmax_reserve(&L->state, c->out->size)))
+        return -1;
     maxpool2d_forward(&g, batch, c->in[0]->data, c->out->data, argmax);
     return 0;
 }
@@ -163,10 +137,10 @@ static int subsampling_backward(layer *L, const bwd_ctx *c)
         avgpool2d_backward(&g, batch, c->dout->data, c->din[0]->data);
         return 0;
     }
-    subsampling_state *s = L->state;
-    if (!s || s->n != c->dout->size)
+    const int32_t *argmax = pool_argmax_of(L->state, c->dout->size);
+    if (!argmax)
         return -1;   /* backward without a training forward */
-    maxpool2d_backward(&g, batch, s->argmax, c->dout->data, c->din[0]->data);
+    maxpool2d_backward(&g, batch, argmax, c->dout->data, c->din[0]->data);
     return 0;
 }
 
