@@ -54,6 +54,8 @@ int plan_rows(const model *before, const model *after, const edit_log *log, plan
         r->has_after = true;
         r->in_after = L->n_in;
         r->out_after = L->n_out > 0 ? L->n_out : L->out_shape.size;
+        r->in_shape_after = L->in_shape;
+        r->out_shape_after = L->out_shape;
         r->params_after = layer_param_count(L);
         r->frozen_after = L->frozen;
         r->state = L->edit;
@@ -61,6 +63,8 @@ int plan_rows(const model *before, const model *after, const edit_log *log, plan
             r->has_before = true;
             r->in_before = B->n_in;
             r->out_before = B->n_out > 0 ? B->n_out : B->out_shape.size;
+            r->in_shape_before = B->in_shape;
+            r->out_shape_before = B->out_shape;
             r->params_before = layer_param_count(B);
             r->frozen_before = B->frozen;
         }
@@ -103,8 +107,19 @@ static const char *group(int64_t v, char *buf, size_t n)
     return buf;
 }
 
-static void shape_cell(char *buf, size_t n, bool has, int64_t in, int64_t out)
+/* "in -> out"; a convolutional side as C x H x W ("3 x 32 x 32 -> 16 x 32 x 32"). */
+static void shape_cell(char *buf, size_t n, bool has, int64_t in, int64_t out,
+                       const act_shape *in_shape, const act_shape *out_shape)
 {
+    if (has && (in_shape->kind == SHAPE_CNN || out_shape->kind == SHAPE_CNN)) {
+        char a[64], b[64];
+        if (out_shape->kind == SHAPE_CNN)
+            act_shape_text(out_shape, b, sizeof b);
+        else
+            snprintf(b, sizeof b, "%" PRId64, out);
+        snprintf(buf, n, "%s -> %s", act_shape_text(in_shape, a, sizeof a), b);
+        return;
+    }
     if (!has)
         snprintf(buf, n, "-");
     else if (in > 0)
@@ -165,8 +180,10 @@ void plan_print(FILE *out, const char *script, const model *before, const model 
     for (int i = 0; i < n; i++) {
         const plan_row *r = &rows[i];
         char g[40];
-        shape_cell(cells[i][C_BEFORE], 96, r->has_before, r->in_before, r->out_before);
-        shape_cell(cells[i][C_AFTER], 96, r->has_after, r->in_after, r->out_after);
+        shape_cell(cells[i][C_BEFORE], 96, r->has_before, r->in_before, r->out_before,
+                   &r->in_shape_before, &r->out_shape_before);
+        shape_cell(cells[i][C_AFTER], 96, r->has_after, r->in_after, r->out_after,
+                   &r->in_shape_after, &r->out_shape_after);
         snprintf(cells[i][C_PB], 96, "%s",
                  r->has_before ? group(r->params_before, g, sizeof g) : "-");
         snprintf(cells[i][C_PA], 96, "%s",
@@ -233,8 +250,10 @@ static bool is_output(const model *m, const char *name)
 static void dot_node(FILE *f, const model *after, const plan_row *r)
 {
     char before[64], now[64];
-    shape_cell(before, sizeof before, r->has_before, r->in_before, r->out_before);
-    shape_cell(now, sizeof now, r->has_after, r->in_after, r->out_after);
+    shape_cell(before, sizeof before, r->has_before, r->in_before, r->out_before,
+               &r->in_shape_before, &r->out_shape_before);
+    shape_cell(now, sizeof now, r->has_after, r->in_after, r->out_after, &r->in_shape_after,
+               &r->out_shape_after);
     fputs("  ", f);
     dot_id(f, r->name);
     fputs(" [label=", f);

@@ -19,6 +19,9 @@ typedef struct plan_row {
     const char *type;
     bool has_before, has_after;
     int64_t in_before, out_before, in_after, out_after;
+    /* the shapes in and out, shown C x H x W where convolutional (kind SHAPE_FF, size 0 when
+     * not known) */
+    act_shape in_shape_before, out_shape_before, in_shape_after, out_shape_after;
     int64_t params_before, params_after;
     bool frozen_before, frozen_after;
     edit_state state;

@@ -1,12 +1,13 @@
 #!/bin/sh
 # demo.sh: the whole product on the shipped examples: train the base models from source, show
-# a real diagnostic, plan and run the transfer, widen a trained LSTM with its outputs unchanged.
+# a real diagnostic, plan and run the transfer, widen a trained LSTM with its outputs unchanged,
+# train a small convolutional network.
 set -eu
 SURGERY=$(cd "$(dirname "$1")" && pwd)/$(basename "$1")
 cd "$(dirname "$0")"
 step() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
 run() { printf '$ surgery %s\n' "$*"; "$SURGERY" "$@"; }
-rm -rf char_lstm/out digits/out digits/.surgery-cache digits_pool/out
+rm -rf char_lstm/out digits/out digits/.surgery-cache digits_cnn/out digits_pool/out
 
 step "1. Digits: train the base classifier on the digits 0-4"
 run check digits/train_base.surgery
@@ -56,9 +57,14 @@ step "8. Char LSTM: add an entire untrained layer after the trained one"
 run plan char_lstm/add_layer.surgery
 run run char_lstm/add_layer.surgery
 
-step "9. Digits as images: padding, batch normalisation, upsampling, cropping, pooling, flatten"
+step "9. Digits CNN: train a small convolutional classifier (conv2d, separable_conv2d) from source"
+run summary digits_cnn/base.yaml
+run run digits_cnn/train_base.surgery
+run predict digits_cnn/out/digits_cnn.yaml --input digits_cnn/sample.csv
+
+step "10. Digits as images: padding, batch normalisation, upsampling, cropping, pooling, flatten"
 run check digits_pool/train.surgery
 run run digits_pool/train.surgery
 
 step "Done"
-echo "saved models: digits/out/, digits_pool/out/ and char_lstm/out/ under examples/"
+echo "saved models: digits/out/, char_lstm/out/, digits_cnn/out/ and digits_pool/out/ under examples/"

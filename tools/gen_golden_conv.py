@@ -16,7 +16,6 @@ Usage: /usr/bin/python3 tools/gen_golden_conv.py [OUT_DIR]   (default tests/data
 Fixture format as tools/gen_golden_lstm.py: `tensor NAME NDIM D0 ...` then the values; the
 layer's options are the comment line starting with `options:` (script syntax, `;` between).
 """
-import math
 import os
 import sys
 
@@ -24,20 +23,11 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from gen_golden_lstm import write_fixture  # noqa: E402  (the fixture format, one writer)
+
 OUT_DIR = sys.argv[1] if len(sys.argv) > 1 else "tests/data/conv"
 torch.set_default_dtype(torch.float64)
-
-
-def write_fixture(path, comment, tensors):
-    with open(path, "w") as f:
-        for line in comment.strip().splitlines():
-            f.write("# " + line + "\n")
-        for name, a in tensors:
-            a = np.asarray(a, np.float32)
-            f.write("tensor %s %d %s\n" % (name, a.ndim, " ".join(str(d) for d in a.shape)))
-            flat = a.ravel()
-            for i in range(0, flat.size, 8):
-                f.write(" ".join("%.9g" % v for v in flat[i:i + 8]) + "\n")
 
 
 def same_pads(size, k, s, d):

@@ -125,7 +125,12 @@ int model_summary(const model *m, FILE *fp)
     if (graph)
         for (int i = 0; i < m->n_inputs; i++, r++) {
             rows[r].cell[COL_NAME] = fmt("%s (input)", m->inputs[i].name);
-            rows[r].cell[COL_IO] = fmt("-,%" PRId64, m->inputs[i].size);
+            const model_input *in = &m->inputs[i];
+            char shape[96];
+            act_shape cnn = act_shape_cnn(in->c, in->h, in->w);
+            rows[r].cell[COL_IO] = in->kind == INPUT_CONVOLUTIONAL
+                                       ? fmt("-,%s", act_shape_text(&cnn, shape, sizeof shape))
+                                       : fmt("-,%" PRId64, in->size);
             rows[r].cell[COL_TOTAL] = strdup("-");
             rows[r].cell[COL_SHAPES] = strdup("-");
             rows[r].cell[COL_INPUTS] = strdup("-");

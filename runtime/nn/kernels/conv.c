@@ -3,23 +3,10 @@
 #include "runtime/nn/kernels/conv.h"
 
 #include <cblas.h>
-#include <stdarg.h>
-#include <stdio.h>
 #include <string.h>
 
+#include "runtime/nn/kernels/layer_util.h"
 #include "runtime/nn/layer_option.h"
-
-static int geom_msg(char *msg, size_t n, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-static int geom_msg(char *msg, size_t n, const char *fmt, ...)
-{
-    if (msg && n) {
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(msg, n, fmt, ap);
-        va_end(ap);
-    }
-    return -1;
-}
 
 /* One dimension: the padding before and after and the output size. */
 static int64_t plan_dim(int mode, int64_t in, int64_t k, int64_t s, int64_t d, int64_t *lo,
@@ -53,7 +40,7 @@ int conv_geom_complete(conv_geom *g, int mode, const int64_t *sides, char *msg, 
     g->h_out = plan_dim(mode, g->h_in, g->kh, g->sh, g->dh, &g->pt, &g->pb);
     g->w_out = plan_dim(mode, g->w_in, g->kw, g->sw, g->dw, &g->pl, &g->pr);
     if (g->h_out < 1 || g->w_out < 1)
-        return geom_msg(msg, msg_len, "its %lld x %lld kernel (dilation %lld x %lld) does not "
+        return layer_msg(msg, msg_len, "its %lld x %lld kernel (dilation %lld x %lld) does not "
                         "fit the %lld x %lld input padded by [%lld, %lld, %lld, %lld]",
                         (long long)g->kh, (long long)g->kw, (long long)g->dh, (long long)g->dw,
                         (long long)g->h_in, (long long)g->w_in, (long long)g->pt,

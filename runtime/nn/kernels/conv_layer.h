@@ -44,4 +44,19 @@ int conv_layer_forward(layer *L, const conv_plan *p, const fwd_ctx *c);
 int conv_layer_backward(layer *L, const conv_plan *p, const bwd_ctx *c);
 void conv_free_state(layer *L);
 
+/* Defines a type's forward and backward, NAME_forward and NAME_backward, over the plan that
+ * PLAN_FN(layer *, const act_shape *in, int n_in, conv_plan *, char *msg, size_t) makes for
+ * the layer's inferred input shape. */
+#define CONV_LAYER_PASSES(NAME, PLAN_FN)                                                      \
+    static int NAME##_forward(layer *L, const fwd_ctx *c)                                    \
+    {                                                                                         \
+        conv_plan p;                                                                          \
+        return PLAN_FN(L, &L->in_shape, 1, &p, NULL, 0) ? -1 : conv_layer_forward(L, &p, c); \
+    }                                                                                         \
+    static int NAME##_backward(layer *L, const bwd_ctx *c)                                   \
+    {                                                                                         \
+        conv_plan p;                                                                          \
+        return PLAN_FN(L, &L->in_shape, 1, &p, NULL, 0) ? -1 : conv_layer_backward(L, &p, c); \
+    }
+
 #endif

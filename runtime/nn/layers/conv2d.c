@@ -53,21 +53,7 @@ static int conv2d_param_specs(const layer *L, param_spec *specs)
     return 2;
 }
 
-static int conv2d_forward(layer *L, const fwd_ctx *c)
-{
-    conv_plan p;
-    if (conv2d_plan(L, &L->in_shape, 1, &p, NULL, 0))
-        return -1;
-    return conv_layer_forward(L, &p, c);
-}
-
-static int conv2d_backward(layer *L, const bwd_ctx *c)
-{
-    conv_plan p;
-    if (conv2d_plan(L, &L->in_shape, 1, &p, NULL, 0))
-        return -1;
-    return conv_layer_backward(L, &p, c);
-}
+CONV_LAYER_PASSES(conv2d, conv2d_plan)
 
 const layer_type layer_type_conv2d = {
     .name = "conv2d",

@@ -50,21 +50,7 @@ static int depthwise_param_specs(const layer *L, param_spec *specs)
     return 2;
 }
 
-static int depthwise_forward(layer *L, const fwd_ctx *c)
-{
-    conv_plan p;
-    if (depthwise_plan(L, &L->in_shape, 1, &p, NULL, 0))
-        return -1;
-    return conv_layer_forward(L, &p, c);
-}
-
-static int depthwise_backward(layer *L, const bwd_ctx *c)
-{
-    conv_plan p;
-    if (depthwise_plan(L, &L->in_shape, 1, &p, NULL, 0))
-        return -1;
-    return conv_layer_backward(L, &p, c);
-}
+CONV_LAYER_PASSES(depthwise, depthwise_plan)
 
 const layer_type layer_type_depthwise_conv2d = {
     .name = "depthwise_conv2d",

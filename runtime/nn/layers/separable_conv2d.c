@@ -61,21 +61,7 @@ static int separable_param_specs(const layer *L, param_spec *specs)
     return 3;
 }
 
-static int separable_forward(layer *L, const fwd_ctx *c)
-{
-    conv_plan p;
-    if (separable_plan(L, &L->in_shape, 1, &p, NULL, 0))
-        return -1;
-    return conv_layer_forward(L, &p, c);
-}
-
-static int separable_backward(layer *L, const bwd_ctx *c)
-{
-    conv_plan p;
-    if (separable_plan(L, &L->in_shape, 1, &p, NULL, 0))
-        return -1;
-    return conv_layer_backward(L, &p, c);
-}
+CONV_LAYER_PASSES(separable, separable_plan)
 
 const layer_type layer_type_separable_conv2d = {
     .name = "separable_conv2d",
