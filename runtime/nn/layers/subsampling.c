@@ -1,6 +1,7 @@
 /* subsampling.c: windowed max or average pooling of convolutional activations (DL4J's
  * SubsamplingLayer): kernel, stride, padding (same, valid or explicit), ceil mode, and whether
  * average pooling counts the padded cells of a window. */
+#include "runtime/nn/kernels/conv.h"
 #include "runtime/nn/kernels/layer_util.h"
 #include "runtime/nn/kernels/pool.h"
 #include "runtime/nn/layer.h"
@@ -64,15 +65,15 @@ static int geometry(const layer *L, const act_shape *in, pool2d_geom *g, pool_ki
                              (long long)g->pb, (long long)g->pr, (long long)g->kh,
                              (long long)g->kw);
     } else if (p[0] == PAD_SAME) {
-        /* out = ceil(in / stride), the extra cell at the bottom and right */
-        int64_t oh = (g->h + g->sh - 1) / g->sh, ow = (g->w + g->sw - 1) / g->sw;
-        int64_t th = (oh - 1) * g->sh + g->kh - g->h, tw = (ow - 1) * g->sw + g->kw - g->w;
-        th = th > 0 ? th : 0;
-        tw = tw > 0 ? tw : 0;
-        g->pt = th / 2;
-        g->pb = th - g->pt;
-        g->pl = tw / 2;
-        g->pr = tw - g->pl;
+        /* the convolutions' `same`: out = ceil(in / stride), the odd cell at the bottom, right */
+        conv_geom cg = {.c_in = g->c, .h_in = g->h, .w_in = g->w, .c_out = g->c, .kh = g->kh,
+                        .kw = g->kw, .sh = g->sh, .sw = g->sw, .dh = 1, .dw = 1, .groups = 1};
+        if (conv_geom_complete(&cg, PAD_SAME, NULL, msg, msg_len))
+            return -1;
+        g->pt = cg.pt;
+        g->pl = cg.pl;
+        g->pb = cg.pb;
+        g->pr = cg.pr;
     }
     g->oh = pool_out_size(g->h, g->kh, g->sh, g->pt, g->pb, ceil_mode);
     g->ow = pool_out_size(g->w, g->kw, g->sw, g->pl, g->pr, ceil_mode);
