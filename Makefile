@@ -40,7 +40,7 @@ LIB_OBJ    := $(LIB_SRC:%.c=$(BUILD)/obj/%.o) $(GEN_C:$(BUILD)/gen/%.c=$(BUILD)/
 CLI_OBJ    := $(CLI_SRC:%.c=$(BUILD)/obj/%.o)
 TEST_OBJ   := $(TEST_SRC:%.c=$(BUILD)/obj/%.o)
 
-.PHONY: all deps test test-suite layering unit golden e2e demo bench fuzz fuzz-smoke fuzz-run install clean
+.PHONY: all deps test test-suite layering unit golden e2e demo bench fuzz fuzz-smoke fuzz-run bad-input install clean
 .DEFAULT_GOAL := all
 
 all: $(BUILD)/surgery
@@ -96,6 +96,14 @@ test-suite: $(BUILD)/surgery $(BUILD)/unit-tests
 	@sh tests/golden/run.sh $(BUILD)/surgery
 	@echo "== end-to-end ($(BUILD)) =="
 	@sh tests/e2e/run.sh $(BUILD)/surgery
+	@echo "== bad input ($(BUILD)) =="
+	@$(BAD_INPUT)
+
+# The bad-input corpus (tests/bad-input/, written by tools/gen-bad-input.sh): every case's exit
+# status and message, no crash, hang or leftover file, the input unchanged.
+BAD_INPUT := sh tests/bad-input/run.sh $(BUILD)/surgery
+bad-input: $(BUILD)/surgery
+	@$(BAD_INPUT)
 
 # The include lines follow the layers of tools/layers.txt (docs/architecture.md).
 CHECK_LAYERING := sh tools/check-layering.sh && sh tools/check-layering.sh --self-check
