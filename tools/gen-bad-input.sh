@@ -2,7 +2,8 @@
 # gen-bad-input.sh: writes the generated part of the bad-input corpus (tests/bad-input/gen/
 # and tests/bad-input/cases.txt): for each reader, a valid file cut, retyped, overflowed and
 # corrupted class by class, each with the exit status and message the tool must give.
-# Run from the repository root; the result is committed. tests/bad-input/run.sh runs it.
+# Run from the repository root, then `sh tests/bad-input/run.sh --record build/surgery` to fill
+# in the messages of the cases (review the diff); the result is committed, and run.sh runs it.
 set -eu
 root=tests/bad-input
 gen=$root/gen
