@@ -40,7 +40,7 @@ LIB_OBJ    := $(LIB_SRC:%.c=$(BUILD)/obj/%.o) $(GEN_C:$(BUILD)/gen/%.c=$(BUILD)/
 CLI_OBJ    := $(CLI_SRC:%.c=$(BUILD)/obj/%.o)
 TEST_OBJ   := $(TEST_SRC:%.c=$(BUILD)/obj/%.o)
 
-.PHONY: all deps test test-suite layering unit golden e2e demo bench fuzz install clean
+.PHONY: all deps test test-suite layering unit golden e2e demo bench fuzz fuzz-smoke fuzz-run bad-input install clean
 .DEFAULT_GOAL := all
 
 all: $(BUILD)/surgery
@@ -78,11 +78,14 @@ $(BUILD)/unit-tests: $(LIB_OBJ) $(TEST_OBJ)
 	$(CC) $(LDFLAGS) -o $@ $^ $(CRIT_LIBS) $(LDLIBS_ALL)
 
 # make test: the whole suite, then the same suite rebuilt with AddressSanitizer and
-# UndefinedBehaviorSanitizer in $(BUILD)-asan/ (build/ and build-asan/ by default).
+# UndefinedBehaviorSanitizer in $(BUILD)-asan/ (build/ and build-asan/ by default), then every
+# fuzz target for a few seconds.
 test: $(DEPS_STAMP)
 	@$(MAKE) --no-print-directory test-suite BUILD=$(BUILD)
 	@echo "== the same suite under AddressSanitizer + UndefinedBehaviorSanitizer =="
 	@$(MAKE) --no-print-directory test-suite BUILD=$(BUILD)-asan SANITIZE=1
+	@echo "== fuzz targets, a few seconds each =="
+	@$(MAKE) --no-print-directory fuzz-smoke
 
 test-suite: $(BUILD)/surgery $(BUILD)/unit-tests
 	@echo "== include layering =="
@@ -93,6 +96,14 @@ test-suite: $(BUILD)/surgery $(BUILD)/unit-tests
 	@sh tests/golden/run.sh $(BUILD)/surgery
 	@echo "== end-to-end ($(BUILD)) =="
 	@sh tests/e2e/run.sh $(BUILD)/surgery
+	@echo "== bad input ($(BUILD)) =="
+	@$(BAD_INPUT)
+
+# The bad-input corpus (tests/bad-input/, written by tools/gen-bad-input.sh): every case's exit
+# status and message, no crash, hang or leftover file, the input unchanged.
+BAD_INPUT := sh tests/bad-input/run.sh $(BUILD)/surgery
+bad-input: $(BUILD)/surgery
+	@$(BAD_INPUT)
 
 # The include lines follow the layers of tools/layers.txt (docs/architecture.md).
 CHECK_LAYERING := sh tools/check-layering.sh && sh tools/check-layering.sh --self-check
@@ -108,20 +119,37 @@ $(BUILD)/bench-runtime: bench/bench_runtime.c $(LIB_OBJ)
 bench: $(BUILD)/surgery $(BUILD)/bench-runtime
 	@sh bench/run.sh $(BUILD)/surgery
 
-FUZZ_SRC := $(filter-out runtime/%,$(LIB_SRC))
-fuzz: $(DEPS_STAMP) $(BUILD)/gen/parser.c $(BUILD)/gen/scanner.c
-	@mkdir -p $(BUILD)/fuzz
-	clang -std=c11 -D_DEFAULT_SOURCE -g -O1 -I. -I$(BUILD)/gen $(PKG_CFLAGS) \
-	  -fsanitize=fuzzer,address,undefined -o $(BUILD)/fuzz/fuzz-parser tests/fuzz/fuzz_parser.c \
-	  $(LIB_SRC) $(BUILD)/gen/parser.c $(BUILD)/gen/scanner.c $(PKG_LIBS) -lm
-	@mkdir -p $(BUILD)/fuzz/corpus && cp tests/scripts/*.surgery $(BUILD)/fuzz/corpus/
-	$(BUILD)/fuzz/fuzz-parser -max_total_time=$${FUZZ_SECONDS:-60} $(BUILD)/fuzz/corpus
+# make fuzz: each tests/fuzz/fuzz_NAME.c is a libFuzzer target (clang, with AddressSanitizer and
+# UndefinedBehaviorSanitizer; objects in $(BUILD)-fuzz/) run FUZZ_SECONDS from its seed corpus
+# tests/fuzz/corpus/NAME/. make test runs each for a few seconds, or says why it cannot.
+FUZZ_SECONDS ?= 60
+FUZZ_TARGETS := $(filter-out common,$(patsubst tests/fuzz/fuzz_%.c,%,$(wildcard tests/fuzz/fuzz_*.c)))
+ifneq ($(FUZZ),)
+CC         := clang
+OPT        := -O1
+CFLAGS_ALL += -fsanitize=fuzzer-no-link,address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+endif
+
+fuzz: $(DEPS_STAMP)
+	@sh tools/ensure-deps.sh --fuzz
+	@$(MAKE) --no-print-directory fuzz-run BUILD=$(BUILD)-fuzz FUZZ=1
+
+fuzz-smoke: $(DEPS_STAMP)
+	@if sh tests/fuzz/run.sh --available; then \
+	  $(MAKE) --no-print-directory fuzz-run BUILD=$(BUILD)-fuzz FUZZ=1 FUZZ_SECONDS=3; fi
+
+fuzz-run: $(FUZZ_TARGETS:%=$(BUILD)/fuzz-%)
+	@sh tests/fuzz/run.sh $(BUILD) $(FUZZ_SECONDS) $(FUZZ_TARGETS)
+
+.SECONDARY: $(FUZZ_TARGETS:%=$(BUILD)/obj/tests/fuzz/fuzz_%.o) $(BUILD)/obj/tests/fuzz/fuzz_common.o
+$(BUILD)/fuzz-%: $(BUILD)/obj/tests/fuzz/fuzz_%.o $(BUILD)/obj/tests/fuzz/fuzz_common.o $(LIB_OBJ)
+	$(CC) -fsanitize=fuzzer,address,undefined -o $@ $^ $(LDLIBS_ALL)
 
 install: $(BUILD)/surgery
 	install -d $(DESTDIR)$(PREFIX)/bin
 	install -m 755 $(BUILD)/surgery $(DESTDIR)$(PREFIX)/bin/surgery
 
 clean:
-	rm -rf $(BUILD) $(BUILD)-asan
+	rm -rf $(BUILD) $(BUILD)-asan $(BUILD)-fuzz
 
 -include $(shell find $(BUILD)/obj -name '*.d' 2>/dev/null)

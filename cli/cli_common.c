@@ -2,11 +2,28 @@
  * and the argument loop of the commands that take scripts. */
 #include "cli/cli_common.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "cli/commands.h"
+
+int cli_readable_file(const char *cmd, const char *path)
+{
+    struct stat st;
+    if (access(path, R_OK) != 0 || stat(path, &st) != 0) {
+        fprintf(stderr, "surgery %s: error: %s: %s\n", cmd, path, strerror(errno));
+        return -1;
+    }
+    if (S_ISDIR(st.st_mode)) {
+        fprintf(stderr, "surgery %s: error: %s: %s\n", cmd, path, strerror(EISDIR));
+        return -1;
+    }
+    return 0;
+}
 
 int cli_color_option(const char *arg, diag_color_mode *mode)
 {

@@ -145,10 +145,8 @@ static int parse_args(int argc, char **argv, predict_args *a)
     }
     const char *files[2] = {a->model, a->input};
     for (int k = 0; k < 2; k++)
-        if (access(files[k], R_OK) != 0) {
-            fprintf(stderr, "surgery predict: error: %s: %s\n", files[k], strerror(errno));
+        if (cli_readable_file("predict", files[k]) != 0)
             return EXIT_USAGE;
-        }
     return EXIT_OK;
 }
 

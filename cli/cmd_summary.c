@@ -56,10 +56,8 @@ int cmd_summary(int argc, char **argv)
         summary_usage(stderr);
         return EXIT_USAGE;
     }
-    if (access(path, R_OK) != 0) {
-        fprintf(stderr, "surgery summary: error: %s: %s\n", path, strerror(errno));
+    if (cli_readable_file("summary", path) != 0)
         return EXIT_USAGE;
-    }
     diag_ctx *d = diag_new(stderr, color);
     model *m = model_load(path, false, d);
     int status = EXIT_OK;

@@ -32,4 +32,8 @@ int cmd_predict(int argc, char **argv);
 #include "runtime/base/diag.h"
 int cli_color_option(const char *arg, diag_color_mode *mode);
 
+/* Whether path is a file the command can read: 0, or -1 after "surgery CMD: error: PATH:
+ * REASON" on stderr (a folder is "Is a directory"); the caller exits with EXIT_USAGE. */
+int cli_readable_file(const char *cmd, const char *path);
+
 #endif

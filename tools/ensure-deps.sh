@@ -1,10 +1,13 @@
 #!/bin/sh
 # ensure-deps.sh: checks the Debian packages the build and tests need (graphviz renders the
 # DOT files of `surgery plan --dot` in the tests; libpng and libjpeg-turbo decode the images
-# source); installs missing ones
-# with apt-get (as root, or through sudo), saying what it installs.
+# source); installs missing ones with apt-get (as root, or through sudo), saying what it
+# installs. With --fuzz: also clang and its libFuzzer runtime, for `make fuzz`.
 set -eu
 PACKAGES="pkg-config flex bison libopenblas-dev libyaml-dev libxxhash-dev libpng-dev libjpeg62-turbo-dev libcriterion-dev graphviz"
+if [ "${1:-}" = "--fuzz" ]; then
+    PACKAGES="clang libclang-rt-14-dev"
+fi
 missing=""
 for p in $PACKAGES; do
     if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then

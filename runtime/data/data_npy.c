@@ -264,6 +264,10 @@ static int settle_labels(dataset *ds, npy_impl *p, const conf_value *lv, diag_ct
     } else {
         p->lk = LAB_TARGETS;
         ds->outputs = indices ? 1 : y->shape[y->ndim - 1];
+        if (ds->outputs < 1) {
+            diag_error(d, lv->loc, "regression targets %s have no columns", ys);
+            return -1;
+        }
     }
     return 0;
 }
