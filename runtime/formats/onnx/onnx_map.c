@@ -664,8 +664,8 @@ static int input_layout(mapper *mp, const char *name)
     for (size_t k = 0; k < mp->g->n_node; k++) {
         const Onnx__NodeProto *n = mp->g->node[k];
         for (size_t j = 0; j < n->n_input; j++)
-            if (!strcmp(n->input[j], name))
-                return !strcmp(n->op_type, "Transpose") ? L_BT : !strcmp(n->op_type, "LSTM") ? L_TB : L_FLAT;
+            if (!strcmp(n->input[j], name) && (!strcmp(n->op_type, "Transpose") || !strcmp(n->op_type, "LSTM")))
+                return !strcmp(n->op_type, "Transpose") ? L_BT : L_TB;
     }
     return L_FLAT;
 }
