@@ -11,7 +11,7 @@ CC := cc
 endif
 
 DEPS_STAMP := $(BUILD)/.deps-ok
-PKGS       := openblas yaml-0.1 libxxhash libpng libjpeg
+PKGS       := openblas yaml-0.1 libxxhash libpng libjpeg libprotobuf-c
 PKG_CFLAGS  = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS    = $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 CRIT_CFLAGS = $(shell pkg-config --cflags criterion 2>/dev/null)
@@ -32,6 +32,11 @@ GRAMMAR_L  := grammar/scanner.l
 HAVE_GRAMMAR := $(and $(wildcard $(GRAMMAR_Y)),$(wildcard $(GRAMMAR_L)))
 GEN_C      := $(if $(HAVE_GRAMMAR),$(BUILD)/gen/parser.c $(BUILD)/gen/scanner.c)
 GEN_H      := $(if $(HAVE_GRAMMAR),$(BUILD)/gen/parser.h $(BUILD)/gen/scanner.h)
+# The ONNX reader and writer parse with the C code protoc-c generates from the onnx.proto that
+# Debian's libonnx-dev ships.
+ONNX_PROTO := /usr/include/onnx/onnx.proto
+GEN_C      += $(BUILD)/gen/onnx.pb-c.c
+GEN_H      += $(BUILD)/gen/onnx.pb-c.h
 LIB_SRC    := $(sort $(shell find compiler runtime -name "*.c"))
 CLI_SRC    := $(sort $(wildcard cli/*.c))
 TEST_SRC   := $(sort $(shell find tests/unit -name "*.c"))
@@ -57,6 +62,18 @@ $(BUILD)/gen/parser.c $(BUILD)/gen/parser.h &: $(GRAMMAR_Y) | $(DEPS_STAMP)
 $(BUILD)/gen/scanner.c $(BUILD)/gen/scanner.h &: $(GRAMMAR_L) $(BUILD)/gen/parser.h | $(DEPS_STAMP)
 	@mkdir -p $(BUILD)/gen
 	flex --header-file=$(BUILD)/gen/scanner.h -o $(BUILD)/gen/scanner.c $<
+
+# On a fresh machine the .proto arrives with libonnx-dev, which the dependency check installs.
+$(ONNX_PROTO): | $(DEPS_STAMP)
+	@test -f $@ || { echo "$@ is missing: libonnx-dev is not installed" >&2; exit 1; }
+$(BUILD)/gen/onnx.pb-c.c $(BUILD)/gen/onnx.pb-c.h &: $(ONNX_PROTO) | $(DEPS_STAMP)
+	@mkdir -p $(BUILD)/gen
+	protoc-c --proto_path=$(dir $(ONNX_PROTO)) --c_out=$(BUILD)/gen $(ONNX_PROTO)
+
+# protoc-c's code casts between its descriptor types and leaves parameters unused.
+$(BUILD)/obj/gen/onnx.pb-c.o: $(BUILD)/gen/onnx.pb-c.c $(BUILD)/gen/onnx.pb-c.h
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_ALL) -Wno-unused-parameter -Wno-missing-field-initializers -c -o $@ $<
 
 $(BUILD)/obj/gen/%.o: $(BUILD)/gen/%.c
 	@mkdir -p $(dir $@)

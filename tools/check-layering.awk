@@ -95,6 +95,7 @@ function cycle_of(s,    queue, head, tail, seen, from, list, n, i, v, w, path, k
 BEGIN {
     generated["parser.h"] = 1     # made by bison from grammar/parser.y in the build folder
     generated["scanner.h"] = 1    # made by flex from grammar/scanner.l
+    generated["onnx.pb-c.h"] = 1  # made by protoc-c from libonnx-dev's onnx.proto
 }
 
 FILENAME == layers {

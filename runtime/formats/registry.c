@@ -2,6 +2,7 @@
  * format is one reader and one writer in files of their own, and a line here). */
 #include "runtime/formats/format.h"
 #include "runtime/formats/native.h"
+#include "runtime/formats/onnx/onnx.h"
 
-const model_reader *const model_readers[] = {&native_reader, NULL};
+const model_reader *const model_readers[] = {&native_reader, &onnx_reader, NULL};
 const model_writer *const model_writers[] = {&native_writer, NULL};

@@ -16,6 +16,7 @@
 #include "runtime/nn/init.h"
 #include "runtime/formats/format.h"
 #include "runtime/formats/native.h"
+#include "runtime/formats/onnx/onnx.h"
 #include "runtime/graph/arch_hash.h"
 #include "runtime/graph/builder.h"
 #include "runtime/formats/safetensors.h"
@@ -746,7 +747,8 @@ Test(model_io, formats_are_recognised_by_content_and_written_by_suffix)
     cr_assert_eq(model_reader_for((const unsigned char *)"", 0), &native_reader,
                  "an empty file is an empty model YAML");
     cr_assert_null(model_reader_for((const unsigned char *)"PK\3\4\24\0", 6), "a zip");
-    cr_assert_null(model_reader_for((const unsigned char *)"\x08\x07\x12\x04", 4), "protobuf");
+    cr_assert_eq(model_reader_for((const unsigned char *)"\x08\x07\x12\x04", 4), &onnx_reader,
+                 "an ONNX ModelProto");
     cr_assert_eq(model_writer_for("a/b.yaml"), &native_writer);
     cr_assert_eq(model_writer_for("b.yml"), &native_writer);
     cr_assert_null(model_writer_for("a/.yaml"));
