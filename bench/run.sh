@@ -22,7 +22,7 @@ if ! /usr/bin/python3 -c 'import torch' 2>/dev/null; then
 fi
 "$BUILD/bench-runtime" sgemm > "$BUILD/bench-ours.txt"
 : > "$BUILD/bench-torch.txt"
-for m in lstm mlp; do
+for m in lstm mlp cnn vgg11; do
     "$BUILD/bench-runtime" $m >> "$BUILD/bench-ours.txt"
     OPENBLAS_NUM_THREADS=1 /usr/bin/python3 bench/torch_peer.py $m >> "$BUILD/bench-torch.txt"
 done

@@ -1,7 +1,8 @@
 #!/usr/bin/python3
 """torch_peer.py: the same benchmark models in PyTorch (the peer): inference under no_grad and
-a training step (SGD), printed as NAME median_ms peak_rss_mb. Usage: torch_peer.py lstm|mlp
-(one model a process, so the peak memory is the model's own)."""
+a training step (SGD), printed as NAME median_ms peak_rss_mb. Usage: torch_peer.py
+lstm|mlp|cnn|vgg11 (one model a process, so the peak memory is the model's own; vgg11 is the
+inference of VGG11's convolutional body at 3x224x224, batch 1 and 8)."""
 import resource
 import statistics
 import sys
@@ -38,6 +39,10 @@ class LstmModel(torch.nn.Module):
 def bench(name, model, x, y, reps):
     with torch.no_grad():
         inf = timed(lambda: model(x), reps)
+    if y is None:
+        rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        print(f"{name}_inference {inf:.3f} {rss:.0f}")
+        return
     opt = torch.optim.SGD(model.parameters(), lr=1e-3)
     loss_fn = torch.nn.CrossEntropyLoss()
 
@@ -60,5 +65,21 @@ elif sys.argv[1:] == ["mlp"]:
     mlp = torch.nn.Sequential(torch.nn.Linear(784, 1024), torch.nn.ReLU(),
                               torch.nn.Linear(1024, 1024), torch.nn.ReLU(), torch.nn.Linear(1024, 10))
     bench("mlp", mlp, torch.randn(128, 784), torch.randint(0, 10, (128,)), 31)
+elif sys.argv[1:] == ["cnn"]:
+    cnn = torch.nn.Sequential(torch.nn.Conv2d(3, 32, 3, padding=1), torch.nn.ReLU(), torch.nn.MaxPool2d(2),
+                              torch.nn.Conv2d(32, 64, 3, padding=1), torch.nn.ReLU(), torch.nn.MaxPool2d(2),
+                              torch.nn.Flatten(), torch.nn.Linear(64 * 8 * 8, 10))
+    bench("cnn", cnn, torch.randn(64, 3, 32, 32), torch.randint(0, 10, (64,)), 15)
+elif sys.argv[1:] == ["vgg11"]:
+    layers, c = [], 3
+    for v in [64, "M", 128, "M", 256, 256, "M", 512, 512, "M", 512, 512, "M"]:
+        if v == "M":
+            layers.append(torch.nn.MaxPool2d(2))
+        else:
+            layers += [torch.nn.Conv2d(c, v, 3, padding=1), torch.nn.ReLU()]
+            c = v
+    body = torch.nn.Sequential(*layers)
+    bench("vgg11_b1", body, torch.randn(1, 3, 224, 224), None, 5)
+    bench("vgg11_b8", body, torch.randn(8, 3, 224, 224), None, 3)
 else:
-    sys.exit("usage: torch_peer.py lstm|mlp")
+    sys.exit("usage: torch_peer.py lstm|mlp|cnn|vgg11")

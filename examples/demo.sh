@@ -1,13 +1,14 @@
 #!/bin/sh
 # demo.sh: the whole product on the shipped examples: train the base models from source, show
 # a real diagnostic, plan and run the transfer, widen a trained LSTM with its outputs unchanged,
-# train a small convolutional network.
+# train small convolutional networks, and the transfer flow on a CNN read from PNG images.
 set -eu
 SURGERY=$(cd "$(dirname "$1")" && pwd)/$(basename "$1")
 cd "$(dirname "$0")"
 step() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
 run() { printf '$ surgery %s\n' "$*"; "$SURGERY" "$@"; }
-rm -rf char_lstm/out digits/out digits/.surgery-cache digits_cnn/out digits_pool/out
+rm -rf char_lstm/out digits/out digits/.surgery-cache digits_cnn/out digits_pool/out \
+    digits_images/out digits_images/.surgery-cache
 
 step "1. Digits: train the base classifier on the digits 0-4"
 run check digits/train_base.surgery
@@ -69,5 +70,14 @@ step "10. Digits as images: padding, batch normalisation, upsampling, cropping, 
 run check digits_pool/train.surgery
 run run digits_pool/train.surgery
 
+step "11. Digits as PNG images: train a convolutional base (conv2d, max pooling) on the digits 0-4"
+run check digits_images/train_base.surgery
+run run digits_images/train_base.surgery
+
+step "12. Digits as PNG images: the transfer flow on the CNN (frozen convolutional body, new head for 5-9)"
+run plan digits_images/transfer.surgery
+run run digits_images/transfer.surgery
+run summary digits_images/out/digits_images_transfer.yaml
+
 step "Done"
-echo "saved models: digits/out/, char_lstm/out/, digits_cnn/out/ and digits_pool/out/ under examples/"
+echo "saved models: digits/out/, char_lstm/out/, digits_cnn/out/, digits_pool/out/ and digits_images/out/ under examples/"

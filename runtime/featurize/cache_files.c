@@ -139,7 +139,7 @@ int map_array(const char *dir, int64_t shard_i, const char *what, mapped_array *
     int rc = -1;
     npy_file *nf = npy_open(p, err, err_len);
     if (nf) {
-        if (nf->dtype != NPY_F4 || nf->ndim > 3) {
+        if (nf->dtype != NPY_F4 || nf->ndim > 4) { /* [rows, F], [rows, T, F] or [rows, C, H, W] */
             snprintf(err, err_len, "%s: not a cached feature array", p);
         } else {
             int fd = open(p, O_RDONLY);
