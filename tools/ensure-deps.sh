@@ -1,9 +1,10 @@
 #!/bin/sh
 # ensure-deps.sh: checks the Debian packages the build and tests need (graphviz renders the
-# DOT files of `surgery plan --dot` in the tests); installs missing ones
+# DOT files of `surgery plan --dot` in the tests; libzip and jansson read DL4J model files);
+# installs missing ones
 # with apt-get (as root, or through sudo), saying what it installs.
 set -eu
-PACKAGES="pkg-config flex bison libopenblas-dev libyaml-dev libxxhash-dev libcriterion-dev graphviz"
+PACKAGES="pkg-config flex bison libopenblas-dev libyaml-dev libxxhash-dev libcriterion-dev libzip-dev libjansson-dev graphviz"
 missing=""
 for p in $PACKAGES; do
     if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
