@@ -6,9 +6,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "compiler/frontend.h"
 #include "runtime/formats/dl4j/dl4j_array.h"
 #include "runtime/formats/format.h"
 #include "runtime/graph/model.h"
+#include "runtime/script/exec.h"
 #include "tests/unit/test_support.h"
 
 #define DL4J "tests/data/dl4j/"
@@ -113,6 +115,21 @@ static nd4j_array read_array(const char *path)
     return a;
 }
 
+/* DL4J's [batch, features, time] input as the predict API's [time, batch, features]; *x and
+ * *in are the caller's. */
+static void char_input(tensor *x, nd4j_array *in)
+{
+    *in = read_array(DL4J "GravesLSTMCharModelingExample_Input_100b4.bin");
+    cr_assert_eq(in->rank, 3);
+    int64_t B = in->shape[0], F = in->shape[1], T = in->shape[2];
+    memset(x, 0, sizeof *x);
+    cr_assert_eq(tensor_alloc3(x, T, B, F), 0);
+    for (int64_t b = 0; b < B; b++)
+        for (int64_t f = 0; f < F; f++)
+            for (int64_t t = 0; t < T; t++)
+                x->data[(t * B + b) * F + f] = in->data[(b * F + f) * T + t];
+}
+
 Test(dl4j, char_model_reproduces_dl4j_output)
 {
     model *m = load_ok(DL4J "GravesLSTMCharModelingExample_100b4.bin");
@@ -126,7 +143,9 @@ Test(dl4j, char_model_reproduces_dl4j_output)
     cr_assert_float_eq(m->layers[0]->train.l2, 1e-4, 1e-12);
     cr_assert_eq(m->training.tbptt_forward, 50);
     cr_assert_eq(m->training.tbptt_backward, 50);
-    nd4j_array in = read_array(DL4J "GravesLSTMCharModelingExample_Input_100b4.bin");
+    nd4j_array in;
+    tensor x;
+    char_input(&x, &in);
     nd4j_array want = read_array(DL4J "GravesLSTMCharModelingExample_Output_100b4.bin");
     cr_assert_eq(in.rank, 3);
     int64_t B = in.shape[0], F = in.shape[1], T = in.shape[2];
@@ -134,13 +153,6 @@ Test(dl4j, char_model_reproduces_dl4j_output)
     cr_assert_eq(want.shape[0], B);
     cr_assert_eq(want.shape[2], T);
     int64_t K = want.shape[1];
-    /* DL4J's [batch, features, time] to the predict API's [time, batch, features]. */
-    tensor x = {0};
-    cr_assert_eq(tensor_alloc3(&x, T, B, F), 0);
-    for (int64_t b = 0; b < B; b++)
-        for (int64_t f = 0; f < F; f++)
-            for (int64_t t = 0; t < T; t++)
-                x.data[(t * B + b) * F + f] = in.data[(b * F + f) * T + t];
     const tensor *inputs[1] = {&x};
     tensor out = {0};
     char err[256];
@@ -159,4 +171,53 @@ Test(dl4j, char_model_reproduces_dl4j_output)
     nd4j_array_free(&in);
     nd4j_array_free(&want);
     model_free(m);
+}
+
+/* The seed's flow: base "char_model.bin", widen "layer0" by 8, save as the native format; the
+ * widened model computes what the DL4J one does. */
+Test(dl4j, char_model_widened_and_saved)
+{
+    char dir[256], path[512];
+    test_make_dir(dir, sizeof dir, "dl4j-seed");
+    size_t len;
+    char *bytes = test_read_file(DL4J "GravesLSTMCharModelingExample_100b4.bin", &len);
+    snprintf(path, sizeof path, "%s/char_model.bin", dir);
+    FILE *f = fopen(path, "wb");
+    cr_assert(f);
+    cr_assert_eq(fwrite(bytes, 1, len, f), len);
+    fclose(f);
+    free(bytes);
+    snprintf(path, sizeof path, "%s/seed.surgery", dir);
+    test_write_file(path, "base \"char_model.bin\"\nwiden \"layer0\" by 8\nsave \"wide.yaml\"\n");
+    diag_capture c;
+    capture_open(&c);
+    ir_script *s = NULL;
+    int rc = frontend_compile(path, NULL, 0, c.d, &s);
+    if (rc == 0) {
+        exec_options o = {.out = NULL, .progress = NULL, .log = NULL, .quiet = true};
+        rc = exec_script(s, &o, c.d);
+    }
+    cr_assert_eq(rc, 0, "%s", capture_text(&c));
+    ir_script_free(s);
+    capture_close(&c);
+    snprintf(path, sizeof path, "%s/wide.yaml", dir);
+    model *wide = load_ok(path);
+    model *orig = load_ok(DL4J "GravesLSTMCharModelingExample_100b4.bin");
+    cr_assert_eq(wide->layers[0]->n_out, 208);
+    nd4j_array in;
+    tensor x;
+    char_input(&x, &in);
+    const tensor *inputs[1] = {&x};
+    tensor a = {0}, b = {0};
+    char err[256];
+    cr_assert_eq(model_predict(orig, inputs, &a, err, sizeof err), 0, "%s", err);
+    cr_assert_eq(model_predict(wide, inputs, &b, err, sizeof err), 0, "%s", err);
+    cr_assert(tensor_max_abs_diff(&a, &b) <= 1e-6, "diff %g", tensor_max_abs_diff(&a, &b));
+    tensor_release(&a);
+    tensor_release(&b);
+    tensor_release(&x);
+    nd4j_array_free(&in);
+    model_free(wide);
+    model_free(orig);
+    test_remove_dir(dir);
 }
