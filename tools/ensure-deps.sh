@@ -1,8 +1,7 @@
 #!/bin/sh
 # ensure-deps.sh: checks the Debian packages the build and tests need (graphviz renders the
 # DOT files of `surgery plan --dot` in the tests; libzip and jansson read DL4J model files);
-# installs missing ones
-# with apt-get (as root, or through sudo), saying what it installs.
+# installs missing ones with apt-get (as root, or through sudo), saying what it installs.
 set -eu
 PACKAGES="pkg-config flex bison libopenblas-dev libyaml-dev libxxhash-dev libcriterion-dev libzip-dev libjansson-dev graphviz"
 missing=""

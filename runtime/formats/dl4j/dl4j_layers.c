@@ -143,27 +143,37 @@ typedef struct lctx {
 
 #define PROBLEM(c, ...) dl4j_problem((c)->mp, (c)->index, (c)->name, (c)->type, __VA_ARGS__)
 
-static void map_activation(lctx *c, json_t *f)
+/* A named choice written under `key` (or the older `alt`) in either spelling, looked up in
+ * table: its value, or -1 (absent, or reported as unsupported `what`). */
+static int map_choice(lctx *c, json_t *f, const char *key, const char *alt, const char *strip,
+                      const name_map *table, const char *what, char *s, size_t n, json_t **fields)
 {
-    json_t *v = json_object_get(f, "activationFn");
+    json_t *v = json_object_get(f, key);
     if (!v || json_is_null(v))
-        v = json_object_get(f, "activationFunction");
+        v = json_object_get(f, alt);
     if (!v || json_is_null(v))
-        return;
-    char s[128];
-    json_t *fields;
-    if (!poly(v, "Activation", s, sizeof s, &fields)) {
-        PROBLEM(c, "activationFn of an unknown shape");
-        return;
+        return -1;
+    if (!poly(v, strip, s, n, fields)) {
+        PROBLEM(c, "%s of an unknown shape", key);
+        return -1;
     }
     char low[128];
     snprintf(low, sizeof low, "%s", s);
     lower(low);
-    int a = lookup(activations, low);
-    if (a < 0) {
-        PROBLEM(c, "activation %s", s);
+    int k = lookup(table, low);
+    if (k < 0)
+        PROBLEM(c, "%s %s", what, s);
+    return k;
+}
+
+static void map_activation(lctx *c, json_t *f)
+{
+    char s[128];
+    json_t *fields;
+    int a = map_choice(c, f, "activationFn", "activationFunction", "Activation", activations,
+                       "activation", s, sizeof s, &fields);
+    if (a < 0)
         return;
-    }
     c->L->activation = (activation_kind)a;
     double alpha;
     if (fields && (a == ACT_LEAKYRELU || a == ACT_ELU) && num(fields, "alpha", &alpha) && alpha > 0)
@@ -172,24 +182,13 @@ static void map_activation(lctx *c, json_t *f)
 
 static void map_loss(lctx *c, json_t *f)
 {
-    json_t *v = json_object_get(f, "lossFn");
-    if (!v || json_is_null(v))
-        v = json_object_get(f, "lossFunction");
-    if (!v || json_is_null(v))
-        return;
     char s[128];
     json_t *fields;
-    if (!poly(v, "Loss", s, sizeof s, &fields)) {
-        PROBLEM(c, "lossFn of an unknown shape");
-        return;
-    }
-    char low[128];
-    snprintf(low, sizeof low, "%s", s);
-    lower(low);
-    int l = lookup(losses, low);
+    int l = map_choice(c, f, "lossFn", "lossFunction", "Loss", losses, "loss", s, sizeof s, &fields);
     if (l < 0)
-        PROBLEM(c, "loss %s", s);
-    else if (fields && json_object_get(fields, "weights") && !json_is_null(json_object_get(fields, "weights")))
+        return;
+    json_t *w = fields ? json_object_get(fields, "weights") : NULL;
+    if (w && !json_is_null(w))
         PROBLEM(c, "loss %s with per-output weights", s);
     else
         c->L->loss = (loss_kind)l;
