@@ -291,11 +291,18 @@ static model *dl4j_read(const char *path, bool load_weights, struct diag_ctx *d)
     return out;
 }
 
-/* A zip archive (local file header signature); whether it is a DL4J model (a configuration.json
- * entry) the reader says. */
+/* A zip archive (local file header signature) naming a configuration.json entry in its first
+ * bytes: ModelSerializer writes that entry first. */
 static bool dl4j_sniff(const unsigned char *head, size_t n)
 {
-    return n >= 4 && head[0] == 'P' && head[1] == 'K' && head[2] == 3 && head[3] == 4;
+    static const char conf[] = CONF_ENTRY;
+    const size_t k = sizeof conf - 1;
+    if (n < 4 || head[0] != 'P' || head[1] != 'K' || head[2] != 3 || head[3] != 4)
+        return false;
+    for (size_t i = 30; i + k <= n; i++)
+        if (!memcmp(head + i, conf, k))
+            return true;
+    return false;
 }
 
 const model_reader dl4j_reader = {

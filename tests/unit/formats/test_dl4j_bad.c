@@ -211,7 +211,9 @@ Test(dl4j_bad, reads_a_generated_1_0_file_and_refuses_bad_ones)
     cr_assert_float_eq(m->layers[1]->params[0].data[1], 17 + 4, 0, "W[0][1] in 'f' order");
     model_free(m);
 
-    expect_error(dir, NULL, coef, len, "a zip without a configuration.json entry");
+    expect_error(dir, NULL, coef, len, "not a model file surgery reads: expected a surgery model "
+                 "YAML");
+    expect_error(dir, NULL, coef, len, "a DL4J ModelSerializer zip (configuration.json");
     len = linspace_row(coef, true, "FLOAT", 40, 40);
     expect_error(dir, mlp_json, coef, len, "entry coefficients.bin holds 40 values, but the "
                  "architecture in configuration.json has 41 parameters");
