@@ -1,12 +1,12 @@
 #!/bin/sh
 # ensure-deps.sh: checks the Debian packages the build and tests need (graphviz renders the
 # DOT files of `surgery plan --dot` in the tests; libpng and libjpeg-turbo decode the images
-# source; protoc-c generates the ONNX parser from libonnx-dev's onnx.proto); installs missing
-# ones with apt-get (as root, or through sudo), saying what it installs. With --fuzz: also
-# clang and its libFuzzer runtime, for `make fuzz`.
+# source; protoc-c generates the ONNX parser from libonnx-dev's onnx.proto; libzip and jansson
+# read DL4J model files); installs missing ones with apt-get (as root, or through sudo), saying
+# what it installs. With --fuzz: also clang and its libFuzzer runtime, for `make fuzz`.
 set -eu
 PACKAGES="pkg-config flex bison libopenblas-dev libyaml-dev libxxhash-dev libpng-dev libjpeg62-turbo-dev
-    libcriterion-dev graphviz protobuf-c-compiler libprotobuf-c-dev libonnx-dev"
+    libcriterion-dev graphviz protobuf-c-compiler libprotobuf-c-dev libonnx-dev libzip-dev libjansson-dev"
 if [ "${1:-}" = "--fuzz" ]; then
     PACKAGES="clang libclang-rt-14-dev"
 fi

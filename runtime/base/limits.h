@@ -41,6 +41,23 @@
 /* Fields of one CSV record (features plus labels). */
 #define LIMIT_CSV_FIELDS (1 << 20)
 
+/* ---- DL4J model files (zip archives) ---- */
+
+/* Entries of a DL4J model zip. */
+#define LIMIT_ZIP_ENTRIES 10000
+/* Bytes of one entry, once uncompressed (as declared, and as really read). */
+#define LIMIT_ZIP_ENTRY_BYTES ((int64_t)16 << 30)
+/* Bytes of all the entries read from one zip, once uncompressed. */
+#define LIMIT_ZIP_TOTAL_BYTES ((int64_t)32 << 30)
+/* Ratio of an entry's uncompressed size to its compressed size (a zip bomb has more); entries
+ * below LIMIT_ZIP_RATIO_FREE_BYTES are not held to it. */
+#define LIMIT_ZIP_RATIO 1000
+#define LIMIT_ZIP_RATIO_FREE_BYTES ((int64_t)1 << 20)
+/* Bytes of a DL4J configuration.json. */
+#define LIMIT_DL4J_JSON_BYTES (64 * 1024 * 1024)
+/* Dimensions of an Nd4j array. */
+#define LIMIT_ND4J_RANK 32
+
 /* ---- scripts ---- */
 
 /* Bytes of a .surgery file. */

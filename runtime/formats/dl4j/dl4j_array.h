@@ -1,0 +1,27 @@
+/* dl4j_array.h: Nd4j.write arrays (the format of DL4J's coefficients.bin and of its saved
+ * INDArrays): both generations, FLOAT, DOUBLE and HALF data, any stored order and strides. */
+#ifndef SURGERY_DL4J_ARRAY_H
+#define SURGERY_DL4J_ARRAY_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include "runtime/base/limits.h"
+
+/* Ownership: an nd4j_array owns data (nd4j_array_free releases it; a zeroed array is empty). */
+
+typedef struct nd4j_array {
+    int rank;
+    int64_t shape[LIMIT_ND4J_RANK];
+    int64_t count;     /* product of shape */
+    float *data;       /* count values in logical row-major ('c') order, whatever was stored */
+} nd4j_array;
+
+/* Decodes the array at the start of buf (len bytes): the shape-information buffer, then the
+ * data buffer, each checked against what is left before anything is allocated. *used (may be
+ * NULL) receives the bytes the array took. Returns 0, or -1 with the reason in err ("truncated
+ * data buffer: 164 of 400 bytes", "unknown data type 'UTF8'"). */
+int nd4j_array_decode(const unsigned char *buf, size_t len, nd4j_array *out, size_t *used,
+                      char *err, size_t err_len);
+void nd4j_array_free(nd4j_array *a);
+
+#endif

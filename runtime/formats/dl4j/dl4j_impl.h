@@ -1,0 +1,38 @@
+/* dl4j_impl.h: what the DL4J reader's files share: the mapping of a MultiLayerNetwork
+ * configuration's layers onto surgery's, and the problems it collects. */
+#ifndef SURGERY_DL4J_IMPL_H
+#define SURGERY_DL4J_IMPL_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include "runtime/graph/builder.h"
+
+/* Ownership: a dl4j_map borrows the builder; it owns the problem text and the per-layer
+ * parameter key lists (dl4j_map_free). */
+
+typedef struct dl4j_map {
+    model_builder *b;
+    char *problems;          /* "; "-separated: every unsupported layer type and option */
+    size_t problems_len;
+    int n_problems;
+    char ***vars;            /* per layer: DL4J's parameter keys in flat-vector order */
+    int *n_vars;
+    int n_layers;
+    int64_t first_n_in;      /* the first layer that states nin: the model input's size */
+    bool recurrent_input;
+} dl4j_map;
+
+/* Adds a problem "layer I 'NAME' (TYPE): WHAT". */
+void dl4j_problem(dl4j_map *mp, int index, const char *name, const char *type, const char *fmt,
+                  ...) __attribute__((format(printf, 5, 6)));
+/* Maps confs[index] (an element of `confs`) to a surgery layer appended to the builder, taking
+ * `prev` (NULL: the model input "input") as its input. Problems are collected in mp; a layer is
+ * added whenever its type is known. Returns -1 only when out of memory. */
+int dl4j_map_layer(dl4j_map *mp, json_t *conf, int index, const char *prev);
+/* The model-level settings of the top-level object (backprop type and tbptt lengths). */
+void dl4j_map_network(dl4j_map *mp, json_t *root);
+void dl4j_map_free(dl4j_map *mp);
+
+#endif

@@ -1,0 +1,313 @@
+/* dl4j_read.c: the DL4J reader: a ModelSerializer zip's configuration.json (a MultiLayerNetwork)
+ * into a model builder, its coefficients.bin (one flat Nd4j array) into the layers' parameters,
+ * each reshaped in 'f' order at its place in the flat vector. */
+#include "runtime/formats/dl4j/dl4j.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "runtime/base/diag.h"
+#include "runtime/base/path.h"
+#include "runtime/base/util.h"
+#include "runtime/formats/dl4j/dl4j_array.h"
+#include "runtime/formats/dl4j/dl4j_impl.h"
+#include "runtime/formats/dl4j/dl4j_zip.h"
+#include "runtime/nn/layer.h"
+
+#define CONF_ENTRY "configuration.json"
+#define COEF_ENTRY "coefficients.bin"
+
+typedef struct params_ctx {
+    const char *path;
+    dl4j_map *mp;
+    nd4j_array coef;
+    bool no_params;        /* noParams.marker: an empty coefficients.bin is no parameters */
+} params_ctx;
+
+/* The flat vector's values for one parameter: row-major element (i0, i1, ...) of the shape is
+ * at offset + i0 + i1*s0 + ... ('f' order). */
+static void fill_f_order(tensor *t, const float *flat)
+{
+    int64_t idx[TENSOR_MAX_DIMS] = {0};
+    for (int64_t k = 0; k < t->size; k++) {
+        int64_t off = 0, mul = 1;
+        for (int d = 0; d < t->ndim; d++) {
+            off += idx[d] * mul;
+            mul *= t->shape[d];
+        }
+        t->data[k] = flat[off];
+        for (int d = t->ndim - 1; d >= 0; d--) {
+            if (++idx[d] < t->shape[d])
+                break;
+            idx[d] = 0;
+        }
+    }
+}
+
+/* The position in surgery's parameter list of DL4J key `key`, or -1. */
+static int spec_of(const param_spec *specs, int n, const char *key)
+{
+    for (int p = 0; p < n; p++)
+        if (!strcmp(specs[p].key, key))
+            return p;
+    return -1;
+}
+
+static int dl4j_params(model *m, void *vctx, struct diag_ctx *d)
+{
+    params_ctx *c = vctx;
+    int64_t need = 0;
+    int errors = 0;
+    for (int i = 0; i < m->n_layers; i++) {
+        layer *L = m->layers[i];
+        param_spec specs[LAYER_MAX_PARAMS];
+        int n = L->type->param_specs ? L->type->param_specs(L, specs) : 0;
+        int nv = c->mp->n_vars[i] < 0 ? n : c->mp->n_vars[i];
+        if (nv != n) {
+            model_format_error(d, c->path, "entry " CONF_ENTRY ": layer %d '%s' lists %d parameters, "
+                               "surgery's %s has %d", i, L->name, nv, L->type->name, n);
+            errors++;
+            continue;
+        }
+        for (int k = 0; k < nv; k++) {
+            const char *key = c->mp->n_vars[i] < 0 ? specs[k].key : c->mp->vars[i][k];
+            int p = spec_of(specs, n, key);
+            if (p < 0) {
+                model_format_error(d, c->path, "entry " CONF_ENTRY ": layer %d '%s' has parameter "
+                                   "'%s', which surgery's %s does not", i, L->name, key, L->type->name);
+                errors++;
+                continue;
+            }
+            need += shape_count(specs[p].ndim, specs[p].shape);
+        }
+    }
+    if (errors)
+        return errors;
+    int64_t have = c->coef.count;
+    if (have != need && !(need == 0 && c->no_params)) {
+        model_format_error(d, c->path, "entry " COEF_ENTRY " holds %" PRId64 " values, but the "
+                           "architecture in " CONF_ENTRY " has %" PRId64 " parameters", have, need);
+        return 1;
+    }
+    int64_t off = 0;
+    for (int i = 0; i < m->n_layers; i++) {
+        layer *L = m->layers[i];
+        param_spec specs[LAYER_MAX_PARAMS];
+        int n = L->type->param_specs ? L->type->param_specs(L, specs) : 0;
+        for (int k = 0; k < n; k++) {
+            const char *key = c->mp->n_vars[i] < 0 ? specs[k].key : c->mp->vars[i][k];
+            int p = spec_of(specs, n, key);
+            if (tensor_alloc(&L->params[p], specs[p].ndim, specs[p].shape) != 0) {
+                model_format_error(d, c->path, "out of memory for layer '%s' parameter %s",
+                                   L->name, key);
+                return 1;
+            }
+            fill_f_order(&L->params[p], c->coef.data + off);
+            off += L->params[p].size;
+        }
+        L->n_params = n;
+    }
+    m->weights_loaded = true;
+    return 0;
+}
+
+/* Input preprocessors: those between recurrent and feed-forward layers are identities for
+ * surgery's layers (which apply per time step); others are refused. */
+static void check_preprocessors(dl4j_map *mp, json_t *root)
+{
+    json_t *pre = json_object_get(root, "inputPreProcessors");
+    const char *key;
+    json_t *v;
+    if (!json_is_object(pre))
+        return;
+    json_object_foreach(pre, key, v) {
+        char *end;
+        long at = strtol(key, &end, 10);
+        const char *cls = NULL;
+        if (json_is_object(v) && json_is_string(json_object_get(v, "@class")))
+            cls = strrchr(json_string_value(json_object_get(v, "@class")), '.');
+        else if (json_is_object(v) && json_object_size(v) == 1)
+            cls = json_object_iter_key(json_object_iter(v));
+        cls = cls && *cls == '.' ? cls + 1 : cls;
+        if (cls && (!strcmp(cls, "RnnToFeedForwardPreProcessor") ||
+                    !strcmp(cls, "FeedForwardToRnnPreProcessor") || !strcmp(cls, "rnnToFeedForward") ||
+                    !strcmp(cls, "feedForwardToRnn")))
+            continue;
+        dl4j_problem(mp, *end ? -1 : (int)at, NULL, "input preprocessor", "%s not supported",
+                     cls ? cls : "an unknown preprocessor");
+    }
+}
+
+static json_t *load_json(const char *path, dl4j_zip *z, struct diag_ctx *d)
+{
+    unsigned char *text;
+    size_t len;
+    char err[512];
+    int rc = dl4j_zip_read(z, CONF_ENTRY, &text, &len, err, sizeof err);
+    if (rc == 1) {
+        model_format_error(d, path, "a zip without a " CONF_ENTRY " entry: not a DL4J model "
+                           "(ModelSerializer writes " CONF_ENTRY " and " COEF_ENTRY ")");
+        return NULL;
+    }
+    if (rc != 0) {
+        model_format_error(d, path, "%s", err);
+        return NULL;
+    }
+    if (len > LIMIT_DL4J_JSON_BYTES) {
+        model_format_error(d, path, "entry " CONF_ENTRY ": %zu bytes (at most %d)", len,
+                           LIMIT_DL4J_JSON_BYTES);
+        free(text);
+        return NULL;
+    }
+    json_error_t je;
+    json_t *root = json_loadb((const char *)text, len, JSON_REJECT_DUPLICATES, &je);
+    free(text);
+    if (!root) {
+        model_format_error(d, path, "entry " CONF_ENTRY " line %d column %d: %s", je.line,
+                           je.column, je.text);
+        return NULL;
+    }
+    if (!json_is_object(root)) {
+        model_format_error(d, path, "entry " CONF_ENTRY ": expected an object with \"confs\" "
+                           "(a MultiLayerNetwork), found another JSON value");
+        json_decref(root);
+        return NULL;
+    }
+    return root;
+}
+
+static int load_coefficients(const char *path, dl4j_zip *z, params_ctx *pc, struct diag_ctx *d)
+{
+    unsigned char *bytes;
+    size_t len;
+    char err[512];
+    int rc = dl4j_zip_read(z, COEF_ENTRY, &bytes, &len, err, sizeof err);
+    if (rc == 1) {
+        model_format_error(d, path, "no " COEF_ENTRY " entry (the parameters)");
+        return -1;
+    }
+    if (rc != 0) {
+        model_format_error(d, path, "%s", err);
+        return -1;
+    }
+    pc->no_params = dl4j_zip_has(z, "noParams.marker");
+    if (len == 0 && pc->no_params) {
+        free(bytes);
+        return 0;
+    }
+    rc = nd4j_array_decode(bytes, len, &pc->coef, NULL, err, sizeof err);
+    free(bytes);
+    if (rc != 0) {
+        model_format_error(d, path, "entry " COEF_ENTRY ": %s", err);
+        return -1;
+    }
+    return 0;
+}
+
+static char *stem_of(const char *path)
+{
+    const char *b = path_base_name(path);
+    const char *dot = strrchr(b, '.');
+    return strndup(b, dot && dot != b ? (size_t)(dot - b) : strlen(b));
+}
+
+static model *dl4j_read(const char *path, bool load_weights, struct diag_ctx *d)
+{
+    char err[512];
+    dl4j_zip *z = dl4j_zip_open(path, err, sizeof err);
+    if (!z) {
+        model_format_error(d, path, "%s", err);
+        return NULL;
+    }
+    json_t *root = load_json(path, z, d);
+    if (!root) {
+        dl4j_zip_close(z);
+        return NULL;
+    }
+    json_t *confs = json_object_get(root, "confs");
+    if (!json_is_array(confs)) {
+        if (json_object_get(root, "vertices"))
+            model_format_error(d, path, "entry " CONF_ENTRY ": a ComputationGraph; surgery reads "
+                               "DL4J MultiLayerNetwork files only so far");
+        else
+            model_format_error(d, path, "entry " CONF_ENTRY ": expected \"confs\", the list of a "
+                               "MultiLayerNetwork's layers");
+        json_decref(root);
+        dl4j_zip_close(z);
+        return NULL;
+    }
+    size_t n = json_array_size(confs);
+    if (n == 0 || n > LIMIT_MODEL_LAYERS) {
+        model_format_error(d, path, "entry " CONF_ENTRY ": \"confs\" has %zu layers (1 to %d)", n,
+                           LIMIT_MODEL_LAYERS);
+        json_decref(root);
+        dl4j_zip_close(z);
+        return NULL;
+    }
+    char *stem = stem_of(path);
+    dl4j_map mp = {.b = model_builder_new(stem ? stem : "model")};
+    free(stem);
+    mp.vars = calloc(n, sizeof *mp.vars);
+    mp.n_vars = calloc(n, sizeof *mp.n_vars);
+    mp.n_layers = (int)n;
+    model *m = mp.b ? model_builder_model(mp.b) : NULL;
+    int oom = !m || !mp.vars || !mp.n_vars || !(m->path = str_dup(path));
+    const char *prev = NULL;
+    for (size_t i = 0; i < n && !oom; i++) {
+        int before = m->n_layers;
+        oom = dl4j_map_layer(&mp, json_array_get(confs, i), (int)i, prev) != 0;
+        if (m->n_layers > before)
+            prev = m->layers[m->n_layers - 1]->name;
+    }
+    check_preprocessors(&mp, root);
+    params_ctx pc = {.path = path, .mp = &mp};
+    model *out = NULL;
+    if (oom) {
+        model_format_error(d, path, "out of memory");
+    } else if (mp.n_problems) {
+        model_format_error(d, path, "entry " CONF_ENTRY ": %d thing%s surgery does not read yet: %s",
+                           mp.n_problems, mp.n_problems == 1 ? "" : "s", mp.problems);
+    } else if (!load_weights || load_coefficients(path, z, &pc, d) == 0) {
+        dl4j_map_network(&mp, root);
+        int64_t hwc[3] = {0, 0, 0};
+        model_builder_add_input(mp.b, "input", mp.recurrent_input ? INPUT_RECURRENT
+                                : INPUT_FEED_FORWARD, mp.first_n_in > 0 ? mp.first_n_in : 1, hwc,
+                                (src_loc){m->path, 0, 0, 0});
+        const char *last = m->layers[m->n_layers - 1]->name;
+        model_builder_set_outputs(mp.b, &last, 1);
+        if (load_weights)
+            model_builder_params_from(mp.b, dl4j_params, &pc);
+        out = model_builder_finish(mp.b, !load_weights, (src_loc){d ? diag_intern_path(d, path)
+                                   : m->path, 0, 0, 0}, d);
+        mp.b = NULL;
+    }
+    model_builder_free(mp.b);
+    nd4j_array_free(&pc.coef);
+    dl4j_map_free(&mp);
+    json_decref(root);
+    dl4j_zip_close(z);
+    return out;
+}
+
+/* A zip archive (local file header signature) naming a configuration.json entry in its first
+ * bytes: ModelSerializer writes that entry first. */
+static bool dl4j_sniff(const unsigned char *head, size_t n)
+{
+    static const char conf[] = CONF_ENTRY;
+    const size_t k = sizeof conf - 1;
+    if (n < 4 || head[0] != 'P' || head[1] != 'K' || head[2] != 3 || head[3] != 4)
+        return false;
+    for (size_t i = 30; i + k <= n; i++)
+        if (!memcmp(head + i, conf, k))
+            return true;
+    return false;
+}
+
+const model_reader dl4j_reader = {
+    .name = "dl4j",
+    .expected = "a DL4J ModelSerializer zip (configuration.json and coefficients.bin, as .zip or .bin)",
+    .sniff = dl4j_sniff,
+    .read = dl4j_read,
+};
