@@ -9,51 +9,24 @@
 #include <string.h>
 
 #include "compiler/parse.h"
+#include "runtime/base/strbuf.h"
 
 /* Blocks that would make their line longer than this are written one pair per line. */
 #define MAX_INLINE 90
 
-typedef struct strbuf {
-    char *s;
-    size_t len, cap;
-} strbuf;
-
-static void sb_add(strbuf *b, const char *s, size_t n)
-{
-    if (b->len + n + 1 > b->cap) {
-        b->cap = b->cap ? b->cap * 2 : 256;
-        while (b->len + n + 1 > b->cap)
-            b->cap *= 2;
-        b->s = xrealloc(b->s, b->cap);
-    }
-    memcpy(b->s + b->len, s, n);
-    b->len += n;
-    b->s[b->len] = 0;
-}
-
-static void sb_puts(strbuf *b, const char *s)
-{
-    sb_add(b, s, strlen(s));
-}
-
-static void sb_putc(strbuf *b, char c)
-{
-    sb_add(b, &c, 1);
-}
-
 static void put_string(strbuf *b, const char *s)
 {
-    sb_putc(b, '"');
+    strbuf_putc(b, '"');
     for (; *s; s++) {
         switch (*s) {
-        case '"': sb_puts(b, "\\\""); break;
-        case '\\': sb_puts(b, "\\\\"); break;
-        case '\n': sb_puts(b, "\\n"); break;
-        case '\t': sb_puts(b, "\\t"); break;
-        default: sb_putc(b, *s); break;
+        case '"': strbuf_puts(b, "\\\""); break;
+        case '\\': strbuf_puts(b, "\\\\"); break;
+        case '\n': strbuf_puts(b, "\\n"); break;
+        case '\t': strbuf_puts(b, "\\t"); break;
+        default: strbuf_putc(b, *s); break;
         }
     }
-    sb_putc(b, '"');
+    strbuf_putc(b, '"');
 }
 
 static void put_expr(strbuf *b, const ast_expr *e);
@@ -62,10 +35,10 @@ static void put_args(strbuf *b, const ast_args *a)
 {
     for (int i = 0; i < a->n; i++) {
         if (i)
-            sb_puts(b, ", ");
+            strbuf_puts(b, ", ");
         if (a->v[i].name) {
-            sb_puts(b, a->v[i].name);
-            sb_puts(b, " = ");
+            strbuf_puts(b, a->v[i].name);
+            strbuf_puts(b, " = ");
         }
         put_expr(b, a->v[i].value);
     }
@@ -76,40 +49,40 @@ static void put_expr(strbuf *b, const ast_expr *e)
     switch (e->kind) {
     case AX_NUM:
     case AX_IDENT:
-        sb_puts(b, e->text);
+        strbuf_puts(b, e->text);
         break;
     case AX_STR:
         put_string(b, e->text);
         break;
     case AX_BOOL:
-        sb_puts(b, e->num != 0 ? "true" : "false");
+        strbuf_puts(b, e->num != 0 ? "true" : "false");
         break;
     case AX_LIST:
-        sb_putc(b, '[');
+        strbuf_putc(b, '[');
         put_args(b, &e->args);
-        sb_putc(b, ']');
+        strbuf_putc(b, ']');
         break;
     case AX_CALL:
-        sb_puts(b, e->text);
-        sb_putc(b, '(');
+        strbuf_puts(b, e->text);
+        strbuf_putc(b, '(');
         put_args(b, &e->args);
-        sb_putc(b, ')');
+        strbuf_putc(b, ')');
         break;
     case AX_BINOP:
         put_expr(b, e->lhs);
-        sb_putc(b, ' ');
-        sb_putc(b, e->op);
-        sb_putc(b, ' ');
+        strbuf_putc(b, ' ');
+        strbuf_putc(b, e->op);
+        strbuf_putc(b, ' ');
         put_expr(b, e->rhs);
         break;
     case AX_NEG:
-        sb_putc(b, '-');
+        strbuf_putc(b, '-');
         put_expr(b, e->lhs);
         break;
     case AX_PAREN:
-        sb_putc(b, '(');
+        strbuf_putc(b, '(');
         put_expr(b, e->lhs);
-        sb_putc(b, ')');
+        strbuf_putc(b, ')');
         break;
     }
 }
@@ -117,22 +90,22 @@ static void put_expr(strbuf *b, const ast_expr *e)
 static void put_names(strbuf *b, const ast_strs *n)
 {
     for (int i = 0; i < n->n; i++) {
-        sb_puts(b, i ? ", " : " ");
+        strbuf_puts(b, i ? ", " : " ");
         put_string(b, n->v[i].s);
     }
 }
 
 static void put_word(strbuf *b, const char *kw, const char *word)
 {
-    sb_puts(b, kw);
-    sb_putc(b, ' ');
-    sb_puts(b, word);
+    strbuf_puts(b, kw);
+    strbuf_putc(b, ' ');
+    strbuf_puts(b, word);
 }
 
 static void put_str(strbuf *b, const char *kw, const char *s)
 {
-    sb_puts(b, kw);
-    sb_putc(b, ' ');
+    strbuf_puts(b, kw);
+    strbuf_putc(b, ' ');
     put_string(b, s);
 }
 
@@ -141,101 +114,101 @@ static void put_head(strbuf *b, const ast_stmt *st)
 {
     static const char *const cmp[] = {">=", ">", "<=", "<", "=="};
     switch (st->kind) {
-    case IR_VERSION: sb_puts(b, "surgery "); put_expr(b, st->count); break;
+    case IR_VERSION: strbuf_puts(b, "surgery "); put_expr(b, st->count); break;
     case IR_BASE: put_str(b, "base", st->name.s); break;
     case AST_INCLUDE: put_str(b, "include", st->name.s); break;
     case IR_SAVE: put_str(b, "save", st->name.s); break;
-    case IR_PARAM: put_word(b, "param", st->name.s); sb_puts(b, " = "); put_expr(b, st->value); break;
-    case IR_FINE_TUNE: sb_puts(b, "fine_tune"); break;
-    case IR_FREEZE_THROUGH: sb_puts(b, "freeze through"); put_names(b, &st->names); break;
-    case IR_FREEZE: sb_puts(b, "freeze"); put_names(b, &st->names); break;
-    case IR_UNFREEZE: sb_puts(b, "unfreeze"); put_names(b, &st->names); break;
-    case IR_OUTPUTS: sb_puts(b, "outputs"); put_names(b, &st->names); break;
-    case IR_INPUTS: sb_puts(b, "inputs"); put_names(b, &st->names); break;
+    case IR_PARAM: put_word(b, "param", st->name.s); strbuf_puts(b, " = "); put_expr(b, st->value); break;
+    case IR_FINE_TUNE: strbuf_puts(b, "fine_tune"); break;
+    case IR_FREEZE_THROUGH: strbuf_puts(b, "freeze through"); put_names(b, &st->names); break;
+    case IR_FREEZE: strbuf_puts(b, "freeze"); put_names(b, &st->names); break;
+    case IR_UNFREEZE: strbuf_puts(b, "unfreeze"); put_names(b, &st->names); break;
+    case IR_OUTPUTS: strbuf_puts(b, "outputs"); put_names(b, &st->names); break;
+    case IR_INPUTS: strbuf_puts(b, "inputs"); put_names(b, &st->names); break;
     case IR_REMOVE:
         put_str(b, "remove", st->name.s);
         if (st->flags & IRF_KEEP_CONNECTIONS)
-            sb_puts(b, " keep connections");
+            strbuf_puts(b, " keep connections");
         break;
-    case IR_REMOVE_OUTPUT: sb_puts(b, "remove output"); break;
-    case IR_REMOVE_LAST: sb_puts(b, "remove last "); put_expr(b, st->count); break;
+    case IR_REMOVE_OUTPUT: strbuf_puts(b, "remove output"); break;
+    case IR_REMOVE_LAST: strbuf_puts(b, "remove last "); put_expr(b, st->count); break;
     case IR_ADD:
         put_word(b, "add", st->type.s);
-        sb_putc(b, ' ');
+        strbuf_putc(b, ' ');
         put_string(b, st->name.s);
-        sb_puts(b, " from");
+        strbuf_puts(b, " from");
         put_names(b, &st->names);
         break;
     case IR_REPLACE:
         put_str(b, "replace", st->name.s);
-        sb_puts(b, " with ");
-        sb_puts(b, st->type.s);
+        strbuf_puts(b, " with ");
+        strbuf_puts(b, st->type.s);
         break;
     case IR_INSERT:
         put_word(b, "insert", st->type.s);
-        sb_putc(b, ' ');
+        strbuf_putc(b, ' ');
         put_string(b, st->name.s);
-        sb_puts(b, " after ");
+        strbuf_puts(b, " after ");
         put_string(b, st->name2.s);
         break;
     case IR_RESIZE:
         put_str(b, "resize", st->name.s);
-        sb_puts(b, st->flags & IRF_N_IN ? " n_in " : " n_out ");
+        strbuf_puts(b, st->flags & IRF_N_IN ? " n_in " : " n_out ");
         put_expr(b, st->count);
         break;
     case IR_WIDEN:
         put_str(b, "widen", st->name.s);
-        sb_puts(b, st->flags & IRF_TO ? " to " : " by ");
+        strbuf_puts(b, st->flags & IRF_TO ? " to " : " by ");
         put_expr(b, st->count);
         break;
     case IR_NARROW:
         put_str(b, "narrow", st->name.s);
         if (st->flags & IRF_DROP) {
-            sb_puts(b, " drop ");
+            strbuf_puts(b, " drop ");
             put_expr(b, st->value);
         } else {
-            sb_puts(b, " to ");
+            strbuf_puts(b, " to ");
             put_expr(b, st->count);
         }
         break;
     case IR_DEEPEN:
         put_str(b, "deepen", st->name.s);
-        sb_puts(b, " with ");
-        sb_puts(b, st->type.s);
-        sb_putc(b, ' ');
+        strbuf_puts(b, " with ");
+        strbuf_puts(b, st->type.s);
+        strbuf_putc(b, ' ');
         put_string(b, st->name2.s);
         break;
     case IR_RENAME:
         put_str(b, "rename", st->name.s);
-        sb_puts(b, " to ");
+        strbuf_puts(b, " to ");
         put_string(b, st->name2.s);
         break;
     case IR_SET: put_str(b, "set", st->name.s); break;
     case IR_DATA:
         put_word(b, "data", st->name.s);
-        sb_puts(b, " = ");
+        strbuf_puts(b, " = ");
         put_expr(b, st->value);
         break;
     case IR_FEATURIZE:
         put_word(b, "featurize", st->name.s);
         if (st->flags & IRF_HAS_INTO) {
-            sb_puts(b, " into ");
+            strbuf_puts(b, " into ");
             put_string(b, st->name2.s);
         }
         break;
     case IR_FIT:
         put_word(b, "fit", st->name.s);
-        sb_puts(b, st->flags & IRF_ITERATIONS ? " iterations " : " epochs ");
+        strbuf_puts(b, st->flags & IRF_ITERATIONS ? " iterations " : " epochs ");
         put_expr(b, st->count);
         break;
     case IR_EVALUATE: put_word(b, "evaluate", st->name.s); break;
     case IR_EXPECT:
         put_word(b, "expect", st->metric.s);
-        sb_putc(b, '(');
-        sb_puts(b, st->name.s);
-        sb_puts(b, ") ");
-        sb_puts(b, cmp[st->cmp]);
-        sb_putc(b, ' ');
+        strbuf_putc(b, '(');
+        strbuf_puts(b, st->name.s);
+        strbuf_puts(b, ") ");
+        strbuf_puts(b, cmp[st->cmp]);
+        strbuf_putc(b, ' ');
         put_expr(b, st->value);
         break;
     default:
@@ -268,12 +241,12 @@ static void add_line(line_list *L, strbuf *text, int a, int b, bool inner, bool 
     o->b = b < a ? a : b;
     o->inner = inner;
     o->no_blank = no_blank;
-    memset(text, 0, sizeof *text);
+    *text = (strbuf){.abort_on_oom = true};
 }
 
 static void layout_stmt(line_list *L, const ast_stmt *st)
 {
-    strbuf b = {0};
+    strbuf b = {.abort_on_oom = true};
     put_head(&b, st);
     const ast_block *blk = st->block;
     if (!blk) {
@@ -282,34 +255,34 @@ static void layout_stmt(line_list *L, const ast_stmt *st)
     }
     bool multi = blk->open_line != blk->close_line;
     if (!multi) {
-        size_t head = b.len;
-        sb_puts(&b, blk->pairs.n ? " {" : " {}");
+        size_t head = b.n;
+        strbuf_puts(&b, blk->pairs.n ? " {" : " {}");
         for (int i = 0; i < blk->pairs.n; i++) {
-            sb_puts(&b, i ? "  " : " ");
-            sb_puts(&b, blk->pairs.v[i].name);
-            sb_puts(&b, " = ");
+            strbuf_puts(&b, i ? "  " : " ");
+            strbuf_puts(&b, blk->pairs.v[i].name);
+            strbuf_puts(&b, " = ");
             put_expr(&b, blk->pairs.v[i].value);
         }
         if (blk->pairs.n)
-            sb_puts(&b, " }");
-        if (b.len <= MAX_INLINE) {
+            strbuf_puts(&b, " }");
+        if (b.n <= MAX_INLINE) {
             add_line(L, &b, st->first_line, st->last_line, false, false);
             return;
         }
-        b.len = head;
+        b.n = head;
         b.s[head] = 0;
         multi = true;
     }
-    sb_puts(&b, " {");
+    strbuf_puts(&b, " {");
     add_line(L, &b, st->first_line, blk->open_line, false, false);
     for (int i = 0; i < blk->pairs.n; i++) {
         const ast_arg *g = &blk->pairs.v[i];
-        sb_puts(&b, g->name);
-        sb_puts(&b, " = ");
+        strbuf_puts(&b, g->name);
+        strbuf_puts(&b, " = ");
         put_expr(&b, g->value);
         add_line(L, &b, g->first_line, g->last_line, true, i == 0);
     }
-    sb_putc(&b, '}');
+    strbuf_putc(&b, '}');
     add_line(L, &b, blk->close_line, blk->close_line, false, true);
 }
 
@@ -383,7 +356,7 @@ static void weave(const ast_file *f, const line_list *L, entry_list *E)
 /* Writes the entries; trailing comments of consecutive lines share one column. */
 static char *render(const entry_list *E)
 {
-    strbuf out = {0};
+    strbuf out = {.abort_on_oom = true};
     for (int i = 0; i < E->n;) {
         int j = i + 1;
         size_t width = 0;
@@ -402,24 +375,24 @@ static char *render(const entry_list *E)
         for (int k = i; k < j; k++) {
             const entry *e = &E->v[k];
             if (e->blank_before)
-                sb_putc(&out, '\n');
+                strbuf_putc(&out, '\n');
             size_t w = 0;
             if (e->indent && !e->cont) {
-                sb_puts(&out, "  ");
+                strbuf_puts(&out, "  ");
                 w += 2;
             }
             if (e->code) {
-                sb_puts(&out, e->code);
+                strbuf_puts(&out, e->code);
                 w += strlen(e->code);
             }
             if ((e->code && e->comment) || e->cont) {
                 for (; w < width; w++)
-                    sb_putc(&out, ' ');
-                sb_puts(&out, "  ");
+                    strbuf_putc(&out, ' ');
+                strbuf_puts(&out, "  ");
             }
             if (e->comment)
-                sb_puts(&out, e->comment->text);
-            sb_putc(&out, '\n');
+                strbuf_puts(&out, e->comment->text);
+            strbuf_putc(&out, '\n');
         }
         i = j;
     }

@@ -21,6 +21,8 @@ import onnx
 from onnx import numpy_helper
 from onnx.backend.test.case.node.lstm import LSTM_Helper
 
+from fixture_text import write_fixture  # the fixture format, one writer
+
 NODE_DIR = sys.argv[1] if len(sys.argv) > 1 else "/usr/share/libonnx-testdata/data/node"
 OUT_DIR = sys.argv[2] if len(sys.argv) > 2 else "tests/data/onnx"
 
@@ -48,18 +50,6 @@ def to_ours(W, R, B, P, h):
         RW = np.concatenate([RW, p_f[:, None], p_o[:, None], p_i[:, None]], axis=1)
     return (np.ascontiguousarray(W, np.float32), np.ascontiguousarray(RW, np.float32),
             np.ascontiguousarray(b, np.float32))
-
-
-def write_fixture(path, comment, tensors):
-    with open(path, "w") as f:
-        for line in comment.strip().splitlines():
-            f.write("# " + line + "\n")
-        for name, a in tensors:
-            a = np.asarray(a, np.float32)
-            f.write("tensor %s %d %s\n" % (name, a.ndim, " ".join(str(d) for d in a.shape)))
-            flat = a.ravel()
-            for i in range(0, flat.size, 8):
-                f.write(" ".join("%.9g" % v for v in flat[i:i + 8]) + "\n")
 
 
 def load_case(name):

@@ -24,7 +24,7 @@ import torch
 import torch.nn.functional as F
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from gen_golden_lstm import write_fixture  # noqa: E402  (the fixture format, one writer)
+from fixture_text import write_fixture  # noqa: E402  (the fixture format, one writer)
 
 OUT_DIR = sys.argv[1] if len(sys.argv) > 1 else "tests/data/conv"
 torch.set_default_dtype(torch.float64)

@@ -28,6 +28,8 @@ import sys
 import numpy as np
 import torch
 
+from fixture_text import write_fixture  # the fixture format, one writer
+
 OUT_DIR = sys.argv[1] if len(sys.argv) > 1 else "tests/data/lstm"
 TORCH_BLOCK_FOR_OURS = [2, 1, 3, 0]   # ours a, f, o, i <- torch g, f, o, i
 ONNX_BLOCK_FOR_OURS = [3, 2, 1, 0]    # ours a, f, o, i <- onnx c, f, o, i
@@ -37,18 +39,6 @@ torch.set_default_dtype(torch.float64)
 def t64(a):
     """A float64 tensor from an array (float32 parameters widened exactly)."""
     return torch.from_numpy(np.array(a, np.float64))
-
-
-def write_fixture(path, comment, tensors):
-    with open(path, "w") as f:
-        for line in comment.strip().splitlines():
-            f.write("# " + line + "\n")
-        for name, a in tensors:
-            a = np.asarray(a, np.float32)
-            f.write("tensor %s %d %s\n" % (name, a.ndim, " ".join(str(d) for d in a.shape)))
-            flat = a.ravel()
-            for i in range(0, flat.size, 8):
-                f.write(" ".join("%.9g" % v for v in flat[i:i + 8]) + "\n")
 
 
 def blocks_to_ours(m, n, order):

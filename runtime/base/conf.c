@@ -11,6 +11,7 @@
 #include <strings.h>
 
 #include "runtime/base/diag.h"
+#include "runtime/base/strbuf.h"
 #include "runtime/base/util.h"
 
 /* ---- values ---- */
@@ -501,77 +502,58 @@ conf_value *conf_parse_text(const char *text, src_loc loc, struct diag_ctx *d)
 
 /* ---- the value syntax: printing ---- */
 
-typedef struct strbuf {
-    char *s;
-    size_t n, cap;
-} strbuf;
-
-static void sb_add(strbuf *b, const char *s, size_t n)
-{
-    if (b->n + n + 1 > b->cap) {
-        while (b->n + n + 1 > b->cap)
-            b->cap = b->cap ? b->cap * 2 : 64;
-        b->s = xrealloc(b->s, b->cap);
-    }
-    memcpy(b->s + b->n, s, n);
-    b->n += n;
-    b->s[b->n] = 0;
-}
-
-static void sb_puts(strbuf *b, const char *s) { sb_add(b, s, strlen(s)); }
-
 static void print_value(strbuf *b, const conf_value *v)
 {
     char num[40];
     switch (v->kind) {
     case CV_NUM:
-        sb_puts(b, conf_format_num(v->num, num, sizeof num));
+        strbuf_puts(b, conf_format_num(v->num, num, sizeof num));
         return;
     case CV_BOOL:
-        sb_puts(b, v->num != 0 ? "true" : "false");
+        strbuf_puts(b, v->num != 0 ? "true" : "false");
         return;
     case CV_IDENT:
-        sb_puts(b, v->str);
+        strbuf_puts(b, v->str);
         return;
     case CV_STR:
-        sb_puts(b, "\"");
+        strbuf_puts(b, "\"");
         for (const char *p = v->str; *p; p++) {
             switch (*p) {
-            case '"': sb_puts(b, "\\\""); break;
-            case '\\': sb_puts(b, "\\\\"); break;
-            case '\n': sb_puts(b, "\\n"); break;
-            case '\t': sb_puts(b, "\\t"); break;
-            default: sb_add(b, p, 1);
+            case '"': strbuf_puts(b, "\\\""); break;
+            case '\\': strbuf_puts(b, "\\\\"); break;
+            case '\n': strbuf_puts(b, "\\n"); break;
+            case '\t': strbuf_puts(b, "\\t"); break;
+            default: strbuf_add(b, p, 1);
             }
         }
-        sb_puts(b, "\"");
+        strbuf_puts(b, "\"");
         return;
     case CV_CALL:
     case CV_LIST:
         if (v->kind == CV_CALL) {
-            sb_puts(b, v->str);
-            sb_puts(b, "(");
+            strbuf_puts(b, v->str);
+            strbuf_puts(b, "(");
         } else {
-            sb_puts(b, "[");
+            strbuf_puts(b, "[");
         }
         for (int i = 0; i < v->n_args; i++) {
             if (i)
-                sb_puts(b, ", ");
+                strbuf_puts(b, ", ");
             if (v->args[i].name) {
-                sb_puts(b, v->args[i].name);
-                sb_puts(b, " = ");
+                strbuf_puts(b, v->args[i].name);
+                strbuf_puts(b, " = ");
             }
             print_value(b, v->args[i].value);
         }
-        sb_puts(b, v->kind == CV_CALL ? ")" : "]");
+        strbuf_puts(b, v->kind == CV_CALL ? ")" : "]");
         return;
     }
 }
 
 char *conf_value_to_text(const conf_value *v)
 {
-    strbuf b = {0};
-    sb_puts(&b, "");
+    strbuf b = {.abort_on_oom = true};
+    strbuf_puts(&b, "");
     if (v)
         print_value(&b, v);
     return b.s;

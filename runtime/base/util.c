@@ -51,6 +51,18 @@ void str_array_free(char **s, int n)
     free(s);
 }
 
+char **str_array_copy(const char *const *names, int n, int *copied)
+{
+    char **copy = n > 0 ? calloc((size_t)n, sizeof *copy) : NULL;
+    int got = 0;
+    if (copy)
+        for (; got < n; got++)
+            if (!(copy[got] = str_dup(names[got])))
+                break;
+    *copied = got;
+    return copy;
+}
+
 bool str_ends_with(const char *s, const char *suffix)
 {
     size_t n = strlen(s), m = strlen(suffix);

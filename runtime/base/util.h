@@ -21,6 +21,9 @@ char *xstrndup(const char *s, size_t n);
 char *str_dup(const char *s);
 /* Frees s[0..n) and the array s itself (NULL is a no-op). */
 void str_array_free(char **s, int n);
+/* A copy of names[0..n) (NULL when n is 0 or nothing could be allocated); *copied is how many
+ * names it holds, fewer than n when memory ran out partway. */
+char **str_array_copy(const char *const *names, int n, int *copied);
 /* s ends with suffix. */
 bool str_ends_with(const char *s, const char *suffix);
 /* A path as written in the file `file`: absolute paths and paths written in no particular file

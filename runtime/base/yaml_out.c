@@ -21,23 +21,7 @@ void yaml_out_delete(yaml_out *o) { yaml_emitter_delete(&o->e); }
 
 static int buffer_write(void *data, unsigned char *buffer, size_t size)
 {
-    yaml_buffer *b = data;
-    if (b->n + size + 1 > b->cap) {
-        size_t cap = b->cap ? b->cap : 4096;
-        while (b->n + size + 1 > cap)
-            cap *= 2;
-        char *ns = realloc(b->s, cap);
-        if (!ns) {
-            b->oom = true;
-            return 0;
-        }
-        b->s = ns;
-        b->cap = cap;
-    }
-    memcpy(b->s + b->n, buffer, size);
-    b->n += size;
-    b->s[b->n] = 0;
-    return 1;
+    return strbuf_add(data, buffer, size) ? 1 : 0;
 }
 
 void yaml_out_to_buffer(yaml_out *o, yaml_buffer *b) { yaml_emitter_set_output(&o->e, buffer_write, b); }

@@ -8,6 +8,8 @@
 #include <stdint.h>
 #include <yaml.h>
 
+#include "runtime/base/strbuf.h"
+
 /* Ownership: a yaml_out owns its libyaml emitter (yaml_out_init .. yaml_out_delete); strings
  * handed to the yo_* calls are borrowed for the call. A yaml_buffer owns its text (free(s)). */
 
@@ -22,12 +24,9 @@ typedef struct yaml_out {
 int yaml_out_init(yaml_out *o);
 void yaml_out_delete(yaml_out *o);
 
-/* Text collected in memory: s (NUL-terminated, n bytes), oom set when it could not grow. */
-typedef struct yaml_buffer {
-    char *s;
-    size_t n, cap;
-    bool oom;
-} yaml_buffer;
+/* Text collected in memory: s (NUL-terminated, n bytes), oom set when it could not grow. Start it
+ * zeroed, so that running out of memory is reported (as oom) rather than stopping. */
+typedef strbuf yaml_buffer;
 void yaml_out_to_buffer(yaml_out *o, yaml_buffer *b);
 
 /* Emits ev (built by a yaml_*_event_initialize that returned ok). */

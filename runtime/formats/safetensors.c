@@ -311,14 +311,6 @@ const char *st_meta(const st_file *f, const char *key)
 
 /* ---- conversion to float32 ---- */
 
-static uint64_t load_le(const unsigned char *p, int n)
-{
-    uint64_t v = 0;
-    for (int i = n - 1; i >= 0; i--)
-        v = (v << 8) | p[i];
-    return v;
-}
-
 static float half_to_float(uint16_t h)
 {
     uint32_t sign = (uint32_t)(h >> 15) << 31, exp = (h >> 10) & 0x1f, man = h & 0x3ff, bits;
@@ -376,7 +368,7 @@ int st_tensor_load(const st_file *f, const st_tensor *t, tensor *out, bool allow
     int es = st_dtype_sizes[t->dtype];
     for (int64_t i = 0; i < out->size; i++) {
         const unsigned char *p = src + (size_t)i * (size_t)es;
-        uint64_t bits = load_le(p, es);
+        uint64_t bits = tensor_load_le(p, es);
         float v;
         if (t->dtype == ST_F32) {
             uint32_t b = (uint32_t)bits;

@@ -4,71 +4,30 @@
 
 #include <errno.h>
 #include <inttypes.h>
-#include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "runtime/base/diag.h"
+#include "runtime/base/strbuf.h"
 #include "runtime/tensor/tensor_parts.h"
 
 /* ---- writing ---- */
 
-typedef struct sbuf {
-    char *s;
-    size_t n, cap;
-    bool oom;
-} sbuf;
-
-static void sb_add(sbuf *b, const char *s, size_t n)
-{
-    if (b->oom)
-        return;
-    if (b->n + n + 1 > b->cap) {
-        size_t cap = b->cap ? b->cap : 256;
-        while (b->n + n + 1 > cap)
-            cap *= 2;
-        char *ns = realloc(b->s, cap);
-        if (!ns) {
-            b->oom = true;
-            return;
-        }
-        b->s = ns;
-        b->cap = cap;
-    }
-    memcpy(b->s + b->n, s, n);
-    b->n += n;
-    b->s[b->n] = 0;
-}
-
-static void sb_puts(sbuf *b, const char *s) { sb_add(b, s, strlen(s)); }
-
-static void sb_printf(sbuf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void sb_printf(sbuf *b, const char *fmt, ...)
-{
-    char tmp[128];
-    va_list ap;
-    va_start(ap, fmt);
-    int n = vsnprintf(tmp, sizeof tmp, fmt, ap);
-    va_end(ap);
-    if (n > 0)
-        sb_add(b, tmp, (size_t)n < sizeof tmp ? (size_t)n : sizeof tmp - 1);
-}
-
 /* A JSON string literal: quotes, backslashes and control characters escaped. */
-static void sb_json_string(sbuf *b, const char *s)
+static void sb_json_string(strbuf *b, const char *s)
 {
-    sb_puts(b, "\"");
+    strbuf_puts(b, "\"");
     for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
         if (*p == '"')
-            sb_puts(b, "\\\"");
+            strbuf_puts(b, "\\\"");
         else if (*p == '\\')
-            sb_puts(b, "\\\\");
+            strbuf_puts(b, "\\\\");
         else if (*p < 0x20 || *p == 0x7f)
-            sb_printf(b, "\\u%04x", *p);
+            strbuf_printf(b, "\\u%04x", *p);
         else
-            sb_add(b, (const char *)p, 1);
+            strbuf_add(b, (const char *)p, 1);
     }
-    sb_puts(b, "\"");
+    strbuf_puts(b, "\"");
 }
 
 static int cmp_entry(const void *a, const void *b)
@@ -97,36 +56,36 @@ int st_header(const st_entry *entries, int n, const char *const *meta, int n_met
             free(sorted);
             return -1;
         }
-    sbuf h = {0};
-    sb_add(&h, "\0\0\0\0\0\0\0\0", 8);   /* the length, filled in below */
-    sb_puts(&h, "{");
+    strbuf h = {0};
+    strbuf_add(&h, "\0\0\0\0\0\0\0\0", 8);   /* the length, filled in below */
+    strbuf_puts(&h, "{");
     if (n_meta > 0) {
-        sb_puts(&h, "\"__metadata__\":{");
+        strbuf_puts(&h, "\"__metadata__\":{");
         for (int i = 0; i < n_meta; i++) {
             if (i)
-                sb_puts(&h, ",");
+                strbuf_puts(&h, ",");
             sb_json_string(&h, meta[2 * i]);
-            sb_puts(&h, ":");
+            strbuf_puts(&h, ":");
             sb_json_string(&h, meta[2 * i + 1]);
         }
-        sb_puts(&h, "}");
+        strbuf_puts(&h, "}");
     }
     uint64_t off = 0;
     for (int i = 0; i < n; i++) {
         const tensor *t = sorted[i].t;
         if (n_meta > 0 || i)
-            sb_puts(&h, ",");
+            strbuf_puts(&h, ",");
         sb_json_string(&h, sorted[i].name);
-        sb_puts(&h, ":{\"dtype\":\"F32\",\"shape\":[");
+        strbuf_puts(&h, ":{\"dtype\":\"F32\",\"shape\":[");
         for (int k = 0; k < t->ndim; k++)
-            sb_printf(&h, k ? ",%" PRId64 : "%" PRId64, t->shape[k]);
+            strbuf_printf(&h, k ? ",%" PRId64 : "%" PRId64, t->shape[k]);
         uint64_t bytes = (uint64_t)t->size * 4;
-        sb_printf(&h, "],\"data_offsets\":[%" PRIu64 ",%" PRIu64 "]}", off, off + bytes);
+        strbuf_printf(&h, "],\"data_offsets\":[%" PRIu64 ",%" PRIu64 "]}", off, off + bytes);
         off += bytes;
     }
-    sb_puts(&h, "}");
+    strbuf_puts(&h, "}");
     while (!h.oom && h.n % 8 != 0)
-        sb_puts(&h, " ");
+        strbuf_puts(&h, " ");
     if (h.oom) {
         free(h.s);
         free(sorted);

@@ -215,12 +215,8 @@ void model_move_layer(model *m, int from, int to)
 
 void model_set_outputs(model *m, const char *const *names, int n)
 {
-    char **copy = n > 0 ? calloc((size_t)n, sizeof *copy) : NULL;
-    int got = 0;
-    if (copy)
-        for (; got < n; got++)
-            if (!(copy[got] = str_dup(names[got])))
-                break;
+    int got;
+    char **copy = str_array_copy(names, n, &got);
     str_array_free(m->outputs, m->n_outputs);
     m->outputs = copy;
     m->n_outputs = got;

@@ -144,12 +144,8 @@ layer *layer_clone(const layer *L)
 
 void layer_set_inputs(layer *L, const char *const *names, int n)
 {
-    char **copy = n > 0 ? calloc((size_t)n, sizeof *copy) : NULL;
-    int got = 0;
-    if (copy)
-        for (; got < n; got++)
-            if (!(copy[got] = str_dup(names[got])))
-                break;
+    int got;
+    char **copy = str_array_copy(names, n, &got);
     str_array_free(L->inputs, L->n_inputs);
     L->inputs = copy;
     L->n_inputs = got;

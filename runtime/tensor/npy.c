@@ -300,14 +300,6 @@ void npy_close(npy_file *f)
     free(f);
 }
 
-static uint64_t load_le(const unsigned char *p, int n)
-{
-    uint64_t v = 0;
-    for (int i = n - 1; i >= 0; i--)
-        v = (v << 8) | p[i];
-    return v;
-}
-
 static double half_to_double(uint16_t h)
 {
     int exp = (h >> 10) & 0x1f, man = h & 0x3ff;
@@ -319,7 +311,7 @@ static double half_to_double(uint16_t h)
 /* One element as a double (exact for every integer up to 2^53). */
 static double elem_value(npy_dtype t, const unsigned char *p, int size)
 {
-    uint64_t b = load_le(p, size);
+    uint64_t b = tensor_load_le(p, size);
     switch (t) {
     case NPY_F2: return half_to_double((uint16_t)b);
     case NPY_F4: {
@@ -384,7 +376,7 @@ static int to_float(void *ctx, int64_t first, const unsigned char *raw, int64_t 
     float_sink *s = ctx;
     if (s->f->dtype == NPY_F4) {
         for (int64_t i = 0; i < k; i++) {
-            uint32_t u = (uint32_t)load_le(raw + 4 * i, 4);
+            uint32_t u = (uint32_t)tensor_load_le(raw + 4 * i, 4);
             memcpy(&s->dst[first + i], &u, 4);
         }
         return 0;
@@ -457,9 +449,9 @@ static int to_label(void *ctx, int64_t first, const unsigned char *raw, int64_t 
         const unsigned char *p = raw + i * f->itemsize;
         int64_t v;
         if (f->dtype == NPY_I8) {
-            v = (int64_t)load_le(p, 8);
+            v = (int64_t)tensor_load_le(p, 8);
         } else if (f->dtype == NPY_U8) {
-            uint64_t u = load_le(p, 8);
+            uint64_t u = tensor_load_le(p, 8);
             if (u > INT64_MAX) {
                 fail(s->err, s->err_len, "%s: label at element %" PRId64 " is too large", f->path,
                      first + i);

@@ -43,6 +43,15 @@ static inline bool tensor_host_little_endian(void)
     return b == 1;
 }
 
+/* The unsigned number stored little-endian in p[0..n), n at most 8. */
+static inline uint64_t tensor_load_le(const unsigned char *p, int n)
+{
+    uint64_t v = 0;
+    for (int i = n - 1; i >= 0; i--)
+        v = (v << 8) | p[i];
+    return v;
+}
+
 /* Whether the tensor has values: data, or parts that tensor_settle turns into data. */
 static inline bool tensor_has_values(const tensor *t)
 {

@@ -3,6 +3,8 @@
 #   expect_status WANT LABEL CMD...  runs CMD with stdout in $TMP/out, stderr in $TMP/err
 #   expect_in FILE TEXT LABEL        FILE contains TEXT
 #   ok / bad MESSAGE                 count a check by hand
+#   write_mlp FILE NAME INPUT SIZE H1 H2 CLASSES SEED
+#                                    a model: two relu dense layers, a softmax output
 #   finish                           prints "NAME: N passed, M failed" and sets the status
 BIN=${1:?usage: $NAME path/to/surgery}
 case $BIN in /*) ;; *) BIN=$(pwd)/$BIN ;; esac
@@ -24,6 +26,21 @@ expect_status() {
 
 expect_in() {
     if grep -qF -- "$2" "$1"; then ok; else bad "$3: '$2' not in $1:"; cat "$1"; fi
+}
+
+write_mlp() {
+    cat >"$1" <<EOF
+format: surgery-model/1
+name: $2
+inputs:
+  - {name: $3, type: feed_forward, size: $4}
+layers:
+  - {name: fc1, type: dense, inputs: [$3], n_out: $5, activation: relu}
+  - {name: fc2, type: dense, inputs: [fc1], n_out: $6, activation: relu}
+  - {name: out, type: output, inputs: [fc2], n_out: $7, activation: softmax, loss: mcxent}
+outputs: [out]
+init: {seed: $8, weight_init: relu}
+EOF
 }
 
 finish() {

@@ -14,18 +14,7 @@ DIGITS=$(pwd)/examples/data/digits_0to4_train.csv
 # step before the fit; the data is $DIGITS.
 make_run() {
     mkdir -p "$1"
-    cat >"$1/base.yaml" <<EOF2
-format: surgery-model/1
-name: digits
-inputs:
-  - {name: px, type: feed_forward, size: 64}
-layers:
-  - {name: fc1, type: dense, inputs: [px], n_out: 64, activation: relu}
-  - {name: fc2, type: dense, inputs: [fc1], n_out: 32, activation: relu}
-  - {name: out, type: output, inputs: [fc2], n_out: 5, activation: softmax, loss: mcxent}
-outputs: [out]
-init: {seed: 21, weight_init: relu}
-EOF2
+    write_mlp "$1/base.yaml" digits px 64 64 32 5 21
     cat >"$1/run.surgery" <<EOF2
 base "base.yaml"
 fine_tune { updater = adam(learning_rate = 2e-3)  seed = 5  dropout = 0.2 }

@@ -8,18 +8,7 @@ NAME=test_train
 . "$(dirname "$0")/lib.sh"
 IRIS=$(pwd)/tests/data/train/iris.csv
 
-cat >"$TMP/iris.yaml" <<EOF
-format: surgery-model/1
-name: iris
-inputs:
-  - {name: in, type: feed_forward, size: 4}
-layers:
-  - {name: fc1, type: dense, inputs: [in], n_out: 16, activation: relu}
-  - {name: fc2, type: dense, inputs: [fc1], n_out: 16, activation: relu}
-  - {name: out, type: output, inputs: [fc2], n_out: 3, activation: softmax, loss: mcxent}
-outputs: [out]
-init: {seed: 5, weight_init: relu}
-EOF
+write_mlp "$TMP/iris.yaml" iris in 4 16 16 3 5
 
 cat >"$TMP/train.surgery" <<EOF
 base "iris.yaml"

@@ -18,48 +18,18 @@
 #include "runtime/data/data_impl.h"
 #include "runtime/formats/format.h"
 #include "runtime/script/ir.h"
-
-typedef struct lim_capture {
-    char *buf;
-    size_t len;
-    FILE *fp;
-    diag_ctx *d;
-} lim_capture;
-
-static void cap_open(lim_capture *c)
-{
-    memset(c, 0, sizeof *c);
-    c->fp = open_memstream(&c->buf, &c->len);
-    cr_assert(c->fp);
-    c->d = diag_new(c->fp, DIAG_COLOR_NEVER);
-}
-
-static const char *cap_text(lim_capture *c)
-{
-    fflush(c->fp);
-    return c->buf ? c->buf : "";
-}
-
-static void cap_close(lim_capture *c)
-{
-    diag_free(c->d);
-    fclose(c->fp);
-    free(c->buf);
-}
+#include "tests/unit/test_support.h"
 
 static char dir[64];
 
 static void make_dir(void)
 {
-    snprintf(dir, sizeof dir, "/tmp/surgery-limits-XXXXXX");
-    cr_assert(mkdtemp(dir));
+    test_make_dir(dir, sizeof dir, "limits");
 }
 
 static void remove_dir(void)
 {
-    char cmd[128];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
-    cr_assert_eq(system(cmd), 0);
+    test_remove_dir(dir);
 }
 
 /* dir/name, in a static buffer of its own per call site (two at a time). */
@@ -81,9 +51,7 @@ static FILE *create(const char *name)
 
 static void write_text(const char *name, const char *text)
 {
-    FILE *f = create(name);
-    fputs(text, f);
-    fclose(f);
+    test_write_file(at(name), text);
 }
 
 /* head, then a list nested 100,000 deep: `[[[...]]]`. */
@@ -110,13 +78,13 @@ static const char *const small_model =
     "outputs: [out]\n";
 
 /* Loads dir/name as a model (architecture only): the model or NULL, the messages in c. */
-static model *load_model(lim_capture *c, const char *name)
+static model *load_model(diag_capture *c, const char *name)
 {
     return model_load(at(name), false, c->d);
 }
 
 /* Compiles and checks dir/name against its base: the number of errors (usage counts 1). */
-static int check_script(lim_capture *c, const char *name)
+static int check_script(diag_capture *c, const char *name)
 {
     ir_script *s = NULL;
     int fe = frontend_compile(at(name), NULL, 0, c->d, &s);
@@ -125,18 +93,33 @@ static int check_script(lim_capture *c, const char *name)
     return errors;
 }
 
+/* Loading dir/name as a model fails, saying what (a part of the messages). */
+static void assert_model_refused(const char *name, const char *what)
+{
+    diag_capture c;
+    capture_open(&c);
+    cr_assert_null(load_model(&c, name));
+    cr_assert(strstr(capture_text(&c), what), "%s", capture_text(&c));
+    capture_close(&c);
+}
+
+/* Checking the script dir/name finds errors, one of them saying what. */
+static void assert_check_fails(const char *name, const char *what)
+{
+    diag_capture c;
+    capture_open(&c);
+    cr_assert_gt(check_script(&c, name), 0);
+    cr_assert(strstr(capture_text(&c), what), "%s", capture_text(&c));
+    capture_close(&c);
+}
+
 TestSuite(limits, .init = make_dir, .fini = remove_dir);
 
 Test(limits, deep_model_yaml_is_refused_at_its_place)
 {
     write_deep("deep.yaml", "format: surgery-model/1\nname: ");
-    lim_capture c;
-    cap_open(&c);
-    cr_assert_null(load_model(&c, "deep.yaml"));
     /* the mapping is level 1: the 64th '[' (column 70) opens level 65 */
-    cr_assert(strstr(cap_text(&c), "deep.yaml:2:70: error: YAML nested deeper than 64 levels"),
-              "%s", cap_text(&c));
-    cap_close(&c);
+    assert_model_refused("deep.yaml", "deep.yaml:2:70: error: YAML nested deeper than 64 levels");
 }
 
 Test(limits, deep_block_nesting_is_refused_too)
@@ -146,11 +129,7 @@ Test(limits, deep_block_nesting_is_refused_too)
     for (int i = 0; i < 70; i++)
         fprintf(f, "%*s-\n", 2 * i, "");
     fclose(f);
-    lim_capture c;
-    cap_open(&c);
-    cr_assert_null(load_model(&c, "block.yaml"));
-    cr_assert(strstr(cap_text(&c), "error: YAML nested deeper than 64 levels"), "%s", cap_text(&c));
-    cap_close(&c);
+    assert_model_refused("block.yaml", "error: YAML nested deeper than 64 levels");
 }
 
 Test(limits, long_scalar_is_refused)
@@ -161,12 +140,9 @@ Test(limits, long_scalar_is_refused)
         fputc('a', f);
     fputc('\n', f);
     fclose(f);
-    lim_capture c;
-    cap_open(&c);
-    cr_assert_null(load_model(&c, "long.yaml"));
-    cr_assert(strstr(cap_text(&c), "long.yaml:2:7: error: a YAML scalar of 65537 bytes, over the "
-                                   "limit of 65536 bytes"), "%s", cap_text(&c));
-    cap_close(&c);
+    assert_model_refused("long.yaml",
+                         "long.yaml:2:7: error: a YAML scalar of 65537 bytes, over the "
+                         "limit of 65536 bytes");
 }
 
 Test(limits, model_file_larger_than_the_limit_is_refused)
@@ -178,12 +154,9 @@ Test(limits, model_file_larger_than_the_limit_is_refused)
     for (long n = 0; n <= LIMIT_YAML_BYTES; n += (long)sizeof spaces)
         fwrite(spaces, 1, sizeof spaces, f);
     fclose(f);
-    lim_capture c;
-    cap_open(&c);
-    cr_assert_null(load_model(&c, "big.yaml"));
-    cr_assert(strstr(cap_text(&c), "big.yaml: error: the file is larger than 64 MiB (the limit on "
-                                   "a model YAML)"), "%s", cap_text(&c));
-    cap_close(&c);
+    assert_model_refused("big.yaml",
+                         "big.yaml: error: the file is larger than 64 MiB (the limit on "
+                         "a model YAML)");
 }
 
 Test(limits, too_many_layers_are_refused)
@@ -195,12 +168,9 @@ Test(limits, too_many_layers_are_refused)
         fputs("  - {type: dropout}\n", f);
     fputs("outputs: [x]\n", f);
     fclose(f);
-    lim_capture c;
-    cap_open(&c);
-    cr_assert_null(load_model(&c, "many.yaml"));
-    cr_assert(strstr(cap_text(&c), "many.yaml:5:3: error: more than 100000 layers (the limit on a "
-                                   "model's layers)"), "%s", cap_text(&c));
-    cap_close(&c);
+    assert_model_refused("many.yaml",
+                         "many.yaml:5:3: error: more than 100000 layers (the limit on a "
+                         "model's layers)");
 }
 
 Test(limits, parameter_beyond_the_element_limit_in_a_model)
@@ -212,41 +182,39 @@ Test(limits, parameter_beyond_the_element_limit_in_a_model)
                             "  - {name: fc1, type: dense, n_out: 1000000000000}\n"
                             "  - {name: out, type: output, n_out: 3, loss: mcxent}\n"
                             "outputs: [out]\n");
-    lim_capture c;
-    cap_open(&c);
+    diag_capture c;
+    capture_open(&c);
     cr_assert_null(model_load(at("huge.yaml"), true, c.d));
-    cr_assert(strstr(cap_text(&c), "huge.yaml:5:12: error: layer 'fc1' would have a parameter 'W' "
-                                   "of 6 x 1000000000000 elements, over the limit of 2147483648 "
-                                   "elements per tensor"), "%s", cap_text(&c));
+    const char *t = capture_text(&c);
+    cr_assert(strstr(t, "huge.yaml:5:12: error: layer 'fc1' would have a parameter 'W' of 6 x "
+                        "1000000000000 elements, over the limit of 2147483648 elements per tensor"),
+              "%s", t);
     cr_assert_not(diag_saw_oom(c.d));
-    cap_close(&c);
+    capture_close(&c);
 }
 
 Test(limits, widen_beyond_the_limit_is_a_check_error_at_its_count)
 {
     write_text("m.yaml", small_model);
     write_text("w.surgery", "base \"m.yaml\"\nwiden \"fc1\" to 100000000000\n");
-    lim_capture c;
-    cap_open(&c);
-    cr_assert_gt(check_script(&c, "w.surgery"), 0);
-    cr_assert(strstr(cap_text(&c), "w.surgery:2:16: error: widening 'fc1' to 100000000000 units "
-                                   "passes the limit of 2147483648 elements per tensor"),
-              "%s", cap_text(&c));
-    cap_close(&c);
+    assert_check_fails("w.surgery",
+                       "w.surgery:2:16: error: widening 'fc1' to 100000000000 units "
+                       "passes the limit of 2147483648 elements per tensor");
 }
 
 Test(limits, widen_whose_weights_pass_the_limit_is_blamed_on_the_widen)
 {
     write_text("m.yaml", small_model);
     write_text("w.surgery", "base \"m.yaml\"\nwiden \"fc1\" to 1000000000\n");
-    lim_capture c;
-    cap_open(&c);
+    diag_capture c;
+    capture_open(&c);
     cr_assert_gt(check_script(&c, "w.surgery"), 0);
-    cr_assert(strstr(cap_text(&c), "w.surgery:2:1: error: 'fc1' would have a parameter 'W' of 6 x "
-                                   "1000000000 elements"), "%s", cap_text(&c));
-    cr_assert(strstr(cap_text(&c), "w.surgery:2:1: error: 'fc2' would have a parameter 'W' of "
-                                   "1000000000 x 5 elements"), "%s", cap_text(&c));
-    cap_close(&c);
+    const char *t = capture_text(&c);
+    cr_assert(strstr(t, "w.surgery:2:1: error: 'fc1' would have a parameter 'W' of 6 x "
+                        "1000000000 elements"), "%s", t);
+    cr_assert(strstr(t, "w.surgery:2:1: error: 'fc2' would have a parameter 'W' of "
+                        "1000000000 x 5 elements"), "%s", t);
+    capture_close(&c);
 }
 
 /* Check applies edits to shapes alone: widening and narrowing a layer to hundreds of millions
@@ -259,13 +227,13 @@ Test(limits, check_memory_does_not_follow_layer_sizes)
                             "narrow \"fc1\" drop [0, 5, 7]\n"
                             "narrow \"fc1\" to 200000000\n"
                             "widen \"out\" to 400000000\n");
-    lim_capture c;
-    cap_open(&c);
-    cr_assert_eq(check_script(&c, "w.surgery"), 0, "%s", cap_text(&c));
+    diag_capture c;
+    capture_open(&c);
+    cr_assert_eq(check_script(&c, "w.surgery"), 0, "%s", capture_text(&c));
     struct rusage ru;
     cr_assert_eq(getrusage(RUSAGE_SELF, &ru), 0);
     cr_assert_lt(ru.ru_maxrss, 400 * 1024, "peak %ld KB", ru.ru_maxrss);
-    cap_close(&c);
+    capture_close(&c);
 }
 
 Test(limits, narrow_drop_on_shapes_alone_still_checks_the_units)
@@ -273,26 +241,26 @@ Test(limits, narrow_drop_on_shapes_alone_still_checks_the_units)
     write_text("m.yaml", small_model);
     write_text("n.surgery", "base \"m.yaml\"\nnarrow \"fc1\" drop [3, 9]\n"
                             "narrow \"fc2\" drop [0, 1, 2, 3, 4]\nnarrow \"out\" drop [2, 0]\n");
-    lim_capture c;
-    cap_open(&c);
-    cr_assert_eq(check_script(&c, "n.surgery"), 2, "%s", cap_text(&c));
-    const char *t = cap_text(&c);
+    diag_capture c;
+    capture_open(&c);
+    cr_assert_eq(check_script(&c, "n.surgery"), 2, "%s", capture_text(&c));
+    const char *t = capture_text(&c);
     cr_assert(strstr(t, "n.surgery:2:19: error: unit 9 is out of range: 'fc1' has 8 units (0..7)"),
               "%s", t);
     cr_assert(strstr(t, "n.surgery:3:19: error: narrow would drop every unit of 'fc2' (it has 5)"),
               "%s", t);
-    cap_close(&c);
+    capture_close(&c);
 }
 
 Test(limits, deep_ir_yaml_is_refused)
 {
     write_deep("deep.ir.yaml", "format: surgery-ir/1\nstatements: ");
-    lim_capture c;
-    cap_open(&c);
+    diag_capture c;
+    capture_open(&c);
     cr_assert_null(ir_load_yaml(at("deep.ir.yaml"), c.d));
-    cr_assert(strstr(cap_text(&c), "deep.ir.yaml:2:76: error: YAML nested deeper than 64 levels"),
-              "%s", cap_text(&c));
-    cap_close(&c);
+    const char *t = capture_text(&c);
+    cr_assert(strstr(t, "deep.ir.yaml:2:76: error: YAML nested deeper than 64 levels"), "%s", t);
+    capture_close(&c);
 }
 
 Test(limits, script_larger_than_the_limit_is_refused)
@@ -305,12 +273,9 @@ Test(limits, script_larger_than_the_limit_is_refused)
     for (long n = 0; n <= LIMIT_SCRIPT_BYTES; n += (long)sizeof line)
         fwrite(line, 1, sizeof line, f);
     fclose(f);
-    lim_capture c;
-    cap_open(&c);
-    cr_assert_gt(check_script(&c, "big.surgery"), 0);
-    cr_assert(strstr(cap_text(&c), "big.surgery: error: the script is larger than 16 MiB (the "
-                                   "limit on a script file)"), "%s", cap_text(&c));
-    cap_close(&c);
+    assert_check_fails("big.surgery",
+                       "big.surgery: error: the script is larger than 16 MiB (the "
+                       "limit on a script file)");
 }
 
 Test(limits, deep_expression_is_reported_once)
@@ -324,14 +289,14 @@ Test(limits, deep_expression_is_reported_once)
         fputc(')', f);
     fputc('\n', f);
     fclose(f);
-    lim_capture c;
-    cap_open(&c);
+    diag_capture c;
+    capture_open(&c);
     cr_assert_gt(check_script(&c, "deep.surgery"), 0);
-    const char *t = cap_text(&c);
+    const char *t = capture_text(&c);
     const char *first = strstr(t, "error: expression nested too deeply (more than 64 levels)");
     cr_assert(first, "%s", t);
     cr_assert_null(strstr(first + 20, "nested too deeply"), "%s", t);
-    cap_close(&c);
+    capture_close(&c);
 }
 
 Test(limits, include_chain_deeper_than_the_limit)
@@ -342,12 +307,8 @@ Test(limits, include_chain_deeper_than_the_limit)
         snprintf(text, sizeof text, "include \"i%d.surgery\"\n", i + 1);
         write_text(name, text);
     }
-    lim_capture c;
-    cap_open(&c);
-    cr_assert_gt(check_script(&c, "i0.surgery"), 0);
-    cr_assert(strstr(cap_text(&c), "i32.surgery:1:9: error: includes nested deeper than 32 files"),
-              "%s", cap_text(&c));
-    cap_close(&c);
+    assert_check_fails("i0.surgery",
+                       "i32.surgery:1:9: error: includes nested deeper than 32 files");
 }
 
 /* A diamond of includes: each level includes the next twice, 2^12 paths in all. */
@@ -361,14 +322,14 @@ Test(limits, included_files_beyond_the_limit)
         write_text(name, text);
     }
     write_text("d12.surgery", "param p = 1\n");
-    lim_capture c;
-    cap_open(&c);
+    diag_capture c;
+    capture_open(&c);
     cr_assert_gt(check_script(&c, "d0.surgery"), 0);
-    const char *t = cap_text(&c);
+    const char *t = capture_text(&c);
     const char *hit = strstr(t, "error: more than 1000 included files");
     cr_assert(hit, "%s", t);
     cr_assert_null(strstr(hit + 20, "more than 1000 included files"), "said once: %s", t);
-    cap_close(&c);
+    capture_close(&c);
 }
 
 Test(limits, csv_line_longer_than_the_limit)
@@ -408,10 +369,7 @@ Test(limits, csv_record_with_too_many_fields_is_a_check_error)
     fclose(f);
     write_text("d.surgery", "base \"m.yaml\"\ndata train = csv(\"wide.csv\") { classes = 3 }\n"
                             "fit train epochs 1\n");
-    lim_capture c;
-    cap_open(&c);
-    cr_assert_gt(check_script(&c, "d.surgery"), 0);
-    cr_assert(strstr(cap_text(&c), "wide.csv:1:1: error: 1048577 fields, over the limit of 1048576 "
-                                   "fields in a CSV record"), "%s", cap_text(&c));
-    cap_close(&c);
+    assert_check_fails("d.surgery",
+                       "wide.csv:1:1: error: 1048577 fields, over the limit of 1048576 "
+                       "fields in a CSV record");
 }
