@@ -7,7 +7,7 @@ SURGERY=$(cd "$(dirname "$1")" && pwd)/$(basename "$1")
 cd "$(dirname "$0")"
 step() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
 run() { printf '$ surgery %s\n' "$*"; "$SURGERY" "$@"; }
-rm -rf char_lstm/out digits/out digits/.surgery-cache digits_cnn/out
+rm -rf char_lstm/out digits/out digits/.surgery-cache digits_cnn/out digits_pool/out
 
 step "1. Digits: train the base classifier on the digits 0-4"
 run check digits/train_base.surgery
@@ -65,5 +65,9 @@ run summary digits_cnn/base.yaml
 run run digits_cnn/train_base.surgery
 run predict digits_cnn/out/digits_cnn.yaml --input digits_cnn/sample.csv
 
+step "10. Digits as images: padding, batch normalisation, upsampling, cropping, pooling, flatten"
+run check digits_pool/train.surgery
+run run digits_pool/train.surgery
+
 step "Done"
-echo "saved models: digits/out/, char_lstm/out/ and digits_cnn/out/ under examples/"
+echo "saved models: digits/out/, digits_cnn/out/, digits_pool/out/ and char_lstm/out/ under examples/"

@@ -69,7 +69,7 @@ char *conf_format_num(double v, char *buf, size_t n);
     X(ACT_IDENTITY, "identity") X(ACT_RELU, "relu") X(ACT_LEAKYRELU, "leakyrelu") \
     X(ACT_ELU, "elu") X(ACT_TANH, "tanh") X(ACT_SIGMOID, "sigmoid") \
     X(ACT_HARDSIGMOID, "hardsigmoid") X(ACT_SOFTMAX, "softmax") X(ACT_SOFTPLUS, "softplus") \
-    X(ACT_GELU, "gelu")
+    X(ACT_GELU, "gelu") X(ACT_RELU6, "relu6") X(ACT_HARDTANH, "hardtanh") X(ACT_SWISH, "swish")
 
 #define LOSSES(X) \
     X(LOSS_NONE, "none") X(LOSS_MCXENT, "mcxent") X(LOSS_NLL, "negative_log_likelihood") \
@@ -105,7 +105,7 @@ extern const char *const updater_names[UPD_COUNT];
 extern const char *const grad_norm_names[GN_COUNT];
 
 /* Name -> enum; -1 when unknown. Synonyms accepted: "mae" for l1, "nll" for
- * negative_log_likelihood, "linear" for identity. */
+ * negative_log_likelihood, "linear" for identity, "hard_tanh" for hardtanh, "silu" for swish. */
 int activation_from_name(const char *s);
 int loss_from_name(const char *s);
 int init_from_name(const char *s);

@@ -14,9 +14,9 @@ int param_stream_init(param_stream *s, const param_spec *ps, const init_spec *in
     memset(s, 0, sizeof *s);
     s->r = *r;
     s->cols = ps->ndim >= 2 ? shape_count(ps->ndim - 1, ps->shape + 1) : 1;
-    if (ps->role == PARAM_BIAS || ps->role == PARAM_STATE) {
+    if (ps->role == PARAM_BIAS || ps->role == PARAM_STATE || ps->const_init) {
         s->mode = PS_CONSTANT;
-        s->a = ps->role == PARAM_BIAS ? bias_init : ps->state_init;
+        s->a = ps->role == PARAM_BIAS && !ps->const_init ? bias_init : ps->state_init;
         return 0;
     }
     double fan_in = ps->fan_in > 0 ? (double)ps->fan_in : 1.0;

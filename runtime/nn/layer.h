@@ -53,7 +53,10 @@ typedef struct param_spec {
     int ndim;
     int64_t shape[PARAM_MAX_DIMS];  /* a conv kernel: [n_out, n_in / groups, kH, kW] */
     int64_t fan_in, fan_out;   /* for xavier/relu/lecun initialisation */
-    double state_init;      /* PARAM_STATE: every element's initial value */
+    double state_init;      /* PARAM_STATE, or any role with const_init: every element's
+                             * initial value */
+    bool const_init;        /* a trained parameter that starts at state_init whatever the
+                             * weight or bias init (batch norm's gamma and beta) */
 } param_spec;
 
 /* Whether a parameter of this role is trained (has an updater and a gradient check). */
@@ -112,9 +115,16 @@ enum {
     LT_CONCAT = 1u << 9,        /* merge: its inputs' features side by side, in input order */
     LT_STOCHASTIC = 1u << 10,   /* dropout: random in training; frozen, it runs as in inference
                                  * (the identity) */
-    LT_CHANNELS_IN = 1u << 11   /* conv2d and the like: n_in counts the channels of a
+    LT_CHANNELS_IN = 1u << 11,  /* conv2d and the like: n_in counts the channels of a
                                  * convolutional input, not its features; shape inference
                                  * checks it */
+    LT_BATCH_STATS = 1u << 12,  /* batch_norm: in training normalises with the batch's statistics
+                                 * (and updates its running ones); in inference and when frozen
+                                 * with the running ones, so its training output differs */
+    LT_CHANNELS_THROUGH = 1u << 13 /* batch_norm, pooling, padding, cropping, upsampling: the
+                                 * channels of convolutional input come out as they went in
+                                 * (height and width may change), channel j of the output from
+                                 * channel j of the input: edits of channels pass through */
 };
 
 /* How the units of a layer sit in its parameters, for the edits that add, remove, replicate or
@@ -190,7 +200,9 @@ void layer_set_forget_gate_bias(const layer *L, const param_spec *ps, tensor *t)
 /* The registry: adding a type is one file plus one line here. */
 #define LAYER_TYPES(X) \
     X(dense) X(output) X(lstm) X(graves_lstm) X(rnn_output) X(activation) X(dropout) \
-    X(embedding) X(merge) X(add) X(average) X(conv2d) X(depthwise_conv2d) X(separable_conv2d)
+    X(embedding) X(merge) X(add) X(average) X(conv2d) X(depthwise_conv2d) X(separable_conv2d) \
+    X(batch_norm) X(global_pooling) X(subsampling) X(zero_padding) X(cropping) X(upsampling) \
+    X(flatten)
 
 #define DECLARE_LAYER_TYPE(n) extern const layer_type layer_type_##n;
 LAYER_TYPES(DECLARE_LAYER_TYPE)

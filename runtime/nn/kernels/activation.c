@@ -1,5 +1,6 @@
 /* activation.c: identity, relu, leakyrelu, elu, tanh, sigmoid, hardsigmoid (DL4J's
- * min(1, max(0, 0.2x + 0.5))), softmax, softplus and gelu (exact erf form), forward and backward. */
+ * min(1, max(0, 0.2x + 0.5))), softmax, softplus, gelu (exact erf form), relu6, hardtanh and
+ * swish, forward and backward. */
 #include "runtime/nn/kernels/activation.h"
 
 #include <assert.h>
@@ -133,6 +134,17 @@ VEC_CLONES void act_forward(activation_kind a, double alpha, const float *x, flo
         for (int64_t i = 0; i < n; i++)
             y[i] = 0.5f * x[i] * (1.0f + erff(x[i] * 0.70710678118654752f));
         break;
+    case ACT_RELU6:
+        MAP1(n, x, y, const float w = A > 0.0f ? A : 0.0f; V = w < 6.0f ? w : 6.0f;);
+        break;
+    case ACT_HARDTANH:
+        MAP1(n, x, y, const float w = A > -1.0f ? A : -1.0f; V = w < 1.0f ? w : 1.0f;);
+        break;
+    case ACT_SWISH:
+        /* x sigmoid(x), as PyTorch's SiLU */
+        for (int64_t i = 0; i < n; i++)
+            y[i] = x[i] / (1.0f + expf(-x[i]));
+        break;
     case ACT_COUNT:
         assert(!"bad activation");
         break;
@@ -141,7 +153,7 @@ VEC_CLONES void act_forward(activation_kind a, double alpha, const float *x, flo
 
 bool act_backward_needs_x(activation_kind a)
 {
-    return a == ACT_GELU;
+    return a == ACT_GELU || a == ACT_SWISH;
 }
 
 VEC_CLONES void act_backward(activation_kind a, double alpha, const float *x, const float *y,
@@ -200,6 +212,20 @@ VEC_CLONES void act_backward(activation_kind a, double alpha, const float *x, co
             float cdf = 0.5f * (1.0f + erff(xi * 0.70710678118654752f));
             float pdf = 0.39894228040143268f * expf(-0.5f * xi * xi);
             dx[i] = dy[i] * (cdf + xi * pdf);
+        }
+        break;
+    case ACT_RELU6:
+        MAP2(n, y, dy, dx, V = vec_select((A > 0.0f) & (A < 6.0f), B, 0.0f););
+        break;
+    case ACT_HARDTANH:
+        MAP2(n, y, dy, dx, V = vec_select((A > -1.0f) & (A < 1.0f), B, 0.0f););
+        break;
+    case ACT_SWISH:
+        /* f'(x) = s + x s (1 - s) = s (1 + x (1 - s)), s = sigmoid(x) */
+        assert(x);
+        for (int64_t i = 0; i < n; i++) {
+            float s = 1.0f / (1.0f + expf(-x[i]));
+            dx[i] = dy[i] * s * (1.0f + x[i] * (1.0f - s));
         }
         break;
     case ACT_COUNT:

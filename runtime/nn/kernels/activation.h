@@ -17,7 +17,7 @@ double act_alpha(activation_kind a, double alpha);
  * (max-subtracted). y may alias x. */
 void act_forward(activation_kind a, double alpha, const float *x, float *y, int64_t rows, int64_t cols);
 
-/* True when act_backward needs the pre-activation x (gelu); every other activation computes its
+/* True when act_backward needs the pre-activation x (gelu, swish); every other activation computes its
  * derivative from the output y alone, and x may then be NULL. */
 bool act_backward_needs_x(activation_kind a);
 

@@ -69,7 +69,7 @@ INLINE float ftanh(float x)
     return 1.0f - 2.0f / (1.0f + fexp(x + x));
 }
 
-/* act(x) for the layer activation (never softmax or gelu: lstm_infer refuses them). Called with
+/* act(x) for the layer activation (one of LSTM_ACTIVATIONS: lstm_infer refuses the others). Called with
  * a constant k, so the switch folds away. */
 INLINE float fact(activation_kind k, float alpha, float x)
 {
@@ -404,7 +404,7 @@ int lstm_infer(layer *L, const act_shape *in, int n_in, act_shape *out, char *ms
         snprintf(msg, msg_len, "%s needs n_out (>= 1)", tn);
         return -1;
     }
-    if (L->activation == ACT_SOFTMAX || L->activation == ACT_GELU) {
+    if (!fwd_rows[L->activation][0]) {
         snprintf(msg, msg_len, "%s cannot use activation %s (the cell needs an element-wise "
                  "activation whose derivative follows from its output: tanh, sigmoid, "
                  "hardsigmoid, relu, leakyrelu, elu, softplus or identity)", tn,

@@ -15,6 +15,7 @@
 #include "runtime/nn/layer.h"
 #include "runtime/nn/layer_options.h"
 #include "runtime/nn/kernels/loss.h"
+#include "runtime/base/conf.h"
 #include "runtime/base/rng.h"
 #include "runtime/tensor/tensor.h"
 
@@ -46,13 +47,31 @@ static bool close_enough(double a, double n)
 
 static bool smooth_activation(activation_kind a)
 {
-    return a != ACT_RELU && a != ACT_LEAKYRELU && a != ACT_HARDSIGMOID;
+    return a != ACT_RELU && a != ACT_LEAKYRELU && a != ACT_HARDSIGMOID && a != ACT_RELU6 &&
+           a != ACT_HARDTANH;
 }
 
 static void fill_uniform(rng *r, tensor *t, double lo, double hi)
 {
     for (int64_t i = 0; i < t->size; i++)
         t->data[i] = (float)(lo + (hi - lo) * rng_uniform(r));
+}
+
+/* Distinct values GC_SPACING apart in random order: no max-pooling window holds two values
+ * within the finite-difference step of each other, so its winner never changes under it. */
+#define GC_SPACING 0.03
+static void fill_spaced(rng *r, tensor *t)
+{
+    for (int64_t i = 0; i < t->size; i++)
+        t->data[i] = (float)(i * GC_SPACING);
+    for (int64_t i = t->size - 1; i > 0; i--) {
+        int64_t j = (int64_t)rng_below(r, (uint64_t)i + 1);
+        float v = t->data[i];
+        t->data[i] = t->data[j];
+        t->data[j] = v;
+    }
+    for (int64_t i = 0; i < t->size; i++)
+        t->data[i] -= (float)(t->size * GC_SPACING / 2);
 }
 
 static int alloc_act(tensor *t, act_shape s)
@@ -229,6 +248,8 @@ static bool gc_build(gc *g, const layer_type *type, shape_kind kind, const int64
         if (type->flags & LT_INDEX_INPUT)
             for (int64_t k = 0; k < g->in[i].size; k++)
                 g->in[i].data[k] = (float)rng_below(r, GC_VOCAB);
+        else if (kind == SHAPE_CNN && (type->flags & LT_CHANNELS_THROUGH))
+            fill_spaced(r, &g->in[i]);   /* the poolings among them take maxima */
         else
             fill_uniform(r, &g->in[i], -1.0, 1.0);
     }
@@ -382,8 +403,9 @@ static bool check_type(const layer_type *type, shape_kind kind, variant v)
         g.use_labels = true;
     }
     /* Without dropout of its own, a layer's training forward equals its inference forward
-     * whatever its `dropout` setting: the trainer drops its inputs, the layer does not. */
-    if (v.dropout == 0.0 || !applies_own_dropout(type))
+     * whatever its `dropout` setting: the trainer drops its inputs, the layer does not. Batch
+     * statistics differ by design (the convolutional block checks batch_norm's inference). */
+    if ((v.dropout == 0.0 || !applies_own_dropout(type)) && !(type->flags & LT_BATCH_STATS))
         gc_inference_matches(&g);
     gc_run(&g);
     gc_free(&g);
@@ -443,7 +465,8 @@ ParameterizedTest(int *ti, gradcheck, registry, .timeout = 120)
         kinds_ok++;
         if (kind == SHAPE_CNN) {
             int taken = check_conv_options(type, plain);
-            if (layer_option_find(type, "kernel"))
+            /* the convolutions; poolings and batch_norm have their own block below */
+            if ((type->flags & LT_CHANNELS_IN) && layer_option_find(type, "kernel"))
                 cr_expect_geq(taken, 8, "%s took only %d of the convolution option sets",
                               type->name, taken);
         }
@@ -485,14 +508,15 @@ ParameterizedTest(int *ti, gradcheck, registry, .timeout = 120)
                  type->name);
 }
 
-/* Points away from every kink (0 for the relu family, +-2.5 for hardsigmoid). */
+/* Points away from every kink (0 for the relu family, +-2.5 for hardsigmoid, +-1 for hardtanh;
+ * relu6's 6 lies outside). */
 static void kink_free(rng *r, float *x, int64_t n)
 {
     for (int64_t i = 0; i < n; i++) {
         float v;
         do
             v = (float)(6.0 * rng_uniform(r) - 3.0);
-        while (fabsf(v) < 0.1f || fabsf(fabsf(v) - 2.5f) < 0.1f);
+        while (fabsf(v) < 0.1f || fabsf(fabsf(v) - 2.5f) < 0.1f || fabsf(fabsf(v) - 1.0f) < 0.1f);
         x[i] = v;
     }
 }
@@ -585,4 +609,110 @@ Test(gradcheck, every_loss_with_every_supported_activation)
         if (l != LOSS_NONE)
             cr_expect_gt(pairs, 0, "loss %s supports no activation", loss_names[l]);
     }
+}
+
+/* ---- convolutional and normalisation layers: every option that changes the arithmetic ---- */
+
+/* Checks `type` on convolutional (or, with recurrent, masked recurrent) input with the options
+ * given as script text ("pooling = avg", ...); frozen and inference select batch_norm's fixed
+ * statistics. */
+static void check_options(const layer_type *type, const char *const *opts, int n_opts,
+                          shape_kind kind, bool frozen, bool inference)
+{
+    rng r;
+    rng_seed_stream(&r, 4321, type->name);
+    const int64_t sizes[2] = {GC_F, GC_F};
+    char text[256] = "";
+    for (int i = 0, at = 0; i < n_opts && at < (int)sizeof text; i++)
+        at += snprintf(text + at, sizeof text - (size_t)at, "%s%s", i ? "; " : "", opts[i]);
+    gc g;
+    cr_assert(gc_build(&g, type, kind, sizes, -1, -1, text, &r), "%s refused %s", type->name,
+              text);
+    g.L->frozen = frozen;
+    g.use_mask = kind == SHAPE_RNN;
+    if (kind == SHAPE_RNN)   /* example 1 keeps two steps only */
+        g.mask.data[2 * GC_B + 1] = g.mask.data[3 * GC_B + 1] = 0.0f;
+    if (kind == SHAPE_RNN)
+        fill_spaced(&r, &g.in[0]);
+    int vi = layer_param_index(g.L, "var");
+    if (vi >= 0)
+        for (int64_t i = 0; i < g.L->params[vi].size; i++)
+            g.L->params[vi].data[i] = 0.5f + 0.25f * (float)i;
+    char what[320];
+    snprintf(what, sizeof what, "%s%s%s: %s", type->name, frozen ? " (frozen)" : "",
+             inference ? " (inference)" : "", text);
+    g.what = what;
+    if (inference) {
+        /* inference normalises with the running statistics, as a frozen layer's training
+         * forward does (whose backward gc_run checks) */
+        tensor inf = {0};
+        cr_assert_eq(tensor_alloc(&inf, g.out.ndim, g.out.shape), 0);
+        const tensor *ins[1] = {&g.in[0]};
+        fwd_ctx c = {.in = ins, .n_in = 1, .out = &inf, .training = false};
+        cr_assert_eq(type->forward(g.L, &c), 0);
+        g.L->frozen = true;
+        (void)objective(&g);
+        double d = tensor_max_abs_diff(&inf, &g.out);
+        cr_expect(d == 0.0, "%s: inference differs from the frozen forward (%g)", what, d);
+        tensor_release(&inf);
+    }
+    gc_run(&g);
+    gc_free(&g);
+}
+
+#define CHECK(type, kind, frozen, inference, ...)                                               \
+    do {                                                                                        \
+        static const char *const o_[] = {__VA_ARGS__};                                          \
+        check_options(&layer_type_##type, o_, (int)(sizeof o_ / sizeof o_[0]), kind, frozen,    \
+                      inference);                                                               \
+    } while (0)
+
+Test(gradcheck, subsampling_options, .timeout = 120)
+{
+    CHECK(subsampling, SHAPE_CNN, false, false, "pooling = max", "kernel = [2, 2]");
+    CHECK(subsampling, SHAPE_CNN, false, false, "pooling = max", "kernel = [3, 2]",
+          "stride = [2, 1]", "padding = [1, 0, 1, 1]");
+    CHECK(subsampling, SHAPE_CNN, false, false, "pooling = max", "kernel = 2", "stride = 2",
+          "ceil_mode = true");
+    CHECK(subsampling, SHAPE_CNN, false, false, "pooling = avg", "kernel = 3", "stride = 2",
+          "padding = [1, 1, 1, 1]");
+    CHECK(subsampling, SHAPE_CNN, false, false, "pooling = avg", "kernel = 3", "stride = 2",
+          "padding = [1, 1, 1, 1]", "count_padding = false");
+    CHECK(subsampling, SHAPE_CNN, false, false, "pooling = avg", "kernel = 2", "stride = 2",
+          "ceil_mode = true", "count_padding = false");
+    CHECK(subsampling, SHAPE_CNN, false, false, "pooling = avg", "kernel = [2, 3]",
+          "stride = [1, 2]", "padding = [0, 1, 1, 2]", "ceil_mode = true");
+    CHECK(subsampling, SHAPE_CNN, false, false, "pooling = max", "kernel = 3", "stride = 2",
+          "padding = same");
+}
+
+Test(gradcheck, global_pooling_options, .timeout = 120)
+{
+    CHECK(global_pooling, SHAPE_CNN, false, false, "pooling = max");
+    CHECK(global_pooling, SHAPE_CNN, false, false, "pooling = avg");
+    CHECK(global_pooling, SHAPE_CNN, false, false, "pooling = sum");
+    CHECK(global_pooling, SHAPE_RNN, false, false, "pooling = max");
+    CHECK(global_pooling, SHAPE_RNN, false, false, "pooling = avg");
+    CHECK(global_pooling, SHAPE_RNN, false, false, "pooling = sum");
+}
+
+Test(gradcheck, batch_norm_options, .timeout = 120)
+{
+    CHECK(batch_norm, SHAPE_CNN, false, false, "eps = 0.001");
+    CHECK(batch_norm, SHAPE_FF, false, false, "decay = 0.5");
+    CHECK(batch_norm, SHAPE_CNN, false, false, "lock_gamma_beta = true", "gamma = 1.5",
+          "beta = 0.25");
+    CHECK(batch_norm, SHAPE_CNN, true, false, "eps = 0.001");
+    CHECK(batch_norm, SHAPE_FF, false, true, "eps = 0.001");
+    CHECK(batch_norm, SHAPE_CNN, false, true, "lock_gamma_beta = true", "gamma = 2");
+}
+
+Test(gradcheck, padding_cropping_upsampling, .timeout = 120)
+{
+    CHECK(zero_padding, SHAPE_CNN, false, false, "padding = [1, 0, 2, 1]");
+    CHECK(zero_padding, SHAPE_CNN, false, false, "padding = [1, 1, 1, 1]");
+    CHECK(cropping, SHAPE_CNN, false, false, "cropping = [1, 0, 2, 1]");
+    CHECK(cropping, SHAPE_CNN, false, false, "cropping = [1, 1]");
+    CHECK(upsampling, SHAPE_CNN, false, false, "size = 2");
+    CHECK(upsampling, SHAPE_CNN, false, false, "size = [1, 3]");
 }
