@@ -411,17 +411,19 @@ static void check_narrow(sema *c, const ir_stmt *st)
 
 static void check_deepen(sema *c, const ir_stmt *st)
 {
-    static const char *const kinds[] = {"dense", "lstm"};
-    if (!st->layer_type || (strcmp(st->layer_type, "dense") && strcmp(st->layer_type, "lstm"))) {
+    static const char *const kinds[] = {"dense", "lstm", "conv2d"};
+    const layer_type *lt = st->layer_type ? layer_type_find(st->layer_type) : NULL;
+    if (!lt || !lt->deepen) {
         src_loc at = st->layer_type_loc.line ? st->layer_type_loc : st->loc;
         const char *t = st->layer_type ? st->layer_type : "";
-        const char *hint = diag_suggest(t, kinds, 2);
+        const char *hint = diag_suggest(t, kinds, 3);
         if (layer_type_find(t))
-            err(c, at, "deepen inserts an identity-initialised dense or lstm layer, not %s", t);
+            err(c, at, "deepen inserts an identity-initialised dense, lstm or conv2d layer, not "
+                "%s", t);
         else if (hint)
             err(c, at, "unknown layer type '%s' (did you mean '%s'?)", t, hint);
         else
-            err(c, at, "deepen inserts a dense or lstm layer, not '%s'", t);
+            err(c, at, "deepen inserts a dense, lstm or conv2d layer, not '%s'", t);
     }
     check_block(c, st, NULL, 0, "deepen");
 }

@@ -27,8 +27,37 @@ static int cmp_target(const void *a, const void *b)
     return x->offset > y->offset ? -1 : x->offset < y->offset ? 1 : 0;
 }
 
-static bool collect_rec(ectx *E, const char *name, int64_t offset, const char *what,
-                        const char *origin, int depth, tlist *out)
+static bool collect_rec(ectx *E, const char *name, int64_t offset, int64_t rows,
+                        const char *what, const char *origin, int depth, tlist *out);
+
+/* Whether C sees convolutional input as features (dense, output, flatten): each channel is
+ * then H*W consecutive rows. */
+static int64_t plane_rows(const layer *C)
+{
+    const unsigned aware = LT_CHANNELS_IN | LT_CHANNELS_THROUGH | LT_PASS_THROUGH | LT_VERTEX;
+    if (C->in_shape.kind != SHAPE_CNN || (C->type->flags & aware))
+        return 1;
+    return C->in_shape.h * C->in_shape.w;
+}
+
+/* C's channels follow its input's (batch norm, depthwise, flatten): its parameters are a
+ * target, and the change carries on through its output. */
+static bool follow_through(ectx *E, layer *C, int64_t offset, int64_t rows, const char *what,
+                           const char *origin, int depth, tlist *out)
+{
+    const unit_layout *ul = C->type->units;
+    if (ul->n_follow > 0) {
+        if (!ENSURE(E, out->v, out->n, out->cap))
+            return false;
+        out->v[out->n++] = (row_target){C, offset, rows, true};
+    }
+    set_size_stmt(E, C);
+    const int64_t m = unit_multiplier(C);
+    return collect_rec(E, C->name, offset * m, rows * m, what, origin, depth + 1, out);
+}
+
+static bool collect_rec(ectx *E, const char *name, int64_t offset, int64_t rows,
+                        const char *what, const char *origin, int depth, tlist *out)
 {
     model *m = E->m;
     if (depth > m->n_layers + 1)
@@ -39,10 +68,35 @@ static bool collect_rec(ectx *E, const char *name, int64_t offset, const char *w
         for (int k = 0; k < C->n_inputs; k++) {
             if (strcmp(C->inputs[k], name))
                 continue;
+            const unit_layout *ul = C->type->units;
+            const int64_t plane = plane_rows(C);
+            const int64_t at = offset * plane, per = rows * plane;
+            if (ul && ul->flow == UNITS_FOLLOW) {
+                ok = follow_through(E, C, at, per, what, origin, depth, out) && ok;
+                continue;
+            }
             node_kind ck = type_node_kind(C->type);
             if (ck == NK_PARAM && !(C->type->flags & LT_INDEX_INPUT) &&
-                !(C->type->units && C->type->units->input_key))
+                !(ul && ul->input_key))
                 ck = NK_OTHER;   /* its input units have no place in its parameters */
+            if (ck == NK_OTHER && (C->type->flags & LT_CHANNELS_THROUGH) && !C->type->param_specs)
+                ck = NK_PASS;    /* pooling, padding, cropping, upsampling */
+            char why[200];
+            if (ck == NK_PARAM && ul && ul->refuse && ul->refuse(C, why, sizeof why)) {
+                diag_error(E->d, ectx_loc(E), "%s '%s' cannot change the input channels of %s "
+                           "'%s': %s", what, origin, C->type->name, C->name, why);
+                note_defined(E, C);
+                ok = false;
+                continue;
+            }
+            if (ck == NK_MERGE && C->out_shape.kind == SHAPE_CNN) {
+                diag_error(E->d, ectx_loc(E), "%s '%s' cannot be carried into merge '%s': the "
+                           "channel offsets of a merge of convolutional inputs are not mapped",
+                           what, origin, C->name);
+                note_defined(E, C);
+                ok = false;
+                continue;
+            }
             switch (ck) {
             case NK_PARAM:
                 if (C->type->flags & LT_INDEX_INPUT) {
@@ -55,14 +109,14 @@ static bool collect_rec(ectx *E, const char *name, int64_t offset, const char *w
                 }
                 if (!ENSURE(E, out->v, out->n, out->cap))
                     return false;
-                out->v[out->n++] = (row_target){C, offset};
+                out->v[out->n++] = (row_target){C, at, per, false};
                 break;
             case NK_PASS:
                 set_size_stmt(E, C);
-                ok = collect_rec(E, C->name, offset, what, origin, depth + 1, out) && ok;
+                ok = collect_rec(E, C->name, at, per, what, origin, depth + 1, out) && ok;
                 break;
             case NK_MERGE: {
-                int64_t off = offset;
+                int64_t off = at;
                 for (int j = 0; j < k; j++) {
                     int64_t s = node_size(E, C->inputs[j]);
                     if (s < 0) {
@@ -75,7 +129,7 @@ static bool collect_rec(ectx *E, const char *name, int64_t offset, const char *w
                     off += s;
                 }
                 set_size_stmt(E, C);
-                ok = collect_rec(E, C->name, off, what, origin, depth + 1, out) && ok;
+                ok = collect_rec(E, C->name, off, per, what, origin, depth + 1, out) && ok;
                 break;
             }
             case NK_ELEM:
@@ -84,7 +138,7 @@ static bool collect_rec(ectx *E, const char *name, int64_t offset, const char *w
                     !ENSURE(E, out->elem_slot, out->n_elem, out->cap_slot))
                     return false;
                 out->elem_slot[out->n_elem] = k;
-                out->elem[out->n_elem++] = (row_target){C, offset};
+                out->elem[out->n_elem++] = (row_target){C, at, per, false};
                 break;
             default:
                 diag_error(E->d, ectx_loc(E), "%s '%s' cannot be carried through %s layer '%s'",
@@ -100,7 +154,8 @@ static bool collect_rec(ectx *E, const char *name, int64_t offset, const char *w
 
 /* Whether every input slot of the add/average vertex V has been reached, once each, at one
  * offset (returned in *off). */
-static bool elem_complete(const tlist *t, const layer *V, int64_t *off, bool *oom)
+static bool elem_complete(const tlist *t, const layer *V, int64_t *off, int64_t *rows,
+                          bool *oom)
 {
     bool *seen = calloc((size_t)V->n_inputs + 1, sizeof *seen);
     if (!seen) {
@@ -111,10 +166,12 @@ static bool elem_complete(const tlist *t, const layer *V, int64_t *off, bool *oo
     for (int i = 0; i < t->n_elem; i++) {
         if (t->elem[i].L != V)
             continue;
-        if (first)
+        if (first) {
             *off = t->elem[i].offset;
+            *rows = t->elem[i].rows;
+        }
         first = false;
-        if (t->elem[i].offset != *off || seen[t->elem_slot[i]])
+        if (t->elem[i].offset != *off || t->elem[i].rows != *rows || seen[t->elem_slot[i]])
             alike = false;
         seen[t->elem_slot[i]] = true;
     }
@@ -147,9 +204,9 @@ static bool resolve_elems(ectx *E, const char *what, const char *origin, tlist *
         progress = false;
         for (int i = 0; i < t->n_elem; i++) {
             layer *V = t->elem[i].L;
-            int64_t off = 0;
+            int64_t off = 0, rows = 1;
             bool oom = false;
-            if (!elem_complete(t, V, &off, &oom)) {
+            if (!elem_complete(t, V, &off, &rows, &oom)) {
                 if (oom) {
                     ectx_oom(E);
                     return false;
@@ -158,7 +215,7 @@ static bool resolve_elems(ectx *E, const char *what, const char *origin, tlist *
             }
             drop_elem(t, V);
             set_size_stmt(E, V);
-            ok = collect_rec(E, V->name, off, what, origin, 0, t) && ok;
+            ok = collect_rec(E, V->name, off, rows, what, origin, 0, t) && ok;
             progress = true;
             break;
         }
@@ -178,9 +235,19 @@ static bool resolve_elems(ectx *E, const char *what, const char *origin, tlist *
 
 int collect_targets(ectx *E, const char *name, const char *what, row_target **out)
 {
+    layer *L = model_find_layer(E->m, name);
+    assert(L);
+    return collect_group_targets(E, &L, 1, what, out);
+}
+
+int collect_group_targets(ectx *E, layer *const *group, int n_group, const char *what,
+                          row_target **out)
+{
     tlist t = {0};
-    bool ok = collect_rec(E, name, 0, what, name, 0, &t);
-    ok = resolve_elems(E, what, name, &t) && ok;
+    bool ok = true;
+    for (int g = 0; g < n_group; g++)
+        ok = collect_rec(E, group[g]->name, 0, 1, what, group[0]->name, 0, &t) && ok;
+    ok = resolve_elems(E, what, group[0]->name, &t) && ok;
     free(t.elem);
     free(t.elem_slot);
     if (!ok || E->oom) {

@@ -69,6 +69,21 @@ void do_deepen(ectx *E, const ir_stmt *st)
         }
     }
     int64_t size = node_size(E, x);
+    if (type->flags & LT_CHANNELS_IN) {    /* an identity convolution: as many channels */
+        int ii = model_input_index(m, x);
+        if (X && (X->type->flags & (LT_CHANNELS_IN | LT_CHANNELS_THROUGH)) &&
+            X->out_shape.kind == SHAPE_CNN) {
+            size = X->n_out;
+        } else if (ii >= 0 && m->inputs[ii].kind == INPUT_CONVOLUTIONAL) {
+            size = m->inputs[ii].c;
+        } else {
+            diag_error(E->d, st->name_loc, "deepen with %s needs '%s' to be a convolutional or "
+                       "normalisation layer with convolutional output (its channels)",
+                       type->name, x);
+            poison(E, st->name2);
+            return;
+        }
+    }
     if (size < 1) {
         diag_error(E->d, st->name_loc, "the width of '%s' is unknown here, so deepen cannot "
                    "build an identity layer after it", x);

@@ -161,18 +161,40 @@ bool layer_has_data(const layer *L);
  * offset of the node's features in that layer's input. */
 typedef struct row_target {
     layer *L;
-    int64_t offset;
+    int64_t offset;       /* in rows of its input (channels, or features) */
+    int64_t rows;         /* rows of its input per unit of the edited layer (a flattened
+                           * channel: its H*W features; behind a depthwise layer: multiplier) */
+    bool follows;         /* batch norm, depthwise: its parameters follow (copied, not scaled)
+                           * and so do its outputs */
 } row_target;
 /* Collects the targets of `name` (sorted by layer, then offset descending) and marks the
  * pass-through layers and merges on the way as changed by the current statement. Reports (at
  * the current statement) consumers that cannot follow: add/average vertices, embeddings and
  * unknown types; what = "widening", "narrowing", "resizing". Returns the count, or -1. */
 int collect_targets(ectx *E, const char *name, const char *what, row_target **out);
+/* The same for the layers of a coupled group at once (their outputs meet in add or average
+ * vertices, which then pass the change on); the first one's name is said in reports. */
+int collect_group_targets(ectx *E, layer *const *group, int n_group, const char *what,
+                          row_target **out);
 
 /* Rows of C's input parameter per unit of its input (its unit layout; 1 without one). */
 static inline int64_t input_rows_per_unit(const layer *C)
 {
     return C->type->units && C->type->units->input_rows > 0 ? C->type->units->input_rows : 1;
+}
+/* The unit layout's multiplier for C (1 without one). */
+static inline int64_t unit_multiplier(const layer *C)
+{
+    return C->type->units && C->type->units->multiplier ? C->type->units->multiplier(C) : 1;
+}
+/* A target's widths when the edited layer gains delta units (loses, when negative): its input
+ * by delta rows per unit; a follower's output as its multiplier says. */
+static inline void grow_target_widths(const row_target *t, int64_t delta)
+{
+    layer *C = t->L;
+    C->n_in += delta * t->rows * input_rows_per_unit(C);
+    if (t->follows)
+        C->n_out += delta * t->rows * unit_multiplier(C);
 }
 
 /* ---- remap.c ---- */
@@ -191,6 +213,9 @@ typedef struct unit_map {
  * as changed by the current statement. Reports running out of memory. */
 void apply_unit_map(ectx *E, layer *L, const unit_map *u, row_target *tg, int nt,
                     edit_state st);
+/* The same for a coupled group of layers, each changed by the same unit map. */
+void apply_group_unit_map(ectx *E, layer *const *group, int n_group, const unit_map *u,
+                          row_target *tg, int nt, edit_state st);
 
 /* ---- widen.c ---- */
 void do_widen(ectx *E, const ir_stmt *st);

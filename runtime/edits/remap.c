@@ -248,6 +248,24 @@ static int remap_self(ectx *E, layer *L, const unit_map *u)
                             dst[at] = (float)L->forget_gate_bias;
                     }
                 }
+        } else if (up->leading) {                    /* W: [n, ...]: unit j the slice [j] */
+            const int64_t slice = o->size / n;
+            assert(nw[k].size == nn * slice);
+            for (int64_t j = 0; j < nn; j++) {
+                const int64_t s = u->src[j];
+                float *d = dst + j * slice;
+                if (s < 0) {
+                    param_stream_fill(&fin, d, j * slice, slice);
+                    continue;
+                }
+                const float *from = o->data + s * slice;
+                for (int64_t c = 0; c < slice; c++) {
+                    float v = from[c];
+                    if (j >= n && u->noise > 0)
+                        v *= (float)(1.0 + u->noise * rng_normal(&noise_rng));
+                    d[c] = v;
+                }
+            }
         } else if (!rw) {                            /* W: [rows, blocks * n] */
             const int64_t R = ps->shape[0], oc = o->shape[1], nc = ps->shape[1];
             const int64_t every = drop_every(oc);
@@ -400,12 +418,12 @@ static int append_rows(ectx *E, layer *C, tensor *o, const param_spec *ps, int64
  * units' rows (scaled), new units' rows zero or drawn from out_init (that parameter's stream,
  * the distribution of the whole new parameter, the new rows in order). Every other parameter
  * is untouched. */
-static int remap_rows(ectx *E, layer *C, int64_t offset, const unit_map *u)
+static int remap_rows(ectx *E, layer *C, int64_t offset, int64_t rows_per_unit,
+                      const unit_map *u)
 {
     const int64_t delta = u->n_new - u->n_old;
     const unit_layout *ul = C->type->units;
     assert(ul && ul->input_key && ul->input_rows >= 1);
-    const int64_t rows_per_unit = input_rows_per_unit(C);
     int wi = layer_param_index(C, ul->input_key);
     assert(wi >= 0 && tensor_has_values(&C->params[wi]));
     tensor *o = &C->params[wi];
@@ -494,28 +512,139 @@ static int remap_rows(ectx *E, layer *C, int64_t offset, const unit_map *u)
     return 0;
 }
 
+/* One parameter of C seen as [outer, R, inner], with the edited layer's units as blocks of
+ * `per` consecutive rows along its dimension `dim` from row `offset`: the blocks follow the
+ * unit map. follows: replicas copy their source's rows unscaled and new units start as new
+ * parameters do (constants such as batch norm's gamma 1 and var 1, else the weight or bias
+ * init); otherwise (an input parameter) kept rows are scaled and new ones are zero or drawn
+ * from out_init. Values are drawn at their positions in the new tensor (shape ns). */
+static int remap_slab(ectx *E, layer *C, int pi, const param_spec *ns, int dim, int64_t offset,
+                      int64_t per, const unit_map *u, bool follows)
+{
+    tensor *o = &C->params[pi];
+    if (tensor_settle(o) != 0) {
+        ectx_oom(E);
+        return -1;
+    }
+    int64_t outer = 1, inner = 1;
+    for (int d = 0; d < o->ndim; d++)
+        if (d < dim)
+            outer *= o->shape[d];
+        else if (d > dim)
+            inner *= o->shape[d];
+    const int64_t R = o->shape[dim], nR = ns->shape[dim];
+    assert(nR == R + (u->n_new - u->n_old) * per && offset + u->n_old * per <= R);
+    tensor nw = {0};
+    if (tensor_alloc(&nw, ns->ndim, ns->shape) != 0) {
+        ectx_oom(E);
+        return -1;
+    }
+    bool drawn = false;
+    float constant = 0.0f;
+    param_stream fr;
+    if (any_new(u)) {
+        if (follows && (ns->role == PARAM_STATE || ns->const_init)) {
+            constant = (float)ns->state_init;
+        } else if (follows || !u->out_zero) {
+            init_spec init = follows ? effective_init(E, C) : u->out_init;
+            if (fresh_stream(E, C, ns, &init, &fr) != 0) {
+                tensor_release(&nw);
+                return -1;
+            }
+            drawn = true;
+        }
+    }
+    const int64_t block = per * inner, tail = R - offset - u->n_old * per;
+    for (int64_t a = 0; a < outer; a++) {
+        const float *src = o->data + a * R * inner;
+        float *dst = nw.data + a * nR * inner;
+        memcpy(dst, src, (size_t)(offset * inner) * sizeof(float));
+        for (int64_t i = 0; i < u->n_new; i++) {
+            float *d = dst + (offset + i * per) * inner;
+            const int64_t s = u->src[i];
+            if (s >= 0) {
+                const float *from = src + (offset + s * per) * inner;
+                const float scale = follows ? 1.0f : u->scale[i];
+                for (int64_t c = 0; c < block; c++)
+                    d[c] = scale == 1.0f ? from[c] : from[c] * scale;
+            } else if (drawn) {
+                param_stream_fill(&fr, d, d - nw.data, block);
+            } else {
+                for (int64_t c = 0; c < block; c++)
+                    d[c] = constant;
+            }
+        }
+        memcpy(dst + (offset + u->n_new * per) * inner, src + (offset + u->n_old * per) * inner,
+               (size_t)(tail * inner) * sizeof(float));
+    }
+    release_param(E, o);
+    *o = nw;
+    return 0;
+}
+
+static bool follows_key(const unit_layout *ul, const char *key)
+{
+    for (int i = 0; i < ul->n_follow; i++)
+        if (!strcmp(ul->follow[i], key))
+            return true;
+    return false;
+}
+
+/* A target's parameters for the unit map: its input rows (a dense W's rows, a convolution's
+ * input channels) and the parameters that follow its input's units. */
+static int remap_target(ectx *E, const row_target *t, const unit_map *u)
+{
+    layer *C = t->L;
+    const unit_layout *ul = C->type->units;
+    if (!t->follows && ul->input_dim == 0 && ul->n_follow == 0 && t->offset % t->rows == 0)
+        return remap_rows(E, C, t->offset / t->rows, t->rows * input_rows_per_unit(C), u);
+    const int64_t m = unit_multiplier(C), per = t->rows * m, off = t->offset * m;
+    grow_target_widths(t, u->n_new - u->n_old);
+    param_spec ns[LAYER_MAX_PARAMS];
+    int cnt = C->type->param_specs(C, ns);
+    assert(cnt == C->n_params);
+    for (int k = 0; k < cnt; k++) {
+        const bool input = !t->follows && ul->input_key && !strcmp(ns[k].key, ul->input_key);
+        const bool follow = follows_key(ul, ns[k].key);
+        if ((input || follow) &&
+            remap_slab(E, C, k, &ns[k], input ? ul->input_dim : 0, off, per, u, follow) != 0)
+            return -1;
+    }
+    return 0;
+}
+
+void apply_group_unit_map(ectx *E, layer *const *group, int n_group, const unit_map *u,
+                          row_target *tg, int nt, edit_state st)
+{
+    const int64_t delta = u->n_new - u->n_old;
+    for (int g = 0; g < n_group; g++) {
+        layer *L = group[g];
+        if (E->wmode && layer_has_data(L)) {
+            if (remap_self(E, L, u) != 0)
+                return;
+        } else {
+            L->n_out = u->n_new;
+        }
+    }
+    for (int i = 0; i < nt; i++) {
+        if (E->wmode && layer_has_data(tg[i].L)) {
+            if (remap_target(E, &tg[i], u) != 0)
+                return;
+        } else {
+            grow_target_widths(&tg[i], delta);
+        }
+    }
+    for (int g = 0; g < n_group; g++) {
+        mark_edit(group[g], st);
+        linfo *li = linfo_get(E, group[g]);
+        if (li)
+            li->size_stmt = E->cur;
+    }
+}
+
 /* Applies the unit map to the layer and all its consumers. */
 void apply_unit_map(ectx *E, layer *L, const unit_map *u, row_target *tg, int nt,
                     edit_state st)
 {
-    const int64_t delta = u->n_new - u->n_old;
-    if (E->wmode && layer_has_data(L)) {
-        if (remap_self(E, L, u) != 0)
-            return;
-    } else {
-        L->n_out = u->n_new;
-    }
-    for (int i = 0; i < nt; i++) {
-        layer *C = tg[i].L;
-        if (E->wmode && layer_has_data(C)) {
-            if (remap_rows(E, C, tg[i].offset, u) != 0)
-                return;
-        } else {
-            C->n_in += delta * input_rows_per_unit(C);
-        }
-    }
-    mark_edit(L, st);
-    linfo *li = linfo_get(E, L);
-    if (li)
-        li->size_stmt = E->cur;
+    apply_group_unit_map(E, &L, 1, u, tg, nt, st);
 }

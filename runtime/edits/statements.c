@@ -423,7 +423,7 @@ void do_resize(ectx *E, const ir_stmt *st)
     set_size_stmt(E, L);
     for (int i = 0; i < nt; i++) {
         layer *C = tg[i].L;
-        C->n_in += delta * input_rows_per_unit(C);
+        grow_target_widths(&tg[i], delta);
         schedule_reinit(E, C, has_next ? &next : NULL);
         mark_edit(C, EDIT_RESIZED);
     }

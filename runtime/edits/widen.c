@@ -44,12 +44,148 @@ static void widenable_names(char *buf, size_t len)
 static void refuse_type(ectx *E, const ir_stmt *st, const layer *L)
 {
     bool vertex = (L->type->flags & LT_VERTEX) != 0;
+    if (L->type->units && L->type->units->flow == UNITS_FOLLOW) {
+        diag_error(E->d, st->name_loc, "%s cannot change %s layer '%s' on its own: its channels "
+                   "follow its input's (%s the layer that feeds it)", ir_kind_names[st->kind],
+                   L->type->name, L->name, ir_kind_names[st->kind]);
+        note_defined(E, L);
+        return;
+    }
     char names[512];
     widenable_names(names, sizeof names);
     diag_error(E->d, st->name_loc, "%s applies to %s layers; '%s' is %s %s %s",
                ir_kind_names[st->kind], names, L->name, type_article(L->type), L->type->name,
                vertex ? "vertex" : "layer");
     note_defined(E, L);
+}
+
+/* Says why L's units cannot move now (a grouped convolution), or returns false. */
+static bool refuse_units(ectx *E, const ir_stmt *st, const layer *L)
+{
+    char why[200];
+    const unit_layout *ul = L->type->units;
+    if (!ul->refuse || !ul->refuse(L, why, sizeof why))
+        return false;
+    diag_error(E->d, st->name_loc, "%s cannot change the channels of %s '%s': %s",
+               ir_kind_names[st->kind], L->type->name, L->name, why);
+    note_defined(E, L);
+    return true;
+}
+
+/* ---- coupled groups ------------------------------------------------------------------------- */
+
+/* Layers through which a layer's units reach their consumers unchanged in number. */
+static bool carries_units(const layer *C)
+{
+    if (C->type->units && C->type->units->flow == UNITS_FOLLOW)
+        return !(C->type->units->multiplier && C->type->units->multiplier(C) != 1);
+    return (C->type->flags & LT_PASS_THROUGH) ||
+           ((C->type->flags & LT_CHANNELS_THROUGH) && !C->type->param_specs);
+}
+
+typedef struct group {
+    layer **v;
+    int n, cap;
+} group;
+
+static bool group_has(const group *g, const layer *L)
+{
+    for (int i = 0; i < g->n; i++)
+        if (g->v[i] == L)
+            return true;
+    return false;
+}
+
+/* The producer of `name`'s units: up through layers that carry them. NULL for a model input
+ * (or a vertex); *at is the node reached. */
+static layer *producer_of(ectx *E, const char *name, const char **at)
+{
+    for (int depth = 0; depth <= E->m->n_layers; depth++) {
+        *at = name;
+        layer *L = model_find_layer(E->m, name);
+        if (!L || (L->type->flags & LT_VERTEX))
+            return NULL;
+        if (!carries_units(L) || L->n_inputs != 1)
+            return L;
+        name = L->inputs[0];
+    }
+    return NULL;
+}
+
+/* Follows name's units down to the add/average vertices they reach and puts the producers of
+ * those vertices' other inputs into g. Returns false after reporting one that cannot change. */
+static bool couple_from(ectx *E, const ir_stmt *st, const char *name, group *g, int depth)
+{
+    model *m = E->m;
+    if (depth > m->n_layers)
+        return true;
+    for (int li = 0; li < m->n_layers; li++) {
+        layer *C = m->layers[li];
+        bool uses = false;
+        for (int k = 0; k < C->n_inputs; k++)
+            uses = uses || !strcmp(C->inputs[k], name);
+        if (!uses)
+            continue;
+        if (carries_units(C)) {
+            if (!couple_from(E, st, C->name, g, depth + 1))
+                return false;
+            continue;
+        }
+        if (!(C->type->flags & LT_ELEMENTWISE))
+            continue;
+        for (int k = 0; k < C->n_inputs; k++) {
+            const char *at = NULL;
+            layer *P = producer_of(E, C->inputs[k], &at);
+            if (P && group_has(g, P))
+                continue;
+            char why[200];
+            if (!P || !widenable(P) ||
+                (P->type->units->refuse && P->type->units->refuse(P, why, sizeof why))) {
+                diag_error(E->d, st->name_loc, "%s '%s' must change '%s' too, which meets it in "
+                           "%s vertex '%s', but '%s' cannot be widened or narrowed",
+                           ir_kind_names[st->kind], g->v[0]->name, at, C->type->name, C->name,
+                           at);
+                note_defined(E, C);
+                return false;
+            }
+            if (!ENSURE(E, g->v, g->n, g->cap))
+                return false;
+            g->v[g->n++] = P;
+        }
+        if (!couple_from(E, st, C->name, g, depth + 1))
+            return false;
+    }
+    return true;
+}
+
+/* The coupled group of L: L and every layer whose units meet L's in an add or average vertex,
+ * transitively. Returns the count (g->v owned by the caller), or -1 after reporting. */
+static int coupled_group(ectx *E, const ir_stmt *st, layer *L, group *g)
+{
+    if (!ENSURE(E, g->v, g->n, g->cap))
+        return -1;
+    g->v[g->n++] = L;
+    for (int i = 0; i < g->n; i++)
+        if (!couple_from(E, st, g->v[i]->name, g, 0) || E->oom)
+            return -1;
+    for (int i = 1; i < g->n; i++)
+        if (g->v[i]->n_out != L->n_out) {
+            diag_error(E->d, st->name_loc, "'%s' and '%s' meet in an element-wise vertex with "
+                       "%" PRId64 " and %" PRId64 " units", L->name, g->v[i]->name, L->n_out,
+                       g->v[i]->n_out);
+            return -1;
+        }
+    if (g->n > 1 && !E->wmode) {   /* once, at check time: what else changes */
+        char names[512];
+        const char *list[64];
+        int n = 0;
+        for (int i = 1; i < g->n && n < 64; i++)
+            list[n++] = g->v[i]->name;
+        join_names(names, sizeof names, list, n, " and ");
+        diag_note(E->d, st->name_loc, "'%s' is coupled with %s (their units meet in an "
+                  "element-wise vertex): they change together", L->name, names);
+    }
+    return g->n;
 }
 
 /* ---- widen -------------------------------------------------------------------------------- */
@@ -70,6 +206,8 @@ void do_widen(ectx *E, const ir_stmt *st)
         refuse_type(E, st, L);
         return;
     }
+    if (refuse_units(E, st, L))
+        return;
     const int64_t n = L->n_out;
     src_loc cl = st->count_loc.line ? st->count_loc : st->loc;
     int64_t nn = st->count;
@@ -152,13 +290,18 @@ void do_widen(ectx *E, const ir_stmt *st)
                    " elements per tensor", L->name, nn, (int64_t)LIMIT_TENSOR_ELEMENTS);
         return;
     }
+    group g = {0};
+    int ng = coupled_group(E, st, L, &g);
     row_target *tg = NULL;
-    int nt = collect_targets(E, L->name, "widening", &tg);
-    if (nt < 0)
+    int nt = ng < 0 ? -1 : collect_group_targets(E, g.v, ng, "widening", &tg);
+    if (nt < 0) {
+        free(g.v);
         return;
+    }
     if (!E->wmode) {   /* shapes alone: no unit map, whose size is the layer's */
-        apply_unit_map(E, L, &u, tg, nt, EDIT_WIDENED);
+        apply_group_unit_map(E, g.v, ng, &u, tg, nt, EDIT_WIDENED);
         free(tg);
+        free(g.v);
         return;
     }
     u.src = malloc((size_t)nn * sizeof *u.src);
@@ -178,12 +321,13 @@ void do_widen(ectx *E, const ir_stmt *st)
         }
         for (int64_t j = 0; j < nn; j++)
             u.scale[j] = u.src[j] >= 0 ? 1.0f / (float)count[u.src[j]] : 1.0f;
-        apply_unit_map(E, L, &u, tg, nt, EDIT_WIDENED);
+        apply_group_unit_map(E, g.v, ng, &u, tg, nt, EDIT_WIDENED);
     }
     free(count);
     free(u.src);
     free(u.scale);
     free(tg);
+    free(g.v);
 }
 
 /* ---- narrow ------------------------------------------------------------------------------- */
@@ -193,13 +337,20 @@ void do_widen(ectx *E, const ir_stmt *st)
 static void unit_norms(const layer *L, double *norm)
 {
     const int64_t n = L->n_out;
-    for (int64_t j = 0; j < n; j++)
-        norm[j] = 0;
     param_spec specs[LAYER_MAX_PARAMS];
     int cnt = L->type->param_specs(L, specs);
     for (int k = 0; k < L->n_params && k < cnt; k++) {
         const tensor *t = &L->params[k];
         const unit_param_layout *up = unit_layout_param(L->type->units, specs[k].key);
+        if (up && up->leading && t->size > 0) {    /* a filter: its whole slice */
+            const int64_t slice = t->size / n;
+            for (int64_t j = 0; j < n; j++)
+                for (int64_t c = 0; c < slice; c++) {
+                    double v = t->data[j * slice + c];
+                    norm[j] += v * v;
+                }
+            continue;
+        }
         if (!up || specs[k].ndim != 2)
             continue;
         const int blocks = up->col_blocks;
@@ -270,6 +421,8 @@ void do_narrow(ectx *E, const ir_stmt *st)
         refuse_type(E, st, L);
         return;
     }
+    if (refuse_units(E, st, L))
+        return;
     const int64_t n = L->n_out;
     /* with weights, the units to drop; shapes alone need no array the layer's size */
     bool *drop = E->wmode ? calloc((size_t)n + 1, sizeof *drop) : NULL;
@@ -327,16 +480,20 @@ void do_narrow(ectx *E, const ir_stmt *st)
             ok = false;
         }
     }
+    group g = {0};
+    int ng = ok ? coupled_group(E, st, L, &g) : -1;
     row_target *tg = NULL;
-    int nt = ok ? collect_targets(E, L->name, "narrowing", &tg) : -1;
+    int nt = ng > 0 ? collect_group_targets(E, g.v, ng, "narrowing", &tg) : -1;
     if (nt < 0) {
         free(drop);
+        free(g.v);
         return;
     }
     if (!E->wmode) {   /* shapes alone: only the width matters */
         unit_map u = {.n_old = n, .n_new = nn, .out_zero = true};
-        apply_unit_map(E, L, &u, tg, nt, EDIT_NARROWED);
+        apply_group_unit_map(E, g.v, ng, &u, tg, nt, EDIT_NARROWED);
         free(tg);
+        free(g.v);
         return;
     }
     if (!(st->flags & IRF_DROP)) {
@@ -348,10 +505,15 @@ void do_narrow(ectx *E, const ir_stmt *st)
                 free(rk);
                 free(drop);
                 free(tg);
+                free(g.v);
                 ectx_oom(E);
                 return;
             }
-            unit_norms(L, norm);
+            for (int64_t j = 0; j < n; j++)
+                norm[j] = 0;
+            for (int i = 0; i < ng; i++)    /* a coupled group: the sum of its members' */
+                if (layer_has_data(g.v[i]))
+                    unit_norms(g.v[i], norm);
             for (int64_t j = 0; j < n; j++)
                 rk[j] = (unit_rank){norm[j], j};
             qsort(rk, (size_t)n, sizeof *rk, cmp_rank);
@@ -378,10 +540,11 @@ void do_narrow(ectx *E, const ir_stmt *st)
                 w++;
             }
         assert(w == nn);
-        apply_unit_map(E, L, &u, tg, nt, EDIT_NARROWED);
+        apply_group_unit_map(E, g.v, ng, &u, tg, nt, EDIT_NARROWED);
     }
     free(u.src);
     free(u.scale);
     free(drop);
     free(tg);
+    free(g.v);
 }

@@ -141,7 +141,18 @@ typedef struct unit_param_layout {
                               * unit alone (graves_lstm's 3 peepholes) */
     int forget_gate_block;   /* -1, or the block whose values are the layer's forget_gate_bias
                               * (in place of the bias init) for new units */
+    bool leading;            /* instead of columns: the slice [j] along the first dimension
+                              * (a convolution's filter W[j, :, :, :]) */
 } unit_param_layout;
+
+/* How the units of a layer's input reach its output, for edits that carry a change on. */
+typedef enum {
+    UNITS_STOP,     /* the layer's own output units are its own (dense, conv2d) */
+    UNITS_FOLLOW    /* output unit j * m + i (i < m, m = multiplier) comes from input unit j:
+                     * batch_norm and depthwise_conv2d (m = 1 and their multiplier) with
+                     * parameters that follow too, flatten (a channel becomes its H*W features)
+                     * without; edits of the input's units carry on through the layer */
+} unit_flow;
 
 typedef struct unit_layout {
     int n_params;
@@ -151,6 +162,22 @@ typedef struct unit_layout {
      * changed under this layer (embedding indices). */
     const char *input_key;
     int input_rows;
+    /* The dimension of input_key along which the input's units lie: 0 (rows of a dense or lstm
+     * W), 1 (the input channels of a convolution's kernel W[:, j, :, :]). */
+    int input_dim;
+    unit_flow flow;
+    /* Parameters whose slices along the first dimension follow the input's units, multiplier
+     * slices per unit, copied (not scaled) for replicas and initialised as new parameters are
+     * for new units (batch norm: gamma 1, beta 0, mean 0, var 1; depthwise kernels: the weight
+     * init). */
+    int n_follow;
+    const char *follow[LAYER_MAX_PARAMS];
+    /* Output units per input unit with UNITS_FOLLOW, and slices per input unit of the follow
+     * parameters (NULL: 1). */
+    int64_t (*multiplier)(const layer *L);
+    /* Why widen and narrow cannot change this layer's units now (NULL: they can, or the type
+     * is not widenable): e.g. a grouped convolution. Writes a reason and returns true. */
+    bool (*refuse)(const layer *L, char *why, size_t why_len);
 } unit_layout;
 
 /* Net2DeeperNet: how a layer of this type is built as the identity after another one. */

@@ -63,14 +63,17 @@ static int batch_norm_param_specs(const layer *L, param_spec *ps)
     return k;
 }
 
-/* Each unit (channel or feature) owns element j of every parameter; consumers' inputs cannot
- * follow yet (input_key NULL). */
+/* Each unit (channel or feature) owns element j of every parameter, and follows its input's
+ * unit j: a new one starts at gamma 1, beta 0, mean 0, var 1 (a replica copies its source's). */
 static const unit_layout batch_norm_units = {
     .n_params = 4,
     .params = {{.key = "gamma", .col_blocks = 1, .forget_gate_block = -1},
                {.key = "beta", .col_blocks = 1, .forget_gate_block = -1},
                {.key = "mean", .col_blocks = 1, .forget_gate_block = -1},
                {.key = "var", .col_blocks = 1, .forget_gate_block = -1}},
+    .flow = UNITS_FOLLOW,
+    .n_follow = 4,
+    .follow = {"gamma", "beta", "mean", "var"},
 };
 
 typedef struct batch_norm_state {

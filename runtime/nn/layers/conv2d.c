@@ -55,9 +55,68 @@ static int conv2d_param_specs(const layer *L, param_spec *specs)
 
 CONV_LAYER_PASSES(conv2d, conv2d_plan)
 
+/* A grouped convolution's channels are tied to their groups: they cannot move one by one. */
+static bool conv2d_refuse_units(const layer *L, char *why, size_t why_len)
+{
+    int64_t groups = conv_layer_int(L, &conv_opt_groups);
+    if (groups == 1)
+        return false;
+    layer_msg(why, why_len, "its %lld channel groups tie each channel to a group",
+              (long long)groups);
+    return true;
+}
+
+/* Output channel j: the filter W[j, :, :, :] and b[j]; input channel j: W[:, j, :, :]. */
+static const unit_layout conv2d_units = {
+    .n_params = 2,
+    .params = {{.key = "W", .col_blocks = 1, .forget_gate_block = -1, .leading = true},
+               {.key = "b", .col_blocks = 1, .forget_gate_block = -1}},
+    .input_key = "W",
+    .input_rows = 1,
+    .input_dim = 1,
+    .refuse = conv2d_refuse_units,
+};
+
+/* Net2DeeperNet: a 3 x 3 kernel, stride 1, same padding, no dilation or groups. */
+static void conv2d_deepen_configure(layer *L)
+{
+    double k[2] = {3, 3}, one[2] = {1, 1}, pad[LAYER_OPT_STORE] = {0}, groups = 1;
+    layer_option_get_values(&conv_opt_padding, L, pad);
+    pad[0] = PAD_SAME;
+    layer_option_set_values(&conv_opt_kernel, L, k);
+    layer_option_set_values(&conv_opt_stride, L, one);
+    layer_option_set_values(&conv_opt_dilation, L, one);
+    layer_option_set_values(&conv_opt_padding, L, pad);
+    layer_option_set_values(&conv_opt_groups, L, &groups);
+}
+
+/* W[j, j, centre, centre] = 1, every other weight and the bias 0: the identity. */
+static int conv2d_identity_params(layer *L)
+{
+    param_spec ps[LAYER_MAX_PARAMS];
+    int cnt = conv2d_param_specs(L, ps);
+    L->n_params = cnt;
+    for (int k = 0; k < cnt; k++) {
+        if (tensor_alloc(&L->params[k], ps[k].ndim, ps[k].shape) != 0)
+            return -1;
+        if (ps[k].role != PARAM_WEIGHT)
+            continue;
+        const int64_t kh = ps[k].shape[2], kw = ps[k].shape[3], n_in = ps[k].shape[1];
+        for (int64_t j = 0; j < L->n_out; j++)
+            L->params[k].data[((j * n_in + j) * kh + kh / 2) * kw + kw / 2] = 1.0f;
+    }
+    return 0;
+}
+
+static const deepen_spec conv2d_deepen = {
+    .keeps_activation = true,
+    .configure = conv2d_deepen_configure,
+    .identity_params = conv2d_identity_params,
+};
+
 const layer_type layer_type_conv2d = {
     .name = "conv2d",
-    .flags = LT_HAS_ACTIVATION | LT_CHANNELS_IN,
+    .flags = LT_HAS_ACTIVATION | LT_CHANNELS_IN | LT_WIDENABLE,
     .options = conv2d_options,
     .default_activation = ACT_IDENTITY,
     .infer = conv2d_infer,
@@ -65,4 +124,6 @@ const layer_type layer_type_conv2d = {
     .forward = conv2d_forward,
     .backward = conv2d_backward,
     .free_state = conv_free_state,
+    .units = &conv2d_units,
+    .deepen = &conv2d_deepen,
 };

@@ -52,6 +52,20 @@ static int depthwise_param_specs(const layer *L, param_spec *specs)
 
 CONV_LAYER_PASSES(depthwise, depthwise_plan)
 
+static int64_t depthwise_multiplier(const layer *L)
+{
+    return conv_layer_int(L, &conv_opt_multiplier);
+}
+
+/* Its channels follow its input's: input channel j owns the multiplier filters and biases
+ * j * multiplier .. and output channels as many. */
+static const unit_layout depthwise_units = {
+    .flow = UNITS_FOLLOW,
+    .n_follow = 2,
+    .follow = {"W", "b"},
+    .multiplier = depthwise_multiplier,
+};
+
 const layer_type layer_type_depthwise_conv2d = {
     .name = "depthwise_conv2d",
     .flags = LT_HAS_ACTIVATION | LT_CHANNELS_IN,
@@ -62,4 +76,5 @@ const layer_type layer_type_depthwise_conv2d = {
     .forward = depthwise_forward,
     .backward = depthwise_backward,
     .free_state = conv_free_state,
+    .units = &depthwise_units,
 };

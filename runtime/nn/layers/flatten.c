@@ -43,10 +43,15 @@ static int flatten_backward(layer *L, const bwd_ctx *c)
     return 0;
 }
 
+/* Channel j of convolutional input becomes its H*W consecutive features: edits of the
+ * channels carry on. */
+static const unit_layout flatten_units = {.flow = UNITS_FOLLOW};
+
 const layer_type layer_type_flatten = {
     .name = "flatten",
     .options = flatten_options,
     .infer = flatten_infer,
     .forward = flatten_forward,
     .backward = flatten_backward,
+    .units = &flatten_units,
 };

@@ -63,9 +63,29 @@ static int separable_param_specs(const layer *L, param_spec *specs)
 
 CONV_LAYER_PASSES(separable, separable_plan)
 
+static int64_t separable_multiplier(const layer *L)
+{
+    return conv_layer_int(L, &conv_opt_multiplier);
+}
+
+/* Output channel j: the pointwise filter pW[j, :, :, :] and b[j]. Input channel j: its
+ * multiplier depthwise filters W[j * multiplier ..] (they follow, unscaled) and the pointwise
+ * weights that read them, pW[:, j * multiplier .., :, :]. */
+static const unit_layout separable_units = {
+    .n_params = 2,
+    .params = {{.key = "pW", .col_blocks = 1, .forget_gate_block = -1, .leading = true},
+               {.key = "b", .col_blocks = 1, .forget_gate_block = -1}},
+    .input_key = "pW",
+    .input_rows = 1,
+    .input_dim = 1,
+    .n_follow = 1,
+    .follow = {"W"},
+    .multiplier = separable_multiplier,
+};
+
 const layer_type layer_type_separable_conv2d = {
     .name = "separable_conv2d",
-    .flags = LT_HAS_ACTIVATION | LT_CHANNELS_IN,
+    .flags = LT_HAS_ACTIVATION | LT_CHANNELS_IN | LT_WIDENABLE,
     .options = separable_options,
     .default_activation = ACT_IDENTITY,
     .infer = separable_infer,
@@ -73,4 +93,5 @@ const layer_type layer_type_separable_conv2d = {
     .forward = separable_forward,
     .backward = separable_backward,
     .free_state = conv_free_state,
+    .units = &separable_units,
 };

@@ -323,7 +323,7 @@ Test(sema, widen_resize_deepen_options)
     expect_msg(&c, "unknown option 'outgoin' for widen (did you mean 'outgoing'?)");
     expect_msg(&c, "'next_init' applies to resize n_out");
     expect_msg(&c, "uniform(lower, upper) needs lower < upper");
-    expect_msg(&c, "deepen inserts an identity-initialised dense or lstm layer, not output");
+    expect_msg(&c, "deepen inserts an identity-initialised dense, lstm or conv2d layer, not output");
     expect_msg(&c, "deepen takes no options");
     capture_close(&c);
 }

@@ -122,6 +122,9 @@ static void te_input(const model *m, tensor *x, uint64_t seed)
     if (in->kind == INPUT_RECURRENT) {
         int64_t s[3] = {5, 3, in->size};
         te_random(x, 3, s, seed);
+    } else if (in->kind == INPUT_CONVOLUTIONAL) {
+        int64_t s[4] = {4, in->c, in->h, in->w};
+        te_random(x, 4, s, seed);
     } else {
         int64_t s[2] = {8, in->size};
         te_random(x, 2, s, seed);
@@ -548,7 +551,8 @@ Test(edit, widen_then_narrow_back_is_identity)
 /* ---- unit layouts, for every widenable type ------------------------------------------------ */
 
 /* The fixtures that hold, between them, a layer of every widenable type. */
-static const char *const te_unit_fixtures[] = {"mlp", "tanh", "embed", "lstm", "graves", "merge"};
+static const char *const te_unit_fixtures[] = {"mlp", "tanh", "embed", "lstm", "graves", "merge",
+                                               "conv", "resid"};
 #define TE_N_UNIT_FIXTURES (int)(sizeof te_unit_fixtures / sizeof te_unit_fixtures[0])
 
 static bool te_widenable(const layer_type *t)
@@ -666,6 +670,97 @@ Test(edit, unit_layouts_net2net_keeps_outputs)
         model_free(base);
     }
     cr_expect_geq(checked, 4);
+}
+
+/* ---- convolutional channels --------------------------------------------------------------- */
+
+/* Batch norm with trained-looking statistics and affine parameters (not its 1, 0, 0, 1 start),
+ * so that the edits are seen to carry them. */
+static void te_random_batch_norm(model *m)
+{
+    for (int i = 0; i < m->n_layers; i++) {
+        layer *L = m->layers[i];
+        if (strcmp(L->type->name, "batch_norm"))
+            continue;
+        rng r;
+        rng_seed(&r, 40 + (uint64_t)i);
+        for (int k = 0; k < L->n_params; k++)
+            for (int64_t j = 0; j < L->params[k].size; j++)
+                L->params[k].data[j] = (float)(0.5 + rng_uniform(&r));
+    }
+}
+
+Test(edit, conv_net2net_through_batch_norm_pool_depthwise_and_flatten_keeps_outputs)
+{
+    cr_expect_lt(te_output_diff("conv", "widen \"c1\" to 7 { method = net2net }", NULL,
+                                te_random_batch_norm), TE_EXACT);
+    cr_expect_lt(te_output_diff("conv", "widen \"sep\" by 3 { method = net2net }\n"
+                                "widen \"c3\" by 2 { method = net2net }", NULL,
+                                te_random_batch_norm), TE_EXACT);
+}
+
+Test(edit, conv_widen_carries_batch_norm_depthwise_and_flatten_widths)
+{
+    model *m = te_load("conv", true);
+    te_random_batch_norm(m);
+    te_apply(m, "conv", "widen \"c1\" by 2\nwiden \"sep\" by 1\nwiden \"c3\" by 1");
+    cr_assert_eq(model_find_layer(m, "bn1")->n_out, 6);
+    cr_assert_eq(model_find_layer(m, "sep")->n_in, 6);
+    cr_assert_eq(model_find_layer(m, "dw")->n_out, 12);
+    cr_assert_eq(model_find_layer(m, "c3")->n_in, 12);
+    cr_assert_eq(model_find_layer(m, "fc")->n_in, 4 * 4 * 4);
+    const tensor *gamma = te_param(m, "bn1", "gamma"), *var = te_param(m, "bn1", "var");
+    const tensor *mean = te_param(m, "bn1", "mean"), *beta = te_param(m, "bn1", "beta");
+    for (int j = 4; j < 6; j++) {   /* new channels: the identity normalisation */
+        cr_expect_eq(gamma->data[j], 1.0f);
+        cr_expect_eq(beta->data[j], 0.0f);
+        cr_expect_eq(mean->data[j], 0.0f);
+        cr_expect_eq(var->data[j], 1.0f);
+    }
+    const tensor *w = te_param(m, "fc", "W");   /* c3's new channel: 16 zero rows */
+    for (int64_t r = 3 * 16; r < 4 * 16; r++)
+        for (int c = 0; c < 6; c++)
+            cr_expect_eq(te_at(w, r, c), 0.0f);
+    model_free(m);
+    cr_expect_lt(te_output_diff("conv", "widen \"c1\" by 2\nwiden \"sep\" by 1\n"
+                                "widen \"c3\" by 1\nnarrow \"c1\" to 3", NULL, NULL), 1e9);
+}
+
+Test(edit, conv_residual_add_widens_its_coupled_group)
+{
+    model *m = te_load("resid", true);
+    te_apply(m, "resid", "widen \"c2\" by 2");
+    cr_expect_eq(model_find_layer(m, "c0")->n_out, 6);
+    cr_expect_eq(model_find_layer(m, "c2")->n_out, 6);
+    cr_expect_eq(model_find_layer(m, "c1")->n_in, 6);
+    cr_expect_eq(model_find_layer(m, "bn1")->n_out, 4);
+    cr_expect_eq(model_find_layer(m, "out")->n_in, 6);
+    model_free(m);
+    cr_expect_lt(te_output_diff("resid", "widen \"c0\" by 3 { method = net2net }\n"
+                                "narrow \"c2\" to 5", NULL, te_random_batch_norm), 1e9);
+    cr_expect_lt(te_output_diff("resid", "widen \"c0\" by 3 { method = net2net }", NULL,
+                                te_random_batch_norm), TE_EXACT);
+}
+
+Test(edit, conv_deepen_identity_is_exact)
+{
+    cr_expect_lt(te_output_diff("conv", "deepen \"c1\" with conv2d \"c1b\"\n"
+                                "deepen \"bn1\" with conv2d \"bnb\"", NULL,
+                                te_random_batch_norm), TE_EXACT);
+    cr_expect_lt(te_output_diff("resid", "deepen \"c0\" with conv2d \"c0b\"", NULL, NULL),
+                 TE_EXACT);
+}
+
+Test(edit, conv_refusals_say_why)
+{
+    cr_expect_eq(te_errors("conv", false, "widen \"dw\" by 1", "its channels follow its "
+                           "input's"), 1);
+    cr_expect_eq(te_errors("conv", false, "widen \"bn1\" by 1", "its channels follow its "
+                           "input's"), 1);
+    cr_expect_eq(te_errors("conv", false, "deepen \"fc\" with conv2d \"x\"",
+                           "convolutional output"), 1);
+    cr_expect_eq(te_errors("conv", false, "set \"c1\" { activation = tanh }\n"
+                           "deepen \"c1\" with conv2d \"x\"", "phi(phi(x))"), 1);
 }
 
 /* ---- deepen ------------------------------------------------------------------------------- */
@@ -1051,7 +1146,7 @@ Test(edit, errors_edits_that_do_not_apply)
 {
     cr_expect_eq(te_errors("merge", false, "widen \"joined\" by 2", "'joined' is a merge vertex"),
                  1);
-    cr_expect_eq(te_errors("merge", false, "widen \"fc\" by 2", "add vertex 'sum'"), 1);
+    cr_expect_eq(te_errors("merge", false, "resize \"fc\" n_out 7", "add vertex 'sum'"), 1);
     cr_expect_eq(te_errors("merge", false, "resize \"sum\" n_out 3", "resize applies to layers "
                            "with parameters"), 1);
     cr_expect_eq(te_errors("mlp", false, "widen \"fc1\" to 8", "already has 8 units"), 1);
