@@ -79,5 +79,9 @@ run plan digits_images/transfer.surgery
 run run digits_images/transfer.surgery
 run summary digits_images/out/digits_images_transfer.yaml
 
+step "13. Digits as PNG images: net2net widening of a convolutional layer (the accuracy stays the same)"
+run plan digits_images/widen.surgery
+run run digits_images/widen.surgery
+
 step "Done"
 echo "saved models: digits/out/, char_lstm/out/, digits_cnn/out/, digits_pool/out/ and digits_images/out/ under examples/"
