@@ -185,12 +185,16 @@ static void line_window(const char *text, size_t len, size_t col, size_t *from, 
     if (a > len - DIAG_LINE_WIDTH)
         a = len - DIAG_LINE_WIDTH;
     size_t b = a + DIAG_LINE_WIDTH;
-    while (a > 0 && a < len && ((unsigned char)text[a] & 0xC0) == 0x80)
-        a++;
-    while (b < len && ((unsigned char)text[b] & 0xC0) == 0x80)
-        b--;
     *from = a;
     *to = b;
+    while (a > 0 && a < b && ((unsigned char)text[a] & 0xC0) == 0x80)
+        a++;
+    while (b > a && b < len && ((unsigned char)text[b] & 0xC0) == 0x80)
+        b--;
+    if (a < b) {   /* else the window is all continuation bytes (not UTF-8): cut it as it is */
+        *from = a;
+        *to = b;
+    }
 }
 
 typedef enum { K_ERROR, K_WARNING, K_NOTE } diag_kind;

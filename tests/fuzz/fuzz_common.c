@@ -10,6 +10,8 @@
 #include "runtime/base/diag.h"
 #include "runtime/base/util.h"
 #include "runtime/data/data.h"
+#include "runtime/formats/format.h"
+#include "runtime/graph/model.h"
 
 static char dir[256];
 static char path_buf[512];
@@ -137,5 +139,15 @@ void fuzz_data(const char *source, const char *const *opts)
         conf_value_free(args[i].value);
     }
     conf_value_free(call);
+    diag_free(d);
+}
+
+void fuzz_model(const char *path, bool weights)
+{
+    diag_ctx *d = diag_new(fuzz_sink(), DIAG_COLOR_NEVER);
+    model *m = model_load(path, weights, d);
+    if (!m && diag_error_count(d) == 0)
+        abort(); /* a refusal must be explained */
+    model_free(m);
     diag_free(d);
 }

@@ -1,9 +1,10 @@
 /* fuzz_common.h: what the libFuzzer targets share: a private folder for the files a reader
  * takes by path, a sink for diagnostics, splitting one input into several files, and running
- * a data reader over a spec written in the script's value syntax. */
+ * a data reader over a spec written in the script's value syntax, loading a model file. */
 #ifndef SURGERY_FUZZ_COMMON_H
 #define SURGERY_FUZZ_COMMON_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -33,5 +34,9 @@ void fuzz_split(const uint8_t *data, size_t size, const char *sep, size_t *first
  * DIR/fuzz.surgery, probes it, reads one whole epoch and hashes it. Aborts when a failure is
  * not reported as an error. */
 void fuzz_data(const char *source, const char *const *opts);
+
+/* Loads the model file at path through the format registry (the architecture alone, or with
+ * its weights) and frees it. Aborts when a refusal is not reported as an error. */
+void fuzz_model(const char *path, bool weights);
 
 #endif

@@ -786,6 +786,12 @@ int onnx_map_graph(const Onnx__GraphProto *g, int64_t opset, onnx_meta_fn meta,
     int rc = -1;
     int *order = xmalloc((g->n_node + 1) * sizeof(int));
     for (size_t k = 0; k < g->n_initializer; k++) {
+        if (find(&mp, g->initializer[k]->name)) {
+            model_format_error(d, path, "initializer '%s' is defined twice",
+                               g->initializer[k]->name);
+            mp.errors++;
+            continue;
+        }
         value *v = def(&mp, g->initializer[k]->name);
         if (tensor_value(&mp, g->initializer[k], v, err, sizeof err) != 0) {
             model_format_error(d, path, "initializer '%s': %s", v->name, err);

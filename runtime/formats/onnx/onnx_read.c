@@ -139,6 +139,34 @@ static char *model_stem(const char *path)
     return xstrndup(base, n);
 }
 
+/* Every node has an operator and every initializer, graph input and graph output a name: the
+ * fields the mapping looks things up by (optional in the protobuf schema). Reports the first
+ * one missing; returns whether all are there. */
+static bool graph_names_present(const Onnx__GraphProto *g, const char *path, struct diag_ctx *d)
+{
+    for (size_t k = 0; k < g->n_node; k++)
+        if (!g->node[k]->op_type || !*g->node[k]->op_type) {
+            model_format_error(d, path, "node %zu has no operator type", k);
+            return false;
+        }
+    for (size_t k = 0; k < g->n_initializer; k++)
+        if (!g->initializer[k]->name) {
+            model_format_error(d, path, "initializer %zu has no name", k);
+            return false;
+        }
+    for (size_t k = 0; k < g->n_input; k++)
+        if (!g->input[k]->name || !*g->input[k]->name) {
+            model_format_error(d, path, "graph input %zu has no name", k);
+            return false;
+        }
+    for (size_t k = 0; k < g->n_output; k++)
+        if (!g->output[k]->name || !*g->output[k]->name) {
+            model_format_error(d, path, "graph output %zu has no name", k);
+            return false;
+        }
+    return true;
+}
+
 static model *onnx_read(const char *path, bool load_weights, struct diag_ctx *d)
 {
     (void)load_weights;   /* the weights are in the file: always read */
@@ -170,6 +198,8 @@ static model *onnx_read(const char *path, bool load_weights, struct diag_ctx *d)
                            (long long)opset, ONNX_MIN_OPSET, ONNX_MAX_OPSET);
     } else if (!mp->graph) {
         model_format_error(d, path, "the model has no graph");
+    } else if (!graph_names_present(mp->graph, path, d)) {
+        /* reported */
     } else {
         char *stem = model_stem(path);
         model_builder *b = model_builder_new(stem);
