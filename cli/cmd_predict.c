@@ -316,7 +316,7 @@ int cmd_predict(int argc, char **argv)
             goto done;
         }
     }
-    if (!m->weights_file) {
+    if (m->params_initialised > 0) {
         src_loc at = {diag_intern_path(d, a.model), 0, 0, 0};
         diag_warning(d, at, "the model has no weights file: its parameters were initialised from seed %llu",
                      (unsigned long long)m->seed);

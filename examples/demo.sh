@@ -5,10 +5,16 @@
 set -eu
 SURGERY=$(cd "$(dirname "$1")" && pwd)/$(basename "$1")
 cd "$(dirname "$0")"
+# same_outputs A.csv B.csv: the largest difference between two predictions; fails above 1e-6.
+same_outputs() {
+    paste -d, "$1" "$2" | awk -F, '
+      NR > 0 { n = NF / 2; for (i = 1; i <= n; i++) { if ($i ~ /^[-0-9.eE+]+$/) { d = $i - $(i + n); if (d < 0) d = -d; if (d > max) max = d; c++ } } }
+      END { printf "max |before - after| over %d outputs: %.3g\n", c, max; exit (max > 1e-6) }'
+}
 step() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
 run() { printf '$ surgery %s\n' "$*"; "$SURGERY" "$@"; }
 rm -rf char_lstm/out digits/out digits/.surgery-cache digits_cnn/out digits_pool/out \
-    digits_images/out digits_images/.surgery-cache
+    digits_images/out digits_images/.surgery-cache onnx/out
 
 step "1. Digits: train the base classifier on the digits 0-4"
 run check digits/train_base.surgery
@@ -53,9 +59,7 @@ run run char_lstm/widen.surgery
 printf '\nOutputs before and after widening, on the same input:\n'
 run predict char_lstm/out/char_lstm_trained.yaml --input char_lstm/sample.npy -o char_lstm/out/before.csv
 run predict char_lstm/out/char_lstm_widened.yaml --input char_lstm/sample.npy -o char_lstm/out/after.csv
-paste -d, char_lstm/out/before.csv char_lstm/out/after.csv | awk -F, '
-  NR > 0 { n = NF / 2; for (i = 1; i <= n; i++) { if ($i ~ /^[-0-9.eE+]+$/) { d = $i - $(i + n); if (d < 0) d = -d; if (d > max) max = d; c++ } } }
-  END { printf "max |before - after| over %d outputs: %.3g\n", c, max; exit (max > 1e-6) }'
+same_outputs char_lstm/out/before.csv char_lstm/out/after.csv
 
 step "8. Char LSTM: add an entire untrained layer after the trained one"
 run plan char_lstm/add_layer.surgery
@@ -83,5 +87,12 @@ step "13. Digits as PNG images: net2net widening of a convolutional layer (the a
 run plan digits_images/widen.surgery
 run run digits_images/widen.surgery
 
+step "14. A model from elsewhere: a PyTorch MLP exported to ONNX, widened, saved as surgery's own format"
+run summary onnx/mlp.onnx
+run run onnx/widen.surgery
+run predict onnx/mlp.onnx --input onnx/sample.csv -o onnx/out/before.csv
+run predict onnx/out/mlp_widened.yaml --input onnx/sample.csv -o onnx/out/after.csv
+same_outputs onnx/out/before.csv onnx/out/after.csv
+
 step "Done"
-echo "saved models: digits/out/, char_lstm/out/, digits_cnn/out/, digits_pool/out/ and digits_images/out/ under examples/"
+echo "saved models: digits/out/, char_lstm/out/, digits_cnn/out/, digits_pool/out/, digits_images/out/ and onnx/out/ under examples/"

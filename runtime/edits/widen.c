@@ -197,16 +197,25 @@ static bool ident_is(const conf_value *v, const char *s)
     return v && (v->kind == CV_IDENT || v->kind == CV_STR) && v->str && !strcmp(v->str, s);
 }
 
-void do_widen(ectx *E, const ir_stmt *st)
+/* The layer a widen or narrow names, when its units can move; NULL when it cannot (reported). */
+static layer *layer_to_move_units(ectx *E, const ir_stmt *st)
 {
     layer *L = find_layer_or_report(E, st->name, st->name_loc);
     if (!L)
-        return;
+        return NULL;
     if (!widenable(L)) {
         refuse_type(E, st, L);
-        return;
+        return NULL;
     }
     if (refuse_units(E, st, L))
+        return NULL;
+    return L;
+}
+
+void do_widen(ectx *E, const ir_stmt *st)
+{
+    layer *L = layer_to_move_units(E, st);
+    if (!L)
         return;
     const int64_t n = L->n_out;
     src_loc cl = st->count_loc.line ? st->count_loc : st->loc;
@@ -414,14 +423,8 @@ static bool *repeated_entries(const int64_t *v, int n)
 
 void do_narrow(ectx *E, const ir_stmt *st)
 {
-    layer *L = find_layer_or_report(E, st->name, st->name_loc);
+    layer *L = layer_to_move_units(E, st);
     if (!L)
-        return;
-    if (!widenable(L)) {
-        refuse_type(E, st, L);
-        return;
-    }
-    if (refuse_units(E, st, L))
         return;
     const int64_t n = L->n_out;
     /* with weights, the units to drop; shapes alone need no array the layer's size */

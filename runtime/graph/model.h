@@ -54,6 +54,8 @@ typedef struct model {
     normalizer norm;
     char *weights_file;      /* bare file name from `weights:`, NULL = initialise */
     bool weights_loaded;     /* every layer's params hold data */
+    int64_t params_initialised; /* parameter tensors model_init_params drew from the seed
+                              * because the file did not hold them */
     void *mapping;           /* mmap of the weights file (tensors borrow from it) */
     size_t mapping_len;
     int mapping_fd;          /* that file, open for reading while mapping is set (model_save

@@ -5,9 +5,13 @@
 
 int model_init_params(model *m)
 {
-    for (int i = 0; i < m->n_layers; i++)
+    for (int i = 0; i < m->n_layers; i++) {
+        const layer *L = m->layers[i];
+        for (int p = 0; p < L->n_params; p++)
+            m->params_initialised += L->params[p].data == NULL;
         if (layer_init_params(m->layers[i], &m->weight_init, m->seed))
             return -1;
+    }
     m->weights_loaded = true;
     return 0;
 }

@@ -96,4 +96,10 @@ expect_in "$TMP/err" "'outt' is not an output of the model (did you mean 'out'?)
 expect_status 4 "unwritable output folder" "$BIN" predict $M/mlp.yaml --input $M/mlp_input.npy -o "$F/no/such/dir/x.npy"
 no_leftovers "$F" "unwritable folder"
 
+# A model read from another format with its weights (ONNX initializers) predicts with them:
+# no warning that its parameters were drawn from the seed, and torch's outputs.
+expect_status 0 "predict an ONNX model" "$BIN" predict tests/data/onnx/mlp.onnx --input examples/onnx/sample.csv
+if grep -q "initialised from seed" "$TMP/err"; then bad "an ONNX model's weights reported as initialised"; else ok; fi
+expect_in "$TMP/out" "0.33683985,0.45695624,0.20620391" "ONNX predict gives torch's first row"
+
 finish

@@ -344,8 +344,6 @@ static void map_add(mapper *mp, const Onnx__NodeProto *n, int idx, value *out)
     if (!strcmp(n->op_type, "Add") && is_act(a) && is_const(c) && c->f && a->L &&
         a->L->type == &layer_type_dense && a->uses == 1 && !a->graph_output &&
         a->L->activation == ACT_IDENTITY && (c->count == a->size || c->count == 1)) {
-        int bi = layer_param_index(a->L, "b");
-        (void)bi;
         float *bv = xmalloc((size_t)a->size * sizeof(float));
         for (int64_t q = 0; q < a->size; q++)
             bv[q] = c->f[c->count == 1 ? 0 : q];
@@ -377,11 +375,10 @@ static void map_lstm(mapper *mp, const Onnx__NodeProto *n, int idx, value *out)
     }
     for (size_t j = 5; j < 7; j++) {
         value *s = in_v(mp, n, j);
-        bool zero = !s || (is_const(s) && (s->zeros || (s->f && !s->count)));
-        for (int64_t q = 0; s && s->f && q < s->count; q++)
-            zero = zero && s->f[q] == 0.0f;
-        if (s && is_const(s) && s->f && s->count)
-            zero = zero || false;
+        /* absent, a folded ConstantOfShape of zeros, or float values that are all zero */
+        bool zero = !s || (is_const(s) && (s->zeros || s->f));
+        for (int64_t q = 0; zero && s && s->f && q < s->count; q++)
+            zero = s->f[q] == 0.0f;
         if (!zero) {
             unsupported(mp, idx, n, "the initial state must be zero");
             return;
