@@ -1,0 +1,102 @@
+/* onnx_fold.c: the ONNX operators folded into constants: Constant, and the Shape / Gather /
+ * Unsqueeze / Squeeze / Concat / ConstantOfShape chains that static shapes make constant. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "runtime/base/util.h"
+#include "runtime/formats/onnx/onnx.h"
+#include "runtime/formats/onnx/onnx_mapper.h"
+
+static void fold_shape_ops(mapper *mp, const Onnx__NodeProto *n, int idx, value *out)
+{
+    const char *op = n->op_type;
+    value *x = onnx_in(mp, n, 0), *y = onnx_in(mp, n, 1);
+    if (!strcmp(op, "Shape") && x && x->ndim) {
+        int64_t s = onnx_axis(onnx_attr_i(n, "start", 0), x->ndim), e = onnx_axis(onnx_attr_i(n, "end", x->ndim), x->ndim);
+        if (s < 0) s = 0;
+        if (e > x->ndim) e = x->ndim;
+        onnx_set_ints(out, x->dims + s, e > s ? e - s : 0);
+        return;
+    }
+    if (!strcmp(op, "Gather") && onnx_is_const(x) && x->i && onnx_is_const(y) && y->i && x->ndim == 1) {
+        int64_t v[MAXR];
+        for (int64_t k = 0; k < y->count && k < MAXR; k++) {
+            int64_t at = onnx_axis(y->i[k], (int)x->count);
+            if (at < 0 || at >= x->count) {
+                onnx_unsupported(mp, idx, n, "index %lld out of range", (long long)y->i[k]);
+                return;
+            }
+            v[k] = x->i[at];
+        }
+        onnx_set_ints(out, v, y->count);
+        out->ndim = y->ndim;
+        return;
+    }
+    if ((!strcmp(op, "Unsqueeze") || !strcmp(op, "Squeeze")) && onnx_is_const(x) && x->count <= 1) {
+        onnx_alias(out, x);
+        out->ndim = !strcmp(op, "Unsqueeze") ? 1 : 0;
+        out->dims[0] = x->count;
+        return;
+    }
+    if (!strcmp(op, "Concat") && onnx_is_const(x)) {
+        int64_t v[64], cnt = 0;
+        for (size_t j = 0; j < n->n_input; j++) {
+            value *c = onnx_in(mp, n, j);
+            if (!onnx_is_const(c) || !c->i || cnt + c->count > 64) {
+                onnx_unsupported(mp, idx, n, "mixes constants and activations");
+                return;
+            }
+            memcpy(v + cnt, c->i, (size_t)c->count * sizeof(int64_t));
+            cnt += c->count;
+        }
+        onnx_set_ints(out, v, cnt);
+        return;
+    }
+    if (!strcmp(op, "ConstantOfShape") && onnx_is_const(x) && x->i) {
+        out->kind = V_CONST;
+        out->zeros = true;
+        out->f = calloc(1, sizeof(float));
+        out->count = 0;
+        const Onnx__AttributeProto *a = onnx_attr(n, "value");
+        if (a && a->t) {
+            float *f = NULL;
+            int64_t *iv = NULL, c = 0;
+            char err[128];
+            if (onnx_tensor_values(a->t, mp->path, &f, &iv, &c, err, sizeof err) == 0 && c == 1)
+                out->zeros = f ? f[0] == 0.0f : iv[0] == 0;
+            free(f);
+            free(iv);
+        }
+        return;
+    }
+    onnx_unsupported(mp, idx, n, "only constant Shape/Gather/Unsqueeze/Concat chains are folded");
+}
+
+bool onnx_fold(mapper *mp, const Onnx__NodeProto *n, int idx, value *x, value *out)
+{
+    const char *op = n->op_type;
+    (void)x;
+    if (!strcmp(op, "Constant")) {
+        const Onnx__AttributeProto *a = onnx_attr(n, "value");
+        char err[256];
+        if (a && a->t && onnx_tensor_value(mp, a->t, out, err, sizeof err) != 0)
+            onnx_unsupported(mp, idx, n, "%s", err);
+        else if (a && a->t)
+            return true;
+        else if ((a = onnx_attr(n, "value_ints")))
+            onnx_set_ints(out, a->ints, (int64_t)a->n_ints);
+        else if ((a = onnx_attr(n, "value_int")))
+            onnx_set_ints(out, &a->i, 1), out->ndim = 0;
+        else
+            onnx_unsupported(mp, idx, n, "only tensor and integer constants are read");
+        return true;
+    }
+    static const char *const fold_ops[] = {"Shape", "Gather", "Unsqueeze", "Squeeze", "Concat",
+                                           "ConstantOfShape", NULL};
+    for (int k = 0; fold_ops[k]; k++)
+        if (!strcmp(op, fold_ops[k])) {
+            fold_shape_ops(mp, n, idx, out);
+            return true;
+        }
+    return false;
+}

@@ -1,0 +1,231 @@
+/* onnx_ops_dense.c: the ONNX operators on feature vectors: Gemm and MatMul (+ Add bias) as
+ * dense layers, the activations (fused into their producer when they can be), Softmax,
+ * Identity and Dropout, Add and Sum as add vertices, Flatten and Reshape to [batch, features],
+ * and Concat of features as a merge vertex. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "runtime/base/util.h"
+#include "runtime/formats/onnx/onnx_mapper.h"
+
+void onnx_activation(mapper *mp, const Onnx__NodeProto *n, int idx, value *x, value *out,
+                     activation_kind k, double alpha)
+{
+    if (onnx_fusable(x, &layer_type_dense) && x->L->activation == ACT_IDENTITY) {
+        x->L->activation = k;
+        x->L->alpha = alpha;
+        onnx_alias(out, x);
+        return;
+    }
+    value *in[1] = {x};
+    layer *L = onnx_add_layer(mp, n, idx, &layer_type_activation, in, 1, 0);
+    L->activation = k;
+    L->alpha = alpha;
+    onnx_set_act(out, L, x->lay, x->size, x);
+}
+
+/* Gemm / MatMul: y = x W (+ b) with W = alpha * B' [K, N], b = beta * C. */
+static void map_dense(mapper *mp, const Onnx__NodeProto *n, int idx, value *out, bool gemm)
+{
+    value *x = onnx_in(mp, n, 0), *w = onnx_in(mp, n, 1), *c = gemm ? onnx_in(mp, n, 2) : NULL;
+    bool tb = gemm && onnx_attr_i(n, "transB", 0), ta = gemm && onnx_attr_i(n, "transA", 0);
+    double alpha = gemm ? onnx_attr_f(n, "alpha", 1.0) : 1.0, beta = gemm ? onnx_attr_f(n, "beta", 1.0) : 1.0;
+    if (!onnx_is_act(x) || !onnx_is_const(w) || !w->f || w->ndim != 2 || (c && (!onnx_is_const(c) || !c->f))) {
+        onnx_unsupported(mp, idx, n, "needs an activation times a constant float matrix");
+        return;
+    }
+    if (ta) {
+        onnx_unsupported(mp, idx, n, "transA = 1 would transpose the batch axis of an activation");
+        return;
+    }
+    int64_t K = tb ? w->dims[1] : w->dims[0], N = tb ? w->dims[0] : w->dims[1];
+    if (K != x->size) {
+        onnx_unsupported(mp, idx, n, "the input has %lld features but the weights take %lld",
+                    (long long)x->size, (long long)K);
+        return;
+    }
+    if (c && c->count != N && c->count != 1) {
+        onnx_unsupported(mp, idx, n, "C has %lld values, not %lld or 1", (long long)c->count, (long long)N);
+        return;
+    }
+    float *W = xmalloc((size_t)(K * N) * sizeof(float));
+    for (int64_t r = 0; r < K; r++)
+        for (int64_t q = 0; q < N; q++)
+            W[r * N + q] = (float)(alpha * (tb ? w->f[q * K + r] : w->f[r * N + q]));
+    value *in[1] = {x};
+    layer *L = onnx_add_layer(mp, n, idx, &layer_type_dense, in, 1, N);
+    L->activation = ACT_IDENTITY;
+    L->has_bias = c != NULL || !gemm;
+    onnx_give2(mp, L, "W", W, 2, K, N);
+    free(W);
+    if (c) {
+        float *bv = xmalloc((size_t)N * sizeof(float));
+        for (int64_t q = 0; q < N; q++)
+            bv[q] = (float)(beta * c->f[c->count == 1 ? 0 : q]);
+        onnx_give2(mp, L, "b", bv, 1, N, 0);
+        free(bv);
+    }
+    onnx_set_act(out, L, x->lay, N, x);
+    if (!gemm) {
+        out->f = NULL;   /* MatMul: the bias follows in an Add, else zero */
+        L->has_bias = true;
+        float *z = calloc((size_t)N, sizeof(float));
+        onnx_give2(mp, L, "b", z, 1, N, 0);
+        free(z);
+    }
+    out->dims[out->ndim - 1] = N;
+}
+
+static void map_add(mapper *mp, const Onnx__NodeProto *n, int idx, value *out)
+{
+    value *a = onnx_in(mp, n, 0), *c = onnx_in(mp, n, 1);
+    if (onnx_is_const(a) && onnx_is_act(c)) {
+        value *t = a; a = c; c = t;
+    }
+    int n_acts = 0;
+    value *acts[16];
+    for (size_t j = 0; j < n->n_input && j < 16; j++) {
+        value *v = onnx_in(mp, n, j);
+        if (onnx_is_act(v))
+            acts[n_acts++] = v;
+    }
+    if (n_acts == (int)n->n_input && n_acts >= 2) {
+        for (int k = 1; k < n_acts; k++)
+            if (acts[k]->size != acts[0]->size || acts[k]->lay != acts[0]->lay) {
+                onnx_unsupported(mp, idx, n, "its inputs differ in size or layout");
+                return;
+            }
+        layer *L = onnx_add_layer(mp, n, idx, &layer_type_add, acts, n_acts, 0);
+        onnx_set_act(out, L, acts[0]->lay, acts[0]->size, acts[0]);
+        return;
+    }
+    if (!strcmp(n->op_type, "Add") && onnx_is_act(a) && onnx_is_const(c) && c->f && a->L &&
+        a->L->type == &layer_type_dense && a->uses == 1 && !a->graph_output &&
+        a->L->activation == ACT_IDENTITY && (c->count == a->size || c->count == 1)) {
+        float *bv = xmalloc((size_t)a->size * sizeof(float));
+        for (int64_t q = 0; q < a->size; q++)
+            bv[q] = c->f[c->count == 1 ? 0 : q];
+        onnx_give2(mp, a->L, "b", bv, 1, a->size, 0);
+        free(bv);
+        onnx_alias(out, a);
+        return;
+    }
+    onnx_unsupported(mp, idx, n, "only a bias after MatMul/Gemm or a sum of activations is mapped");
+}
+
+bool onnx_ops_dense(mapper *mp, const Onnx__NodeProto *n, int idx, value *x, value *out)
+{
+    const char *op = n->op_type;
+    static const struct { const char *op; activation_kind k; double alpha; } acts[] = {
+        {"Relu", ACT_RELU, 0}, {"LeakyRelu", ACT_LEAKYRELU, 0.01}, {"Elu", ACT_ELU, 1.0},
+        {"Sigmoid", ACT_SIGMOID, 0}, {"Tanh", ACT_TANH, 0}, {"Softplus", ACT_SOFTPLUS, 0},
+    };
+    for (size_t k = 0; k < sizeof acts / sizeof *acts; k++)
+        if (!strcmp(op, acts[k].op)) {
+            if (!onnx_is_act(x))
+                return false;
+            onnx_activation(mp, n, idx, x, out, acts[k].k, onnx_attr_f(n, "alpha", acts[k].alpha));
+            return true;
+        }
+    if (!strcmp(op, "Softmax") && onnx_is_act(x)) {
+        int64_t axis = onnx_axis(onnx_attr_i(n, "axis", mp->opset >= 13 ? -1 : 1), x->ndim);
+        if (x->lay != L_FLAT || !(axis == x->ndim - 1 && (x->ndim == 2 || mp->opset < 13)) ||
+            (mp->opset < 13 && axis != 1)) {
+            onnx_unsupported(mp, idx, n, "softmax over axis %lld of a rank-%d tensor: only over the "
+                        "features of a flat one", (long long)axis, x->ndim);
+            return true;
+        }
+        onnx_activation(mp, n, idx, x, out, ACT_SOFTMAX, 0);
+        return true;
+    }
+    if (!strcmp(op, "Identity") || !strcmp(op, "Dropout")) {
+        if (x && x->kind != V_UNDEF && !(onnx_is_act(x) && !x->L && out->graph_output))
+            onnx_alias(out, x);
+        else if (x && onnx_is_act(x))
+            onnx_activation(mp, n, idx, x, out, ACT_IDENTITY, 0);
+        for (size_t j = 1; j < n->n_output; j++) {
+            value *o = *n->output[j] ? onnx_find(mp, n->output[j]) : NULL;
+            if (o && (o->uses || o->graph_output))
+                onnx_unsupported(mp, idx, n, "the dropout mask is not mapped");
+        }
+        return true;
+    }
+    if (!strcmp(op, "Gemm") || !strcmp(op, "MatMul")) {
+        map_dense(mp, n, idx, out, !strcmp(op, "Gemm"));
+        return true;
+    }
+    if (!strcmp(op, "Add") || !strcmp(op, "Sum")) {
+        map_add(mp, n, idx, out);
+        return true;
+    }
+    if ((!strcmp(op, "Flatten") || !strcmp(op, "Reshape")) && onnx_is_act(x) && x->lay == L_FLAT) {
+        value *s = onnx_in(mp, n, 1);
+        bool flat = !strcmp(op, "Flatten") ? onnx_attr_i(n, "axis", 1) == 1 : false;
+        if (onnx_is_const(s) && s->i && s->count == 2) {
+            int64_t b0 = s->i[0], b1 = s->i[1];
+            flat = (b0 == SYM || b0 == 0 || b0 == -1 || b0 == x->dims[0]) &&
+                   (b1 == -1 || b1 == x->size) && !(b0 == -1 && b1 == -1);
+        }
+        if (!flat) {
+            onnx_unsupported(mp, idx, n, "only flattening to [batch, features] is mapped");
+            return true;
+        }
+        onnx_alias(out, x);
+        out->ndim = 2;
+        out->dims[1] = x->size;
+        return true;
+    }
+    if (!strcmp(op, "Gemm") || !strcmp(op, "MatMul")) {
+        map_dense(mp, n, idx, out, !strcmp(op, "Gemm"));
+        return true;
+    }
+    if (!strcmp(op, "Add") || !strcmp(op, "Sum")) {
+        map_add(mp, n, idx, out);
+        return true;
+    }
+    if ((!strcmp(op, "Flatten") || !strcmp(op, "Reshape")) && onnx_is_act(x) && x->lay == L_FLAT) {
+        value *s = onnx_in(mp, n, 1);
+        bool flat = !strcmp(op, "Flatten") ? onnx_attr_i(n, "axis", 1) == 1 : false;
+        if (onnx_is_const(s) && s->i && s->count == 2) {
+            int64_t b0 = s->i[0], b1 = s->i[1];
+            flat = (b0 == SYM || b0 == 0 || b0 == -1 || b0 == x->dims[0]) &&
+                   (b1 == -1 || b1 == x->size) && !(b0 == -1 && b1 == -1);
+        }
+        if (!flat) {
+            onnx_unsupported(mp, idx, n, "only flattening to [batch, features] is mapped");
+            return true;
+        }
+        onnx_alias(out, x);
+        out->ndim = 2;
+        out->dims[1] = x->size;
+        return true;
+    }
+    if (!strcmp(op, "Concat") && onnx_is_act(x)) {
+        value *ins[16];
+        int cnt = 0;
+        int64_t total = 0;
+        for (size_t j = 0; j < n->n_input && j < 16; j++) {
+            value *v = onnx_in(mp, n, j);
+            if (!onnx_is_act(v) || v->lay != x->lay) {
+                onnx_unsupported(mp, idx, n, "mixes constants and activations");
+                return true;
+            }
+            ins[cnt++] = v;
+            total += v->size;
+        }
+        int64_t axis = onnx_axis(onnx_attr_i(n, "axis", 1), x->ndim);
+        if (x->lay != L_FLAT || x->ndim != 2 || axis != 1) {
+            onnx_unsupported(mp, idx, n, "only concatenating the features of flat activations is mapped");
+            return true;
+        }
+        layer *L = onnx_add_layer(mp, n, idx, &layer_type_merge, ins, cnt, 0);
+        onnx_set_act(out, L, L_FLAT, total, x);
+        out->dims[1] = total;
+        return true;
+    }
+    if (!strcmp(op, "Selu") || !strcmp(op, "LogSoftmax")) {
+        onnx_unsupported(mp, idx, n, "surgery has no %s activation", op);
+        return true;
+    }
+    return false;
+}
