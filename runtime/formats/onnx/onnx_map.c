@@ -252,15 +252,26 @@ static void map_node(mapper *mp, int idx)
     onnx_unsupported(mp, idx, n, "no surgery layer for this operator");
 }
 
-static int input_layout(mapper *mp, const char *name)
+/* The layout of a graph input, from its rank and what reads it: a sequence read by the
+ * Transpose torch puts before an LSTM (batch-first) or by an LSTM (time-major), an NCHW image
+ * (rank 4), else flat; *indices tells whether a Gather reads it as indices (an embedding). */
+static layout input_layout(mapper *mp, const char *name, int rank, bool *indices)
 {
+    *indices = false;
     for (size_t k = 0; k < mp->g->n_node; k++) {
         const Onnx__NodeProto *n = mp->g->node[k];
-        for (size_t j = 0; j < n->n_input; j++)
-            if (!strcmp(n->input[j], name) && (!strcmp(n->op_type, "Transpose") || !strcmp(n->op_type, "LSTM")))
-                return !strcmp(n->op_type, "Transpose") ? L_BT : L_TB;
+        for (size_t j = 0; j < n->n_input; j++) {
+            if (strcmp(n->input[j], name))
+                continue;
+            if (rank == 3 && !strcmp(n->op_type, "Transpose"))
+                return L_BT;
+            if (rank == 3 && !strcmp(n->op_type, "LSTM"))
+                return L_TB;
+            if (j == 1 && !strcmp(n->op_type, "Gather"))
+                *indices = true;
+        }
     }
-    return L_FLAT;
+    return rank == 4 ? L_CHW : L_FLAT;
 }
 
 static int add_inputs(mapper *mp)
@@ -274,16 +285,16 @@ static int add_inputs(mapper *mp)
             continue;   /* an initializer listed as an input (IR < 4) */
         v = onnx_def(mp, vi->name);
         const Onnx__TypeProto__Tensor *tt = vi->type ? vi->type->tensor_type : NULL;
-        if (!tt || !tt->shape || tt->shape->n_dim < 2) {
-            model_format_error(mp->d, mp->path, "input '%s' has no tensor shape of rank 2 or more",
-                               vi->name);
+        int rank = tt && tt->shape ? (int)tt->shape->n_dim : 0;
+        bool indices = false;
+        layout lay = input_layout(mp, vi->name, rank, &indices);
+        if (rank > MAXR || rank < (indices ? 1 : 2)) {
+            model_format_error(mp->d, mp->path, "input '%s' has %s: ranks 2 to %d are read (1 "
+                               "for the indices of an embedding)", vi->name,
+                               rank ? "a shape of another rank" : "no tensor shape", MAXR);
             errors++;
             continue;
         }
-        layout lay = (layout)input_layout(mp, vi->name);
-        int rank = (int)tt->shape->n_dim;
-        if (lay != L_FLAT && rank != 3)
-            lay = L_FLAT;
         int batch_axis = lay == L_TB ? 1 : 0, time_axis = lay == L_BT ? 1 : lay == L_TB ? 0 : -1;
         int64_t size = 1;
         v->ndim = rank;
@@ -305,8 +316,11 @@ static int add_inputs(mapper *mp)
         v->node = vi->name;
         v->lay = lay;
         v->size = size;
-        if (model_builder_add_input(mp->b, vi->name, lay == L_FLAT ? INPUT_FEED_FORWARD : INPUT_RECURRENT,
-                                    size, NULL, (src_loc){.file = mp->path}) != 0)
+        input_kind kind = lay == L_FLAT ? INPUT_FEED_FORWARD
+                          : lay == L_CHW ? INPUT_CONVOLUTIONAL : INPUT_RECURRENT;
+        if (model_builder_add_input(mp->b, vi->name, kind, size,
+                                    lay == L_CHW ? v->dims + 1 : NULL,
+                                    (src_loc){.file = mp->path}) != 0)
             errors++;
     }
     return errors;

@@ -1,7 +1,9 @@
 /* onnx_ops_dense.c: the ONNX operators on feature vectors: Gemm and MatMul (+ Add bias) as
  * dense layers, the activations (fused into their producer when they can be), Softmax,
- * Identity and Dropout, Add and Sum as add vertices, Flatten and Reshape to [batch, features],
- * and Concat of features as a merge vertex. */
+ * Clip and HardSigmoid as the activations they equal, Identity and Dropout, Add and Sum as
+ * add vertices, Flatten and Reshape to [batch, features], Concat of features or channels as a
+ * merge vertex, and Gather of an initializer's rows as an embedding. */
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -11,7 +13,10 @@
 void onnx_activation(mapper *mp, const Onnx__NodeProto *n, int idx, value *x, value *out,
                      activation_kind k, double alpha)
 {
-    if (onnx_fusable(x, &layer_type_dense) && x->L->activation == ACT_IDENTITY) {
+    bool conv = onnx_fusable(x, &layer_type_conv2d) ||
+                onnx_fusable(x, &layer_type_depthwise_conv2d);
+    if ((onnx_fusable(x, &layer_type_dense) || (conv && k != ACT_SOFTMAX)) &&
+        x->L->activation == ACT_IDENTITY) {
         x->L->activation = k;
         x->L->alpha = alpha;
         onnx_alias(out, x);
@@ -89,9 +94,15 @@ static void map_add(mapper *mp, const Onnx__NodeProto *n, int idx, value *out)
         if (onnx_is_act(v))
             acts[n_acts++] = v;
     }
+    if (n_acts == 1 && n->n_input == 1) {
+        onnx_alias(out, acts[0]);   /* a Sum of one */
+        return;
+    }
     if (n_acts == (int)n->n_input && n_acts >= 2) {
         for (int k = 1; k < n_acts; k++)
-            if (acts[k]->size != acts[0]->size || acts[k]->lay != acts[0]->lay) {
+            if (acts[k]->size != acts[0]->size || acts[k]->lay != acts[0]->lay ||
+                memcmp(acts[k]->dims + 1, acts[0]->dims + 1,
+                       (size_t)(acts[0]->ndim - 1) * sizeof(int64_t))) {
                 onnx_unsupported(mp, idx, n, "its inputs differ in size or layout");
                 return;
             }
@@ -113,26 +124,116 @@ static void map_add(mapper *mp, const Onnx__NodeProto *n, int idx, value *out)
     onnx_unsupported(mp, idx, n, "only a bias after MatMul/Gemm or a sum of activations is mapped");
 }
 
+/* Flatten (axis 1) or Reshape to [batch, features]: flat activations stay as they are, images
+ * go through a flatten layer. */
+static void map_flatten(mapper *mp, const Onnx__NodeProto *n, int idx, value *x, value *out)
+{
+    value *s = onnx_in(mp, n, 1);
+    bool flat = !strcmp(n->op_type, "Flatten") && onnx_axis(onnx_attr_i(n, "axis", 1), x->ndim) == 1;
+    if (onnx_is_const(s) && s->i && s->count == 2) {
+        int64_t b0 = s->i[0], b1 = s->i[1];
+        flat = (b0 == SYM || b0 == 0 || b0 == -1 || b0 == x->dims[0]) &&
+               (b1 == -1 || b1 == x->size) && !(b0 == -1 && b1 == -1);
+    }
+    if (!flat) {
+        onnx_unsupported(mp, idx, n, "only flattening to [batch, features] is mapped");
+        return;
+    }
+    if (x->lay == L_CHW) {
+        value *in[1] = {x};
+        layer *L = onnx_add_layer(mp, n, idx, &layer_type_flatten, in, 1, 0);
+        onnx_set_act(out, L, L_FLAT, x->size, x);
+    } else {
+        onnx_alias(out, x);
+    }
+    out->ndim = 2;
+    out->dims[1] = x->size;
+}
+
+/* Clip as relu6 ([0, 6]), hardtanh ([-1, 1]) or relu ([0, none]). */
+static void map_clip(mapper *mp, const Onnx__NodeProto *n, int idx, value *x, value *out)
+{
+    double lo = -INFINITY, hi = INFINITY;
+    if (mp->opset < 11) {
+        lo = onnx_attr_f(n, "min", -INFINITY);
+        hi = onnx_attr_f(n, "max", INFINITY);
+    } else {
+        for (size_t j = 1; j < 3; j++) {
+            value *b = onnx_in(mp, n, j);
+            if (!b)
+                continue;
+            if (!onnx_is_const(b) || b->count != 1) {
+                onnx_unsupported(mp, idx, n, "needs constant scalar bounds");
+                return;
+            }
+            double v = b->f ? b->f[0] : (double)b->i[0];
+            *(j == 1 ? &lo : &hi) = v;
+        }
+    }
+    activation_kind k = lo == 0 && hi == 6 ? ACT_RELU6 : lo == -1 && hi == 1 ? ACT_HARDTANH
+                        : lo == 0 && isinf(hi) ? ACT_RELU : ACT_COUNT;
+    if (k == ACT_COUNT) {
+        onnx_unsupported(mp, idx, n, "clips to [%g, %g]: surgery's clipping activations are "
+                         "relu6 [0, 6], hardtanh [-1, 1] and relu [0, inf)", lo, hi);
+        return;
+    }
+    onnx_activation(mp, n, idx, x, out, k, 0);
+}
+
+/* Gather of rows of a float initializer [vocabulary, dims] by integer indices: embedding. */
+static void map_embedding(mapper *mp, const Onnx__NodeProto *n, int idx, value *w, value *ix,
+                          value *out)
+{
+    if (!w->f || w->ndim != 2 || onnx_attr_i(n, "axis", 0) != 0 || ix->lay != L_FLAT ||
+        ix->size != 1) {
+        onnx_unsupported(mp, idx, n, "only rows of a constant [vocabulary, dims] matrix picked "
+                         "by one index per sample (an embedding) are mapped");
+        return;
+    }
+    value *in[1] = {ix};
+    layer *L = onnx_add_layer(mp, n, idx, &layer_type_embedding, in, 1, w->dims[1]);
+    L->activation = ACT_IDENTITY;
+    L->has_bias = false;
+    L->n_in = w->dims[0];
+    onnx_give2(mp, L, "W", w->f, 2, w->dims[0], w->dims[1]);
+    onnx_set_act(out, L, L_FLAT, w->dims[1], ix);
+    out->dims[out->ndim] = w->dims[1];
+    out->ndim++;
+}
+
 bool onnx_ops_dense(mapper *mp, const Onnx__NodeProto *n, int idx, value *x, value *out)
 {
     const char *op = n->op_type;
     static const struct { const char *op; activation_kind k; double alpha; } acts[] = {
         {"Relu", ACT_RELU, 0}, {"LeakyRelu", ACT_LEAKYRELU, 0.01}, {"Elu", ACT_ELU, 1.0},
         {"Sigmoid", ACT_SIGMOID, 0}, {"Tanh", ACT_TANH, 0}, {"Softplus", ACT_SOFTPLUS, 0},
+        {"HardSigmoid", ACT_HARDSIGMOID, 0}, {"Clip", ACT_COUNT, 0},
     };
-    for (size_t k = 0; k < sizeof acts / sizeof *acts; k++)
-        if (!strcmp(op, acts[k].op)) {
-            if (!onnx_is_act(x))
-                return false;
-            onnx_activation(mp, n, idx, x, out, acts[k].k, onnx_attr_f(n, "alpha", acts[k].alpha));
+    for (size_t k = 0; k < sizeof acts / sizeof *acts; k++) {
+        if (strcmp(op, acts[k].op))
+            continue;
+        if (!onnx_is_act(x))
+            return false;
+        if (acts[k].k == ACT_COUNT) {
+            map_clip(mp, n, idx, x, out);
             return true;
         }
+        if (acts[k].k == ACT_HARDSIGMOID && (fabs(onnx_attr_f(n, "alpha", 0.2) - 0.2) > 1e-7 ||
+                                             fabs(onnx_attr_f(n, "beta", 0.5) - 0.5) > 1e-7)) {
+            onnx_unsupported(mp, idx, n, "surgery's hardsigmoid is max(0, min(1, 0.2 x + 0.5)): "
+                             "alpha %g, beta %g differ", onnx_attr_f(n, "alpha", 0.2),
+                             onnx_attr_f(n, "beta", 0.5));
+            return true;
+        }
+        onnx_activation(mp, n, idx, x, out, acts[k].k, onnx_attr_f(n, "alpha", acts[k].alpha));
+        return true;
+    }
     if (!strcmp(op, "Softmax") && onnx_is_act(x)) {
         int64_t axis = onnx_axis(onnx_attr_i(n, "axis", mp->opset >= 13 ? -1 : 1), x->ndim);
         if (x->lay != L_FLAT || !(axis == x->ndim - 1 && (x->ndim == 2 || mp->opset < 13)) ||
             (mp->opset < 13 && axis != 1)) {
-            onnx_unsupported(mp, idx, n, "softmax over axis %lld of a rank-%d tensor: only over the "
-                        "features of a flat one", (long long)axis, x->ndim);
+            onnx_unsupported(mp, idx, n, "softmax over axis %lld of a rank-%d tensor: only over "
+                             "the features of a flat one", (long long)axis, x->ndim);
             return true;
         }
         onnx_activation(mp, n, idx, x, out, ACT_SOFTMAX, 0);
@@ -158,46 +259,14 @@ bool onnx_ops_dense(mapper *mp, const Onnx__NodeProto *n, int idx, value *x, val
         map_add(mp, n, idx, out);
         return true;
     }
-    if ((!strcmp(op, "Flatten") || !strcmp(op, "Reshape")) && onnx_is_act(x) && x->lay == L_FLAT) {
-        value *s = onnx_in(mp, n, 1);
-        bool flat = !strcmp(op, "Flatten") ? onnx_attr_i(n, "axis", 1) == 1 : false;
-        if (onnx_is_const(s) && s->i && s->count == 2) {
-            int64_t b0 = s->i[0], b1 = s->i[1];
-            flat = (b0 == SYM || b0 == 0 || b0 == -1 || b0 == x->dims[0]) &&
-                   (b1 == -1 || b1 == x->size) && !(b0 == -1 && b1 == -1);
-        }
-        if (!flat) {
-            onnx_unsupported(mp, idx, n, "only flattening to [batch, features] is mapped");
-            return true;
-        }
-        onnx_alias(out, x);
-        out->ndim = 2;
-        out->dims[1] = x->size;
+    if ((!strcmp(op, "Flatten") || !strcmp(op, "Reshape")) && onnx_is_act(x) &&
+        (x->lay == L_FLAT || x->lay == L_CHW)) {
+        map_flatten(mp, n, idx, x, out);
         return true;
     }
-    if (!strcmp(op, "Gemm") || !strcmp(op, "MatMul")) {
-        map_dense(mp, n, idx, out, !strcmp(op, "Gemm"));
-        return true;
-    }
-    if (!strcmp(op, "Add") || !strcmp(op, "Sum")) {
-        map_add(mp, n, idx, out);
-        return true;
-    }
-    if ((!strcmp(op, "Flatten") || !strcmp(op, "Reshape")) && onnx_is_act(x) && x->lay == L_FLAT) {
-        value *s = onnx_in(mp, n, 1);
-        bool flat = !strcmp(op, "Flatten") ? onnx_attr_i(n, "axis", 1) == 1 : false;
-        if (onnx_is_const(s) && s->i && s->count == 2) {
-            int64_t b0 = s->i[0], b1 = s->i[1];
-            flat = (b0 == SYM || b0 == 0 || b0 == -1 || b0 == x->dims[0]) &&
-                   (b1 == -1 || b1 == x->size) && !(b0 == -1 && b1 == -1);
-        }
-        if (!flat) {
-            onnx_unsupported(mp, idx, n, "only flattening to [batch, features] is mapped");
-            return true;
-        }
-        onnx_alias(out, x);
-        out->ndim = 2;
-        out->dims[1] = x->size;
+    value *y = onnx_in(mp, n, 1);
+    if (!strcmp(op, "Gather") && onnx_is_const(x) && onnx_is_act(y)) {
+        map_embedding(mp, n, idx, x, y, out);
         return true;
     }
     if (!strcmp(op, "Concat") && onnx_is_act(x)) {
@@ -206,25 +275,34 @@ bool onnx_ops_dense(mapper *mp, const Onnx__NodeProto *n, int idx, value *x, val
         int64_t total = 0;
         for (size_t j = 0; j < n->n_input && j < 16; j++) {
             value *v = onnx_in(mp, n, j);
-            if (!onnx_is_act(v) || v->lay != x->lay) {
-                onnx_unsupported(mp, idx, n, "mixes constants and activations");
+            if (!onnx_is_act(v) || v->lay != x->lay || v->ndim != x->ndim ||
+                (x->lay == L_CHW && (v->dims[2] != x->dims[2] || v->dims[3] != x->dims[3]))) {
+                onnx_unsupported(mp, idx, n, "mixes constants and activations, or activations "
+                                 "of other shapes");
                 return true;
             }
             ins[cnt++] = v;
             total += v->size;
         }
         int64_t axis = onnx_axis(onnx_attr_i(n, "axis", 1), x->ndim);
-        if (x->lay != L_FLAT || x->ndim != 2 || axis != 1) {
-            onnx_unsupported(mp, idx, n, "only concatenating the features of flat activations is mapped");
+        if ((x->lay != L_FLAT && x->lay != L_CHW) || (x->lay == L_FLAT && x->ndim != 2) ||
+            axis != 1 || n->n_input > 16) {
+            onnx_unsupported(mp, idx, n, "only concatenating the features of flat activations "
+                             "or the channels of images is mapped");
             return true;
         }
         layer *L = onnx_add_layer(mp, n, idx, &layer_type_merge, ins, cnt, 0);
-        onnx_set_act(out, L, L_FLAT, total, x);
-        out->dims[1] = total;
+        onnx_set_act(out, L, x->lay, total, x);
+        out->dims[1] = x->lay == L_CHW ? total / (x->dims[2] * x->dims[3]) : total;
+        return true;
+    }
+    if (!strcmp(op, "Mul") && onnx_is_act(x) && onnx_is_act(y)) {
+        onnx_unsupported(mp, idx, n, "surgery has no element-wise product vertex");
         return true;
     }
     if (!strcmp(op, "Selu") || !strcmp(op, "LogSoftmax")) {
-        onnx_unsupported(mp, idx, n, "surgery has no %s activation", op);
+        onnx_unsupported(mp, idx, n, "surgery has no %s activation",
+                         !strcmp(op, "Selu") ? "selu" : "log-softmax");
         return true;
     }
     return false;
