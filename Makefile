@@ -45,7 +45,7 @@ LIB_OBJ    := $(LIB_SRC:%.c=$(BUILD)/obj/%.o) $(GEN_C:$(BUILD)/gen/%.c=$(BUILD)/
 CLI_OBJ    := $(CLI_SRC:%.c=$(BUILD)/obj/%.o)
 TEST_OBJ   := $(TEST_SRC:%.c=$(BUILD)/obj/%.o)
 
-.PHONY: all deps test test-suite layering unit golden e2e demo bench fuzz fuzz-smoke fuzz-run bad-input install clean
+.PHONY: all deps test test-suite onnx-node layering unit golden e2e demo bench fuzz fuzz-smoke fuzz-run bad-input install clean
 .DEFAULT_GOAL := all
 
 all: $(BUILD)/surgery
@@ -104,7 +104,7 @@ test: $(DEPS_STAMP)
 	@echo "== fuzz targets, a few seconds each =="
 	@$(MAKE) --no-print-directory fuzz-smoke
 
-test-suite: $(BUILD)/surgery $(BUILD)/unit-tests
+test-suite: $(BUILD)/surgery $(BUILD)/unit-tests $(BUILD)/onnx-node-runner
 	@echo "== include layering =="
 	@$(CHECK_LAYERING)
 	@echo "== unit tests ($(BUILD)) =="
@@ -115,12 +115,22 @@ test-suite: $(BUILD)/surgery $(BUILD)/unit-tests
 	@sh tests/e2e/run.sh $(BUILD)/surgery
 	@echo "== bad input ($(BUILD)) =="
 	@$(BAD_INPUT)
+	@echo "== ONNX backend node tests ($(BUILD)) =="
+	@$(ONNX_NODE)
 
 # The bad-input corpus (tests/bad-input/, written by tools/gen-bad-input.sh): every case's exit
 # status and message, no crash, hang or leftover file, the input unchanged.
 BAD_INPUT := sh tests/bad-input/run.sh $(BUILD)/surgery
 bad-input: $(BUILD)/surgery
 	@$(BAD_INPUT)
+
+# ONNX's backend test cases (Debian's libonnx-testdata) through the ONNX reader and predict:
+# every case whose operators map runs and must match; the counts are printed.
+ONNX_NODE := sh tests/onnx-node/run.sh $(BUILD)/onnx-node-runner
+$(BUILD)/onnx-node-runner: tests/onnx-node/runner.c $(LIB_OBJ) | $(GEN_H)
+	$(CC) $(CFLAGS_ALL) -Wno-format-truncation $(LDFLAGS) -o $@ $< $(LIB_OBJ) $(LDLIBS_ALL)
+onnx-node: $(BUILD)/onnx-node-runner
+	@$(ONNX_NODE)
 
 # The include lines follow the layers of tools/layers.txt (docs/architecture.md).
 CHECK_LAYERING := sh tools/check-layering.sh && sh tools/check-layering.sh --self-check

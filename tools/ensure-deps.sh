@@ -6,7 +6,7 @@
 # what it installs. With --fuzz: also clang and its libFuzzer runtime, for `make fuzz`.
 set -eu
 PACKAGES="pkg-config flex bison libopenblas-dev libyaml-dev libxxhash-dev libpng-dev libjpeg62-turbo-dev
-    libcriterion-dev graphviz protobuf-c-compiler libprotobuf-c-dev libonnx-dev libzip-dev libjansson-dev"
+    libcriterion-dev graphviz protobuf-c-compiler libprotobuf-c-dev libonnx-dev libzip-dev libjansson-dev libonnx-testdata"
 if [ "${1:-}" = "--fuzz" ]; then
     PACKAGES="clang libclang-rt-14-dev"
 fi

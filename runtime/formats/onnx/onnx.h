@@ -15,7 +15,7 @@ extern const model_writer onnx_writer;
 
 /* The opset the writer targets, and the range of opsets and IR versions the reader takes. */
 #define ONNX_WRITE_OPSET 17
-#define ONNX_MIN_OPSET 9
+#define ONNX_MIN_OPSET 6
 #define ONNX_MAX_OPSET 18
 #define ONNX_MIN_IR 3
 #define ONNX_MAX_IR 9

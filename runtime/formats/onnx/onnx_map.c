@@ -284,7 +284,8 @@ static int add_inputs(mapper *mp)
         if (v && v->kind == V_CONST)
             continue;   /* an initializer listed as an input (IR < 4) */
         v = onnx_def(mp, vi->name);
-        const Onnx__TypeProto__Tensor *tt = vi->type ? vi->type->tensor_type : NULL;
+        const Onnx__TypeProto__Tensor *tt = vi->type && vi->type->value_case ==
+            ONNX__TYPE_PROTO__VALUE_TENSOR_TYPE ? vi->type->tensor_type : NULL;
         int rank = tt && tt->shape ? (int)tt->shape->n_dim : 0;
         bool indices = false;
         layout lay = input_layout(mp, vi->name, rank, &indices);
@@ -428,7 +429,9 @@ int onnx_map_graph(const Onnx__GraphProto *g, int64_t opset, onnx_meta_fn meta,
         value *v = onnx_find(&mp, g->output[k]->name);
         if (!onnx_is_act(v)) {
             model_format_error(d, path, "graph output '%s' is %s", g->output[k]->name,
-                               v ? "a constant" : "defined by no node");
+                               onnx_is_const(v) ? "a constant"
+                               : v ? "an output surgery does not map (an LSTM's Y_h or Y_c)"
+                                   : "defined by no node");
             goto out;
         }
         if (v->L && v->L->type == &layer_type_dense) {

@@ -253,6 +253,11 @@ static void map_batch_norm(mapper *mp, const Onnx__NodeProto *n, int idx, value 
             return;
         }
     }
+    if (!onnx_attr_i(n, "spatial", 1)) {
+        onnx_unsupported(mp, idx, n, "spatial = 0 (statistics per element, not per channel) is "
+                         "not mapped");
+        return;
+    }
     bool image = x->lay == L_CHW;
     if (!image && (x->lay != L_FLAT || x->ndim != 2)) {
         onnx_unsupported(mp, idx, n, "normalises images (NCHW) or flat [batch, features] only");

@@ -39,6 +39,10 @@ static void map_dense(mapper *mp, const Onnx__NodeProto *n, int idx, value *out,
         onnx_unsupported(mp, idx, n, "needs an activation times a constant float matrix");
         return;
     }
+    if (c && mp->opset < 7 && !onnx_attr_i(n, "broadcast", 0) && c->ndim != 2) {
+        onnx_unsupported(mp, idx, n, "C must have the output's shape without broadcast = 1");
+        return;
+    }
     if (ta) {
         onnx_unsupported(mp, idx, n, "transA = 1 would transpose the batch axis of an activation");
         return;
@@ -240,6 +244,16 @@ bool onnx_ops_dense(mapper *mp, const Onnx__NodeProto *n, int idx, value *x, val
         return true;
     }
     if (!strcmp(op, "Identity") || !strcmp(op, "Dropout")) {
+        value *tm = onnx_in(mp, n, 2);
+        bool training = !strcmp(op, "Dropout") &&
+                        ((mp->opset < 7 && !onnx_attr_i(n, "is_test", 0)) ||
+                         (onnx_is_const(tm) && tm->count == 1 && (tm->i ? tm->i[0] : tm->f[0])) ||
+                         (tm && !onnx_is_const(tm)));
+        if (training) {
+            onnx_unsupported(mp, idx, n, "dropout in training mode is random: export in "
+                             "inference mode");
+            return true;
+        }
         if (x && x->kind != V_UNDEF && !(onnx_is_act(x) && !x->L && out->graph_output))
             onnx_alias(out, x);
         else if (x && onnx_is_act(x))
