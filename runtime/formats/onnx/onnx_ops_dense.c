@@ -82,6 +82,10 @@ static void map_dense(mapper *mp, const Onnx__NodeProto *n, int idx, value *out,
         onnx_give2(mp, L, "b", z, 1, N, 0);
         free(z);
     }
+    if (out->ndim < 2) {
+        out->ndim = 2;
+        out->dims[0] = SYM;
+    }
     out->dims[out->ndim - 1] = N;
 }
 

@@ -82,6 +82,11 @@ static void map_lstm(mapper *mp, const Onnx__NodeProto *n, int idx, value *out)
     free(RW);
     free(B);
     onnx_set_act(out, L, L_LSTM_Y, h, NULL);
+    out->ndim = 4;   /* Y [T, 1, B, h] */
+    out->dims[0] = x->dims[0];
+    out->dims[1] = 1;
+    out->dims[2] = x->dims[1];
+    out->dims[3] = h;
 }
 
 bool onnx_ops_rnn(mapper *mp, const Onnx__NodeProto *n, int idx, value *x, value *out)
@@ -95,6 +100,8 @@ bool onnx_ops_rnn(mapper *mp, const Onnx__NodeProto *n, int idx, value *x, value
         }
         onnx_alias(out, x);
         out->lay = x->lay == L_BT ? L_TB : L_BT;
+        out->dims[0] = x->dims[1];
+        out->dims[1] = x->dims[0];
         return true;
     }
     if (!strcmp(op, "Squeeze") && onnx_is_act(x) && x->lay == L_LSTM_Y) {
@@ -107,6 +114,9 @@ bool onnx_ops_rnn(mapper *mp, const Onnx__NodeProto *n, int idx, value *x, value
         }
         onnx_alias(out, x);
         out->lay = L_TB;
+        out->ndim = 3;
+        out->dims[1] = x->dims[2];
+        out->dims[2] = x->dims[3];
         return true;
     }
     if (!strcmp(op, "LSTM")) {

@@ -1,0 +1,130 @@
+/* test_onnx_models.c: real torch exports read by the ONNX reader (tests/data/onnx/models, made
+ * by tools/gen-onnx-models.py with seeded weights): predict matches torch's outputs within a
+ * relative max difference of 1e-4, and the layers carry the module paths as names. The
+ * torchvision models the generator writes to build/onnx-models are checked when present. */
+#include <criterion/criterion.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "runtime/formats/format.h"
+#include "runtime/graph/model.h"
+#include "tests/unit/test_support.h"
+
+/* Reads "d0 d1 ...\nvalues" into t; false when the file is missing. */
+static bool load_txt(const char *path, tensor *t)
+{
+    FILE *fp = fopen(path, "r");
+    if (!fp)
+        return false;
+    char line[256];
+    cr_assert(fgets(line, sizeof line, fp));
+    int64_t shape[4];
+    int nd = 0;
+    for (char *p = strtok(line, " \n"); p && nd < 4; p = strtok(NULL, " \n"))
+        shape[nd++] = atoll(p);
+    cr_assert_eq(tensor_alloc(t, nd, shape), 0);
+    for (int64_t k = 0; k < t->size; k++)
+        cr_assert_eq(fscanf(fp, "%f", &t->data[k]), 1);
+    fclose(fp);
+    return true;
+}
+
+/* [B, T, n] <-> [T, B, n] */
+static void swap01(const tensor *a, tensor *b)
+{
+    int64_t d0 = a->shape[0], d1 = a->shape[1], n = a->shape[2];
+    cr_assert_eq(tensor_alloc3(b, d1, d0, n), 0);
+    for (int64_t i = 0; i < d0; i++)
+        for (int64_t j = 0; j < d1; j++)
+            memcpy(b->data + (j * d0 + i) * n, a->data + (i * d1 + j) * n,
+                   (size_t)n * sizeof(float));
+}
+
+/* The relative max difference of predict on dir/name.onnx from torch's output; -1 when the
+ * files are absent. */
+static double compare(const char *dir, const char *name)
+{
+    char p[512];
+    tensor x = {0}, y = {0}, xs = {0}, out = {0}, os = {0};
+    snprintf(p, sizeof p, "%s/%s_x.txt", dir, name);
+    if (!load_txt(p, &x))
+        return -1;
+    snprintf(p, sizeof p, "%s/%s_y.txt", dir, name);
+    cr_assert(load_txt(p, &y));
+    snprintf(p, sizeof p, "%s/%s.onnx", dir, name);
+    diag_capture c;
+    capture_open(&c);
+    model *m = model_load(p, true, c.d);
+    cr_assert(m, "%s: %s", p, capture_text(&c));
+    capture_close(&c);
+    bool seq = x.ndim == 3;
+    if (seq)
+        swap01(&x, &xs);
+    char err[256];
+    const tensor *in[1] = {seq ? &xs : &x};
+    cr_assert_eq(model_predict(m, in, &out, err, sizeof err), 0, "%s: %s", name, err);
+    if (seq)
+        swap01(&out, &os);
+    const tensor *got = seq ? &os : &out;
+    cr_assert_eq(got->size, y.size, "%s: %lld outputs, torch %lld", name, (long long)got->size,
+                 (long long)y.size);
+    double worst = 0, scale = 1e-6;
+    for (int64_t k = 0; k < y.size; k++) {
+        scale = fmax(scale, fabs(y.data[k]));
+        worst = fmax(worst, fabs(got->data[k] - y.data[k]));
+    }
+    tensor_release(&x);
+    tensor_release(&y);
+    tensor_release(&xs);
+    tensor_release(&out);
+    tensor_release(&os);
+    model_free(m);
+    return worst / scale;
+}
+
+static void expect_match(const char *dir, const char *name)
+{
+    double d = compare(dir, name);
+    cr_assert_geq(d, 0, "%s/%s is missing", dir, name);
+    cr_log_info("%s: relative max diff %g", name, d);
+    cr_expect_leq(d, 1e-4, "%s: relative max diff %g", name, d);
+}
+
+#define SMALL "tests/data/onnx/models"
+
+Test(onnx_models, cnn_with_folded_batch_norm) { expect_match(SMALL, "cnn_bn"); }
+Test(onnx_models, cnn_with_batch_norm_preserved) { expect_match(SMALL, "cnn_bn_preserve"); }
+Test(onnx_models, vgg_style_body) { expect_match(SMALL, "vgg_body"); }
+Test(onnx_models, mlp) { expect_match(SMALL, "mlp"); }
+Test(onnx_models, lstm_batch_first) { expect_match(SMALL, "lstm"); }
+
+Test(onnx_models, module_paths_name_the_layers)
+{
+    model *m = model_load(SMALL "/cnn_bn_preserve.onnx", true, NULL);
+    cr_assert(m);
+    cr_expect(model_find_layer(m, "conv1"));
+    cr_expect(model_find_layer(m, "bn1"));
+    cr_expect(model_find_layer(m, "fc"));
+    cr_expect_eq(model_find_layer(m, "bn2")->type, &layer_type_batch_norm);
+    model_free(m);
+    m = model_load(SMALL "/vgg_body.onnx", true, NULL);
+    cr_assert(m);
+    cr_expect(model_find_layer(m, "features.0"));
+    cr_expect(model_find_layer(m, "classifier.3"));
+    model_free(m);
+}
+
+/* Written by the generator into build/ (too large to commit); skipped when absent. */
+Test(onnx_models, torchvision_when_generated)
+{
+    static const char *const names[] = {"resnet18", "mobilenet_v2", "squeezenet1_1"};
+    for (size_t k = 0; k < sizeof names / sizeof *names; k++) {
+        double d = compare("build/onnx-models", names[k]);
+        if (d >= 0)
+            cr_log_info("%s: relative max diff %g", names[k], d);
+        if (d >= 0)
+            cr_expect_leq(d, 1e-4, "%s: relative max diff %g", names[k], d);
+    }
+}

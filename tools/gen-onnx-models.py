@@ -1,0 +1,118 @@
+"""gen-onnx-models.py: exports real architectures from torch to ONNX with seeded random weights,
+each with a fixed input and torch's output as text (a shape line, then the values, "%.9g"), for
+the tests that compare surgery's predict on the import with torch (tests/unit/formats/
+test_onnx_models.c). The small ones (a CNN with batch norm, exported in eval mode with the
+batch norm folded into the convolution and with TrainingMode.PRESERVE keeping it, a VGG-style
+body, an MLP and a batch-first LSTM) go to tests/data/onnx/models/ and are committed; the
+torchvision ones (resnet18, mobilenet_v2, squeezenet1_1), too large to commit, go to
+build/onnx-models/ for the benchmarks and the same test when present.
+
+Usage: /usr/bin/python3 tools/gen-onnx-models.py [SMALL_DIR [BIG_DIR]]
+"""
+import os
+import sys
+
+import torch
+import torchvision
+
+SMALL = sys.argv[1] if len(sys.argv) > 1 else "tests/data/onnx/models"
+BIG = sys.argv[2] if len(sys.argv) > 2 else "build/onnx-models"
+
+
+def write(path, t):
+    with open(path, "w") as f:
+        f.write(" ".join(str(d) for d in t.shape) + "\n")
+        f.write(" ".join("%.9g" % v for v in t.detach().flatten().tolist()) + "\n")
+
+
+class SmallCNN(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.conv1 = torch.nn.Conv2d(1, 8, 3, padding=1)
+        self.bn1 = torch.nn.BatchNorm2d(8)
+        self.conv2 = torch.nn.Conv2d(8, 16, 3, stride=2, padding=1, bias=False)
+        self.bn2 = torch.nn.BatchNorm2d(16)
+        self.pool = torch.nn.MaxPool2d(2)
+        self.fc = torch.nn.Linear(16 * 4 * 4, 10)
+
+    def forward(self, x):
+        x = torch.relu(self.bn1(self.conv1(x)))
+        x = self.pool(torch.relu(self.bn2(self.conv2(x))))
+        return self.fc(torch.flatten(x, 1))
+
+
+class VGGBody(torch.nn.Module):
+    """Two VGG blocks (conv 3x3 + relu twice, max pool), adaptive average pooling to 2x2 and
+    a classifier with dropout, as torchvision's VGG at a small width."""
+
+    def __init__(self):
+        super().__init__()
+        c = [3, 16, 16, 32, 32]
+        layers = []
+        for i in range(4):
+            layers += [torch.nn.Conv2d(c[i], c[i + 1], 3, padding=1), torch.nn.ReLU(True)]
+            if i % 2 == 1:
+                layers.append(torch.nn.MaxPool2d(2, 2))
+        self.features = torch.nn.Sequential(*layers)
+        self.avgpool = torch.nn.AdaptiveAvgPool2d((2, 2))
+        self.classifier = torch.nn.Sequential(
+            torch.nn.Linear(32 * 2 * 2, 64), torch.nn.ReLU(True), torch.nn.Dropout(),
+            torch.nn.Linear(64, 10))
+
+    def forward(self, x):
+        x = self.avgpool(self.features(x))
+        return self.classifier(torch.flatten(x, 1))
+
+
+class Seq(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.lstm = torch.nn.LSTM(4, 6, batch_first=True)
+        self.fc = torch.nn.Linear(6, 3)
+
+    def forward(self, x):
+        return self.fc(self.lstm(x)[0])
+
+
+def randomize_bn(m):
+    """Running statistics and affine parameters away from their defaults."""
+    for mod in m.modules():
+        if isinstance(mod, torch.nn.BatchNorm2d):
+            mod.running_mean.uniform_(-0.5, 0.5)
+            mod.running_var.uniform_(0.5, 2.0)
+            mod.weight.data.uniform_(0.5, 1.5)
+            mod.bias.data.uniform_(-0.5, 0.5)
+
+
+def export(name, model, x, out, training=torch.onnx.TrainingMode.EVAL):
+    os.makedirs(out, exist_ok=True)
+    model.eval()
+    with torch.no_grad():
+        y = model(x)
+        torch.onnx.export(model, x, os.path.join(out, name + ".onnx"), input_names=["x"],
+                          output_names=["y"], dynamic_axes={"x": {0: "batch"}},
+                          opset_version=13, training=training)
+    write(os.path.join(out, name + "_x.txt"), x)
+    write(os.path.join(out, name + "_y.txt"), y)
+
+
+def main():
+    torch.manual_seed(12)
+    cnn = SmallCNN()
+    randomize_bn(cnn)
+    x = torch.randn(2, 1, 16, 16)
+    export("cnn_bn", cnn, x, SMALL)
+    export("cnn_bn_preserve", cnn, x, SMALL, torch.onnx.TrainingMode.PRESERVE)
+    export("vgg_body", VGGBody(), torch.randn(2, 3, 16, 16), SMALL)
+    mlp = torch.nn.Sequential(torch.nn.Linear(6, 16), torch.nn.ReLU(), torch.nn.Linear(16, 8),
+                              torch.nn.Sigmoid(), torch.nn.Linear(8, 4))
+    export("mlp", mlp, torch.randn(3, 6), SMALL)
+    export("lstm", Seq(), torch.randn(2, 5, 4), SMALL)
+    for name in ("resnet18", "mobilenet_v2", "squeezenet1_1"):
+        torch.manual_seed(12)
+        m = getattr(torchvision.models, name)()
+        randomize_bn(m)
+        export(name, m, torch.randn(1, 3, 224, 224), BIG)
+
+
+main()
