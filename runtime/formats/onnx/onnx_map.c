@@ -74,7 +74,11 @@ static bool name_taken(mapper *mp, const char *s)
     return model_has_node(model_builder_model(mp->b), s);
 }
 
-/* "/layer1/layer1.0/conv1/Conv" -> "layer1.0.conv1"; else the node name; else op_index. */
+/* "/layer1/layer1.0/conv1/Conv" -> "layer1.0.conv1" (the PyTorch module path, as written);
+ * else the node name; else the operator type and node index in lower case ("relu_3"). Other
+ * characters than letters, digits, '_' and '.' become '_'. A name already taken gets the
+ * operator type appended ("fc_add"), then a count ("fc_add2"): the same file always gives the
+ * same names. */
 static char *layer_name(mapper *mp, const Onnx__NodeProto *n, int idx)
 {
     char out[512] = "";
@@ -84,8 +88,19 @@ static char *layer_name(mapper *mp, const Onnx__NodeProto *n, int idx)
         while (p < last) {
             const char *e = strchr(p, '/');
             size_t len = (size_t)(e - p), ol = strlen(out);
-            if (ol && len > ol && !strncmp(p, out, ol) && p[ol] == '.')
-                snprintf(out, sizeof out, "%.*s", (int)len, p);
+            /* a child of a Sequential or ModuleList is "parent.k", parent being a tail of the
+             * path so far ("layer1" then "layer1.0"; "features.1.conv.0" then "conv.0.0"):
+             * the child replaces the longest such tail */
+            size_t at = ol + 1;
+            for (size_t st = 0; ol && st < ol && at > ol; st++) {
+                if (st && out[st - 1] != '.')
+                    continue;
+                size_t tl = ol - st;
+                if (len > tl && !strncmp(p, out + st, tl) && p[tl] == '.')
+                    at = st;
+            }
+            if (at <= ol)
+                snprintf(out + at, sizeof out - at, "%.*s", (int)len, p);
             else
                 snprintf(out + ol, sizeof out - ol, "%s%.*s", ol ? "." : "", (int)len, p);
             p = e + 1;
@@ -96,18 +111,21 @@ static char *layer_name(mapper *mp, const Onnx__NodeProto *n, int idx)
     for (char *c = out; *c; c++)
         if (!isalnum((unsigned char)*c) && *c != '_' && *c != '.')
             *c = '_';
-    if (!*out || isdigit((unsigned char)out[0]))
+    if (!*out || isdigit((unsigned char)out[0]) || out[0] == '.') {
         snprintf(out, sizeof out, "%s_%d", n->op_type, idx);
-    for (char *c = out; *c; c++)
-        *c = (char)(isupper((unsigned char)*c) && !*out ? tolower((unsigned char)*c) : *c);
+        for (char *c = out; *c; c++)
+            *c = isalnum((unsigned char)*c) ? (char)tolower((unsigned char)*c) : '_';
+    }
+    char op[64];
+    snprintf(op, sizeof op, "%s", n->op_type);
+    for (char *c = op; *c; c++)
+        *c = isalnum((unsigned char)*c) ? (char)tolower((unsigned char)*c) : '_';
     char cand[600];
     snprintf(cand, sizeof cand, "%s", out);
     if (name_taken(mp, cand))
-        snprintf(cand, sizeof cand, "%s_%s", out, n->op_type);
+        snprintf(cand, sizeof cand, "%s_%s", out, op);
     for (int k = 2; name_taken(mp, cand); k++)
-        snprintf(cand, sizeof cand, "%s_%s%d", out, n->op_type, k);
-    for (char *c = cand; *c; c++)
-        *c = (char)tolower((unsigned char)*c);
+        snprintf(cand, sizeof cand, "%s_%s%d", out, op, k);
     return str_dup(cand);
 }
 
