@@ -1,5 +1,6 @@
 /* onnx_fold.c: the ONNX operators folded into constants: Constant, and the Shape / Gather /
- * Unsqueeze / Squeeze / Concat / ConstantOfShape chains that static shapes make constant. */
+ * Unsqueeze / Squeeze / Concat / ConstantOfShape / Expand chains that static shapes make
+ * constant, and the transpose of a constant matrix. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -91,8 +92,45 @@ bool onnx_fold(mapper *mp, const Onnx__NodeProto *n, int idx, value *x, value *o
             onnx_unsupported(mp, idx, n, "only tensor and integer constants are read");
         return true;
     }
+    if (!strcmp(op, "Transpose") && onnx_is_const(x) && x->f && x->ndim == 2) {
+        int64_t perm[2] = {1, 0};
+        onnx_attr_ints(n, "perm", perm, 2, 2, 0);
+        if (perm[0] == 0 && perm[1] == 1) {
+            onnx_alias(out, x);
+            return true;
+        }
+        if (perm[0] != 1 || perm[1] != 0)
+            return false;
+        int64_t r = x->dims[0], c = x->dims[1];
+        out->kind = V_CONST;
+        out->ndim = 2;
+        out->dims[0] = c;
+        out->dims[1] = r;
+        out->count = x->count;
+        out->f = xmalloc((size_t)(x->count ? x->count : 1) * sizeof(float));
+        for (int64_t i = 0; i < r; i++)
+            for (int64_t j = 0; j < c; j++)
+                out->f[j * r + i] = x->f[i * c + j];
+        return true;
+    }
+    if (!strcmp(op, "Expand") && onnx_is_const(x)) {
+        /* a constant broadcast to a (possibly symbolic) shape: kept when all zero, as the
+         * zero initial state of an LSTM is */
+        bool zero = x->zeros || x->count > 0;
+        for (int64_t k = 0; k < x->count && zero; k++)
+            zero = x->f ? x->f[k] == 0.0f : x->i[k] == 0;
+        if (!zero) {
+            onnx_unsupported(mp, idx, n, "only an Expand of zeros is folded");
+            return true;
+        }
+        out->kind = V_CONST;
+        out->zeros = true;
+        out->f = calloc(1, sizeof(float));
+        out->count = 0;
+        return true;
+    }
     static const char *const fold_ops[] = {"Shape", "Gather", "Unsqueeze", "Squeeze", "Concat",
-                                           "ConstantOfShape", NULL};
+                                           "ConstantOfShape", "Expand", NULL};
     for (int k = 0; fold_ops[k]; k++)
         if (!strcmp(op, fold_ops[k])) {
             fold_shape_ops(mp, n, idx, out);

@@ -15,7 +15,13 @@ static void map_lstm(mapper *mp, const Onnx__NodeProto *n, int idx, value *out)
         onnx_unsupported(mp, idx, n, "direction '%.*s': only forward LSTMs are mapped yet", (int)dlen, dir);
         return;
     }
-    if (onnx_attr(n, "activations") || onnx_attr(n, "clip") || onnx_attr_i(n, "input_forget", 0) ||
+    const Onnx__AttributeProto *acts = onnx_attr(n, "activations");
+    static const char *const defaults[3] = {"Sigmoid", "Tanh", "Tanh"};
+    bool default_acts = !acts || acts->n_strings == 3;
+    for (size_t k = 0; acts && default_acts && k < 3; k++)
+        default_acts = acts->strings[k].len == strlen(defaults[k]) &&
+                       !memcmp(acts->strings[k].data, defaults[k], acts->strings[k].len);
+    if (!default_acts || onnx_attr(n, "clip") || onnx_attr_i(n, "input_forget", 0) ||
         onnx_attr_i(n, "layout", 0)) {
         onnx_unsupported(mp, idx, n, "activations, clip, input_forget and layout must keep their defaults");
         return;
