@@ -251,6 +251,21 @@ int onnx_give2(mapper *mp, layer *L, const char *key, const float *data, int ndi
 
 /* ---- the dispatch ---- */
 
+/* Whether some operator family maps (or folds) operators of this type, at least in one form. */
+static bool known_op(const char *op)
+{
+    static const char *const known[] = {
+        "Relu", "LeakyRelu", "Elu", "Sigmoid", "Tanh", "Softplus", "HardSigmoid", "Clip",
+        "Softmax", "Identity", "Dropout", "Gemm", "MatMul", "Add", "Sum", "Flatten", "Reshape",
+        "Gather", "Concat", "Conv", "MaxPool", "AveragePool", "GlobalAveragePool",
+        "GlobalMaxPool", "BatchNormalization", "Pad", "LSTM", "Transpose", "Squeeze",
+        "Unsqueeze", "Shape", "ConstantOfShape", "Expand", "Constant", NULL};
+    for (int k = 0; known[k]; k++)
+        if (!strcmp(op, known[k]))
+            return true;
+    return false;
+}
+
 static void map_node(mapper *mp, int idx)
 {
     const Onnx__NodeProto *n = mp->g->node[idx];
@@ -262,8 +277,13 @@ static void map_node(mapper *mp, int idx)
         return;
     value *out = onnx_find(mp, n->output[0]), *x = onnx_in(mp, n, 0);
     for (size_t j = 0; j < n->n_input; j++)
-        if (*n->input[j] && onnx_find(mp, n->input[j])->kind == V_UNDEF)
-            return;   /* an input that could not be mapped: already listed */
+        if (*n->input[j] && onnx_find(mp, n->input[j])->kind == V_UNDEF) {
+            /* an input that could not be mapped (listed already): an operator no family
+             * knows is listed too, so that the error names every one */
+            if (!known_op(n->op_type))
+                onnx_unsupported(mp, idx, n, "no surgery layer for this operator");
+            return;
+        }
     if (onnx_ops_dense(mp, n, idx, x, out) || onnx_ops_rnn(mp, n, idx, x, out) ||
         onnx_ops_conv(mp, n, idx, x, out) || onnx_fold(mp, n, idx, x, out))
         return;

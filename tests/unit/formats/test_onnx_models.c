@@ -128,3 +128,33 @@ Test(onnx_models, torchvision_when_generated)
             cr_expect_leq(d, 1e-4, "%s: relative max diff %g", names[k], d);
     }
 }
+
+/* The refusals of tests/bad-input/hand/onnx_*.onnx (tools/gen-onnx-bad-input.py) name the node,
+ * its index and operator and the reason; several unsupported operators make one error. */
+Test(onnx_models, refusals_name_the_node_and_the_reason)
+{
+    static const struct { const char *file, *says; } cases[] = {
+        {"onnx_unsupported_ops", "3 operators of this opset-13 model cannot be mapped"},
+        {"onnx_unsupported_ops", "node 0 '/act/Selu' (Selu): surgery has no selu activation"},
+        {"onnx_unsupported_ops", "node 1 '/gate/Mul' (Mul)"},
+        {"onnx_unsupported_ops", "node 2 '/head/LogSoftmax' (LogSoftmax)"},
+        {"onnx_dynamic_axis", "input 'x' axis 1 has a dynamic size"},
+        {"onnx_weights_as_input", "node 0 '/conv/Conv' (Conv): needs constant float weights"},
+        {"onnx_reflect_pad", "(Pad): only mode 'constant' (zeros) is mapped"},
+        {"onnx_clip_bounds", "(Clip): clips to [-2, 2]"},
+        {"onnx_conv_groups", "weights [4, 3, ...] do not fit 4 input channels in 2 groups"},
+        {"onnx_optional_input", "input 'x' has no tensor shape"},
+        {"onnx_reverse_lstm", "(LSTM): direction 'reverse'"},
+    };
+    for (size_t k = 0; k < sizeof cases / sizeof *cases; k++) {
+        char p[256];
+        snprintf(p, sizeof p, "tests/bad-input/hand/%s.onnx", cases[k].file);
+        diag_capture c;
+        capture_open(&c);
+        model *m = model_load(p, true, c.d);
+        cr_expect_null(m, "%s loaded", p);
+        model_free(m);
+        cr_expect(strstr(capture_text(&c), cases[k].says), "%s: %s", p, capture_text(&c));
+        capture_close(&c);
+    }
+}
