@@ -12,6 +12,7 @@ Usage: /usr/bin/python3 tools/gen-onnx-models.py [SMALL_DIR [BIG_DIR]]
 import os
 import sys
 
+import numpy as np
 import torch
 import torchvision
 
@@ -94,6 +95,10 @@ def export(name, model, x, out, training=torch.onnx.TrainingMode.EVAL):
                           opset_version=13, training=training)
     write(os.path.join(out, name + "_x.txt"), x)
     write(os.path.join(out, name + "_y.txt"), y)
+    if x.dim() == 4 and out == SMALL:
+        # for `surgery predict` in the end-to-end tests: the input as .npy, torch's rows as CSV
+        np.save(os.path.join(out, name + "_x.npy"), x.numpy())
+        np.savetxt(os.path.join(out, name + "_y.csv"), y.numpy(), fmt="%.9g", delimiter=",")
 
 
 def main():

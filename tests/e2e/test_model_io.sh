@@ -102,4 +102,19 @@ expect_status 0 "predict an ONNX model" "$BIN" predict tests/data/onnx/mlp.onnx 
 if grep -q "initialised from seed" "$TMP/err"; then bad "an ONNX model's weights reported as initialised"; else ok; fi
 expect_in "$TMP/out" "0.33683985,0.45695624,0.20620391" "ONNX predict gives torch's first row"
 
+# A torch CNN exported with its batch norms (tools/gen-onnx-models.py): the module paths name
+# its layers, predict gives torch's outputs, and a net2net widening of its first convolution
+# (carried through the batch norm to the next convolution) keeps them.
+O=tests/data/onnx/models
+expect_status 0 "summary of an ONNX CNN" "$BIN" summary $O/cnn_bn_preserve.onnx
+expect_in "$TMP/out" "bn1 (batch_norm)" "ONNX CNN layer names"
+expect_in "$TMP/out" "conv2 (conv2d)" "ONNX CNN layer names"
+expect_status 0 "predict an ONNX CNN" "$BIN" predict $O/cnn_bn_preserve.onnx --input $O/cnn_bn_preserve_x.npy
+if close_csv "$TMP/out" $O/cnn_bn_preserve_y.csv 1e-5 >"$TMP/cmp"; then ok; else bad "ONNX CNN vs torch:"; cat "$TMP/cmp"; fi
+printf 'base "%s/%s/cnn_bn_preserve.onnx"\nwiden "conv1" by 4 { method = net2net }\nsave "%s/cnn_wide.yaml"\n' \
+    "$PWD" "$O" "$TMP" >"$TMP/wide.surgery"
+expect_status 0 "net2net widen of an imported conv" "$BIN" run "$TMP/wide.surgery"
+expect_status 0 "predict the widened CNN" "$BIN" predict "$TMP/cnn_wide.yaml" --input $O/cnn_bn_preserve_x.npy
+if close_csv "$TMP/out" $O/cnn_bn_preserve_y.csv 1e-5 >"$TMP/cmp"; then ok; else bad "widened ONNX CNN vs torch:"; cat "$TMP/cmp"; fi
+
 finish
