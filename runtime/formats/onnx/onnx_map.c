@@ -284,10 +284,20 @@ static void map_node(mapper *mp, int idx)
                 onnx_unsupported(mp, idx, n, "no surgery layer for this operator");
             return;
         }
-    if (onnx_ops_dense(mp, n, idx, x, out) || onnx_ops_rnn(mp, n, idx, x, out) ||
-        onnx_ops_conv(mp, n, idx, x, out) || onnx_fold(mp, n, idx, x, out))
-        return;
-    onnx_unsupported(mp, idx, n, "no surgery layer for this operator");
+    if (!onnx_ops_dense(mp, n, idx, x, out) && !onnx_ops_rnn(mp, n, idx, x, out) &&
+        !onnx_ops_conv(mp, n, idx, x, out) && !onnx_fold(mp, n, idx, x, out))
+        onnx_unsupported(mp, idx, n, "no surgery layer for this operator");
+    /* a constant only this node reads (a weight, now copied into its layer) is dropped: the
+     * peak memory of a large model stays near its file and its parameters */
+    for (size_t j = 0; j < n->n_input; j++) {
+        value *v = onnx_in(mp, n, j);
+        if (onnx_is_const(v) && v->uses == 1 && !v->graph_output) {
+            free(v->f);
+            free(v->i);
+            v->f = NULL;
+            v->i = NULL;
+        }
+    }
 }
 
 /* The layout of a graph input, from its rank and what reads it: a sequence read by the
@@ -423,6 +433,19 @@ static int node_order(mapper *mp, int *order)
     return 0;
 }
 
+/* Frees the data of a tensor proto decoded into a value (raw_data or the float field), for the
+ * peak memory of a large model; the proto stays valid, empty, and free_unpacked frees the rest. */
+static void release_data(Onnx__TensorProto *t)
+{
+    free(t->raw_data.data);
+    t->raw_data.data = NULL;
+    t->raw_data.len = 0;
+    t->has_raw_data = false;
+    free(t->float_data);
+    t->float_data = NULL;
+    t->n_float_data = 0;
+}
+
 int onnx_map_graph(const Onnx__GraphProto *g, int64_t opset, onnx_meta_fn meta,
                    const Onnx__ModelProto *model_proto, const char *path, model_builder *b,
                    struct diag_ctx *d)
@@ -443,6 +466,7 @@ int onnx_map_graph(const Onnx__GraphProto *g, int64_t opset, onnx_meta_fn meta,
             model_format_error(d, path, "initializer '%s': %s", v->name, err);
             mp.errors++;
         }
+        release_data(g->initializer[k]);
     }
     if (mp.errors || add_inputs(&mp) || node_order(&mp, order) != 0)
         goto out;

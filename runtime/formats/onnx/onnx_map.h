@@ -6,7 +6,8 @@
 #include <stdint.h>
 #include "runtime/formats/onnx/onnx.h"
 
-/* Ownership: onnx_map_graph borrows the graph and metadata; what it adds to the builder is the
+/* Ownership: onnx_map_graph borrows the graph and metadata, and releases the data of each
+ * initializer once it has read it (the tensors stay, empty); what it adds to the builder is the
  * builder's. */
 
 /* The metadata_props keys the writer sets and the reader applies. */
