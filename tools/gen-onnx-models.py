@@ -3,7 +3,7 @@ each with a fixed input and torch's output as text (a shape line, then the value
 the tests that compare surgery's predict on the import with torch (tests/unit/formats/
 test_onnx_models.c). The small ones (a CNN with batch norm, exported in eval mode with the
 batch norm folded into the convolution and with TrainingMode.PRESERVE keeping it, a VGG-style
-body, an MLP and a batch-first LSTM) go to tests/data/onnx/models/ and are committed; the
+body, a CNN of the other image operators, an MLP and a batch-first LSTM) go to tests/data/onnx/models/ and are committed; the
 torchvision ones (resnet18, mobilenet_v2, squeezenet1_1), too large to commit, go to
 build/onnx-models/ for the benchmarks and the same test when present.
 
@@ -40,6 +40,33 @@ class SmallCNN(torch.nn.Module):
         x = torch.relu(self.bn1(self.conv1(x)))
         x = self.pool(torch.relu(self.bn2(self.conv2(x))))
         return self.fc(torch.flatten(x, 1))
+
+
+class CNNOps(torch.nn.Module):
+    """The other image operators torch exports: a grouped and a dilated convolution with
+    asymmetric work, average pooling counting its padding (torch writes a Pad before the
+    AveragePool) and not counting it, max pooling in ceil mode, channel concatenation, a
+    residual add and the clipping and leaky activations."""
+
+    def __init__(self):
+        super().__init__()
+        self.stem = torch.nn.Conv2d(3, 8, 3, padding=1)
+        self.grouped = torch.nn.Conv2d(8, 8, 3, padding=1, groups=2)
+        self.dilated = torch.nn.Conv2d(8, 8, 3, padding=2, dilation=2)
+        self.pool_pad = torch.nn.AvgPool2d(3, stride=1, padding=1)
+        self.pool_nopad = torch.nn.AvgPool2d(3, stride=2, padding=1, count_include_pad=False)
+        self.pool_ceil = torch.nn.MaxPool2d(3, stride=2, ceil_mode=True)
+        self.act1 = torch.nn.LeakyReLU(0.1)
+        self.act2 = torch.nn.Hardtanh()
+        self.act3 = torch.nn.ELU(0.5)
+        self.fc = torch.nn.Linear(16 * 3 * 3, 5)
+
+    def forward(self, x):
+        x = self.act1(self.stem(x))
+        x = x + self.act2(self.grouped(x))
+        x = torch.cat([self.pool_pad(x), self.act3(self.dilated(x))], 1)
+        x = self.pool_ceil(self.pool_nopad(x))
+        return torch.sigmoid(self.fc(torch.flatten(x, 1)))
 
 
 class VGGBody(torch.nn.Module):
@@ -113,6 +140,7 @@ def main():
                               torch.nn.Sigmoid(), torch.nn.Linear(8, 4))
     export("mlp", mlp, torch.randn(3, 6), SMALL)
     export("lstm", Seq(), torch.randn(2, 5, 4), SMALL)
+    export("cnn_ops", CNNOps(), torch.randn(2, 3, 12, 12), SMALL)
     for name in ("resnet18", "mobilenet_v2", "squeezenet1_1"):
         torch.manual_seed(12)
         m = getattr(torchvision.models, name)()

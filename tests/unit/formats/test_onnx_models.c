@@ -158,3 +158,17 @@ Test(onnx_models, refusals_name_the_node_and_the_reason)
         capture_close(&c);
     }
 }
+
+Test(onnx_models, grouped_dilated_pad_folded_pools_concat)
+{
+    expect_match(SMALL, "cnn_ops");
+    model *m = model_load(SMALL "/cnn_ops.onnx", true, NULL);
+    cr_assert(m);
+    /* torch's Pad before the AveragePool that counts its padding is the pool's own padding */
+    cr_expect_eq(model_find_layer(m, "pool_pad")->type, &layer_type_subsampling);
+    cr_expect_eq(model_find_layer(m, "stem")->activation, ACT_LEAKYRELU);
+    cr_expect_eq(model_find_layer(m, "grouped")->activation, ACT_HARDTANH);
+    for (int k = 0; k < m->n_layers; k++)
+        cr_expect_neq(m->layers[k]->type, &layer_type_zero_padding, "%s", m->layers[k]->name);
+    model_free(m);
+}
