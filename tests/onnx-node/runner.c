@@ -83,7 +83,9 @@ static int write_with_weights(const Onnx__ModelProto *mp, const char *dir, const
     size_t n_in = mp->graph->n_input, n_init = mp->graph->n_initializer;
     Onnx__TensorProto **inits = calloc(n_init + n_in + 1, sizeof *inits);
     Onnx__TensorProto **owned = calloc(n_in + 1, sizeof *owned);
-    memcpy(inits, mp->graph->initializer, n_init * sizeof *inits);
+    char **names = calloc(n_in + 1, sizeof *names);
+    if (n_init)
+        memcpy(inits, mp->graph->initializer, n_init * sizeof *inits);
     int rc = 0;
     for (size_t k = 1; k < n_in; k++) {
         char p[4096];
@@ -94,6 +96,7 @@ static int write_with_weights(const Onnx__ModelProto *mp, const char *dir, const
             break;
         }
         owned[k] = t;
+        names[k] = t->name;
         t->name = mp->graph->input[k]->name;   /* borrowed for the pack */
         inits[g.n_initializer++] = t;
     }
@@ -111,9 +114,10 @@ static int write_with_weights(const Onnx__ModelProto *mp, const char *dir, const
     }
     for (size_t k = 1; k < n_in; k++)
         if (owned[k]) {
-            owned[k]->name = NULL;
+            owned[k]->name = names[k];
             onnx__tensor_proto__free_unpacked(owned[k], NULL);
         }
+    free(names);
     free(owned);
     free(inits);
     return rc;
