@@ -3,7 +3,8 @@ each with a fixed input and torch's output as text (a shape line, then the value
 the tests that compare surgery's predict on the import with torch (tests/unit/formats/
 test_onnx_models.c). The small ones (a CNN with batch norm, exported in eval mode with the
 batch norm folded into the convolution and with TrainingMode.PRESERVE keeping it, a VGG-style
-body, a CNN of the other image operators, an MLP and a batch-first LSTM) go to tests/data/onnx/models/ and are committed; the
+body, a CNN of the other image operators, an MLP, a batch-first LSTM with a head and two
+stacked LSTM layers) go to tests/data/onnx/models/ and are committed; the
 torchvision ones (resnet18, mobilenet_v2, squeezenet1_1), too large to commit, go to
 build/onnx-models/ for the benchmarks and the same test when present.
 
@@ -102,6 +103,18 @@ class Seq(torch.nn.Module):
         return self.fc(self.lstm(x)[0])
 
 
+class Seq2(torch.nn.Module):
+    """Two stacked LSTM layers: torch slices each layer's zero initial state out of one
+    ConstantOfShape and numbers the second node /lstm/LSTM_1."""
+
+    def __init__(self):
+        super().__init__()
+        self.lstm = torch.nn.LSTM(4, 6, num_layers=2, batch_first=True)
+
+    def forward(self, x):
+        return self.lstm(x)[0]
+
+
 def randomize_bn(m):
     """Running statistics and affine parameters away from their defaults."""
     for mod in m.modules():
@@ -141,6 +154,7 @@ def main():
     export("mlp", mlp, torch.randn(3, 6), SMALL)
     export("lstm", Seq(), torch.randn(2, 5, 4), SMALL)
     export("cnn_ops", CNNOps(), torch.randn(2, 3, 12, 12), SMALL)
+    export("lstm2", Seq2(), torch.randn(2, 5, 4), SMALL)
     for name in ("resnet18", "mobilenet_v2", "squeezenet1_1"):
         torch.manual_seed(12)
         m = getattr(torchvision.models, name)()

@@ -1,6 +1,6 @@
 /* onnx_fold.c: the ONNX operators folded into constants: Constant, and the Shape / Gather /
  * Unsqueeze / Squeeze / Concat / ConstantOfShape / Expand chains that static shapes make
- * constant, and the transpose of a constant matrix. */
+ * constant, Slice of zeros and of shapes, and the transpose of a constant matrix. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -73,6 +73,51 @@ static void fold_shape_ops(mapper *mp, const Onnx__NodeProto *n, int idx, value 
     onnx_unsupported(mp, idx, n, "only constant Shape/Gather/Unsqueeze/Concat chains are folded");
 }
 
+/* Slice of a constant: of zeros (an LSTM's initial states, torch's per-layer slices of one
+ * ConstantOfShape), zeros; of a 1-D integer constant (a shape), its slice along axis 0. */
+static void fold_slice(mapper *mp, const Onnx__NodeProto *n, int idx, value *x, value *out)
+{
+    if (x->zeros) {
+        onnx_alias(out, x);
+        return;
+    }
+    int64_t b[1], e[1], ax[1] = {0}, st[1] = {1};
+    int nb = 0, ne = 0, na = 1, ns = 1;
+    if (mp->opset < 10) {
+        nb = onnx_attr_ints(n, "starts", b, 1, 0, 0);
+        ne = onnx_attr_ints(n, "ends", e, 1, 0, 0);
+        na = onnx_attr_ints(n, "axes", ax, 1, 1, 0);
+    } else {
+        value *in[4];
+        for (size_t j = 1; j < 5; j++)
+            in[j - 1] = onnx_in(mp, n, j);
+        for (int j = 0; j < 4; j++)
+            if (in[j] && (!onnx_is_const(in[j]) || !in[j]->i || in[j]->count != 1)) {
+                onnx_unsupported(mp, idx, n, "needs constant scalar starts, ends, axes, steps");
+                return;
+            }
+        nb = in[0] ? 1 : 0;
+        ne = in[1] ? 1 : 0;
+        if (nb)
+            b[0] = in[0]->i[0];
+        if (ne)
+            e[0] = in[1]->i[0];
+        if (in[2])
+            ax[0] = in[2]->i[0];
+        if (in[3])
+            st[0] = in[3]->i[0];
+    }
+    if (!x->i || x->ndim != 1 || nb != 1 || ne != 1 || na != 1 || ns != 1 ||
+        onnx_axis(ax[0], 1) != 0 || st[0] != 1) {
+        onnx_unsupported(mp, idx, n, "only slices of zeros and of a shape are folded");
+        return;
+    }
+    int64_t len = x->count, lo = b[0] < 0 ? b[0] + len : b[0], hi = e[0] < 0 ? e[0] + len : e[0];
+    lo = lo < 0 ? 0 : lo > len ? len : lo;
+    hi = hi < lo ? lo : hi > len ? len : hi;
+    onnx_set_ints(out, x->i + lo, hi - lo);
+}
+
 bool onnx_fold(mapper *mp, const Onnx__NodeProto *n, int idx, value *x, value *out)
 {
     const char *op = n->op_type;
@@ -129,8 +174,12 @@ bool onnx_fold(mapper *mp, const Onnx__NodeProto *n, int idx, value *x, value *o
         out->count = 0;
         return true;
     }
+    if (!strcmp(op, "Slice") && onnx_is_const(x)) {
+        fold_slice(mp, n, idx, x, out);
+        return true;
+    }
     static const char *const fold_ops[] = {"Shape", "Gather", "Unsqueeze", "Squeeze", "Concat",
-                                           "ConstantOfShape", "Expand", NULL};
+                                           "ConstantOfShape", "Expand", "Slice", NULL};
     for (int k = 0; fold_ops[k]; k++)
         if (!strcmp(op, fold_ops[k])) {
             fold_shape_ops(mp, n, idx, out);

@@ -76,9 +76,9 @@ static bool name_taken(mapper *mp, const char *s)
 
 /* "/layer1/layer1.0/conv1/Conv" -> "layer1.0.conv1" (the PyTorch module path, as written);
  * else the node name; else the operator type and node index in lower case ("relu_3"). Other
- * characters than letters, digits, '_' and '.' become '_'. A name already taken gets the
- * operator type appended ("fc_add"), then a count ("fc_add2"): the same file always gives the
- * same names. */
+ * characters than letters, digits, '_' and '.' become '_'. A name already taken gets torch's
+ * number of the node within its module ("/lstm/LSTM_1" -> "lstm_1"), else the operator type
+ * appended ("fc_add"), then a count ("fc_add2"): the same file always gives the same names. */
 static char *layer_name(mapper *mp, const Onnx__NodeProto *n, int idx)
 {
     char out[512] = "";
@@ -120,8 +120,15 @@ static char *layer_name(mapper *mp, const Onnx__NodeProto *n, int idx)
     snprintf(op, sizeof op, "%s", n->op_type);
     for (char *c = op; *c; c++)
         *c = isalnum((unsigned char)*c) ? (char)tolower((unsigned char)*c) : '_';
+    /* torch numbers the nodes of one operator within a module: "/lstm/LSTM_1" */
+    const char *tail = strrchr(nm, '/') ? strrchr(nm, '/') + 1 : NULL;
+    size_t tl = strlen(n->op_type);
+    bool numbered = tail && !strncmp(tail, n->op_type, tl) && tail[tl] == '_' && tail[tl + 1] &&
+                    strspn(tail + tl + 1, "0123456789") == strlen(tail + tl + 1);
     char cand[600];
     snprintf(cand, sizeof cand, "%s", out);
+    if (name_taken(mp, cand) && numbered)
+        snprintf(cand, sizeof cand, "%s%s", out, tail + tl);
     if (name_taken(mp, cand))
         snprintf(cand, sizeof cand, "%s_%s", out, op);
     for (int k = 2; name_taken(mp, cand); k++)
@@ -259,7 +266,7 @@ static bool known_op(const char *op)
         "Softmax", "Identity", "Dropout", "Gemm", "MatMul", "Add", "Sum", "Flatten", "Reshape",
         "Gather", "Concat", "Conv", "MaxPool", "AveragePool", "GlobalAveragePool",
         "GlobalMaxPool", "BatchNormalization", "Pad", "LSTM", "Transpose", "Squeeze",
-        "Unsqueeze", "Shape", "ConstantOfShape", "Expand", "Constant", NULL};
+        "Unsqueeze", "Shape", "ConstantOfShape", "Expand", "Slice", "Constant", NULL};
     for (int k = 0; known[k]; k++)
         if (!strcmp(op, known[k]))
             return true;

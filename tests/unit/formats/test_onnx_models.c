@@ -172,3 +172,15 @@ Test(onnx_models, grouped_dilated_pad_folded_pools_concat)
         cr_expect_neq(m->layers[k]->type, &layer_type_zero_padding, "%s", m->layers[k]->name);
     model_free(m);
 }
+
+/* Two stacked layers: the Slices of one ConstantOfShape of zeros fold, and torch's numbering of
+ * the second node names it. */
+Test(onnx_models, stacked_lstm_layers)
+{
+    expect_match(SMALL, "lstm2");
+    model *m = model_load(SMALL "/lstm2.onnx", true, NULL);
+    cr_assert(m);
+    cr_expect(model_find_layer(m, "lstm"));
+    cr_expect(model_find_layer(m, "lstm_1"));
+    model_free(m);
+}
