@@ -3,8 +3,8 @@ each with a fixed input and torch's output as text (a shape line, then the value
 the tests that compare surgery's predict on the import with torch (tests/unit/formats/
 test_onnx_models.c). The small ones (a CNN with batch norm, exported in eval mode with the
 batch norm folded into the convolution and with TrainingMode.PRESERVE keeping it, a VGG-style
-body, a CNN of the other image operators, an MLP, a batch-first LSTM with a head and two
-stacked LSTM layers) go to tests/data/onnx/models/ and are committed; the
+body, a CNN of the other image operators, an MLP, a batch-first LSTM with a head, two
+stacked LSTM layers and an embedding) go to tests/data/onnx/models/ and are committed; the
 torchvision ones (resnet18, mobilenet_v2, squeezenet1_1), too large to commit, go to
 build/onnx-models/ for the benchmarks and the same test when present.
 
@@ -115,6 +115,18 @@ class Seq2(torch.nn.Module):
         return self.lstm(x)[0]
 
 
+class Embed(torch.nn.Module):
+    """nn.Embedding of one token per sample (a Gather of the weight's rows) and a head."""
+
+    def __init__(self):
+        super().__init__()
+        self.emb = torch.nn.Embedding(10, 4)
+        self.fc = torch.nn.Linear(4, 3)
+
+    def forward(self, x):
+        return self.fc(torch.tanh(self.emb(x)))
+
+
 def randomize_bn(m):
     """Running statistics and affine parameters away from their defaults."""
     for mod in m.modules():
@@ -155,6 +167,7 @@ def main():
     export("lstm", Seq(), torch.randn(2, 5, 4), SMALL)
     export("cnn_ops", CNNOps(), torch.randn(2, 3, 12, 12), SMALL)
     export("lstm2", Seq2(), torch.randn(2, 5, 4), SMALL)
+    export("embedding", Embed(), torch.tensor([3, 0, 9, 3, 7]), SMALL)
     for name in ("resnet18", "mobilenet_v2", "squeezenet1_1"):
         torch.manual_seed(12)
         m = getattr(torchvision.models, name)()

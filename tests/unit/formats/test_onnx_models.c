@@ -59,6 +59,10 @@ static double compare(const char *dir, const char *name)
     model *m = model_load(p, true, c.d);
     cr_assert(m, "%s: %s", p, capture_text(&c));
     capture_close(&c);
+    if (x.ndim == 1) {   /* embedding indices: one a sample, [batch, 1] */
+        x.ndim = 2;
+        x.shape[1] = 1;
+    }
     bool seq = x.ndim == 3;
     if (seq)
         swap01(&x, &xs);
@@ -182,5 +186,15 @@ Test(onnx_models, stacked_lstm_layers)
     cr_assert(m);
     cr_expect(model_find_layer(m, "lstm"));
     cr_expect(model_find_layer(m, "lstm_1"));
+    model_free(m);
+}
+
+/* nn.Embedding: torch's Gather of the weight's rows by an int64 input of rank 1. */
+Test(onnx_models, embedding)
+{
+    expect_match(SMALL, "embedding");
+    model *m = model_load(SMALL "/embedding.onnx", true, NULL);
+    cr_assert(m);
+    cr_expect_eq(model_find_layer(m, "emb")->type, &layer_type_embedding);
     model_free(m);
 }
