@@ -21,8 +21,13 @@ static void fold_shape_ops(mapper *mp, const Onnx__NodeProto *n, int idx, value 
     }
     if (!strcmp(op, "Gather") && onnx_is_const(x) && x->i && onnx_is_const(y) && y->i && x->ndim == 1) {
         int64_t v[MAXR];
-        for (int64_t k = 0; k < y->count && k < MAXR; k++) {
-            int64_t at = onnx_axis(y->i[k], (int)x->count);
+        if (y->count > MAXR) {
+            onnx_unsupported(mp, idx, n, "gathers %lld values of a shape: at most %d are folded",
+                             (long long)y->count, MAXR);
+            return;
+        }
+        for (int64_t k = 0; k < y->count; k++) {
+            int64_t at = y->i[k] < 0 ? y->i[k] + x->count : y->i[k];
             if (at < 0 || at >= x->count) {
                 onnx_unsupported(mp, idx, n, "index %lld out of range", (long long)y->i[k]);
                 return;

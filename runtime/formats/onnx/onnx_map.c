@@ -10,6 +10,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "runtime/base/checked.h"
+#include "runtime/base/limits.h"
 #include "runtime/base/util.h"
 #include "runtime/formats/onnx/onnx_mapper.h"
 
@@ -364,8 +366,12 @@ static int add_inputs(mapper *mp)
                 model_format_error(mp->d, mp->path, "input '%s' axis %d has a dynamic size: only "
                                    "the batch (and a sequence's time) axis may", vi->name, a);
                 errors++;
-            } else {
-                size *= dm->dim_value;
+            } else if (!checked_mul(size, dm->dim_value, &size) ||
+                       size > LIMIT_TENSOR_ELEMENTS) {
+                model_format_error(mp->d, mp->path, "input '%s' has more than %lld values a "
+                                   "sample", vi->name, (long long)LIMIT_TENSOR_ELEMENTS);
+                errors++;
+                break;
             }
         }
         v->kind = V_ACT;

@@ -10,6 +10,9 @@
 #include "runtime/formats/onnx/onnx_mapper.h"
 #include "runtime/nn/kernels/pool.h"
 
+/* The largest kernel, stride, dilation or pad read (the layers' own option limit). */
+#define WINDOW_MAX (1 << 20)
+
 /* The 2-D window of a Conv or pool node: kernel, strides, dilations and the padding of each
  * side (top, left, bottom, right) with auto_pad resolved for input h x w. */
 typedef struct window {
@@ -44,8 +47,15 @@ static int read_window(mapper *mp, const Onnx__NodeProto *n, int idx, const valu
         return -1;
     }
     for (int a = 0; a < 2; a++)
-        if (w->k[a] < 1 || w->s[a] < 1 || w->d[a] < 1) {
-            onnx_unsupported(mp, idx, n, "kernel, strides and dilations must be positive");
+        if (w->k[a] < 1 || w->s[a] < 1 || w->d[a] < 1 || w->k[a] > WINDOW_MAX ||
+            w->s[a] > WINDOW_MAX || w->d[a] > WINDOW_MAX) {
+            onnx_unsupported(mp, idx, n, "kernel, strides and dilations must be 1 to %d",
+                             WINDOW_MAX);
+            return -1;
+        }
+    for (int a = 0; a < 4; a++)
+        if (w->pad[a] < 0 || w->pad[a] > WINDOW_MAX) {
+            onnx_unsupported(mp, idx, n, "pads must be 0 to %d", WINDOW_MAX);
             return -1;
         }
     /* ONNX [x1_begin, x2_begin, x1_end, x2_end] is surgery's [top, left, bottom, right] */
@@ -331,8 +341,9 @@ static void map_pad(mapper *mp, const Onnx__NodeProto *n, int idx, value *x, val
     }
     int64_t sides[4] = {pads[2], pads[3], pads[6], pads[7]};
     for (int a = 0; a < 4; a++)
-        if (sides[a] < 0) {
-            onnx_unsupported(mp, idx, n, "negative pads (cropping) are not mapped");
+        if (sides[a] < 0 || sides[a] > WINDOW_MAX) {
+            onnx_unsupported(mp, idx, n, "pads must be 0 to %d (negative ones, cropping, are "
+                             "not mapped)", WINDOW_MAX);
             return;
         }
     bool foldable = !out->graph_output && out->uses > 0 && !x->pads[0] && !x->pads[1] &&

@@ -193,7 +193,7 @@ static void map_embedding(mapper *mp, const Onnx__NodeProto *n, int idx, value *
                           value *out)
 {
     if (!w->f || w->ndim != 2 || onnx_attr_i(n, "axis", 0) != 0 || ix->lay != L_FLAT ||
-        ix->size != 1) {
+        ix->size != 1 || ix->ndim >= MAXR) {
         onnx_unsupported(mp, idx, n, "only rows of a constant [vocabulary, dims] matrix picked "
                          "by one index per sample (an embedding) are mapped");
         return;
