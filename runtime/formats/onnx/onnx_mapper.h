@@ -98,9 +98,6 @@ bool onnx_fusable(const value *x, const layer_type *t);
  * activation layer. */
 void onnx_activation(mapper *mp, const Onnx__NodeProto *n, int idx, value *x, value *out,
                      activation_kind k, double alpha);
-/* x with its owed Pad zeros made real as a zero_padding layer (for a consumer that cannot fold
- * them); x itself when it owes none. */
-value *onnx_settle_pads(mapper *mp, const Onnx__NodeProto *n, int idx, value *x);
 
 /* The operator families: each maps node idx when it knows its operator (returns true, having
  * set out or reported it unsupported) and returns false for an operator it does not know.
