@@ -4,7 +4,7 @@ the tests that compare surgery's predict on the import with torch (tests/unit/fo
 test_onnx_models.c). The small ones (a CNN with batch norm, exported in eval mode with the
 batch norm folded into the convolution and with TrainingMode.PRESERVE keeping it, a VGG-style
 body, a CNN of the other image operators, an MLP, a batch-first LSTM with a head, two
-stacked LSTM layers and an embedding) go to tests/data/onnx/models/ and are committed; the
+stacked LSTM layers, an embedding, explicit padding before pools and a conv) go to tests/data/onnx/models/ and are committed; the
 torchvision ones (resnet18, mobilenet_v2, squeezenet1_1), too large to commit, go to
 build/onnx-models/ for the benchmarks and the same test when present.
 
@@ -127,6 +127,24 @@ class Embed(torch.nn.Module):
         return self.fc(torch.tanh(self.emb(x)))
 
 
+class PadPool(torch.nn.Module):
+    """Explicit zero padding before a max pool (kept as a zero_padding layer: padding that
+    wins a max) and before an average pool (folded into its padding, counted) and a conv."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv = torch.nn.Conv2d(2, 4, 3)
+        self.conv2 = torch.nn.Conv2d(4, 4, 3)
+        self.fc = torch.nn.Linear(4 * 4 * 4, 2)
+
+    def forward(self, x):
+        x = torch.nn.functional.max_pool2d(torch.nn.functional.pad(self.conv(x), (1, 1, 1, 1)), 2)
+        x = torch.nn.functional.avg_pool2d(torch.nn.functional.pad(x, (0, 1, 0, 1)), 2, 1,
+                                           count_include_pad=False)
+        x = self.conv2(torch.nn.functional.pad(x, (2, 0, 1, 1)))
+        return self.fc(torch.flatten(x, 1))
+
+
 def randomize_bn(m):
     """Running statistics and affine parameters away from their defaults."""
     for mod in m.modules():
@@ -168,6 +186,7 @@ def main():
     export("cnn_ops", CNNOps(), torch.randn(2, 3, 12, 12), SMALL)
     export("lstm2", Seq2(), torch.randn(2, 5, 4), SMALL)
     export("embedding", Embed(), torch.tensor([3, 0, 9, 3, 7]), SMALL)
+    export("pad_pool", PadPool(), torch.randn(2, 2, 8, 8), SMALL)
     for name in ("resnet18", "mobilenet_v2", "squeezenet1_1"):
         torch.manual_seed(12)
         m = getattr(torchvision.models, name)()

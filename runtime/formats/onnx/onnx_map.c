@@ -268,7 +268,7 @@ static bool known_op(const char *op)
         "Softmax", "Identity", "Dropout", "Gemm", "MatMul", "Add", "Sum", "Flatten", "Reshape",
         "Gather", "Concat", "Conv", "MaxPool", "AveragePool", "GlobalAveragePool",
         "GlobalMaxPool", "BatchNormalization", "Pad", "LSTM", "Transpose", "Squeeze",
-        "Unsqueeze", "Shape", "ConstantOfShape", "Expand", "Slice", "Constant", NULL};
+        "Unsqueeze", "Shape", "ConstantOfShape", "Expand", "Slice", "Cast", "Constant", NULL};
     for (int k = 0; known[k]; k++)
         if (!strcmp(op, known[k]))
             return true;
@@ -343,6 +343,17 @@ static int add_inputs(mapper *mp)
         v = onnx_def(mp, vi->name);
         const Onnx__TypeProto__Tensor *tt = vi->type && vi->type->value_case ==
             ONNX__TYPE_PROTO__VALUE_TENSOR_TYPE ? vi->type->tensor_type : NULL;
+        int et = tt && tt->has_elem_type ? tt->elem_type : ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT;
+        if (et == ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT16 ||
+            et == ONNX__TENSOR_PROTO__DATA_TYPE__BFLOAT16 ||
+            et == ONNX__TENSOR_PROTO__DATA_TYPE__STRING ||
+            et == ONNX__TENSOR_PROTO__DATA_TYPE__COMPLEX64 ||
+            et == ONNX__TENSOR_PROTO__DATA_TYPE__COMPLEX128 || et > 16) {
+            model_format_error(mp->d, mp->path, "input '%s' has element type %d: surgery reads "
+                               "float inputs and integer indices", vi->name, et);
+            errors++;
+            continue;
+        }
         int rank = tt && tt->shape ? (int)tt->shape->n_dim : 0;
         bool indices = false;
         layout lay = input_layout(mp, vi->name, rank, &indices);

@@ -198,3 +198,18 @@ Test(onnx_models, embedding)
     cr_expect_eq(model_find_layer(m, "emb")->type, &layer_type_embedding);
     model_free(m);
 }
+
+/* torch's F.pad: a chain of ConstantOfShape, Concat, Reshape, Slice (step -1), Transpose and
+ * Cast computes the pads; before a max pool they stay a zero_padding layer (zeros can win a
+ * max), before an average pool and a convolution they become the layer's own padding. */
+Test(onnx_models, torch_pad_chains)
+{
+    expect_match(SMALL, "pad_pool");
+    model *m = model_load(SMALL "/pad_pool.onnx", true, NULL);
+    cr_assert(m);
+    int pads = 0;
+    for (int k = 0; k < m->n_layers; k++)
+        pads += m->layers[k]->type == &layer_type_zero_padding;
+    cr_expect_eq(pads, 1);
+    model_free(m);
+}
