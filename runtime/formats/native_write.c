@@ -78,7 +78,7 @@ static void emit_option(emitter *em, const layer_option *o, const layer *L)
 {
     double v[LOPT_MAX_VALUES];
     int64_t items[LOPT_MAX_VALUES];
-    char text[48];
+    char text[96];
     layer_option_get_values(o, L, v);
     int n = layer_option_list_items(o, v, items);
     if (n == 0) {

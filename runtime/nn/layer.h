@@ -258,6 +258,7 @@ struct layer {
     bool n_in_given;
     activation_kind activation;
     double alpha;                /* leakyrelu slope (0.01), elu alpha (1.0) */
+    double clip_min, clip_max;   /* the bounds of activation clip(min, max); 0 otherwise */
     loss_kind loss;
     bool has_bias;
     double forget_gate_bias;     /* lstm/graves_lstm forget-gate bias init (DL4J: 1.0) */

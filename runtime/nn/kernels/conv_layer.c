@@ -167,7 +167,7 @@ int conv_layer_forward(layer *L, const conv_plan *p, const fwd_ctx *c)
             return -1;
         memcpy(s->z.data, y, (size_t)(rows * cols) * sizeof(float));
     }
-    act_forward(L->activation, L->alpha, y, y, rows, cols);
+    act_forward(L->activation, layer_act_params(L), y, y, rows, cols);
     return 0;
 }
 
@@ -179,7 +179,7 @@ int conv_layer_backward(layer *L, const conv_plan *p, const bwd_ctx *c)
     conv_state *s = state_get(L);
     if (!s || scratch2(&s->dz, rows, cols) || scratch2(&s->col, 1, col_size(p)))
         return -1;
-    act_backward(L->activation, L->alpha, s->z.data, c->out->data, c->dout->data, s->dz.data,
+    act_backward(L->activation, layer_act_params(L), s->z.data, c->out->data, c->dout->data, s->dz.data,
                  rows, cols);
     float *din = c->din && c->din[0] ? c->din[0]->data : NULL;
     const float *dy = s->dz.data;
