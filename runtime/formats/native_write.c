@@ -205,6 +205,11 @@ static char *model_yaml_text(const model *m, const char *weights_name, size_t *l
     emit_value(&em, "outputs");
     emit_names(&em, m->outputs, m->n_outputs);
 
+    if (model_classes_layer(m)) {
+        emit_value(&em, "classes");
+        emit_names(&em, m->classes, m->n_classes);
+    }
+
     int n_frozen = 0;
     for (int i = 0; i < m->n_layers; i++)
         n_frozen += m->layers[i]->frozen;
