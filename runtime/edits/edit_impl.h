@@ -24,8 +24,8 @@ typedef enum {
     NK_INPUT,     /* a model input */
     NK_PARAM,     /* dense, output, rnn_output, lstm, graves_lstm, embedding */
     NK_PASS,      /* activation, dropout: same features out as in */
-    NK_MERGE,     /* merge: concatenation of its inputs' features */
-    NK_ELEM,      /* add, average: element-wise, all inputs the same size */
+    NK_MERGE,     /* merge: concatenation of its inputs' features (convolutional: channels) */
+    NK_ELEM,      /* add, average, multiply: element-wise, all inputs the same size */
     NK_OTHER      /* a type the edits do not know how to see through */
 } node_kind;
 
@@ -117,6 +117,9 @@ const char *type_article(const layer_type *t);
 void join_names(char *buf, size_t len, const char *const *names, int n, const char *last_sep);    /* "a" or "an" before the type's name */
 /* Features the node emits with the current shapes; -1 when unknown. */
 int64_t node_size(const ectx *E, const char *name);
+/* Channels a convolutional node emits with the current shapes (those edits change); -1 when
+ * unknown or not convolutional. */
+int64_t node_channels(const ectx *E, const char *name);
 linfo *linfo_get(ectx *E, layer *L);             /* creates on first use */
 bool is_poisoned(const ectx *E, const char *name);
 void poison(ectx *E, const char *name);

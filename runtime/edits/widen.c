@@ -86,6 +86,8 @@ static bool carries_units(const layer *C)
 typedef struct group {
     layer **v;
     int n, cap;
+    layer **vertices;     /* the element-wise vertices that couple them */
+    int n_vertices, cap_vertices;
 } group;
 
 static bool group_has(const group *g, const layer *L)
@@ -133,6 +135,14 @@ static bool couple_from(ectx *E, const ir_stmt *st, const char *name, group *g, 
         }
         if (!(C->type->flags & LT_ELEMENTWISE))
             continue;
+        bool known = false;
+        for (int i = 0; i < g->n_vertices; i++)
+            known = known || g->vertices[i] == C;
+        if (!known) {
+            if (!ENSURE(E, g->vertices, g->n_vertices, g->cap_vertices))
+                return false;
+            g->vertices[g->n_vertices++] = C;
+        }
         for (int k = 0; k < C->n_inputs; k++) {
             const char *at = NULL;
             layer *P = producer_of(E, C->inputs[k], &at);
@@ -141,10 +151,11 @@ static bool couple_from(ectx *E, const ir_stmt *st, const char *name, group *g, 
             char why[200];
             if (!P || !widenable(P) ||
                 (P->type->units->refuse && P->type->units->refuse(P, why, sizeof why))) {
+                const char *what = model_input_index(m, at) >= 0 ? "is a model input, whose "
+                                   "channels are fixed" : "cannot be widened or narrowed";
                 diag_error(E->d, st->name_loc, "%s '%s' must change '%s' too, which meets it in "
-                           "%s vertex '%s', but '%s' cannot be widened or narrowed",
-                           ir_kind_names[st->kind], g->v[0]->name, at, C->type->name, C->name,
-                           at);
+                           "%s vertex '%s', but '%s' %s", ir_kind_names[st->kind],
+                           g->v[0]->name, at, C->type->name, C->name, at, what);
                 note_defined(E, C);
                 return false;
             }
@@ -158,8 +169,42 @@ static bool couple_from(ectx *E, const ir_stmt *st, const char *name, group *g, 
     return true;
 }
 
-/* The coupled group of L: L and every layer whose units meet L's in an add or average vertex,
- * transitively. Returns the count (g->v owned by the caller), or -1 after reporting. */
+/* Records the group in the edit log, for the plan. */
+static void log_group(ectx *E, const group *g)
+{
+    edit_log *log = E->log;
+    if (!log)
+        return;
+    edit_coupled *nv = realloc(log->coupled, (size_t)(log->n_coupled + 1) * sizeof *nv);
+    if (!nv) {
+        ectx_oom(E);
+        return;
+    }
+    log->coupled = nv;
+    edit_coupled *c = &log->coupled[log->n_coupled];
+    memset(c, 0, sizeof *c);
+    c->stmt = E->cur;
+    const ir_stmt *st = ectx_stmt(E, E->cur);
+    c->what = st ? ir_kind_names[st->kind] : "";
+    c->line = st ? st->loc.line : 0;
+    c->names = calloc((size_t)g->n, sizeof *c->names);
+    c->vertices = calloc((size_t)g->n_vertices + 1, sizeof *c->vertices);
+    log->n_coupled++;
+    if (!c->names || !c->vertices) {
+        ectx_oom(E);
+        return;
+    }
+    for (int i = 0; i < g->n; i++)
+        if ((c->names[c->n] = estrdup(E, g->v[i]->name)))
+            c->n++;
+    for (int i = 0; i < g->n_vertices; i++)
+        if ((c->vertices[c->n_vertices] = estrdup(E, g->vertices[i]->name)))
+            c->n_vertices++;
+}
+
+/* The coupled group of L: L and every layer whose units meet L's in an add, average or multiply
+ * vertex, transitively. Returns the count (g->v and g->vertices owned by the caller), or -1
+ * after reporting. */
 static int coupled_group(ectx *E, const ir_stmt *st, layer *L, group *g)
 {
     if (!ENSURE(E, g->v, g->n, g->cap))
@@ -185,6 +230,8 @@ static int coupled_group(ectx *E, const ir_stmt *st, layer *L, group *g)
         diag_note(E->d, st->name_loc, "'%s' is coupled with %s (their units meet in an "
                   "element-wise vertex): they change together", L->name, names);
     }
+    if (g->n > 1)
+        log_group(E, g);
     return g->n;
 }
 
@@ -305,12 +352,14 @@ void do_widen(ectx *E, const ir_stmt *st)
     int nt = ng < 0 ? -1 : collect_group_targets(E, g.v, ng, "widening", &tg);
     if (nt < 0) {
         free(g.v);
+        free(g.vertices);
         return;
     }
     if (!E->wmode) {   /* shapes alone: no unit map, whose size is the layer's */
         apply_group_unit_map(E, g.v, ng, &u, tg, nt, EDIT_WIDENED);
         free(tg);
         free(g.v);
+        free(g.vertices);
         return;
     }
     u.src = malloc((size_t)nn * sizeof *u.src);
@@ -337,6 +386,7 @@ void do_widen(ectx *E, const ir_stmt *st)
     free(u.scale);
     free(tg);
     free(g.v);
+    free(g.vertices);
 }
 
 /* ---- narrow ------------------------------------------------------------------------------- */
@@ -490,6 +540,7 @@ void do_narrow(ectx *E, const ir_stmt *st)
     if (nt < 0) {
         free(drop);
         free(g.v);
+        free(g.vertices);
         return;
     }
     if (!E->wmode) {   /* shapes alone: only the width matters */
@@ -497,6 +548,7 @@ void do_narrow(ectx *E, const ir_stmt *st)
         apply_group_unit_map(E, g.v, ng, &u, tg, nt, EDIT_NARROWED);
         free(tg);
         free(g.v);
+        free(g.vertices);
         return;
     }
     if (!(st->flags & IRF_DROP)) {
@@ -509,6 +561,7 @@ void do_narrow(ectx *E, const ir_stmt *st)
                 free(drop);
                 free(tg);
                 free(g.v);
+                free(g.vertices);
                 ectx_oom(E);
                 return;
             }
@@ -550,4 +603,5 @@ void do_narrow(ectx *E, const ir_stmt *st)
     free(drop);
     free(tg);
     free(g.v);
+    free(g.vertices);
 }

@@ -111,7 +111,7 @@ enum {
                                  * not differentiable (backward leaves din untouched); n_in is
                                  * the vocabulary, not the input's size */
     LT_PASS_THROUGH = 1u << 7,  /* activation, dropout: the same features out as in */
-    LT_ELEMENTWISE = 1u << 8,   /* add, average: element-wise over inputs of one size */
+    LT_ELEMENTWISE = 1u << 8,   /* add, average, multiply: element-wise over inputs of one size */
     LT_CONCAT = 1u << 9,        /* merge: its inputs' features side by side, in input order */
     LT_STOCHASTIC = 1u << 10,   /* dropout: random in training; frozen, it runs as in inference
                                  * (the identity) */
@@ -227,7 +227,7 @@ void layer_set_forget_gate_bias(const layer *L, const param_spec *ps, tensor *t)
 /* The registry: adding a type is one file plus one line here. */
 #define LAYER_TYPES(X) \
     X(dense) X(output) X(lstm) X(graves_lstm) X(rnn_output) X(activation) X(dropout) \
-    X(embedding) X(merge) X(add) X(average) X(conv2d) X(depthwise_conv2d) X(separable_conv2d) \
+    X(embedding) X(merge) X(add) X(average) X(multiply) X(conv2d) X(depthwise_conv2d) X(separable_conv2d) \
     X(batch_norm) X(global_pooling) X(subsampling) X(zero_padding) X(cropping) X(upsampling) \
     X(flatten)
 

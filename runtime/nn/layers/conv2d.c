@@ -61,8 +61,10 @@ static bool conv2d_refuse_units(const layer *L, char *why, size_t why_len)
     int64_t groups = conv_layer_int(L, &conv_opt_groups);
     if (groups == 1)
         return false;
-    layer_msg(why, why_len, "its %lld channel groups tie each channel to a group",
-              (long long)groups);
+    layer_msg(why, why_len, "its %lld channel groups (%lld in, %lld out each) must change alike, "
+              "keeping both counts divisible by %lld; widen and narrow do not split channels "
+              "among groups", (long long)groups, (long long)(L->n_in / groups),
+              (long long)(L->n_out / groups), (long long)groups);
     return true;
 }
 

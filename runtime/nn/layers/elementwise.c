@@ -1,5 +1,5 @@
-/* elementwise.c: shape inference, forward and backward shared by the add and average
- * vertices (element-wise sums of same-shaped inputs). */
+/* elementwise.c: shape inference shared by the add, average and multiply vertices, forward and
+ * backward of the sums (add, average). */
 #include "runtime/nn/layers/elementwise.h"
 
 #include <stdio.h>
@@ -27,13 +27,15 @@ int elementwise_infer(const char *what, layer *L, const act_shape *in, int n_in,
         size_t used = 0;
         sizes[0] = '\0';
         for (int i = 0; i < n_in && used < sizeof sizes; i++) {
-            int w = snprintf(sizes + used, sizeof sizes - used, "%s%lld", i ? ", " : "",
-                             (long long)in[i].size);
+            char one[64];
+            int w = snprintf(sizes + used, sizeof sizes - used, "%s%s", i ? ", " : "",
+                             act_shape_text(&in[i], one, sizeof one));
             if (w < 0)
                 break;
             used += (size_t)w;
         }
-        return layer_msg(msg, msg_len, "%s needs inputs of equal size, got sizes %s", what, sizes);
+        return layer_msg(msg, msg_len, "%s needs inputs of equal size, got sizes %s%s", what,
+                         sizes, in[0].kind == SHAPE_CNN ? " (C x H x W)" : "");
     }
     L->n_in = 0;
     L->n_out = in[0].size;

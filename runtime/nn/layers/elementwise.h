@@ -1,5 +1,5 @@
-/* elementwise.h: shape inference shared by the add and average vertices; internal to
- * runtime/layer_add.c and runtime/layer_average.c. */
+/* elementwise.h: shape inference shared by the add, average and multiply vertices, and the
+ * sums of add and average; internal to runtime/nn/layers/. */
 #ifndef SURGERY_LAYER_ELEMENTWISE_H
 #define SURGERY_LAYER_ELEMENTWISE_H
 
