@@ -67,8 +67,9 @@ int conv_layer_geom(layer *L, const char *type_name, const act_shape *in, int n_
                          "width]; its input is %s [batch, %lld]", type_name,
                          shape_kind_name(in[0].kind), (long long)in[0].size);
     if (L->n_in_given && L->n_in != in[0].c)
-        return layer_msg(msg, msg_len, "expects %lld input channels (n_in), its input gives %lld "
-                         "(%lld x %lld x %lld)", (long long)L->n_in, (long long)in[0].c,
+        return layer_msg(msg, msg_len, "expects %lld input channels (n_in), '%s' gives %lld "
+                         "(%lld x %lld x %lld, C x H x W)", (long long)L->n_in,
+                         L->n_inputs > 0 ? L->inputs[0] : "its input", (long long)in[0].c,
                          (long long)in[0].c, (long long)in[0].h, (long long)in[0].w);
     L->n_in = in[0].c;
     int64_t k[2], s[2], d[2], pad[PADDING_VALUES];
