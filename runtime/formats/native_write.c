@@ -106,6 +106,11 @@ static void emit_layer(emitter *em, const layer *L)
         emit_value(em, (*o)->name);
         emit_option(em, *o, L);
     }
+    if (L->type->flags & LT_VERTEX) {   /* no parameters: no training settings (and the
+                                         * reader takes none for a vertex) */
+        yo_map_end(em);
+        return;
+    }
     conf_arg *opts = NULL;
     int n = train_conf_to_options(&L->train, ~0u, &opts);
     emit_options(em, opts, n);

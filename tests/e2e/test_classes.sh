@@ -2,7 +2,7 @@
 # test_classes.sh: the class names of images() data (its folder names) are stored with a model
 # fitted on it, survive edits that leave the output layer alone, are dropped when the output is
 # replaced, are checked against the output's units when read, and `predict --classes` prints
-# each example's class index and name.
+# each example's class index and name; a model with vertices fitted under fine_tune reads back.
 # Usage: test_classes.sh SURGERY
 set -u
 NAME=test_classes
@@ -53,4 +53,17 @@ expect_in "$TMP/err" "--classes writes CSV" "the refusal says why"
 sed 's/^classes: .*/classes: [a, b]/' "$TMP/trained/base.yaml" >"$TMP/trained/wrong.yaml"
 expect_status 1 "a wrong number of names" "$BIN" summary "$TMP/trained/wrong.yaml"
 expect_in "$TMP/err" "'classes' names 2 classes, but the output 'predictions' has 5 units" "the count is checked"
+# a model with vertices (concatenations, a product) and clip(0, 6), fitted under fine_tune,
+# saves a file that reads back: vertices carry no training settings
+cp "$ROOT/examples/digits_images/dense_base.yaml" "$TMP/dense.yaml"
+cat >"$TMP/dense.surgery" <<END
+base "dense.yaml"
+fine_tune { updater = adam(learning_rate = 1e-2)  seed = 5 }
+data train = images("$IMAGES/0to4/train/") { channels = 1  batch = 32  limit = 64 }
+fit train epochs 1
+save "dense/model.yaml"
+END
+expect_status 0 "fit a model with vertices" "$BIN" run -q "$TMP/dense.surgery"
+expect_status 0 "read it back" "$BIN" summary "$TMP/dense/model.yaml"
+expect_in "$TMP/dense/model.yaml" "activation: clip(0, 6)" "clip is written with its bounds"
 finish
