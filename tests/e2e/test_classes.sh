@@ -10,15 +10,7 @@ NAME=test_classes
 ROOT=$(pwd)
 IMAGES=$ROOT/examples/data/digit_images
 
-cp "$ROOT/examples/digits_images/base.yaml" "$TMP/base.yaml"
-cat >"$TMP/train.surgery" <<END
-base "base.yaml"
-fine_tune { updater = adam(learning_rate = 1e-2)  seed = 3 }
-data train = images("$IMAGES/0to4/train/") { channels = 1  batch = 32  limit = 100 }
-fit train epochs 1
-save "trained/base.yaml"
-END
-expect_status 0 "fit on images" "$BIN" run -q "$TMP/train.surgery"
+train_digit_cnn 100
 expect_in "$TMP/trained/base.yaml" 'classes: ["0", "1", "2", "3", "4"]' "the folder names are stored"
 
 cat >"$TMP/widen.surgery" <<END
