@@ -46,7 +46,7 @@ static int64_t plane_rows(const layer *C)
 static bool follow_through(ectx *E, layer *C, int64_t offset, int64_t rows, const char *what,
                            const char *origin, int depth, tlist *out)
 {
-    const unit_layout *ul = C->type->units;
+    const unit_layout *ul = layer_units(C);
     if (ul->n_follow > 0) {
         if (!ENSURE(E, out->v, out->n, out->cap))
             return false;
@@ -69,7 +69,7 @@ static bool collect_rec(ectx *E, const char *name, int64_t offset, int64_t rows,
         for (int k = 0; k < C->n_inputs; k++) {
             if (strcmp(C->inputs[k], name))
                 continue;
-            const unit_layout *ul = C->type->units;
+            const unit_layout *ul = layer_units(C);
             const int64_t plane = plane_rows(C);
             const int64_t at = offset * plane, per = rows * plane;
             if (ul && ul->flow == UNITS_FOLLOW) {

@@ -215,7 +215,7 @@ static int64_t channels_rec(const ectx *E, const char *name, int depth)
     layer *L = model_find_layer(m, name);
     if (!L)
         return -1;
-    const unit_layout *ul = L->type->units;
+    const unit_layout *ul = layer_units(L);
     if (ul && ul->flow == UNITS_FOLLOW) {   /* batch norm, depthwise: a multiple of the input's */
         int64_t c = L->n_inputs > 0 ? channels_rec(E, L->inputs[0], depth + 1) : -1;
         return c < 0 ? -1 : c * (ul->multiplier ? ul->multiplier(L) : 1);

@@ -155,7 +155,7 @@ static int64_t flow_size(ectx *E, fsz *memo, int id, int *cause)
         s = L->out_shape.size > 0 ? L->out_shape.size : -1;
         /* channels edits reach these: their sizes are shape inference's to tell */
         if ((L->type->flags & LT_CHANNELS_THROUGH) ||
-            (L->type->units && L->type->units->flow == UNITS_FOLLOW))
+            (layer_units(L) && layer_units(L)->flow == UNITS_FOLLOW))   /* batch norm, depthwise */
             s = -1;
         break;
     }

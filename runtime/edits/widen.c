@@ -20,9 +20,12 @@ static bool widenable_type(const layer_type *t)
     return (t->flags & LT_WIDENABLE) && t->units;
 }
 
+/* A layer whose own units widen and narrow change (not one whose channels follow its input's,
+ * such as a conv2d with one group per input channel). */
 static bool widenable(const layer *L)
 {
-    return widenable_type(L->type);
+    const unit_layout *ul = layer_units(L);
+    return widenable_type(L->type) && ul && ul->flow != UNITS_FOLLOW;
 }
 
 /* The widenable types for a message, "a, b and c": feed-forward ones first, then recurrent
@@ -44,7 +47,7 @@ static void widenable_names(char *buf, size_t len)
 static void refuse_type(ectx *E, const ir_stmt *st, const layer *L)
 {
     bool vertex = (L->type->flags & LT_VERTEX) != 0;
-    if (L->type->units && L->type->units->flow == UNITS_FOLLOW) {
+    if (layer_units(L) && layer_units(L)->flow == UNITS_FOLLOW) {   /* its input's channels */
         diag_error(E->d, st->name_loc, "%s cannot change %s layer '%s' on its own: its channels "
                    "follow its input's (%s the layer that feeds it)", ir_kind_names[st->kind],
                    L->type->name, L->name, ir_kind_names[st->kind]);
@@ -63,7 +66,7 @@ static void refuse_type(ectx *E, const ir_stmt *st, const layer *L)
 static bool refuse_units(ectx *E, const ir_stmt *st, const layer *L)
 {
     char why[200];
-    const unit_layout *ul = L->type->units;
+    const unit_layout *ul = layer_units(L);
     if (!ul->refuse || !ul->refuse(L, why, sizeof why))
         return false;
     diag_error(E->d, st->name_loc, "%s cannot change the channels of %s '%s': %s",
@@ -77,8 +80,9 @@ static bool refuse_units(ectx *E, const ir_stmt *st, const layer *L)
 /* Layers through which a layer's units reach their consumers unchanged in number. */
 static bool carries_units(const layer *C)
 {
-    if (C->type->units && C->type->units->flow == UNITS_FOLLOW)
-        return !(C->type->units->multiplier && C->type->units->multiplier(C) != 1);
+    const unit_layout *ul = layer_units(C);
+    if (ul && ul->flow == UNITS_FOLLOW)
+        return !(ul->multiplier && ul->multiplier(C) != 1);
     return (C->type->flags & LT_PASS_THROUGH) ||
            ((C->type->flags & LT_CHANNELS_THROUGH) && !C->type->param_specs);
 }
@@ -150,7 +154,7 @@ static bool couple_from(ectx *E, const ir_stmt *st, const char *name, group *g, 
                 continue;
             char why[200];
             if (!P || !widenable(P) ||
-                (P->type->units->refuse && P->type->units->refuse(P, why, sizeof why))) {
+                (layer_units(P)->refuse && layer_units(P)->refuse(P, why, sizeof why))) {
                 const char *what = model_input_index(m, at) >= 0 ? "is a model input, whose "
                                    "channels are fixed" : "cannot be widened or narrowed";
                 diag_error(E->d, st->name_loc, "%s '%s' must change '%s' too, which meets it in "
@@ -400,7 +404,7 @@ static void unit_norms(const layer *L, double *norm)
     int cnt = L->type->param_specs(L, specs);
     for (int k = 0; k < L->n_params && k < cnt; k++) {
         const tensor *t = &L->params[k];
-        const unit_param_layout *up = unit_layout_param(L->type->units, specs[k].key);
+        const unit_param_layout *up = unit_layout_param(layer_units(L), specs[k].key);
         if (up && up->leading && t->size > 0) {    /* a filter: its whole slice */
             const int64_t slice = t->size / n;
             for (int64_t j = 0; j < n; j++)

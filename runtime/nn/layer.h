@@ -178,6 +178,9 @@ typedef struct unit_layout {
     /* Why widen and narrow cannot change this layer's units now (NULL: they can, or the type
      * is not widenable): e.g. a grouped convolution. Writes a reason and returns true. */
     bool (*refuse)(const layer *L, char *why, size_t why_len);
+    /* UNITS_FOLLOW: after the edits changed L's widths, sets the options that follow them (a
+     * depthwise conv2d's groups, which stay its input channels); NULL: none. */
+    void (*resized)(layer *L);
 } unit_layout;
 
 /* Net2DeeperNet: how a layer of this type is built as the identity after another one. */
@@ -214,10 +217,15 @@ typedef struct layer_type {
     /* Where the units sit in the parameters (NULL: no units edits can move); with LT_WIDENABLE
      * widen and narrow apply to it. */
     const unit_layout *units;
+    /* The layout of a layer whose options decide it (a conv2d with one group per input channel
+     * is a depthwise convolution, whose channels follow its input's); NULL: always `units`. */
+    const unit_layout *(*units_of)(const layer *L);
     /* NULL: deepen does not build this type. */
     const deepen_spec *deepen;
 } layer_type;
 
+/* The unit layout of L: its type's units_of(L), else its type's units (NULL: none). */
+const unit_layout *layer_units(const layer *L);
 /* The entry of `units` for a parameter key, or NULL (also for u NULL). */
 const unit_param_layout *unit_layout_param(const unit_layout *u, const char *key);
 /* DL4J's LSTM forget-gate bias: when ps is a bias whose unit layout names a forget-gate block,

@@ -14,6 +14,7 @@
 #include "runtime/script/ir.h"
 #include "runtime/edits/edit.h"
 #include "runtime/nn/init.h"
+#include "runtime/nn/layer_options.h"
 #include "runtime/graph/model.h"
 #include "runtime/formats/format.h"
 #include "runtime/formats/weights_store.h"
@@ -552,7 +553,7 @@ Test(edit, widen_then_narrow_back_is_identity)
 
 /* The fixtures that hold, between them, a layer of every widenable type. */
 static const char *const te_unit_fixtures[] = {"mlp", "tanh", "embed", "lstm", "graves", "merge",
-                                               "conv", "resid", "cat"};
+                                               "conv", "resid", "cat", "mobile"};
 #define TE_N_UNIT_FIXTURES (int)(sizeof te_unit_fixtures / sizeof te_unit_fixtures[0])
 
 static bool te_widenable(const layer_type *t)
@@ -802,6 +803,29 @@ Test(edit, conv_multiply_couples_its_inputs)
      * do not reach the output */
     cr_expect_lt(te_output_diff("cat", "widen \"g\" by 2", NULL, te_random_batch_norm),
                  TE_EXACT);
+}
+
+/* A conv2d of one group per input channel is a depthwise convolution: its filters, biases,
+ * outputs and groups follow its input's channels, and net2net through it keeps the outputs. */
+Test(edit, conv_depthwise_conv2d_follows_its_input)
+{
+    model *m = te_load("mobile", true);
+    te_apply(m, "mobile", "widen \"c0\" by 2");
+    layer *dw = model_find_layer(m, "dw");
+    double g;
+    layer_option_get_values(layer_option_find(dw->type, "groups"), dw, &g);
+    cr_expect_eq(dw->n_in, 6);
+    cr_expect_eq(dw->n_out, 12);
+    cr_expect_eq(g, 6.0);
+    cr_expect_eq(model_find_layer(m, "pw")->n_in, 12);
+    cr_expect_eq(te_param(m, "dw", "W")->shape[0], 12);
+    model_free(m);
+    cr_expect_lt(te_output_diff("mobile", "widen \"c0\" by 3 { method = net2net }", NULL, NULL),
+                 TE_EXACT);
+    /* preserve: the new channels' filters in dw are drawn, pw's rows for them are zero */
+    cr_expect_lt(te_output_diff("mobile", "widen \"c0\" by 2", NULL, NULL), TE_EXACT);
+    cr_expect_eq(te_errors("mobile", false, "widen \"dw\" by 1", "its channels follow its "
+                           "input's"), 1);
 }
 
 /* Grouped convolutions refuse to move channels, as the widened layer and as a consumer. */
