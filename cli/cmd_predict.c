@@ -18,7 +18,7 @@ static void predict_usage(FILE *out)
 {
     fprintf(out,
             "usage: surgery predict MODEL.yaml --input X [-o Y] [--header N] [--output NAME]\n"
-            "                       [--color=WHEN]\n"
+            "                       [--classes] [--color=WHEN]\n"
             "\n"
             "Runs the model (with its weights; a model without `weights:` is initialised from its\n"
             "seed) on X and writes the activations of its output. The model's normaliser, when it\n"
@@ -41,6 +41,10 @@ static void predict_usage(FILE *out)
             "  -o Y             the output file, .npy or .csv, written atomically\n"
             "  --header N       lines to skip at the top of a CSV input (default 0)\n"
             "  --output NAME    which of the model's outputs to write (default: the first)\n"
+            "  --classes        write the predicted class (the largest output) instead of the\n"
+            "                   outputs, as CSV: the class index, then its name when the model\n"
+            "                   keeps class names (a fit on images() data stores the folder\n"
+            "                   names); recurrent: example index, step index, class, name\n"
             "  --color=WHEN     colour diagnostics: auto (default), always, never\n"
             "\n"
             "exit status: 0 success, 1 errors in the model or the input data, 2 bad usage or an\n"
@@ -69,6 +73,7 @@ static int swap01(const tensor *src, tensor *dst)
 typedef struct predict_args {
     const char *model, *input, *output, *out_name;
     int header;
+    bool classes;
     diag_color_mode color;
 } predict_args;
 
@@ -107,6 +112,9 @@ static int parse_args(int argc, char **argv, predict_args *a)
             }
             a->header = (int)n;
             continue;
+        } else if (!strcmp(s, "--classes")) {
+            a->classes = true;
+            continue;
         } else if (s[0] == '-' && s[1]) {
             fprintf(stderr, "surgery predict: error: unknown option '%s'\n", s);
             return EXIT_USAGE;
@@ -141,6 +149,11 @@ static int parse_args(int argc, char **argv, predict_args *a)
     }
     if (a->output && strcmp(ext_of(a->output), ".npy") && strcmp(ext_of(a->output), ".csv")) {
         fprintf(stderr, "surgery predict: error: -o %s: expected a .npy or .csv file name\n", a->output);
+        return EXIT_USAGE;
+    }
+    if (a->classes && a->output && strcmp(ext_of(a->output), ".csv")) {
+        fprintf(stderr, "surgery predict: error: --classes writes CSV; -o %s is not a .csv file\n",
+                a->output);
         return EXIT_USAGE;
     }
     const char *files[2] = {a->model, a->input};
@@ -233,8 +246,53 @@ static void normalise(const normalizer *nz, tensor *x)
     }
 }
 
-/* Writes y (FF [B, K]; sequences batch-first [B, T, K]) to path or stdout. */
-static int write_output(const char *path, const tensor *y, bool seq, bool single_seq)
+/* A CSV field: as it is, or double-quoted (quotes doubled) when it holds a comma, a quote or a
+ * line break. */
+static void csv_field(FILE *fp, const char *s)
+{
+    if (!strpbrk(s, ",\"\r\n")) {
+        fputs(s, fp);
+        return;
+    }
+    fputc('"', fp);
+    for (; *s; s++) {
+        if (*s == '"')
+            fputc('"', fp);
+        fputc(*s, fp);
+    }
+    fputc('"', fp);
+}
+
+/* The class of each row of y (FF [B, K]; sequences [B, T, K]): the index of its largest output
+ * (the first of equals), then its name when names is not NULL; sequences prefixed by example
+ * and step. Returns 0, or -1 when a write failed. */
+static int write_classes(FILE *fp, const tensor *y, bool seq, const char *const *names)
+{
+    const int64_t K = y->shape[y->ndim - 1];
+    const int64_t T = seq ? y->shape[1] : 1;
+    const int64_t rows = K > 0 ? y->size / K : 0;
+    for (int64_t r = 0; r < rows; r++) {
+        const float *v = y->data + r * K;
+        int64_t best = 0;
+        for (int64_t k = 1; k < K; k++)
+            if (v[k] > v[best])
+                best = k;
+        if (seq)
+            fprintf(fp, "%lld,%lld,", (long long)(r / T), (long long)(r % T));
+        fprintf(fp, "%lld", (long long)best);
+        if (names) {
+            fputc(',', fp);
+            csv_field(fp, names[best]);
+        }
+        fputc('\n', fp);
+    }
+    return ferror(fp) ? -1 : 0;
+}
+
+/* Writes y (FF [B, K]; sequences batch-first [B, T, K]) to path or stdout: its values, or with
+ * classes set, the class of each row (write_classes; names may be NULL). */
+static int write_output(const char *path, const tensor *y, bool seq, bool single_seq,
+                        bool classes, const char *const *names)
 {
     char err[1024];
     atomic_file af = {0};
@@ -248,7 +306,11 @@ static int write_output(const char *path, const tensor *y, bool seq, bool single
     }
     bool npy = path && !strcmp(ext_of(path), ".npy");
     int rc;
-    if (npy) {
+    if (classes) {
+        rc = write_classes(fp, y, seq, names);
+        if (rc)
+            snprintf(err, sizeof err, "write failed: %s", strerror(errno));
+    } else if (npy) {
         tensor view = *y;
         view.borrowed = true;
         if (seq && single_seq) {     /* [1, T, K] -> [T, K] */
@@ -348,7 +410,10 @@ int cmd_predict(int argc, char **argv)
         }
         o = &y;
     }
-    status = write_output(a.output, o, seq, single_seq);
+    /* the class names describe the first output */
+    const char *const *names = out_idx == 0 && model_classes_layer(m)
+                                   ? (const char *const *)m->classes : NULL;
+    status = write_output(a.output, o, seq, single_seq, a.classes, names);
 done:
     if (outs && m)
         for (int j = 0; j < m->n_outputs; j++)

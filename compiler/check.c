@@ -48,7 +48,17 @@ static void check_data(const ir_script *s, const model *m, diag_ctx *d)
             const model_input *in = &m->inputs[0];
             int64_t want = in->kind == INPUT_CONVOLUTIONAL ? in->h * in->w * in->c : in->size;
             bool rnn = in->kind == INPUT_RECURRENT;
-            if (info.sequence != rnn) {
+            bool image = info.channels > 0 && in->kind == INPUT_CONVOLUTIONAL;
+            if (image && (info.channels != in->c || info.height != in->h || info.width != in->w)) {
+                char got[64], exp[64];
+                act_shape g = act_shape_cnn(info.channels, info.height, info.width);
+                act_shape e = act_shape_cnn(in->c, in->h, in->w);
+                diag_error(d, st->loc, "data '%s' gives %s images (C x H x W), but the model's "
+                           "input '%s' expects %s", st->name, act_shape_text(&g, got, sizeof got),
+                           in->name, act_shape_text(&e, exp, sizeof exp));
+                if (in->loc.line > 0)
+                    diag_note(d, in->loc, "'%s' is defined here", in->name);
+            } else if (info.sequence != rnn) {
                 diag_error(d, st->loc, "data '%s' is %s, but the model's input '%s' is %s",
                            st->name, info.sequence ? "a sequence source" : "not a sequence source",
                            in->name, rnn ? "recurrent" : "not recurrent");

@@ -208,6 +208,23 @@ void plan_print(FILE *out, const char *script, const model *before, const model 
                 cells[i][C_AFTER], w[C_PB], cells[i][C_PB], w[C_PA], cells[i][C_PA], on,
                 rows[i].state_text, *on ? "\033[0m" : "");
     }
+    if (log && log->n_coupled > 0) {
+        /* what else each widen or narrow changed: its coupled group */
+        fprintf(out, "\n  coupled channels (changed together):\n");
+        for (int i = 0; i < log->n_coupled; i++) {
+            const edit_coupled *c = &log->coupled[i];
+            fprintf(out, "    line %d  %s \"%s\":  ", c->line, c->what, c->n ? c->names[0] : "");
+            for (int k = 0; k < c->n; k++)
+                fprintf(out, "%s%s", k ? ", " : "", c->names[k]);
+            fprintf(out, "  (meeting in ");
+            for (int k = 0; k < c->n_vertices; k++) {
+                const layer *V = model_find_layer(after, c->vertices[k]);
+                fprintf(out, "%s%s '%s'", k ? ", " : "", V ? V->type->name : "vertex",
+                        c->vertices[k]);
+            }
+            fprintf(out, ")\n");
+        }
+    }
     totals tb = model_totals(before), ta = model_totals(after);
     char a[40], b[40];
     int tw = 13;

@@ -1,7 +1,8 @@
 #!/bin/sh
 # demo.sh: the whole product on the shipped examples: train the base models from source, show
 # a real diagnostic, plan and run the transfer, widen a trained LSTM with its outputs unchanged,
-# train small convolutional networks, and the transfer flow on a CNN read from PNG images.
+# train small convolutional networks, the transfer flow on a CNN read from PNG images, and
+# net2net widening through concatenations and a multiply gate.
 set -eu
 SURGERY=$(cd "$(dirname "$1")" && pwd)/$(basename "$1")
 cd "$(dirname "$0")"
@@ -82,12 +83,24 @@ step "12. Digits as PNG images: the transfer flow on the CNN (frozen convolution
 run plan digits_images/transfer.surgery
 run run digits_images/transfer.surgery
 run summary digits_images/out/digits_images_transfer.yaml
+run predict digits_images/out/digits_images_transfer.yaml --input digits_images/sample_5to9.csv --classes
 
 step "13. Digits as PNG images: net2net widening of a convolutional layer (the accuracy stays the same)"
 run plan digits_images/widen.surgery
 run run digits_images/widen.surgery
 
-step "14. A model from elsewhere: a PyTorch MLP exported to ONNX, widened, saved as surgery's own format"
+step "14. Digits as PNG images: concatenations (DenseNet, SqueezeNet), a multiply gate and clip(0, 6)"
+run run digits_images/dense_train.surgery
+printf '\n(the saved model keeps the class folders'"'"' names: predict prints each class beside its index)\n'
+run predict digits_images/out/digits_dense.yaml --input digits_images/sample_0to4.csv --classes
+printf '\n(net2net through the concatenations; widening c2 changes g too, coupled by the product)\n'
+run plan digits_images/dense_widen.surgery
+run run digits_images/dense_widen.surgery
+run predict digits_images/out/digits_dense.yaml --input digits_images/sample_0to4.csv -o digits_images/out/before.csv
+run predict digits_images/out/digits_dense_widened.yaml --input digits_images/sample_0to4.csv -o digits_images/out/after.csv
+same_outputs digits_images/out/before.csv digits_images/out/after.csv
+
+step "15. A model from elsewhere: a PyTorch MLP exported to ONNX, widened, saved as surgery's own format"
 run summary onnx/mlp.onnx
 run run onnx/widen.surgery
 run predict onnx/mlp.onnx --input onnx/sample.csv -o onnx/out/before.csv

@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 """gen_golden_pool.py: writes the reference forward and backward numbers of
 tests/unit/nn/test_pool_torch.c (max and avg subsampling, global pooling, batch normalisation
-and the activations relu6, hardtanh, swish) computed with PyTorch in
+and the activations relu6, hardtanh, swish, clip) computed with PyTorch in
 float64 from float32 inputs, into tests/data/pool/*.txt.
 
 File format (tools/gen_golden_lstm.py's write_fixture, as tests/unit/nn/lstm_fixture.h reads it):
@@ -140,6 +140,15 @@ def activation(name, fn):
     write(name, [("x", x), ("y", y), ("dy", dy), ("dx", dx)])
 
 
+def clip(name, lo, hi):
+    """torch.clamp(x, lo, hi), the points kept away from the bounds (where the derivative
+    jumps); the bounds written as "lo" and "hi"."""
+    x = f32(rng.uniform(-8, 8, (4, 6)))
+    x[(np.abs(x - lo) < 0.05) | (np.abs(x - hi) < 0.05)] = 0.3
+    y, dy, dx = run(lambda z: torch.clamp(z, lo, hi), x)
+    write(name, [("lo", lo), ("hi", hi), ("x", x), ("y", y), ("dy", dy), ("dx", dx)])
+
+
 def main():
     pool_case("max_k3_s2_p1", "max", [3, 3], [2, 2], [1, 1, 1, 1])
     pool_case("max_asym_k2x3", "max", [2, 3], [2, 1], [0, 1, 1, 2])
@@ -161,6 +170,7 @@ def main():
     activation("act_relu6", F.relu6)
     activation("act_hardtanh", F.hardtanh)
     activation("act_swish", F.silu)
+    clip("act_clip", -2.5, 4.0)
 
 
 if __name__ == "__main__":

@@ -1,5 +1,6 @@
 /* consumers.c: the parameterised layers that see a node's features (through pass-through layers,
- * merges and element-wise vertices), with the offset of those features in their input. */
+ * merges and element-wise vertices), with the offset of those features in their input (a merge
+ * of convolutional inputs: of its channels, DenseNet's and SqueezeNet's concatenations). */
 #include <assert.h>
 #include <inttypes.h>
 #include <stdio.h>
@@ -13,7 +14,7 @@
 typedef struct tlist {
     row_target *v;
     int n, cap;
-    row_target *elem;     /* add/average vertices reached: (vertex, slot offset) per slot */
+    row_target *elem;     /* add/average/multiply vertices reached: (vertex, slot offset) per slot */
     int *elem_slot;
     int n_elem, cap_elem, cap_slot;
 } tlist;
@@ -45,7 +46,7 @@ static int64_t plane_rows(const layer *C)
 static bool follow_through(ectx *E, layer *C, int64_t offset, int64_t rows, const char *what,
                            const char *origin, int depth, tlist *out)
 {
-    const unit_layout *ul = C->type->units;
+    const unit_layout *ul = layer_units(C);
     if (ul->n_follow > 0) {
         if (!ENSURE(E, out->v, out->n, out->cap))
             return false;
@@ -68,7 +69,7 @@ static bool collect_rec(ectx *E, const char *name, int64_t offset, int64_t rows,
         for (int k = 0; k < C->n_inputs; k++) {
             if (strcmp(C->inputs[k], name))
                 continue;
-            const unit_layout *ul = C->type->units;
+            const unit_layout *ul = layer_units(C);
             const int64_t plane = plane_rows(C);
             const int64_t at = offset * plane, per = rows * plane;
             if (ul && ul->flow == UNITS_FOLLOW) {
@@ -85,14 +86,6 @@ static bool collect_rec(ectx *E, const char *name, int64_t offset, int64_t rows,
             if (ck == NK_PARAM && ul && ul->refuse && ul->refuse(C, why, sizeof why)) {
                 diag_error(E->d, ectx_loc(E), "%s '%s' cannot change the input channels of %s "
                            "'%s': %s", what, origin, C->type->name, C->name, why);
-                note_defined(E, C);
-                ok = false;
-                continue;
-            }
-            if (ck == NK_MERGE && C->out_shape.kind == SHAPE_CNN) {
-                diag_error(E->d, ectx_loc(E), "%s '%s' cannot be carried into merge '%s': the "
-                           "channel offsets of a merge of convolutional inputs are not mapped",
-                           what, origin, C->name);
                 note_defined(E, C);
                 ok = false;
                 continue;
@@ -116,9 +109,12 @@ static bool collect_rec(ectx *E, const char *name, int64_t offset, int64_t rows,
                 ok = collect_rec(E, C->name, at, per, what, origin, depth + 1, out) && ok;
                 break;
             case NK_MERGE: {
+                /* the rows of the earlier inputs come first: their features, or for a
+                 * merge of convolutional inputs their channels */
+                const bool cnn = C->out_shape.kind == SHAPE_CNN;
                 int64_t off = at;
                 for (int j = 0; j < k; j++) {
-                    int64_t s = node_size(E, C->inputs[j]);
+                    int64_t s = cnn ? node_channels(E, C->inputs[j]) : node_size(E, C->inputs[j]);
                     if (s < 0) {
                         diag_error(E->d, ectx_loc(E), "%s '%s': the size of '%s', an earlier "
                                    "input of merge '%s', is unknown", what, origin,
@@ -152,7 +148,7 @@ static bool collect_rec(ectx *E, const char *name, int64_t offset, int64_t rows,
     return ok;
 }
 
-/* Whether every input slot of the add/average vertex V has been reached, once each, at one
+/* Whether every input slot of the add/average/multiply vertex V has been reached, once each, at one
  * offset (returned in *off). */
 static bool elem_complete(const tlist *t, const layer *V, int64_t *off, int64_t *rows,
                           bool *oom)
@@ -193,7 +189,7 @@ static void drop_elem(tlist *t, const layer *V)
     t->n_elem = w;
 }
 
-/* An add/average vertex passes the change on when every one of its inputs changes the same
+/* An add/average/multiply vertex passes the change on when every one of its inputs changes the same
  * way (at the same offset); otherwise its inputs would disagree. Vertices are resolved as they
  * become complete (one may complete another); the rest are reported, once each. */
 static bool resolve_elems(ectx *E, const char *what, const char *origin, tlist *t)

@@ -204,6 +204,46 @@ int64_t node_size(const ectx *E, const char *name)
     return size_rec(E, name, 0);
 }
 
+static int64_t channels_rec(const ectx *E, const char *name, int depth)
+{
+    const model *m = E->m;
+    if (depth > m->n_layers + 1)
+        return -1;
+    int ii = model_input_index(m, name);
+    if (ii >= 0)
+        return m->inputs[ii].kind == INPUT_CONVOLUTIONAL ? m->inputs[ii].c : -1;
+    layer *L = model_find_layer(m, name);
+    if (!L)
+        return -1;
+    const unit_layout *ul = layer_units(L);
+    if (ul && ul->flow == UNITS_FOLLOW) {   /* batch norm, depthwise: a multiple of the input's */
+        int64_t c = L->n_inputs > 0 ? channels_rec(E, L->inputs[0], depth + 1) : -1;
+        return c < 0 ? -1 : c * (ul->multiplier ? ul->multiplier(L) : 1);
+    }
+    node_kind k = type_node_kind(L->type);
+    if (k == NK_PARAM && (L->type->flags & LT_CHANNELS_IN))
+        return L->n_out > 0 ? L->n_out : -1;
+    if (k == NK_MERGE) {
+        int64_t total = 0;
+        for (int i = 0; i < L->n_inputs; i++) {
+            int64_t c = channels_rec(E, L->inputs[i], depth + 1);
+            if (c < 0)
+                return -1;
+            total += c;
+        }
+        return L->n_inputs > 0 ? total : -1;
+    }
+    if (k == NK_PASS || k == NK_ELEM ||
+        ((L->type->flags & LT_CHANNELS_THROUGH) && !L->type->param_specs))
+        return L->n_inputs > 0 ? channels_rec(E, L->inputs[0], depth + 1) : -1;
+    return L->out_shape.kind == SHAPE_CNN ? L->out_shape.c : -1;
+}
+
+int64_t node_channels(const ectx *E, const char *name)
+{
+    return channels_rec(E, name, 0);
+}
+
 /* ---- per-layer bookkeeping ---------------------------------------------------------------- */
 
 linfo *linfo_find(const ectx *E, const layer *L)
@@ -516,6 +556,11 @@ void edit_log_free(edit_log *log)
         free_strs(log->removed[i].inputs, log->removed[i].n_inputs);
     }
     free(log->removed);
+    for (int i = 0; i < log->n_coupled; i++) {
+        free_strs(log->coupled[i].names, log->coupled[i].n);
+        free_strs(log->coupled[i].vertices, log->coupled[i].n_vertices);
+    }
+    free(log->coupled);
     free(log);
 }
 

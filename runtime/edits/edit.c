@@ -155,7 +155,7 @@ static int64_t flow_size(ectx *E, fsz *memo, int id, int *cause)
         s = L->out_shape.size > 0 ? L->out_shape.size : -1;
         /* channels edits reach these: their sizes are shape inference's to tell */
         if ((L->type->flags & LT_CHANNELS_THROUGH) ||
-            (L->type->units && L->type->units->flow == UNITS_FOLLOW))
+            (layer_units(L) && layer_units(L)->flow == UNITS_FOLLOW))   /* batch norm, depthwise */
             s = -1;
         break;
     }
@@ -164,6 +164,24 @@ static int64_t flow_size(ectx *E, fsz *memo, int id, int *cause)
     f->state = 2;
     *cause = c;
     return s;
+}
+
+/* " (C x H x W text, C x H x W)" when node `name` emits `flow` features as a convolutional
+ * shape, else "". Returns buf. */
+static const char *cnn_shape_note(const ectx *E, const char *name, int64_t flow, char *buf,
+                                  size_t n)
+{
+    buf[0] = '\0';
+    const layer *P = model_find_layer(E->m, name);
+    int ii = P ? -1 : model_input_index(E->m, name);
+    act_shape s = P ? P->out_shape : (act_shape){0};
+    if (ii >= 0 && E->m->inputs[ii].kind == INPUT_CONVOLUTIONAL)
+        s = act_shape_cnn(E->m->inputs[ii].c, E->m->inputs[ii].h, E->m->inputs[ii].w);
+    if (s.kind == SHAPE_CNN && s.size == flow) {
+        char t[64];
+        snprintf(buf, n, " (%s, C x H x W)", act_shape_text(&s, t, sizeof t));
+    }
+    return buf;
 }
 
 /* Every parameterised layer's n_in (what its weights are shaped for) against what flows in. */
@@ -180,13 +198,15 @@ static void check_sizes(ectx *E, fsz *memo)
         if (flow < 0 || flow == L->n_in)
             continue;
         linfo *li = linfo_find(E, L);
+        char shape[96];
+        cnn_shape_note(E, L->inputs[0], flow, shape, sizeof shape);
         bool trained = !(li && li->reinit) && L->edit != EDIT_NEW && L->edit != EDIT_REPLACED;
         int nin_stmt = li ? li->nin_stmt : -1;
         if (trained && L->n_in > 0) {
             if (nin_stmt >= 0 && nin_stmt > cause) {
                 diag_error(E->d, ectx_stmt(E, nin_stmt)->loc, "n_in %" PRId64 " of '%s' disagrees "
-                           "with the %" PRId64 " features that flow into it", L->n_in, L->name,
-                           flow);
+                           "with the %" PRId64 " features that flow into it%s", L->n_in, L->name,
+                           flow, shape);
             } else if (cause >= 0) {
                 diag_error(E->d, ectx_stmt(E, cause)->loc, "this %s changes the input of '%s' "
                            "from %" PRId64 " to %" PRId64 " features: its trained weights no "
@@ -203,12 +223,12 @@ static void check_sizes(ectx *E, fsz *memo)
             const conf_arg *a = ir_opt(ns, "n_in");
             src_loc at = a && a->value && a->value->loc.line ? a->value->loc : ns->loc;
             diag_error(E->d, at, "n_in %" PRId64 " of '%s' disagrees with the %" PRId64
-                       " features that flow into it", L->n_in, L->name, flow);
+                       " features that flow into it%s", L->n_in, L->name, flow, shape);
             if (ectx_stmt(E, nin_stmt)->kind != IR_ADD)
                 note_defined(E, L);
         } else if (L->n_in_given && L->edit == EDIT_NEW) {
             diag_error(E->d, L->loc, "n_in %" PRId64 " of '%s' disagrees with the %" PRId64
-                       " features that flow into it", L->n_in, L->name, flow);
+                       " features that flow into it%s", L->n_in, L->name, flow, shape);
         } else {
             L->n_in = flow;
         }
@@ -335,6 +355,31 @@ static void blame_shape(ectx *E, fsz *memo, const graph_problem *p)
     }
 }
 
+/* An n_in against the shapes' inference: check_sizes placed it when the features flowing in
+ * were known from the edits; behind convolutional layers only shape inference knows them. */
+static graph_verdict blame_n_in(ectx *E, fsz *memo, layer *L, const graph_problem *p)
+{
+    int cause;
+    if (L->n_inputs == 1 && flow_size(E, memo, node_id(E->m, L->inputs[0]), &cause) >= 0)
+        return GRAPH_NOT_A_PROBLEM;   /* check_sizes places these */
+    char shape[80] = "";
+    if (p->in && p->n_in > 0 && p->in[0].kind == SHAPE_CNN) {
+        char t[64];
+        snprintf(shape, sizeof shape, " (%s, C x H x W)", act_shape_text(&p->in[0], t, sizeof t));
+    }
+    linfo *li = linfo_find(E, L);
+    const ir_stmt *ns = li && li->nin_stmt >= 0 ? ectx_stmt(E, li->nin_stmt) : NULL;
+    const conf_arg *a = ns ? ir_opt(ns, "n_in") : NULL;
+    src_loc at = a && a->value && a->value->loc.line ? a->value->loc
+                 : ns ? ns->loc : L->loc.line ? L->loc : ectx_loc(E);
+    diag_error(E->d, at, "n_in %lld of '%s' disagrees with the %lld features that flow into it "
+               "from '%s'%s", (long long)p->given, L->name, (long long)p->inferred,
+               L->n_inputs > 0 ? L->inputs[0] : "", shape);
+    if (!ns || ns->kind != IR_ADD)
+        note_defined(E, L);
+    return GRAPH_SAID;
+}
+
 static graph_verdict edit_blame_report(void *ctx, struct diag_ctx *d, const model *m,
                                        const graph_problem *p)
 {
@@ -347,7 +392,7 @@ static graph_verdict edit_blame_report(void *ctx, struct diag_ctx *d, const mode
     case GRAPH_ONE_INPUT_ONLY: blame_one_input(b->E, L); break;
     case GRAPH_CYCLE: blame_cycle(b->E, p); break;
     case GRAPH_SHAPE: blame_shape(b->E, b->memo, p); break;
-    case GRAPH_N_IN: return GRAPH_NOT_A_PROBLEM;   /* check_sizes places these */
+    case GRAPH_N_IN: return blame_n_in(b->E, b->memo, L, p);
     }
     return GRAPH_SAID;
 }

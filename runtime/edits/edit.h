@@ -29,10 +29,24 @@ typedef struct edit_removed {
     int stmt;                /* index of the removing statement in the script */
 } edit_removed;
 
+/* The coupled group a widen or narrow changed together: layers whose channels meet in an
+ * element-wise vertex (add, average, multiply), as the plan lists them. */
+typedef struct edit_coupled {
+    int stmt;                /* index of the widen or narrow in the script */
+    const char *what;        /* "widen" or "narrow" (static) */
+    int line;                /* its line in the script */
+    char **names;            /* the group, the layer the statement names first */
+    int n;
+    char **vertices;         /* the element-wise vertices where they meet */
+    int n_vertices;
+} edit_coupled;
+
 /* What edit_apply_log records beside the edited model. */
 typedef struct edit_log {
     edit_removed *removed;
     int n_removed;
+    edit_coupled *coupled;
+    int n_coupled;
     bool structure_ok;       /* no dangling input, cycle or missing output was found: the graph
                               * can be ordered and its shapes inferred */
 } edit_log;

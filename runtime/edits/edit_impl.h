@@ -24,8 +24,8 @@ typedef enum {
     NK_INPUT,     /* a model input */
     NK_PARAM,     /* dense, output, rnn_output, lstm, graves_lstm, embedding */
     NK_PASS,      /* activation, dropout: same features out as in */
-    NK_MERGE,     /* merge: concatenation of its inputs' features */
-    NK_ELEM,      /* add, average: element-wise, all inputs the same size */
+    NK_MERGE,     /* merge: concatenation of its inputs' features (convolutional: channels) */
+    NK_ELEM,      /* add, average, multiply: element-wise, all inputs the same size */
     NK_OTHER      /* a type the edits do not know how to see through */
 } node_kind;
 
@@ -117,6 +117,9 @@ const char *type_article(const layer_type *t);
 void join_names(char *buf, size_t len, const char *const *names, int n, const char *last_sep);    /* "a" or "an" before the type's name */
 /* Features the node emits with the current shapes; -1 when unknown. */
 int64_t node_size(const ectx *E, const char *name);
+/* Channels a convolutional node emits with the current shapes (those edits change); -1 when
+ * unknown or not convolutional. */
+int64_t node_channels(const ectx *E, const char *name);
 linfo *linfo_get(ectx *E, layer *L);             /* creates on first use */
 bool is_poisoned(const ectx *E, const char *name);
 void poison(ectx *E, const char *name);
@@ -180,21 +183,28 @@ int collect_group_targets(ectx *E, layer *const *group, int n_group, const char 
 /* Rows of C's input parameter per unit of its input (its unit layout; 1 without one). */
 static inline int64_t input_rows_per_unit(const layer *C)
 {
-    return C->type->units && C->type->units->input_rows > 0 ? C->type->units->input_rows : 1;
+    const unit_layout *ul = layer_units(C);
+    return ul && ul->input_rows > 0 ? ul->input_rows : 1;
 }
 /* The unit layout's multiplier for C (1 without one). */
 static inline int64_t unit_multiplier(const layer *C)
 {
-    return C->type->units && C->type->units->multiplier ? C->type->units->multiplier(C) : 1;
+    const unit_layout *ul = layer_units(C);
+    return ul && ul->multiplier ? ul->multiplier(C) : 1;
 }
 /* A target's widths when the edited layer gains delta units (loses, when negative): its input
  * by delta rows per unit; a follower's output as its multiplier says. */
 static inline void grow_target_widths(const row_target *t, int64_t delta)
 {
     layer *C = t->L;
+    const unit_layout *ul = layer_units(C);   /* as it was: the widths below may decide it */
+    const int64_t m = unit_multiplier(C);
     C->n_in += delta * t->rows * input_rows_per_unit(C);
-    if (t->follows)
-        C->n_out += delta * t->rows * unit_multiplier(C);
+    if (t->follows) {
+        C->n_out += delta * t->rows * m;
+        if (ul && ul->resized)
+            ul->resized(C);
+    }
 }
 
 /* ---- remap.c ---- */

@@ -200,7 +200,7 @@ static int remap_self(ectx *E, layer *L, const unit_map *u)
         const param_spec *ps = &ns[k];
         tensor *o = &old[k];
         assert(!strcmp(os[k].key, ps->key));
-        const unit_param_layout *up = unit_layout_param(L->type->units, ps->key);
+        const unit_param_layout *up = unit_layout_param(layer_units(L), ps->key);
         if (!up) {
             same[k] = true;
             continue;
@@ -422,7 +422,7 @@ static int remap_rows(ectx *E, layer *C, int64_t offset, int64_t rows_per_unit,
                       const unit_map *u)
 {
     const int64_t delta = u->n_new - u->n_old;
-    const unit_layout *ul = C->type->units;
+    const unit_layout *ul = layer_units(C);
     assert(ul && ul->input_key && ul->input_rows >= 1);
     int wi = layer_param_index(C, ul->input_key);
     assert(wi >= 0 && tensor_has_values(&C->params[wi]));
@@ -595,7 +595,7 @@ static bool follows_key(const unit_layout *ul, const char *key)
 static int remap_target(ectx *E, const row_target *t, const unit_map *u)
 {
     layer *C = t->L;
-    const unit_layout *ul = C->type->units;
+    const unit_layout *ul = layer_units(C);
     if (!t->follows && ul->input_dim == 0 && ul->n_follow == 0 && t->offset % t->rows == 0)
         return remap_rows(E, C, t->offset / t->rows, t->rows * input_rows_per_unit(C), u);
     const int64_t m = unit_multiplier(C), per = t->rows * m, off = t->offset * m;

@@ -20,9 +20,12 @@ static bool widenable_type(const layer_type *t)
     return (t->flags & LT_WIDENABLE) && t->units;
 }
 
+/* A layer whose own units widen and narrow change (not one whose channels follow its input's,
+ * such as a conv2d with one group per input channel). */
 static bool widenable(const layer *L)
 {
-    return widenable_type(L->type);
+    const unit_layout *ul = layer_units(L);
+    return widenable_type(L->type) && ul && ul->flow != UNITS_FOLLOW;
 }
 
 /* The widenable types for a message, "a, b and c": feed-forward ones first, then recurrent
@@ -44,7 +47,7 @@ static void widenable_names(char *buf, size_t len)
 static void refuse_type(ectx *E, const ir_stmt *st, const layer *L)
 {
     bool vertex = (L->type->flags & LT_VERTEX) != 0;
-    if (L->type->units && L->type->units->flow == UNITS_FOLLOW) {
+    if (layer_units(L) && layer_units(L)->flow == UNITS_FOLLOW) {   /* its input's channels */
         diag_error(E->d, st->name_loc, "%s cannot change %s layer '%s' on its own: its channels "
                    "follow its input's (%s the layer that feeds it)", ir_kind_names[st->kind],
                    L->type->name, L->name, ir_kind_names[st->kind]);
@@ -63,7 +66,7 @@ static void refuse_type(ectx *E, const ir_stmt *st, const layer *L)
 static bool refuse_units(ectx *E, const ir_stmt *st, const layer *L)
 {
     char why[200];
-    const unit_layout *ul = L->type->units;
+    const unit_layout *ul = layer_units(L);
     if (!ul->refuse || !ul->refuse(L, why, sizeof why))
         return false;
     diag_error(E->d, st->name_loc, "%s cannot change the channels of %s '%s': %s",
@@ -77,8 +80,9 @@ static bool refuse_units(ectx *E, const ir_stmt *st, const layer *L)
 /* Layers through which a layer's units reach their consumers unchanged in number. */
 static bool carries_units(const layer *C)
 {
-    if (C->type->units && C->type->units->flow == UNITS_FOLLOW)
-        return !(C->type->units->multiplier && C->type->units->multiplier(C) != 1);
+    const unit_layout *ul = layer_units(C);
+    if (ul && ul->flow == UNITS_FOLLOW)
+        return !(ul->multiplier && ul->multiplier(C) != 1);
     return (C->type->flags & LT_PASS_THROUGH) ||
            ((C->type->flags & LT_CHANNELS_THROUGH) && !C->type->param_specs);
 }
@@ -86,6 +90,8 @@ static bool carries_units(const layer *C)
 typedef struct group {
     layer **v;
     int n, cap;
+    layer **vertices;     /* the element-wise vertices that couple them */
+    int n_vertices, cap_vertices;
 } group;
 
 static bool group_has(const group *g, const layer *L)
@@ -133,6 +139,14 @@ static bool couple_from(ectx *E, const ir_stmt *st, const char *name, group *g, 
         }
         if (!(C->type->flags & LT_ELEMENTWISE))
             continue;
+        bool known = false;
+        for (int i = 0; i < g->n_vertices; i++)
+            known = known || g->vertices[i] == C;
+        if (!known) {
+            if (!ENSURE(E, g->vertices, g->n_vertices, g->cap_vertices))
+                return false;
+            g->vertices[g->n_vertices++] = C;
+        }
         for (int k = 0; k < C->n_inputs; k++) {
             const char *at = NULL;
             layer *P = producer_of(E, C->inputs[k], &at);
@@ -140,11 +154,12 @@ static bool couple_from(ectx *E, const ir_stmt *st, const char *name, group *g, 
                 continue;
             char why[200];
             if (!P || !widenable(P) ||
-                (P->type->units->refuse && P->type->units->refuse(P, why, sizeof why))) {
+                (layer_units(P)->refuse && layer_units(P)->refuse(P, why, sizeof why))) {
+                const char *what = model_input_index(m, at) >= 0 ? "is a model input, whose "
+                                   "channels are fixed" : "cannot be widened or narrowed";
                 diag_error(E->d, st->name_loc, "%s '%s' must change '%s' too, which meets it in "
-                           "%s vertex '%s', but '%s' cannot be widened or narrowed",
-                           ir_kind_names[st->kind], g->v[0]->name, at, C->type->name, C->name,
-                           at);
+                           "%s vertex '%s', but '%s' %s", ir_kind_names[st->kind],
+                           g->v[0]->name, at, C->type->name, C->name, at, what);
                 note_defined(E, C);
                 return false;
             }
@@ -158,8 +173,42 @@ static bool couple_from(ectx *E, const ir_stmt *st, const char *name, group *g, 
     return true;
 }
 
-/* The coupled group of L: L and every layer whose units meet L's in an add or average vertex,
- * transitively. Returns the count (g->v owned by the caller), or -1 after reporting. */
+/* Records the group in the edit log, for the plan. */
+static void log_group(ectx *E, const group *g)
+{
+    edit_log *log = E->log;
+    if (!log)
+        return;
+    edit_coupled *nv = realloc(log->coupled, (size_t)(log->n_coupled + 1) * sizeof *nv);
+    if (!nv) {
+        ectx_oom(E);
+        return;
+    }
+    log->coupled = nv;
+    edit_coupled *c = &log->coupled[log->n_coupled];
+    memset(c, 0, sizeof *c);
+    c->stmt = E->cur;
+    const ir_stmt *st = ectx_stmt(E, E->cur);
+    c->what = st ? ir_kind_names[st->kind] : "";
+    c->line = st ? st->loc.line : 0;
+    c->names = calloc((size_t)g->n, sizeof *c->names);
+    c->vertices = calloc((size_t)g->n_vertices + 1, sizeof *c->vertices);
+    log->n_coupled++;
+    if (!c->names || !c->vertices) {
+        ectx_oom(E);
+        return;
+    }
+    for (int i = 0; i < g->n; i++)
+        if ((c->names[c->n] = estrdup(E, g->v[i]->name)))
+            c->n++;
+    for (int i = 0; i < g->n_vertices; i++)
+        if ((c->vertices[c->n_vertices] = estrdup(E, g->vertices[i]->name)))
+            c->n_vertices++;
+}
+
+/* The coupled group of L: L and every layer whose units meet L's in an add, average or multiply
+ * vertex, transitively. Returns the count (g->v and g->vertices owned by the caller), or -1
+ * after reporting. */
 static int coupled_group(ectx *E, const ir_stmt *st, layer *L, group *g)
 {
     if (!ENSURE(E, g->v, g->n, g->cap))
@@ -185,6 +234,8 @@ static int coupled_group(ectx *E, const ir_stmt *st, layer *L, group *g)
         diag_note(E->d, st->name_loc, "'%s' is coupled with %s (their units meet in an "
                   "element-wise vertex): they change together", L->name, names);
     }
+    if (g->n > 1)
+        log_group(E, g);
     return g->n;
 }
 
@@ -305,12 +356,14 @@ void do_widen(ectx *E, const ir_stmt *st)
     int nt = ng < 0 ? -1 : collect_group_targets(E, g.v, ng, "widening", &tg);
     if (nt < 0) {
         free(g.v);
+        free(g.vertices);
         return;
     }
     if (!E->wmode) {   /* shapes alone: no unit map, whose size is the layer's */
         apply_group_unit_map(E, g.v, ng, &u, tg, nt, EDIT_WIDENED);
         free(tg);
         free(g.v);
+        free(g.vertices);
         return;
     }
     u.src = malloc((size_t)nn * sizeof *u.src);
@@ -337,6 +390,7 @@ void do_widen(ectx *E, const ir_stmt *st)
     free(u.scale);
     free(tg);
     free(g.v);
+    free(g.vertices);
 }
 
 /* ---- narrow ------------------------------------------------------------------------------- */
@@ -350,7 +404,7 @@ static void unit_norms(const layer *L, double *norm)
     int cnt = L->type->param_specs(L, specs);
     for (int k = 0; k < L->n_params && k < cnt; k++) {
         const tensor *t = &L->params[k];
-        const unit_param_layout *up = unit_layout_param(L->type->units, specs[k].key);
+        const unit_param_layout *up = unit_layout_param(layer_units(L), specs[k].key);
         if (up && up->leading && t->size > 0) {    /* a filter: its whole slice */
             const int64_t slice = t->size / n;
             for (int64_t j = 0; j < n; j++)
@@ -490,6 +544,7 @@ void do_narrow(ectx *E, const ir_stmt *st)
     if (nt < 0) {
         free(drop);
         free(g.v);
+        free(g.vertices);
         return;
     }
     if (!E->wmode) {   /* shapes alone: only the width matters */
@@ -497,6 +552,7 @@ void do_narrow(ectx *E, const ir_stmt *st)
         apply_group_unit_map(E, g.v, ng, &u, tg, nt, EDIT_NARROWED);
         free(tg);
         free(g.v);
+        free(g.vertices);
         return;
     }
     if (!(st->flags & IRF_DROP)) {
@@ -509,6 +565,7 @@ void do_narrow(ectx *E, const ir_stmt *st)
                 free(drop);
                 free(tg);
                 free(g.v);
+                free(g.vertices);
                 ectx_oom(E);
                 return;
             }
@@ -550,4 +607,5 @@ void do_narrow(ectx *E, const ir_stmt *st)
     free(drop);
     free(tg);
     free(g.v);
+    free(g.vertices);
 }

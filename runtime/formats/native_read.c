@@ -36,9 +36,10 @@ char *model_weights_path(const char *yaml_path)
 /* ---- reading: the sections ---- */
 
 static const char *const top_keys[] = {"format", "name", "inputs", "layers", "outputs", "frozen",
-                                       "init", "training", "normalizer", "weights", NULL};
+                                       "init", "training", "normalizer", "weights", "classes",
+                                       NULL};
 enum { K_FORMAT, K_NAME, K_INPUTS, K_LAYERS, K_OUTPUTS, K_FROZEN, K_INIT, K_TRAINING, K_NORM,
-       K_WEIGHTS, K_COUNT };
+       K_WEIGHTS, K_CLASSES, K_COUNT };
 
 static void read_inputs(yctx *y, yaml_node_t *n)
 {
@@ -388,6 +389,25 @@ static void read_frozen(yctx *y, yaml_node_t *n)
     free(locs);
 }
 
+/* The names of the first output's classes: as many as it has outputs. */
+static void read_classes(yctx *y, yaml_node_t *n)
+{
+    const char **names;
+    src_loc *locs;
+    int cnt = name_list(y, n, "a class name", &names, &locs);
+    if (cnt < 0)
+        return;
+    model *m = y->m;
+    const layer *L = m->n_outputs > 0 ? model_find_layer(m, m->outputs[0]) : NULL;
+    if (L && L->n_out != cnt)
+        yerr(y, node_loc(y, n), "'classes' names %d class%s, but the output '%s' has %lld units",
+             cnt, cnt == 1 ? "" : "es", L->name, (long long)L->n_out);
+    else if (L && model_set_classes(m, names, cnt) != 0)
+        yerr(y, node_loc(y, n), "out of memory");
+    free(names);
+    free(locs);
+}
+
 static void read_init(yctx *y, yaml_node_t *n)
 {
     if (n->type != YAML_MAPPING_NODE) {
@@ -570,6 +590,8 @@ static void parse_document(yctx *y, yaml_node_t *root)
         read_outputs(y, v[K_OUTPUTS]);
     if (v[K_FROZEN])
         read_frozen(y, v[K_FROZEN]);
+    if (v[K_CLASSES])
+        read_classes(y, v[K_CLASSES]);
     if (v[K_INIT])
         read_init(y, v[K_INIT]);
     if (v[K_TRAINING])

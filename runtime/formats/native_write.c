@@ -78,7 +78,7 @@ static void emit_option(emitter *em, const layer_option *o, const layer *L)
 {
     double v[LOPT_MAX_VALUES];
     int64_t items[LOPT_MAX_VALUES];
-    char text[48];
+    char text[96];
     layer_option_get_values(o, L, v);
     int n = layer_option_list_items(o, v, items);
     if (n == 0) {
@@ -105,6 +105,11 @@ static void emit_layer(emitter *em, const layer *L)
             continue;
         emit_value(em, (*o)->name);
         emit_option(em, *o, L);
+    }
+    if (L->type->flags & LT_VERTEX) {   /* no parameters: no training settings (and the
+                                         * reader takes none for a vertex) */
+        yo_map_end(em);
+        return;
     }
     conf_arg *opts = NULL;
     int n = train_conf_to_options(&L->train, ~0u, &opts);
@@ -204,6 +209,11 @@ static char *model_yaml_text(const model *m, const char *weights_name, size_t *l
 
     emit_value(&em, "outputs");
     emit_names(&em, m->outputs, m->n_outputs);
+
+    if (model_classes_layer(m)) {
+        emit_value(&em, "classes");
+        emit_names(&em, m->classes, m->n_classes);
+    }
 
     int n_frozen = 0;
     for (int i = 0; i < m->n_layers; i++)

@@ -41,6 +41,7 @@ void model_free(model *m)
     str_array_free(m->outputs, m->n_outputs);
     free(m->norm.shift);
     free(m->norm.scale);
+    str_array_free(m->classes, m->n_classes);
     free(m->weights_file);
     free(m->name);
     free(m->path);
@@ -80,6 +81,8 @@ model *model_clone(const model *m, bool with_weights)
     c->outputs = NULL;
     c->n_outputs = 0;
     c->norm.shift = c->norm.scale = NULL;
+    c->classes = NULL;
+    c->n_classes = 0;
     c->weights_file = NULL;
     c->mapping = NULL;
     c->mapping_len = 0;
@@ -133,6 +136,8 @@ model *model_clone(const model *m, bool with_weights)
         c->norm.scale = dup_floats(m->norm.scale, m->norm.n);
         ok = (!m->norm.shift || c->norm.shift) && (!m->norm.scale || c->norm.scale);
     }
+    if (ok && m->n_classes > 0)
+        ok = model_set_classes(c, (const char *const *)m->classes, m->n_classes) == 0;
     if (ok && with_weights && m->weights_file)
         ok = (c->weights_file = str_dup(m->weights_file)) != NULL;
     if (!with_weights)
@@ -232,3 +237,28 @@ int model_node_names(const model *m, const char **names, int max)
     return n;
 }
 
+int model_set_classes(model *m, const char *const *names, int n)
+{
+    str_array_free(m->classes, m->n_classes);
+    m->classes = NULL;
+    m->n_classes = 0;
+    if (n <= 0)
+        return 0;
+    int copied = 0;
+    char **c = str_array_copy(names, n, &copied);
+    if (copied < n) {
+        str_array_free(c, copied);
+        return -1;
+    }
+    m->classes = c;
+    m->n_classes = n;
+    return 0;
+}
+
+const layer *model_classes_layer(const model *m)
+{
+    if (m->n_classes <= 0 || m->n_outputs < 1)
+        return NULL;
+    const layer *L = model_find_layer(m, m->outputs[0]);
+    return L && L->n_out == m->n_classes ? L : NULL;
+}

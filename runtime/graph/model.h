@@ -11,7 +11,7 @@
 #include "runtime/tensor/tensor.h"
 
 /* Ownership: a model owns its strings, inputs, layers (and their tensors), outputs, frozen set
- * and normaliser, the mapping of its weights file (tensors may borrow from it) and its name
+ * normaliser and class names, the mapping of its weights file (tensors may borrow from it) and its name
  * index. model_free(NULL) is a no-op. src_loc.file of the model's locations points at
  * model->path. */
 
@@ -52,6 +52,10 @@ typedef struct model {
                               * correction continue across fits); 0 for a loaded model */
     int64_t epoch_count;     /* epochs completed by the trainer so far */
     normalizer norm;
+    char **classes;          /* the names of the first output's classes (class i is classes[i]):
+                              * the folders of the images() data a fit trained on, or the model
+                              * file's `classes`; NULL when unknown */
+    int n_classes;
     char *weights_file;      /* bare file name from `weights:`, NULL = initialise */
     bool weights_loaded;     /* every layer's params hold data */
     int64_t params_initialised; /* parameter tensors model_init_params drew from the seed
@@ -103,6 +107,12 @@ void model_index_invalidate(model *m);
  * model_index_invalidate covers this too. */
 void model_index_edges_changed(model *m);
 void model_set_outputs(model *m, const char *const *names, int n);
+/* Replaces the class names by a copy of names[0..n) (n 0: none). Returns 0, or -1 when out of
+ * memory (the model then has none). */
+int model_set_classes(model *m, const char *const *names, int n);
+/* The first output layer when it has n_classes outputs, the layer the class names describe;
+ * NULL otherwise. */
+const layer *model_classes_layer(const model *m);
 /* Every node name (inputs then layers) for "did you mean"; returns the count. */
 int model_node_names(const model *m, const char **names, int max);
 

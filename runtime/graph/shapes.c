@@ -102,6 +102,8 @@ static int infer_in_order(model *m, const graph *g, const int *order, bool *ok,
             pr.kind = GRAPH_N_IN;
             pr.given = given;
             pr.inferred = L->n_in;
+            pr.in = shapes;
+            pr.n_in = n;
             L->n_in = given;
             if (graph_report(b, d, m, &pr)) {
                 errors++;

@@ -143,7 +143,15 @@ int model_summary(const model *m, FILE *fp)
         if (L->frozen)
             frozen += count;
         rows[r].cell[COL_NAME] = fmt("%s (%s%s)", L->name, L->frozen ? "frozen " : "", L->type->name);
-        rows[r].cell[COL_IO] = count > 0 ? fmt("%" PRId64 ",%" PRId64, L->n_in, L->n_out) : strdup("-,-");
+        if (L->out_shape.kind == SHAPE_CNN) {   /* the output as C x H x W, as an input's */
+            char shape[96];
+            act_shape_text(&L->out_shape, shape, sizeof shape);
+            rows[r].cell[COL_IO] = count > 0 ? fmt("%" PRId64 ",%s", L->n_in, shape)
+                                             : fmt("-,%s", shape);
+        } else {
+            rows[r].cell[COL_IO] = count > 0 ? fmt("%" PRId64 ",%" PRId64, L->n_in, L->n_out)
+                                             : strdup("-,-");
+        }
         rows[r].cell[COL_TOTAL] = fmt("%" PRId64, count);
         rows[r].cell[COL_SHAPES] = param_shapes(L);
         rows[r].cell[COL_INPUTS] = joined_inputs(L);

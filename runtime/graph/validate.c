@@ -105,8 +105,15 @@ static void report_default(struct diag_ctx *d, const model *m, const graph_probl
         report_shape(d, m, p);
         break;
     case GRAPH_N_IN:
-        diag_error(d, L->loc, "layer '%s' has n_in = %lld, but its input '%s' gives %lld features",
-                   L->name, (long long)p->given, L->inputs[0], (long long)p->inferred);
+    {
+        char shape[80] = "";
+        if (p->in && p->n_in > 0 && p->in[0].kind == SHAPE_CNN) {
+            char t[64];
+            snprintf(shape, sizeof shape, " (%s, C x H x W)", act_shape_text(&p->in[0], t, sizeof t));
+        }
+        diag_error(d, L->loc, "layer '%s' has n_in = %lld, but its input '%s' gives %lld features%s",
+                   L->name, (long long)p->given, L->inputs[0], (long long)p->inferred, shape);
+    }
         break;
     }
 }

@@ -28,7 +28,7 @@ typedef struct graph_problem {
     const int *cycle;      /* GRAPH_CYCLE: layer indices in data-flow order */
     int cycle_len;
     const char *msg;       /* GRAPH_SHAPE: the layer type's explanation */
-    const act_shape *in;   /* GRAPH_SHAPE: the input shapes, one per input */
+    const act_shape *in;   /* GRAPH_SHAPE, GRAPH_N_IN: the input shapes, one per input */
     int n_in;
     int64_t given, inferred; /* GRAPH_N_IN */
 } graph_problem;

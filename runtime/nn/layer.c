@@ -213,9 +213,14 @@ const unit_param_layout *unit_layout_param(const unit_layout *u, const char *key
     return NULL;
 }
 
+const unit_layout *layer_units(const layer *L)
+{
+    return L->type->units_of ? L->type->units_of(L) : L->type->units;
+}
+
 void layer_set_forget_gate_bias(const layer *L, const param_spec *ps, tensor *t)
 {
-    const unit_param_layout *up = unit_layout_param(L->type->units, ps->key);
+    const unit_param_layout *up = unit_layout_param(layer_units(L), ps->key);
     if (!up || up->forget_gate_block < 0 || ps->role != PARAM_BIAS ||
         t->size != up->col_blocks * L->n_out)
         return;

@@ -111,7 +111,7 @@ enum {
                                  * not differentiable (backward leaves din untouched); n_in is
                                  * the vocabulary, not the input's size */
     LT_PASS_THROUGH = 1u << 7,  /* activation, dropout: the same features out as in */
-    LT_ELEMENTWISE = 1u << 8,   /* add, average: element-wise over inputs of one size */
+    LT_ELEMENTWISE = 1u << 8,   /* add, average, multiply: element-wise over inputs of one size */
     LT_CONCAT = 1u << 9,        /* merge: its inputs' features side by side, in input order */
     LT_STOCHASTIC = 1u << 10,   /* dropout: random in training; frozen, it runs as in inference
                                  * (the identity) */
@@ -178,6 +178,9 @@ typedef struct unit_layout {
     /* Why widen and narrow cannot change this layer's units now (NULL: they can, or the type
      * is not widenable): e.g. a grouped convolution. Writes a reason and returns true. */
     bool (*refuse)(const layer *L, char *why, size_t why_len);
+    /* UNITS_FOLLOW: after the edits changed L's widths, sets the options that follow them (a
+     * depthwise conv2d's groups, which stay its input channels); NULL: none. */
+    void (*resized)(layer *L);
 } unit_layout;
 
 /* Net2DeeperNet: how a layer of this type is built as the identity after another one. */
@@ -214,10 +217,15 @@ typedef struct layer_type {
     /* Where the units sit in the parameters (NULL: no units edits can move); with LT_WIDENABLE
      * widen and narrow apply to it. */
     const unit_layout *units;
+    /* The layout of a layer whose options decide it (a conv2d with one group per input channel
+     * is a depthwise convolution, whose channels follow its input's); NULL: always `units`. */
+    const unit_layout *(*units_of)(const layer *L);
     /* NULL: deepen does not build this type. */
     const deepen_spec *deepen;
 } layer_type;
 
+/* The unit layout of L: its type's units_of(L), else its type's units (NULL: none). */
+const unit_layout *layer_units(const layer *L);
 /* The entry of `units` for a parameter key, or NULL (also for u NULL). */
 const unit_param_layout *unit_layout_param(const unit_layout *u, const char *key);
 /* DL4J's LSTM forget-gate bias: when ps is a bias whose unit layout names a forget-gate block,
@@ -227,7 +235,7 @@ void layer_set_forget_gate_bias(const layer *L, const param_spec *ps, tensor *t)
 /* The registry: adding a type is one file plus one line here. */
 #define LAYER_TYPES(X) \
     X(dense) X(output) X(lstm) X(graves_lstm) X(rnn_output) X(activation) X(dropout) \
-    X(embedding) X(merge) X(add) X(average) X(conv2d) X(depthwise_conv2d) X(separable_conv2d) \
+    X(embedding) X(merge) X(add) X(average) X(multiply) X(conv2d) X(depthwise_conv2d) X(separable_conv2d) \
     X(batch_norm) X(global_pooling) X(subsampling) X(zero_padding) X(cropping) X(upsampling) \
     X(flatten)
 
@@ -258,6 +266,7 @@ struct layer {
     bool n_in_given;
     activation_kind activation;
     double alpha;                /* leakyrelu slope (0.01), elu alpha (1.0) */
+    double clip_min, clip_max;   /* the bounds of activation clip(min, max); 0 otherwise */
     loss_kind loss;
     bool has_bias;
     double forget_gate_bias;     /* lstm/graves_lstm forget-gate bias init (DL4J: 1.0) */

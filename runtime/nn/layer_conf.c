@@ -657,6 +657,62 @@ static int get_padding(const layer_option *o, src_loc key_loc, const conf_value 
     return 0;
 }
 
+/* An activation: a name, or clip(min, max) with min < max (named or in order). */
+static int get_activation(const layer_option *o, src_loc key_loc, const conf_value *v,
+                          struct diag_ctx *d, double *out)
+{
+    const char *key = o->name;
+    out[1] = out[2] = 0;
+    int k = get_enum(key, key_loc, v, d, o->what, o->from_name, o->names, o->count);
+    if (k < 0)
+        return -1;
+    out[0] = k;
+    if (k != ACT_CLIP) {
+        if (v->kind == CV_CALL) {
+            report(d, conf_loc(v, key_loc), "activation %s takes no arguments (only clip(min, "
+                   "max) does)", o->names[k]);
+            return -1;
+        }
+        return 0;
+    }
+    if (v->kind != CV_CALL) {
+        report(d, conf_loc(v, key_loc), "activation clip needs its bounds: clip(min, max)");
+        return -1;
+    }
+    static const char *const bounds[2] = {"min", "max"};
+    int given = 0;
+    for (int i = 0; i < v->n_args; i++) {
+        const char *name = v->args[i].name;
+        if (name && strcmp(name, "min") && strcmp(name, "max")) {
+            src_loc at = v->args[i].name_loc.line ? v->args[i].name_loc
+                                                  : conf_loc(v->args[i].value, v->loc);
+            report(d, at, "clip has no argument '%s' (min, max)", name);
+            return -1;
+        }
+    }
+    for (int b = 0; b < 2; b++) {
+        const conf_value *x = conf_arg_get(v, bounds[b], b);
+        if (!x)
+            continue;
+        char what[16];
+        snprintf(what, sizeof what, "clip's %s", bounds[b]);
+        if (get_num(what, key_loc, x, d, &out[1 + b]))
+            return -1;
+        given++;
+    }
+    if (given != 2 || v->n_args != 2) {
+        report(d, conf_loc(v, key_loc), "clip takes two numbers, clip(min, max), got %d "
+               "argument%s", v->n_args, v->n_args == 1 ? "" : "s");
+        return -1;
+    }
+    if (!(out[1] < out[2])) {
+        report(d, conf_loc(v, key_loc), "clip(min, max) needs min < max, got clip(%g, %g)",
+               out[1], out[2]);
+        return -1;
+    }
+    return 0;
+}
+
 /* Reads v as a value of o into out (layer_option_width(o) numbers). Returns 0, or -1
  * (reported). */
 static int option_value(const layer_option *o, src_loc key_loc, const conf_value *v,
@@ -691,6 +747,8 @@ static int option_value(const layer_option *o, src_loc key_loc, const conf_value
         *out = k;
         return 0;
     }
+    case LOPT_ACTIVATION:
+        return get_activation(o, key_loc, v, d, out);
     case LOPT_INT_LIST:
         return get_int_list(o, key_loc, v, d, out);
     case LOPT_PADDING:

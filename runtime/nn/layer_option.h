@@ -18,6 +18,8 @@ typedef enum {
     LOPT_NUMBER,    /* a finite number within `range` */
     LOPT_BOOL,      /* true or false */
     LOPT_ENUM,      /* a name among names[0..count) (synonyms through from_name) */
+    LOPT_ACTIVATION, /* an activation: a name as LOPT_ENUM, or clip(min, max); its values are
+                     * the activation, then clip's bounds (0, 0 for the others) */
     LOPT_INT_LIST,  /* len whole numbers within [lo, hi]: [3, 3]; one number stands for all */
     LOPT_PADDING    /* same | valid | [top, left, bottom, right] (>= 0); [h, w] and one number
                      * stand for symmetric padding */
@@ -59,10 +61,13 @@ typedef struct layer_option {
     double lo, hi;                      /* LOPT_INTEGER, LOPT_INT_LIST (each item) */
     int len;                            /* LOPT_INT_LIST: how many numbers */
     const char *items;                  /* LOPT_INT_LIST: what they are, "[height, width]" */
-    const char *const *names;           /* LOPT_ENUM: canonical names, indexed by value */
+    const char *const *names;           /* LOPT_ENUM, LOPT_ACTIVATION: canonical names, indexed
+                                         * by value */
     int count;
-    int (*from_name)(const char *s);    /* LOPT_ENUM: value of a name, -1 when unknown */
-    const char *what;                   /* LOPT_ENUM: "activation" in "unknown activation 'x'" */
+    int (*from_name)(const char *s);    /* LOPT_ENUM, LOPT_ACTIVATION: value of a name, -1 when
+                                         * unknown */
+    const char *what;                   /* LOPT_ENUM, LOPT_ACTIVATION: "activation" in "unknown
+                                         * activation 'x'" */
     double def;                         /* the default value ... */
     double defs[LOPT_MAX_VALUES];       /* ... of a list kind (padding: its mode first) ... */
     double (*type_default)(const struct layer_type *t);  /* ... unless this gives it per type */
@@ -73,7 +78,8 @@ typedef struct layer_option {
     /* The value on a layer (enums as their index, bools as 0/1), for options kept in a field
      * of struct layer. Both NULL: the option keeps its values in the layer's option storage
      * (layer.opt_store), at the place its type's table gives it (layer_option_slot); list
-     * kinds always do. */
+     * kinds always do. An activation's get and set take its kind; its clip bounds are the
+     * layer's clip_min and clip_max. */
     double (*get)(const struct layer *L);
     void (*set)(struct layer *L, double v);
 } layer_option;
@@ -81,7 +87,8 @@ typedef struct layer_option {
 /* How many numbers o holds: 1 for a scalar, len for a list, PADDING_VALUES for padding. */
 static inline int layer_option_width(const layer_option *o)
 {
-    return o->kind == LOPT_INT_LIST ? o->len : o->kind == LOPT_PADDING ? PADDING_VALUES : 1;
+    return o->kind == LOPT_INT_LIST ? o->len : o->kind == LOPT_PADDING ? PADDING_VALUES
+           : o->kind == LOPT_ACTIVATION ? 3 : 1;
 }
 
 /* Whether o keeps its values in the layer's option storage. */

@@ -55,10 +55,10 @@ const layer_option layer_opt_n_out_inferred = SIZE_OPTION(
     "set by shape inference (accepted, not written to the model file)");
 
 const layer_option layer_opt_activation = {
-    .name = "activation", .kind = LOPT_ENUM, .names = activation_names, .count = ACT_COUNT,
+    .name = "activation", .kind = LOPT_ACTIVATION, .names = activation_names, .count = ACT_COUNT,
     .from_name = activation_from_name, .what = "activation", .type_default = type_activation,
     .write = LOPT_WRITE_ALWAYS, .set_rule = LOPT_SET_ALLOWED,
-    .doc = "the activation function (see Activations)",
+    .doc = "the activation function, or clip(min, max) (see Activations)",
     .get = get_activation, .set = set_activation};
 
 const layer_option layer_opt_loss = {
@@ -135,6 +135,10 @@ void layer_option_get_values(const layer_option *o, const layer *L, double *v)
 {
     if (!layer_option_stored(o)) {
         v[0] = o->get(L);
+        if (o->kind == LOPT_ACTIVATION) {
+            v[1] = L->clip_min;
+            v[2] = L->clip_max;
+        }
         return;
     }
     int slot = layer_option_slot(L->type, o);
@@ -148,12 +152,18 @@ void layer_option_default_values(const layer_option *o, const layer_type *t, dou
         memcpy(v, o->defs, (size_t)layer_option_width(o) * sizeof *v);
     else
         v[0] = layer_option_default(o, t);
+    if (o->kind == LOPT_ACTIVATION)
+        v[1] = v[2] = 0;
 }
 
 void layer_option_set_values(const layer_option *o, layer *L, const double *v)
 {
     if (!layer_option_stored(o)) {
         o->set(L, v[0]);
+        if (o->kind == LOPT_ACTIVATION) {
+            L->clip_min = v[1];
+            L->clip_max = v[2];
+        }
         return;
     }
     int slot = layer_option_slot(L->type, o);
@@ -224,6 +234,17 @@ const char *layer_option_format(const layer_option *o, const double *v, char *bu
         snprintf(buf, n, "%s", k >= 0 && k < o->count ? o->names[k] : "?");
         break;
     }
+    case LOPT_ACTIVATION: {
+        int k = (int)v[0];
+        if (k == ACT_CLIP) {
+            char lo[32], hi[32];
+            snprintf(buf, n, "clip(%s, %s)", conf_format_num(v[1], lo, sizeof lo),
+                     conf_format_num(v[2], hi, sizeof hi));
+        } else {
+            snprintf(buf, n, "%s", k >= 0 && k < o->count ? o->names[k] : "?");
+        }
+        break;
+    }
     case LOPT_PADDING:
         snprintf(buf, n, "%s", padding_mode_names[(int)v[0] == PAD_SAME]);
         break;
@@ -258,6 +279,11 @@ static int digest_value(const layer_option *o, const double *v, char *buf, size_
     case LOPT_NUMBER: return snprintf(buf, n, "%.17g", v[0]);
     case LOPT_BOOL:
     case LOPT_ENUM: break;
+    case LOPT_ACTIVATION:
+        /* the kind's number; clip adds its bounds */
+        if ((int)v[0] == ACT_CLIP)
+            return snprintf(buf, n, "%d,%.17g,%.17g", (int)v[0], v[1], v[2]);
+        break;
     case LOPT_INT_LIST:
     case LOPT_PADDING: {
         /* list items comma-separated; padding as its mode, then the sides when explicit */
@@ -287,8 +313,9 @@ int layer_options_digest(const layer *L, char *buf, size_t n)
     } while (0)
     APPEND("%s", L->type->name);
     for (size_t i = 0; i < N_DIGEST_BASE; i++) {
-        double v = digest_base[i]->get(L);
-        digest_value(digest_base[i], &v, value, sizeof value);
+        double v[LOPT_MAX_VALUES];
+        layer_option_get_values(digest_base[i], L, v);
+        digest_value(digest_base[i], v, value, sizeof value);
         APPEND("|%s", value);
     }
     for (const layer_option *const *o = L->type->options; o && *o; o++) {
@@ -325,6 +352,9 @@ static void describe_value(const layer_option *o, char *buf, size_t n)
         return;
     case LOPT_ENUM:
         snprintf(buf, n, "%s name", o->what);
+        return;
+    case LOPT_ACTIVATION:
+        snprintf(buf, n, "%s name or `clip(min, max)`", o->what);
         return;
     case LOPT_INT_LIST:
         snprintf(buf, n, "%d integers >= %.0f, %s (one number: all %d)", o->len, o->lo, o->items,

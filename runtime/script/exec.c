@@ -234,6 +234,13 @@ static int do_fit(run_state *rs, int index)
     free((char *)plan.path);
     if (rc != 0)
         return -1;
+    /* images() data names its classes by folder: the model keeps them, so that predictions
+     * map back to names */
+    int64_t n_names = 0;
+    const char *const *names = data_class_names(sl->ds, &n_names);
+    if (names && n_names <= INT32_MAX &&
+        model_set_classes(rs->m, names, (int)n_names) == 0 && !model_classes_layer(rs->m))
+        model_set_classes(rs->m, NULL, 0);   /* not the first output's classes */
     if (!rs->o->quiet && rs->o->out) {
         fprintf(rs->o->out, "fit %s: %lld iterations, %lld epochs, loss %.6g%s (%.2f s)\n", st->name,
                 (long long)tr.iterations, (long long)tr.epochs, tr.last_epoch_loss,
@@ -484,6 +491,10 @@ int exec_script(const ir_script *s, const exec_options *o, diag_ctx *d)
         status = 1;
         goto out;
     }
+    /* the base's class names describe its own output layer only while it stands unedited */
+    const layer *named = model_classes_layer(rs.m);
+    if (!named || (named->edit != EDIT_KEPT && named->edit != EDIT_RENAMED))
+        model_set_classes(rs.m, NULL, 0);
     if (model_init_params(rs.m) != 0) {
         diag_error(d, loc_none(), "out of memory while initialising new parameters");
         status = 4;

@@ -5,6 +5,8 @@
 #   ok / bad MESSAGE                 count a check by hand
 #   write_mlp FILE NAME INPUT SIZE H1 H2 CLASSES SEED
 #                                    a model: two relu dense layers, a softmax output
+#   train_digit_cnn LIMIT            fits examples/digits_images/base.yaml for one epoch on LIMIT
+#                                    digit images 0-4, saved as $TMP/trained/base.yaml
 #   finish                           prints "NAME: N passed, M failed" and sets the status
 BIN=${1:?usage: $NAME path/to/surgery}
 case $BIN in /*) ;; *) BIN=$(pwd)/$BIN ;; esac
@@ -41,6 +43,18 @@ layers:
 outputs: [out]
 init: {seed: $8, weight_init: relu}
 EOF
+}
+
+train_digit_cnn() {
+    cp "$(pwd)/examples/digits_images/base.yaml" "$TMP/base.yaml"
+    cat >"$TMP/train.surgery" <<END
+base "base.yaml"
+fine_tune { updater = adam(learning_rate = 1e-2)  seed = 3 }
+data train = images("$(pwd)/examples/data/digit_images/0to4/train/") { channels = 1  batch = 32  limit = $1 }
+fit train epochs 1
+save "trained/base.yaml"
+END
+    expect_status 0 "train the convolutional base" "$BIN" run -q "$TMP/train.surgery"
 }
 
 finish() {

@@ -9,15 +9,7 @@ NAME=test_featurize_conv
 ROOT=$(pwd)
 IMAGES=$ROOT/examples/data/digit_images
 
-cp "$ROOT/examples/digits_images/base.yaml" "$TMP/base.yaml"
-cat >"$TMP/train.surgery" <<END
-base "base.yaml"
-fine_tune { updater = adam(learning_rate = 1e-2)  seed = 3 }
-data train = images("$IMAGES/0to4/train/") { channels = 1  batch = 32  limit = 200 }
-fit train epochs 1
-save "trained/base.yaml"
-END
-expect_status 0 "train the convolutional base" "$BIN" run -q "$TMP/train.surgery"
+train_digit_cnn 200
 
 transfer() { # $1: "featurize train" or nothing; $2: where to save
     cat <<END

@@ -121,4 +121,13 @@ expect_in "$TMP/err" "unknown option '--dott'" "unknown option reported"
 expect_status 2 "plan --dot without a file" "$BIN" plan "$TMP/edits.surgery" --dot
 expect_status 2 "plan of two scripts" "$BIN" plan "$TMP/edits.surgery" "$TMP/cut.surgery"
 
+# coupled channels: the plan lists the group a widen or narrow changes together
+cp "$(pwd)/tests/data/edit/cat.yaml" "$TMP/cat.yaml"
+printf 'base "cat.yaml"\nwiden "c2" by 2\nnarrow "e1" to 2\n' >"$TMP/coupled.surgery"
+expect_status 0 "plan of coupled edits" "$BIN" plan --color=never "$TMP/coupled.surgery"
+expect_in "$TMP/out" "coupled channels (changed together):" "the plan has a coupled section"
+expect_in "$TMP/out" 'line 2  widen "c2":  c2, g  (meeting in multiply '"'gate'"')' "the group of the widen"
+if grep -q 'narrow "e1"' "$TMP/out"; then bad "an uncoupled narrow listed as a group"; else ok; fi
+expect_in "$TMP/out" "4 x 6 x 6 -> 8 x 6 x 6" "the concatenation's channels after the edits, C x H x W"
+
 finish

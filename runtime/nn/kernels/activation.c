@@ -1,6 +1,6 @@
 /* activation.c: identity, relu, leakyrelu, elu, tanh, sigmoid, hardsigmoid (DL4J's
- * min(1, max(0, 0.2x + 0.5))), softmax, softplus, gelu (exact erf form), relu6, hardtanh and
- * swish, forward and backward. */
+ * min(1, max(0, 0.2x + 0.5))), softmax, softplus, gelu (exact erf form), relu6, hardtanh,
+ * swish and clip(lo, hi), forward and backward. */
 #include "runtime/nn/kernels/activation.h"
 
 #include <assert.h>
@@ -89,11 +89,11 @@ static void softmax_rows(const float *x, float *y, int64_t rows, int64_t cols)
     }
 }
 
-VEC_CLONES void act_forward(activation_kind a, double alpha, const float *x, float *y, int64_t rows,
-                            int64_t cols)
+VEC_CLONES void act_forward(activation_kind a, act_params p, const float *x, float *y,
+                            int64_t rows, int64_t cols)
 {
     const int64_t n = rows * cols;
-    const float al = (float)act_alpha(a, alpha);
+    const float al = (float)act_alpha(a, p.alpha), lo = (float)p.lo, hi = (float)p.hi;
     switch (a) {
     case ACT_IDENTITY:
         if (x != y)
@@ -145,6 +145,9 @@ VEC_CLONES void act_forward(activation_kind a, double alpha, const float *x, flo
         for (int64_t i = 0; i < n; i++)
             y[i] = x[i] / (1.0f + expf(-x[i]));
         break;
+    case ACT_CLIP:
+        MAP1(n, x, y, const float w = A > lo ? A : lo; V = w < hi ? w : hi;);
+        break;
     case ACT_COUNT:
         assert(!"bad activation");
         break;
@@ -156,11 +159,11 @@ bool act_backward_needs_x(activation_kind a)
     return a == ACT_GELU || a == ACT_SWISH;
 }
 
-VEC_CLONES void act_backward(activation_kind a, double alpha, const float *x, const float *y,
+VEC_CLONES void act_backward(activation_kind a, act_params p, const float *x, const float *y,
                              const float *dy, float *dx, int64_t rows, int64_t cols)
 {
     const int64_t n = rows * cols;
-    const float al = (float)act_alpha(a, alpha);
+    const float al = (float)act_alpha(a, p.alpha), lo = (float)p.lo, hi = (float)p.hi;
     switch (a) {
     case ACT_IDENTITY:
         if (dx != dy)
@@ -227,6 +230,9 @@ VEC_CLONES void act_backward(activation_kind a, double alpha, const float *x, co
             float s = 1.0f / (1.0f + expf(-x[i]));
             dx[i] = dy[i] * s * (1.0f + x[i] * (1.0f - s));
         }
+        break;
+    case ACT_CLIP:
+        MAP2(n, y, dy, dx, V = vec_select((A > lo) & (A < hi), B, 0.0f););
         break;
     case ACT_COUNT:
         assert(!"bad activation");

@@ -67,8 +67,9 @@ int conv_layer_geom(layer *L, const char *type_name, const act_shape *in, int n_
                          "width]; its input is %s [batch, %lld]", type_name,
                          shape_kind_name(in[0].kind), (long long)in[0].size);
     if (L->n_in_given && L->n_in != in[0].c)
-        return layer_msg(msg, msg_len, "expects %lld input channels (n_in), its input gives %lld "
-                         "(%lld x %lld x %lld)", (long long)L->n_in, (long long)in[0].c,
+        return layer_msg(msg, msg_len, "expects %lld input channels (n_in), '%s' gives %lld "
+                         "(%lld x %lld x %lld, C x H x W)", (long long)L->n_in,
+                         L->n_inputs > 0 ? L->inputs[0] : "its input", (long long)in[0].c,
                          (long long)in[0].c, (long long)in[0].h, (long long)in[0].w);
     L->n_in = in[0].c;
     int64_t k[2], s[2], d[2], pad[PADDING_VALUES];
@@ -167,7 +168,7 @@ int conv_layer_forward(layer *L, const conv_plan *p, const fwd_ctx *c)
             return -1;
         memcpy(s->z.data, y, (size_t)(rows * cols) * sizeof(float));
     }
-    act_forward(L->activation, L->alpha, y, y, rows, cols);
+    act_forward(L->activation, layer_act_params(L), y, y, rows, cols);
     return 0;
 }
 
@@ -179,7 +180,7 @@ int conv_layer_backward(layer *L, const conv_plan *p, const bwd_ctx *c)
     conv_state *s = state_get(L);
     if (!s || scratch2(&s->dz, rows, cols) || scratch2(&s->col, 1, col_size(p)))
         return -1;
-    act_backward(L->activation, L->alpha, s->z.data, c->out->data, c->dout->data, s->dz.data,
+    act_backward(L->activation, layer_act_params(L), s->z.data, c->out->data, c->dout->data, s->dz.data,
                  rows, cols);
     float *din = c->din && c->din[0] ? c->din[0]->data : NULL;
     const float *dy = s->dz.data;

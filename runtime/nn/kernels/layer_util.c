@@ -110,7 +110,7 @@ int dense_like_forward(layer *L, const fwd_ctx *c)
             return -1;
         memcpy(s->z.data, y, (size_t)(rows * n_out) * sizeof(float));
     }
-    act_forward(L->activation, L->alpha, y, y, rows, n_out);
+    act_forward(L->activation, layer_act_params(L), y, y, rows, n_out);
     return 0;
 }
 
@@ -152,11 +152,11 @@ int dense_like_backward(layer *L, const bwd_ctx *c, bool use_loss)
         const tensor *out = c->out;
         int64_t batch = out->ndim == 3 ? out->shape[1] : out->shape[0];
         assert(c->labels->size == out->size);
-        loss_grad(L->loss, L->activation, L->alpha, z, out->data, c->labels->data, c->label_mask,
+        loss_grad(L->loss, L->activation, layer_act_params(L), z, out->data, c->labels->data, c->label_mask,
                   rows, n_out, batch > 0 ? 1.0 / (double)batch : 0.0, dz);
     } else {
         assert(c->dout && c->dout->size == rows * n_out);
-        act_backward(L->activation, L->alpha, z, c->out->data, c->dout->data, dz, rows, n_out);
+        act_backward(L->activation, layer_act_params(L), z, c->out->data, c->dout->data, dz, rows, n_out);
     }
     float *din = c->din && c->din[0] ? c->din[0]->data : NULL;
     affine_backward(L, in->data, dz, rows, c->grads, din);

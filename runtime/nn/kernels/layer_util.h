@@ -8,6 +8,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include "runtime/base/diag.h"
+#include "runtime/nn/kernels/activation.h"
 #include "runtime/nn/layer.h"
 #include "runtime/tensor/tensor.h"
 
@@ -19,6 +20,12 @@ typedef struct dense_state {
     tensor z;        /* pre-activation, kept only when the activation's backward needs it */
     tensor dz;       /* backward scratch: gradient at the pre-activation */
 } dense_state;
+
+/* The parameters of L's activation (alpha, clip's bounds). */
+static inline act_params layer_act_params(const layer *L)
+{
+    return (act_params){.alpha = L->alpha, .lo = L->clip_min, .hi = L->clip_max};
+}
 
 /* layer_msg(msg, n, fmt, ...): writes a formatted reason into msg (for infer) and returns -1;
  * the layers' name for diag_format. */

@@ -122,7 +122,7 @@ static void row_grad_p(loss_kind loss, const float *p, const float *y, int64_t c
     assert(!"bad loss");
 }
 
-void loss_grad(loss_kind loss, activation_kind act, double alpha, const float *z, const float *p,
+void loss_grad(loss_kind loss, activation_kind act, act_params ap, const float *z, const float *p,
                const float *y, const float *mask, int64_t rows, int64_t cols, double scale, float *dz)
 {
     const float sc = (float)scale;
@@ -148,7 +148,7 @@ void loss_grad(loss_kind loss, activation_kind act, double alpha, const float *z
                 dr[j] = sc * (pr[j] - yr[j]);
         } else {
             row_grad_p(loss, pr, yr, cols, sc, dr);
-            act_backward(act, alpha, z ? z + r * cols : NULL, pr, dr, dr, 1, cols);
+            act_backward(act, ap, z ? z + r * cols : NULL, pr, dr, dr, 1, cols);
         }
     }
 }

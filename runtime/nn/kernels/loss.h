@@ -6,6 +6,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 #include "runtime/base/conf.h"
+#include "runtime/nn/kernels/activation.h"
 #include "runtime/tensor/tensor.h"
 
 /* Ownership: no state; every buffer is borrowed for the duration of the call. */
@@ -34,7 +35,7 @@ double loss_value(loss_kind loss, const float *p, const float *y, const float *m
  * fused. Fused pairs (exact): softmax with mcxent / negative_log_likelihood / kl_divergence
  * gives p * sum(y) - y (p - y for one-hot labels); sigmoid with xent gives p - y. dz is
  * overwritten. */
-void loss_grad(loss_kind loss, activation_kind act, double alpha, const float *z, const float *p,
+void loss_grad(loss_kind loss, activation_kind act, act_params ap, const float *z, const float *p,
                const float *y, const float *mask, int64_t rows, int64_t cols, double scale, float *dz);
 
 /* Whether `loss` is defined on the outputs of activation `act` (e.g. mcxent needs outputs in

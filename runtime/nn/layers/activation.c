@@ -26,7 +26,7 @@ static int activation_forward(layer *L, const fwd_ctx *c)
 {
     const tensor *in = c->in[0];
     int64_t cols = L->n_out > 0 ? L->n_out : 1;
-    act_forward(L->activation, L->alpha, in->data, c->out->data, in->size / cols, cols);
+    act_forward(L->activation, layer_act_params(L), in->data, c->out->data, in->size / cols, cols);
     return 0;
 }
 
@@ -39,7 +39,7 @@ static int activation_backward(layer *L, const bwd_ctx *c)
     tensor t = {0};
     if (scratch2(&t, in->size / cols, cols))
         return -1;
-    act_backward(L->activation, L->alpha, in->data, c->out->data, c->dout->data, t.data,
+    act_backward(L->activation, layer_act_params(L), in->data, c->out->data, c->dout->data, t.data,
                  in->size / cols, cols);
     float *din = c->din[0]->data;
     for (int64_t i = 0; i < in->size; i++)

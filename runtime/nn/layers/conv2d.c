@@ -61,8 +61,10 @@ static bool conv2d_refuse_units(const layer *L, char *why, size_t why_len)
     int64_t groups = conv_layer_int(L, &conv_opt_groups);
     if (groups == 1)
         return false;
-    layer_msg(why, why_len, "its %lld channel groups tie each channel to a group",
-              (long long)groups);
+    layer_msg(why, why_len, "its %lld channel groups (%lld in, %lld out each) must change alike, "
+              "keeping both counts divisible by %lld; widen and narrow do not split channels "
+              "among groups", (long long)groups, (long long)(L->n_in / groups),
+              (long long)(L->n_out / groups), (long long)groups);
     return true;
 }
 
@@ -76,6 +78,35 @@ static const unit_layout conv2d_units = {
     .input_dim = 1,
     .refuse = conv2d_refuse_units,
 };
+
+/* A conv2d with one group per input channel (groups = n_in > 1) is a depthwise convolution:
+ * input channel j owns the n_out / n_in filters and biases j * (n_out / n_in) .., its output
+ * channels as many, as depthwise_conv2d's; its channels follow its input's, groups with them. */
+static int64_t depthwise_like_multiplier(const layer *L)
+{
+    const int64_t groups = conv_layer_int(L, &conv_opt_groups);
+    return groups > 0 ? L->n_out / groups : 1;
+}
+
+static void depthwise_like_resized(layer *L)
+{
+    double g = (double)L->n_in;
+    layer_option_set_values(&conv_opt_groups, L, &g);
+}
+
+static const unit_layout conv2d_depthwise_units = {
+    .flow = UNITS_FOLLOW,
+    .n_follow = 2,
+    .follow = {"W", "b"},
+    .multiplier = depthwise_like_multiplier,
+    .resized = depthwise_like_resized,
+};
+
+static const unit_layout *conv2d_units_of(const layer *L)
+{
+    const int64_t groups = conv_layer_int(L, &conv_opt_groups);
+    return groups > 1 && groups == L->n_in ? &conv2d_depthwise_units : &conv2d_units;
+}
 
 /* Net2DeeperNet: a 3 x 3 kernel, stride 1, same padding, no dilation or groups. */
 static void conv2d_deepen_configure(layer *L)
@@ -125,5 +156,6 @@ const layer_type layer_type_conv2d = {
     .backward = conv2d_backward,
     .free_state = conv_free_state,
     .units = &conv2d_units,
+    .units_of = conv2d_units_of,
     .deepen = &conv2d_deepen,
 };

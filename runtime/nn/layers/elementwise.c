@@ -1,5 +1,5 @@
-/* elementwise.c: shape inference, forward and backward shared by the add and average
- * vertices (element-wise sums of same-shaped inputs). */
+/* elementwise.c: shape inference, forward and backward shared by the add, average and multiply
+ * vertices (element-wise sums and products of same-shaped inputs). */
 #include "runtime/nn/layers/elementwise.h"
 
 #include <stdio.h>
@@ -27,13 +27,15 @@ int elementwise_infer(const char *what, layer *L, const act_shape *in, int n_in,
         size_t used = 0;
         sizes[0] = '\0';
         for (int i = 0; i < n_in && used < sizeof sizes; i++) {
-            int w = snprintf(sizes + used, sizeof sizes - used, "%s%lld", i ? ", " : "",
-                             (long long)in[i].size);
+            char one[64];
+            int w = snprintf(sizes + used, sizeof sizes - used, "%s%s", i ? ", " : "",
+                             act_shape_text(&in[i], one, sizeof one));
             if (w < 0)
                 break;
             used += (size_t)w;
         }
-        return layer_msg(msg, msg_len, "%s needs inputs of equal size, got sizes %s", what, sizes);
+        return layer_msg(msg, msg_len, "%s needs inputs of equal size, got sizes %s%s", what,
+                         sizes, in[0].kind == SHAPE_CNN ? " (C x H x W)" : "");
     }
     L->n_in = 0;
     L->n_out = in[0].size;
@@ -41,16 +43,59 @@ int elementwise_infer(const char *what, layer *L, const act_shape *in, int n_in,
     return 0;
 }
 
-int elementwise_forward(const fwd_ctx *c, float scale)
+/* out = in[0], then the other inputs added (or multiplied) in, element by element. */
+static void fold_inputs(const fwd_ctx *c, bool product)
 {
     float *y = c->out->data;
     const int64_t n = c->out->size;
     memcpy(y, c->in[0]->data, (size_t)n * sizeof(float));
     for (int i = 1; i < c->n_in; i++) {
         const float *x = c->in[i]->data;
-        for (int64_t k = 0; k < n; k++)
-            y[k] += x[k];
+        if (product)
+            for (int64_t k = 0; k < n; k++)
+                y[k] *= x[k];
+        else
+            for (int64_t k = 0; k < n; k++)
+                y[k] += x[k];
     }
+}
+
+/* din[i] += scale * dout, times the other inputs for a product. */
+static void fold_backward(const bwd_ctx *c, float scale, bool product)
+{
+    const float *dy = c->dout->data;
+    const int64_t n = c->dout->size;
+    for (int i = 0; i < c->n_in; i++) {
+        if (!c->din || !c->din[i])
+            continue;
+        float *d = c->din[i]->data;
+        for (int64_t k = 0; k < n; k++) {
+            float p = scale * dy[k];
+            for (int j = 0; product && j < c->n_in; j++)
+                if (j != i)
+                    p *= c->in[j]->data[k];
+            d[k] += p;
+        }
+    }
+}
+
+int elementwise_product_forward(const fwd_ctx *c)
+{
+    fold_inputs(c, true);
+    return 0;
+}
+
+int elementwise_product_backward(const bwd_ctx *c)
+{
+    fold_backward(c, 1.0f, true);
+    return 0;
+}
+
+int elementwise_forward(const fwd_ctx *c, float scale)
+{
+    float *y = c->out->data;
+    const int64_t n = c->out->size;
+    fold_inputs(c, false);
     if (scale != 1.0f)
         for (int64_t k = 0; k < n; k++)
             y[k] *= scale;
@@ -59,14 +104,6 @@ int elementwise_forward(const fwd_ctx *c, float scale)
 
 int elementwise_backward(const bwd_ctx *c, float scale)
 {
-    const float *dy = c->dout->data;
-    const int64_t n = c->dout->size;
-    for (int i = 0; i < c->n_in; i++) {
-        if (!c->din || !c->din[i])
-            continue;
-        float *d = c->din[i]->data;
-        for (int64_t k = 0; k < n; k++)
-            d[k] += scale * dy[k];
-    }
+    fold_backward(c, scale, false);
     return 0;
 }

@@ -64,7 +64,7 @@ static int embedding_forward(layer *L, const fwd_ctx *c)
             return -1;
         memcpy(s->z.data, y, (size_t)(rows * n_out) * sizeof(float));
     }
-    act_forward(L->activation, L->alpha, y, y, rows, n_out);
+    act_forward(L->activation, layer_act_params(L), y, y, rows, n_out);
     return 0;
 }
 
@@ -79,7 +79,7 @@ static int embedding_backward(layer *L, const bwd_ctx *c)
     tensor dz = {0};
     if (scratch2(&dz, rows, n_out))
         return -1;
-    act_backward(L->activation, L->alpha, s && s->z.data ? s->z.data : NULL, c->out->data,
+    act_backward(L->activation, layer_act_params(L), s && s->z.data ? s->z.data : NULL, c->out->data,
                  c->dout->data, dz.data, rows, n_out);
     float *dW = c->grads[0].data;
     float *db = L->has_bias ? c->grads[1].data : NULL;

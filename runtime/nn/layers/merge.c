@@ -1,6 +1,6 @@
-/* merge.c: the merge vertex: concatenates its inputs' features (all inputs feed-forward,
- * or all recurrent with equal time and batch), or the channels of convolutional inputs of one
- * height and width (ONNX Concat on axis 1, torch.cat(dim=1)). */
+/* merge.c: the merge vertex: concatenates its inputs' features (all inputs feed-forward, or
+ * all recurrent with equal time and batch), or the channels of convolutional inputs of one
+ * height and width (DL4J's MergeVertex, ONNX Concat on axis 1, torch.cat(dim=1)). */
 #include <string.h>
 
 #include "runtime/nn/layer.h"
@@ -17,39 +17,32 @@ static int merge_infer(layer *L, const act_shape *in, int n_in, act_shape *out, 
         return layer_msg(msg, msg_len, "merge needs at least one input");
     int64_t total = 0, channels = 0;
     for (int i = 0; i < n_in; i++) {
-        if (in[i].kind == SHAPE_CNN && in[0].kind == SHAPE_CNN &&
-            (in[i].h != in[0].h || in[i].w != in[0].w))
-            return layer_msg(msg, msg_len, "merge of convolutional inputs needs one height and "
-                             "width, got %lld x %lld (input 1) and %lld x %lld (input %d)",
-                             (long long)in[0].h, (long long)in[0].w, (long long)in[i].h,
-                             (long long)in[i].w, i + 1);
         if (in[i].kind != in[0].kind)
             return layer_msg(msg, msg_len,
                              "merge needs inputs of one kind, got %s (input 1) and %s (input %d)",
                              shape_kind_name(in[0].kind), shape_kind_name(in[i].kind), i + 1);
+        if (in[i].kind == SHAPE_CNN && (in[i].h != in[0].h || in[i].w != in[0].w)) {
+            char a[64], b[64];
+            return layer_msg(msg, msg_len, "merge concatenates channels of one height and "
+                             "width, got %s (input 1) and %s (input %d) (C x H x W)",
+                             act_shape_text(&in[0], a, sizeof a),
+                             act_shape_text(&in[i], b, sizeof b), i + 1);
+        }
         total += in[i].size;
         channels += in[i].c;
     }
     L->n_in = 0;
-    if (in[0].kind == SHAPE_CNN) {
-        L->n_out = channels;
-        *out = act_shape_cnn(channels, in[0].h, in[0].w);
-        return 0;
-    }
     L->n_out = total;
-    *out = (act_shape){.kind = in[0].kind, .size = total};
+    *out = in[0].kind == SHAPE_CNN ? act_shape_cnn(channels, in[0].h, in[0].w)
+                                   : (act_shape){.kind = in[0].kind, .size = total};
     return 0;
 }
 
-/* Features per row of the output: NCHW rows are images, each input's channels one block. */
-static int64_t merge_cols(const layer *L)
-{
-    return L->out_shape.kind == SHAPE_CNN ? L->out_shape.size : L->n_out;
-}
-
+/* Per example (or step) the inputs' rows side by side: an NCHW example is its channels one
+ * after the other, so this concatenates channels too. */
 static int merge_forward(layer *L, const fwd_ctx *c)
 {
-    const int64_t cols = merge_cols(L);
+    const int64_t cols = L->n_out;
     const int64_t rows = cols > 0 ? c->out->size / cols : 0;
     float *y = c->out->data;
     int64_t off = 0;
@@ -65,7 +58,7 @@ static int merge_forward(layer *L, const fwd_ctx *c)
 
 static int merge_backward(layer *L, const bwd_ctx *c)
 {
-    const int64_t cols = merge_cols(L);
+    const int64_t cols = L->n_out;
     const int64_t rows = cols > 0 ? c->dout->size / cols : 0;
     const float *dy = c->dout->data;
     int64_t off = 0;

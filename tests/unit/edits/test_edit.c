@@ -14,6 +14,7 @@
 #include "runtime/script/ir.h"
 #include "runtime/edits/edit.h"
 #include "runtime/nn/init.h"
+#include "runtime/nn/layer_options.h"
 #include "runtime/graph/model.h"
 #include "runtime/formats/format.h"
 #include "runtime/formats/weights_store.h"
@@ -552,7 +553,7 @@ Test(edit, widen_then_narrow_back_is_identity)
 
 /* The fixtures that hold, between them, a layer of every widenable type. */
 static const char *const te_unit_fixtures[] = {"mlp", "tanh", "embed", "lstm", "graves", "merge",
-                                               "conv", "resid"};
+                                               "conv", "resid", "cat", "mobile"};
 #define TE_N_UNIT_FIXTURES (int)(sizeof te_unit_fixtures / sizeof te_unit_fixtures[0])
 
 static bool te_widenable(const layer_type *t)
@@ -740,6 +741,102 @@ Test(edit, conv_residual_add_widens_its_coupled_group)
                                 "narrow \"c2\" to 5", NULL, te_random_batch_norm), 1e9);
     cr_expect_lt(te_output_diff("resid", "widen \"c0\" by 3 { method = net2net }", NULL,
                                 te_random_batch_norm), TE_EXACT);
+}
+
+/* A widened input of a merge of convolutional inputs moves the channels behind it: e1's new
+ * channels sit at offset 4 + 3 of cat (after c0's 4 and e1's own 3), in bn and in the inputs of
+ * c2 and g; e3's channels move up by two. */
+Test(edit, conv_concat_maps_channels_at_the_offset)
+{
+    model *base = te_load("cat", true);
+    te_random_batch_norm(base);
+    model *m = model_clone(base, true);
+    te_apply(m, "cat", "widen \"e1\" by 2");
+    cr_assert_eq(model_find_layer(m, "bn")->n_out, 11);
+    cr_assert_eq(model_find_layer(m, "c2")->n_in, 11);
+    cr_assert_eq(model_find_layer(m, "g")->n_in, 11);
+    const tensor *g0 = te_param(base, "bn", "gamma"), *g1 = te_param(m, "bn", "gamma");
+    const tensor *w0 = te_param(base, "g", "W"), *w1 = te_param(m, "g", "W");   /* [4, C, 1, 1] */
+    for (int64_t c = 0; c < 11; c++) {
+        int64_t from = c < 7 ? c : c < 9 ? -1 : c - 2;   /* -1: a new channel */
+        cr_expect_eq(g1->data[c], from < 0 ? 1.0f : g0->data[from], "bn gamma[%lld]",
+                     (long long)c);
+        for (int64_t o = 0; o < 4; o++)
+            cr_expect_eq(w1->data[o * 11 + c], from < 0 ? 0.0f : w0->data[o * 9 + from],
+                         "g W[%lld, %lld]", (long long)o, (long long)c);
+    }
+    model_free(m);
+    model_free(base);
+}
+
+/* Net2WiderNet through the concatenations (fire and cat), batch norm and a product leaves the
+ * outputs as they were. */
+Test(edit, conv_net2net_through_concat_and_multiply_keeps_outputs)
+{
+    static const char *const edits[] = {
+        "widen \"e1\" by 2 { method = net2net }",
+        "widen \"e3\" by 3 { method = net2net }",
+        "widen \"c0\" by 2 { method = net2net }",
+        "widen \"s\" to 5 { method = net2net }",
+        "widen \"c2\" by 2 { method = net2net }",
+        "widen \"e1\" by 1 { method = net2net }\nwiden \"g\" by 3 { method = net2net }",
+    };
+    for (size_t i = 0; i < sizeof edits / sizeof edits[0]; i++)
+        cr_expect_lt(te_output_diff("cat", edits[i], NULL, te_random_batch_norm), TE_EXACT,
+                     "%s changed the outputs", edits[i]);
+}
+
+/* The inputs of a multiply vertex are coupled as an add's are: widening or narrowing one
+ * changes the other alike. */
+Test(edit, conv_multiply_couples_its_inputs)
+{
+    model *m = te_load("cat", true);
+    te_apply(m, "cat", "widen \"c2\" by 2");
+    cr_expect_eq(model_find_layer(m, "g")->n_out, 6);
+    cr_expect_eq(model_find_layer(m, "out")->n_in, 6);
+    te_apply(m, "cat", "narrow \"g\" to 3");
+    cr_expect_eq(model_find_layer(m, "c2")->n_out, 3);
+    cr_expect_eq(model_find_layer(m, "g")->n_out, 3);
+    cr_expect_eq(model_find_layer(m, "out")->n_in, 3);
+    model_free(m);
+    /* preserve mode: new channels' outgoing weights are zero, so the product's new channels
+     * do not reach the output */
+    cr_expect_lt(te_output_diff("cat", "widen \"g\" by 2", NULL, te_random_batch_norm),
+                 TE_EXACT);
+}
+
+/* A conv2d of one group per input channel is a depthwise convolution: its filters, biases,
+ * outputs and groups follow its input's channels, and net2net through it keeps the outputs. */
+Test(edit, conv_depthwise_conv2d_follows_its_input)
+{
+    model *m = te_load("mobile", true);
+    te_apply(m, "mobile", "widen \"c0\" by 2");
+    layer *dw = model_find_layer(m, "dw");
+    double g;
+    layer_option_get_values(layer_option_find(dw->type, "groups"), dw, &g);
+    cr_expect_eq(dw->n_in, 6);
+    cr_expect_eq(dw->n_out, 12);
+    cr_expect_eq(g, 6.0);
+    cr_expect_eq(model_find_layer(m, "pw")->n_in, 12);
+    cr_expect_eq(te_param(m, "dw", "W")->shape[0], 12);
+    model_free(m);
+    cr_expect_lt(te_output_diff("mobile", "widen \"c0\" by 3 { method = net2net }", NULL, NULL),
+                 TE_EXACT);
+    /* preserve: the new channels' filters in dw are drawn, pw's rows for them are zero */
+    cr_expect_lt(te_output_diff("mobile", "widen \"c0\" by 2", NULL, NULL), TE_EXACT);
+    cr_expect_eq(te_errors("mobile", false, "widen \"dw\" by 1", "its channels follow its "
+                           "input's"), 1);
+}
+
+/* Grouped convolutions refuse to move channels, as the widened layer and as a consumer. */
+Test(edit, conv_grouped_refuses_saying_why)
+{
+    cr_expect_eq(te_errors("grouped", false, "widen \"gc\" by 2", "2 channel groups (2 in, 2 "
+                           "out each) must change alike"), 1);
+    cr_expect_eq(te_errors("grouped", false, "narrow \"c0\" to 2", "cannot change the input "
+                           "channels of conv2d 'gc'"), 1);
+    cr_expect_eq(te_errors("grouped", false, "widen \"c1\" by 1", "is a model input, whose "
+                           "channels are fixed"), 1);
 }
 
 Test(edit, conv_deepen_identity_is_exact)

@@ -533,15 +533,17 @@ Test(gradcheck, every_activation)
             kink_free(&r, x, N);
             for (int i = 0; i < N; i++)
                 R[i] = (float)(2.0 * rng_uniform(&r) - 1.0);
-            act_forward((activation_kind)a, alphas[ai], x, y, ROWS, COLS);
-            act_backward((activation_kind)a, alphas[ai], x, y, R, dx, ROWS, COLS);
+            /* clip's bounds at kinks kink_free avoids */
+            act_params p = {.alpha = alphas[ai], .lo = ai ? -1.0 : -2.5, .hi = ai ? 2.5 : 1.0};
+            act_forward((activation_kind)a, p, x, y, ROWS, COLS);
+            act_backward((activation_kind)a, p, x, y, R, dx, ROWS, COLS);
             int bad = 0;
             for (int i = 0; i < N; i++) {
                 float v = x[i];
                 x[i] = (float)(v + GC_EPS);
-                act_forward((activation_kind)a, alphas[ai], x, yp, ROWS, COLS);
+                act_forward((activation_kind)a, p, x, yp, ROWS, COLS);
                 x[i] = (float)(v - GC_EPS);
-                act_forward((activation_kind)a, alphas[ai], x, ym, ROWS, COLS);
+                act_forward((activation_kind)a, p, x, ym, ROWS, COLS);
                 x[i] = v;
                 double jp = 0, jm = 0;
                 for (int k = 0; k < N; k++) {
@@ -561,6 +563,7 @@ Test(gradcheck, every_activation)
 Test(gradcheck, every_loss_with_every_supported_activation)
 {
     enum { ROWS = 4, COLS = 5, N = ROWS * COLS };
+    const act_params lp = {.lo = -1.0, .hi = 2.5};   /* clip's bounds at kinks kink_free avoids */
     for (int l = 0; l < LOSS_COUNT; l++) {
         int pairs = 0;
         for (int a = 0; a < ACT_COUNT; a++) {
@@ -571,7 +574,7 @@ Test(gradcheck, every_loss_with_every_supported_activation)
             rng_seed(&r, 100 + (uint64_t)(l * ACT_COUNT + a));
             float z[N], p[N], y[N], dz[N], mask[ROWS] = {1, 1, 0, 1};
             kink_free(&r, z, N);
-            act_forward((activation_kind)a, 0, z, p, ROWS, COLS);
+            act_forward((activation_kind)a, lp, z, p, ROWS, COLS);
             for (int i = 0; i < N; i++) {
                 double u = rng_uniform(&r);
                 switch (l) {
@@ -583,15 +586,15 @@ Test(gradcheck, every_loss_with_every_supported_activation)
                 default: y[i] = (float)(2 * u - 1); break;
                 }
             }
-            loss_grad((loss_kind)l, (activation_kind)a, 0, z, p, y, mask, ROWS, COLS, 1.0 / ROWS, dz);
+            loss_grad((loss_kind)l, (activation_kind)a, lp, z, p, y, mask, ROWS, COLS, 1.0 / ROWS, dz);
             int bad = 0;
             for (int i = 0; i < N; i++) {
                 float v = z[i];
                 z[i] = (float)(v + GC_EPS);
-                act_forward((activation_kind)a, 0, z, p, ROWS, COLS);
+                act_forward((activation_kind)a, lp, z, p, ROWS, COLS);
                 double jp = loss_value((loss_kind)l, p, y, mask, ROWS, COLS) / ROWS;
                 z[i] = (float)(v - GC_EPS);
-                act_forward((activation_kind)a, 0, z, p, ROWS, COLS);
+                act_forward((activation_kind)a, lp, z, p, ROWS, COLS);
                 double jm = loss_value((loss_kind)l, p, y, mask, ROWS, COLS) / ROWS;
                 z[i] = v;
                 double num = (jp - jm) / (2 * GC_EPS);
@@ -602,13 +605,27 @@ Test(gradcheck, every_loss_with_every_supported_activation)
                     bad++;
                 }
             }
-            act_forward((activation_kind)a, 0, z, p, ROWS, COLS);
+            act_forward((activation_kind)a, lp, z, p, ROWS, COLS);
             cr_expect_eq(bad, 0, "loss %s with %s: %d wrong derivatives", loss_names[l],
                          activation_names[a], bad);
         }
         if (l != LOSS_NONE)
             cr_expect_gt(pairs, 0, "loss %s supports no activation", loss_names[l]);
     }
+}
+
+/* clip(min, max) on a dense, an output and a convolutional layer, the bounds inside the range
+ * of the pre-activations (the fixed seeds keep every point away from them). */
+Test(gradcheck, clip_on_layers)
+{
+    variant v = {.dropout = 0.0, .mask = false, .loss = -1, .activation = -1,
+                 .opts = "activation = clip(-0.3, 0.4)"};
+    cr_expect(check_type(&layer_type_dense, SHAPE_FF, v));
+    v.opts = "kernel = [3, 3]; activation = clip(-1.5, 2)";
+    cr_expect(check_type(&layer_type_conv2d, SHAPE_CNN, v));
+    v.opts = "activation = clip(-0.5, 0.5); loss = mse";
+    v.loss = LOSS_MSE;
+    cr_expect(check_type(&layer_type_output, SHAPE_FF, v));
 }
 
 /* ---- convolutional and normalisation layers: every option that changes the arithmetic ---- */

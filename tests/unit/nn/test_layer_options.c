@@ -30,7 +30,7 @@ Test(layer_options, every_entry_is_complete_and_names_are_unique)
                           (*o)->name);
             cr_assert(!strchr((*o)->doc, '\n') && !strchr((*o)->doc, '|'),
                       "%s.%s: the doc must be one table cell", t->name, (*o)->name);
-            if ((*o)->kind == LOPT_ENUM)
+            if ((*o)->kind == LOPT_ENUM || (*o)->kind == LOPT_ACTIVATION)
                 cr_assert((*o)->names && (*o)->count > 0 && (*o)->from_name && (*o)->what);
             for (const layer_option *const *p = t->options; p < o; p++)
                 cr_assert_str_neq((*p)->name, (*o)->name, "%s lists '%s' twice", t->name,
@@ -125,9 +125,13 @@ static int candidates(const layer_option *o, const char **out, int max)
         for (const char *const *l = o->kind == LOPT_PADDING ? paddings : lists; *l && n < max - 1;
              l++)
             out[n++] = *l;
-    } else if (o->kind == LOPT_ENUM) {
+    } else if (o->kind == LOPT_ENUM || o->kind == LOPT_ACTIVATION) {
+        /* clip comes with its bounds, first: a clip of layer types with any activation */
+        if (o->kind == LOPT_ACTIVATION)
+            out[n++] = "clip(-0.5, 2.25)";
         for (int k = 0; k < o->count && n < max - 1; k++)
-            out[n++] = o->names[k];
+            if (o->kind != LOPT_ACTIVATION || k != ACT_CLIP)
+                out[n++] = o->names[k];
     } else {
         const char *const *list = o->kind == LOPT_INTEGER ? integers
                                   : o->kind == LOPT_NUMBER ? numbers : bools;
@@ -230,4 +234,34 @@ Test(layer_options, every_option_survives_a_save_and_load)
     unlink(path);
     unlink(weights);
     rmdir(dir);
+}
+
+/* clip(min, max): its bounds are kept, written and digested; bare clip, wrong bounds and
+ * arguments to another activation are refused. */
+Test(layer_options, clip_takes_its_bounds)
+{
+    layer *L = layer_new(&layer_type_dense, "fc");
+    L->n_in = 4;
+    L->n_out = 2;
+    cr_assert_eq(set_text(L, "activation", "clip(-1, 6.5)"), 0);
+    cr_expect_eq(L->activation, ACT_CLIP);
+    cr_expect_eq(L->clip_min, -1.0);
+    cr_expect_eq(L->clip_max, 6.5);
+    double v[LOPT_MAX_VALUES];
+    char text[96];
+    layer_option_get_values(&layer_opt_activation, L, v);
+    cr_expect_str_eq(layer_option_format(&layer_opt_activation, v, text, sizeof text),
+                     "clip(-1, 6.5)");
+    cr_assert_eq(set_text(L, "activation", "clip(max = 2, min = 0)"), 0);
+    cr_expect(L->clip_min == 0.0 && L->clip_max == 2.0);
+    char buf[256];
+    layer_options_digest(L, buf, sizeof buf);
+    cr_expect_str_eq(buf, "dense|4|2|13,0,2|0|1");
+    static const char *const bad[] = {"clip", "clip(1)", "clip(2, 1)", "clip(0, 1, 2)",
+                                      "clip(low = 0, max = 1)", "relu(1)", "clip(0, \"a\")"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+        cr_expect_neq(set_text(L, "activation", bad[i]), 0, "%s was accepted", bad[i]);
+    cr_assert_eq(set_text(L, "activation", "relu"), 0);
+    cr_expect(L->activation == ACT_RELU && L->clip_min == 0.0 && L->clip_max == 0.0);
+    layer_free(L);
 }

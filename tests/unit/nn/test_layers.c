@@ -410,7 +410,7 @@ static void activation_golden(const char *file, activation_kind act)
     golden g;
     gold_load(&g, file);
     const tensor *x = gold_t(&g, "x"), *dy = gold_t(&g, "dy");
-    double alpha = gold_s(&g, "alpha");
+    act_params alpha = {.alpha = gold_s(&g, "alpha")};
     tensor y, dx;
     alloc_like(&y, x);
     alloc_like(&dx, x);
@@ -448,7 +448,7 @@ Test(activations, gelu) { activation_golden("act_gelu", ACT_GELU); }
 Test(activations, softmax_is_stable_for_large_inputs)
 {
     float x[3] = {1000.0f, 1001.0f, 999.0f}, y[3];
-    act_forward(ACT_SOFTMAX, 0, x, y, 1, 3);
+    act_forward(ACT_SOFTMAX, (act_params){0}, x, y, 1, 3);
     float s = y[0] + y[1] + y[2];
     cr_expect_float_eq(s, 1.0f, 1e-6);
     cr_expect(y[1] > y[0] && y[0] > y[2] && isfinite(y[2]));
@@ -465,13 +465,13 @@ static void loss_golden(const char *file, loss_kind loss, activation_kind act)
     tensor p, dz;
     alloc_like(&p, z);
     alloc_like(&dz, z);
-    act_forward(act, 0, z->data, p.data, rows, cols);
+    act_forward(act, (act_params){0}, z->data, p.data, rows, cols);
     expect_close(&p, gold_t(&g, "p"), file);
     double score = loss_value(loss, p.data, y->data, NULL, rows, cols) / (double)rows;
     double want = gold_s(&g, "score");
     cr_expect(fabs(score - want) <= TOL * fmax(1.0, fabs(want)), "%s: score %.9g, want %.9g",
               file, score, want);
-    loss_grad(loss, act, 0, z->data, p.data, y->data, NULL, rows, cols, 1.0 / (double)rows, dz.data);
+    loss_grad(loss, act, (act_params){0}, z->data, p.data, y->data, NULL, rows, cols, 1.0 / (double)rows, dz.data);
     expect_close(&dz, gold_t(&g, "dz"), file);
     tensor_release(&p);
     tensor_release(&dz);

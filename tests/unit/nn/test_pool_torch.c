@@ -129,8 +129,13 @@ static void activation_golden(const char *name, activation_kind act)
     const int64_t rows = x->shape[0], cols = x->shape[1];
     float *y = calloc((size_t)x->size, sizeof *y), *dx = calloc((size_t)x->size, sizeof *dx);
     cr_assert(y && dx);
-    act_forward(act, 0, x->data, y, rows, cols);
-    act_backward(act, 0, x->data, y, fixture_get(&f, "dy")->data, dx, rows, cols);
+    act_params p = {0};
+    if (act == ACT_CLIP) {   /* clip's bounds come with its numbers */
+        p.lo = fixture_get(&f, "lo")->data[0];
+        p.hi = fixture_get(&f, "hi")->data[0];
+    }
+    act_forward(act, p, x->data, y, rows, cols);
+    act_backward(act, p, x->data, y, fixture_get(&f, "dy")->data, dx, rows, cols);
     expect_close_n(y, fixture_get(&f, "y"), name);
     expect_close_n(dx, fixture_get(&f, "dx"), name);
     free(y);
@@ -141,6 +146,7 @@ static void activation_golden(const char *name, activation_kind act)
 Test(pool_torch, relu6) { activation_golden("act_relu6", ACT_RELU6); }
 Test(pool_torch, hardtanh) { activation_golden("act_hardtanh", ACT_HARDTANH); }
 Test(pool_torch, swish) { activation_golden("act_swish", ACT_SWISH); }
+Test(pool_torch, clip) { activation_golden("act_clip", ACT_CLIP); }
 
 /* batch_norm through its layer type: training (batch statistics, DL4J's running update, the
  * backward through the statistics) and inference (the running statistics, exactly). */
