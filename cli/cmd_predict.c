@@ -152,9 +152,9 @@ static int parse_args(int argc, char **argv, predict_args *a)
 
 /* Reads X and shapes it for the model's input: FF [B, F]; recurrent time-major [T, B, F].
  * *single_seq tells a recurrent [T, F] input. Returns an exit status. */
-static int read_input(const predict_args *a, const model_input *mi, tensor *x, bool *single_seq,
-                      diag_ctx *d)
+static int read_input(const predict_args *a, model *m, tensor *x, bool *single_seq, diag_ctx *d)
 {
+    const model_input *mi = &m->inputs[0];
     tensor raw = {0};
     *single_seq = false;
     if (!strcmp(ext_of(a->input), ".npy")) {
@@ -201,6 +201,11 @@ static int read_input(const predict_args *a, const model_input *mi, tensor *x, b
             return EXIT_OK;
         }
     } else {
+        /* Images of another size: a model whose parameters do not depend on it runs on them. */
+        char why[512];
+        if (raw.ndim == 4 && raw.shape[1] == mi->c && (raw.shape[2] != mi->h || raw.shape[3] != mi->w) &&
+            model_resize_input(m, 0, raw.shape[2], raw.shape[3], why, sizeof why) != 0)
+            fprintf(stderr, "surgery predict: error: %s: %s\n", a->model, why);
         int64_t chw = mi->c * mi->h * mi->w;
         ok = (raw.ndim == 4 && raw.shape[1] == mi->c && raw.shape[2] == mi->h && raw.shape[3] == mi->w) ||
              (raw.ndim == 2 && raw.shape[1] == chw);
@@ -321,7 +326,7 @@ int cmd_predict(int argc, char **argv)
         diag_warning(d, at, "the model has no weights file: its parameters were initialised from seed %llu",
                      (unsigned long long)m->seed);
     }
-    status = read_input(&a, &m->inputs[0], &x, &single_seq, d);
+    status = read_input(&a, m, &x, &single_seq, d);
     if (status != EXIT_OK)
         goto done;
     normalise(&m->norm, &x);

@@ -100,7 +100,7 @@ static const name_map activations[] = {
     {"identity", ACT_IDENTITY}, {"relu", ACT_RELU}, {"lrelu", ACT_LEAKYRELU},
     {"leakyrelu", ACT_LEAKYRELU}, {"elu", ACT_ELU}, {"tanh", ACT_TANH}, {"sigmoid", ACT_SIGMOID},
     {"hardsigmoid", ACT_HARDSIGMOID}, {"softmax", ACT_SOFTMAX}, {"softplus", ACT_SOFTPLUS},
-    {NULL, 0}};
+    {"relu6", ACT_RELU6}, {"hardtanh", ACT_HARDTANH}, {"swish", ACT_SWISH}, {NULL, 0}};
 
 static const name_map losses[] = {
     {"mcxent", LOSS_MCXENT}, {"negativeloglikelihood", LOSS_NLL}, {"mse", LOSS_MSE},
@@ -132,6 +132,19 @@ static const struct {
     {"EmbeddingLayer", "embedding", &layer_type_embedding},
     {"DropoutLayer", "dropout", &layer_type_dropout},
     {"ActivationLayer", "activation", &layer_type_activation},
+    {"ConvolutionLayer", "convolution", &layer_type_conv2d},
+    {"Convolution2D", "convolution2d", &layer_type_conv2d},
+    {"SeparableConvolution2D", "separableConvolution2D", &layer_type_separable_conv2d},
+    {"DepthwiseConvolution2D", "depthwiseConvolution2D", &layer_type_depthwise_conv2d},
+    {"SubsamplingLayer", "subsampling", &layer_type_subsampling},
+    {"BatchNormalization", "batchNormalization", &layer_type_batch_norm},
+    {"ZeroPaddingLayer", "zeroPadding", &layer_type_zero_padding},
+    {"Cropping2D", "cropping2D", &layer_type_cropping},
+    {"Upsampling2D", "upsampling2D", &layer_type_upsampling},
+    {"GlobalPoolingLayer", "GlobalPooling", &layer_type_global_pooling},
+    /* The loss layers without parameters compute their activation: the loss is not kept. */
+    {"CnnLossLayer", "CnnLossLayer", &layer_type_activation},
+    {"LossLayer", "loss", &layer_type_activation},
 };
 
 typedef struct lctx {
@@ -448,6 +461,7 @@ int dl4j_map_layer(dl4j_map *mp, json_t *conf, int index, const char *prev)
     if (has_nin && mp->first_n_in == 0) {
         mp->first_n_in = (int64_t)nin;
         mp->recurrent_input = type->flags & LT_RECURRENT || type == &layer_type_rnn_output;
+        mp->cnn_input = type->flags & LT_CHANNELS_IN;
     }
     if (type_has_params(type)) {
         if (!has_nin || !has_nout || nin > (double)LIMIT_TENSOR_ELEMENTS ||
@@ -475,6 +489,7 @@ int dl4j_map_layer(dl4j_map *mp, json_t *conf, int index, const char *prev)
     double fgb;
     if (num(f, "forgetGateBiasInit", &fgb))
         L->forget_gate_bias = fgb;
+    dl4j_map_conv(mp, index, c.name, tname, L, f);
     map_training(&c, f);
     model_builder_add_layer(mp->b, L);
     if (frozen)

@@ -228,9 +228,9 @@ Test(dl4j_bad, reads_a_generated_1_0_file_and_refuses_bad_ones)
     expect_error(dir, "{\"confs\": [", coef, len, "entry configuration.json line 1");
     expect_error(dir, "{\"vertices\": {}}", coef, len, "a ComputationGraph");
     expect_error(dir,
-                 "{\"confs\": [{\"layer\": {\"@class\": \"a.ConvolutionLayer\", \"nin\": 1, \"nout\": 2}},"
+                 "{\"confs\": [{\"layer\": {\"@class\": \"a.LocalResponseNormalization\", \"nin\": 1, \"nout\": 2}},"
                  "{\"layer\": {\"dense\": {\"activationFn\": {\"SoftSign\": {}}, \"nin\": 2, \"nout\": 3}}}]}",
-                 coef, len, "2 things surgery does not read yet: layer 0 'layer0' (ConvolutionLayer): "
+                 coef, len, "2 things surgery does not read yet: layer 0 'layer0' (LocalResponseNormalization): "
                  "layer type not supported; layer 1 'layer1' (dense): activation SoftSign");
     test_remove_dir(dir);
 }
