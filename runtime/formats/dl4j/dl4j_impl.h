@@ -23,6 +23,7 @@ typedef struct dl4j_map {
     int n_layers;
     int64_t first_n_in;      /* the first layer that states nin: the model input's size */
     bool recurrent_input;
+    bool graph;              /* a ComputationGraph: problems name vertices */
     bool cnn_input;          /* the first layer that states nin takes convolutional input */
     int size_at;             /* -1, or the layer whose input is size_h x size_w (a preprocessor
                               * says so) */
@@ -32,10 +33,21 @@ typedef struct dl4j_map {
 /* Adds a problem "layer I 'NAME' (TYPE): WHAT". */
 void dl4j_problem(dl4j_map *mp, int index, const char *name, const char *type, const char *fmt,
                   ...) __attribute__((format(printf, 5, 6)));
-/* Maps confs[index] (an element of `confs`) to a surgery layer appended to the builder, taking
- * `prev` (NULL: the model input "input") as its input. Problems are collected in mp; a layer is
- * added whenever its type is known. Returns -1 only when out of memory. */
-int dl4j_map_layer(dl4j_map *mp, json_t *conf, int index, const char *prev);
+/* A polymorphic value: {"@class": "pkg.Name", fields...} (1.0), {"Name": {fields}} (0.x) or a
+ * plain "NAME" string. *name gets the class or type name without `strip` at its start. */
+bool dl4j_poly(json_t *v, const char *strip, char *name, size_t n, json_t **fields);
+/* Maps a layer configuration (an element of `confs`, a LayerVertex's layerConf) to a surgery
+ * layer appended to the builder as layer `index`, called vname (NULL: its layerName, else
+ * layer<index>), taking the named inputs. Problems are collected in mp; a layer is added
+ * whenever its type is known. Returns -1 only when out of memory. */
+int dl4j_map_layer(dl4j_map *mp, json_t *conf, int index, const char *vname,
+                   const char *const *inputs, int n_inputs);
+/* dl4j_graph.c: a ComputationGraph's vertices (in DL4J's topological order, the order of their
+ * parameters) as layers appended to the builder; its network inputs and outputs are kept in mp
+ * for dl4j_graph_finish. Returns -1 only when out of memory. */
+int dl4j_map_graph(dl4j_map *mp, json_t *root);
+/* Adds the graph's inputs (their kind and size from the layers they feed) and outputs. */
+int dl4j_graph_finish(dl4j_map *mp, json_t *root, src_loc at);
 /* The model-level settings of the top-level object (backprop type and tbptt lengths). */
 void dl4j_map_network(dl4j_map *mp, json_t *root);
 void dl4j_map_free(dl4j_map *mp);

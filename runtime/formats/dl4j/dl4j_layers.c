@@ -21,8 +21,12 @@ void dl4j_problem(dl4j_map *mp, int index, const char *name, const char *type, c
     va_start(ap, fmt);
     vsnprintf(what, sizeof what, fmt, ap);
     va_end(ap);
-    int n = snprintf(line, sizeof line, "%slayer %d '%s' (%s): %s", mp->n_problems ? "; " : "",
-                     index, name ? name : "?", type ? type : "?", what);
+    int n = mp->graph ? snprintf(line, sizeof line, "%svertex '%s' (%s): %s",
+                                 mp->n_problems ? "; " : "", name ? name : "?", type ? type : "?",
+                                 what)
+                      : snprintf(line, sizeof line, "%slayer %d '%s' (%s): %s",
+                                 mp->n_problems ? "; " : "", index, name ? name : "?",
+                                 type ? type : "?", what);
     if (n < 0)
         return;
     size_t k = strlen(line);
@@ -42,9 +46,7 @@ static const char *class_tail(const char *s)
     return dot ? dot + 1 : s;
 }
 
-/* A polymorphic value: {"@class": "pkg.Name", fields...} (1.0), {"Name": {fields}} (0.x) or a
- * plain "NAME" string. *name gets the class or type name without `strip` at its start. */
-static bool poly(json_t *v, const char *strip, char *name, size_t n, json_t **fields)
+bool dl4j_poly(json_t *v, const char *strip, char *name, size_t n, json_t **fields)
 {
     const char *s = NULL;
     *fields = NULL;
@@ -166,7 +168,7 @@ static int map_choice(lctx *c, json_t *f, const char *key, const char *alt, cons
         v = json_object_get(f, alt);
     if (!v || json_is_null(v))
         return -1;
-    if (!poly(v, strip, s, n, fields)) {
+    if (!dl4j_poly(v, strip, s, n, fields)) {
         PROBLEM(c, "%s of an unknown shape", key);
         return -1;
     }
@@ -214,7 +216,7 @@ static void map_init(lctx *c, json_t *f)
         v = json_object_get(f, "weightInit");
     char s[128];
     json_t *fields;
-    if (!v || json_is_null(v) || !poly(v, "WeightInit", s, sizeof s, &fields))
+    if (!v || json_is_null(v) || !dl4j_poly(v, "WeightInit", s, sizeof s, &fields))
         return;
     lower(s);
     /* Initialisation only matters for parameters a later edit adds: an init surgery lacks
@@ -245,7 +247,7 @@ static void map_updater(lctx *c, json_t *f, const char *key, updater_conf *u, un
         v = json_object_get(f, "updater");
         old = true;
     }
-    if (!poly(v, NULL, s, sizeof s, &fields)) {
+    if (!dl4j_poly(v, NULL, s, sizeof s, &fields)) {
         PROBLEM(c, "%s of an unknown shape", key);
         return;
     }
@@ -295,7 +297,7 @@ static bool coefficient(lctx *c, json_t *v, double *out)
     }
     char s[64];
     json_t *fields;
-    if (poly(v, NULL, s, sizeof s, &fields) && !strcmp(s, "FixedSchedule") && fields &&
+    if (dl4j_poly(v, NULL, s, sizeof s, &fields) && !strcmp(s, "FixedSchedule") && fields &&
         num(fields, "value", out))
         return true;
     PROBLEM(c, "a regularisation schedule other than fixed");
@@ -314,7 +316,7 @@ static void map_regularization(lctx *c, json_t *f, const char *key, bool bias)
         char s[64];
         json_t *fields;
         double x;
-        if (!poly(r, NULL, s, sizeof s, &fields) || !fields) {
+        if (!dl4j_poly(r, NULL, s, sizeof s, &fields) || !fields) {
             PROBLEM(c, "%s of an unknown shape", key);
         } else if (!strcmp(s, "L1Regularization")) {
             if (coefficient(c, json_object_get(fields, "l1"), &x)) {
@@ -361,7 +363,7 @@ static void map_training(lctx *c, json_t *f)
     if (id && !json_is_null(id)) {
         char s[64];
         json_t *fields;
-        if (!poly(id, NULL, s, sizeof s, &fields) || strcmp(s, "Dropout") || !fields ||
+        if (!dl4j_poly(id, NULL, s, sizeof s, &fields) || strcmp(s, "Dropout") || !fields ||
             !num(fields, "p", &keep))
             PROBLEM(c, "dropout of kind %s", json_is_object(id) ? s : "?");
         else if (keep > 0 && keep < 1) {
@@ -416,14 +418,15 @@ static int map_vars(lctx *c, json_t *conf)
     return 0;
 }
 
-int dl4j_map_layer(dl4j_map *mp, json_t *conf, int index, const char *prev)
+int dl4j_map_layer(dl4j_map *mp, json_t *conf, int index, const char *vname,
+                   const char *const *inputs, int n_inputs)
 {
     lctx c = {.mp = mp, .index = index};
     json_t *spec = json_is_object(conf) ? json_object_get(conf, "layer") : NULL;
     char tname[128];
     json_t *f;
     bool frozen = false;
-    if (!spec || !poly(spec, NULL, tname, sizeof tname, &f) || !f) {
+    if (!spec || !dl4j_poly(spec, NULL, tname, sizeof tname, &f) || !f) {
         dl4j_problem(mp, index, NULL, NULL, "no \"layer\" object");
         return 0;
     }
@@ -432,7 +435,7 @@ int dl4j_map_layer(dl4j_map *mp, json_t *conf, int index, const char *prev)
            !strcmp(tname, "frozen")) {
         frozen = true;
         json_t *inner = json_object_get(f, "layer");
-        if (!inner || !poly(inner, NULL, tname, sizeof tname, &f) || !f) {
+        if (!inner || !dl4j_poly(inner, NULL, tname, sizeof tname, &f) || !f) {
             dl4j_problem(mp, index, NULL, "FrozenLayer", "no wrapped \"layer\"");
             return 0;
         }
@@ -440,7 +443,7 @@ int dl4j_map_layer(dl4j_map *mp, json_t *conf, int index, const char *prev)
     json_t *ln = json_object_get(f, "layerName");
     char defname[32];
     snprintf(defname, sizeof defname, "layer%d", index);
-    c.name = json_is_string(ln) ? json_string_value(ln) : defname;
+    c.name = vname ? vname : json_is_string(ln) ? json_string_value(ln) : defname;
     c.type = tname;
     const layer_type *type = NULL;
     for (size_t k = 0; k < sizeof types / sizeof *types; k++)
@@ -454,8 +457,7 @@ int dl4j_map_layer(dl4j_map *mp, json_t *conf, int index, const char *prev)
     if (!L)
         return -1;
     c.L = L;
-    const char *in = prev ? prev : "input";
-    layer_set_inputs(L, &in, 1);
+    layer_set_inputs(L, inputs, n_inputs);
     double nin = 0, nout = 0;
     bool has_nin = num(f, "nin", &nin) && nin > 0, has_nout = num(f, "nout", &nout) && nout > 0;
     if (has_nin && mp->first_n_in == 0) {
@@ -483,7 +485,7 @@ int dl4j_map_layer(dl4j_map *mp, json_t *conf, int index, const char *prev)
     if (gate && !json_is_null(gate)) {
         char s[64];
         json_t *gf;
-        if (!poly(gate, "Activation", s, sizeof s, &gf) || (lower(s), strcmp(s, "sigmoid")))
+        if (!dl4j_poly(gate, "Activation", s, sizeof s, &gf) || (lower(s), strcmp(s, "sigmoid")))
             PROBLEM(&c, "a gate activation other than sigmoid");
     }
     double fgb;
@@ -510,7 +512,8 @@ void dl4j_map_network(dl4j_map *mp, json_t *root)
         t->set_mask |= TC_BACKPROP;
     }
     json_t *confs = json_object_get(root, "confs");
-    json_t *first = json_is_array(confs) ? json_array_get(confs, 0) : NULL;
+    json_t *first = json_is_array(confs) ? json_array_get(confs, 0)
+                                         : json_object_get(root, "defaultConfiguration");
     double seed;
     if (first && num(first, "seed", &seed) && seed >= 0 && seed < 1.8e19)
         model_builder_set_seed(mp->b, (uint64_t)seed);

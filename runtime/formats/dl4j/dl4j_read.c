@@ -222,6 +222,26 @@ static void input_hw(model *m, const dl4j_map *mp, int64_t *h, int64_t *w)
         m->layers[i]->n_in = m->layers[i]->n_in_given ? m->layers[i]->n_in : 0;
 }
 
+/* A MultiLayerNetwork's input "input" (its kind and size from the first layer that states nin)
+ * and its output, the last layer. Graphs have theirs from dl4j_graph_finish. */
+static void add_chain_io(model *m, dl4j_map *mp)
+{
+    if (mp->graph)
+        return;
+    int64_t chw[3] = {mp->first_n_in > 0 ? mp->first_n_in : 1, 0, 0};
+    if (mp->cnn_input) {
+        input_hw(m, mp, &chw[1], &chw[2]);
+        chw[1] = chw[1] ? chw[1] : 1;
+        chw[2] = chw[2] ? chw[2] : 1;
+    }
+    model_builder_add_input(mp->b, "input", mp->cnn_input ? INPUT_CONVOLUTIONAL
+                            : mp->recurrent_input ? INPUT_RECURRENT : INPUT_FEED_FORWARD,
+                            mp->cnn_input ? chw[0] * chw[1] * chw[2] : chw[0],
+                            mp->cnn_input ? chw : NULL, (src_loc){m->path, 0, 0, 0});
+    const char *last = m->layers[m->n_layers - 1]->name;
+    model_builder_set_outputs(mp->b, &last, 1);
+}
+
 static json_t *load_json(const char *path, dl4j_zip *z, struct diag_ctx *d)
 {
     unsigned char *text;
@@ -308,21 +328,19 @@ static model *dl4j_read(const char *path, bool load_weights, struct diag_ctx *d)
         dl4j_zip_close(z);
         return NULL;
     }
-    json_t *confs = json_object_get(root, "confs");
-    if (!json_is_array(confs)) {
-        if (json_object_get(root, "vertices"))
-            model_format_error(d, path, "entry " CONF_ENTRY ": a ComputationGraph; surgery reads "
-                               "DL4J MultiLayerNetwork files only so far");
-        else
-            model_format_error(d, path, "entry " CONF_ENTRY ": expected \"confs\", the list of a "
-                               "MultiLayerNetwork's layers");
+    json_t *confs = json_object_get(root, "confs"), *vertices = json_object_get(root, "vertices");
+    if (!json_is_array(confs) && !json_is_object(vertices)) {
+        model_format_error(d, path, "entry " CONF_ENTRY ": expected \"confs\", the list of a "
+                           "MultiLayerNetwork's layers, or \"vertices\", a ComputationGraph's");
         json_decref(root);
         dl4j_zip_close(z);
         return NULL;
     }
-    size_t n = json_array_size(confs);
+    bool graph = !json_is_array(confs);
+    size_t n = graph ? json_object_size(vertices) : json_array_size(confs);
     if (n == 0 || n > LIMIT_MODEL_LAYERS) {
-        model_format_error(d, path, "entry " CONF_ENTRY ": \"confs\" has %zu layers (1 to %d)", n,
+        model_format_error(d, path, "entry " CONF_ENTRY ": \"%s\" has %zu %s (1 to %d)",
+                           graph ? "vertices" : "confs", n, graph ? "vertices" : "layers",
                            LIMIT_MODEL_LAYERS);
         json_decref(root);
         dl4j_zip_close(z);
@@ -336,14 +354,20 @@ static model *dl4j_read(const char *path, bool load_weights, struct diag_ctx *d)
     mp.n_layers = (int)n;
     model *m = mp.b ? model_builder_model(mp.b) : NULL;
     int oom = !m || !mp.vars || !mp.n_vars || !(m->path = str_dup(path));
-    const char *prev = NULL;
-    for (size_t i = 0; i < n && !oom; i++) {
+    const char *prev = "input";
+    for (size_t i = 0; i < n && !oom && !graph; i++) {
         int before = m->n_layers;
-        oom = dl4j_map_layer(&mp, json_array_get(confs, i), (int)i, prev) != 0;
+        oom = dl4j_map_layer(&mp, json_array_get(confs, i), (int)i, NULL, &prev, 1) != 0;
         if (m->n_layers > before)
             prev = m->layers[m->n_layers - 1]->name;
     }
-    check_preprocessors(&mp, root);
+    if (graph && !oom) {
+        oom = dl4j_map_graph(&mp, root) < 0;
+        if (!oom && !mp.n_problems)
+            oom = dl4j_graph_finish(&mp, root, (src_loc){m->path, 0, 0, 0}) < 0;
+    } else if (!oom) {
+        check_preprocessors(&mp, root);
+    }
     params_ctx pc = {.path = path, .mp = &mp};
     model *out = NULL;
     if (oom) {
@@ -353,19 +377,7 @@ static model *dl4j_read(const char *path, bool load_weights, struct diag_ctx *d)
                            mp.n_problems, mp.n_problems == 1 ? "" : "s", mp.problems);
     } else if (!load_weights || load_coefficients(path, z, &pc, d) == 0) {
         dl4j_map_network(&mp, root);
-        int64_t chw[3] = {mp.first_n_in > 0 ? mp.first_n_in : 1, 0, 0};
-        if (mp.cnn_input)
-            input_hw(m, &mp, &chw[1], &chw[2]);
-        if (mp.cnn_input && (!chw[1] || !chw[2])) {
-            chw[1] = chw[1] ? chw[1] : 1;
-            chw[2] = chw[2] ? chw[2] : 1;
-        }
-        model_builder_add_input(mp.b, "input", mp.cnn_input ? INPUT_CONVOLUTIONAL
-                                : mp.recurrent_input ? INPUT_RECURRENT : INPUT_FEED_FORWARD,
-                                mp.cnn_input ? chw[0] * chw[1] * chw[2] : chw[0],
-                                mp.cnn_input ? chw : NULL, (src_loc){m->path, 0, 0, 0});
-        const char *last = m->layers[m->n_layers - 1]->name;
-        model_builder_set_outputs(mp.b, &last, 1);
+        add_chain_io(m, &mp);
         if (load_weights)
             model_builder_params_from(mp.b, dl4j_params, &pc);
         out = model_builder_finish(mp.b, !load_weights, (src_loc){d ? diag_intern_path(d, path)

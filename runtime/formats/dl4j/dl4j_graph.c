@@ -1,0 +1,258 @@
+/* dl4j_graph.c: a DL4J ComputationGraph configuration (vertices, vertexInputs, networkInputs,
+ * networkOutputs) as surgery layers and vertices in DL4J's topological order, the order in
+ * which the vertices' parameters follow one another in coefficients.bin. */
+#include "runtime/formats/dl4j/dl4j_impl.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "runtime/base/limits.h"
+#include "runtime/base/util.h"
+#include "runtime/nn/layer.h"
+
+/* The most inputs of one vertex, and outputs of the network. */
+#define MAX_VERTEX_INPUTS 1024
+
+typedef struct gnode {
+    const char *name;
+    json_t *v;            /* the vertex (NULL for a network input) */
+    int n_in;
+    int *in;              /* node indices */
+} gnode;
+
+typedef struct gctx {
+    dl4j_map *mp;
+    gnode *nodes;
+    int n_inputs, n;      /* network inputs first, then the vertices in stored order */
+} gctx;
+
+static int node_of(const gctx *g, const char *name)
+{
+    for (int i = 0; i < g->n; i++)
+        if (!strcmp(g->nodes[i].name, name))
+            return i;
+    return -1;
+}
+
+/* DL4J's order: topologicalOrderStr when stored (1.0), else Kahn's algorithm as
+ * ComputationGraph.topologicalSortOrder runs it (a FIFO queue started with the vertices
+ * without inputs in index order, each vertex's consumers visited in index order). Fills order
+ * with node indices; returns its length (< g->n on a cycle). */
+static int topo_order(gctx *g, json_t *root, int *order)
+{
+    json_t *stored = json_object_get(root, "topologicalOrderStr");
+    if (json_is_array(stored) && (int)json_array_size(stored) == g->n) {
+        int k = 0;
+        size_t i;
+        json_t *s;
+        json_array_foreach(stored, i, s) {
+            int j = json_is_string(s) ? node_of(g, json_string_value(s)) : -1;
+            if (j < 0)
+                return 0;
+            order[k++] = j;
+        }
+        return k;
+    }
+    int *deg = calloc((size_t)g->n, sizeof *deg);
+    if (!deg)
+        return -1;
+    for (int i = 0; i < g->n; i++)
+        deg[i] = g->nodes[i].n_in;
+    int head = 0, tail = 0;
+    for (int i = 0; i < g->n; i++)
+        if (!deg[i])
+            order[tail++] = i;
+    while (head < tail) {
+        int v = order[head++];
+        for (int i = 0; i < g->n; i++)
+            for (int k = 0; k < g->nodes[i].n_in; k++)
+                if (g->nodes[i].in[k] == v && --deg[i] == 0)
+                    order[tail++] = i;
+    }
+    free(deg);
+    return tail;
+}
+
+/* A LayerVertex's preprocessor: none, or one that is an identity for surgery's layers. */
+static void check_preprocessor(dl4j_map *mp, const char *name, json_t *pre)
+{
+    if (!pre || json_is_null(pre))
+        return;
+    char cls[128];
+    json_t *f;
+    if (dl4j_poly(pre, NULL, cls, sizeof cls, &f) &&
+        (!strcmp(cls, "RnnToFeedForwardPreProcessor") || !strcmp(cls, "rnnToFeedForward") ||
+         !strcmp(cls, "FeedForwardToRnnPreProcessor") || !strcmp(cls, "feedForwardToRnn") ||
+         !strcmp(cls, "CnnToFeedForwardPreProcessor") || !strcmp(cls, "cnnToFeedForward")))
+        return;
+    dl4j_problem(mp, -1, name, "preProcessor", "%s not supported",
+                 json_is_object(pre) ? cls : "a preprocessor of an unknown shape");
+}
+
+/* One vertex as surgery layer `index`. */
+static int map_vertex(gctx *g, const gnode *nd, int index)
+{
+    dl4j_map *mp = g->mp;
+    const char *ins[MAX_VERTEX_INPUTS];
+    int n_in = nd->n_in < MAX_VERTEX_INPUTS ? nd->n_in : MAX_VERTEX_INPUTS;
+    for (int k = 0; k < n_in; k++)
+        ins[k] = g->nodes[nd->in[k]].name;
+    char cls[128];
+    json_t *f;
+    if (!dl4j_poly(nd->v, NULL, cls, sizeof cls, &f) || !f) {
+        dl4j_problem(mp, index, nd->name, "?", "a vertex of an unknown shape");
+        return 0;
+    }
+    const layer_type *type = NULL;
+    if (!strcmp(cls, "LayerVertex")) {
+        check_preprocessor(mp, nd->name, json_object_get(f, "preProcessor"));
+        return dl4j_map_layer(mp, json_object_get(f, "layerConf"), index, nd->name, ins, n_in);
+    } else if (!strcmp(cls, "MergeVertex")) {
+        type = &layer_type_merge;
+    } else if (!strcmp(cls, "ElementWiseVertex")) {
+        json_t *op = json_object_get(f, "op");
+        const char *o = json_is_string(op) ? json_string_value(op) : "?";
+        if (!strcmp(o, "Add"))
+            type = &layer_type_add;
+        else if (!strcmp(o, "Average"))
+            type = &layer_type_average;
+        else
+            dl4j_problem(mp, index, nd->name, cls, "op %s (surgery's element-wise vertices are "
+                         "add and average)", o);
+    } else {
+        dl4j_problem(mp, index, nd->name, cls, "vertex type not supported");
+    }
+    if (!type)
+        return 0;
+    layer *L = layer_new(type, nd->name);
+    if (!L)
+        return -1;
+    layer_set_inputs(L, ins, n_in);
+    model_builder_add_layer(mp->b, L);
+    return 0;
+}
+
+static void free_nodes(gctx *g)
+{
+    for (int i = 0; g->nodes && i < g->n; i++)
+        free(g->nodes[i].in);
+    free(g->nodes);
+}
+
+int dl4j_map_graph(dl4j_map *mp, json_t *root)
+{
+    json_t *vertices = json_object_get(root, "vertices"), *vin = json_object_get(root, "vertexInputs");
+    json_t *nin = json_object_get(root, "networkInputs");
+    mp->graph = true;
+    if (!json_is_array(nin) || !json_array_size(nin) || !json_is_object(vin)) {
+        dl4j_problem(mp, -1, "?", "ComputationGraph", "no networkInputs or vertexInputs");
+        return 0;
+    }
+    gctx g = {.mp = mp, .n_inputs = (int)json_array_size(nin)};
+    g.n = g.n_inputs + (int)json_object_size(vertices);
+    g.nodes = calloc((size_t)g.n, sizeof *g.nodes);
+    int *order = calloc((size_t)g.n, sizeof *order);
+    int rc = 0;
+    if (!g.nodes || !order) {
+        rc = -1;
+        goto out;
+    }
+    size_t i;
+    json_t *s;
+    json_array_foreach(nin, i, s)
+        g.nodes[i].name = json_is_string(s) ? json_string_value(s) : "?";
+    const char *key;
+    int k = g.n_inputs;
+    json_object_foreach(vertices, key, s) {
+        g.nodes[k].name = key;
+        g.nodes[k++].v = s;
+    }
+    for (k = g.n_inputs; k < g.n; k++) {
+        gnode *nd = &g.nodes[k];
+        json_t *list = json_object_get(vin, nd->name);
+        int n = json_is_array(list) ? (int)json_array_size(list) : 0;
+        if (n < 1 || n > MAX_VERTEX_INPUTS) {
+            dl4j_problem(mp, -1, nd->name, "vertex", "%d inputs in vertexInputs (1 to %d)", n,
+                         MAX_VERTEX_INPUTS);
+            continue;
+        }
+        if (!(nd->in = calloc((size_t)n, sizeof *nd->in))) {
+            rc = -1;
+            goto out;
+        }
+        for (int j = 0; j < n; j++) {
+            json_t *x = json_array_get(list, (size_t)j);
+            int at = json_is_string(x) ? node_of(&g, json_string_value(x)) : -1;
+            if (at < 0)
+                dl4j_problem(mp, -1, nd->name, "vertex", "input '%s' is neither a vertex nor a "
+                             "network input", json_is_string(x) ? json_string_value(x) : "?");
+            else
+                nd->in[nd->n_in++] = at;
+        }
+    }
+    if (mp->n_problems)
+        goto out;
+    int n_order = topo_order(&g, root, order);
+    if (n_order < 0) {
+        rc = -1;
+        goto out;
+    }
+    if (n_order != g.n) {
+        dl4j_problem(mp, -1, "?", "ComputationGraph", "the vertices form a cycle, or "
+                     "topologicalOrderStr does not list them");
+        goto out;
+    }
+    int index = 0;
+    for (k = 0; k < g.n && rc == 0; k++)
+        if (order[k] >= g.n_inputs)
+            rc = map_vertex(&g, &g.nodes[order[k]], index++);
+out:
+    free(order);
+    free_nodes(&g);
+    return rc;
+}
+
+/* The first layer (in order) that reads input `name` directly. */
+static const layer *first_reader(const model *m, const char *name)
+{
+    for (int i = 0; i < m->n_layers; i++)
+        for (int k = 0; k < m->layers[i]->n_inputs; k++)
+            if (!strcmp(m->layers[i]->inputs[k], name) && m->layers[i]->n_in_given)
+                return m->layers[i];
+    return NULL;
+}
+
+int dl4j_graph_finish(dl4j_map *mp, json_t *root, src_loc at)
+{
+    model *m = model_builder_model(mp->b);
+    json_t *nin = json_object_get(root, "networkInputs"), *nout = json_object_get(root, "networkOutputs");
+    size_t i;
+    json_t *s;
+    int problems = 0;
+    json_array_foreach(nin, i, s) {
+        const char *name = json_string_value(s);
+        const layer *L = first_reader(m, name);
+        if (!L || L->type->flags & LT_CHANNELS_IN) {
+            dl4j_problem(mp, -1, name, "network input", L ? "convolutional graph inputs are not "
+                         "read yet" : "its size is not known (it feeds no layer with nin)");
+            problems++;
+            continue;
+        }
+        bool rnn = L->type->flags & LT_RECURRENT || L->type == &layer_type_rnn_output;
+        if (model_builder_add_input(mp->b, name, rnn ? INPUT_RECURRENT : INPUT_FEED_FORWARD,
+                                    L->type->flags & LT_INDEX_INPUT ? 1 : L->n_in, NULL, at))
+            return -1;
+    }
+    int n = json_is_array(nout) ? (int)json_array_size(nout) : 0;
+    const char *outs[MAX_VERTEX_INPUTS];
+    int k = 0;
+    json_array_foreach(nout, i, s)
+        if (json_is_string(s) && k < MAX_VERTEX_INPUTS)
+            outs[k++] = json_string_value(s);
+    if (k != n || !k) {
+        dl4j_problem(mp, -1, "?", "ComputationGraph", "networkOutputs is not a list of names");
+        problems++;
+    }
+    model_builder_set_outputs(mp->b, outs, k);
+    return problems ? 1 : 0;
+}
