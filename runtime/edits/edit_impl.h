@@ -187,6 +187,11 @@ static inline int64_t unit_multiplier(const layer *C)
 {
     return C->type->units && C->type->units->multiplier ? C->type->units->multiplier(C) : 1;
 }
+/* How many times L's output holds its units (bidirectional concat: 2; 1 without a layout). */
+static inline int64_t unit_copies(const layer *L)
+{
+    return L->type->units && L->type->units->out_copies ? L->type->units->out_copies(L) : 1;
+}
 /* A target's widths when the edited layer gains delta units (loses, when negative): its input
  * by delta rows per unit; a follower's output as its multiplier says. */
 static inline void grow_target_widths(const row_target *t, int64_t delta)

@@ -186,6 +186,13 @@ const char *dl4j_param_key(const layer *L, const char *key)
 {
     if (L->type == &layer_type_batch_norm && !strcmp(key, "log10stdev"))
         return "var";
+    /* The Bidirectional wrapper's "fW", "fRW", "fb", "bW", ...: GravesBidirectionalLSTM's. */
+    static const char *const wrapped[6][2] = {{"fW", "WF"}, {"fRW", "RWF"}, {"fb", "bF"},
+                                              {"bW", "WB"}, {"bRW", "RWB"}, {"bb", "bB"}};
+    if (L->type == &layer_type_bidirectional)
+        for (int k = 0; k < 6; k++)
+            if (!strcmp(key, wrapped[k][0]))
+                return wrapped[k][1];
     return key;
 }
 

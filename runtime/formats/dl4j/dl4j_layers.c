@@ -13,6 +13,7 @@
 #include "runtime/base/limits.h"
 #include "runtime/base/util.h"
 #include "runtime/nn/layer.h"
+#include "runtime/nn/layer_options.h"
 
 void dl4j_problem(dl4j_map *mp, int index, const char *name, const char *type, const char *fmt, ...)
 {
@@ -102,7 +103,8 @@ static const name_map activations[] = {
     {"identity", ACT_IDENTITY}, {"relu", ACT_RELU}, {"lrelu", ACT_LEAKYRELU},
     {"leakyrelu", ACT_LEAKYRELU}, {"elu", ACT_ELU}, {"tanh", ACT_TANH}, {"sigmoid", ACT_SIGMOID},
     {"hardsigmoid", ACT_HARDSIGMOID}, {"softmax", ACT_SOFTMAX}, {"softplus", ACT_SOFTPLUS},
-    {"relu6", ACT_RELU6}, {"hardtanh", ACT_HARDTANH}, {"swish", ACT_SWISH}, {NULL, 0}};
+    {"relu6", ACT_RELU6}, {"hardtanh", ACT_HARDTANH}, {"swish", ACT_SWISH},
+    {"softsign", ACT_SOFTSIGN}, {NULL, 0}};
 
 static const name_map losses[] = {
     {"mcxent", LOSS_MCXENT}, {"negativeloglikelihood", LOSS_NLL}, {"mse", LOSS_MSE},
@@ -131,6 +133,7 @@ static const struct {
     {"LSTM", "LSTM", &layer_type_lstm},
     {"GravesLSTM", "gravesLSTM", &layer_type_graves_lstm},
     {"RnnOutputLayer", "rnnoutput", &layer_type_rnn_output},
+    {"GravesBidirectionalLSTM", "gravesBidirectionalLSTM", &layer_type_bidirectional},
     {"EmbeddingLayer", "embedding", &layer_type_embedding},
     {"DropoutLayer", "dropout", &layer_type_dropout},
     {"ActivationLayer", "activation", &layer_type_activation},
@@ -445,10 +448,38 @@ int dl4j_map_layer(dl4j_map *mp, json_t *conf, int index, const char *vname,
     snprintf(defname, sizeof defname, "layer%d", index);
     c.name = vname ? vname : json_is_string(ln) ? json_string_value(ln) : defname;
     c.type = tname;
+    /* Bidirectional (1.0) wraps its layer in "fwd" (and a copy in "bwd"); surgery's
+     * bidirectional takes the wrapped layer's settings. GravesBidirectionalLSTM adds the
+     * directions of two GravesLSTMs. */
+    double bi[2] = {-1, -1};   /* the bidirectional's layer and mode, when it is one */
+    char outer[128];
+    snprintf(outer, sizeof outer, "%s", tname);
+    if (!strcmp(tname, "GravesBidirectionalLSTM") || !strcmp(tname, "gravesBidirectionalLSTM")) {
+        bi[0] = 1, bi[1] = 1;
+    } else if (!strcmp(tname, "Bidirectional")) {
+        static const name_map modes[] = {{"CONCAT", 0}, {"ADD", 1}, {"MUL", 2}, {"AVERAGE", 3},
+                                         {NULL, 0}};
+        json_t *md = json_object_get(f, "mode");
+        bi[1] = json_is_string(md) ? lookup(modes, json_string_value(md)) : 0;
+        json_t *inner = json_object_get(f, "fwd");
+        char cell[128];
+        if (!inner || !dl4j_poly(inner, NULL, cell, sizeof cell, &f) || !f) {
+            PROBLEM(&c, "no wrapped \"fwd\" layer");
+            return 0;
+        }
+        bi[0] = !strcmp(cell, "LSTM") ? 0 : !strcmp(cell, "GravesLSTM") ? 1 : -1;
+        if (bi[0] < 0 || bi[1] < 0) {
+            PROBLEM(&c, bi[0] < 0 ? "around %s (surgery's bidirectional takes LSTM and GravesLSTM)"
+                               : "mode %s", bi[0] < 0 ? cell : json_string_value(md));
+            return 0;
+        }
+        snprintf(tname, sizeof tname, "GravesBidirectionalLSTM");
+    }
     const layer_type *type = NULL;
     for (size_t k = 0; k < sizeof types / sizeof *types; k++)
         if (!strcmp(tname, types[k].cls) || !strcmp(tname, types[k].wrapper))
             type = types[k].type;
+    c.type = outer;
     if (!type) {
         PROBLEM(&c, "layer type not supported");
         return 0;
@@ -457,6 +488,10 @@ int dl4j_map_layer(dl4j_map *mp, json_t *conf, int index, const char *vname,
     if (!L)
         return -1;
     c.L = L;
+    if (bi[0] >= 0) {
+        layer_option_set_values(layer_option_find(type, "layer"), L, &bi[0]);
+        layer_option_set_values(layer_option_find(type, "mode"), L, &bi[1]);
+    }
     layer_set_inputs(L, inputs, n_inputs);
     double nin = 0, nout = 0;
     bool has_nin = num(f, "nin", &nin) && nin > 0, has_nout = num(f, "nout", &nout) && nout > 0;

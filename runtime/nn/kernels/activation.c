@@ -145,6 +145,11 @@ VEC_CLONES void act_forward(activation_kind a, double alpha, const float *x, flo
         for (int64_t i = 0; i < n; i++)
             y[i] = x[i] / (1.0f + expf(-x[i]));
         break;
+    case ACT_SOFTSIGN:
+        /* x / (1 + |x|), DL4J's SOFTSIGN */
+        for (int64_t i = 0; i < n; i++)
+            y[i] = x[i] / (1.0f + fabsf(x[i]));
+        break;
     case ACT_COUNT:
         assert(!"bad activation");
         break;
@@ -226,6 +231,13 @@ VEC_CLONES void act_backward(activation_kind a, double alpha, const float *x, co
         for (int64_t i = 0; i < n; i++) {
             float s = 1.0f / (1.0f + expf(-x[i]));
             dx[i] = dy[i] * s * (1.0f + x[i] * (1.0f - s));
+        }
+        break;
+    case ACT_SOFTSIGN:
+        /* f'(x) = 1 / (1 + |x|)^2 = (1 - |f|)^2 */
+        for (int64_t i = 0; i < n; i++) {
+            float u = 1.0f - fabsf(y[i]);
+            dx[i] = dy[i] * u * u;
         }
         break;
     case ACT_COUNT:

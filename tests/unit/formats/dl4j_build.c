@@ -94,3 +94,23 @@ void write_zip(const char *path, const entry *e, int n)
     cr_assert_eq(zip_close(za), 0);
 }
 
+
+int64_t check_linspace_f(const model *m)
+{
+    int64_t off = 0;
+    for (int i = 0; i < m->n_layers; i++) {
+        const layer *L = m->layers[i];
+        for (int p = 0; p < L->n_params; p++) {
+            const tensor *t = &L->params[p];
+            cr_assert(t->ndim == 1 || t->ndim == 2, "%s parameter %d", L->name, p);
+            const int64_t rows = t->shape[0], cols = t->ndim == 2 ? t->shape[1] : 1;
+            for (int64_t r = 0; r < rows; r++)
+                for (int64_t c = 0; c < cols; c++)
+                    cr_assert_float_eq(t->data[r * cols + c], (float)(1 + off + r + c * rows), 0,
+                                       "%s parameter %d [%ld][%ld]", L->name, p, (long)r,
+                                       (long)c);
+            off += t->size;
+        }
+    }
+    return off;
+}

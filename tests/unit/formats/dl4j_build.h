@@ -1,5 +1,5 @@
-/* dl4j_build.h: what the DL4J reader's tests build: Nd4j.write arrays of either generation and
- * zips of named entries. */
+/* dl4j_build.h: what the DL4J reader's tests build and check: Nd4j.write arrays of either
+ * generation, zips of named entries, the parameters of a model read from a linspace vector. */
 #ifndef SURGERY_TEST_DL4J_BUILD_H
 #define SURGERY_TEST_DL4J_BUILD_H
 
@@ -9,6 +9,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include "runtime/graph/model.h"
 
 typedef struct entry {
     const char *name;
@@ -26,5 +27,9 @@ size_t build_array(unsigned char *buf, bool gen10, const char *dtype, int rank,
 size_t linspace_row(unsigned char *buf, bool gen10, const char *dtype, int64_t n, int64_t stored);
 /* A zip of the n entries at path. */
 void write_zip(const char *path, const entry *e, int n);
+/* Every parameter of m, layer by layer in its order, each in its parameter order, holds the
+ * next values of the flat vector 1..N as a view in 'f' order of its shape (DL4J's dense and
+ * recurrent layers); returns N. */
+int64_t check_linspace_f(const model *m);
 
 #endif

@@ -11,6 +11,7 @@
 #include "runtime/formats/format.h"
 #include "runtime/graph/model.h"
 #include "runtime/script/exec.h"
+#include "tests/unit/formats/dl4j_build.h"
 #include "tests/unit/test_support.h"
 
 #define DL4J "tests/data/dl4j/"
@@ -91,17 +92,20 @@ Test(dl4j, mlp2_leaky_relu_dropout_mse)
     model_free(m);
 }
 
-Test(dl4j, lstm1_refuses_the_bidirectional_layer_by_index)
+/* GravesLSTM + GravesBidirectionalLSTM (softsign, the directions added) + RnnOutputLayer. */
+Test(dl4j, lstm1_every_parameter_at_its_place_with_bidirectional)
 {
-    diag_capture c;
-    capture_open(&c);
-    model *m = model_load(DL4J "080_ModelSerializer_Regression_LSTM_1.zip", true, c.d);
-    cr_assert_null(m);
-    const char *t = capture_text(&c);
-    cr_assert(strstr(t, "080_ModelSerializer_Regression_LSTM_1.zip"), "%s", t);
-    cr_assert(strstr(t, "entry configuration.json: 1 thing surgery does not read yet: layer 1 "
-                        "'layer1' (gravesBidirectionalLSTM): layer type not supported"), "%s", t);
-    capture_close(&c);
+    model *m = load_ok(DL4J "080_ModelSerializer_Regression_LSTM_1.zip");
+    cr_assert_eq(m->n_layers, 3);
+    layer *bi = m->layers[1];
+    cr_assert_str_eq(bi->type->name, "bidirectional");
+    cr_assert_eq(bi->activation, ACT_SOFTSIGN);
+    cr_assert_eq(bi->n_params, 6);
+    cr_assert_str_eq(m->layers[0]->type->name, "graves_lstm");
+    cr_assert_eq(m->layers[2]->n_in, 4, "the directions are added: 4 features");
+    cr_assert_eq(check_linspace_f(m), 477);
+    cr_assert_eq(m->training.tbptt_forward, 0, "Standard backprop: the tbptt lengths are unused");
+    model_free(m);
 }
 
 static nd4j_array read_array(const char *path)

@@ -133,9 +133,9 @@ Test(dl4j_bad, reads_a_generated_1_0_file_and_refuses_bad_ones)
     expect_error(dir, "{\"vertices\": {}}", coef, len, "\"vertices\" has 0 vertices");
     expect_error(dir,
                  "{\"confs\": [{\"layer\": {\"@class\": \"a.LocalResponseNormalization\", \"nin\": 1, \"nout\": 2}},"
-                 "{\"layer\": {\"dense\": {\"activationFn\": {\"SoftSign\": {}}, \"nin\": 2, \"nout\": 3}}}]}",
+                 "{\"layer\": {\"dense\": {\"activationFn\": {\"Cube\": {}}, \"nin\": 2, \"nout\": 3}}}]}",
                  coef, len, "2 things surgery does not read yet: layer 0 'layer0' (LocalResponseNormalization): "
-                 "layer type not supported; layer 1 'layer1' (dense): activation SoftSign");
+                 "layer type not supported; layer 1 'layer1' (dense): activation Cube");
     test_remove_dir(dir);
 }
 

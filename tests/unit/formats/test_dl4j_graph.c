@@ -128,3 +128,86 @@ Test(dl4j_graph, refused_vertices_are_listed_by_name)
     capture_close(&c);
     test_remove_dir(dir);
 }
+
+/* DL4J's own 0.8 graph: GravesLSTM "0" -> GravesBidirectionalLSTM "1" -> RnnOutputLayer "2",
+ * every parameter at its place, the layers' settings. */
+Test(dl4j_graph, cg_lstm1_every_parameter_at_its_place)
+{
+    diag_capture c;
+    capture_open(&c);
+    model *m = model_load("tests/data/dl4j/080_ModelSerializer_Regression_CG_LSTM_1.zip", true, c.d);
+    cr_assert(m, "%s", capture_text(&c));
+    capture_close(&c);
+    cr_assert_eq(m->n_inputs, 1);
+    cr_assert_str_eq(m->inputs[0].name, "in");
+    cr_assert_eq(m->inputs[0].kind, INPUT_RECURRENT);
+    cr_assert_eq(m->inputs[0].size, 3);
+    static const char *const names[] = {"0", "1", "2"};
+    static const char *const types[] = {"graves_lstm", "bidirectional", "rnn_output"};
+    for (int i = 0; i < 3; i++) {
+        cr_assert_str_eq(m->layers[i]->name, names[i]);
+        cr_assert_str_eq(m->layers[i]->type->name, types[i]);
+    }
+    cr_assert_str_eq(m->outputs[0], "2");
+    const layer *L = m->layers[0];
+    cr_assert_eq(L->train.updater.kind, UPD_RMSPROP);
+    cr_assert_float_eq(L->train.updater.learning_rate, 0.15, 1e-12);
+    cr_assert_float_eq(L->train.l1, 0.1, 1e-12);
+    cr_assert_float_eq(L->train.l2, 0.2, 1e-12);
+    cr_assert_float_eq(L->train.dropout, 0.4, 1e-12, "DL4J keeps 60%%");
+    cr_assert_eq(L->train.grad_norm, GN_CLIP_ELEMENT_WISE);
+    cr_assert_float_eq(L->train.grad_norm_threshold, 1.5, 1e-12);
+    cr_assert_eq(m->layers[1]->activation, ACT_SOFTSIGN);
+    cr_assert_eq(m->seed, 12345u);
+    cr_assert_eq(check_linspace_f(m), 477);
+    model_free(m);
+}
+
+/* The 1.0 Bidirectional wrapper (CONCAT around an LSTM): its "fW", "fRW", "fb", "bW", "bRW",
+ * "bb" are the forward and backward directions of surgery's bidirectional. */
+Test(dl4j_graph, bidirectional_wrapper_concat)
+{
+    static const char json[] =
+        "{\"confs\": [{\"layer\": {\"@class\": \"org.deeplearning4j.nn.conf.layers.recurrent."
+        "Bidirectional\", \"mode\": \"CONCAT\", \"layerName\": \"bi\","
+        " \"fwd\": {\"@class\": \"org.deeplearning4j.nn.conf.layers.LSTM\", \"nin\": 3,"
+        " \"nout\": 2, \"activationFn\": {\"@class\": \"org.nd4j.linalg.activations.impl."
+        "ActivationSoftSign\"}},"
+        " \"bwd\": {\"@class\": \"org.deeplearning4j.nn.conf.layers.LSTM\", \"nin\": 3,"
+        " \"nout\": 2}},"
+        " \"variables\": [\"fW\", \"fRW\", \"fb\", \"bW\", \"bRW\", \"bb\"]},"
+        "{\"layer\": {\"@class\": \"org.deeplearning4j.nn.conf.layers.RnnOutputLayer\","
+        " \"nin\": 4, \"nout\": 2}, \"variables\": [\"W\", \"b\"]}]}";
+    char dir[256], path[512];
+    test_make_dir(dir, sizeof dir, "dl4j-graph");
+    snprintf(path, sizeof path, "%s/bi.zip", dir);
+    write_model(path, json, 106);
+    diag_capture c;
+    capture_open(&c);
+    model *m = model_load(path, true, c.d);
+    cr_assert(m, "%s", capture_text(&c));
+    capture_close(&c);
+    const layer *bi = m->layers[0];
+    cr_assert_str_eq(bi->name, "bi");
+    cr_assert_str_eq(bi->type->name, "bidirectional");
+    cr_assert_eq(bi->activation, ACT_SOFTSIGN);
+    cr_assert_eq(m->inputs[0].kind, INPUT_RECURRENT);
+    cr_assert_eq(m->layers[1]->n_in, 4, "concat: 2 x 2 features");
+    cr_assert_eq(check_linspace_f(m), 106);
+    model_free(m);
+    /* A mode or wrapped layer surgery lacks. */
+    static const char bad[] =
+        "{\"confs\": [{\"layer\": {\"@class\": \"a.Bidirectional\", \"mode\": \"MAX\","
+        " \"fwd\": {\"@class\": \"a.LSTM\", \"nin\": 3, \"nout\": 2}}},"
+        "{\"layer\": {\"@class\": \"a.Bidirectional\", \"mode\": \"ADD\","
+        " \"fwd\": {\"@class\": \"a.SimpleRnn\", \"nin\": 3, \"nout\": 2}}}]}";
+    write_model(path, bad, 106);
+    capture_open(&c);
+    cr_assert_null(model_load(path, true, c.d));
+    const char *t = capture_text(&c);
+    cr_assert(strstr(t, "2 things surgery does not read yet: layer 0 'layer0' (Bidirectional): "
+                        "mode MAX; layer 1 'layer1' (Bidirectional): around SimpleRnn (surgery's "
+                        "bidirectional takes LSTM and GravesLSTM)"), "%s", t);
+    capture_close(&c);
+    test_remove_dir(dir);
+}
