@@ -155,6 +155,7 @@ static int parse_args(int argc, char **argv, predict_args *a)
 static int read_input(const predict_args *a, model *m, tensor *x, bool *single_seq, diag_ctx *d)
 {
     const model_input *mi = &m->inputs[0];
+    char why[600] = "";
     tensor raw = {0};
     *single_seq = false;
     if (!strcmp(ext_of(a->input), ".npy")) {
@@ -202,10 +203,11 @@ static int read_input(const predict_args *a, model *m, tensor *x, bool *single_s
         }
     } else {
         /* Images of another size: a model whose parameters do not depend on it runs on them. */
-        char why[512];
         if (raw.ndim == 4 && raw.shape[1] == mi->c && (raw.shape[2] != mi->h || raw.shape[3] != mi->w) &&
             model_resize_input(m, 0, raw.shape[2], raw.shape[3], why, sizeof why) != 0)
-            fprintf(stderr, "surgery predict: error: %s: %s\n", a->model, why);
+            snprintf(why + strlen(why), sizeof why - strlen(why), " (%s)", a->model);
+        else
+            why[0] = '\0';
         int64_t chw = mi->c * mi->h * mi->w;
         ok = (raw.ndim == 4 && raw.shape[1] == mi->c && raw.shape[2] == mi->h && raw.shape[3] == mi->w) ||
              (raw.ndim == 2 && raw.shape[1] == chw);
@@ -219,8 +221,11 @@ static int read_input(const predict_args *a, model *m, tensor *x, bool *single_s
                                                       : "[batch, channels, height, width]";
     char wbuf[96];
     snprintf(wbuf, sizeof wbuf, want, (long long)F, (long long)F);
-    fprintf(stderr, "surgery predict: error: %s: shape %s does not fit input '%s' of the model, "
-            "which takes %s\n", a->input, got, mi->name, wbuf);
+    if (why[0])
+        fprintf(stderr, "surgery predict: error: %s: shape %s: %s\n", a->input, got, why);
+    else
+        fprintf(stderr, "surgery predict: error: %s: shape %s does not fit input '%s' of the "
+                "model, which takes %s\n", a->input, got, mi->name, wbuf);
     tensor_release(&raw);
     return EXIT_SCRIPT_ERRORS;
 }

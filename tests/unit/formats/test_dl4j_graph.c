@@ -14,6 +14,13 @@
     "{\"@class\": \"org.deeplearning4j.nn.conf.graph.LayerVertex\", \"preProcessor\": null," \
     " \"layerConf\": {\"variables\": [\"W\", \"b\"], \"layer\": {\"@class\":"              \
     " \"org.deeplearning4j.nn.conf.layers.DenseLayer\", \"nin\": " #nin ", \"nout\": " #nout "}}}"
+#define FROZEN_DENSE(nin, nout)                                                           \
+    "{\"@class\": \"org.deeplearning4j.nn.conf.graph.LayerVertex\", \"layerConf\": {"       \
+    " \"variables\": [\"W\", \"b\"], \"layer\": {\"@class\":"                              \
+    " \"org.deeplearning4j.nn.conf.layers.misc.FrozenLayer\", \"layer\": {\"@class\":"        \
+    " \"org.deeplearning4j.nn.conf.layers.DenseLayer\", \"nin\": " #nin ", \"nout\": " #nout  \
+    ", \"iupdater\": {\"@class\": \"org.nd4j.linalg.learning.config.Adam\","                 \
+    " \"learningRate\": 0.01}}}}}"
 #define OUTPUT(nin, nout)                                                                 \
     "{\"@class\": \"org.deeplearning4j.nn.conf.graph.LayerVertex\", \"layerConf\": {"       \
     " \"variables\": [\"W\", \"b\"], \"layer\": {\"@class\":"                              \
@@ -30,7 +37,7 @@ static const char graph_json[] =
     " \"s\": {\"@class\": \"org.deeplearning4j.nn.conf.graph.ElementWiseVertex\", \"op\": \"Add\"},"
     " \"d2\": " DENSE(3, 4) ","
     " \"m\": {\"MergeVertex\": {}},"
-    " \"d1\": " DENSE(3, 4) ","
+    " \"d1\": " FROZEN_DENSE(3, 4) ","
     " \"o2\": " OUTPUT(4, 3) "}}";
 
 static void write_model(const char *path, const char *json, int64_t n)
@@ -82,6 +89,10 @@ Test(dl4j_graph, vertices_in_topological_order_every_parameter_at_its_place)
     cr_assert_str_eq(m->layers[3]->inputs[1], "d2");
     cr_assert_eq(m->layers[5]->n_in, 8);
     cr_assert_eq(m->seed, 7u);
+    cr_assert(m->layers[0]->frozen, "FrozenLayer: d1 in the frozen set");
+    cr_assert(!m->layers[1]->frozen);
+    cr_assert_eq(m->layers[0]->train.updater.kind, UPD_ADAM);
+    cr_assert_float_eq(m->layers[0]->train.updater.learning_rate, 0.01, 1e-12);
     check_dense(m->layers[0], 0);
     check_dense(m->layers[1], 16);
     check_dense(m->layers[4], 32);
