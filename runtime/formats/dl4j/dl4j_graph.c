@@ -10,7 +10,7 @@
 #include "runtime/base/util.h"
 #include "runtime/nn/layer.h"
 
-/* The most inputs of one vertex, and outputs of the network. */
+/* The most inputs of one vertex, and inputs and outputs of the network. */
 #define MAX_VERTEX_INPUTS 1024
 
 typedef struct gnode {
@@ -24,20 +24,20 @@ typedef struct gctx {
     dl4j_map *mp;
     gnode *nodes;
     int n_inputs, n;      /* network inputs first, then the vertices in stored order */
+    json_t *index;        /* name -> node index */
 } gctx;
 
 static int node_of(const gctx *g, const char *name)
 {
-    for (int i = 0; i < g->n; i++)
-        if (!strcmp(g->nodes[i].name, name))
-            return i;
-    return -1;
+    json_t *v = json_object_get(g->index, name);
+    return json_is_integer(v) ? (int)json_integer_value(v) : -1;
 }
 
 /* DL4J's order: topologicalOrderStr when stored (1.0), else Kahn's algorithm as
- * ComputationGraph.topologicalSortOrder runs it (a FIFO queue started with the vertices
- * without inputs in index order, each vertex's consumers visited in index order). Fills order
- * with node indices; returns its length (< g->n on a cycle). */
+ * ComputationGraph.topologicalSortOrder runs it (a FIFO queue started with the nodes without
+ * inputs in index order, each node's consumers visited in index order, an input named twice
+ * counted once). Fills order with node indices; returns its length (< g->n on a cycle), or -1
+ * when memory runs out. */
 static int topo_order(gctx *g, json_t *root, int *order)
 {
     json_t *stored = json_object_get(root, "topologicalOrderStr");
@@ -53,23 +53,61 @@ static int topo_order(gctx *g, json_t *root, int *order)
         }
         return k;
     }
-    int *deg = calloc((size_t)g->n, sizeof *deg);
-    if (!deg)
-        return -1;
+    /* consumers of node v: cons[start[v] .. start[v + 1]), ascending */
+    int *deg = calloc((size_t)g->n, sizeof *deg), *start = calloc((size_t)g->n + 1, sizeof *start);
+    int *cons = NULL, *fill = NULL;
+    int n_edges = 0, tail = -1;
+    if (!deg || !start)
+        goto out;
+    /* seen[v] == i + 1: node i already counted input v */
+    fill = calloc((size_t)g->n, sizeof *fill);
+    if (!fill)
+        goto out;
     for (int i = 0; i < g->n; i++)
-        deg[i] = g->nodes[i].n_in;
-    int head = 0, tail = 0;
+        for (int k = 0; k < g->nodes[i].n_in; k++) {
+            const int v = g->nodes[i].in[k];
+            if (fill[v] == i + 1)
+                continue;
+            fill[v] = i + 1;
+            start[v + 1]++;
+            deg[i]++;
+            n_edges++;
+        }
+    for (int v = 0; v < g->n; v++)
+        start[v + 1] += start[v];
+    cons = malloc((size_t)(n_edges > 0 ? n_edges : 1) * sizeof *cons);
+    if (!cons)
+        goto out;
+    int *next = malloc((size_t)g->n * sizeof *next);
+    if (!next)
+        goto out;
+    memcpy(next, start, (size_t)g->n * sizeof *next);
+    memset(fill, 0, (size_t)g->n * sizeof *fill);
+    for (int i = 0; i < g->n; i++)
+        for (int k = 0; k < g->nodes[i].n_in; k++) {
+            const int v = g->nodes[i].in[k];
+            if (fill[v] == i + 1)
+                continue;
+            fill[v] = i + 1;
+            cons[next[v]++] = i;
+        }
+    free(next);
+    int head = 0;
+    tail = 0;
     for (int i = 0; i < g->n; i++)
         if (!deg[i])
             order[tail++] = i;
     while (head < tail) {
         int v = order[head++];
-        for (int i = 0; i < g->n; i++)
-            for (int k = 0; k < g->nodes[i].n_in; k++)
-                if (g->nodes[i].in[k] == v && --deg[i] == 0)
-                    order[tail++] = i;
+        for (int e = start[v]; e < start[v + 1]; e++)
+            if (--deg[cons[e]] == 0)
+                order[tail++] = cons[e];
     }
+out:
     free(deg);
+    free(start);
+    free(cons);
+    free(fill);
     return tail;
 }
 
@@ -148,12 +186,17 @@ int dl4j_map_graph(dl4j_map *mp, json_t *root)
         dl4j_problem(mp, -1, "?", "ComputationGraph", "no networkInputs or vertexInputs");
         return 0;
     }
-    gctx g = {.mp = mp, .n_inputs = (int)json_array_size(nin)};
+    if (json_array_size(nin) > MAX_VERTEX_INPUTS) {
+        dl4j_problem(mp, -1, "?", "ComputationGraph", "%zu networkInputs (at most %d)",
+                     json_array_size(nin), MAX_VERTEX_INPUTS);
+        return 0;
+    }
+    gctx g = {.mp = mp, .n_inputs = (int)json_array_size(nin), .index = json_object()};
     g.n = g.n_inputs + (int)json_object_size(vertices);
     g.nodes = calloc((size_t)g.n, sizeof *g.nodes);
     int *order = calloc((size_t)g.n, sizeof *order);
     int rc = 0;
-    if (!g.nodes || !order) {
+    if (!g.nodes || !order || !g.index) {
         rc = -1;
         goto out;
     }
@@ -166,6 +209,17 @@ int dl4j_map_graph(dl4j_map *mp, json_t *root)
     json_object_foreach(vertices, key, s) {
         g.nodes[k].name = key;
         g.nodes[k++].v = s;
+    }
+    for (k = 0; k < g.n; k++) {
+        if (json_object_get(g.index, g.nodes[k].name)) {
+            dl4j_problem(mp, -1, g.nodes[k].name, "network input", "also the name of a vertex "
+                         "or of another network input");
+            continue;
+        }
+        if (json_object_set_new(g.index, g.nodes[k].name, json_integer(k))) {
+            rc = -1;
+            goto out;
+        }
     }
     for (k = g.n_inputs; k < g.n; k++) {
         gnode *nd = &g.nodes[k];
@@ -209,6 +263,7 @@ int dl4j_map_graph(dl4j_map *mp, json_t *root)
 out:
     free(order);
     free_nodes(&g);
+    json_decref(g.index);
     return rc;
 }
 
@@ -243,14 +298,16 @@ int dl4j_graph_finish(dl4j_map *mp, json_t *root, src_loc at)
                                     L->type->flags & LT_INDEX_INPUT ? 1 : L->n_in, NULL, at))
             return -1;
     }
-    int n = json_is_array(nout) ? (int)json_array_size(nout) : 0;
+    int n = json_is_array(nout) && json_array_size(nout) <= MAX_VERTEX_INPUTS
+                ? (int)json_array_size(nout) : -1;
     const char *outs[MAX_VERTEX_INPUTS];
     int k = 0;
     json_array_foreach(nout, i, s)
         if (json_is_string(s) && k < MAX_VERTEX_INPUTS)
             outs[k++] = json_string_value(s);
     if (k != n || !k) {
-        dl4j_problem(mp, -1, "?", "ComputationGraph", "networkOutputs is not a list of names");
+        dl4j_problem(mp, -1, "?", "ComputationGraph", "networkOutputs is not a list of 1 to %d "
+                     "names", MAX_VERTEX_INPUTS);
         problems++;
     }
     model_builder_set_outputs(mp->b, outs, k);
