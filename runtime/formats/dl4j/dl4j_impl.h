@@ -1,5 +1,5 @@
-/* dl4j_impl.h: what the DL4J reader's files share: the mapping of a MultiLayerNetwork
- * configuration's layers onto surgery's, and the problems it collects. */
+/* dl4j_impl.h: what the DL4J reader's files share: the mapping of a MultiLayerNetwork's or a
+ * ComputationGraph's layers and vertices onto surgery's, and the problems it collects. */
 #ifndef SURGERY_DL4J_IMPL_H
 #define SURGERY_DL4J_IMPL_H
 

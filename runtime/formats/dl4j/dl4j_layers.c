@@ -1,5 +1,5 @@
-/* dl4j_layers.c: a MultiLayerNetwork configuration's layers (0.x type-name wrappers and 1.0
- * @class names) as surgery layers: types, sizes, activations, losses, weight inits, updaters,
+/* dl4j_layers.c: the layer configurations of a MultiLayerNetwork or of LayerVertices (0.x
+ * type-name wrappers and 1.0 @class names) as surgery layers: types, sizes, activations, losses, weight inits, updaters,
  * regularisation, dropout, gradient normalisation, frozen wrappers. */
 #include "runtime/formats/dl4j/dl4j_impl.h"
 

@@ -1,6 +1,6 @@
-/* dl4j_read.c: the DL4J reader: a ModelSerializer zip's configuration.json (a MultiLayerNetwork)
- * into a model builder, its coefficients.bin (one flat Nd4j array) into the layers' parameters,
- * each reshaped in 'f' order at its place in the flat vector. */
+/* dl4j_read.c: the DL4J reader: a ModelSerializer zip's configuration.json (a MultiLayerNetwork
+ * or a ComputationGraph) into a model builder, its coefficients.bin (one flat Nd4j array) into
+ * the layers' parameters, each at its place in the flat vector. */
 #include "runtime/formats/dl4j/dl4j.h"
 
 #include <inttypes.h>
@@ -273,7 +273,7 @@ static json_t *load_json(const char *path, dl4j_zip *z, struct diag_ctx *d)
     }
     if (!json_is_object(root)) {
         model_format_error(d, path, "entry " CONF_ENTRY ": expected an object with \"confs\" "
-                           "(a MultiLayerNetwork), found another JSON value");
+                           "or \"vertices\", found another JSON value");
         json_decref(root);
         return NULL;
     }

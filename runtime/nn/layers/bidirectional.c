@@ -113,7 +113,7 @@ static bi_state *state_get(layer *L)
 {
     const layer_type *cell = peephole(L) ? &layer_type_graves_lstm : &layer_type_lstm;
     bi_state *s = L->state;
-    if (s && s->dir[0]->type != cell)
+    if (s && (!s->dir[0] || !s->dir[1] || s->dir[0]->type != cell))
         bidirectional_free_state(L);
     if (!L->state) {
         s = calloc(1, sizeof *s);
