@@ -5,6 +5,8 @@
 #   ok / bad MESSAGE                 count a check by hand
 #   write_mlp FILE NAME INPUT SIZE H1 H2 CLASSES SEED
 #                                    a model: two relu dense layers, a softmax output
+#   close_csv GOT WANT TOL           two CSV files agree field by field within TOL (the
+#                                    differences printed)
 #   finish                           prints "NAME: N passed, M failed" and sets the status
 BIN=${1:?usage: $NAME path/to/surgery}
 case $BIN in /*) ;; *) BIN=$(pwd)/$BIN ;; esac
@@ -41,6 +43,16 @@ layers:
 outputs: [out]
 init: {seed: $8, weight_init: relu}
 EOF
+}
+
+close_csv() {
+    awk -F, -v tol="$3" '
+        NR == FNR { for (i = 1; i <= NF; i++) want[FNR, i] = $i; nf[FNR] = NF; rows = FNR; next }
+        { seen++
+          if (NF != nf[FNR]) { print "row " FNR ": " NF " fields, want " nf[FNR]; bad = 1; next }
+          for (i = 1; i <= NF; i++) { d = $i - want[FNR, i]; if (d < 0) d = -d
+              if (d > tol) { print "row " FNR " field " i ": " $i " != " want[FNR, i]; bad = 1 } } }
+        END { if (seen != rows) { print seen " rows, want " rows; bad = 1 } exit bad }' "$2" "$1"
 }
 
 finish() {
