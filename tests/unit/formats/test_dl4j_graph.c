@@ -30,7 +30,8 @@
  * inputs, each vertex's consumers in stored order). */
 static const char graph_json[] =
     "{\"networkInputs\": [\"a\", \"b\"], \"networkOutputs\": [\"o1\", \"o2\"],"
-    " \"defaultConfiguration\": {\"seed\": 7},"
+    " \"defaultConfiguration\": {\"seed\": 7}, \"backpropType\": \"TruncatedBPTT\","
+    " \"tbpttFwdLength\": 12, \"tbpttBackLength\": 6,"
     " \"vertexInputs\": {\"o1\": [\"m\"], \"s\": [\"d1\", \"d2\"], \"d2\": [\"b\"],"
     " \"m\": [\"d1\", \"d2\"], \"d1\": [\"a\"], \"o2\": [\"s\"]},"
     " \"vertices\": {\"o1\": " OUTPUT(8, 2) ","
@@ -89,6 +90,8 @@ Test(dl4j_graph, vertices_in_topological_order_every_parameter_at_its_place)
     cr_assert_str_eq(m->layers[3]->inputs[1], "d2");
     cr_assert_eq(m->layers[5]->n_in, 8);
     cr_assert_eq(m->seed, 7u);
+    cr_assert_eq(m->training.tbptt_forward, 12);
+    cr_assert_eq(m->training.tbptt_backward, 6);
     cr_assert(m->layers[0]->frozen, "FrozenLayer: d1 in the frozen set");
     cr_assert(!m->layers[1]->frozen);
     cr_assert_eq(m->layers[0]->train.updater.kind, UPD_ADAM);
