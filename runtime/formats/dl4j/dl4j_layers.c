@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "runtime/base/limits.h"
 #include "runtime/base/util.h"
@@ -477,7 +478,7 @@ int dl4j_map_layer(dl4j_map *mp, json_t *conf, int index, const char *vname,
     }
     const layer_type *type = NULL;
     for (size_t k = 0; k < sizeof types / sizeof *types; k++)
-        if (!strcmp(tname, types[k].cls) || !strcmp(tname, types[k].wrapper))
+        if (!strcasecmp(tname, types[k].cls) || !strcasecmp(tname, types[k].wrapper))
             type = types[k].type;
     c.type = outer;
     if (!type) {
