@@ -53,45 +53,34 @@ static int topo_order(gctx *g, json_t *root, int *order)
         }
         return k;
     }
-    /* consumers of node v: cons[start[v] .. start[v + 1]), ascending */
+    /* The edges (producer from[e], consumer to[e]) in consumer order, an input named twice
+     * once; then the consumers of node v: cons[start[v] .. start[v + 1]), ascending. */
+    size_t total = 0;
+    for (int i = 0; i < g->n; i++)
+        total += (size_t)g->nodes[i].n_in;
     int *deg = calloc((size_t)g->n, sizeof *deg), *start = calloc((size_t)g->n + 1, sizeof *start);
-    int *cons = NULL, *fill = NULL;
+    int *seen = calloc((size_t)g->n, sizeof *seen), *next = malloc((size_t)g->n * sizeof *next);
+    int *from = malloc((total ? total : 1) * sizeof *from), *to = malloc((total ? total : 1) * sizeof *to);
+    int *cons = malloc((total ? total : 1) * sizeof *cons);
     int n_edges = 0, tail = -1;
-    if (!deg || !start)
-        goto out;
-    /* seen[v] == i + 1: node i already counted input v */
-    fill = calloc((size_t)g->n, sizeof *fill);
-    if (!fill)
+    if (!deg || !start || !seen || !next || !from || !to || !cons)
         goto out;
     for (int i = 0; i < g->n; i++)
         for (int k = 0; k < g->nodes[i].n_in; k++) {
             const int v = g->nodes[i].in[k];
-            if (fill[v] == i + 1)
+            if (seen[v] == i + 1)   /* node i has counted input v */
                 continue;
-            fill[v] = i + 1;
+            seen[v] = i + 1;
+            from[n_edges] = v;
+            to[n_edges++] = i;
             start[v + 1]++;
             deg[i]++;
-            n_edges++;
         }
     for (int v = 0; v < g->n; v++)
         start[v + 1] += start[v];
-    cons = malloc((size_t)(n_edges > 0 ? n_edges : 1) * sizeof *cons);
-    if (!cons)
-        goto out;
-    int *next = malloc((size_t)g->n * sizeof *next);
-    if (!next)
-        goto out;
     memcpy(next, start, (size_t)g->n * sizeof *next);
-    memset(fill, 0, (size_t)g->n * sizeof *fill);
-    for (int i = 0; i < g->n; i++)
-        for (int k = 0; k < g->nodes[i].n_in; k++) {
-            const int v = g->nodes[i].in[k];
-            if (fill[v] == i + 1)
-                continue;
-            fill[v] = i + 1;
-            cons[next[v]++] = i;
-        }
-    free(next);
+    for (int e = 0; e < n_edges; e++)
+        cons[next[from[e]]++] = to[e];
     int head = 0;
     tail = 0;
     for (int i = 0; i < g->n; i++)
@@ -106,8 +95,11 @@ static int topo_order(gctx *g, json_t *root, int *order)
 out:
     free(deg);
     free(start);
+    free(seen);
+    free(next);
+    free(from);
+    free(to);
     free(cons);
-    free(fill);
     return tail;
 }
 

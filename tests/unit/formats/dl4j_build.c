@@ -6,6 +6,8 @@
 #include <string.h>
 #include <zip.h>
 
+#include "tests/unit/test_support.h"
+
 static size_t put_be(unsigned char *p, uint64_t v, int n)
 {
     for (int i = n - 1; i >= 0; i--, v >>= 8)
@@ -113,4 +115,15 @@ int64_t check_linspace_f(const model *m)
         }
     }
     return off;
+}
+
+nd4j_array nd4j_read_file(const char *path)
+{
+    size_t len;
+    unsigned char *bytes = (unsigned char *)test_read_file(path, &len);
+    nd4j_array a;
+    char err[256];
+    cr_assert_eq(nd4j_array_decode(bytes, len, &a, NULL, err, sizeof err), 0, "%s: %s", path, err);
+    free(bytes);
+    return a;
 }

@@ -9,6 +9,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include "runtime/formats/dl4j/dl4j_array.h"
 #include "runtime/graph/model.h"
 
 typedef struct entry {
@@ -27,6 +28,9 @@ size_t build_array(unsigned char *buf, bool gen10, const char *dtype, int rank,
 size_t linspace_row(unsigned char *buf, bool gen10, const char *dtype, int64_t n, int64_t stored);
 /* A zip of the n entries at path. */
 void write_zip(const char *path, const entry *e, int n);
+/* The Nd4j.write array in the file at path (the test fails when it does not decode); the
+ * caller frees it (nd4j_array_free). */
+nd4j_array nd4j_read_file(const char *path);
 /* Every parameter of m, layer by layer in its order, each in its parameter order, holds the
  * next values of the flat vector 1..N as a view in 'f' order of its shape (DL4J's dense and
  * recurrent layers); returns N. */

@@ -22,17 +22,6 @@ static const char mlp_json[] =
     " \"lossFn\": {\"@class\": \"org.nd4j.linalg.lossfunctions.impl.LossMCXENT\"},"
     " \"nin\": 4, \"nout\": 5}, \"variables\": [\"W\", \"b\"]}]}";
 
-static char *load_error(const char *path)
-{
-    diag_capture c;
-    capture_open(&c);
-    model *m = model_load(path, true, c.d);
-    cr_assert_null(m, "%s loaded", path);
-    char *t = strdup(capture_text(&c));
-    capture_close(&c);
-    return t;
-}
-
 static void expect_error(const char *dir, const char *json, const void *coef, size_t coef_len,
                          const char *want)
 {
@@ -41,7 +30,7 @@ static void expect_error(const char *dir, const char *json, const void *coef, si
     entry e[2] = {{"configuration.json", json, json ? strlen(json) : 0},
                   {"coefficients.bin", coef, coef_len}};
     write_zip(path, json ? e : e + 1, json ? 2 : 1);
-    char *t = load_error(path);
+    char *t = test_load_error(path);
     cr_assert(strstr(t, "model.bin"), "%s", t);
     cr_assert(strstr(t, want), "wanted \"%s\" in: %s", want, t);
     free(t);
@@ -105,11 +94,7 @@ Test(dl4j_bad, reads_a_generated_1_0_file_and_refuses_bad_ones)
     snprintf(path, sizeof path, "%s/good.zip", dir);
     entry e[2] = {{"configuration.json", mlp_json, strlen(mlp_json)}, {"coefficients.bin", coef, len}};
     write_zip(path, e, 2);
-    diag_capture c;
-    capture_open(&c);
-    model *m = model_load(path, true, c.d);
-    cr_assert(m, "%s", capture_text(&c));
-    capture_close(&c);
+    model *m = test_load_model(path);
     cr_assert_str_eq(m->layers[0]->name, "hidden");
     cr_assert_str_eq(m->layers[1]->name, "layer1");
     cr_assert_float_eq(m->layers[1]->params[0].data[1], 17 + 4, 0, "W[0][1] in 'f' order");
@@ -174,13 +159,13 @@ Test(dl4j_bad, zip_bombs_are_refused_naming_the_entry)
     write_zip(path, e, 2);
     /* A small entry declaring 4 GB. */
     patch_sizes(path, "coefficients.bin", 100, 0xFFFFFFF0u);
-    char *t = load_error(path);
+    char *t = test_load_error(path);
     cr_assert(strstr(t, "entry coefficients.bin") && strstr(t, "zip bomb"), "%s", t);
     free(t);
     /* One declaring fewer bytes than it holds. */
     write_zip(path, e, 2);
     patch_sizes(path, "coefficients.bin", 100, 10);
-    t = load_error(path);
+    t = test_load_error(path);
     cr_assert(strstr(t, "coefficients.bin"), "%s", t);
     free(t);
     test_remove_dir(dir);

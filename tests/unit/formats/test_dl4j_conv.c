@@ -10,30 +10,10 @@
 #include "runtime/formats/format.h"
 #include "runtime/graph/model.h"
 #include "runtime/nn/layer_options.h"
+#include "tests/unit/formats/dl4j_build.h"
 #include "tests/unit/test_support.h"
 
 #define DL4J "tests/data/dl4j/"
-
-static model *load_ok(const char *path)
-{
-    diag_capture c;
-    capture_open(&c);
-    model *m = model_load(path, true, c.d);
-    cr_assert(m, "%s", capture_text(&c));
-    capture_close(&c);
-    return m;
-}
-
-static nd4j_array read_array(const char *path)
-{
-    size_t len;
-    unsigned char *bytes = (unsigned char *)test_read_file(path, &len);
-    nd4j_array a;
-    char err[256];
-    cr_assert_eq(nd4j_array_decode(bytes, len, &a, NULL, err, sizeof err), 0, "%s: %s", path, err);
-    free(bytes);
-    return a;
-}
 
 static void option(const layer *L, const char *key, double *v)
 {
@@ -46,7 +26,7 @@ static void option(const layer *L, const char *key, double *v)
  * [nOut, nIn, kH, kW]; the output layer's W [2028, 5] is 'f' order. */
 Test(dl4j_conv, cnn1_every_parameter_at_its_place)
 {
-    model *m = load_ok(DL4J "080_ModelSerializer_Regression_CNN_1.zip");
+    model *m = test_load_model(DL4J "080_ModelSerializer_Regression_CNN_1.zip");
     cr_assert_eq(m->inputs[0].kind, INPUT_CONVOLUTIONAL);
     cr_assert_eq(m->inputs[0].c, 3);
     /* The preprocessor says 28 x 28 x 3, the output layer's nin 2028 = 3 x 26 x 26. */
@@ -87,7 +67,7 @@ Test(dl4j_conv, cnn1_every_parameter_at_its_place)
 
 Test(dl4j_conv, synthetic_cnn_reproduces_dl4j_output)
 {
-    model *m = load_ok(DL4J "SyntheticCNN_100b4.bin");
+    model *m = test_load_model(DL4J "SyntheticCNN_100b4.bin");
     static const char *const types[] = {
         "conv2d", "separable_conv2d", "subsampling", "zero_padding", "upsampling",
         "depthwise_conv2d", "subsampling", "cropping", "conv2d", "activation"};
@@ -100,8 +80,8 @@ Test(dl4j_conv, synthetic_cnn_reproduces_dl4j_output)
     option(m->layers[5], "multiplier", v);
     cr_assert_eq(v[0], 2);
     cr_assert_float_eq(m->layers[0]->train.l2, 1e-4, 1e-12);
-    nd4j_array in = read_array(DL4J "SyntheticCNN_Input_100b4.bin");
-    nd4j_array want = read_array(DL4J "SyntheticCNN_Output_100b4.bin");
+    nd4j_array in = nd4j_read_file(DL4J "SyntheticCNN_Input_100b4.bin");
+    nd4j_array want = nd4j_read_file(DL4J "SyntheticCNN_Output_100b4.bin");
     cr_assert_eq(in.rank, 4);
     /* The file does not store the input's height and width: the images give them. */
     char err[512];
@@ -120,7 +100,7 @@ Test(dl4j_conv, synthetic_cnn_reproduces_dl4j_output)
     }
     cr_assert(worst <= 1e-5, "max abs diff %g", worst);
     /* A dense layer over flattened images would tie the size: the 0.8 CNN refuses another one. */
-    model *c = load_ok(DL4J "080_ModelSerializer_Regression_CNN_1.zip");
+    model *c = test_load_model(DL4J "080_ModelSerializer_Regression_CNN_1.zip");
     cr_assert_neq(model_resize_input(c, 0, 28, 28, err, sizeof err), 0);
     cr_assert(strstr(err, "do not take 3 x 28 x 28"), "%s", err);
     cr_assert_eq(c->inputs[0].h, 26);

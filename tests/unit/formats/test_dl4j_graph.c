@@ -70,11 +70,7 @@ Test(dl4j_graph, vertices_in_topological_order_every_parameter_at_its_place)
     test_make_dir(dir, sizeof dir, "dl4j-graph");
     snprintf(path, sizeof path, "%s/graph.zip", dir);
     write_model(path, graph_json, 65);
-    diag_capture c;
-    capture_open(&c);
-    model *m = model_load(path, true, c.d);
-    cr_assert(m, "%s", capture_text(&c));
-    capture_close(&c);
+    model *m = test_load_model(path);
     static const char *const names[] = {"d1", "d2", "s", "m", "o2", "o1"};
     static const char *const types[] = {"dense", "dense", "add", "merge", "output", "output"};
     cr_assert_eq(m->n_layers, 6);
@@ -117,14 +113,11 @@ Test(dl4j_graph, refused_vertices_are_listed_by_name)
         " \"q\": {\"@class\": \"org.deeplearning4j.nn.conf.graph.L2NormalizeVertex\"},"
         " \"r\": {\"MergeVertex\": {}}}}";
     write_model(path, json, 16);
-    diag_capture c;
-    capture_open(&c);
-    cr_assert_null(model_load(path, true, c.d));
-    const char *t = capture_text(&c);
+    char *t = test_load_error(path);
     cr_assert(strstr(t, "bad.zip"), "%s", t);
     cr_assert(strstr(t, "vertex 'r' (vertex): input 'zz' is neither a vertex nor a network input"),
               "%s", t);
-    capture_close(&c);
+    free(t);
     /* Without the dangling input: every other refused vertex in one error. */
     static const char json2[] =
         "{\"networkInputs\": [\"a\"], \"networkOutputs\": [\"p\"],"
@@ -133,13 +126,11 @@ Test(dl4j_graph, refused_vertices_are_listed_by_name)
         " \"p\": {\"ElementWiseVertex\": {\"op\": \"Product\"}},"
         " \"q\": {\"@class\": \"org.deeplearning4j.nn.conf.graph.L2NormalizeVertex\"}}}";
     write_model(path, json2, 16);
-    capture_open(&c);
-    cr_assert_null(model_load(path, true, c.d));
-    t = capture_text(&c);
+    t = test_load_error(path);
     cr_assert(strstr(t, "2 things surgery does not read yet: vertex 'p' (ElementWiseVertex): op "
                         "Product (surgery's element-wise vertices are add and average); vertex "
                         "'q' (L2NormalizeVertex): vertex type not supported"), "%s", t);
-    capture_close(&c);
+    free(t);
     test_remove_dir(dir);
 }
 
@@ -147,11 +138,7 @@ Test(dl4j_graph, refused_vertices_are_listed_by_name)
  * every parameter at its place, the layers' settings. */
 Test(dl4j_graph, cg_lstm1_every_parameter_at_its_place)
 {
-    diag_capture c;
-    capture_open(&c);
-    model *m = model_load("tests/data/dl4j/080_ModelSerializer_Regression_CG_LSTM_1.zip", true, c.d);
-    cr_assert(m, "%s", capture_text(&c));
-    capture_close(&c);
+    model *m = test_load_model("tests/data/dl4j/080_ModelSerializer_Regression_CG_LSTM_1.zip");
     cr_assert_eq(m->n_inputs, 1);
     cr_assert_str_eq(m->inputs[0].name, "in");
     cr_assert_eq(m->inputs[0].kind, INPUT_RECURRENT);
@@ -196,11 +183,7 @@ Test(dl4j_graph, bidirectional_wrapper_concat)
     test_make_dir(dir, sizeof dir, "dl4j-graph");
     snprintf(path, sizeof path, "%s/bi.zip", dir);
     write_model(path, json, 106);
-    diag_capture c;
-    capture_open(&c);
-    model *m = model_load(path, true, c.d);
-    cr_assert(m, "%s", capture_text(&c));
-    capture_close(&c);
+    model *m = test_load_model(path);
     const layer *bi = m->layers[0];
     cr_assert_str_eq(bi->name, "bi");
     cr_assert_str_eq(bi->type->name, "bidirectional");
@@ -216,12 +199,10 @@ Test(dl4j_graph, bidirectional_wrapper_concat)
         "{\"layer\": {\"@class\": \"a.Bidirectional\", \"mode\": \"ADD\","
         " \"fwd\": {\"@class\": \"a.SimpleRnn\", \"nin\": 3, \"nout\": 2}}}]}";
     write_model(path, bad, 106);
-    capture_open(&c);
-    cr_assert_null(model_load(path, true, c.d));
-    const char *t = capture_text(&c);
+    char *t = test_load_error(path);
     cr_assert(strstr(t, "2 things surgery does not read yet: layer 0 'layer0' (Bidirectional): "
                         "mode MAX; layer 1 'layer1' (Bidirectional): around SimpleRnn (surgery's "
                         "bidirectional takes LSTM and GravesLSTM)"), "%s", t);
-    capture_close(&c);
+    free(t);
     test_remove_dir(dir);
 }

@@ -131,16 +131,6 @@ static const char model_yaml[] =
     "outputs: [out]\n"
     "init: {seed: 5}\n";
 
-static model *load_ok(const char *path)
-{
-    diag_capture c;
-    capture_open(&c);
-    model *m = model_load(path, true, c.d);
-    cr_assert(m, "%s", capture_text(&c));
-    capture_close(&c);
-    return m;
-}
-
 static void run(const char *dir, const char *script)
 {
     char path[512];
@@ -164,7 +154,7 @@ static void predict(const char *dir, const char *name, const tensor *x, tensor *
 {
     char path[512];
     snprintf(path, sizeof path, "%s/%s", dir, name);
-    model *m = load_ok(path);
+    model *m = test_load_model(path);
     const tensor *in[1] = {x};
     char err[256];
     cr_assert_eq(model_predict(m, in, y, err, sizeof err), 0, "%s", err);
@@ -201,7 +191,7 @@ Test(bidirectional, widen_narrow_and_net2net_change_both_directions)
                       modes[mi], tensor_max_abs_diff(&a, &n));
             cr_assert_eq(d.size, a.size);
             snprintf(path, sizeof path, "%s/n.yaml", dir);
-            model *m = load_ok(path);
+            model *m = test_load_model(path);
             const layer *bi = m->layers[0];
             cr_assert_eq(bi->n_out, 7);
             cr_assert_eq(bi->params[0].shape[1], 28);
