@@ -58,10 +58,11 @@ static int topo_order(gctx *g, json_t *root, int *order)
     size_t total = 0;
     for (int i = 0; i < g->n; i++)
         total += (size_t)g->nodes[i].n_in;
-    int *deg = calloc((size_t)g->n, sizeof *deg), *start = calloc((size_t)g->n + 1, sizeof *start);
-    int *seen = calloc((size_t)g->n, sizeof *seen), *next = malloc((size_t)g->n * sizeof *next);
-    int *from = malloc((total ? total : 1) * sizeof *from), *to = malloc((total ? total : 1) * sizeof *to);
-    int *cons = malloc((total ? total : 1) * sizeof *cons);
+    const size_t nn = g->n > 0 ? (size_t)g->n : 1, ne = total ? total : 1;
+    int *deg = calloc(nn, sizeof *deg), *start = calloc(nn + 1, sizeof *start);
+    int *seen = calloc(nn, sizeof *seen), *next = malloc(nn * sizeof *next);
+    int *from = malloc(ne * sizeof *from), *to = malloc(ne * sizeof *to);
+    int *cons = malloc(ne * sizeof *cons);
     int n_edges = 0, tail = -1;
     if (!deg || !start || !seen || !next || !from || !to || !cons)
         goto out;
@@ -78,7 +79,7 @@ static int topo_order(gctx *g, json_t *root, int *order)
         }
     for (int v = 0; v < g->n; v++)
         start[v + 1] += start[v];
-    memcpy(next, start, (size_t)g->n * sizeof *next);
+    memcpy(next, start, nn * sizeof *next);
     for (int e = 0; e < n_edges; e++)
         cons[next[from[e]]++] = to[e];
     int head = 0;
