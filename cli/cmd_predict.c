@@ -29,6 +29,9 @@ static void predict_usage(FILE *out)
             "                       .csv one example per row, one column per feature\n"
             "  recurrent model      .npy [batch, time, features] (or [time, features]: one\n"
             "                       sequence); .csv one sequence, one time step per row\n"
+            "  convolutional model  .npy [batch, channels, height, width] or [batch, c*h*w];\n"
+            "                       images of another height and width when no layer's\n"
+            "                       parameters depend on them (no dense layer over the image)\n"
             "\n"
             "output layouts (Y's extension chooses .npy or .csv; without -o, CSV on stdout):\n"
             "  feed-forward model   .npy float32 [batch, outputs]; .csv one row per example\n"
@@ -165,9 +168,10 @@ static int parse_args(int argc, char **argv, predict_args *a)
 
 /* Reads X and shapes it for the model's input: FF [B, F]; recurrent time-major [T, B, F].
  * *single_seq tells a recurrent [T, F] input. Returns an exit status. */
-static int read_input(const predict_args *a, const model_input *mi, tensor *x, bool *single_seq,
-                      diag_ctx *d)
+static int read_input(const predict_args *a, model *m, tensor *x, bool *single_seq, diag_ctx *d)
 {
+    const model_input *mi = &m->inputs[0];
+    char why[600] = "";
     tensor raw = {0};
     *single_seq = false;
     if (!strcmp(ext_of(a->input), ".npy")) {
@@ -214,6 +218,12 @@ static int read_input(const predict_args *a, const model_input *mi, tensor *x, b
             return EXIT_OK;
         }
     } else {
+        /* Images of another size: a model whose parameters do not depend on it runs on them. */
+        if (raw.ndim == 4 && raw.shape[1] == mi->c && (raw.shape[2] != mi->h || raw.shape[3] != mi->w) &&
+            model_resize_input(m, 0, raw.shape[2], raw.shape[3], why, sizeof why) != 0)
+            snprintf(why + strlen(why), sizeof why - strlen(why), " (%s)", a->model);
+        else
+            why[0] = '\0';
         int64_t chw = mi->c * mi->h * mi->w;
         ok = (raw.ndim == 4 && raw.shape[1] == mi->c && raw.shape[2] == mi->h && raw.shape[3] == mi->w) ||
              (raw.ndim == 2 && raw.shape[1] == chw);
@@ -227,8 +237,11 @@ static int read_input(const predict_args *a, const model_input *mi, tensor *x, b
                                                       : "[batch, channels, height, width]";
     char wbuf[96];
     snprintf(wbuf, sizeof wbuf, want, (long long)F, (long long)F);
-    fprintf(stderr, "surgery predict: error: %s: shape %s does not fit input '%s' of the model, "
-            "which takes %s\n", a->input, got, mi->name, wbuf);
+    if (why[0])
+        fprintf(stderr, "surgery predict: error: %s: shape %s: %s\n", a->input, got, why);
+    else
+        fprintf(stderr, "surgery predict: error: %s: shape %s does not fit input '%s' of the "
+                "model, which takes %s\n", a->input, got, mi->name, wbuf);
     tensor_release(&raw);
     return EXIT_SCRIPT_ERRORS;
 }
@@ -383,7 +396,7 @@ int cmd_predict(int argc, char **argv)
         diag_warning(d, at, "the model has no weights file: its parameters were initialised from seed %llu",
                      (unsigned long long)m->seed);
     }
-    status = read_input(&a, &m->inputs[0], &x, &single_seq, d);
+    status = read_input(&a, m, &x, &single_seq, d);
     if (status != EXIT_OK)
         goto done;
     normalise(&m->norm, &x);

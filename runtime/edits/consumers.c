@@ -241,8 +241,11 @@ int collect_group_targets(ectx *E, layer *const *group, int n_group, const char 
 {
     tlist t = {0};
     bool ok = true;
+    /* Every copy of the units in the output (bidirectional concat: n_out features apart). */
     for (int g = 0; g < n_group; g++)
-        ok = collect_rec(E, group[g]->name, 0, 1, what, group[0]->name, 0, &t) && ok;
+        for (int64_t k = 0; k < unit_copies(group[g]); k++)
+            ok = collect_rec(E, group[g]->name, k * group[g]->n_out, 1, what, group[0]->name, 0,
+                             &t) && ok;
     ok = resolve_elems(E, what, group[0]->name, &t) && ok;
     free(t.elem);
     free(t.elem_slot);

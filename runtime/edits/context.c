@@ -180,7 +180,7 @@ static int64_t size_rec(const ectx *E, const char *name, int depth)
         return -1;
     switch (type_node_kind(L->type)) {
     case NK_PARAM:
-        return L->n_out > 0 ? L->n_out : -1;
+        return L->n_out > 0 ? L->n_out * unit_copies(L) : -1;
     case NK_PASS:
     case NK_ELEM:
         return L->n_inputs > 0 ? size_rec(E, L->inputs[0], depth + 1) : -1;

@@ -126,7 +126,7 @@ static int64_t flow_size(ectx *E, fsz *memo, int id, int *cause)
     int64_t s = -1;
     switch (type_node_kind(L->type)) {
     case NK_PARAM:
-        s = L->n_out > 0 ? L->n_out : -1;
+        s = L->n_out > 0 ? L->n_out * unit_copies(L) : -1;
         if (L->type->flags & LT_CHANNELS_IN)   /* n_out channels of a size shapes tell */
             s = L->out_shape.kind == SHAPE_CNN && L->out_shape.c == L->n_out ? L->out_shape.size
                                                                               : -1;

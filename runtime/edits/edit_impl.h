@@ -192,6 +192,12 @@ static inline int64_t unit_multiplier(const layer *C)
     const unit_layout *ul = layer_units(C);
     return ul && ul->multiplier ? ul->multiplier(C) : 1;
 }
+/* How many times L's output holds its units (bidirectional concat: 2; 1 without a layout). */
+static inline int64_t unit_copies(const layer *L)
+{
+    const unit_layout *ul = layer_units(L);
+    return ul && ul->out_copies ? ul->out_copies(L) : 1;
+}
 /* A target's widths when the edited layer gains delta units (loses, when negative): its input
  * by delta rows per unit; a follower's output as its multiplier says. */
 static inline void grow_target_widths(const row_target *t, int64_t delta)

@@ -294,7 +294,7 @@ static int remap_self(ectx *E, layer *L, const unit_map *u)
             }
         } else {                             /* owned rows: [n, blocks * n + tail columns] */
             const int64_t oc = o->shape[1], nc = ps->shape[1], peep = nc - blocks * nn;
-            assert(peep == up->tail_cols);
+            assert(peep == up->tail_cols || up->tail_cols < 0);
             for (int64_t r = 0; r < nn; r++) {
                 int64_t sr = u->src[r];
                 float *drow = dst + r * nc;
@@ -418,13 +418,13 @@ static int append_rows(ectx *E, layer *C, tensor *o, const param_spec *ps, int64
  * units' rows (scaled), new units' rows zero or drawn from out_init (that parameter's stream,
  * the distribution of the whole new parameter, the new rows in order). Every other parameter
  * is untouched. */
-static int remap_rows(ectx *E, layer *C, int64_t offset, int64_t rows_per_unit,
+static int remap_rows(ectx *E, layer *C, const char *key, int64_t offset, int64_t rows_per_unit,
                       const unit_map *u)
 {
     const int64_t delta = u->n_new - u->n_old;
     const unit_layout *ul = layer_units(C);
-    assert(ul && ul->input_key && ul->input_rows >= 1);
-    int wi = layer_param_index(C, ul->input_key);
+    assert(ul && key && ul->input_rows >= 1);
+    int wi = layer_param_index(C, key);
     assert(wi >= 0 && tensor_has_values(&C->params[wi]));
     tensor *o = &C->params[wi];
     if (tensor_settle(o) != 0) {
@@ -596,15 +596,24 @@ static int remap_target(ectx *E, const row_target *t, const unit_map *u)
 {
     layer *C = t->L;
     const unit_layout *ul = layer_units(C);
-    if (!t->follows && ul->input_dim == 0 && ul->n_follow == 0 && t->offset % t->rows == 0)
-        return remap_rows(E, C, t->offset / t->rows, t->rows * input_rows_per_unit(C), u);
+    if (!t->follows && ul->input_dim == 0 && ul->n_follow == 0 && t->offset % t->rows == 0) {
+        const int64_t rpu = t->rows * input_rows_per_unit(C);
+        int rc = remap_rows(E, C, ul->input_key, t->offset / t->rows, rpu, u);
+        if (rc == 0 && ul->input_key2) {
+            C->n_in -= (u->n_new - u->n_old) * rpu;   /* the second key's rows: n_in once */
+            rc = remap_rows(E, C, ul->input_key2, t->offset / t->rows, rpu, u);
+        }
+        return rc;
+    }
     const int64_t m = unit_multiplier(C), per = t->rows * m, off = t->offset * m;
     grow_target_widths(t, u->n_new - u->n_old);
     param_spec ns[LAYER_MAX_PARAMS];
     int cnt = C->type->param_specs(C, ns);
     assert(cnt == C->n_params);
     for (int k = 0; k < cnt; k++) {
-        const bool input = !t->follows && ul->input_key && !strcmp(ns[k].key, ul->input_key);
+        const bool input = !t->follows && ul->input_key &&
+                           (!strcmp(ns[k].key, ul->input_key) ||
+                            (ul->input_key2 && !strcmp(ns[k].key, ul->input_key2)));
         const bool follow = follows_key(ul, ns[k].key);
         if ((input || follow) &&
             remap_slab(E, C, k, &ns[k], input ? ul->input_dim : 0, off, per, u, follow) != 0)

@@ -124,6 +124,10 @@ int model_topo_order(const model *m, int *order, struct diag_ctx *d);
 /* Infers every layer's n_in and output shape from the inputs, in topological order, with no
  * weights; checks explicit n_in. Errors reported at the layers' locs. Returns the error count. */
 int model_infer_shapes(model *m, struct diag_ctx *d);
+/* Gives convolutional input k the height h and width w and infers the shapes again, for a
+ * model whose parameters do not depend on them (no dense layer over the flattened image).
+ * Returns 0, or -1 with the reason in err and the model as it was. */
+int model_resize_input(model *m, int k, int64_t h, int64_t w, char *err, size_t err_len);
 
 /* Parameter totals (after shape inference). */
 int64_t model_param_count(const model *m);

@@ -1,5 +1,6 @@
 /* shapes.c: shape inference over the model graph, parameter totals and freezing through a
  * layer's ancestors. */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -214,3 +215,50 @@ int model_freeze_through(model *m, const char *name)
     return 0;
 }
 
+
+/* ---- a convolutional input of another size ---- */
+
+/* Whether every layer's parameters still have the shapes of its specs. */
+static bool params_fit(const model *m)
+{
+    for (int i = 0; i < m->n_layers; i++) {
+        const layer *L = m->layers[i];
+        param_spec specs[LAYER_MAX_PARAMS];
+        int n = L->type->param_specs ? L->type->param_specs(L, specs) : 0;
+        if (n != L->n_params && L->n_params)
+            return false;
+        for (int p = 0; p < L->n_params && p < n; p++) {
+            if (L->params[p].ndim != specs[p].ndim)
+                return false;
+            for (int k = 0; k < specs[p].ndim; k++)
+                if (L->params[p].shape[k] != specs[p].shape[k])
+                    return false;
+        }
+    }
+    return true;
+}
+
+int model_resize_input(model *m, int k, int64_t h, int64_t w, char *err, size_t err_len)
+{
+    model_input *in = &m->inputs[k];
+    if (in->kind != INPUT_CONVOLUTIONAL) {
+        snprintf(err, err_len, "input '%s' is not convolutional", in->name);
+        return -1;
+    }
+    if (in->h == h && in->w == w)
+        return 0;
+    const int64_t old_h = in->h, old_w = in->w;
+    in->h = h;
+    in->w = w;
+    in->size = in->c * h * w;
+    if (model_infer_shapes(m, NULL) == 0 && params_fit(m))
+        return 0;
+    snprintf(err, err_len, "input '%s' is %lld x %lld x %lld; the model's layers do not take "
+             "%lld x %lld x %lld", in->name, (long long)in->c, (long long)old_h,
+             (long long)old_w, (long long)in->c, (long long)h, (long long)w);
+    in->h = old_h;
+    in->w = old_w;
+    in->size = in->c * old_h * old_w;
+    model_infer_shapes(m, NULL);
+    return -1;
+}

@@ -42,7 +42,7 @@ const char *act_shape_text(const act_shape *s, char *buf, size_t n);
  * gradient checks; it is saved and loaded like every parameter. */
 typedef enum { PARAM_WEIGHT, PARAM_RECURRENT, PARAM_BIAS, PARAM_STATE } param_role;
 
-#define LAYER_MAX_PARAMS 4
+#define LAYER_MAX_PARAMS 6
 /* Room for the values of a type's stored options (see struct layer's opt_store). */
 #define LAYER_OPT_STORE 32
 #define PARAM_MAX_DIMS 4
@@ -138,7 +138,8 @@ typedef struct unit_param_layout {
     bool owns_row;           /* row j too: what the unit sends back to the blocks (lstm RW),
                               * scaled like every outgoing weight */
     int tail_cols;           /* with owns_row: columns after the blocks that belong to the row's
-                              * unit alone (graves_lstm's 3 peepholes) */
+                              * unit alone (graves_lstm's 3 peepholes); -1: whatever columns
+                              * the parameter's shape has after the blocks (bidirectional) */
     int forget_gate_block;   /* -1, or the block whose values are the layer's forget_gate_bias
                               * (in place of the bias init) for new units */
     bool leading;            /* instead of columns: the slice [j] along the first dimension
@@ -161,6 +162,8 @@ typedef struct unit_layout {
      * and lstm W: row j; a flattened channel: its H*W rows). NULL: the input's units cannot be
      * changed under this layer (embedding indices). */
     const char *input_key;
+    const char *input_key2;  /* NULL, or a second parameter whose rows follow the input's units
+                              * as input_key's do (bidirectional: both directions' W) */
     int input_rows;
     /* The dimension of input_key along which the input's units lie: 0 (rows of a dense or lstm
      * W), 1 (the input channels of a convolution's kernel W[:, j, :, :]). */
@@ -175,6 +178,9 @@ typedef struct unit_layout {
     /* Output units per input unit with UNITS_FOLLOW, and slices per input unit of the follow
      * parameters (NULL: 1). */
     int64_t (*multiplier)(const layer *L);
+    /* How many times the output holds the units (NULL: once): copy k of unit j is output
+     * feature k * n_out + j (bidirectional's concat: forward, then backward). */
+    int64_t (*out_copies)(const layer *L);
     /* Why widen and narrow cannot change this layer's units now (NULL: they can, or the type
      * is not widenable): e.g. a grouped convolution. Writes a reason and returns true. */
     bool (*refuse)(const layer *L, char *why, size_t why_len);
@@ -237,7 +243,7 @@ void layer_set_forget_gate_bias(const layer *L, const param_spec *ps, tensor *t)
     X(dense) X(output) X(lstm) X(graves_lstm) X(rnn_output) X(activation) X(dropout) \
     X(embedding) X(merge) X(add) X(average) X(multiply) X(conv2d) X(depthwise_conv2d) X(separable_conv2d) \
     X(batch_norm) X(global_pooling) X(subsampling) X(zero_padding) X(cropping) X(upsampling) \
-    X(flatten)
+    X(flatten) X(bidirectional)
 
 #define DECLARE_LAYER_TYPE(n) extern const layer_type layer_type_##n;
 LAYER_TYPES(DECLARE_LAYER_TYPE)

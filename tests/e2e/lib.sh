@@ -7,6 +7,8 @@
 #                                    a model: two relu dense layers, a softmax output
 #   train_digit_cnn LIMIT            fits examples/digits_images/base.yaml for one epoch on LIMIT
 #                                    digit images 0-4, saved as $TMP/trained/base.yaml
+#   close_csv GOT WANT TOL           two CSV files agree field by field within TOL (the
+#                                    differences printed)
 #   finish                           prints "NAME: N passed, M failed" and sets the status
 BIN=${1:?usage: $NAME path/to/surgery}
 case $BIN in /*) ;; *) BIN=$(pwd)/$BIN ;; esac
@@ -55,6 +57,16 @@ fit train epochs 1
 save "trained/base.yaml"
 END
     expect_status 0 "train the convolutional base" "$BIN" run -q "$TMP/train.surgery"
+}
+
+close_csv() {
+    awk -F, -v tol="$3" '
+        NR == FNR { for (i = 1; i <= NF; i++) want[FNR, i] = $i; nf[FNR] = NF; rows = FNR; next }
+        { seen++
+          if (NF != nf[FNR]) { print "row " FNR ": " NF " fields, want " nf[FNR]; bad = 1; next }
+          for (i = 1; i <= NF; i++) { d = $i - want[FNR, i]; if (d < 0) d = -d
+              if (d > tol) { print "row " FNR " field " i ": " $i " != " want[FNR, i]; bad = 1 } } }
+        END { if (seen != rows) { print seen " rows, want " rows; bad = 1 } exit bad }' "$2" "$1"
 }
 
 finish() {

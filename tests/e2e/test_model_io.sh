@@ -7,17 +7,6 @@ NAME=test_model_io
 . "$(dirname "$0")/lib.sh"
 M=tests/data/models
 
-# close_csv GOT WANT TOL: every field equal within TOL (integers such as indices exactly).
-close_csv() {
-    awk -F, -v tol="$3" '
-        NR == FNR { for (i = 1; i <= NF; i++) want[FNR, i] = $i; nf[FNR] = NF; rows = FNR; next }
-        { seen++
-          if (NF != nf[FNR]) { print "row " FNR ": " NF " fields, want " nf[FNR]; bad = 1; next }
-          for (i = 1; i <= NF; i++) { d = $i - want[FNR, i]; if (d < 0) d = -d
-              if (d > tol) { print "row " FNR " field " i ": " $i " != " want[FNR, i]; bad = 1 } } }
-        END { if (seen != rows) { print seen " rows, want " rows; bad = 1 } exit bad }' "$2" "$1"
-}
-
 no_leftovers() {   # no_leftovers DIR NAME: the folder holds nothing (no output, no temporaries)
     if [ -z "$(ls -A "$1")" ]; then ok; else bad "$2: left behind: $(ls -A "$1")"; fi
 }

@@ -9,6 +9,9 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "runtime/formats/format.h"
+#include "runtime/graph/model.h"
+
 void capture_open(diag_capture *c)
 {
     memset(c, 0, sizeof *c);
@@ -76,4 +79,26 @@ static int remove_entry(const char *path, const struct stat *sb, int flag, struc
 void test_remove_dir(const char *dir)
 {
     cr_assert_eq(nftw(dir, remove_entry, 16, FTW_DEPTH | FTW_PHYS), 0, "cannot remove %s", dir);
+}
+
+model *test_load_model(const char *path)
+{
+    diag_capture c;
+    capture_open(&c);
+    model *m = model_load(path, true, c.d);
+    cr_assert(m, "%s", capture_text(&c));
+    capture_close(&c);
+    return m;
+}
+
+char *test_load_error(const char *path)
+{
+    diag_capture c;
+    capture_open(&c);
+    model *m = model_load(path, true, c.d);
+    cr_assert_null(m, "%s loaded", path);
+    char *t = strdup(capture_text(&c));
+    cr_assert(t);
+    capture_close(&c);
+    return t;
 }

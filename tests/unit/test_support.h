@@ -32,6 +32,14 @@ char *test_read_file(const char *path, size_t *len);
 /* Writes text (without its NUL) to path, replacing the file. */
 void test_write_file(const char *path, const char *text);
 
+struct model;
+/* The model at path, read with its weights through the format registry; the test fails with
+ * the diagnostics when it cannot be read. The caller frees it (model_free). */
+struct model *test_load_model(const char *path);
+/* The diagnostics of reading the model at path, which must fail (the test fails when it
+ * loads); malloc'd, the caller's. */
+char *test_load_error(const char *path);
+
 /* Makes a fresh folder /tmp/surgery-TAG-XXXXXX and writes its path into dir[0..cap). */
 void test_make_dir(char *dir, size_t cap, const char *tag);
 /* Removes the folder dir with everything in it. */

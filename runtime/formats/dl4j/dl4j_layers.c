@@ -1,5 +1,5 @@
-/* dl4j_layers.c: a MultiLayerNetwork configuration's layers (0.x type-name wrappers and 1.0
- * @class names) as surgery layers: types, sizes, activations, losses, weight inits, updaters,
+/* dl4j_layers.c: the layer configurations of a MultiLayerNetwork or of LayerVertices (0.x
+ * type-name wrappers and 1.0 @class names) as surgery layers: types, sizes, activations, losses, weight inits, updaters,
  * regularisation, dropout, gradient normalisation, frozen wrappers. */
 #include "runtime/formats/dl4j/dl4j_impl.h"
 
@@ -9,10 +9,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "runtime/base/limits.h"
 #include "runtime/base/util.h"
 #include "runtime/nn/layer.h"
+#include "runtime/nn/layer_options.h"
 
 void dl4j_problem(dl4j_map *mp, int index, const char *name, const char *type, const char *fmt, ...)
 {
@@ -21,8 +23,12 @@ void dl4j_problem(dl4j_map *mp, int index, const char *name, const char *type, c
     va_start(ap, fmt);
     vsnprintf(what, sizeof what, fmt, ap);
     va_end(ap);
-    int n = snprintf(line, sizeof line, "%slayer %d '%s' (%s): %s", mp->n_problems ? "; " : "",
-                     index, name ? name : "?", type ? type : "?", what);
+    int n = mp->graph ? snprintf(line, sizeof line, "%svertex '%s' (%s): %s",
+                                 mp->n_problems ? "; " : "", name ? name : "?", type ? type : "?",
+                                 what)
+                      : snprintf(line, sizeof line, "%slayer %d '%s' (%s): %s",
+                                 mp->n_problems ? "; " : "", index, name ? name : "?",
+                                 type ? type : "?", what);
     if (n < 0)
         return;
     size_t k = strlen(line);
@@ -42,9 +48,7 @@ static const char *class_tail(const char *s)
     return dot ? dot + 1 : s;
 }
 
-/* A polymorphic value: {"@class": "pkg.Name", fields...} (1.0), {"Name": {fields}} (0.x) or a
- * plain "NAME" string. *name gets the class or type name without `strip` at its start. */
-static bool poly(json_t *v, const char *strip, char *name, size_t n, json_t **fields)
+bool dl4j_poly(json_t *v, const char *strip, char *name, size_t n, json_t **fields)
 {
     const char *s = NULL;
     *fields = NULL;
@@ -100,7 +104,8 @@ static const name_map activations[] = {
     {"identity", ACT_IDENTITY}, {"relu", ACT_RELU}, {"lrelu", ACT_LEAKYRELU},
     {"leakyrelu", ACT_LEAKYRELU}, {"elu", ACT_ELU}, {"tanh", ACT_TANH}, {"sigmoid", ACT_SIGMOID},
     {"hardsigmoid", ACT_HARDSIGMOID}, {"softmax", ACT_SOFTMAX}, {"softplus", ACT_SOFTPLUS},
-    {NULL, 0}};
+    {"relu6", ACT_RELU6}, {"hardtanh", ACT_HARDTANH}, {"swish", ACT_SWISH},
+    {"softsign", ACT_SOFTSIGN}, {NULL, 0}};
 
 static const name_map losses[] = {
     {"mcxent", LOSS_MCXENT}, {"negativeloglikelihood", LOSS_NLL}, {"mse", LOSS_MSE},
@@ -129,9 +134,23 @@ static const struct {
     {"LSTM", "LSTM", &layer_type_lstm},
     {"GravesLSTM", "gravesLSTM", &layer_type_graves_lstm},
     {"RnnOutputLayer", "rnnoutput", &layer_type_rnn_output},
+    {"GravesBidirectionalLSTM", "gravesBidirectionalLSTM", &layer_type_bidirectional},
     {"EmbeddingLayer", "embedding", &layer_type_embedding},
     {"DropoutLayer", "dropout", &layer_type_dropout},
     {"ActivationLayer", "activation", &layer_type_activation},
+    {"ConvolutionLayer", "convolution", &layer_type_conv2d},
+    {"Convolution2D", "convolution2d", &layer_type_conv2d},
+    {"SeparableConvolution2D", "separableConvolution2D", &layer_type_separable_conv2d},
+    {"DepthwiseConvolution2D", "depthwiseConvolution2D", &layer_type_depthwise_conv2d},
+    {"SubsamplingLayer", "subsampling", &layer_type_subsampling},
+    {"BatchNormalization", "batchNormalization", &layer_type_batch_norm},
+    {"ZeroPaddingLayer", "zeroPadding", &layer_type_zero_padding},
+    {"Cropping2D", "cropping2D", &layer_type_cropping},
+    {"Upsampling2D", "upsampling2D", &layer_type_upsampling},
+    {"GlobalPoolingLayer", "GlobalPooling", &layer_type_global_pooling},
+    /* The loss layers without parameters compute their activation: the loss is not kept. */
+    {"CnnLossLayer", "CnnLossLayer", &layer_type_activation},
+    {"LossLayer", "loss", &layer_type_activation},
 };
 
 typedef struct lctx {
@@ -153,7 +172,7 @@ static int map_choice(lctx *c, json_t *f, const char *key, const char *alt, cons
         v = json_object_get(f, alt);
     if (!v || json_is_null(v))
         return -1;
-    if (!poly(v, strip, s, n, fields)) {
+    if (!dl4j_poly(v, strip, s, n, fields)) {
         PROBLEM(c, "%s of an unknown shape", key);
         return -1;
     }
@@ -201,7 +220,7 @@ static void map_init(lctx *c, json_t *f)
         v = json_object_get(f, "weightInit");
     char s[128];
     json_t *fields;
-    if (!v || json_is_null(v) || !poly(v, "WeightInit", s, sizeof s, &fields))
+    if (!v || json_is_null(v) || !dl4j_poly(v, "WeightInit", s, sizeof s, &fields))
         return;
     lower(s);
     /* Initialisation only matters for parameters a later edit adds: an init surgery lacks
@@ -232,7 +251,7 @@ static void map_updater(lctx *c, json_t *f, const char *key, updater_conf *u, un
         v = json_object_get(f, "updater");
         old = true;
     }
-    if (!poly(v, NULL, s, sizeof s, &fields)) {
+    if (!dl4j_poly(v, NULL, s, sizeof s, &fields)) {
         PROBLEM(c, "%s of an unknown shape", key);
         return;
     }
@@ -282,7 +301,7 @@ static bool coefficient(lctx *c, json_t *v, double *out)
     }
     char s[64];
     json_t *fields;
-    if (poly(v, NULL, s, sizeof s, &fields) && !strcmp(s, "FixedSchedule") && fields &&
+    if (dl4j_poly(v, NULL, s, sizeof s, &fields) && !strcmp(s, "FixedSchedule") && fields &&
         num(fields, "value", out))
         return true;
     PROBLEM(c, "a regularisation schedule other than fixed");
@@ -301,7 +320,7 @@ static void map_regularization(lctx *c, json_t *f, const char *key, bool bias)
         char s[64];
         json_t *fields;
         double x;
-        if (!poly(r, NULL, s, sizeof s, &fields) || !fields) {
+        if (!dl4j_poly(r, NULL, s, sizeof s, &fields) || !fields) {
             PROBLEM(c, "%s of an unknown shape", key);
         } else if (!strcmp(s, "L1Regularization")) {
             if (coefficient(c, json_object_get(fields, "l1"), &x)) {
@@ -348,7 +367,7 @@ static void map_training(lctx *c, json_t *f)
     if (id && !json_is_null(id)) {
         char s[64];
         json_t *fields;
-        if (!poly(id, NULL, s, sizeof s, &fields) || strcmp(s, "Dropout") || !fields ||
+        if (!dl4j_poly(id, NULL, s, sizeof s, &fields) || strcmp(s, "Dropout") || !fields ||
             !num(fields, "p", &keep))
             PROBLEM(c, "dropout of kind %s", json_is_object(id) ? s : "?");
         else if (keep > 0 && keep < 1) {
@@ -403,14 +422,15 @@ static int map_vars(lctx *c, json_t *conf)
     return 0;
 }
 
-int dl4j_map_layer(dl4j_map *mp, json_t *conf, int index, const char *prev)
+int dl4j_map_layer(dl4j_map *mp, json_t *conf, int index, const char *vname,
+                   const char *const *inputs, int n_inputs)
 {
     lctx c = {.mp = mp, .index = index};
     json_t *spec = json_is_object(conf) ? json_object_get(conf, "layer") : NULL;
     char tname[128];
     json_t *f;
     bool frozen = false;
-    if (!spec || !poly(spec, NULL, tname, sizeof tname, &f) || !f) {
+    if (!spec || !dl4j_poly(spec, NULL, tname, sizeof tname, &f) || !f) {
         dl4j_problem(mp, index, NULL, NULL, "no \"layer\" object");
         return 0;
     }
@@ -419,7 +439,7 @@ int dl4j_map_layer(dl4j_map *mp, json_t *conf, int index, const char *prev)
            !strcmp(tname, "frozen")) {
         frozen = true;
         json_t *inner = json_object_get(f, "layer");
-        if (!inner || !poly(inner, NULL, tname, sizeof tname, &f) || !f) {
+        if (!inner || !dl4j_poly(inner, NULL, tname, sizeof tname, &f) || !f) {
             dl4j_problem(mp, index, NULL, "FrozenLayer", "no wrapped \"layer\"");
             return 0;
         }
@@ -427,12 +447,40 @@ int dl4j_map_layer(dl4j_map *mp, json_t *conf, int index, const char *prev)
     json_t *ln = json_object_get(f, "layerName");
     char defname[32];
     snprintf(defname, sizeof defname, "layer%d", index);
-    c.name = json_is_string(ln) ? json_string_value(ln) : defname;
+    c.name = vname ? vname : json_is_string(ln) ? json_string_value(ln) : defname;
     c.type = tname;
+    /* Bidirectional (1.0) wraps its layer in "fwd" (and a copy in "bwd"); surgery's
+     * bidirectional takes the wrapped layer's settings. GravesBidirectionalLSTM adds the
+     * directions of two GravesLSTMs. */
+    double bi[2] = {-1, -1};   /* the bidirectional's layer and mode, when it is one */
+    char outer[128];
+    snprintf(outer, sizeof outer, "%s", tname);
+    if (!strcmp(tname, "GravesBidirectionalLSTM") || !strcmp(tname, "gravesBidirectionalLSTM")) {
+        bi[0] = 1, bi[1] = 1;
+    } else if (!strcmp(tname, "Bidirectional")) {
+        static const name_map modes[] = {{"CONCAT", 0}, {"ADD", 1}, {"MUL", 2}, {"AVERAGE", 3},
+                                         {NULL, 0}};
+        json_t *md = json_object_get(f, "mode");
+        bi[1] = json_is_string(md) ? lookup(modes, json_string_value(md)) : 0;
+        json_t *inner = json_object_get(f, "fwd");
+        char cell[128];
+        if (!inner || !dl4j_poly(inner, NULL, cell, sizeof cell, &f) || !f) {
+            PROBLEM(&c, "no wrapped \"fwd\" layer");
+            return 0;
+        }
+        bi[0] = !strcmp(cell, "LSTM") ? 0 : !strcmp(cell, "GravesLSTM") ? 1 : -1;
+        if (bi[0] < 0 || bi[1] < 0) {
+            PROBLEM(&c, bi[0] < 0 ? "around %s (surgery's bidirectional takes LSTM and GravesLSTM)"
+                               : "mode %s", bi[0] < 0 ? cell : json_string_value(md));
+            return 0;
+        }
+        snprintf(tname, sizeof tname, "GravesBidirectionalLSTM");
+    }
     const layer_type *type = NULL;
     for (size_t k = 0; k < sizeof types / sizeof *types; k++)
-        if (!strcmp(tname, types[k].cls) || !strcmp(tname, types[k].wrapper))
+        if (!strcasecmp(tname, types[k].cls) || !strcasecmp(tname, types[k].wrapper))
             type = types[k].type;
+    c.type = outer;
     if (!type) {
         PROBLEM(&c, "layer type not supported");
         return 0;
@@ -441,13 +489,17 @@ int dl4j_map_layer(dl4j_map *mp, json_t *conf, int index, const char *prev)
     if (!L)
         return -1;
     c.L = L;
-    const char *in = prev ? prev : "input";
-    layer_set_inputs(L, &in, 1);
+    if (bi[0] >= 0) {
+        layer_option_set_values(layer_option_find(type, "layer"), L, &bi[0]);
+        layer_option_set_values(layer_option_find(type, "mode"), L, &bi[1]);
+    }
+    layer_set_inputs(L, inputs, n_inputs);
     double nin = 0, nout = 0;
     bool has_nin = num(f, "nin", &nin) && nin > 0, has_nout = num(f, "nout", &nout) && nout > 0;
     if (has_nin && mp->first_n_in == 0) {
         mp->first_n_in = (int64_t)nin;
         mp->recurrent_input = type->flags & LT_RECURRENT || type == &layer_type_rnn_output;
+        mp->cnn_input = type->flags & LT_CHANNELS_IN;
     }
     if (type_has_params(type)) {
         if (!has_nin || !has_nout || nin > (double)LIMIT_TENSOR_ELEMENTS ||
@@ -469,12 +521,13 @@ int dl4j_map_layer(dl4j_map *mp, json_t *conf, int index, const char *prev)
     if (gate && !json_is_null(gate)) {
         char s[64];
         json_t *gf;
-        if (!poly(gate, "Activation", s, sizeof s, &gf) || (lower(s), strcmp(s, "sigmoid")))
+        if (!dl4j_poly(gate, "Activation", s, sizeof s, &gf) || (lower(s), strcmp(s, "sigmoid")))
             PROBLEM(&c, "a gate activation other than sigmoid");
     }
     double fgb;
     if (num(f, "forgetGateBiasInit", &fgb))
         L->forget_gate_bias = fgb;
+    dl4j_map_conv(mp, index, c.name, tname, L, f);
     map_training(&c, f);
     model_builder_add_layer(mp->b, L);
     if (frozen)
@@ -495,7 +548,8 @@ void dl4j_map_network(dl4j_map *mp, json_t *root)
         t->set_mask |= TC_BACKPROP;
     }
     json_t *confs = json_object_get(root, "confs");
-    json_t *first = json_is_array(confs) ? json_array_get(confs, 0) : NULL;
+    json_t *first = json_is_array(confs) ? json_array_get(confs, 0)
+                                         : json_object_get(root, "defaultConfiguration");
     double seed;
     if (first && num(first, "seed", &seed) && seed >= 0 && seed < 1.8e19)
         model_builder_set_seed(mp->b, (uint64_t)seed);

@@ -147,6 +147,10 @@ VEC_CLONES void act_forward(activation_kind a, act_params p, const float *x, flo
         break;
     case ACT_CLIP:
         MAP1(n, x, y, const float w = A > lo ? A : lo; V = w < hi ? w : hi;);
+    case ACT_SOFTSIGN:
+        /* x / (1 + |x|), DL4J's SOFTSIGN */
+        for (int64_t i = 0; i < n; i++)
+            y[i] = x[i] / (1.0f + fabsf(x[i]));
         break;
     case ACT_COUNT:
         assert(!"bad activation");
@@ -233,6 +237,12 @@ VEC_CLONES void act_backward(activation_kind a, act_params p, const float *x, co
         break;
     case ACT_CLIP:
         MAP2(n, y, dy, dx, V = vec_select((A > lo) & (A < hi), B, 0.0f););
+    case ACT_SOFTSIGN:
+        /* f'(x) = 1 / (1 + |x|)^2 = (1 - |f|)^2 */
+        for (int64_t i = 0; i < n; i++) {
+            float u = 1.0f - fabsf(y[i]);
+            dx[i] = dy[i] * u * u;
+        }
         break;
     case ACT_COUNT:
         assert(!"bad activation");

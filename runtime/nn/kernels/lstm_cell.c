@@ -91,6 +91,8 @@ INLINE float fact(activation_kind k, float alpha, float x)
     case ACT_SOFTPLUS:
         /* log(1 + e^x), linear above 20, as activation.c */
         return x > 20.0f ? x : log1pf(expf(x));
+    case ACT_SOFTSIGN:
+        return x / (1.0f + fabsf(x));
     default:
         assert(!"activation refused by lstm_infer");
         return x;
@@ -117,6 +119,8 @@ INLINE float fdact(activation_kind k, float alpha, float y)
         return vec_select((y > 0.0f) & (y < 1.0f), 0.2f, 0.0f);
     case ACT_SOFTPLUS:
         return -expm1f(-y);
+    case ACT_SOFTSIGN:
+        return (1.0f - fabsf(y)) * (1.0f - fabsf(y));
     default:
         assert(!"activation refused by lstm_infer");
         return 1.0f;
@@ -134,7 +138,7 @@ INLINE float fdact(activation_kind k, float alpha, float y)
 
 #define LSTM_ACTIVATIONS(X) \
     X(ACT_TANH) X(ACT_IDENTITY) X(ACT_RELU) X(ACT_LEAKYRELU) X(ACT_ELU) X(ACT_SIGMOID) \
-    X(ACT_HARDSIGMOID) X(ACT_SOFTPLUS)
+    X(ACT_HARDSIGMOID) X(ACT_SOFTPLUS) X(ACT_SOFTSIGN)
 
 typedef struct cell_args {
     int64_t n;
@@ -407,7 +411,7 @@ int lstm_infer(layer *L, const act_shape *in, int n_in, act_shape *out, char *ms
     if (!fwd_rows[L->activation][0]) {
         snprintf(msg, msg_len, "%s cannot use activation %s (the cell needs an element-wise "
                  "activation whose derivative follows from its output: tanh, sigmoid, "
-                 "hardsigmoid, relu, leakyrelu, elu, softplus or identity)", tn,
+                 "hardsigmoid, relu, leakyrelu, elu, softplus, softsign or identity)", tn,
                  activation_names[L->activation]);
         return -1;
     }

@@ -552,8 +552,8 @@ Test(edit, widen_then_narrow_back_is_identity)
 /* ---- unit layouts, for every widenable type ------------------------------------------------ */
 
 /* The fixtures that hold, between them, a layer of every widenable type. */
-static const char *const te_unit_fixtures[] = {"mlp", "tanh", "embed", "lstm", "graves", "merge",
-                                               "conv", "resid", "cat", "mobile"};
+static const char *const te_unit_fixtures[] = {"mlp", "tanh", "embed", "lstm", "graves", "bidir",
+                                               "merge", "conv", "resid", "cat", "mobile"};
 #define TE_N_UNIT_FIXTURES (int)(sizeof te_unit_fixtures / sizeof te_unit_fixtures[0])
 
 static bool te_widenable(const layer_type *t)

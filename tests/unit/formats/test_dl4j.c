@@ -11,6 +11,7 @@
 #include "runtime/formats/format.h"
 #include "runtime/graph/model.h"
 #include "runtime/script/exec.h"
+#include "tests/unit/formats/dl4j_build.h"
 #include "tests/unit/test_support.h"
 
 #define DL4J "tests/data/dl4j/"
@@ -32,19 +33,9 @@ static void linspace_param(const tensor *t, int64_t off, const char *what)
                                "%s[%ld][%ld]", what, (long)r, (long)c);
 }
 
-static model *load_ok(const char *path)
-{
-    diag_capture c;
-    capture_open(&c);
-    model *m = model_load(path, true, c.d);
-    cr_assert(m, "%s", capture_text(&c));
-    capture_close(&c);
-    return m;
-}
-
 Test(dl4j, mlp1_every_parameter_at_its_place)
 {
-    model *m = load_ok(DL4J "080_ModelSerializer_Regression_MLP_1.zip");
+    model *m = test_load_model(DL4J "080_ModelSerializer_Regression_MLP_1.zip");
     cr_assert_eq(m->n_inputs, 1);
     cr_assert_eq(m->inputs[0].kind, INPUT_FEED_FORWARD);
     cr_assert_eq(m->inputs[0].size, 3);
@@ -75,7 +66,7 @@ Test(dl4j, mlp1_every_parameter_at_its_place)
 
 Test(dl4j, mlp2_leaky_relu_dropout_mse)
 {
-    model *m = load_ok(DL4J "080_ModelSerializer_Regression_MLP_2.zip");
+    model *m = test_load_model(DL4J "080_ModelSerializer_Regression_MLP_2.zip");
     layer *d = m->layers[0], *o = m->layers[1];
     cr_assert_eq(d->activation, ACT_LEAKYRELU);
     cr_assert_float_eq(d->alpha, 0.01, 1e-12);
@@ -91,35 +82,27 @@ Test(dl4j, mlp2_leaky_relu_dropout_mse)
     model_free(m);
 }
 
-Test(dl4j, lstm1_refuses_the_bidirectional_layer_by_index)
+/* GravesLSTM + GravesBidirectionalLSTM (softsign, the directions added) + RnnOutputLayer. */
+Test(dl4j, lstm1_every_parameter_at_its_place_with_bidirectional)
 {
-    diag_capture c;
-    capture_open(&c);
-    model *m = model_load(DL4J "080_ModelSerializer_Regression_LSTM_1.zip", true, c.d);
-    cr_assert_null(m);
-    const char *t = capture_text(&c);
-    cr_assert(strstr(t, "080_ModelSerializer_Regression_LSTM_1.zip"), "%s", t);
-    cr_assert(strstr(t, "entry configuration.json: 1 thing surgery does not read yet: layer 1 "
-                        "'layer1' (gravesBidirectionalLSTM): layer type not supported"), "%s", t);
-    capture_close(&c);
-}
-
-static nd4j_array read_array(const char *path)
-{
-    size_t len;
-    unsigned char *bytes = (unsigned char *)test_read_file(path, &len);
-    nd4j_array a;
-    char err[256];
-    cr_assert_eq(nd4j_array_decode(bytes, len, &a, NULL, err, sizeof err), 0, "%s: %s", path, err);
-    free(bytes);
-    return a;
+    model *m = test_load_model(DL4J "080_ModelSerializer_Regression_LSTM_1.zip");
+    cr_assert_eq(m->n_layers, 3);
+    layer *bi = m->layers[1];
+    cr_assert_str_eq(bi->type->name, "bidirectional");
+    cr_assert_eq(bi->activation, ACT_SOFTSIGN);
+    cr_assert_eq(bi->n_params, 6);
+    cr_assert_str_eq(m->layers[0]->type->name, "graves_lstm");
+    cr_assert_eq(m->layers[2]->n_in, 4, "the directions are added: 4 features");
+    cr_assert_eq(check_linspace_f(m), 477);
+    cr_assert_eq(m->training.tbptt_forward, 0, "Standard backprop: the tbptt lengths are unused");
+    model_free(m);
 }
 
 /* DL4J's [batch, features, time] input as the predict API's [time, batch, features]; *x and
  * *in are the caller's. */
 static void char_input(tensor *x, nd4j_array *in)
 {
-    *in = read_array(DL4J "GravesLSTMCharModelingExample_Input_100b4.bin");
+    *in = nd4j_read_file(DL4J "GravesLSTMCharModelingExample_Input_100b4.bin");
     cr_assert_eq(in->rank, 3);
     int64_t B = in->shape[0], F = in->shape[1], T = in->shape[2];
     memset(x, 0, sizeof *x);
@@ -132,7 +115,7 @@ static void char_input(tensor *x, nd4j_array *in)
 
 Test(dl4j, char_model_reproduces_dl4j_output)
 {
-    model *m = load_ok(DL4J "GravesLSTMCharModelingExample_100b4.bin");
+    model *m = test_load_model(DL4J "GravesLSTMCharModelingExample_100b4.bin");
     cr_assert_eq(m->inputs[0].kind, INPUT_RECURRENT);
     cr_assert_eq(m->inputs[0].size, 77);
     cr_assert_eq(m->n_layers, 3);
@@ -146,7 +129,7 @@ Test(dl4j, char_model_reproduces_dl4j_output)
     nd4j_array in;
     tensor x;
     char_input(&x, &in);
-    nd4j_array want = read_array(DL4J "GravesLSTMCharModelingExample_Output_100b4.bin");
+    nd4j_array want = nd4j_read_file(DL4J "GravesLSTMCharModelingExample_Output_100b4.bin");
     cr_assert_eq(in.rank, 3);
     int64_t B = in.shape[0], F = in.shape[1], T = in.shape[2];
     cr_assert_eq(F, 77);
@@ -201,8 +184,8 @@ Test(dl4j, char_model_widened_and_saved)
     ir_script_free(s);
     capture_close(&c);
     snprintf(path, sizeof path, "%s/wide.yaml", dir);
-    model *wide = load_ok(path);
-    model *orig = load_ok(DL4J "GravesLSTMCharModelingExample_100b4.bin");
+    model *wide = test_load_model(path);
+    model *orig = test_load_model(DL4J "GravesLSTMCharModelingExample_100b4.bin");
     cr_assert_eq(wide->layers[0]->n_out, 208);
     nd4j_array in;
     tensor x;

@@ -5,107 +5,11 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
-#include <zip.h>
 
 #include "runtime/formats/dl4j/dl4j_array.h"
 #include "runtime/formats/format.h"
+#include "tests/unit/formats/dl4j_build.h"
 #include "tests/unit/test_support.h"
-
-/* ---- building arrays and zips ---- */
-
-static size_t put_be(unsigned char *p, uint64_t v, int n)
-{
-    for (int i = n - 1; i >= 0; i--, v >>= 8)
-        p[i] = (unsigned char)v;
-    return (size_t)n;
-}
-
-static size_t put_utf(unsigned char *p, const char *s)
-{
-    size_t n = strlen(s);
-    put_be(p, n, 2);
-    memcpy(p + 2, s, n);
-    return n + 2;
-}
-
-/* An Nd4j.write array: the 0.x generation (JAVACPP, INT shape information) or the 1.0 one
- * (MIXED_DATA_TYPES, LONG), `stored` values of type dtype in buf (big enough). */
-static size_t build_array(unsigned char *buf, bool gen10, const char *dtype, int rank,
-                          const int64_t *shape, const int64_t *stride, char order,
-                          const double *vals, int64_t stored)
-{
-    size_t at = 0;
-    const char *mode = gen10 ? "MIXED_DATA_TYPES" : "JAVACPP";
-    int lb = gen10 ? 8 : 4, ib = gen10 ? 8 : 4;
-    at += put_utf(buf + at, mode);
-    at += put_be(buf + at, (uint64_t)(2 * rank + 4), lb);
-    at += put_utf(buf + at, gen10 ? "LONG" : "INT");
-    at += put_be(buf + at, (uint64_t)rank, ib);
-    for (int i = 0; i < rank; i++)
-        at += put_be(buf + at, (uint64_t)shape[i], ib);
-    for (int i = 0; i < rank; i++)
-        at += put_be(buf + at, (uint64_t)stride[i], ib);
-    at += put_be(buf + at, 0, ib);
-    at += put_be(buf + at, 1, ib);
-    at += put_be(buf + at, (uint64_t)order, ib);
-    at += put_utf(buf + at, mode);
-    at += put_be(buf + at, (uint64_t)stored, lb);
-    at += put_utf(buf + at, dtype);
-    for (int64_t k = 0; k < stored; k++) {
-        if (!strcmp(dtype, "DOUBLE")) {
-            uint64_t u;
-            memcpy(&u, &vals[k], 8);
-            at += put_be(buf + at, u, 8);
-        } else if (!strcmp(dtype, "HALF")) {
-            /* small whole numbers only: exact in half precision */
-            int v = (int)vals[k], e = 0;
-            uint16_t h = 0;
-            if (v > 0) {
-                while ((v >> e) > 1)
-                    e++;
-                h = (uint16_t)(((e + 15) << 10) | (((v << 10) >> e) & 1023));
-            }
-            at += put_be(buf + at, h, 2);
-        } else {
-            float f = (float)vals[k];
-            uint32_t u;
-            memcpy(&u, &f, 4);
-            at += put_be(buf + at, u, 4);
-        }
-    }
-    return at;
-}
-
-static size_t linspace_row(unsigned char *buf, bool gen10, const char *dtype, int64_t n,
-                           int64_t stored)
-{
-    double *v = calloc((size_t)(stored > 0 ? stored : 1), sizeof *v);
-    for (int64_t k = 0; k < stored; k++)
-        v[k] = (double)(k + 1);
-    int64_t shape[2] = {1, n}, stride[2] = {n, 1};
-    size_t len = build_array(buf, gen10, dtype, 2, shape, stride, 'c', v, stored);
-    free(v);
-    return len;
-}
-
-typedef struct entry {
-    const char *name;
-    const void *data;
-    size_t len;
-} entry;
-
-static void write_zip(const char *path, const entry *e, int n)
-{
-    int err = 0;
-    zip_t *za = zip_open(path, ZIP_CREATE | ZIP_TRUNCATE, &err);
-    cr_assert(za);
-    for (int i = 0; i < n; i++) {
-        zip_source_t *s = zip_source_buffer(za, e[i].data, e[i].len, 0);
-        cr_assert(s);
-        cr_assert(zip_file_add(za, e[i].name, s, ZIP_FL_OVERWRITE) >= 0);
-    }
-    cr_assert_eq(zip_close(za), 0);
-}
 
 /* A 1.0-style MultiLayerNetwork: dense(3->4, relu) + output(4->5, softmax, mcxent): 41 params. */
 static const char mlp_json[] =
@@ -118,17 +22,6 @@ static const char mlp_json[] =
     " \"lossFn\": {\"@class\": \"org.nd4j.linalg.lossfunctions.impl.LossMCXENT\"},"
     " \"nin\": 4, \"nout\": 5}, \"variables\": [\"W\", \"b\"]}]}";
 
-static char *load_error(const char *path)
-{
-    diag_capture c;
-    capture_open(&c);
-    model *m = model_load(path, true, c.d);
-    cr_assert_null(m, "%s loaded", path);
-    char *t = strdup(capture_text(&c));
-    capture_close(&c);
-    return t;
-}
-
 static void expect_error(const char *dir, const char *json, const void *coef, size_t coef_len,
                          const char *want)
 {
@@ -137,7 +30,7 @@ static void expect_error(const char *dir, const char *json, const void *coef, si
     entry e[2] = {{"configuration.json", json, json ? strlen(json) : 0},
                   {"coefficients.bin", coef, coef_len}};
     write_zip(path, json ? e : e + 1, json ? 2 : 1);
-    char *t = load_error(path);
+    char *t = test_load_error(path);
     cr_assert(strstr(t, "model.bin"), "%s", t);
     cr_assert(strstr(t, want), "wanted \"%s\" in: %s", want, t);
     free(t);
@@ -201,11 +94,7 @@ Test(dl4j_bad, reads_a_generated_1_0_file_and_refuses_bad_ones)
     snprintf(path, sizeof path, "%s/good.zip", dir);
     entry e[2] = {{"configuration.json", mlp_json, strlen(mlp_json)}, {"coefficients.bin", coef, len}};
     write_zip(path, e, 2);
-    diag_capture c;
-    capture_open(&c);
-    model *m = model_load(path, true, c.d);
-    cr_assert(m, "%s", capture_text(&c));
-    capture_close(&c);
+    model *m = test_load_model(path);
     cr_assert_str_eq(m->layers[0]->name, "hidden");
     cr_assert_str_eq(m->layers[1]->name, "layer1");
     cr_assert_float_eq(m->layers[1]->params[0].data[1], 17 + 4, 0, "W[0][1] in 'f' order");
@@ -226,12 +115,12 @@ Test(dl4j_bad, reads_a_generated_1_0_file_and_refuses_bad_ones)
     expect_error(dir, "{\"confs\": 3}", coef, len, "expected \"confs\"");
     expect_error(dir, "{\"confs\": [{\"layer\": 5}]}", coef, len, "layer 0 '?' (?): no \"layer\" object");
     expect_error(dir, "{\"confs\": [", coef, len, "entry configuration.json line 1");
-    expect_error(dir, "{\"vertices\": {}}", coef, len, "a ComputationGraph");
+    expect_error(dir, "{\"vertices\": {}}", coef, len, "\"vertices\" has 0 vertices");
     expect_error(dir,
-                 "{\"confs\": [{\"layer\": {\"@class\": \"a.ConvolutionLayer\", \"nin\": 1, \"nout\": 2}},"
-                 "{\"layer\": {\"dense\": {\"activationFn\": {\"SoftSign\": {}}, \"nin\": 2, \"nout\": 3}}}]}",
-                 coef, len, "2 things surgery does not read yet: layer 0 'layer0' (ConvolutionLayer): "
-                 "layer type not supported; layer 1 'layer1' (dense): activation SoftSign");
+                 "{\"confs\": [{\"layer\": {\"@class\": \"a.LocalResponseNormalization\", \"nin\": 1, \"nout\": 2}},"
+                 "{\"layer\": {\"dense\": {\"activationFn\": {\"Cube\": {}}, \"nin\": 2, \"nout\": 3}}}]}",
+                 coef, len, "2 things surgery does not read yet: layer 0 'layer0' (LocalResponseNormalization): "
+                 "layer type not supported; layer 1 'layer1' (dense): activation Cube");
     test_remove_dir(dir);
 }
 
@@ -270,13 +159,13 @@ Test(dl4j_bad, zip_bombs_are_refused_naming_the_entry)
     write_zip(path, e, 2);
     /* A small entry declaring 4 GB. */
     patch_sizes(path, "coefficients.bin", 100, 0xFFFFFFF0u);
-    char *t = load_error(path);
+    char *t = test_load_error(path);
     cr_assert(strstr(t, "entry coefficients.bin") && strstr(t, "zip bomb"), "%s", t);
     free(t);
     /* One declaring fewer bytes than it holds. */
     write_zip(path, e, 2);
     patch_sizes(path, "coefficients.bin", 100, 10);
-    t = load_error(path);
+    t = test_load_error(path);
     cr_assert(strstr(t, "coefficients.bin"), "%s", t);
     free(t);
     test_remove_dir(dir);
