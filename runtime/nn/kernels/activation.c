@@ -147,6 +147,7 @@ VEC_CLONES void act_forward(activation_kind a, act_params p, const float *x, flo
         break;
     case ACT_CLIP:
         MAP1(n, x, y, const float w = A > lo ? A : lo; V = w < hi ? w : hi;);
+        break;
     case ACT_SOFTSIGN:
         /* x / (1 + |x|), DL4J's SOFTSIGN */
         for (int64_t i = 0; i < n; i++)
@@ -237,6 +238,7 @@ VEC_CLONES void act_backward(activation_kind a, act_params p, const float *x, co
         break;
     case ACT_CLIP:
         MAP2(n, y, dy, dx, V = vec_select((A > lo) & (A < hi), B, 0.0f););
+        break;
     case ACT_SOFTSIGN:
         /* f'(x) = 1 / (1 + |x|)^2 = (1 - |f|)^2 */
         for (int64_t i = 0; i < n; i++) {
