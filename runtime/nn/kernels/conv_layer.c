@@ -128,11 +128,11 @@ void conv_free_state(layer *L)
 static int64_t out_count(const conv_geom *g) { return g->c_out * g->h_out * g->w_out; }
 static int64_t in_count(const conv_geom *g) { return g->c_in * g->h_in * g->w_in; }
 
-static int64_t col_size(const conv_plan *p)
+static int64_t col_size(const conv_plan *p, int64_t batch)
 {
     int64_t n = 1;
     for (int s = 0; s < p->n_stages; s++) {
-        int64_t k = conv_scratch_size(&p->stage[s]);
+        int64_t k = conv_scratch_size(&p->stage[s], batch);
         n = k > n ? k : n;
     }
     return n;
@@ -148,7 +148,7 @@ int conv_layer_forward(layer *L, const conv_plan *p, const fwd_ctx *c)
     const conv_geom *last = &p->stage[p->n_stages - 1];
     const int64_t batch = c->in[0]->size / in_count(&p->stage[0]);
     conv_state *s = state_get(L);
-    if (!s || scratch2(&s->col, 1, col_size(p)))
+    if (!s || scratch2(&s->col, 1, col_size(p, batch)))
         return -1;
     if (p->n_stages > 1 && scratch2(&s->mid, batch, out_count(&p->stage[0])))
         return -1;
@@ -177,7 +177,7 @@ int conv_layer_backward(layer *L, const conv_plan *p, const bwd_ctx *c)
     const int64_t batch = c->in[0]->size / in_count(&p->stage[0]);
     const int64_t rows = batch * last->c_out, cols = last->h_out * last->w_out;
     conv_state *s = state_get(L);
-    if (!s || scratch2(&s->dz, rows, cols) || scratch2(&s->col, 1, col_size(p)))
+    if (!s || scratch2(&s->dz, rows, cols) || scratch2(&s->col, 1, col_size(p, batch)))
         return -1;
     act_backward(L->activation, L->alpha, s->z.data, c->out->data, c->dout->data, s->dz.data,
                  rows, cols);
