@@ -3,9 +3,11 @@
 #include "runtime/nn/kernels/conv.h"
 
 #include <cblas.h>
+#include <stdbool.h>
 #include <string.h>
 
 #include "runtime/base/vectorize.h"
+#include "runtime/nn/kernels/activation.h"
 #include "runtime/nn/kernels/layer_util.h"
 #include "runtime/nn/kernels/parallel.h"
 #include "runtime/nn/layer_option.h"
@@ -191,6 +193,7 @@ typedef struct fwd_job {
     const conv_geom *g;
     const float *x, *W, *b;
     float *y, *scratch;
+    const conv_act *act;
 } fwd_job;
 
 /* Images [lo, hi) of a forward, with the im2col scratch of thread `part`. */
@@ -216,15 +219,24 @@ static void forward_images(void *ctx, int part, int64_t lo, int64_t hi)
                         r[p] += bk;
                 }
         }
+    /* the activation of the images while they are in cache */
+    const conv_act *a = j->act;
+    if (!a || (a->kind == ACT_IDENTITY && !a->z))
+        return;
+    const int64_t cells = g->c_out * hw_out;
+    float *y = j->y + lo * cells;
+    if (a->z)
+        memcpy(a->z + lo * cells, y, (size_t)((hi - lo) * cells) * sizeof(float));
+    act_forward(a->kind, a->alpha, y, y, (hi - lo) * g->c_out, hw_out);
 }
 
 /* One product an image (the same shapes for every image, so that an image's output does not
  * depend on the batch it comes in: OpenBLAS's sums depend on a cell's place in the product),
  * the images split across threads. */
 void conv_forward(const conv_geom *g, int64_t batch, const float *x, const float *W,
-                  const float *b, float *y, float *scratch)
+                  const float *b, const conv_act *act, float *y, float *scratch)
 {
-    fwd_job j = {.g = g, .x = x, .W = W, .b = b, .y = y, .scratch = scratch};
+    fwd_job j = {.g = g, .x = x, .W = W, .b = b, .y = y, .scratch = scratch, .act = act};
     par_run(batch, forward_images, &j);
 }
 
@@ -243,6 +255,46 @@ VEC_CLONES static float sum_lanes(const float *restrict v, int64_t n)
     for (int j = 0; j < 16; j++)
         s += part[j];
     return s;
+}
+
+/* The part of a backward chunk done image by image: its dy rows into the group's product
+ * matrix, its im2col matrix, and col2im of its dcol columns. */
+typedef struct bwd_job {
+    const conv_geom *g;
+    const float *x, *dy, *dcol;
+    float *col, *dprod, *dx;
+    int64_t n0, nb, gi;
+} bwd_job;
+
+static void backward_prepare(void *ctx, int part, int64_t lo, int64_t hi)
+{
+    (void)part;
+    const bwd_job *j = ctx;
+    const conv_geom *g = j->g;
+    const int64_t og = g->c_out / g->groups, cg = g->c_in / g->groups;
+    const int64_t hw_in = g->h_in * g->w_in, hw_out = g->h_out * g->w_out, ld = j->nb * hw_out;
+    for (int64_t n = lo; n < hi; n++) {
+        if (j->dprod)
+            for (int64_t k = 0; k < og; k++)
+                memcpy(j->dprod + k * ld + n * hw_out,
+                       j->dy + ((j->n0 + n) * g->c_out + j->gi * og + k) * hw_out,
+                       (size_t)hw_out * sizeof(float));
+        if (j->col)
+            im2col(g, cg, j->x + (j->n0 + n) * g->c_in * hw_in + j->gi * cg * hw_in,
+                   j->col + n * hw_out, ld);
+    }
+}
+
+static void backward_col2im(void *ctx, int part, int64_t lo, int64_t hi)
+{
+    (void)part;
+    const bwd_job *j = ctx;
+    const conv_geom *g = j->g;
+    const int64_t cg = g->c_in / g->groups, hw_in = g->h_in * g->w_in;
+    const int64_t hw_out = g->h_out * g->w_out, ld = j->nb * hw_out;
+    for (int64_t n = lo; n < hi; n++)
+        col2im_add(g, cg, j->dcol + n * hw_out, ld,
+                   j->dx + (j->n0 + n) * g->c_in * hw_in + j->gi * cg * hw_in);
 }
 
 void conv_backward(const conv_geom *g, int64_t batch, const float *x, const float *W,
@@ -264,34 +316,35 @@ void conv_backward(const conv_geom *g, int64_t batch, const float *x, const floa
     for (int64_t n0 = 0; n0 < batch; n0 += nb_max) {
         const int64_t nb = batch - n0 < nb_max ? batch - n0 : nb_max, ld = nb * hw_out;
         for (int64_t gi = 0; gi < g->groups; gi++) {
-            /* dy of the group's channels as one [og, nb * hw_out] matrix */
+            /* dy of the group's channels as one [og, nb * hw_out] matrix, and the im2col
+             * matrix of the chunk (one image of a 1 x 1 convolution: dy and x themselves) */
+            const bool direct = nb == 1 && col_is_input(g);
             const float *dyg = dy + n0 * g->c_out * hw_out + gi * og * hw_out;
-            if (nb > 1) {
-                for (int64_t n = 0; n < nb; n++)
-                    for (int64_t k = 0; k < og; k++)
-                        memcpy(dprod + k * ld + n * hw_out,
-                               dy + ((n0 + n) * g->c_out + gi * og + k) * hw_out,
-                               (size_t)hw_out * sizeof(float));
+            const float *m = x + n0 * g->c_in * hw_in + gi * cg * hw_in;
+            bwd_job j = {.g = g, .x = x, .dy = dy, .dcol = dcol, .dx = dx, .n0 = n0, .nb = nb,
+                         .gi = gi, .dprod = nb > 1 ? dprod : NULL,
+                         .col = dW && !direct ? col : NULL};
+            if (j.dprod || j.col)
+                par_run(nb, backward_prepare, &j);
+            if (j.dprod)
                 dyg = dprod;
-            }
+            if (j.col)
+                m = col;
             const float *Wg = W + gi * og * K;
-            if (dW) {
-                const float *m = chunk_col(g, x, n0, nb, gi, col);
+            if (dW)
                 cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)og, (int)K, (int)ld,
                             1.0f, dyg, (int)ld, m, (int)ld, 1.0f, dW + gi * og * K, (int)K);
-            }
             if (!dx)
                 continue;
             float *dxg = dx + n0 * g->c_in * hw_in + gi * cg * hw_in;
-            if (nb == 1 && col_is_input(g)) {
+            if (direct) {
                 cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)K, (int)hw_out, (int)og,
                             1.0f, Wg, (int)K, dyg, (int)hw_out, 1.0f, dxg, (int)hw_out);
                 continue;
             }
             cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)K, (int)ld, (int)og, 1.0f,
                         Wg, (int)K, dyg, (int)ld, 0.0f, dcol, (int)ld);
-            for (int64_t n = 0; n < nb; n++)
-                col2im_add(g, cg, dcol + n * hw_out, ld, dxg + n * g->c_in * hw_in);
+            par_run(nb, backward_col2im, &j);
         }
     }
 }

@@ -7,6 +7,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include "runtime/base/conf.h"
 
 /* Ownership: no state; every buffer is borrowed for the duration of the call. */
 
@@ -31,11 +32,19 @@ int conv_geom_complete(conv_geom *g, int mode, const int64_t *sides, char *msg, 
  * and the product of one group, for a chunk of the images). */
 int64_t conv_scratch_size(const conv_geom *g, int64_t batch);
 
-/* y [batch, c_out, h_out, w_out] = conv(x [batch, c_in, h_in, w_in], W [c_out, c_in / groups,
- * kh, kw]) + b (b NULL: no bias). scratch holds conv_scratch_size(g, batch) floats. An
+/* The activation applied to a convolution's output: y = f(y) after the bias; z, when not NULL,
+ * receives the values before it ([batch, c_out, h_out, w_out]). */
+typedef struct conv_act {
+    activation_kind kind;
+    double alpha;
+    float *z;
+} conv_act;
+
+/* y [batch, c_out, h_out, w_out] = act(conv(x [batch, c_in, h_in, w_in], W [c_out, c_in / groups,
+ * kh, kw]) + b) (b NULL: no bias; act NULL: none). scratch holds conv_scratch_size(g, batch) floats. An
  * image's output is the same bits whatever the batch and thread count. */
 void conv_forward(const conv_geom *g, int64_t batch, const float *x, const float *W,
-                  const float *b, float *y, float *scratch);
+                  const float *b, const conv_act *act, float *y, float *scratch);
 
 /* Adds the gradients of conv_forward for dy: dW += dL/dW, db += dL/db, dx += dL/dx; each may be
  * NULL when not wanted. scratch holds conv_scratch_size(g, batch) floats. */

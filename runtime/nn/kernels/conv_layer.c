@@ -154,20 +154,20 @@ int conv_layer_forward(layer *L, const conv_plan *p, const fwd_ctx *c)
         return -1;
     float *y = c->out->data;
     const float *x = c->in[0]->data;
+    const int64_t rows = batch * last->c_out, cols = last->h_out * last->w_out;
+    conv_act act = {.kind = L->activation, .alpha = L->alpha};
+    if (c->training && act_backward_needs_x(L->activation)) {
+        if (scratch2(&s->z, rows, cols))
+            return -1;
+        act.z = s->z.data;
+    }
     for (int st = 0; st < p->n_stages; st++) {
         bool is_last = st == p->n_stages - 1;
         float *to = is_last ? y : s->mid.data;
         conv_forward(&p->stage[st], batch, x, L->params[st].data, is_last ? bias_of(L, p) : NULL,
-                     to, s->col.data);
+                     is_last ? &act : NULL, to, s->col.data);
         x = to;
     }
-    const int64_t rows = batch * last->c_out, cols = last->h_out * last->w_out;
-    if (c->training && act_backward_needs_x(L->activation)) {
-        if (scratch2(&s->z, rows, cols))
-            return -1;
-        memcpy(s->z.data, y, (size_t)(rows * cols) * sizeof(float));
-    }
-    act_forward(L->activation, L->alpha, y, y, rows, cols);
     return 0;
 }
 

@@ -5,6 +5,8 @@
 #include <cblas.h>
 #include <pthread.h>
 
+#include "runtime/base/blas_idle.h"
+
 int par_threads(int64_t n)
 {
     int t = openblas_get_num_threads();
@@ -35,6 +37,9 @@ void par_run(int64_t n, par_fn *fn, void *ctx)
     }
     const int blas = openblas_get_num_threads();
     openblas_set_num_threads(1);
+    /* OpenBLAS's workers busy-wait for a while after a product: they would take the cores from
+     * the parts (the next multithreaded product starts them again) */
+    blas_idle_workers();
     part ps[PAR_MAX_THREADS];
     pthread_t th[PAR_MAX_THREADS];
     int started[PAR_MAX_THREADS] = {0};

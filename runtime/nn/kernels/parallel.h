@@ -16,7 +16,8 @@ int par_threads(int64_t n);
 
 /* fn(ctx, part, lo, hi) for the parts [lo, hi) of [0, n) split into par_threads(n) contiguous
  * parts of n / parts items (the first n % parts one more), part 0 on the calling thread. While
- * the parts run, OpenBLAS is single-threaded (its own count is restored after); a thread that
+ * the parts run, OpenBLAS is single-threaded and its idle workers stopped (its own count is
+ * restored after, and its next multithreaded product starts them again); a thread that
  * cannot be started has its part run on the calling thread. Which items a part holds depends
  * only on n and the thread count, and an item's arithmetic not at all. */
 typedef void par_fn(void *ctx, int part, int64_t lo, int64_t hi);
