@@ -7,9 +7,11 @@
 set -eu
 BUILD=${1:?usage: bench/bench_runtime.sh BUILD_DIR}
 # Each side with the same number of threads: OpenBLAS's for ours, torch.set_num_threads for the
-# peer and its OpenBLAS (as a PyTorch user has them on this machine by default). Times are the
-# fastest repetition of each (the least disturbed by other work on the machine); "cpu ms" is the
-# process CPU time of one repetition, all threads.
+# peer, whose own OpenBLAS stays at one thread (with two, its workers and PyTorch's threads
+# contend for the cores: measured slower overall). Times are the fastest repetition of each (the
+# least disturbed by other work on the machine); "cpu ms" is the process CPU time of one
+# repetition, all threads. On a loaded machine, `chrt -f 1 sh bench/bench_runtime.sh build`
+# gives steadier numbers.
 for threads in ${BENCH_THREADS:-2 1}; do
     echo "== runtime: inference and training steps, $threads thread(s) each side (same run) =="
     ours="$BUILD/bench-ours-$threads.txt" peer="$BUILD/bench-torch-$threads.txt"
@@ -17,7 +19,7 @@ for threads in ${BENCH_THREADS:-2 1}; do
     : > "$peer"
     for m in ${BENCH_MODELS:-lstm mlp cnn vgg11}; do
         OPENBLAS_NUM_THREADS=$threads "$BUILD/bench-runtime" $m >> "$ours"
-        OPENBLAS_NUM_THREADS=$threads /usr/bin/python3 bench/torch_peer.py $m $threads >> "$peer"
+        OPENBLAS_NUM_THREADS=1 /usr/bin/python3 bench/torch_peer.py $m $threads >> "$peer"
     done
     peak=$(awk '$1 == "sgemm_1024" { print $3 }' "$ours")
     printf '%-20s %9s %9s %8s %8s %7s %9s %9s %9s %9s\n' benchmark "ours ms" "torch ms" speedup \
