@@ -297,6 +297,9 @@ static void backward_col2im(void *ctx, int part, int64_t lo, int64_t hi)
                    j->dx + (j->n0 + n) * g->c_in * hw_in + j->gi * cg * hw_in);
 }
 
+/* The least im2col matrix (floats) of a backward chunk that is split across threads. */
+#define PAR_MIN_FLOATS ((int64_t)1 << 16)
+
 void conv_backward(const conv_geom *g, int64_t batch, const float *x, const float *W,
                    const float *dy, float *dx, float *dW, float *db, float *scratch)
 {
@@ -324,8 +327,13 @@ void conv_backward(const conv_geom *g, int64_t batch, const float *x, const floa
             bwd_job j = {.g = g, .x = x, .dy = dy, .dcol = dcol, .dx = dx, .n0 = n0, .nb = nb,
                          .gi = gi, .dprod = nb > 1 ? dprod : NULL,
                          .col = dW && !direct ? col : NULL};
-            if (j.dprod || j.col)
+            /* threads for a chunk worth starting them (a depthwise layer has many small
+             * groups); an image's copies are the same on any thread */
+            const bool split = K * ld >= PAR_MIN_FLOATS;
+            if ((j.dprod || j.col) && split)
                 par_run(nb, backward_prepare, &j);
+            else if (j.dprod || j.col)
+                backward_prepare(&j, 0, 0, nb);
             if (j.dprod)
                 dyg = dprod;
             if (j.col)
@@ -344,7 +352,10 @@ void conv_backward(const conv_geom *g, int64_t batch, const float *x, const floa
             }
             cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)K, (int)ld, (int)og, 1.0f,
                         Wg, (int)K, dyg, (int)ld, 0.0f, dcol, (int)ld);
-            par_run(nb, backward_col2im, &j);
+            if (split)
+                par_run(nb, backward_col2im, &j);
+            else
+                backward_col2im(&j, 0, 0, nb);
         }
     }
 }
