@@ -1,11 +1,14 @@
-/* conv.h: 2-D convolution over NCHW float32 data, forward and backward, by im2col and one
- * sgemm per image and group (OpenBLAS); the geometry of a convolution (output size, `same`
+/* conv.h: 2-D convolution over NCHW float32 data, forward and backward, by im2col and sgemm
+ * (OpenBLAS): forward one product an image and group, the images split across threads;
+ * backward one product a group for a chunk of images; the geometry of a convolution (output size, `same`
  * padding) shared by the convolutional layer types. */
 #ifndef SURGERY_CONV_H
 #define SURGERY_CONV_H
 
 #include <stddef.h>
 #include <stdint.h>
+#include "runtime/base/conf.h"
+#include "runtime/nn/kernels/activation.h"
 
 /* Ownership: no state; every buffer is borrowed for the duration of the call. */
 
@@ -26,17 +29,27 @@ typedef struct conv_geom {
  * with the reason in msg when the kernel does not fit the padded input. */
 int conv_geom_complete(conv_geom *g, int mode, const int64_t *sides, char *msg, size_t msg_len);
 
-/* Floats of scratch the forward and backward of g need (the im2col matrix of one group). */
-int64_t conv_scratch_size(const conv_geom *g);
+/* Floats of scratch the forward and backward of g over batch images need (the im2col matrix
+ * and the product of one group, for a chunk of the images). */
+int64_t conv_scratch_size(const conv_geom *g, int64_t batch);
 
-/* y [batch, c_out, h_out, w_out] = conv(x [batch, c_in, h_in, w_in], W [c_out, c_in / groups,
- * kh, kw]) + b (b NULL: no bias). col holds conv_scratch_size floats. */
+/* The activation applied to a convolution's output: y = f(y) after the bias; z, when not NULL,
+ * receives the values before it ([batch, c_out, h_out, w_out]). */
+typedef struct conv_act {
+    activation_kind kind;
+    act_params params;
+    float *z;
+} conv_act;
+
+/* y [batch, c_out, h_out, w_out] = act(conv(x [batch, c_in, h_in, w_in], W [c_out, c_in / groups,
+ * kh, kw]) + b) (b NULL: no bias; act NULL: none). scratch holds conv_scratch_size(g, batch) floats. An
+ * image's output is the same bits whatever the batch and thread count. */
 void conv_forward(const conv_geom *g, int64_t batch, const float *x, const float *W,
-                  const float *b, float *y, float *col);
+                  const float *b, const conv_act *act, float *y, float *scratch);
 
 /* Adds the gradients of conv_forward for dy: dW += dL/dW, db += dL/db, dx += dL/dx; each may be
- * NULL when not wanted. col holds conv_scratch_size floats. */
+ * NULL when not wanted. scratch holds conv_scratch_size(g, batch) floats. */
 void conv_backward(const conv_geom *g, int64_t batch, const float *x, const float *W,
-                   const float *dy, float *dx, float *dW, float *db, float *col);
+                   const float *dy, float *dx, float *dW, float *db, float *scratch);
 
 #endif

@@ -129,11 +129,11 @@ void conv_free_state(layer *L)
 static int64_t out_count(const conv_geom *g) { return g->c_out * g->h_out * g->w_out; }
 static int64_t in_count(const conv_geom *g) { return g->c_in * g->h_in * g->w_in; }
 
-static int64_t col_size(const conv_plan *p)
+static int64_t col_size(const conv_plan *p, int64_t batch)
 {
     int64_t n = 1;
     for (int s = 0; s < p->n_stages; s++) {
-        int64_t k = conv_scratch_size(&p->stage[s]);
+        int64_t k = conv_scratch_size(&p->stage[s], batch);
         n = k > n ? k : n;
     }
     return n;
@@ -149,26 +149,26 @@ int conv_layer_forward(layer *L, const conv_plan *p, const fwd_ctx *c)
     const conv_geom *last = &p->stage[p->n_stages - 1];
     const int64_t batch = c->in[0]->size / in_count(&p->stage[0]);
     conv_state *s = state_get(L);
-    if (!s || scratch2(&s->col, 1, col_size(p)))
+    if (!s || scratch2(&s->col, 1, col_size(p, batch)))
         return -1;
     if (p->n_stages > 1 && scratch2(&s->mid, batch, out_count(&p->stage[0])))
         return -1;
     float *y = c->out->data;
     const float *x = c->in[0]->data;
+    const int64_t rows = batch * last->c_out, cols = last->h_out * last->w_out;
+    conv_act act = {.kind = L->activation, .params = layer_act_params(L)};
+    if (c->training && act_backward_needs_x(L->activation)) {
+        if (scratch2(&s->z, rows, cols))
+            return -1;
+        act.z = s->z.data;
+    }
     for (int st = 0; st < p->n_stages; st++) {
         bool is_last = st == p->n_stages - 1;
         float *to = is_last ? y : s->mid.data;
         conv_forward(&p->stage[st], batch, x, L->params[st].data, is_last ? bias_of(L, p) : NULL,
-                     to, s->col.data);
+                     is_last ? &act : NULL, to, s->col.data);
         x = to;
     }
-    const int64_t rows = batch * last->c_out, cols = last->h_out * last->w_out;
-    if (c->training && act_backward_needs_x(L->activation)) {
-        if (scratch2(&s->z, rows, cols))
-            return -1;
-        memcpy(s->z.data, y, (size_t)(rows * cols) * sizeof(float));
-    }
-    act_forward(L->activation, layer_act_params(L), y, y, rows, cols);
     return 0;
 }
 
@@ -178,10 +178,10 @@ int conv_layer_backward(layer *L, const conv_plan *p, const bwd_ctx *c)
     const int64_t batch = c->in[0]->size / in_count(&p->stage[0]);
     const int64_t rows = batch * last->c_out, cols = last->h_out * last->w_out;
     conv_state *s = state_get(L);
-    if (!s || scratch2(&s->dz, rows, cols) || scratch2(&s->col, 1, col_size(p)))
+    if (!s || scratch2(&s->dz, rows, cols) || scratch2(&s->col, 1, col_size(p, batch)))
         return -1;
-    act_backward(L->activation, layer_act_params(L), s->z.data, c->out->data, c->dout->data, s->dz.data,
-                 rows, cols);
+    act_backward(L->activation, layer_act_params(L), s->z.data, c->out->data, c->dout->data,
+                 s->dz.data, rows, cols);
     float *din = c->din && c->din[0] ? c->din[0]->data : NULL;
     const float *dy = s->dz.data;
     for (int st = p->n_stages - 1; st >= 0; st--) {
