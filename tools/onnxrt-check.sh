@@ -2,8 +2,8 @@
 # onnxrt-check.sh: checks surgery's ONNX exports in a real runtime (a development tool, not part
 # of make test). Installs onnxruntime-node from the npm registry into a scratch folder, exports
 # every model of tests/data/onnx_write (every layer type and activation), tests/data/edit,
-# tests/data/onnx and examples/onnx with `surgery convert`, runs each in onnxruntime on random
-# input and compares every output with `surgery predict` on the same input (the model read
+# tests/data/onnx and examples/ (and the trained ones of examples/*/out after make demo) with
+# `surgery convert`, runs each in onnxruntime on random input and compares every output with `surgery predict` on the same input (the model read
 # back from its export, and the original): the largest absolute difference per model must stay
 # within 1e-5. Needs node, npm, and /usr/bin/python3 with numpy and onnx (input shapes).
 # usage: sh tools/onnxrt-check.sh [SURGERY] [SCRATCH]
@@ -20,11 +20,12 @@ if [ ! -d "$scratch/ort/node_modules/onnxruntime-node" ]; then
 fi
 export ORT_DIR="$scratch/ort"
 models=${ONNXRT_MODELS:-$(ls "$here"/tests/data/onnx_write/*.yaml "$here"/tests/data/edit/*.yaml \
-            "$here"/tests/data/onnx/*.onnx "$here"/examples/onnx/*.onnx 2>/dev/null)}
+            "$here"/tests/data/onnx/*.onnx "$here"/examples/*/*.yaml "$here"/examples/*/*.onnx \
+            "$here"/examples/*/out/*.yaml 2>/dev/null || true)}
 fail=0
-printf '%-30s %-14s %s\n' model output "max |onnxruntime - surgery predict|"
+printf '%-36s %-14s %s\n' model output "max |onnxruntime - surgery predict|"
 for src in $models; do
-    name=$(basename "$(dirname "$src")")/$(basename "$src" | sed 's/\.[a-z]*$//')
+    name=$(echo "$src" | sed -e "s|^$here/||" -e 's|^tests/data/||')
     w="$scratch/work/$(echo "$name" | tr / _)"
     rm -rf "$w" && mkdir -p "$w/ort"
     "$surgery" convert -q "$src" "$w/model.onnx"
@@ -65,7 +66,7 @@ print('%.3g' % max(np.abs(r - a).max(), np.abs(r - b).max()))")
             verdict=FAIL
             fail=1
         fi
-        printf '%-30s %-14s %-10s %s\n' "$name" "$out" "$diff" "$verdict"
+        printf '%-36s %-14s %-10s %s\n' "$name" "$out" "$diff" "$verdict"
     done < "$w/outputs"
 done
 [ "$fail" = 0 ] && echo "all within $tol" || { echo "some differ by more than $tol"; exit 1; }
