@@ -143,8 +143,9 @@ static int load(const Onnx__ModelProto *mp, const char *path, const char *name, 
     char err[512];
     float *f = NULL;
     int64_t *iv = NULL, n = 0;
-    if (onnx_tensor_values(tp, path, &f, &iv, &n, err, sizeof err) != 0 || !f) {
-        model_format_error(d, path, "initializer '%s': %s", name, f ? err : "not floats");
+    int rc = onnx_tensor_values(tp, path, &f, &iv, &n, err, sizeof err);
+    if (rc != 0 || !f) {
+        model_format_error(d, path, "initializer '%s': %s", name, rc ? err : "not floats");
         free(f);
         free(iv);
         return -1;

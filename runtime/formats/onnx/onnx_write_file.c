@@ -323,7 +323,10 @@ int onnx_write_model(const model *m, const char *path, save_mode mode, const onn
     char err[1024];
     if ((external ? write_external(&c, &mp, path, mode, err, sizeof err)
                   : write_single(&mp, path, mode, err, sizeof err)) != 0) {
-        model_format_error(d, path, "%s", err);
+        /* the file helpers' reasons may start with the path the error names anyway */
+        size_t pl = strlen(path);
+        const char *why = !strncmp(err, path, pl) && err[pl] == ':' ? err + pl + 1 : err;
+        model_format_error(d, path, "%s", why + (*why == ' '));
         goto out;
     }
     rc = 0;
