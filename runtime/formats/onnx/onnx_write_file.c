@@ -12,6 +12,7 @@
 #include "runtime/base/path.h"
 #include "runtime/base/strbuf.h"
 #include "runtime/base/util.h"
+#include "runtime/formats/init_text.h"
 #include "runtime/formats/onnx/onnx_meta.h"
 #include "runtime/graph/builder.h"
 #include "runtime/nn/layer_option.h"
@@ -121,17 +122,10 @@ static void model_meta(ow_ctx *c, meta_list *l)
     if (frozen.s)
         meta_add(c, l, ONNX_META_FROZEN, frozen.s);
     meta_add(c, l, ONNX_META_SEED, ow_strf(c, "%llu", (unsigned long long)m->seed));
-    train_conf wi;
-    train_conf_defaults(&wi);
-    wi.weight_init = m->weight_init;
-    wi.set_mask = TC_WEIGHT_INIT;
-    conf_arg *opts = NULL;
-    int n = train_conf_to_options(&wi, TC_WEIGHT_INIT, &opts);
-    char *text = n == 1 ? conf_value_to_text(opts[0].value) : NULL;
+    char *text = weight_init_text(&m->weight_init);
     if (text)
         meta_add(c, l, ONNX_META_WEIGHT_INIT, text);
     free(text);
-    conf_args_free(opts, n);
     if (m->training.set_mask)
         training_meta(c, l, &m->training, ONNX_META_TRAINING);
     if (m->norm.kind != NORM_NONE && m->norm.n > 0)
