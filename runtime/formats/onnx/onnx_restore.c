@@ -9,7 +9,9 @@
 #include <string.h>
 
 #include "onnx.pb-c.h"
+#include "runtime/base/checked.h"
 #include "runtime/base/diag.h"
+#include "runtime/base/limits.h"
 #include "runtime/base/util.h"
 #include "runtime/formats/onnx/onnx_lstm.h"
 #include "runtime/formats/onnx/onnx_meta.h"
@@ -107,7 +109,8 @@ static const Onnx__TensorProto *initializer(const Onnx__ModelProto *mp, const ch
     return NULL;
 }
 
-/* Splits text at newlines and each line at tabs: fields[*n] of the line at *p. */
+/* Splits text at newlines and each line at tabs: the fields of the line at *p, advancing *p.
+ * Returns their count, 0 for a line too long for buf, -1 at the end. */
 static int next_line(const char **p, char *buf, size_t len, char **fields, int max)
 {
     while (**p == '\n')
@@ -116,11 +119,11 @@ static int next_line(const char **p, char *buf, size_t len, char **fields, int m
         return -1;
     const char *e = strchr(*p, '\n');
     size_t n = e ? (size_t)(e - *p) : strlen(*p);
+    *p += e ? n + 1 : n;
     if (n >= len)
-        n = len - 1;
-    memcpy(buf, *p, n);
+        return 0;   /* longer than any line the writer makes */
+    memcpy(buf, *p - n - (e ? 1 : 0), n);
     buf[n] = 0;
-    *p += e ? (size_t)(e - *p) + 1 : strlen(*p);
     int k = 0;
     for (char *s = buf; k < max;) {
         fields[k++] = s;
@@ -261,20 +264,29 @@ static int restore_inputs(const char *text, const char *path, model_builder *b, 
 {
     char buf[1024], *f[8];
     int n, errors = 0;
-    for (const char *p = text; (n = next_line(&p, buf, sizeof buf, f, 8)) > 0;) {
+    for (const char *p = text; (n = next_line(&p, buf, sizeof buf, f, 8)) >= 0;) {
         int kind = -1;
         for (int k = 0; k < 3 && n >= 3; k++)
             if (!strcmp(f[1], input_kind_names[k]))
                 kind = k;
         if (kind < 0 || (kind == INPUT_CONVOLUTIONAL && n < 5)) {
-            model_format_error(d, path, "metadata '%s': a bad line '%s'", ONNX_META_INPUTS, f[0]);
+            model_format_error(d, path, "metadata '%s': a bad line '%s'", ONNX_META_INPUTS,
+                               n ? f[0] : "(too long)");
             errors++;
             continue;
         }
-        int64_t chw[3] = {0};
+        int64_t chw[3] = {1, 1, 1}, size = 0;
         for (int k = 0; kind == INPUT_CONVOLUTIONAL && k < 3; k++)
             chw[k] = strtoll(f[2 + k], NULL, 10);
-        int64_t size = kind == INPUT_CONVOLUTIONAL ? chw[0] * chw[1] * chw[2] : strtoll(f[2], NULL, 10);
+        if (kind != INPUT_CONVOLUTIONAL)
+            chw[0] = strtoll(f[2], NULL, 10);
+        if (chw[0] < 1 || chw[1] < 1 || chw[2] < 1 || !checked_mul3(chw[0], chw[1], chw[2], &size) ||
+            size > LIMIT_TENSOR_ELEMENTS) {
+            model_format_error(d, path, "metadata '%s': input '%s' has a size out of range",
+                               ONNX_META_INPUTS, f[0]);
+            errors++;
+            continue;
+        }
         errors += model_builder_add_input(b, f[0], (input_kind)kind, size,
                                           kind == INPUT_CONVOLUTIONAL ? chw : NULL,
                                           (src_loc){.file = path}) != 0;
@@ -286,8 +298,20 @@ static int restore_layers(const char *text, const char *path, model_builder *b, 
 {
     char buf[8192], *f[66];
     int n, errors = 0;
-    for (const char *p = text; (n = next_line(&p, buf, sizeof buf, f, 66)) > 0;) {
+    for (const char *p = text; (n = next_line(&p, buf, sizeof buf, f, 66)) >= 0;) {
         const layer_type *t = n >= 2 ? layer_type_find(f[1]) : NULL;
+        if (n == 0) {
+            model_format_error(d, path, "metadata '%s': a line longer than %zu bytes",
+                               ONNX_META_LAYERS, sizeof buf);
+            errors++;
+            continue;
+        }
+        if (n == 66) {
+            model_format_error(d, path, "metadata '%s': layer '%s' has more than 64 inputs",
+                               ONNX_META_LAYERS, f[0]);
+            errors++;
+            continue;
+        }
         if (!t) {
             model_format_error(d, path, "metadata '%s': layer '%s' has no known type", ONNX_META_LAYERS, f[0]);
             errors++;
@@ -322,8 +346,17 @@ int onnx_restore(const Onnx__ModelProto *mp, const char *path, model_builder *b,
     const char *outs[256];
     char *copies[256];
     int n_out = 0;
-    for (const char *p = outputs; n_out < 256 && next_line(&p, buf, sizeof buf, f, 1) > 0;)
-        outs[n_out] = copies[n_out] = str_dup(f[0]), n_out++;
+    int n;
+    for (const char *p = outputs; (n = next_line(&p, buf, sizeof buf, f, 1)) >= 0;) {
+        if (n == 0 || n_out == 256) {
+            model_format_error(d, path, "metadata '%s': a line too long or more than 256 "
+                               "outputs", ONNX_META_OUTPUTS);
+            errors++;
+            break;
+        }
+        outs[n_out] = copies[n_out] = str_dup(f[0]);
+        n_out++;
+    }
     model_builder_set_outputs(b, outs, n_out);
     for (int k = 0; k < n_out; k++)
         free(copies[k]);
