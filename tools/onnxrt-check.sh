@@ -6,7 +6,8 @@
 # `surgery convert`, runs each in onnxruntime on random input and compares every output with `surgery predict` on the same input (the model read
 # back from its export, and the original): the largest absolute difference per model must stay
 # within 1e-5. Needs node, npm, and /usr/bin/python3 with numpy and onnx (input shapes).
-# usage: sh tools/onnxrt-check.sh [SURGERY] [SCRATCH]
+# usage: sh tools/onnxrt-check.sh [SURGERY] [SCRATCH]   (ONNXRT_OPSET=N: export with opset N;
+# ONNXRT_MODELS="A B ...": only these models)
 set -eu
 here=$(cd "$(dirname "$0")/.." && pwd)
 surgery=${1:-$here/build/surgery}
@@ -28,7 +29,7 @@ for src in $models; do
     name=$(echo "$src" | sed -e "s|^$here/||" -e 's|^tests/data/||')
     w="$scratch/work/$(echo "$name" | tr / _)"
     rm -rf "$w" && mkdir -p "$w/ort"
-    "$surgery" convert -q "$src" "$w/model.onnx"
+    "$surgery" convert -q ${ONNXRT_OPSET:+--opset "$ONNXRT_OPSET"} "$src" "$w/model.onnx"
     # the native copy of the original, so that predict on it and on the export see the same weights
     "$surgery" convert -q "$src" "$w/orig.yaml"
     /usr/bin/python3 - "$w" <<'PY'
