@@ -188,7 +188,8 @@ static const char *add_init(ow_ctx *c, const char *name, int type, const void *d
     t->data_type = type;
     t->n_dims = (size_t)ndim;
     t->dims = ow_alloc(c, (size_t)(ndim ? ndim : 1) * sizeof(int64_t));
-    memcpy(t->dims, dims, (size_t)ndim * sizeof(int64_t));
+    if (ndim)
+        memcpy(t->dims, dims, (size_t)ndim * sizeof(int64_t));
     t->has_raw_data = true;
     t->raw_data.data = (uint8_t *)data;
     t->raw_data.len = bytes;
