@@ -5,7 +5,9 @@
 # tests/data/onnx and examples/ (and the trained ones of examples/*/out after make demo) with
 # `surgery convert`, runs each in onnxruntime on random input and compares every output with `surgery predict` on the same input (the model read
 # back from its export, and the original): the largest absolute difference per model must stay
-# within 1e-5. Needs node, npm, and /usr/bin/python3 with numpy and onnx (input shapes).
+# within 1e-5. Then net2net widenings (outputs unchanged) of a CNN, a residual CNN and the
+# imported MLP: the widened model's export must give the original export's outputs in
+# onnxruntime within 1e-5. Needs node, npm, and /usr/bin/python3 with numpy and onnx (input shapes).
 # usage: sh tools/onnxrt-check.sh [SURGERY] [SCRATCH]   (ONNXRT_OPSET=N: export with opset N;
 # ONNXRT_MODELS="A B ...": only these models)
 set -eu
@@ -27,7 +29,7 @@ fail=0
 printf '%-36s %-14s %s\n' model output "max |onnxruntime - surgery predict|"
 for src in $models; do
     name=$(echo "$src" | sed -e "s|^$here/||" -e 's|^tests/data/||')
-    w="$scratch/work/$(echo "$name" | tr / _)"
+    w="$scratch/work/$(printf '%s' "$name" | tr -c 'A-Za-z0-9' _)"
     rm -rf "$w" && mkdir -p "$w/ort"
     "$surgery" convert -q ${ONNXRT_OPSET:+--opset "$ONNXRT_OPSET"} "$src" "$w/model.onnx"
     # the native copy of the original, so that predict on it and on the export see the same weights
@@ -70,4 +72,36 @@ print('%.3g' % max(np.abs(r - a).max(), np.abs(r - b).max()))")
         printf '%-36s %-14s %-10s %s\n' "$name" "$out" "$diff" "$verdict"
     done < "$w/outputs"
 done
+
+# ---- edits that keep the outputs, seen by onnxruntime: the export of a net2net-widened model
+# gives the original export's outputs ----
+printf '\n%-36s %-14s %s\n' "net2net widen, both exported" output "max |onnxruntime(widened) - onnxruntime(original)|"
+edit_check() {   # edit_check NAME BASE STATEMENT
+    w="$scratch/work/widen_$(printf '%s' "$1" | tr -c 'A-Za-z0-9' _)"
+    rm -rf "$w" && mkdir -p "$w/a" "$w/b"
+    printf 'base "%s"\n%s\nsave "%s/widened.onnx"\n' "$2" "$3" "$w" >"$w/widen.surgery"
+    "$surgery" run -q "$w/widen.surgery"
+    "$surgery" convert -q "$2" "$w/original.onnx"
+    /usr/bin/python3 -c "
+import numpy as np, onnx
+g = onnx.load('$w/original.onnx').graph
+d = [x.dim_value if x.HasField('dim_value') else 3 for x in g.input[0].type.tensor_type.shape.dim]
+np.save('$w/in.npy', np.random.default_rng(5).normal(size=d).astype(np.float32))
+open('$w/out', 'w').write(g.output[0].name)"
+    node "$here/tools/onnxrt_run.mjs" "$w/original.onnx" "$w/a" "$w/in.npy"
+    node "$here/tools/onnxrt_run.mjs" "$w/widened.onnx" "$w/b" "$w/in.npy"
+    out=$(cat "$w/out")
+    diff=$(/usr/bin/python3 -c "
+import numpy as np
+print('%.3g' % np.abs(np.load('$w/a/$out.npy') - np.load('$w/b/$out.npy')).max())")
+    verdict=ok
+    if ! /usr/bin/python3 -c "import sys; sys.exit(0 if $diff <= $tol else 1)"; then
+        verdict=FAIL
+        fail=1
+    fi
+    printf '%-36s %-14s %-10s %s\n' "$1" "$out" "$diff" "$verdict"
+}
+edit_check "edit/conv.yaml: widen c1 to 8" "$here/tests/data/edit/conv.yaml" 'widen "c1" to 8 { method = net2net }'
+edit_check "edit/resid.yaml: widen c1 to 9" "$here/tests/data/edit/resid.yaml" 'widen "c1" to 9 { method = net2net }'
+edit_check "onnx/mlp.onnx: widen gemm_0 to 16" "$here/examples/onnx/mlp.onnx" 'widen "gemm_0" to 16 { method = net2net }'
 [ "$fail" = 0 ] && echo "all within $tol" || { echo "some differ by more than $tol"; exit 1; }
