@@ -158,18 +158,20 @@ static int load(const Onnx__ModelProto *mp, const char *path, const char *name, 
         *count = n;
         return 0;
     }
-    int64_t dims[TENSOR_MAX_DIMS];
-    int nd = tp->n_dims <= TENSOR_MAX_DIMS ? (int)tp->n_dims : 0;
-    for (int k = 0; k < nd; k++)
-        dims[k] = tp->dims[k];
-    if (tensor_alloc(t, nd, dims) != 0 || t->size != n) {
-        model_format_error(d, path, "initializer '%s': shape of %lld values", name, (long long)n);
-        tensor_release(t);
+    if (tp->n_dims > TENSOR_MAX_DIMS) {
+        model_format_error(d, path, "initializer '%s' has %zu dimensions (at most %d)", name,
+                           tp->n_dims, TENSOR_MAX_DIMS);
         free(f);
         return -1;
     }
-    memcpy(t->data, f, (size_t)n * sizeof(float));
-    free(f);
+    /* the decoded values become the tensor's own (onnx_tensor_values checked them against
+     * the shape) */
+    memset(t, 0, sizeof *t);
+    t->ndim = (int)tp->n_dims;
+    t->size = n;
+    for (int k = 0; k < t->ndim; k++)
+        t->shape[k] = tp->dims[k];
+    t->data = f;
     return 0;
 }
 
