@@ -2,12 +2,14 @@
 # onnxrt-check.sh: checks surgery's ONNX exports in a real runtime (a development tool, not part
 # of make test). Installs onnxruntime-node from the npm registry into a scratch folder, exports
 # every model of tests/data/onnx_write (every layer type and activation), tests/data/edit,
-# tests/data/onnx and examples/ (and the trained ones of examples/*/out after make demo) with
-# `surgery convert`, runs each in onnxruntime on random input and compares every output with `surgery predict` on the same input (the model read
-# back from its export, and the original): the largest absolute difference per model must stay
-# within 1e-5. Then net2net widenings (outputs unchanged) of a CNN, a residual CNN and the
-# imported MLP: the widened model's export must give the original export's outputs in
-# onnxruntime within 1e-5. Needs node, npm, and /usr/bin/python3 with numpy and onnx (input shapes).
+# tests/data/onnx, tests/data/dl4j and examples/ (and the trained ones of examples/*/out after
+# make demo) with `surgery convert`, runs each in onnxruntime on random input and compares every
+# output with `surgery predict` on the same input (on the model read back from its export, and
+# on the original): the largest absolute difference per model must stay within 1e-5. A model
+# surgery does not read is listed as skipped. Then net2net widenings (outputs unchanged) of a
+# CNN, a residual CNN and the imported MLP: the widened model's export must give the original
+# export's outputs in onnxruntime within 1e-5. Needs node, npm, and /usr/bin/python3 with numpy
+# and onnx (input shapes).
 # usage: sh tools/onnxrt-check.sh [SURGERY] [SCRATCH]   (ONNXRT_OPSET=N: export with opset N;
 # ONNXRT_MODELS="A B ...": only these models)
 set -eu
@@ -23,7 +25,8 @@ if [ ! -d "$scratch/ort/node_modules/onnxruntime-node" ]; then
 fi
 export ORT_DIR="$scratch/ort"
 models=${ONNXRT_MODELS:-$(ls "$here"/tests/data/onnx_write/*.yaml "$here"/tests/data/edit/*.yaml \
-            "$here"/tests/data/onnx/*.onnx "$here"/examples/*/*.yaml "$here"/examples/*/*.onnx \
+            "$here"/tests/data/onnx/*.onnx "$here"/tests/data/dl4j/*.zip \
+            "$here"/tests/data/dl4j/*Example_100b4.bin "$here"/examples/*/*.yaml "$here"/examples/*/*.onnx \
             "$here"/examples/*/out/*.yaml 2>/dev/null || true)}
 fail=0
 printf '%-36s %-14s %s\n' model output "max |onnxruntime - surgery predict|"
@@ -31,7 +34,11 @@ for src in $models; do
     name=$(echo "$src" | sed -e "s|^$here/||" -e 's|^tests/data/||')
     w="$scratch/work/$(printf '%s' "$name" | tr -c 'A-Za-z0-9' _)"
     rm -rf "$w" && mkdir -p "$w/ort"
-    "$surgery" convert -q ${ONNXRT_OPSET:+--opset "$ONNXRT_OPSET"} "$src" "$w/model.onnx"
+    if ! "$surgery" convert -q ${ONNXRT_OPSET:+--opset "$ONNXRT_OPSET"} "$src" "$w/model.onnx" \
+            2>"$w/err"; then
+        printf '%-36s skipped, surgery does not read it: %s\n' "$name" "$(head -c 90 "$w/err")"
+        continue
+    fi
     # the native copy of the original, so that predict on it and on the export see the same weights
     "$surgery" convert -q "$src" "$w/orig.yaml"
     /usr/bin/python3 - "$w" <<'PY'
