@@ -43,6 +43,14 @@ expect_status 0 "convert cnn_b again" "$BIN" convert $D/cnn_b.yaml "$TMP/cnn_b2.
 expect_in "$TMP/out" "separable_conv2d   -> Conv, Clip" "convert names the layer types and operators"
 expect_in "$TMP/out" "GlobalMaxPool, Flatten" "convert names the operators"
 
+# ---- a convolutional input's normaliser: .npy [B, C, H, W], CSV rows and the ONNX export agree ----
+expect_status 0 "predict norm_cnn npy" "$BIN" predict $D/norm_cnn.yaml --input $D/norm_cnn_x.npy -o "$TMP/nc.a.csv"
+expect_status 0 "predict norm_cnn csv" "$BIN" predict $D/norm_cnn.yaml --input $D/norm_cnn_x.csv -o "$TMP/nc.b.csv"
+same_file "$TMP/nc.a.csv" "$TMP/nc.b.csv" "norm_cnn: the normaliser on [B, C, H, W] and on rows"
+expect_status 0 "convert norm_cnn" "$BIN" convert -q $D/norm_cnn.yaml "$TMP/nc.onnx"
+expect_status 0 "predict norm_cnn.onnx" "$BIN" predict "$TMP/nc.onnx" --input $D/norm_cnn_x.npy -o "$TMP/nc.c.csv"
+same_file "$TMP/nc.a.csv" "$TMP/nc.c.csv" "norm_cnn: predict on the ONNX export"
+
 # ---- options ----
 expect_status 0 "convert --opset 13 --external-data" "$BIN" convert --opset 13 --external-data $D/cnn_a.yaml "$TMP/ext.onnx"
 if [ -f "$TMP/ext.onnx.data" ]; then ok; else bad "no external data file"; fi
