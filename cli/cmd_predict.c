@@ -251,6 +251,8 @@ static void normalise(const normalizer *nz, tensor *x)
     if (nz->kind == NORM_NONE || nz->n <= 0)
         return;
     int64_t F = x->shape[x->ndim - 1];
+    if (x->ndim == 4)   /* convolutional [B, C, H, W]: the normaliser's C * H * W features */
+        F = x->shape[1] * x->shape[2] * x->shape[3];
     if (F != nz->n)
         return;
     for (int64_t i = 0; i < x->size; i++) {

@@ -26,6 +26,7 @@ int cmd_compile(int argc, char **argv);
 int cmd_fmt(int argc, char **argv);
 int cmd_summary(int argc, char **argv);
 int cmd_predict(int argc, char **argv);
+int cmd_convert(int argc, char **argv);
 
 /* Shared option parsing: --color=auto|always|never. Returns 1 when argv[i] was a colour
  * option (and sets *mode), 0 when not, -1 on a bad value (reported on stderr). */

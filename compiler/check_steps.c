@@ -8,6 +8,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "runtime/base/path.h"
 #include "runtime/base/util.h"
 #include "runtime/data/data.h"
 #include "runtime/featurize/featurize.h"
@@ -88,6 +89,8 @@ static void check_one_save(const ir_stmt *st, const input_files *in, diag_ctx *d
     } else if (!weights && str_ends_with(st->name, ".yaml")) {
         diag_error(d, at, "save writes NAME.yaml and NAME.safetensors: \"%s\" has no NAME",
                    st->name);
+    } else if (str_ends_with(st->name, ".onnx") && !strcmp(path_base_name(st->name), ".onnx")) {
+        diag_error(d, at, "save writes NAME.onnx: \"%s\" has no NAME", st->name);
     } else if (stat(yaml, &sb) == 0 && S_ISDIR(sb.st_mode)) {
         diag_error(d, at, "save would write '%s', which is a folder", yaml);
     }

@@ -11,6 +11,7 @@
 
 #include "runtime/nn/layer.h"
 #include "runtime/base/util.h"
+#include "runtime/formats/onnx/onnx.h"
 #include "runtime/nn/layer_options.h"
 
 #define MAX_KEYS 64
@@ -708,6 +709,19 @@ static void check_fit(sema *c, const ir_stmt *st)
                      "be written", every->value->num, unit, (long long)st->count);
 }
 
+/* save's options: how an ONNX file is written (docs/language.md, `save`). */
+static void check_save(sema *c, const ir_stmt *st)
+{
+    static const opt_spec specs[] = {{"opset", OT_INT, ONNX_WRITE_MIN_OPSET, NULL, ONNX_MAX_OPSET},
+                                     {"external_data", OT_BOOL, 0, NULL, 0}};
+    if (st->n_opts && st->name && !str_ends_with(st->name, ".onnx")) {
+        err(c, st->opts_loc.line ? st->opts_loc : st->loc, "save takes options (opset, "
+            "external_data) for an ONNX file only: \"%s\" is not .onnx", st->name);
+        return;
+    }
+    check_block(c, st, specs, 2, "save");
+}
+
 static void check_stmt(sema *c, int index, const ir_stmt **base)
 {
     const ir_stmt *st = &c->s->stmts[index];
@@ -785,10 +799,11 @@ static void check_stmt(sema *c, int index, const ir_stmt **base)
         check_expect(c, st);
         break;
     case IR_SAVE:
-        if (st->name && !str_ends_with(st->name, ".yaml"))
+        check_save(c, st);
+        if (st->name && !str_ends_with(st->name, ".yaml") && !str_ends_with(st->name, ".onnx"))
             err(c, st->name_loc.line ? st->name_loc : st->loc,
-                "save writes NAME.yaml and NAME.safetensors: the path must end in .yaml, "
-                "got \"%s\"", st->name);
+                "save writes NAME.yaml (with NAME.safetensors) or NAME.onnx: the path must end "
+                "in .yaml or .onnx, got \"%s\"", st->name);
         break;
     case IR_PARAM:
     case IR_REMOVE:

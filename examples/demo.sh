@@ -107,5 +107,13 @@ run predict onnx/mlp.onnx --input onnx/sample.csv -o onnx/out/before.csv
 run predict onnx/out/mlp_widened.yaml --input onnx/sample.csv -o onnx/out/after.csv
 same_outputs onnx/out/before.csv onnx/out/after.csv
 
+step "15. Back to ONNX: the imported MLP widened with net2net, a layer frozen, saved as .onnx (opsets 17 and 13)"
+run run onnx/export.surgery
+run predict onnx/out/mlp_widened.onnx --input onnx/sample.csv -o onnx/out/after_onnx.csv
+same_outputs onnx/out/before.csv onnx/out/after_onnx.csv
+printf '\n(the ONNX file read back into surgery'"'"'s own format: the frozen layer is still frozen)\n'
+run convert onnx/out/mlp_widened.onnx onnx/out/mlp_from_onnx.yaml
+run summary onnx/out/mlp_from_onnx.yaml
+
 step "Done"
 echo "saved models: digits/out/, char_lstm/out/, digits_cnn/out/, digits_pool/out/, digits_images/out/ and onnx/out/ under examples/"

@@ -252,7 +252,9 @@ stmt
           $$ = stmt(IR_EXPECT, @1, ps); $$->metric = str_at($2, @2, ps); $$->name = str_at($4, @4, ps);
           $$->cmp = (ir_cmp)$6; $$->value = $7;
       }
-    | SAVE STRING                       { $$ = stmt(IR_SAVE, @1, ps); $$->name = str_at($2, @2, ps); }
+    | SAVE STRING opt_block {
+          $$ = stmt(IR_SAVE, @1, ps); $$->name = str_at($2, @2, ps); $$->block = $3;
+      }
     ;
 
 cmp

@@ -15,6 +15,7 @@
 #include "runtime/base/path.h"
 #include "runtime/base/util.h"
 #include "runtime/base/yaml_out.h"
+#include "runtime/formats/init_text.h"
 #include "runtime/formats/weights_store.h"
 #include "runtime/graph/arch_hash.h"
 #include "runtime/graph/builder.h"
@@ -234,23 +235,16 @@ static char *model_yaml_text(const model *m, const char *weights_name, size_t *l
     snprintf(num, sizeof num, "%" PRIu64, m->seed);
     emit_value(&em, num);
     emit_value(&em, "weight_init");
-    train_conf wi;
-    train_conf_defaults(&wi);
-    wi.weight_init = m->weight_init;
-    wi.set_mask = TC_WEIGHT_INIT;
-    conf_arg *opts = NULL;
-    int n = train_conf_to_options(&wi, TC_WEIGHT_INIT, &opts);
-    char *text = n == 1 ? conf_value_to_text(opts[0].value) : NULL;
+    char *text = weight_init_text(&m->weight_init);
     emit_value(&em, text ? text : init_names[m->weight_init.kind]);
     free(text);
-    conf_args_free(opts, n);
     yo_map_end(&em);
 
     if (m->training.set_mask) {
         emit_value(&em, "training");
         yo_map_start(&em, false);
-        opts = NULL;
-        n = train_conf_to_options(&m->training, ~0u, &opts);
+        conf_arg *opts = NULL;
+        int n = train_conf_to_options(&m->training, ~0u, &opts);
         emit_options(&em, opts, n);
         conf_args_free(opts, n);
         yo_map_end(&em);

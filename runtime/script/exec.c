@@ -17,6 +17,7 @@
 #include "runtime/graph/predict.h"
 #include "runtime/formats/format.h"
 #include "runtime/formats/native.h"
+#include "runtime/formats/onnx/onnx.h"
 #include "runtime/formats/weights_store.h"
 #include "runtime/train/train.h"
 
@@ -374,6 +375,21 @@ static int do_expect(run_state *rs, const ir_stmt *st)
     return 1;
 }
 
+/* The model to path by the writer its suffix names; an ONNX file with save's options. */
+static int save_model(run_state *rs, const ir_stmt *st, const char *path)
+{
+    save_mode mode = rs->o->sync ? SAVE_DURABLE : SAVE_ATOMIC;
+    if (model_writer_for(path) != &onnx_writer)
+        return model_save_mode(rs->m, path, mode, rs->d);
+    onnx_write_opts o = {0};
+    const conf_arg *opset = ir_opt(st, "opset"), *ext = ir_opt(st, "external_data");
+    if (opset)
+        o.opset = (int)opset->value->num;
+    if (ext)
+        o.external_data = ext->value->num != 0;
+    return onnx_write_model(rs->m, path, mode, &o, rs->d);
+}
+
 static int do_save(run_state *rs, const ir_stmt *st)
 {
     char *path = ir_resolve_path(st, st->name);
@@ -385,12 +401,14 @@ static int do_save(run_state *rs, const ir_stmt *st)
     if (make_parent_dirs(path) != 0) {
         diag_error(rs->d, st->name_loc, "cannot create the folder of '%s'", path);
         rc = -1;
-    } else if (model_save_mode(rs->m, path, rs->o->sync ? SAVE_DURABLE : SAVE_ATOMIC,
-                               rs->d) != 0) {
+    } else if (save_model(rs, st, path) != 0) {
         rc = -1;
     } else {
         char *w = model_weights_path(path);
-        report(rs, "saved %s and %s\n", path, w ? w : "");
+        if (w)
+            report(rs, "saved %s and %s\n", path, w);
+        else
+            report(rs, "saved %s%s\n", path, "");
         free(w);
     }
     free(path);

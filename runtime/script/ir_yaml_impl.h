@@ -44,7 +44,7 @@ static const unsigned kind_fields[IR_KIND_COUNT] = {
     [IR_FIT] = F_NAME | F_COUNT | F_FLAGS | F_OPTS,
     [IR_EVALUATE] = F_NAME,
     [IR_EXPECT] = F_EXPECT | F_NAME,
-    [IR_SAVE] = F_NAME,
+    [IR_SAVE] = F_NAME | F_OPTS,
 };
 
 static const char *const flag_names[] = {"keep_connections", "to", "drop", "n_in", "iterations",

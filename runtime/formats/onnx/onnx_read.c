@@ -1,6 +1,7 @@
 /* onnx_read.c: the ONNX reader: recognises a ModelProto by its first field tags, parses it with
  * protobuf-c, folds constants, maps the operators to surgery layers (onnx_map.c) and hands them
- * to the model builder with the metadata the writer keeps (frozen set, training settings). */
+ * to the model builder with the metadata the writer keeps (frozen set, training settings); a
+ * file surgery wrote whose graph is unchanged is rebuilt from that metadata (onnx_restore.c). */
 #include "runtime/formats/onnx/onnx_map.h"
 
 #include <stdio.h>
@@ -203,11 +204,14 @@ static model *onnx_read(const char *path, bool load_weights, struct diag_ctx *d)
     } else {
         char *stem = model_stem(path);
         model_builder *b = model_builder_new(stem);
+        int restored = 0;   /* 1: the model surgery wrote, rebuilt from its metadata */
         free(stem);
         if (!b) {
             model_format_error(d, path, "out of memory");
-        } else if (onnx_map_graph(mp->graph, opset, meta, mp, path, b, d) != 0 ||
-                   apply_settings(mp, b, path, d) != 0) {
+        } else if ((restored = onnx_restore(mp, path, b, d)) < 0 ||
+                   (!restored && onnx_map_graph(mp->graph, opset, meta, mp, path, b, d) != 0) ||
+                   apply_settings(mp, b, path, d) != 0 ||
+                   (restored && onnx_restore_params(mp, path, b, d) != 0)) {
             model_builder_free(b);
         } else {
             src_loc where = {.file = path};

@@ -752,7 +752,8 @@ Test(model_io, formats_are_recognised_by_content_and_written_by_suffix)
     cr_assert_eq(model_writer_for("a/b.yaml"), &native_writer);
     cr_assert_eq(model_writer_for("b.yml"), &native_writer);
     cr_assert_null(model_writer_for("a/.yaml"));
-    cr_assert_null(model_writer_for("a/b.onnx"));
+    cr_assert_eq(model_writer_for("a/b.onnx"), &onnx_writer);
+    cr_assert_null(model_writer_for("a/.onnx"));
 }
 
 Test(model_io, saving_to_an_unknown_suffix_names_the_suffixes_written)
@@ -761,10 +762,11 @@ Test(model_io, saving_to_an_unknown_suffix_names_the_suffixes_written)
     capture_open(&c);
     model *m = model_load(MODELS "graph.yaml", true, c.d);
     cr_assert(m, "%s", capture_text(&c));
-    cr_assert_eq(model_save(m, "/tmp/surgery-mio-none/x.onnx", c.d), -1);
-    cr_assert(strstr(capture_text(&c), "/tmp/surgery-mio-none/x.onnx: error: a model is saved as "
-                                      "NAME.yaml (with NAME.safetensors beside it): the path must "
-                                      "end in .yaml or .yml"),
+    cr_assert_eq(model_save(m, "/tmp/surgery-mio-none/x.h5", c.d), -1);
+    cr_assert(strstr(capture_text(&c), "/tmp/surgery-mio-none/x.h5: error: a model is saved as "
+                                      "NAME.yaml (with NAME.safetensors beside it) or NAME.onnx "
+                                      "(weights as initializers; above 2 GiB in NAME.onnx.data "
+                                      "beside it): the path must end in .yaml, .yml or .onnx"),
               "%s", capture_text(&c));
     model_free(m);
     capture_close(&c);
