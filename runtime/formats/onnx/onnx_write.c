@@ -265,11 +265,11 @@ const char *ow_scalar(ow_ctx *c, float v)
     return add_init(c, name, T_FLOAT, copy, sizeof(float), 0, NULL);
 }
 
-int ow_activation(ow_ctx *c, activation_kind k, double alpha, const char *in, const char *out,
+int ow_activation(ow_ctx *c, activation_kind k, act_params p, const char *in, const char *out,
                   int rank)
 {
     Onnx__NodeProto *n;
-    alpha = act_alpha(k, alpha);   /* 0: the activation's own */
+    const double alpha = act_alpha(k, p.alpha);   /* 0: the activation's own */
     switch (k) {
     case ACT_IDENTITY: ow_node1(c, "Identity", in, out); return 0;
     case ACT_RELU: ow_node1(c, "Relu", in, out); return 0;
@@ -296,6 +296,12 @@ int ow_activation(ow_ctx *c, activation_kind k, double alpha, const char *in, co
         ow_node(c, "Clip", ins, 3, out);
         return 0;
     }
+    case ACT_CLIP: {
+        const char *ins[3] = {in, ow_scalar(c, (float)p.lo), ow_scalar(c, (float)p.hi)};
+        ow_node(c, "Clip", ins, 3, out);
+        return 0;
+    }
+    case ACT_SOFTSIGN: ow_node1(c, "Softsign", in, out); return 0;
     case ACT_SWISH: {
         const char *s = ow_tmp(c, "sigmoid");
         ow_node1(c, "Sigmoid", in, s);

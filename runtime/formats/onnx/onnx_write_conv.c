@@ -70,7 +70,7 @@ static int activation_after(ow_ctx *c, const layer *L, const char *pre, const ch
 {
     if (pre == out)
         return 0;
-    return ow_activation(c, L->activation, L->alpha, pre, out, 4);
+    return ow_activation(c, L->activation, layer_act_params(L), pre, out, 4);
 }
 
 static int emit_conv2d(ow_ctx *c, const layer *L, const char *const *ins, const char *out)

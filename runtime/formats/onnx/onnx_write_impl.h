@@ -11,6 +11,7 @@
 #include "onnx.pb-c.h"
 #include "runtime/formats/onnx/onnx.h"
 #include "runtime/nn/layer.h"
+#include "runtime/nn/kernels/layer_util.h"
 
 /* Ownership: an ow_ctx owns every protobuf struct, string and converted tensor it hands out
  * (an arena freed by ow_free); tensors given to ow_param keep pointing at the model's data,
@@ -77,7 +78,7 @@ const char *ow_scalar(ow_ctx *c, float v);
 /* The layer's activation applied to in, written to out (an Identity for `identity`): the
  * operators of docs/format.md ("ONNX writing"). rank is the value's rank (softmax over the
  * last axis). */
-int ow_activation(ow_ctx *c, activation_kind k, double alpha, const char *in, const char *out,
+int ow_activation(ow_ctx *c, activation_kind k, act_params p, const char *in, const char *out,
                   int rank);
 /* The shape of what a node (model input or layer) puts out. */
 act_shape ow_shape_of(const ow_ctx *c, const char *node);

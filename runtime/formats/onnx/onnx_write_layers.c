@@ -15,14 +15,14 @@ static int rank_of(const act_shape *s)
 
 /* The activation of L from pre to out over values of shape s: softmax of convolutional
  * activations runs over each example's C * H * W features, as surgery's does. */
-static int activation_of(ow_ctx *c, activation_kind k, double alpha, const char *pre,
+static int activation_of(ow_ctx *c, activation_kind k, act_params p, const char *pre,
                          const char *out, const act_shape *s)
 {
     if (k != ACT_SOFTMAX || s->kind != SHAPE_CNN)
-        return ow_activation(c, k, alpha, pre, out, rank_of(s));
+        return ow_activation(c, k, p, pre, out, rank_of(s));
     const char *flat = ow_tmp(c, "softmax_flat"), *sm = ow_tmp(c, "softmax");
     ow_attr_int(c, ow_node1(c, "Flatten", pre, flat), "axis", 1);
-    ow_activation(c, k, alpha, flat, sm, 2);
+    ow_activation(c, k, p, flat, sm, 2);
     int64_t shape[4] = {-1, s->c, s->h, s->w};
     const char *ins[2] = {sm, ow_ints(c, ow_tmp(c, "shape"), shape, 4)};
     ow_node(c, "Reshape", ins, 2, out);
@@ -40,7 +40,7 @@ static int finish_activation(ow_ctx *c, const layer *L, const char *pre, const c
     if (pre == out)
         return c->failed ? -1 : 0;
     act_shape s = L->out_shape;
-    return activation_of(c, L->activation, L->alpha, pre, out, &s);
+    return activation_of(c, L->activation, layer_act_params(L), pre, out, &s);
 }
 
 /* dense, output, rnn_output: Gemm (x W + b) on [N, n] (Flatten first for convolutional
@@ -75,7 +75,7 @@ static int emit_dense(ow_ctx *c, const layer *L, const char *const *ins, const c
 static int emit_activation(ow_ctx *c, const layer *L, const char *const *ins, const char *out)
 {
     act_shape s = L->out_shape;
-    return activation_of(c, L->activation, L->alpha, ins[0], out, &s);
+    return activation_of(c, L->activation, layer_act_params(L), ins[0], out, &s);
 }
 
 /* dropout: the inference form, ONNX Dropout without training_mode (the identity). */
