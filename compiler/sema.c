@@ -785,10 +785,10 @@ static void check_stmt(sema *c, int index, const ir_stmt **base)
         check_expect(c, st);
         break;
     case IR_SAVE:
-        if (st->name && !str_ends_with(st->name, ".yaml"))
+        if (st->name && !str_ends_with(st->name, ".yaml") && !str_ends_with(st->name, ".zip"))
             err(c, st->name_loc.line ? st->name_loc : st->loc,
-                "save writes NAME.yaml and NAME.safetensors: the path must end in .yaml, "
-                "got \"%s\"", st->name);
+                "save writes NAME.yaml and NAME.safetensors, or a DL4J NAME.zip: the path must "
+                "end in .yaml or .zip, got \"%s\"", st->name);
         break;
     case IR_PARAM:
     case IR_REMOVE:

@@ -383,7 +383,10 @@ static int do_save(run_state *rs, const ir_stmt *st)
         rc = -1;
     } else {
         char *w = model_weights_path(path);
-        report(rs, "saved %s and %s\n", path, w ? w : "");
+        if (w)
+            report(rs, "saved %s and %s\n", path, w);
+        else
+            report(rs, "saved %s%s\n", path, "");
         free(w);
     }
     free(path);
