@@ -23,6 +23,7 @@
  * 'c' array and the data buffer's header, as DL4J 1.0.0-beta4 writes them. */
 #define HEADER_MAX 160
 #define STAGE_BYTES (4u << 20)   /* transposing a parameter to 'f' order: block size */
+#define TILE 64
 
 typedef struct coef_param {
     const tensor *t;
@@ -39,7 +40,8 @@ typedef struct coef_src {
     uint64_t at;                 /* bytes given so far */
     int p;                       /* the parameter being given */
     int64_t col;                 /* its next column */
-    float *owned;                /* a pending parameter's values, assembled */
+    float *segment;              /* part of a row of a pending parameter */
+    size_t segment_len;
     unsigned char *stage;        /* big-endian 'f'-order bytes of a block of columns */
     size_t stage_len, stage_at;
     zip_error_t error;
@@ -78,20 +80,45 @@ static void coef_header(coef_src *s, int64_t n)
     s->header_len = k;
 }
 
+/* Elements [e, e + n) of a pending tensor, row-major, into out, from the spans that describe
+ * it (the kept values where they lie, the fresh ones, zeros): no copy of the whole tensor. */
+static void pending_range(tensor_parts *p, int64_t e, int64_t n, float *out)
+{
+    int64_t base = 0;
+    for (int g = 0; g < p->n_groups && n > 0; g++) {
+        const tp_group *G = &p->groups[g];
+        int64_t rowlen = 0;
+        for (int k = G->first; k < G->first + G->count; k++)
+            rowlen += p->spans[k].len;
+        const int64_t size = G->rows * rowlen;
+        while (n > 0 && e < base + size) {
+            int64_t r = (e - base) / rowlen, col = (e - base) % rowlen, at = 0;
+            for (int k = G->first; k < G->first + G->count && n > 0; k++) {
+                const tp_span *S = &p->spans[k];
+                if (col < at + S->len) {
+                    int64_t off = col - at, m = S->len - off < n ? S->len - off : n;
+                    if (S->src)
+                        memcpy(out, S->src + r * S->stride + off, (size_t)m * sizeof *out);
+                    else
+                        memset(out, 0, (size_t)m * sizeof *out);
+                    out += m;
+                    n -= m;
+                    e += m;
+                    col += m;
+                }
+                at += S->len;
+            }
+        }
+        base += size;
+    }
+}
+
 /* Fills the stage with the next block of columns of the current parameter, big-endian, each
  * column's rows in order ('f' order of [rows, cols]). Returns 0, or -1 out of memory. */
 static int stage_next(coef_src *s)
 {
     coef_param *cp = &s->params[s->p];
     const float *data = cp->t->data;
-    if (!data) {
-        if (!s->owned) {
-            if (!(s->owned = malloc((size_t)cp->t->size * sizeof(float))))
-                return -1;
-            tensor_parts_assemble(cp->t->parts, s->owned);
-        }
-        data = s->owned;
-    }
     int64_t block = (int64_t)(STAGE_BYTES / 4) / (cp->rows > 0 ? cp->rows : 1);
     if (block < 1)
         block = 1;
@@ -106,17 +133,36 @@ static int stage_next(coef_src *s)
     }
     s->stage_len = need;
     s->stage_at = 0;
+    if (!data) {
+        if ((size_t)block > s->segment_len) {
+            float *b = realloc(s->segment, (size_t)block * sizeof *b);
+            if (!b)
+                return -1;
+            s->segment = b;
+            s->segment_len = (size_t)block;
+        }
+        tensor_parts_ready(cp->t->parts);
+    }
     const int64_t rows = cp->rows, cols = cp->cols, c0 = s->col;
-    for (int64_t r = 0; r < rows; r++) {
-        const float *row = data + r * cols + c0;
-        for (int64_t j = 0; j < block; j++) {
-            uint32_t u;
-            memcpy(&u, &row[j], 4);
-            unsigned char *o = s->stage + ((size_t)(j * rows + r)) * 4;
-            o[0] = (unsigned char)(u >> 24);
-            o[1] = (unsigned char)(u >> 16);
-            o[2] = (unsigned char)(u >> 8);
-            o[3] = (unsigned char)u;
+    /* by tiles of rows: the reads are TILE runs of `block` values, the writes `block` runs of
+     * TILE values */
+    for (int64_t r0 = 0; r0 < rows; r0 += TILE) {
+        int64_t r1 = r0 + TILE < rows ? r0 + TILE : rows;
+        for (int64_t r = r0; r < r1; r++) {
+            const float *row = data + r * cols + c0;
+            if (!data) {
+                pending_range(cp->t->parts, r * cols + c0, block, s->segment);
+                row = s->segment;
+            }
+            for (int64_t j = 0; j < block; j++) {
+                uint32_t u;
+                memcpy(&u, &row[j], 4);
+                unsigned char *o = s->stage + ((size_t)(j * rows + r)) * 4;
+                o[0] = (unsigned char)(u >> 24);
+                o[1] = (unsigned char)(u >> 16);
+                o[2] = (unsigned char)(u >> 8);
+                o[3] = (unsigned char)u;
+            }
         }
     }
     s->col += block;
@@ -138,8 +184,6 @@ static zip_int64_t coef_read(coef_src *s, unsigned char *out, zip_uint64_t len)
         }
         if (s->stage_at == s->stage_len) {
             while (s->p < s->n_params && s->col >= s->params[s->p].cols) {
-                free(s->owned);
-                s->owned = NULL;
                 s->p++;
                 s->col = 0;
             }
@@ -168,8 +212,6 @@ static zip_int64_t coef_cb(void *ud, void *data, zip_uint64_t len, zip_source_cm
         s->p = 0;
         s->col = 0;
         s->stage_at = s->stage_len = 0;
-        free(s->owned);
-        s->owned = NULL;
         return 0;
     case ZIP_SOURCE_READ:
         return coef_read(s, data, len);
@@ -351,7 +393,7 @@ static int dl4j_write(const model *m, const char *path, save_mode mode, struct d
     }
     rc = 0;
 done:
-    free(s.owned);
+    free(s.segment);
     free(s.stage);
     free(s.params);
     zip_error_fini(&s.error);
