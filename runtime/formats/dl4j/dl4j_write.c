@@ -1,18 +1,19 @@
 /* dl4j_write.c: the DL4J writer: a chain model as a ModelSerializer zip DL4J 1.0.0-beta4 and
  * later restores with restoreMultiLayerNetwork: configuration.json (dl4j_write_conf.c) and
  * coefficients.bin, one Nd4j array in the 1.0 format (big-endian) holding every parameter in 'f'
- * order at its place in the flat vector, streamed into the zip stored (not deflated). The zip
- * is written to a temporary beside the path and renamed into place. */
+ * order at its place in the flat vector, converted a block at a time on its way to the file.
+ * The zip's entries are stored (zip64 when they need it), with a fixed date, so the same model
+ * makes the same bytes; it is written to a temporary beside the path and renamed into place. */
 #include "runtime/formats/dl4j/dl4j.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
-#include <zip.h>
+#include <sys/types.h>
+#include <zlib.h>
 
 #include "runtime/base/atomic_file.h"
 #include "runtime/base/diag.h"
@@ -37,14 +38,12 @@ typedef struct coef_src {
     coef_param *params;
     int n_params;
     uint64_t total;              /* bytes of the entry */
-    uint64_t at;                 /* bytes given so far */
-    int p;                       /* the parameter being given */
+    int p;                       /* the parameter being converted */
     int64_t col;                 /* its next column */
     float *segment;              /* part of a row of a pending parameter */
     size_t segment_len;
     unsigned char *stage;        /* big-endian 'f'-order bytes of a block of columns */
-    size_t stage_len, stage_at;
-    zip_error_t error;
+    size_t stage_len;
 } coef_src;
 
 static size_t put_be(unsigned char *p, uint64_t v, int n)
@@ -132,7 +131,6 @@ static int stage_next(coef_src *s)
         s->stage = b;
     }
     s->stage_len = need;
-    s->stage_at = 0;
     if (!data) {
         if ((size_t)block > s->segment_len) {
             float *b = realloc(s->segment, (size_t)block * sizeof *b);
@@ -167,75 +165,6 @@ static int stage_next(coef_src *s)
     }
     s->col += block;
     return 0;
-}
-
-static zip_int64_t coef_read(coef_src *s, unsigned char *out, zip_uint64_t len)
-{
-    zip_uint64_t done = 0;
-    while (done < len && s->at < s->total) {
-        if (s->at < s->header_len) {
-            size_t k = s->header_len - (size_t)s->at;
-            if (k > len - done)
-                k = (size_t)(len - done);
-            memcpy(out + done, s->header + s->at, k);
-            done += k;
-            s->at += k;
-            continue;
-        }
-        if (s->stage_at == s->stage_len) {
-            while (s->p < s->n_params && s->col >= s->params[s->p].cols) {
-                s->p++;
-                s->col = 0;
-            }
-            if (s->p >= s->n_params || stage_next(s) != 0) {
-                zip_error_set(&s->error, ZIP_ER_MEMORY, 0);
-                return -1;
-            }
-        }
-        size_t k = s->stage_len - s->stage_at;
-        if (k > len - done)
-            k = (size_t)(len - done);
-        memcpy(out + done, s->stage + s->stage_at, k);
-        s->stage_at += k;
-        done += k;
-        s->at += k;
-    }
-    return (zip_int64_t)done;
-}
-
-static zip_int64_t coef_cb(void *ud, void *data, zip_uint64_t len, zip_source_cmd_t cmd)
-{
-    coef_src *s = ud;
-    switch (cmd) {
-    case ZIP_SOURCE_OPEN:
-        s->at = 0;
-        s->p = 0;
-        s->col = 0;
-        s->stage_at = s->stage_len = 0;
-        return 0;
-    case ZIP_SOURCE_READ:
-        return coef_read(s, data, len);
-    case ZIP_SOURCE_CLOSE:
-        return 0;
-    case ZIP_SOURCE_STAT: {
-        zip_stat_t *st = data;
-        zip_stat_init(st);
-        st->size = s->total;
-        st->valid |= ZIP_STAT_SIZE;
-        return sizeof *st;
-    }
-    case ZIP_SOURCE_ERROR:
-        return zip_error_to_data(&s->error, data, len);
-    case ZIP_SOURCE_FREE:
-        return 0;
-    case ZIP_SOURCE_SUPPORTS:
-        return zip_source_make_command_bitmap(ZIP_SOURCE_OPEN, ZIP_SOURCE_READ, ZIP_SOURCE_CLOSE,
-                                              ZIP_SOURCE_STAT, ZIP_SOURCE_ERROR, ZIP_SOURCE_FREE,
-                                              -1);
-    default:
-        zip_error_set(&s->error, ZIP_ER_OPNOTSUPP, 0);
-        return -1;
-    }
 }
 
 /* The parameters of the chain in flat-vector order, each checked against its layer's specs. */
@@ -283,57 +212,211 @@ static int collect_params(const model *m, const layer *const *order, coef_src *s
     return 0;
 }
 
-static int zip_fail(const char *path, zip_t *z, const char *what, struct diag_ctx *d)
+/* ---- the zip: stored entries, sizes and CRC in the local headers ---- */
+
+#define ZIP_MAX_ENTRIES 3
+#define ZIP32_MAX 0xffffffffu
+#define DOS_DATE 0x0021          /* 1980-01-01, 00:00 */
+
+typedef struct zip_entry {
+    const char *name;
+    uint64_t offset, size;
+    uint32_t crc;
+} zip_entry;
+
+typedef struct zip_out {
+    FILE *fp;
+    zip_entry entries[ZIP_MAX_ENTRIES];
+    int n;
+    uint32_t crc;                /* of the entry being written */
+    bool failed;
+} zip_out;
+
+static void le(unsigned char *p, uint64_t v, int n)
 {
-    model_format_error(d, path, "cannot write the DL4J zip (%s): %s", what, zip_strerror(z));
-    return -1;
+    for (int i = 0; i < n; i++, v >>= 8)
+        p[i] = (unsigned char)(v & 0xff);
 }
 
-/* Writes the zip at tmp (which exists). */
-static int write_zip(const char *path, const char *tmp, const char *conf, coef_src *s,
-                     struct diag_ctx *d)
+static void zo_bytes(zip_out *z, const void *p, size_t n)
 {
-    int zerr = 0;
-    zip_t *z = zip_open(tmp, ZIP_CREATE | ZIP_TRUNCATE, &zerr);
-    if (!z) {
-        zip_error_t e;
-        zip_error_init_with_code(&e, zerr);
-        model_format_error(d, path, "cannot write the DL4J zip: %s", zip_error_strerror(&e));
-        zip_error_fini(&e);
-        return -1;
+    if (!z->failed && n && fwrite(p, 1, n, z->fp) != n)
+        z->failed = true;
+}
+
+/* Entry data: written and added to its CRC. */
+static void zo_data(zip_out *z, const void *p, size_t n)
+{
+    for (size_t at = 0; at < n;) {
+        uInt k = n - at > (1u << 30) ? 1u << 30 : (uInt)(n - at);
+        z->crc = (uint32_t)crc32(z->crc, (const Bytef *)p + at, k);
+        at += k;
     }
-    zip_source_t *cs = zip_source_buffer(z, conf, strlen(conf), 0);
-    zip_int64_t ci = cs ? zip_file_add(z, "configuration.json", cs, ZIP_FL_ENC_UTF_8) : -1;
-    if (ci < 0) {
-        zip_source_free(cs);
-        zip_fail(path, z, "configuration.json", d);
-        zip_discard(z);
-        return -1;
+    zo_bytes(z, p, n);
+}
+
+/* The local header of a stored entry of `size` bytes; its CRC is filled in by zo_end. */
+static void zo_begin(zip_out *z, const char *name, uint64_t size)
+{
+    zip_entry *e = &z->entries[z->n++];
+    off_t at = ftello(z->fp);
+    if (at < 0)
+        z->failed = true;
+    e->name = name;
+    e->offset = (uint64_t)(at < 0 ? 0 : at);
+    e->size = size;
+    bool big = size >= ZIP32_MAX;
+    unsigned char h[30 + 20];
+    size_t nl = strlen(name);
+    le(h, 0x04034b50, 4);
+    le(h + 4, big ? 45 : 20, 2);       /* version needed: zip64 4.5, else 2.0 */
+    le(h + 6, 0x0800, 2);              /* UTF-8 names */
+    le(h + 8, 0, 2);                   /* stored */
+    le(h + 10, 0, 2);
+    le(h + 12, DOS_DATE, 2);
+    le(h + 14, 0, 4);
+    le(h + 18, big ? ZIP32_MAX : size, 4);
+    le(h + 22, big ? ZIP32_MAX : size, 4);
+    le(h + 26, nl, 2);
+    le(h + 28, big ? 20 : 0, 2);
+    zo_bytes(z, h, 30);
+    zo_bytes(z, name, nl);
+    if (big) {
+        le(h, 1, 2);
+        le(h + 2, 16, 2);
+        le(h + 4, size, 8);
+        le(h + 12, size, 8);
+        zo_bytes(z, h, 20);
     }
-    zip_source_t *ps = zip_source_function(z, coef_cb, s);
-    zip_int64_t pi = ps ? zip_file_add(z, "coefficients.bin", ps, ZIP_FL_ENC_UTF_8) : -1;
-    if (pi < 0 || zip_set_file_compression(z, (zip_uint64_t)pi, ZIP_CM_STORE, 0) != 0) {
-        if (pi < 0)
-            zip_source_free(ps);
-        zip_fail(path, z, "coefficients.bin", d);
-        zip_discard(z);
-        return -1;
+    z->crc = (uint32_t)crc32(0, Z_NULL, 0);
+}
+
+/* Puts the entry's CRC into its local header. */
+static void zo_end(zip_out *z)
+{
+    zip_entry *e = &z->entries[z->n - 1];
+    e->crc = z->crc;
+    unsigned char c[4];
+    le(c, e->crc, 4);
+    if (z->failed || fseeko(z->fp, (off_t)(e->offset + 14), SEEK_SET) != 0 ||
+        fwrite(c, 1, 4, z->fp) != 4 || fseeko(z->fp, 0, SEEK_END) != 0)
+        z->failed = true;
+}
+
+/* The central directory and its end records (zip64 ones when an entry or offset needs them). */
+static void zo_finish(zip_out *z)
+{
+    off_t cd_at = ftello(z->fp);
+    if (cd_at < 0) {
+        z->failed = true;
+        return;
     }
-    if (s->n_params == 0) {
-        zip_source_t *ms = zip_source_buffer(z, "", 0, 0);
-        if (!ms || zip_file_add(z, "noParams.marker", ms, 0) < 0) {
-            zip_source_free(ms);
-            zip_fail(path, z, "noParams.marker", d);
-            zip_discard(z);
-            return -1;
+    bool any64 = false;
+    for (int i = 0; i < z->n; i++) {
+        const zip_entry *e = &z->entries[i];
+        bool big = e->size >= ZIP32_MAX, far = e->offset >= ZIP32_MAX;
+        any64 |= big || far;
+        unsigned char h[46], x[28];
+        size_t nl = strlen(e->name), xl = 0;
+        if (big || far) {
+            le(x, 1, 2);
+            xl = 4;
+            if (big) {
+                le(x + xl, e->size, 8);
+                le(x + xl + 8, e->size, 8);
+                xl += 16;
+            }
+            if (far) {
+                le(x + xl, e->offset, 8);
+                xl += 8;
+            }
+            le(x + 2, xl - 4, 2);
         }
+        le(h, 0x02014b50, 4);
+        le(h + 4, 3 << 8 | 45, 2);         /* made by: Unix, 4.5 */
+        le(h + 6, big || far ? 45 : 20, 2);
+        le(h + 8, 0x0800, 2);
+        le(h + 10, 0, 2);
+        le(h + 12, 0, 2);
+        le(h + 14, DOS_DATE, 2);
+        le(h + 16, e->crc, 4);
+        le(h + 20, big ? ZIP32_MAX : e->size, 4);
+        le(h + 24, big ? ZIP32_MAX : e->size, 4);
+        le(h + 28, nl, 2);
+        le(h + 30, xl, 2);
+        le(h + 32, 0, 2);
+        le(h + 34, 0, 2);
+        le(h + 36, 0, 2);
+        le(h + 38, (uint64_t)0100644 << 16, 4);
+        le(h + 42, far ? ZIP32_MAX : e->offset, 4);
+        zo_bytes(z, h, 46);
+        zo_bytes(z, e->name, nl);
+        zo_bytes(z, x, xl);
     }
-    if (zip_close(z) != 0) {
-        zip_fail(path, z, "writing", d);
-        zip_discard(z);
-        return -1;
+    off_t end_at = ftello(z->fp);
+    if (end_at < 0) {
+        z->failed = true;
+        return;
     }
-    return 0;
+    uint64_t cd_size = (uint64_t)(end_at - cd_at), cd_off = (uint64_t)cd_at;
+    any64 |= cd_off >= ZIP32_MAX;
+    unsigned char r[56];
+    if (any64) {
+        le(r, 0x06064b50, 4);
+        le(r + 4, 44, 8);
+        le(r + 12, 3 << 8 | 45, 2);
+        le(r + 14, 45, 2);
+        le(r + 16, 0, 4);
+        le(r + 20, 0, 4);
+        le(r + 24, (uint64_t)z->n, 8);
+        le(r + 32, (uint64_t)z->n, 8);
+        le(r + 40, cd_size, 8);
+        le(r + 48, cd_off, 8);
+        zo_bytes(z, r, 56);
+        le(r, 0x07064b50, 4);
+        le(r + 4, 0, 4);
+        le(r + 8, (uint64_t)end_at, 8);
+        le(r + 16, 1, 4);
+        zo_bytes(z, r, 20);
+    }
+    le(r, 0x06054b50, 4);
+    le(r + 4, 0, 2);
+    le(r + 6, 0, 2);
+    le(r + 8, (uint64_t)z->n, 2);
+    le(r + 10, (uint64_t)z->n, 2);
+    le(r + 12, cd_size >= ZIP32_MAX ? ZIP32_MAX : cd_size, 4);
+    le(r + 16, any64 ? ZIP32_MAX : cd_off, 4);
+    le(r + 20, 0, 2);
+    zo_bytes(z, r, 22);
+}
+
+/* Writes the zip to fp: configuration.json, coefficients.bin (converted block by block) and,
+ * for a model without parameters, noParams.marker. Returns 0, or -1 with errno's reason. */
+static int write_zip(FILE *fp, const char *conf, coef_src *s)
+{
+    zip_out z = {.fp = fp};
+    zo_begin(&z, "configuration.json", strlen(conf));
+    zo_data(&z, conf, strlen(conf));
+    zo_end(&z);
+    zo_begin(&z, "coefficients.bin", s->total);
+    zo_data(&z, s->header, s->header_len);
+    for (s->p = 0; s->p < s->n_params && !z.failed; s->p++)
+        for (s->col = 0; s->col < s->params[s->p].cols && !z.failed;) {
+            if (stage_next(s) != 0) {
+                errno = ENOMEM;
+                return -1;
+            }
+            zo_data(&z, s->stage, s->stage_len);
+        }
+    zo_end(&z);
+    if (s->n_params == 0) {
+        zo_begin(&z, "noParams.marker", 0);
+        zo_end(&z);
+    }
+    zo_finish(&z);
+    if (z.failed && !errno)
+        errno = EIO;
+    return z.failed ? -1 : 0;
 }
 
 static int dl4j_write(const model *m, const char *path, save_mode mode, struct diag_ctx *d)
@@ -350,7 +433,6 @@ static int dl4j_write(const model *m, const char *path, save_mode mode, struct d
         return -1;
     }
     coef_src s = {0};
-    zip_error_init(&s.error);
     char *conf = NULL;
     int rc = -1;
     if (collect_params(m, order, &s, path, d) != 0)
@@ -370,22 +452,11 @@ static int dl4j_write(const model *m, const char *path, save_mode mode, struct d
         goto done;
     }
     af.durable = mode == SAVE_DURABLE;
-    if (write_zip(path, af.tmp_path, conf, &s, d) != 0) {
+    errno = 0;
+    if (write_zip(af.fp, conf, &s) != 0) {
+        model_format_error(d, path, "cannot write the DL4J zip: %s", strerror(errno));
         atomic_abort(&af);
         goto done;
-    }
-    /* libzip wrote the zip to a file of its own and renamed it onto the temporary: flush that
-     * one (atomic_commit flushes the descriptor it opened, and renames the temporary). */
-    if (af.durable) {
-        int fd = open(af.tmp_path, O_RDONLY);
-        if (fd < 0 || fsync(fd) != 0) {
-            model_format_error(d, path, "cannot flush the DL4J zip: %s", strerror(errno));
-            if (fd >= 0)
-                close(fd);
-            atomic_abort(&af);
-            goto done;
-        }
-        close(fd);
     }
     if (atomic_commit(&af, err, sizeof err) != 0) {
         model_format_error(d, path, "%s", err);
@@ -396,7 +467,6 @@ done:
     free(s.segment);
     free(s.stage);
     free(s.params);
-    zip_error_fini(&s.error);
     free(conf);
     free(order);
     return rc;
