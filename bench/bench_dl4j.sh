@@ -37,41 +37,12 @@ fbytes=$(wc -c <"$file" | tr -d ' ')
 printf 'load + widen "fc1" by 64 + save of a 137.8M-parameter DL4J zip (%s MB), median of %s runs\n' \
     $((fbytes / 1000000)) "$runs"
 
-# time_cmd FILE CMD...: appends "MICROSECONDS PEAK_RSS_KB" of one run of CMD to FILE.
-time_cmd() {
-    f=$1
-    shift
-    sync
-    t0=$(date +%s%N)
-    /usr/bin/time -f %M -o "$tmp/rss" "$@" >/dev/null 2>"$tmp/err" || {
-        echo "bench_dl4j: failed: $*" >&2
-        cat "$tmp/err" >&2
-        exit 1
-    }
-    t1=$(date +%s%N)
-    echo "$(((t1 - t0) / 1000)) $(tail -n 1 "$tmp/rss")" >>"$f"
-}
-median() {   # median of column $2 of file $1
-    sort -n -k "$2,$2" "$1" | awk -v c="$2" '{ v[NR] = $c } END { print v[int((NR + 1) / 2)] }'
-}
+bench=bench_dl4j
+. "$(dirname "$0")/bench_lib.sh"
 
 # Each command: one untimed run, then RUNS timed runs.
-: >"$tmp/ours"
-: >"$tmp/cp"
-: >"$tmp/warm"
-i=0
-while [ "$i" -le "$runs" ]; do
-    rm -rf "$tmp/out"
-    mkdir "$tmp/out"
-    time_cmd "$tmp/$( [ $i -eq 0 ] && echo warm || echo ours)" "$bin" run -q --color=never "$tmp/widen.surgery"
-    i=$((i + 1))
-done
-i=0
-while [ "$i" -le "$runs" ]; do
-    rm -f "$tmp/copy.zip"
-    time_cmd "$tmp/$( [ $i -eq 0 ] && echo warm || echo cp)" cp "$file" "$tmp/copy.zip"
-    i=$((i + 1))
-done
+timed_runs "$tmp/ours" 'rm -rf "$tmp/out"; mkdir "$tmp/out"' "$bin" run -q --color=never "$tmp/widen.surgery"
+timed_runs "$tmp/cp" 'rm -f "$tmp/copy.zip"' cp "$file" "$tmp/copy.zip"
 rm -f "$tmp/copy.zip"
 [ -s "$tmp/out/wide.zip" ] || { echo "bench_dl4j: no out/wide.zip written" >&2; exit 1; }
 obytes=$(wc -c <"$tmp/out/wide.zip" | tr -d ' ')
