@@ -215,7 +215,8 @@ static int collect_params(const model *m, const layer *const *order, coef_src *s
 /* ---- the zip: stored entries, sizes and CRC in the local headers ---- */
 
 #define ZIP_MAX_ENTRIES 3
-#define ZIP32_MAX 0xffffffffu
+#define ZIP32_MAX 0xffffffffu      /* in a 32-bit field: "see the zip64 record" */
+#define ZIP64_FROM ZIP32_MAX       /* sizes and offsets from which zip64 records are needed */
 #define DOS_DATE 0x0021          /* 1980-01-01, 00:00 */
 
 typedef struct zip_entry {
@@ -265,7 +266,7 @@ static void zo_begin(zip_out *z, const char *name, uint64_t size)
     e->name = name;
     e->offset = (uint64_t)(at < 0 ? 0 : at);
     e->size = size;
-    bool big = size >= ZIP32_MAX;
+    bool big = size >= ZIP64_FROM;
     unsigned char h[30 + 20];
     size_t nl = strlen(name);
     le(h, 0x04034b50, 4);
@@ -314,7 +315,7 @@ static void zo_finish(zip_out *z)
     bool any64 = false;
     for (int i = 0; i < z->n; i++) {
         const zip_entry *e = &z->entries[i];
-        bool big = e->size >= ZIP32_MAX, far = e->offset >= ZIP32_MAX;
+        bool big = e->size >= ZIP64_FROM, far = e->offset >= ZIP64_FROM;
         any64 |= big || far;
         unsigned char h[46], x[28];
         size_t nl = strlen(e->name), xl = 0;
@@ -359,7 +360,7 @@ static void zo_finish(zip_out *z)
         return;
     }
     uint64_t cd_size = (uint64_t)(end_at - cd_at), cd_off = (uint64_t)cd_at;
-    any64 |= cd_off >= ZIP32_MAX;
+    any64 |= cd_off >= ZIP64_FROM;
     unsigned char r[56];
     if (any64) {
         le(r, 0x06064b50, 4);
@@ -384,7 +385,7 @@ static void zo_finish(zip_out *z)
     le(r + 6, 0, 2);
     le(r + 8, (uint64_t)z->n, 2);
     le(r + 10, (uint64_t)z->n, 2);
-    le(r + 12, cd_size >= ZIP32_MAX ? ZIP32_MAX : cd_size, 4);
+    le(r + 12, cd_size >= ZIP64_FROM ? ZIP32_MAX : cd_size, 4);
     le(r + 16, any64 ? ZIP32_MAX : cd_off, 4);
     le(r + 20, 0, 2);
     zo_bytes(z, r, 22);
