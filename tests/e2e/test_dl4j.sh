@@ -37,6 +37,12 @@ expect_status 0 "predict with the widened file" "$BIN" predict "$W/out/char_mode
 max_diff "$TMP/before.csv" "$TMP/after.csv" 1e-6 "outputs unchanged by widen + DL4J save"
 max_diff "$TMP/after.csv" "$EX/expected.csv" 1e-5 "the widened file reproduces DL4J's recorded outputs"
 
+# a durable save over the previous file: replaced whole, nothing else left in the folder
+before=$(cksum <"$W/out/char_model_wide.zip")
+expect_status 0 "the widen again, --sync" "$BIN" run --sync "$W/widen.surgery"
+[ "$(cksum <"$W/out/char_model_wide.zip")" = "$before" ] && ok || bad "the same model saved again made other bytes"
+[ "$(ls -A "$W/out")" = "char_model_wide.zip" ] && ok || bad "the save left: $(ls -A "$W/out")"
+
 # ---- transfer: frozen LSTMs, a new rnn_output head, a few iterations, saved as .zip ----
 expect_status 0 "the transfer on the widened DL4J file" "$BIN" run "$W/transfer.surgery"
 expect_in "$TMP/out" "fit text: 20 iterations" "the fit ran"
