@@ -7,11 +7,9 @@
 #include "runtime/formats/dl4j/dl4j.h"
 
 #include <errno.h>
-#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 #include <sys/types.h>
 #include <zlib.h>
 
