@@ -152,9 +152,11 @@ static int read_header(reader *r, nd4j_array *out, int64_t *stride, buffer *data
         return fail(r, "shape information of type %s (expected INT or LONG)", type_names[info.type]);
     if (info.length < 1)
         return fail(r, "empty shape information");
-    int64_t rank = (int64_t)elem(&info, 0);
-    if (rank < 0 || rank > LIMIT_ND4J_RANK)
-        return fail(r, "rank %" PRId64 " (at most %d)", rank, LIMIT_ND4J_RANK);
+    /* compared as read: a LONG near 2^63 does not fit back into an int64 */
+    double rank_value = elem(&info, 0);
+    if (!(rank_value >= 0 && rank_value <= LIMIT_ND4J_RANK))
+        return fail(r, "rank %.0f (at most %d)", rank_value, LIMIT_ND4J_RANK);
+    int64_t rank = (int64_t)rank_value;
     if (info.length != 2 * rank + 4)
         return fail(r, "shape information of %" PRId64 " values for rank %" PRId64
                     " (expected %" PRId64 ")", info.length, rank, 2 * rank + 4);
@@ -169,9 +171,9 @@ static int read_header(reader *r, nd4j_array *out, int64_t *stride, buffer *data
             return fail(r, "more than %" PRId64 " elements (the limit on a tensor)",
                         (int64_t)LIMIT_TENSOR_ELEMENTS);
     }
-    int order = (int)elem(&info, 2 * rank + 3);
+    double order = elem(&info, 2 * rank + 3);
     if (order != 'c' && order != 'f')
-        return fail(r, "order %d (expected 99 'c' or 102 'f')", order);
+        return fail(r, "order %.0f (expected 99 'c' or 102 'f')", order);
     if (read_buffer(r, "data buffer", data) != 0)
         return -1;
     if (data->type == T_INT || data->type == T_LONG)
