@@ -11,7 +11,7 @@ CC := cc
 endif
 
 DEPS_STAMP := $(BUILD)/.deps-ok
-PKGS       := openblas yaml-0.1 libxxhash libpng libjpeg libprotobuf-c libzip jansson
+PKGS       := openblas yaml-0.1 libxxhash libpng libjpeg libprotobuf-c libzip jansson zlib
 PKG_CFLAGS  = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS    = $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 CRIT_CFLAGS = $(shell pkg-config --cflags criterion 2>/dev/null)

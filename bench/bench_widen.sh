@@ -71,60 +71,20 @@ if ! "$bin" check --color=never "$tmp/widen.surgery"; then
     exit 1
 fi
 
-# time_cmd FILE CMD...: appends "MICROSECONDS PEAK_RSS_KB" of one run of CMD to FILE.
-time_cmd() {
-    f=$1
-    shift
-    sync    # earlier runs' dirty pages written back first (nothing is dropped from the cache)
-    t0=$(date +%s%N)
-    /usr/bin/time -f %M -o "$tmp/rss" "$@" >/dev/null 2>"$tmp/err" || {
-        echo "bench_widen: failed: $*" >&2
-        cat "$tmp/err" >&2
-        exit 1
-    }
-    t1=$(date +%s%N)
-    echo "$(((t1 - t0) / 1000)) $(tail -n 1 "$tmp/rss")" >>"$f"
-}
-median() {   # median of column $2 of file $1
-    sort -n -k "$2,$2" "$1" | awk -v c="$2" '{ v[NR] = $c } END { print v[int((NR + 1) / 2)] }'
-}
+bench=bench_widen
+. "$(dirname "$0")/bench_lib.sh"
 
 # Each command: one untimed run, then RUNS timed runs back to back, so that every timed run
 # follows a run of the same command (the page cache and the file system's pending work are
 # in the same state for ours and the copy).
-: >"$tmp/ours"
-: >"$tmp/cp"
-: >"$tmp/cpsync"
 : >"$tmp/warm"
-i=0
-while [ "$i" -le "$runs" ]; do
-    rm -rf "$tmp/out"
-    mkdir "$tmp/out"
-    time_cmd "$tmp/$( [ $i -eq 0 ] && echo warm || echo ours)" "$bin" run -q --color=never "$tmp/widen.surgery"
-    i=$((i + 1))
-done
-i=0
-while [ "$i" -le "$runs" ]; do
-    rm -f "$tmp/copy.safetensors"
-    time_cmd "$tmp/$( [ $i -eq 0 ] && echo warm || echo cp)" cp "$weights" "$tmp/copy.safetensors"
-    i=$((i + 1))
-done
+timed_runs "$tmp/ours" 'rm -rf "$tmp/out"; mkdir "$tmp/out"' "$bin" run -q --color=never "$tmp/widen.surgery"
+timed_runs "$tmp/cp" 'rm -f "$tmp/copy.safetensors"' cp "$weights" "$tmp/copy.safetensors"
 # a durable save (--sync) against the same copy made durable
-: >"$tmp/ours_sync"
-i=0
-while [ "$i" -le "$runs" ]; do
-    rm -rf "$tmp/out"
-    mkdir "$tmp/out"
-    time_cmd "$tmp/$( [ $i -eq 0 ] && echo warm || echo ours_sync)" "$bin" run -q --sync --color=never "$tmp/widen.surgery"
-    i=$((i + 1))
-done
-i=0
-while [ "$i" -le "$runs" ]; do
-    rm -f "$tmp/copy.safetensors"
-    time_cmd "$tmp/$( [ $i -eq 0 ] && echo warm || echo cpsync)" \
-        sh -c 'cp "$1" "$2" && sync "$2"' sh "$weights" "$tmp/copy.safetensors"
-    i=$((i + 1))
-done
+timed_runs "$tmp/ours_sync" 'rm -rf "$tmp/out"; mkdir "$tmp/out"' \
+    "$bin" run -q --sync --color=never "$tmp/widen.surgery"
+timed_runs "$tmp/cpsync" 'rm -f "$tmp/copy.safetensors"' \
+    sh -c 'cp "$1" "$2" && sync "$2"' sh "$weights" "$tmp/copy.safetensors"
 rm -f "$tmp/copy.safetensors"
 if [ ! -s "$tmp/out/wide.safetensors" ]; then
     echo "bench_widen: no out/wide.safetensors written" >&2

@@ -26,6 +26,9 @@ echo
 echo "== widen + save of a 138M-parameter model (ours vs cp of its weights) =="
 sh bench/bench_widen.sh "$SURGERY" || echo "bench: bench/bench_widen.sh failed"
 echo
+echo "== load + widen + save of a 138M-parameter DL4J zip (ours vs cp of the file) =="
+sh bench/bench_dl4j.sh "$SURGERY" || echo "bench: bench/bench_dl4j.sh failed"
+echo
 echo "== featurize and fit from features (ours vs PyTorch, 2 threads) =="
 sh bench/bench_featurize.sh "$SURGERY" || echo "bench: bench/bench_featurize.sh failed"
 for b in bench/bench_check.sh bench/bench_edit_check.sh bench/bench_onnx_import.sh; do

@@ -14,7 +14,7 @@ static const command commands[] = {
     {"fmt", "print a script in canonical form (-w rewrites, --check tests)", cmd_fmt},
     {"summary", "print a model's layer table and parameter counts", cmd_summary},
     {"predict", "run a model on .npy or .csv input", cmd_predict},
-    {"convert", "write a model in another format (.yaml, .onnx)", cmd_convert},
+    {"convert", "write a model in another format (.yaml, .onnx, .zip)", cmd_convert},
 };
 static const int n_commands = (int)(sizeof commands / sizeof commands[0]);
 

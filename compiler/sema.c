@@ -800,10 +800,11 @@ static void check_stmt(sema *c, int index, const ir_stmt **base)
         break;
     case IR_SAVE:
         check_save(c, st);
-        if (st->name && !str_ends_with(st->name, ".yaml") && !str_ends_with(st->name, ".onnx"))
+        if (st->name && !str_ends_with(st->name, ".yaml") && !str_ends_with(st->name, ".onnx") &&
+            !str_ends_with(st->name, ".zip"))
             err(c, st->name_loc.line ? st->name_loc : st->loc,
-                "save writes NAME.yaml (with NAME.safetensors) or NAME.onnx: the path must end "
-                "in .yaml or .onnx, got \"%s\"", st->name);
+                "save writes NAME.yaml (with NAME.safetensors), NAME.onnx or a DL4J NAME.zip: the "
+                "path must end in .yaml, .onnx or .zip, got \"%s\"", st->name);
         break;
     case IR_PARAM:
     case IR_REMOVE:

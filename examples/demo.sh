@@ -15,7 +15,7 @@ same_outputs() {
 step() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
 run() { printf '$ surgery %s\n' "$*"; "$SURGERY" "$@"; }
 rm -rf char_lstm/out digits/out digits/.surgery-cache digits_cnn/out digits_pool/out \
-    digits_images/out digits_images/.surgery-cache onnx/out
+    digits_images/out digits_images/.surgery-cache onnx/out dl4j/out
 
 step "1. Digits: train the base classifier on the digits 0-4"
 run check digits/train_base.surgery
@@ -115,5 +115,16 @@ printf '\n(the ONNX file read back into surgery'"'"'s own format: the frozen lay
 run convert onnx/out/mlp_widened.onnx onnx/out/mlp_from_onnx.yaml
 run summary onnx/out/mlp_from_onnx.yaml
 
+step "16. A network trained in DL4J: widen its LSTM, save it as a DL4J file again, then transfer"
+run summary dl4j/char_model.zip
+run run dl4j/widen.surgery
+run predict dl4j/char_model.zip --input dl4j/sample.npy -o dl4j/out/before.csv
+run predict dl4j/out/char_model_wide.zip --input dl4j/sample.npy -o dl4j/out/after.csv
+same_outputs dl4j/out/before.csv dl4j/out/after.csv
+printf '(and DL4J'"'"'s own recorded outputs of the original model:)\n'
+same_outputs dl4j/out/after.csv dl4j/expected.csv
+run run dl4j/transfer.surgery
+run summary dl4j/out/char_model_transfer.zip
+
 step "Done"
-echo "saved models: digits/out/, char_lstm/out/, digits_cnn/out/, digits_pool/out/, digits_images/out/ and onnx/out/ under examples/"
+echo "saved models: digits/out/, char_lstm/out/, digits_cnn/out/, digits_pool/out/, digits_images/out/, onnx/out/ and dl4j/out/ under examples/"

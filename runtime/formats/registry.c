@@ -6,4 +6,4 @@
 #include "runtime/formats/onnx/onnx.h"
 
 const model_reader *const model_readers[] = {&native_reader, &onnx_reader, &dl4j_reader, NULL};
-const model_writer *const model_writers[] = {&native_writer, &onnx_writer, NULL};
+const model_writer *const model_writers[] = {&native_writer, &onnx_writer, &dl4j_writer, NULL};

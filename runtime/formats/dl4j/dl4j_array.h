@@ -24,4 +24,15 @@ int nd4j_array_decode(const unsigned char *buf, size_t len, nd4j_array *out, siz
                       char *err, size_t err_len);
 void nd4j_array_free(nd4j_array *a);
 
+/* The bytes before an array's values are fewer than this (any rank up to LIMIT_ND4J_RANK). */
+#define ND4J_HEADER_MAX 1024
+
+/* For reading an array in pieces: head holds its first len bytes (at least ND4J_HEADER_MAX, or
+ * all of it), total its length. Checks the header as nd4j_array_decode does; for a FLOAT array
+ * whose values lie in logical row-major order (as DL4J writes a parameter vector) sets *count
+ * and *data_at, the offset of the first value (big-endian float32 from there on), and returns
+ * 0. Returns 1 for any other valid header (decode the array whole), -1 with the reason in err. */
+int nd4j_array_plain_floats(const unsigned char *head, size_t len, size_t total, int64_t *count,
+                            size_t *data_at, char *err, size_t err_len);
+
 #endif

@@ -196,6 +196,15 @@ const char *dl4j_param_key(const layer *L, const char *key)
     return key;
 }
 
+bool dl4j_param_own_order(const layer *L, const char *key, const tensor *t)
+{
+    const layer_type *ty = L->type;
+    return (t->ndim == 4 && (ty == &layer_type_conv2d || !strcmp(key, "pW") ||
+                             ty == &layer_type_separable_conv2d ||
+                             ty == &layer_type_depthwise_conv2d)) ||
+           (ty == &layer_type_batch_norm && !strcmp(key, "log10stdev"));
+}
+
 bool dl4j_fill_param(const layer *L, const char *key, tensor *t, const float *flat)
 {
     const layer_type *ty = L->type;

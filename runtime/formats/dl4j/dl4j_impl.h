@@ -65,5 +65,7 @@ const char *dl4j_param_key(const layer *L, const char *key);
  * this parameter out other than as an 'f'-order view of surgery's shape (convolution kernels
  * are 'c'-order views, depthwise kernels permuted, log10stdev converted); false otherwise. */
 bool dl4j_fill_param(const layer *L, const char *key, tensor *t, const float *flat);
+/* Whether dl4j_fill_param lays out this parameter of L (t allocated to its surgery shape). */
+bool dl4j_param_own_order(const layer *L, const char *key, const tensor *t);
 
 #endif

@@ -110,7 +110,7 @@ static const name_map activations[] = {
 static const name_map losses[] = {
     {"mcxent", LOSS_MCXENT}, {"negativeloglikelihood", LOSS_NLL}, {"mse", LOSS_MSE},
     {"squared_loss", LOSS_MSE}, {"l1", LOSS_L1}, {"xent", LOSS_XENT}, {"hinge", LOSS_HINGE},
-    {"kld", LOSS_KL}, {"kl_divergence", LOSS_KL}, {NULL, 0}};
+    {"kld", LOSS_KL}, {"kl_divergence", LOSS_KL}, {"binaryxent", LOSS_XENT}, {NULL, 0}};
 
 static const name_map inits[] = {
     {"xavier", INIT_XAVIER}, {"xavier_uniform", INIT_XAVIER_UNIFORM},
@@ -497,7 +497,7 @@ int dl4j_map_layer(dl4j_map *mp, json_t *conf, int index, const char *vname,
     double nin = 0, nout = 0;
     bool has_nin = num(f, "nin", &nin) && nin > 0, has_nout = num(f, "nout", &nout) && nout > 0;
     if (has_nin && mp->first_n_in == 0) {
-        mp->first_n_in = (int64_t)nin;
+        mp->first_n_in = type->flags & LT_INDEX_INPUT ? 1 : (int64_t)nin;
         mp->recurrent_input = type->flags & LT_RECURRENT || type == &layer_type_rnn_output;
         mp->cnn_input = type->flags & LT_CHANNELS_IN;
     }

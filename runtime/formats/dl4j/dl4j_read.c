@@ -12,6 +12,7 @@
 #include "runtime/base/path.h"
 #include "runtime/base/util.h"
 #include "runtime/formats/dl4j/dl4j_array.h"
+#include "runtime/formats/dl4j/dl4j_coef.h"
 #include "runtime/formats/dl4j/dl4j_impl.h"
 #include "runtime/formats/dl4j/dl4j_zip.h"
 #include "runtime/nn/layer.h"
@@ -22,29 +23,8 @@
 typedef struct params_ctx {
     const char *path;
     dl4j_map *mp;
-    nd4j_array coef;
-    bool no_params;        /* noParams.marker: an empty coefficients.bin is no parameters */
+    dl4j_coef *coef;       /* coefficients.bin, read parameter by parameter */
 } params_ctx;
-
-/* The flat vector's values for one parameter: row-major element (i0, i1, ...) of the shape is
- * at offset + i0 + i1*s0 + ... ('f' order). */
-static void fill_f_order(tensor *t, const float *flat)
-{
-    int64_t idx[TENSOR_MAX_DIMS] = {0};
-    for (int64_t k = 0; k < t->size; k++) {
-        int64_t off = 0, mul = 1;
-        for (int d = 0; d < t->ndim; d++) {
-            off += idx[d] * mul;
-            mul *= t->shape[d];
-        }
-        t->data[k] = flat[off];
-        for (int d = t->ndim - 1; d >= 0; d--) {
-            if (++idx[d] < t->shape[d])
-                break;
-            idx[d] = 0;
-        }
-    }
-}
 
 /* The position in surgery's parameter list of DL4J key `key`, or -1. */
 static int spec_of(const param_spec *specs, int n, const char *key)
@@ -85,13 +65,13 @@ static int dl4j_params(model *m, void *vctx, struct diag_ctx *d)
     }
     if (errors)
         return errors;
-    int64_t have = c->coef.count;
-    if (have != need && !(need == 0 && c->no_params)) {
+    int64_t have = dl4j_coef_count(c->coef);
+    if (have != need) {
         model_format_error(d, c->path, "entry " COEF_ENTRY " holds %" PRId64 " values, but the "
                            "architecture in " CONF_ENTRY " has %" PRId64 " parameters", have, need);
         return 1;
     }
-    int64_t off = 0;
+    char err[512];
     for (int i = 0; i < m->n_layers; i++) {
         layer *L = m->layers[i];
         param_spec specs[LAYER_MAX_PARAMS];
@@ -108,11 +88,27 @@ static int dl4j_params(model *m, void *vctx, struct diag_ctx *d)
                                    L->name, key);
                 return 1;
             }
-            if (!dl4j_fill_param(L, key, &L->params[p], c->coef.data + off))
-                fill_f_order(&L->params[p], c->coef.data + off);
-            off += L->params[p].size;
+            if (dl4j_param_own_order(L, key, &L->params[p])) {
+                float *flat = malloc((size_t)L->params[p].size * sizeof *flat);
+                int rc = flat ? dl4j_coef_take(c->coef, flat, L->params[p].size, err, sizeof err)
+                              : (snprintf(err, sizeof err, "out of memory"), -1);
+                if (rc == 0)
+                    dl4j_fill_param(L, key, &L->params[p], flat);
+                free(flat);
+                if (rc != 0) {
+                    model_format_error(d, c->path, "entry " COEF_ENTRY ": %s", err);
+                    return 1;
+                }
+            } else if (dl4j_coef_fill(c->coef, &L->params[p], err, sizeof err) != 0) {
+                model_format_error(d, c->path, "entry " COEF_ENTRY ": %s", err);
+                return 1;
+            }
         }
         L->n_params = n;
+    }
+    if (dl4j_coef_finish(c->coef, err, sizeof err) != 0) {
+        model_format_error(d, c->path, "%s", err);
+        return 1;
     }
     m->weights_loaded = true;
     return 0;
@@ -282,27 +278,16 @@ static json_t *load_json(const char *path, dl4j_zip *z, struct diag_ctx *d)
 
 static int load_coefficients(const char *path, dl4j_zip *z, params_ctx *pc, struct diag_ctx *d)
 {
-    unsigned char *bytes;
-    size_t len;
     char err[512];
-    int rc = dl4j_zip_read(z, COEF_ENTRY, &bytes, &len, err, sizeof err);
+    int rc = dl4j_coef_open(z, COEF_ENTRY, dl4j_zip_has(z, "noParams.marker"), &pc->coef, err,
+                            sizeof err);
     if (rc == 1) {
         model_format_error(d, path, "no " COEF_ENTRY " entry (the parameters)");
         return -1;
     }
     if (rc != 0) {
-        model_format_error(d, path, "%s", err);
-        return -1;
-    }
-    pc->no_params = dl4j_zip_has(z, "noParams.marker");
-    if (len == 0 && pc->no_params) {
-        free(bytes);
-        return 0;
-    }
-    rc = nd4j_array_decode(bytes, len, &pc->coef, NULL, err, sizeof err);
-    free(bytes);
-    if (rc != 0) {
-        model_format_error(d, path, "entry " COEF_ENTRY ": %s", err);
+        model_format_error(d, path, "%s%s", strncmp(err, "entry ", 6) ? "entry " COEF_ENTRY ": "
+                           : "", err);
         return -1;
     }
     return 0;
@@ -380,12 +365,12 @@ static model *dl4j_read(const char *path, bool load_weights, struct diag_ctx *d)
         add_chain_io(m, &mp);
         if (load_weights)
             model_builder_params_from(mp.b, dl4j_params, &pc);
-        out = model_builder_finish(mp.b, !load_weights, (src_loc){d ? diag_intern_path(d, path)
+        out = model_builder_finish(mp.b, false, (src_loc){d ? diag_intern_path(d, path)
                                    : m->path, 0, 0, 0}, d);
         mp.b = NULL;
     }
     model_builder_free(mp.b);
-    nd4j_array_free(&pc.coef);
+    dl4j_coef_close(pc.coef);
     dl4j_map_free(&mp);
     json_decref(root);
     dl4j_zip_close(z);

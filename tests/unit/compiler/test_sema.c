@@ -401,7 +401,7 @@ Test(sema, expect_metrics_and_thresholds)
     expect_msg(&c, "f1 is a fraction in [0, 1]; the threshold 1.5 is outside it");
     expect_msg(&c, "mse is never negative; the threshold -0.1 is below 0");
     expect_msg(&c, "unknown data 'nope'");
-    expect_msg(&c, "the path must end in .yaml or .onnx, got \"out/model.yml\"");
+    expect_msg(&c, "the path must end in .yaml, .onnx or .zip, got \"out/model.yml\"");
     capture_close(&c);
 }
 

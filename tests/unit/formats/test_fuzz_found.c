@@ -39,3 +39,10 @@ Test(fuzz_found, yaml_line_of_continuation_bytes)
 {
     expect_refused("yaml_line_of_continuation_bytes.bin", "error: YAML syntax error");
 }
+
+/* An Nd4j array whose order (a LONG of the shape information) does not fit an int: compared
+ * as read, not converted first. */
+Test(fuzz_found, dl4j_array_order_out_of_int_range)
+{
+    expect_refused("dl4j_order_out_of_int_range.bin", "entry coefficients.bin: order ");
+}

@@ -1,0 +1,379 @@
+/* test_dl4j_write.c: the DL4J writer: DL4J's char model read and written again gives the same
+ * coefficients.bin byte for byte and the same JSON keys for every layer; read(write(m)) gives
+ * identical tensors and architecture for every layer type it writes (frozen set, settings,
+ * preprocessors between recurrent and feed-forward layers); what DL4J cannot hold is refused
+ * naming the layer, leaving no file. */
+#include <criterion/criterion.h>
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "runtime/formats/dl4j/dl4j_zip.h"
+#include "runtime/formats/format.h"
+#include "runtime/graph/model.h"
+#include "tests/unit/test_support.h"
+
+#define DL4J "tests/data/dl4j/"
+#define CHAR DL4J "GravesLSTMCharModelingExample_100b4.bin"
+
+static model *load_ok(const char *path)
+{
+    diag_capture c;
+    capture_open(&c);
+    model *m = model_load(path, true, c.d);
+    cr_assert(m, "%s", capture_text(&c));
+    capture_close(&c);
+    return m;
+}
+
+static void save_ok(const model *m, const char *path)
+{
+    diag_capture c;
+    capture_open(&c);
+    cr_assert_eq(model_save_mode(m, path, SAVE_ATOMIC, c.d), 0, "%s", capture_text(&c));
+    capture_close(&c);
+}
+
+/* The bytes of one entry of a zip. */
+static unsigned char *entry_of(const char *path, const char *name, size_t *len)
+{
+    char err[256];
+    dl4j_zip *z = dl4j_zip_open(path, err, sizeof err);
+    cr_assert(z, "%s", err);
+    unsigned char *data = NULL;
+    cr_assert_eq(dl4j_zip_read(z, name, &data, len, err, sizeof err), 0, "%s: %s", name, err);
+    dl4j_zip_close(z);
+    return data;
+}
+
+static json_t *conf_of(const char *path)
+{
+    size_t len;
+    unsigned char *text = entry_of(path, "configuration.json", &len);
+    json_error_t je;
+    json_t *root = json_loadb((const char *)text, len, 0, &je);
+    cr_assert(root, "%s: %s", path, je.text);
+    free(text);
+    return root;
+}
+
+/* Every key path under v ("/layer/iupdater/beta1"), sorted, joined by newlines, into sb. */
+static void key_paths(json_t *v, const char *at, char **out, size_t *len)
+{
+    if (!json_is_object(v))
+        return;
+    const char *key;
+    json_t *x;
+    json_object_foreach(v, key, x) {
+        char path[512];
+        snprintf(path, sizeof path, "%s/%s", at, key);
+        size_t k = strlen(path);
+        *out = realloc(*out, *len + k + 2);
+        memcpy(*out + *len, path, k);
+        (*out)[*len + k] = '\n';
+        *len += k + 1;
+        (*out)[*len] = '\0';
+        key_paths(x, path, out, len);
+    }
+}
+
+static int cmp_lines(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* The sorted key paths of v as one string (the caller frees it). */
+static char *sorted_keys(json_t *v)
+{
+    char *text = NULL;
+    size_t len = 0;
+    key_paths(v, "", &text, &len);
+    if (!text)
+        return calloc(1, 1);
+    char *lines[512];
+    int n = 0;
+    for (char *s = strtok(text, "\n"); s && n < 512; s = strtok(NULL, "\n"))
+        lines[n++] = s;
+    qsort(lines, (size_t)n, sizeof *lines, cmp_lines);
+    char *out = calloc(1, len + 2);
+    for (int i = 0; i < n; i++) {
+        strcat(out, lines[i]);
+        strcat(out, "\n");
+    }
+    free(text);
+    return out;
+}
+
+static void same_tensors(const model *a, const model *b)
+{
+    cr_assert_eq(a->n_layers, b->n_layers);
+    for (int i = 0; i < a->n_layers; i++) {
+        const layer *x = a->layers[i], *y = b->layers[i];
+        cr_assert_eq(x->n_params, y->n_params, "%s", x->name);
+        for (int p = 0; p < x->n_params; p++) {
+            const tensor *s = &x->params[p], *t = &y->params[p];
+            cr_assert_eq(s->ndim, t->ndim, "%s param %d", x->name, p);
+            cr_assert_eq(s->size, t->size, "%s param %d", x->name, p);
+            cr_assert(!memcmp(s->shape, t->shape, (size_t)s->ndim * sizeof(int64_t)));
+            cr_assert(!memcmp(s->data, t->data, (size_t)s->size * sizeof(float)),
+                      "%s param %d differs", x->name, p);
+        }
+    }
+}
+
+static void same_architecture(const model *a, const model *b)
+{
+    cr_assert_eq(a->n_layers, b->n_layers);
+    cr_assert_eq(a->inputs[0].kind, b->inputs[0].kind);
+    cr_assert_eq(a->inputs[0].size, b->inputs[0].size);
+    for (int i = 0; i < a->n_layers; i++) {
+        const layer *x = a->layers[i], *y = b->layers[i];
+        cr_assert_str_eq(x->name, y->name);
+        cr_assert_eq(x->type, y->type, "%s: %s vs %s", x->name, x->type->name, y->type->name);
+        cr_assert_eq(x->n_in, y->n_in, "%s", x->name);
+        cr_assert_eq(x->n_out, y->n_out, "%s", x->name);
+        cr_assert_eq(x->has_bias, y->has_bias, "%s", x->name);
+        cr_assert_eq(x->frozen, y->frozen, "%s", x->name);
+        if (x->type->flags & LT_HAS_ACTIVATION)
+            cr_assert_eq(x->activation, y->activation, "%s", x->name);
+        if (x->type->flags & LT_LOSS)
+            cr_assert_eq(x->loss, y->loss, "%s", x->name);
+    }
+    cr_assert_str_eq(a->outputs[0], b->outputs[0]);
+}
+
+Test(dl4j_write, char_model_written_again_bit_for_bit)
+{
+    char dir[256], path[512];
+    test_make_dir(dir, sizeof dir, "dl4jw-char");
+    snprintf(path, sizeof path, "%s/again.zip", dir);
+    model *m = load_ok(CHAR);
+    save_ok(m, path);
+    size_t la, lb;
+    unsigned char *a = entry_of(CHAR, "coefficients.bin", &la);
+    unsigned char *b = entry_of(path, "coefficients.bin", &lb);
+    cr_assert_eq(la, lb);
+    cr_assert(!memcmp(a, b, la), "coefficients.bin differs");
+    free(a);
+    free(b);
+    /* the same JSON keys, at the top and for each layer */
+    json_t *ja = conf_of(CHAR), *jb = conf_of(path);
+    char *ka = sorted_keys(ja), *kb = sorted_keys(jb);
+    cr_assert_str_eq(ka, kb);
+    free(ka);
+    free(kb);
+    json_t *ca = json_object_get(ja, "confs"), *cb = json_object_get(jb, "confs");
+    cr_assert_eq(json_array_size(ca), 3);
+    cr_assert_eq(json_array_size(cb), 3);
+    for (size_t i = 0; i < 3; i++) {
+        json_t *la_ = json_object_get(json_array_get(ca, i), "layer");
+        json_t *lb_ = json_object_get(json_array_get(cb, i), "layer");
+        cr_assert_str_eq(json_string_value(json_object_get(la_, "@class")),
+                         json_string_value(json_object_get(lb_, "@class")));
+        cr_assert(json_equal(json_object_get(la_, "iupdater"), json_object_get(lb_, "iupdater")));
+        cr_assert(json_equal(json_object_get(la_, "regularization"),
+                             json_object_get(lb_, "regularization")));
+        cr_assert(json_equal(json_object_get(json_array_get(ca, i), "variables"),
+                             json_object_get(json_array_get(cb, i), "variables")));
+    }
+    cr_assert(json_equal(json_object_get(ja, "tbpttFwdLength"), json_object_get(jb, "tbpttFwdLength")));
+    json_decref(ja);
+    json_decref(jb);
+    model *r = load_ok(path);
+    same_architecture(m, r);
+    same_tensors(m, r);
+    model_free(r);
+    model_free(m);
+    test_remove_dir(dir);
+}
+
+Test(dl4j_write, linspace_model_keeps_every_parameter)
+{
+    char dir[256], path[512];
+    test_make_dir(dir, sizeof dir, "dl4jw-mlp");
+    snprintf(path, sizeof path, "%s/mlp.zip", dir);
+    model *m = load_ok(DL4J "080_ModelSerializer_Regression_MLP_2.zip");
+    save_ok(m, path);
+    model *r = load_ok(path);
+    same_architecture(m, r);
+    same_tensors(m, r);
+    cr_assert_float_eq(r->layers[0]->alpha, m->layers[0]->alpha, 1e-12);
+    cr_assert_float_eq(r->layers[0]->train.dropout, m->layers[0]->train.dropout, 1e-12);
+    model_free(r);
+    model_free(m);
+    test_remove_dir(dir);
+}
+
+#define HEAD "format: surgery-model/1\nname: t\n"
+
+/* Writes yaml to DIR/m.yaml, loads it (parameters initialised from the seed), saves it as
+ * DIR/m.zip and loads that: both models for the caller to compare. */
+static void round_trip(const char *dir, const char *yaml, model **orig, model **back)
+{
+    char path[512];
+    snprintf(path, sizeof path, "%s/m.yaml", dir);
+    test_write_file(path, yaml);
+    *orig = load_ok(path);
+    cr_assert_eq(model_init_params(*orig), 0);
+    snprintf(path, sizeof path, "%s/m.zip", dir);
+    save_ok(*orig, path);
+    *back = load_ok(path);
+    same_architecture(*orig, *back);
+    same_tensors(*orig, *back);
+}
+
+Test(dl4j_write, every_layer_type_round_trips)
+{
+    char dir[256];
+    test_make_dir(dir, sizeof dir, "dl4jw-types");
+    model *a, *b;
+    round_trip(dir, HEAD "inputs:\n  - {name: in, type: feed_forward, size: 5}\nlayers:\n"
+               "  - {name: fc, type: dense, inputs: [in], n_out: 7, activation: leakyrelu, alpha: 0.2,"
+               " l2: 0.001, dropout: 0.25, updater: 'nesterovs(learning_rate = 0.05, momentum = 0.8)'}\n"
+               "  - {name: nb, type: dense, inputs: [fc], n_out: 4, has_bias: false, l1: 0.01}\n"
+               "  - {name: drop, type: dropout, inputs: [nb], dropout: 0.5}\n"
+               "  - {name: act, type: activation, inputs: [drop], activation: elu}\n"
+               "  - {name: out, type: output, inputs: [act], n_out: 3, activation: sigmoid, loss: xent}\n"
+               "outputs: [out]\nfrozen: [fc]\ninit: {seed: 3, weight_init: relu}\n", &a, &b);
+    layer *fc = b->layers[0];
+    cr_assert_eq(fc->activation, ACT_LEAKYRELU);
+    cr_assert_float_eq(fc->alpha, 0.2, 1e-12);
+    cr_assert_float_eq(fc->train.l2, 0.001, 1e-12);
+    cr_assert_float_eq(fc->train.dropout, 0.25, 1e-12);
+    cr_assert_eq(fc->train.updater.kind, UPD_NESTEROVS);
+    cr_assert_float_eq(fc->train.updater.learning_rate, 0.05, 1e-12);
+    cr_assert_float_eq(fc->train.updater.momentum, 0.8, 1e-12);
+    cr_assert_float_eq(b->layers[1]->train.l1, 0.01, 1e-12);
+    cr_assert_float_eq(b->layers[2]->train.dropout, 0.5, 1e-12);
+    cr_assert_eq(b->seed, 3);
+    model_free(a);
+    model_free(b);
+
+    round_trip(dir, HEAD "inputs:\n  - {name: in, type: feed_forward, size: 1}\nlayers:\n"
+               "  - {name: emb, type: embedding, inputs: [in], n_in: 20, n_out: 6, has_bias: true}\n"
+               "  - {name: out, type: output, inputs: [emb], n_out: 4, activation: softmax, loss: mcxent,"
+               " updater: 'adam(learning_rate = 0.002)'}\n"
+               "outputs: [out]\n", &a, &b);
+    cr_assert_eq(b->layers[1]->train.updater.kind, UPD_ADAM);
+    cr_assert_float_eq(b->layers[1]->train.updater.learning_rate, 0.002, 1e-12);
+    model_free(a);
+    model_free(b);
+    test_remove_dir(dir);
+}
+
+Test(dl4j_write, recurrent_and_feed_forward_layers_mixed)
+{
+    char dir[256], path[512];
+    test_make_dir(dir, sizeof dir, "dl4jw-rnn");
+    model *a, *b;
+    round_trip(dir, HEAD "inputs:\n  - {name: in, type: recurrent, size: 6}\nlayers:\n"
+               "  - {name: g, type: graves_lstm, inputs: [in], n_out: 5, forget_gate_bias: 2}\n"
+               "  - {name: d, type: dense, inputs: [g], n_out: 4, activation: tanh}\n"
+               "  - {name: l, type: lstm, inputs: [d], n_out: 3}\n"
+               "  - {name: o, type: rnn_output, inputs: [l], n_out: 2, activation: softmax, loss: mcxent}\n"
+               "outputs: [o]\nfrozen: [g, d]\n"
+               "training: {backprop: 'tbptt(12, 6)'}\n", &a, &b);
+    cr_assert_float_eq(b->layers[0]->forget_gate_bias, 2, 1e-12);
+    int fwd = b->training.tbptt_forward, back = b->training.tbptt_backward;
+    cr_assert_eq(fwd, 12);
+    cr_assert_eq(back, 6);
+    snprintf(path, sizeof path, "%s/m.zip", dir);
+    json_t *j = conf_of(path);
+    json_t *pre = json_object_get(j, "inputPreProcessors");
+    cr_assert_str_eq(json_string_value(json_object_get(json_object_get(pre, "1"), "@class")),
+                     "org.deeplearning4j.nn.conf.preprocessor.RnnToFeedForwardPreProcessor");
+    cr_assert_str_eq(json_string_value(json_object_get(json_object_get(pre, "2"), "@class")),
+                     "org.deeplearning4j.nn.conf.preprocessor.FeedForwardToRnnPreProcessor");
+    json_t *frozen = json_object_get(json_array_get(json_object_get(j, "confs"), 0), "layer");
+    cr_assert_str_eq(json_string_value(json_object_get(frozen, "@class")),
+                     "org.deeplearning4j.nn.conf.layers.misc.FrozenLayer");
+    cr_assert_str_eq(json_string_value(json_object_get(json_object_get(frozen, "layer"), "@class")),
+                     "org.deeplearning4j.nn.conf.layers.GravesLSTM");
+    json_decref(j);
+    /* the same outputs, through the implied reshapes */
+    tensor x;
+    cr_assert_eq(tensor_alloc3(&x, 4, 2, 6), 0);
+    for (int64_t k = 0; k < x.size; k++)
+        x.data[k] = (float)((k * 7) % 11) / 11.0f - 0.5f;
+    const tensor *in[1] = {&x};
+    tensor ya = {0}, yb = {0};
+    char err[256];
+    cr_assert_eq(model_predict(a, in, &ya, err, sizeof err), 0, "%s", err);
+    cr_assert_eq(model_predict(b, in, &yb, err, sizeof err), 0, "%s", err);
+    cr_assert_eq(tensor_max_abs_diff(&ya, &yb), 0);
+    tensor_release(&x);
+    tensor_release(&ya);
+    tensor_release(&yb);
+    model_free(a);
+    model_free(b);
+    test_remove_dir(dir);
+}
+
+Test(dl4j_write, global_pooling_json)
+{
+    char dir[256], path[512];
+    test_make_dir(dir, sizeof dir, "dl4jw-pool");
+    snprintf(path, sizeof path, "%s/m.yaml", dir);
+    test_write_file(path, HEAD "inputs:\n  - {name: in, type: recurrent, size: 3}\nlayers:\n"
+                    "  - {name: l, type: lstm, inputs: [in], n_out: 4}\n"
+                    "  - {name: p, type: global_pooling, inputs: [l], pooling: avg}\n"
+                    "  - {name: o, type: output, inputs: [p], n_out: 2, activation: softmax, loss: mcxent}\n"
+                    "outputs: [o]\n");
+    model *m = load_ok(path);
+    cr_assert_eq(model_init_params(m), 0);
+    snprintf(path, sizeof path, "%s/m.zip", dir);
+    save_ok(m, path);
+    json_t *j = conf_of(path);
+    json_t *p = json_object_get(json_array_get(json_object_get(j, "confs"), 1), "layer");
+    cr_assert_str_eq(json_string_value(json_object_get(p, "@class")),
+                     "org.deeplearning4j.nn.conf.layers.GlobalPoolingLayer");
+    cr_assert_str_eq(json_string_value(json_object_get(p, "poolingType")), "AVG");
+    cr_assert(json_is_true(json_object_get(p, "collapseDimensions")));
+    cr_assert_eq(json_object_size(json_object_get(j, "inputPreProcessors")), 0,
+                 "global pooling takes recurrent data and gives feed-forward data itself");
+    json_decref(j);
+    model_free(m);
+    test_remove_dir(dir);
+}
+
+/* Saving yaml's model as DIR/x.zip fails with `want` in the message and leaves no file. */
+static void refused(const char *dir, const char *yaml, const char *want)
+{
+    char path[512];
+    snprintf(path, sizeof path, "%s/r.yaml", dir);
+    test_write_file(path, yaml);
+    model *m = load_ok(path);
+    cr_assert_eq(model_init_params(m), 0);
+    snprintf(path, sizeof path, "%s/x.zip", dir);
+    diag_capture c;
+    capture_open(&c);
+    cr_assert_eq(model_save_mode(m, path, SAVE_ATOMIC, c.d), -1);
+    cr_assert(strstr(capture_text(&c), want), "%s", capture_text(&c));
+    capture_close(&c);
+    cr_assert_neq(access(path, F_OK), 0, "a refused save left %s", path);
+    model_free(m);
+}
+
+Test(dl4j_write, refuses_what_a_multilayer_network_cannot_hold)
+{
+    char dir[256];
+    test_make_dir(dir, sizeof dir, "dl4jw-refuse");
+    refused(dir, HEAD "inputs:\n  - {name: in, type: convolutional, channels: 1, height: 4, width: 4}\n"
+            "layers:\n  - {name: c, type: conv2d, inputs: [in], n_out: 2, kernel: [3, 3]}\n"
+            "  - {name: o, type: output, inputs: [c], n_out: 2, activation: softmax, loss: mcxent}\n"
+            "outputs: [o]\n",
+            "cannot save as DL4J: layer 'c' (conv2d): a layer type the DL4J writer does not write");
+    refused(dir, HEAD "inputs:\n  - {name: in, type: feed_forward, size: 3}\nlayers:\n"
+            "  - {name: a, type: dense, inputs: [in], n_out: 2}\n"
+            "  - {name: b, type: dense, inputs: [in], n_out: 2}\n"
+            "  - {name: m, type: merge, inputs: [a, b]}\n"
+            "  - {name: o, type: output, inputs: [m], n_out: 2, activation: softmax, loss: mcxent}\n"
+            "outputs: [o]\n", "'in' feeds both 'a' and 'b': a DL4J MultiLayerNetwork is a chain");
+    refused(dir, HEAD "inputs:\n  - {name: in, type: feed_forward, size: 3}\nlayers:\n"
+            "  - {name: a, type: dense, inputs: [in], n_out: 2, updater: adamw}\n"
+            "  - {name: o, type: output, inputs: [a], n_out: 2, activation: softmax, loss: mcxent}\n"
+            "outputs: [o]\n", "layer 'a' (dense): updater adamw, which DL4J 1.0 does not have");
+    test_remove_dir(dir);
+}
