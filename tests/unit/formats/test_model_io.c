@@ -764,9 +764,10 @@ Test(model_io, saving_to_an_unknown_suffix_names_the_suffixes_written)
     cr_assert(m, "%s", capture_text(&c));
     cr_assert_eq(model_save(m, "/tmp/surgery-mio-none/x.h5", c.d), -1);
     cr_assert(strstr(capture_text(&c), "/tmp/surgery-mio-none/x.h5: error: a model is saved as "
-                                      "NAME.yaml (with NAME.safetensors beside it) or NAME.onnx "
+                                      "NAME.yaml (with NAME.safetensors beside it), NAME.onnx "
                                       "(weights as initializers; above 2 GiB in NAME.onnx.data "
-                                      "beside it): the path must end in .yaml, .yml or .onnx"),
+                                      "beside it) or NAME.zip (a DL4J MultiLayerNetwork): the path "
+                                      "must end in .yaml, .yml, .onnx or .zip"),
               "%s", capture_text(&c));
     model_free(m);
     capture_close(&c);
