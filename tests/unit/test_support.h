@@ -32,6 +32,10 @@ char *test_read_file(const char *path, size_t *len);
 /* Writes text (without its NUL) to path, replacing the file. */
 void test_write_file(const char *path, const char *text);
 
+/* Writes a version 1.0 .npy file of dtype `descr` ("<f4") and `shape` (a Python tuple, "(2, 3)")
+ * whose data are the n bytes at data (zeros when data is NULL), replacing the file. */
+void test_write_npy(const char *path, const char *descr, const char *shape, const void *data, size_t n);
+
 /* Makes a fresh folder /tmp/surgery-TAG-XXXXXX and writes its path into dir[0..cap). */
 void test_make_dir(char *dir, size_t cap, const char *tag);
 /* Removes the folder dir with everything in it. */
