@@ -235,3 +235,29 @@ Test(checkpoint, bad_files_are_told_apart)
     model_free(m);
     model_free(wider);
 }
+
+/* An updater state of another shape than its parameter (in a file whose checksum matches) was
+ * copied into the model as it was; it is refused, naming the layer. */
+Test(checkpoint, updater_state_of_another_shape_is_refused)
+{
+    model *m = ck_model(6, false);
+    layer *L = NULL;
+    for (int i = 0; i < m->n_layers && !L; i++)
+        if (m->layers[i]->n_params > 0 && !m->layers[i]->frozen)
+            L = m->layers[i];
+    cr_assert_not_null(L);
+    cr_assert_eq(tensor_alloc(&L->upd_state[0][0], 1, (int64_t[]){3}), 0);
+    checkpoint_identity id = {0};
+    fit_position pos = {0};
+    char err[512];
+    const char *file = ck_path("odd_state.ckpt");
+    cr_assert_eq(checkpoint_write(file, &id, m, &pos, NULL, false, err, sizeof err), 0, "%s", err);
+    train_checkpoint *ck = NULL;
+    cr_assert_eq(checkpoint_read(file, &ck, err, sizeof err), 1, "%s", err);
+    model *fresh = ck_model(6, false);
+    cr_assert_eq(checkpoint_apply(ck, fresh, err, sizeof err), -1);
+    cr_assert(strstr(err, "another shape for the updater state of a parameter of layer"), "%s", err);
+    checkpoint_free(ck);
+    model_free(m);
+    model_free(fresh);
+}
