@@ -94,6 +94,18 @@ static void assert_same_tensor(const tensor *a, const tensor *b, const char *wha
     cr_assert(memcmp(a->data, b->data, (size_t)a->size * sizeof(float)) == 0, "%s", what);
 }
 
+/* The checkpoint at file reads, and applying it to target is refused with a message holding
+ * part. */
+static void expect_apply_refused(const char *file, model *target, const char *part)
+{
+    train_checkpoint *ck = NULL;
+    char err[512];
+    cr_assert_eq(checkpoint_read(file, &ck, err, sizeof err), 1, "%s", err);
+    cr_assert_eq(checkpoint_apply(ck, target, err, sizeof err), -1);
+    cr_assert(strstr(err, part), "%s", err);
+    checkpoint_free(ck);
+}
+
 TestSuite(checkpoint, .init = ck_setup, .fini = ck_teardown);
 
 Test(checkpoint, round_trip_restores_the_training_state_bit_for_bit)
@@ -227,11 +239,8 @@ Test(checkpoint, bad_files_are_told_apart)
     cr_assert(strstr(err, "damaged"), "%s", err);
 
     /* Shapes that differ are refused. */
-    cr_assert_eq(checkpoint_read(file, &ck, err, sizeof err), 1, "%s", err);
     model *wider = ck_model(7, false);
-    cr_assert_eq(checkpoint_apply(ck, wider, err, sizeof err), -1);
-    cr_assert(strstr(err, "another shape"), "%s", err);
-    checkpoint_free(ck);
+    expect_apply_refused(file, wider, "another shape");
     model_free(m);
     model_free(wider);
 }
@@ -252,12 +261,8 @@ Test(checkpoint, updater_state_of_another_shape_is_refused)
     char err[512];
     const char *file = ck_path("odd_state.ckpt");
     cr_assert_eq(checkpoint_write(file, &id, m, &pos, NULL, false, err, sizeof err), 0, "%s", err);
-    train_checkpoint *ck = NULL;
-    cr_assert_eq(checkpoint_read(file, &ck, err, sizeof err), 1, "%s", err);
     model *fresh = ck_model(6, false);
-    cr_assert_eq(checkpoint_apply(ck, fresh, err, sizeof err), -1);
-    cr_assert(strstr(err, "another shape for the updater state of a parameter of layer"), "%s", err);
-    checkpoint_free(ck);
+    expect_apply_refused(file, fresh, "another shape for the updater state of a parameter of layer");
     model_free(m);
     model_free(fresh);
 }
