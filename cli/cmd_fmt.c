@@ -30,7 +30,7 @@ static void fmt_usage(FILE *out)
             "\n"
             "exit status: 0 success (with --check: every file is formatted), 1 a script has\n"
             "syntax errors (with --check: or is not formatted), 2 bad usage or an unreadable\n"
-            "file, 4 a file could not be rewritten.\n");
+            "file, 4 a file could not be rewritten or out of memory.\n");
 }
 
 static const char *const fmt_options[] = {"--write", "--check", "--color", "--help", NULL};
@@ -41,7 +41,7 @@ static int fmt_one(const char *path, bool write, bool check, diag_ctx *d)
     char *text = NULL;
     int fe = format_script(path, d, &text);
     if (fe != FE_OK)
-        return fe == FE_USAGE ? EXIT_USAGE : EXIT_SCRIPT_ERRORS;
+        return fe == FE_USAGE ? EXIT_USAGE : cli_error_status(d);
     int status = EXIT_OK;
     if (!write && !check) {
         fputs(text, stdout);

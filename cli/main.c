@@ -1,8 +1,10 @@
 /* main.c: the surgery command-line driver: dispatches to one function per subcommand. */
+#include <setjmp.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "runtime/base/blas_idle.h"
+#include "runtime/base/util.h"
 #include "cli/commands.h"
 #include "cli/version.h"
 
@@ -38,6 +40,15 @@ static void usage(FILE *out)
             "4 a runtime failure (I/O, NaN loss, out of memory).\n");
 }
 
+/* Where an allocation that cannot fail fails (runtime/base/util.h): back to main, which
+ * returns status 4 as for every other out of memory. */
+static jmp_buf out_of_memory_exit;
+
+static void out_of_memory(void)
+{
+    longjmp(out_of_memory_exit, 1);
+}
+
 int main(int argc, char **argv)
 {
     if (argc < 2) {
@@ -54,6 +65,9 @@ int main(int argc, char **argv)
         return EXIT_OK;
     }
     blas_idle_workers();
+    if (setjmp(out_of_memory_exit))
+        return EXIT_RUNTIME;
+    set_out_of_memory_handler(out_of_memory);
     for (int i = 0; i < n_commands; i++)
         if (!strcmp(name, commands[i].name))
             return commands[i].run(argc - 1, argv + 1);

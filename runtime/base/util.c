@@ -5,11 +5,20 @@
 #include <stdlib.h>
 #include <string.h>
 
+static void (*out_of_memory)(void);
+
+void set_out_of_memory_handler(void (*handler)(void))
+{
+    out_of_memory = handler;
+}
+
 void *xrealloc(void *p, size_t n)
 {
     void *q = realloc(p, n ? n : 1);
     if (!q) {
-        fputs("surgery: out of memory\n", stderr);
+        fputs("surgery: error: out of memory\n", stderr);
+        if (out_of_memory)
+            out_of_memory();
         abort();
     }
     return q;

@@ -10,8 +10,13 @@
 
 /* realloc that never returns NULL: for small bookkeeping objects (names, lists, diagnostics)
  * where running out of memory leaves nothing sensible to report through, it prints
- * "surgery: out of memory" and aborts. Tensors and data buffers report instead. */
+ * "surgery: out of memory" and aborts (or calls the handler below). Tensors and data buffers
+ * report instead. */
 void *xrealloc(void *p, size_t n);
+/* What xrealloc does after its message instead of aborting: handler must not return (the
+ * command-line driver leaves through it with exit status 4, out of memory). NULL restores
+ * abort(). */
+void set_out_of_memory_handler(void (*handler)(void));
 /* xrealloc(NULL, n). */
 void *xmalloc(size_t n);
 /* Copies of s (NULL gives NULL) and of its first n bytes, through xrealloc. */

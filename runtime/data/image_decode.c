@@ -142,12 +142,17 @@ static void jpeg_fail(j_common_ptr c)
     longjmp(s->jb, 1);
 }
 
-/* Warnings are tolerated (as image viewers do) except a stream that ends early. */
+/* Warnings are tolerated (as image viewers do) except a stream that ends early, which stops
+ * the decoder at once: libjpeg would go on feeding itself two-byte fake markers, one warning
+ * (and one read at end of file) each, so a marker claiming 64 KiB past the end of a 100-byte
+ * file took seconds. */
 static void jpeg_message(j_common_ptr c, int level)
 {
     jpeg_state *s = (jpeg_state *)c->err;
-    if (level < 0 && c->err->msg_code == JWRN_JPEG_EOF)
+    if (level < 0 && c->err->msg_code == JWRN_JPEG_EOF) {
         s->truncated = true;
+        longjmp(s->jb, 1);
+    }
 }
 
 static void jpeg_state_free(jpeg_state *s)
@@ -170,7 +175,10 @@ static int jpeg_open(image_file *img, FILE *f, char *msg, size_t msg_len)
     s->err.error_exit = jpeg_fail;
     s->err.emit_message = jpeg_message;
     if (setjmp(s->jb)) {
-        snprintf(msg, msg_len, "corrupt JPEG: %s", s->msg);
+        if (s->truncated)
+            snprintf(msg, msg_len, "truncated JPEG: the file ends inside its header");
+        else
+            snprintf(msg, msg_len, "corrupt JPEG: %s", s->msg);
         jpeg_state_free(s);
         return -1;
     }
@@ -178,11 +186,6 @@ static int jpeg_open(image_file *img, FILE *f, char *msg, size_t msg_len)
     rewind(f);
     jpeg_stdio_src(&s->cinfo, f);
     jpeg_read_header(&s->cinfo, TRUE);
-    if (s->truncated) {
-        snprintf(msg, msg_len, "truncated JPEG: the file ends inside its header");
-        jpeg_state_free(s);
-        return -1;
-    }
     J_COLOR_SPACE cs = s->cinfo.jpeg_color_space;
     if (cs == JCS_CMYK || cs == JCS_YCCK) {
         snprintf(msg, msg_len, "CMYK JPEG images are not supported; convert it to RGB");
@@ -201,7 +204,10 @@ static int jpeg_decode(image_file *img, unsigned char *pixels, char *msg, size_t
 {
     jpeg_state *s = img->state;
     if (setjmp(s->jb)) {
-        snprintf(msg, msg_len, "corrupt JPEG: %s", s->msg);
+        if (s->truncated)
+            snprintf(msg, msg_len, "truncated JPEG: the file ends before the image data does");
+        else
+            snprintf(msg, msg_len, "corrupt JPEG: %s", s->msg);
         return -1;
     }
     jpeg_start_decompress(&s->cinfo);
@@ -211,19 +217,11 @@ static int jpeg_decode(image_file *img, unsigned char *pixels, char *msg, size_t
         return -1;
     }
     size_t stride = (size_t)img->width * (size_t)img->channels;
-    while (s->cinfo.output_scanline < s->cinfo.output_height && !s->truncated) {
+    while (s->cinfo.output_scanline < s->cinfo.output_height) {
         JSAMPROW row = pixels + (size_t)s->cinfo.output_scanline * stride;
         jpeg_read_scanlines(&s->cinfo, &row, 1);
     }
-    if (s->truncated) {
-        snprintf(msg, msg_len, "truncated JPEG: the file ends before the image data does");
-        return -1;
-    }
     jpeg_finish_decompress(&s->cinfo);
-    if (s->truncated) {
-        snprintf(msg, msg_len, "truncated JPEG: the file ends before the image data does");
-        return -1;
-    }
     return 0;
 }
 

@@ -12,6 +12,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "runtime/base/checked.h"
 #include "runtime/base/rng.h"
 #include "runtime/tensor/npy.h"
 
@@ -248,7 +249,36 @@ int write_manifest(const char *dir, const feature_set *fs, int64_t *shard_rows, 
     return rc;
 }
 
-/* Opens a complete cache entry: reads the manifest, maps every shard, builds the index. */
+/* True when a holds rows x per_row values, rows first: what the batches copy out of it. */
+static bool holds(const mapped_array *a, int64_t rows, int64_t per_row)
+{
+    int64_t want, have = 1;
+    if (a->ndim < 1 || a->shape[0] != rows || !checked_mul(rows, per_row, &want))
+        return false;
+    for (int k = 0; k < a->ndim; k++)
+        if (!checked_mul(have, a->shape[k], &have))
+            return false;
+    return have == want;
+}
+
+/* The arrays of shard sh hold what the manifest and the model say: rows examples of steps
+ * steps, each node's width, the label width, a value per step in each mask. */
+static bool shard_fits(const feature_set *fs, const shard *sh)
+{
+    for (int k = 0; k < fs->n_nodes; k++) {
+        int64_t per_row;
+        if (!checked_mul(sh->steps, fs->node_size[k], &per_row) || !holds(&sh->x[k], sh->rows, per_row))
+            return false;
+    }
+    int64_t label_row;
+    return checked_mul(sh->steps, fs->outputs, &label_row) && holds(&sh->y, sh->rows, label_row) &&
+           (!sh->mask.base || holds(&sh->mask, sh->rows, sh->steps)) &&
+           (!sh->label_mask.base || holds(&sh->label_mask, sh->rows, sh->steps));
+}
+
+/* Opens a complete cache entry: reads the manifest, maps every shard, builds the index. Every
+ * number and shape is checked before it sizes memory or a copy: a damaged entry is refused
+ * (and computed again by the caller), never read past its arrays. */
 int open_entry(feature_set *fs, char *err, size_t err_len)
 {
     char *p = join(fs->path, "manifest.txt");
@@ -266,7 +296,8 @@ int open_entry(feature_set *fs, char *err, size_t err_len)
     if (fscanf(f, "format %63s count %lld sequence %d align_end %d mask %d label_mask %d outputs %lld "
                   "shuffled %d nodes %d",
                fmt, &count, &seq, &aend, &hm, &hlm, &outputs, &shuf, &nn) != 9 ||
-        strcmp(fmt, FEATURIZE_FORMAT) != 0 || nn != fs->n_nodes || count < 0) {
+        strcmp(fmt, FEATURIZE_FORMAT) != 0 || nn != fs->n_nodes || count < 0 ||
+        count > INT64_MAX / (int64_t)sizeof(int64_t) || outputs < 1 || outputs > INT32_MAX) {
         snprintf(err, err_len, "%s: unreadable manifest", fs->path);
         goto out;
     }
@@ -329,8 +360,8 @@ int open_entry(feature_set *fs, char *err, size_t err_len)
         if (hlm && shard_has(fs->path, s, "label_mask") &&
             map_array(fs->path, s, "label_mask", &sh->label_mask, err, err_len) != 0)
             goto out;
-        sh->steps = seq ? sh->x[0].shape[1] : 1;
-        if (sh->x[0].shape[0] != rows || sh->y.shape[0] != rows) {
+        sh->steps = !seq ? 1 : sh->x[0].ndim >= 2 ? sh->x[0].shape[1] : -1;
+        if (sh->steps < 1 || !shard_fits(fs, sh)) {
             snprintf(err, err_len, "%s: shard %d does not match the manifest", fs->path, s);
             goto out;
         }

@@ -379,8 +379,11 @@ void yaml_parse_text(yctx *y, void (*parse)(yctx *y, yaml_node_t *root))
     bool have_doc = false;
     if (!yaml_parser_load(&parser, &y->doc)) {
         src_loc at = mark_loc(y, parser.problem_mark);
-        yerr(y, at, "YAML syntax error: %s", parser.problem ? parser.problem : "malformed YAML");
-        if (parser.context)
+        if (parser.error == YAML_MEMORY_ERROR)   /* status 4, not a syntax error */
+            yerr(y, (src_loc){y->path, 0, 0, 0}, "out of memory while reading the YAML");
+        else
+            yerr(y, at, "YAML syntax error: %s", parser.problem ? parser.problem : "malformed YAML");
+        if (parser.context && parser.error != YAML_MEMORY_ERROR)
             ynote(y, mark_loc(y, parser.context_mark), "%s", parser.context);
     } else {
         have_doc = true;
@@ -390,6 +393,8 @@ void yaml_parse_text(yctx *y, void (*parse)(yctx *y, yaml_node_t *root))
             if (yaml_document_get_root_node(&extra))
                 yerr(y, mark_loc(y, extra.start_mark), "a model file holds one YAML document");
             yaml_document_delete(&extra);
+        } else if (!y->errors && parser.error == YAML_MEMORY_ERROR) {
+            yerr(y, (src_loc){y->path, 0, 0, 0}, "out of memory while reading the YAML");
         } else if (!y->errors) {
             yerr(y, mark_loc(y, parser.problem_mark), "YAML syntax error: %s",
                  parser.problem ? parser.problem : "malformed YAML");

@@ -709,7 +709,9 @@ ir_script *ir_load_yaml(const char *path, struct diag_ctx *d)
         src_loc l = where;
         l.line = (int)parser.problem_mark.line + 1;
         l.col = (int)parser.problem_mark.column + 1;
-        if (parser.context)
+        if (parser.error == YAML_MEMORY_ERROR)   /* status 4, not a malformed file */
+            diag_error(d, where, "out of memory while reading the IR");
+        else if (parser.context)
             diag_error(d, l, "malformed IR file: %s %s", parser.problem ? parser.problem : "error",
                        parser.context);
         else
@@ -733,7 +735,10 @@ ir_script *ir_load_yaml(const char *path, struct diag_ctx *d)
             src_loc l = where;
             l.line = (int)parser.problem_mark.line + 1;
             l.col = (int)parser.problem_mark.column + 1;
-            diag_error(d, l, "malformed IR file: %s", parser.problem ? parser.problem : "error");
+            if (parser.error == YAML_MEMORY_ERROR)
+                diag_error(d, where, "out of memory while reading the IR");
+            else
+                diag_error(d, l, "malformed IR file: %s", parser.problem ? parser.problem : "error");
             L.errors++;
         }
     } else if (!L.errors) {

@@ -410,6 +410,46 @@ int npy_read_rows(npy_file *f, int64_t row0, int64_t nrows, float *dst, char *er
     return read_elems(f, row0 * f->row_elems, nrows * f->row_elems, err, err_len, to_float, &s);
 }
 
+/* Refuses the first value of v[0..f->count) that is not finite: element k of f, described by
+ * its index and its value in the file (a float64 past the float32 range reads as infinite). */
+static int check_finite(npy_file *f, const float *v, char *err, size_t err_len)
+{
+    int64_t k = 0;
+    while (k < f->count && isfinite(v[k]))
+        k++;
+    if (k == f->count)
+        return 0;
+    char index[160];
+    int64_t rest = k;
+    size_t used = 0;
+    for (int i = f->ndim - 1; i >= 0; i--) {   /* the index, last axis first */
+        char part[24];
+        snprintf(part, sizeof part, "%" PRId64, f->shape[i] ? rest % f->shape[i] : 0);
+        rest = f->shape[i] ? rest / f->shape[i] : 0;
+        size_t n = strlen(part), sep = i == f->ndim - 1 ? 0 : 2;
+        if (used + n + sep + 1 > sizeof index)
+            break;
+        memmove(index + n + sep, index, used);
+        memcpy(index, part, n);
+        if (sep)
+            memcpy(index + n, ", ", 2);
+        used += n + sep;
+    }
+    index[used] = 0;
+    double in_file = NAN;
+    unsigned char raw[8];
+    if (fseek(f->fp, f->data_offset + (long)(k * f->itemsize), SEEK_SET) == 0 &&
+        fread(raw, 1, (size_t)f->itemsize, f->fp) == (size_t)f->itemsize)
+        in_file = elem_value(f->dtype, raw, f->itemsize);
+    if (isfinite(in_file))
+        fail(err, err_len, "%s: element %" PRId64 " (index [%s]) is %g, outside the float32 range",
+             f->path, k, index, in_file);
+    else
+        fail(err, err_len, "%s: element %" PRId64 " (index [%s]) is %s; the values must be finite numbers",
+             f->path, k, index, isnan(v[k]) ? "NaN" : v[k] > 0 ? "infinite" : "minus infinite");
+    return -1;
+}
+
 int npy_read_float(const char *path, tensor *out, char *err, size_t err_len)
 {
     tensor_release(out);
@@ -428,6 +468,8 @@ int npy_read_float(const char *path, tensor *out, char *err, size_t err_len)
         return -1;
     }
     int rc = npy_read_rows(f, 0, f->rows, out->data, err, err_len);
+    if (rc == 0)
+        rc = check_finite(f, out->data, err, err_len);
     npy_close(f);
     if (rc)
         tensor_release(out);

@@ -50,7 +50,9 @@ void npy_close(npy_file *f);
 int npy_read_rows(npy_file *f, int64_t row0, int64_t nrows, float *dst, char *err, size_t err_len);
 
 /* A whole array as a float32 tensor of the same shape (at most TENSOR_MAX_DIMS dimensions).
- * out is released first. Returns 0, or -1 with a message naming the file. */
+ * out is released first. Every value must be finite: a NaN, an infinity or a float64 past the
+ * float32 range is refused naming its element ("element 5 (index [1, 1]) is NaN"). Returns 0,
+ * or -1 with a message naming the file. */
 int npy_read_float(const char *path, tensor *out, char *err, size_t err_len);
 
 /* A whole array of integer labels (any integer or bool dtype; float arrays whose values are

@@ -249,7 +249,8 @@ static int read_file(const char *path, unsigned char **buf, size_t *len, char *e
 static int parse_layers(reader *r, train_checkpoint *ck)
 {
     uint32_t n = get_u32(r);
-    if (r->short_read || n > (uint32_t)(r->end - r->p))
+    /* a layer's record takes at least 8 bytes (its name's length and its parameter count) */
+    if (r->short_read || n > (uint32_t)((r->end - r->p) / 8))
         return -1;
     ck->layers = calloc(n ? n : 1, sizeof *ck->layers);
     if (!ck->layers)
@@ -388,6 +389,12 @@ int checkpoint_apply(const train_checkpoint *ck, model *m, char *err, size_t err
                         "layer '%s'", L->name);
                 return -1;
             }
+            for (int k = 0; k < 2; k++)   /* an updater's moments are shaped as their parameter */
+                if (cl->state[p][k].data && !tensor_same_shape(&cl->state[p][k], &L->params[p])) {
+                    set_err(err, err_len, "the checkpoint holds another shape for the updater "
+                            "state of a parameter of layer '%s'", L->name);
+                    return -1;
+                }
             if (tensor_copy(&L->params[p], &cl->params[p]) != 0)
                 goto oom;
             for (int k = 0; k < 2; k++) {

@@ -1,6 +1,7 @@
 /* fuzz_common.c: the private folder, file writing and data reader driver of the fuzz targets. */
 #include "tests/fuzz/fuzz_common.h"
 
+#include <fcntl.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,11 +26,23 @@ static void remove_dir(void)
         fprintf(stderr, "fuzz: could not remove %s\n", dir);
 }
 
+/* Where the private folder goes: $SURGERY_FUZZ_TMP, else /dev/shm (a tmpfs: the files never
+ * reach a disk, which made writing and truncating them per input the larger part of a run),
+ * else $TMPDIR, else /tmp. */
+static const char *parent_dir(void)
+{
+    const char *own = getenv("SURGERY_FUZZ_TMP"), *tmp = getenv("TMPDIR");
+    if (own && *own)
+        return own;
+    if (access("/dev/shm", W_OK | X_OK) == 0)
+        return "/dev/shm";
+    return tmp && *tmp ? tmp : "/tmp";
+}
+
 const char *fuzz_dir(void)
 {
     if (!dir[0]) {
-        const char *tmp = getenv("TMPDIR");
-        snprintf(dir, sizeof dir, "%s/surgery-fuzz-XXXXXX", tmp && *tmp ? tmp : "/tmp");
+        snprintf(dir, sizeof dir, "%s/surgery-fuzz-XXXXXX", parent_dir());
         if (!mkdtemp(dir)) {
             perror("fuzz: mkdtemp");
             abort();
@@ -48,12 +61,35 @@ const char *fuzz_path(const char *name)
 const char *fuzz_write(const char *name, const void *bytes, size_t n)
 {
     const char *p = fuzz_path(name);
-    FILE *fp = fopen(p, "wb");
-    if (!fp || (n && fwrite(bytes, 1, n, fp) != n) || fclose(fp) != 0) {
+    int fd = open(p, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    const unsigned char *b = bytes;
+    size_t done = 0;
+    while (fd >= 0 && done < n) {
+        ssize_t w = write(fd, b + done, n - done);
+        if (w <= 0)
+            break;
+        done += (size_t)w;
+    }
+    if (fd < 0 || done != n || close(fd) != 0) {
         perror(p);
         abort();
     }
     return p;
+}
+
+void fuzz_alias(const char *alias, const char *name)
+{
+    char target[512];
+    snprintf(target, sizeof target, "%s", fuzz_path(name));
+    const char *p = fuzz_path(alias);
+    if (access(p, F_OK) == 0)
+        return;
+    if (access(target, F_OK) != 0)
+        fuzz_write(name, "", 0);
+    if (link(target, fuzz_path(alias)) != 0) {
+        perror(p);
+        abort();
+    }
 }
 
 FILE *fuzz_sink(void)

@@ -15,12 +15,15 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
-/* The process's private folder (made once under $TMPDIR or /tmp). */
+/* The process's private folder, made once on a tmpfs when there is one (see fuzz_common.c). */
 const char *fuzz_dir(void);
 /* DIR/name in a static buffer. */
 const char *fuzz_path(const char *name);
 /* Writes n bytes to DIR/name (replacing it) and returns its path (as fuzz_path). */
 const char *fuzz_write(const char *name, const void *bytes, size_t n);
+/* Makes DIR/alias a second name (a hard link) of DIR/name, once: every later fuzz_write of
+ * name changes both, so an input that two files share is written once. */
+void fuzz_alias(const char *alias, const char *name);
 /* Where diagnostics go: /dev/null. */
 FILE *fuzz_sink(void);
 

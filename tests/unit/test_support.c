@@ -1,5 +1,5 @@
 /* test_support.c: what the unit tests share: diagnostics captured in memory, whole files read
- * and written, temporary folders made and removed. */
+ * and written (.npy arrays too), temporary folders made and removed. */
 #define _XOPEN_SOURCE 700
 #include "tests/unit/test_support.h"
 
@@ -58,6 +58,26 @@ void test_write_file(const char *path, const char *text)
     FILE *fp = fopen(path, "wb");
     cr_assert(fp, "cannot write %s", path);
     fputs(text, fp);
+    cr_assert_eq(fclose(fp), 0, "cannot write %s", path);
+}
+
+void test_write_npy(const char *path, const char *descr, const char *shape, const void *data, size_t n)
+{
+    char header[256];
+    int len = snprintf(header, sizeof header, "{'descr': '%s', 'fortran_order': False, 'shape': %s, }", descr, shape);
+    cr_assert(len > 0 && (size_t)len < sizeof header, "npy header too long");
+    int padded = ((10 + len + 1 + 63) / 64) * 64 - 10;
+    unsigned char pre[10] = {0x93, 'N', 'U', 'M', 'P', 'Y', 1, 0, (unsigned char)(padded & 0xff),
+                             (unsigned char)(padded >> 8)};
+    FILE *fp = fopen(path, "wb");
+    cr_assert(fp, "cannot write %s", path);
+    cr_assert_eq(fwrite(pre, 1, 10, fp), 10);
+    cr_assert_eq(fwrite(header, 1, (size_t)len, fp), (size_t)len);
+    for (int i = len; i < padded - 1; i++)
+        fputc(' ', fp);
+    fputc('\n', fp);
+    for (size_t i = 0; i < n; i++)
+        fputc(data ? ((const unsigned char *)data)[i] : 0, fp);
     cr_assert_eq(fclose(fp), 0, "cannot write %s", path);
 }
 

@@ -39,6 +39,9 @@ struct model *test_load_model(const char *path);
 /* The diagnostics of reading the model at path, which must fail (the test fails when it
  * loads); malloc'd, the caller's. */
 char *test_load_error(const char *path);
+/* Writes a version 1.0 .npy file of dtype `descr` ("<f4") and `shape` (a Python tuple, "(2, 3)")
+ * whose data are the n bytes at data (zeros when data is NULL), replacing the file. */
+void test_write_npy(const char *path, const char *descr, const char *shape, const void *data, size_t n);
 
 /* Makes a fresh folder /tmp/surgery-TAG-XXXXXX and writes its path into dir[0..cap). */
 void test_make_dir(char *dir, size_t cap, const char *tag);

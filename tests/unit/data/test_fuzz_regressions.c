@@ -9,6 +9,7 @@
 #include "runtime/base/conf.h"
 #include "runtime/base/diag.h"
 #include "runtime/data/data.h"
+#include "tests/unit/test_support.h"
 
 typedef struct found {
     char dir[64];
@@ -36,29 +37,12 @@ static void found_close(found *f)
     cr_assert_eq(system(cmd), 0);
 }
 
-static void write_file(found *f, const char *name, const void *bytes, size_t n)
-{
-    char path[128];
-    snprintf(path, sizeof path, "%s/%s", f->dir, name);
-    FILE *fp = fopen(path, "wb");
-    cr_assert_not_null(fp);
-    cr_assert_eq(fwrite(bytes, 1, n, fp), n);
-    fclose(fp);
-}
-
 /* An .npy v1.0 file of `descr` and `shape` (a Python tuple) with n data bytes of zeros. */
 static void write_npy(found *f, const char *name, const char *descr, const char *shape, size_t n)
 {
-    char header[128];
-    int len = snprintf(header, sizeof header, "{'descr': '%s', 'fortran_order': False, 'shape': %s, }", descr, shape);
-    int padded = ((10 + len + 1 + 63) / 64) * 64 - 10;
-    unsigned char buf[512] = {0x93, 'N', 'U', 'M', 'P', 'Y', 1, 0, (unsigned char)(padded & 0xff),
-                              (unsigned char)(padded >> 8)};
-    memcpy(buf + 10, header, (size_t)len);
-    memset(buf + 10 + len, ' ', (size_t)(padded - len - 1));
-    buf[10 + padded - 1] = '\n';
-    cr_assert_leq(10 + padded + n, sizeof buf);
-    write_file(f, name, buf, 10 + (size_t)padded + n);
+    char path[128];
+    snprintf(path, sizeof path, "%s/%s", f->dir, name);
+    test_write_npy(path, descr, shape, NULL, n);
 }
 
 /* data_open of `source` with no options, the paths beside DIR/s.surgery. */

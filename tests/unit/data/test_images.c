@@ -3,6 +3,7 @@
  * decoded pixels, resizing, channels, labels, split parts, shuffling, hashing and bad files;
  * and the image shapes of 4-D npy (NCHW and NHWC) and idx for a convolutional model input. */
 #include <math.h>
+#include <time.h>
 
 #include "runtime/data/image_decode.h"
 #include "runtime/graph/model.h"
@@ -413,6 +414,22 @@ Test(images, corrupt_data_is_an_error_naming_the_file_when_read)
     image_close(&img);
     image_close(&img);   /* closing twice is harmless */
     free(px);
+}
+
+/* Found by the images fuzz target: an 81-byte JPEG whose APP0 marker claims 65283 bytes took
+ * 2 s to refuse (libjpeg fed itself a fake marker and a warning per two bytes past the end). It
+ * is refused at the first end-of-file warning. */
+Test(images, jpeg_marker_past_the_end_is_refused_at_once)
+{
+    image_file img;
+    char msg[256];
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    cr_assert_eq(image_open(&img, "tests/data/fuzz_found/jpeg_marker_past_end.jpg", msg, sizeof msg), -1);
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    cr_assert(strstr(msg, "truncated JPEG: the file ends inside its header"), "%s", msg);
+    double ms = (double)(t1.tv_sec - t0.tv_sec) * 1e3 + (double)(t1.tv_nsec - t0.tv_nsec) / 1e6;
+    cr_assert_lt(ms, 200.0, "took %.0f ms", ms);
 }
 
 Test(images, skip_bad_warns_and_leaves_bad_files_out)

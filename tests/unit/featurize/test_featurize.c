@@ -188,6 +188,30 @@ Test(featurize, damaged_cache_is_recomputed)
     cr_assert_eq(system(cmd), 0);
 }
 
+/* A cache entry whose files disagree with its manifest or with the model (rows of another
+ * width, a count no memory holds, no label columns) is ignored and computed again; it is never
+ * read past its arrays or sized by its numbers alone. */
+Test(featurize, inconsistent_cache_is_recomputed)
+{
+    write_script("feat.surgery", true, false, "feat.yaml");
+    cr_assert_eq(run_script("feat.surgery"), 0);
+    static const char *const damage[] = {
+        "cp \"$e\"/000000.y.npy \"$e\"/000000.x00.npy",   /* the right rows, the wrong width */
+        "sed -i 's/^count .*/count 2305843009213693952/' \"$e\"/manifest.txt",
+        "sed -i 's/^outputs .*/outputs 0/' \"$e\"/manifest.txt",
+        "sed -i 's/^outputs .*/outputs 4096/' \"$e\"/manifest.txt",
+    };
+    for (size_t i = 0; i < sizeof damage / sizeof *damage; i++) {
+        char cmd[PATH_MAX * 4];
+        snprintf(cmd, sizeof cmd, "e=$(ls -d '%s'/cache/*) && %s", tmpdir, damage[i]);
+        cr_assert_eq(system(cmd), 0, "%s", damage[i]);
+        char messages[4096] = "";
+        cr_assert_eq(run_script_to("feat.surgery", messages, sizeof messages), 0, "%s: %s", damage[i], messages);
+        cr_expect(strstr(messages, "warning: featurize: ignoring a damaged cache entry") != NULL,
+                  "%s: unexpected messages: %s", damage[i], messages);
+    }
+}
+
 Test(featurize, nothing_frozen_is_an_error)
 {
     char path[PATH_MAX + 64];

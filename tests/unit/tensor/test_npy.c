@@ -1,12 +1,14 @@
 /* test_npy.c: the .npy reader against files written by numpy (tools/gen_npy_fixtures.py), its
  * refusals, and the float32 writer read back. */
 #include <criterion/criterion.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "runtime/tensor/npy.h"
+#include "tests/unit/test_support.h"
 
 #define NPY_DIR "tests/data/npy/"
 
@@ -161,4 +163,34 @@ Test(npy, writes_float32_that_reads_back)
     }
     unlink(path);
     rmdir(dir);
+}
+
+/* Whole-array reads (predict's input) refuse values that are not finite, naming the element by
+ * its flat position and its index, and the value as the file holds it. */
+Test(npy, refuses_values_that_are_not_finite)
+{
+    char dir[256], path[320];
+    test_make_dir(dir, sizeof dir, "npy-finite");
+    snprintf(path, sizeof path, "%s/x.npy", dir);
+    float f4[6] = {0, 1, 2, 3, NAN, 5};
+    test_write_npy(path, "<f4", "(2, 3)", f4, sizeof f4);
+    expect_refused(path, ": element 4 (index [1, 1]) is NaN; the values must be finite numbers");
+    f4[4] = 4;
+    f4[5] = -INFINITY;
+    test_write_npy(path, "<f4", "(2, 3)", f4, sizeof f4);
+    expect_refused(path, "element 5 (index [1, 2]) is minus infinite");
+    double f8[4] = {0.5, 1e300, 0, 0};
+    test_write_npy(path, "<f8", "(2, 1, 2)", f8, sizeof f8);
+    expect_refused(path, "element 1 (index [0, 0, 1]) is 1e+300, outside the float32 range");
+    uint16_t f2[3] = {0x3c00, 0x3c00, 0x7c00};   /* 1, 1, +inf */
+    test_write_npy(path, "<f2", "(3,)", f2, sizeof f2);
+    expect_refused(path, "element 2 (index [2]) is infinite");
+    /* finite values at the edges of float32 are read */
+    double edge[2] = {3.4e38, -1e-45};
+    test_write_npy(path, "<f8", "(2,)", edge, sizeof edge);
+    tensor t = {0};
+    char err[512];
+    cr_assert_eq(npy_read_float(path, &t, err, sizeof err), 0, "%s", err);
+    tensor_release(&t);
+    test_remove_dir(dir);
 }

@@ -94,6 +94,18 @@ static void assert_same_tensor(const tensor *a, const tensor *b, const char *wha
     cr_assert(memcmp(a->data, b->data, (size_t)a->size * sizeof(float)) == 0, "%s", what);
 }
 
+/* The checkpoint at file reads, and applying it to target is refused with a message holding
+ * part. */
+static void expect_apply_refused(const char *file, model *target, const char *part)
+{
+    train_checkpoint *ck = NULL;
+    char err[512];
+    cr_assert_eq(checkpoint_read(file, &ck, err, sizeof err), 1, "%s", err);
+    cr_assert_eq(checkpoint_apply(ck, target, err, sizeof err), -1);
+    cr_assert(strstr(err, part), "%s", err);
+    checkpoint_free(ck);
+}
+
 TestSuite(checkpoint, .init = ck_setup, .fini = ck_teardown);
 
 Test(checkpoint, round_trip_restores_the_training_state_bit_for_bit)
@@ -227,11 +239,30 @@ Test(checkpoint, bad_files_are_told_apart)
     cr_assert(strstr(err, "damaged"), "%s", err);
 
     /* Shapes that differ are refused. */
-    cr_assert_eq(checkpoint_read(file, &ck, err, sizeof err), 1, "%s", err);
     model *wider = ck_model(7, false);
-    cr_assert_eq(checkpoint_apply(ck, wider, err, sizeof err), -1);
-    cr_assert(strstr(err, "another shape"), "%s", err);
-    checkpoint_free(ck);
+    expect_apply_refused(file, wider, "another shape");
     model_free(m);
     model_free(wider);
+}
+
+/* An updater state of another shape than its parameter (in a file whose checksum matches) was
+ * copied into the model as it was; it is refused, naming the layer. */
+Test(checkpoint, updater_state_of_another_shape_is_refused)
+{
+    model *m = ck_model(6, false);
+    layer *L = NULL;
+    for (int i = 0; i < m->n_layers && !L; i++)
+        if (m->layers[i]->n_params > 0 && !m->layers[i]->frozen)
+            L = m->layers[i];
+    cr_assert_not_null(L);
+    cr_assert_eq(tensor_alloc(&L->upd_state[0][0], 1, (int64_t[]){3}), 0);
+    checkpoint_identity id = {0};
+    fit_position pos = {0};
+    char err[512];
+    const char *file = ck_path("odd_state.ckpt");
+    cr_assert_eq(checkpoint_write(file, &id, m, &pos, NULL, false, err, sizeof err), 0, "%s", err);
+    model *fresh = ck_model(6, false);
+    expect_apply_refused(file, fresh, "another shape for the updater state of a parameter of layer");
+    model_free(m);
+    model_free(fresh);
 }
