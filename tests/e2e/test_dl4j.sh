@@ -81,6 +81,6 @@ expect_in "$TMP/err" "cannot save as DL4J: 'in' feeds both 'wide' and 'narrow': 
 [ "$(ls -A "$TMP/g")" = "graph.zip" ] && ok || bad "the refused save left: $(ls -A "$TMP/g")"
 printf 'base "graph.yaml"\nsave "graph.bin"\n' >"$TMP/bin.surgery"
 expect_status 1 "save to .bin" "$BIN" check --color=never "$TMP/bin.surgery"
-expect_in "$TMP/err" "the path must end in .yaml or .zip, got \"graph.bin\"" "the .bin refusal"
+expect_in "$TMP/err" "the path must end in .yaml, .onnx or .zip, got \"graph.bin\"" "the .bin refusal"
 
 finish
