@@ -107,7 +107,7 @@ run predict onnx/mlp.onnx --input onnx/sample.csv -o onnx/out/before.csv
 run predict onnx/out/mlp_widened.yaml --input onnx/sample.csv -o onnx/out/after.csv
 same_outputs onnx/out/before.csv onnx/out/after.csv
 
-step "15. Back to ONNX: the imported MLP widened with net2net, a layer frozen, saved as .onnx (opsets 17 and 13)"
+step "16. Back to ONNX: the imported MLP widened with net2net, a layer frozen, saved as .onnx (opsets 17 and 13)"
 run run onnx/export.surgery
 run predict onnx/out/mlp_widened.onnx --input onnx/sample.csv -o onnx/out/after_onnx.csv
 same_outputs onnx/out/before.csv onnx/out/after_onnx.csv
@@ -115,7 +115,7 @@ printf '\n(the ONNX file read back into surgery'"'"'s own format: the frozen lay
 run convert onnx/out/mlp_widened.onnx onnx/out/mlp_from_onnx.yaml
 run summary onnx/out/mlp_from_onnx.yaml
 
-step "16. A network trained in DL4J: widen its LSTM, save it as a DL4J file again, then transfer"
+step "17. A network trained in DL4J: widen its LSTM, save it as a DL4J file again, then transfer"
 run summary dl4j/char_model.zip
 run run dl4j/widen.surgery
 run predict dl4j/char_model.zip --input dl4j/sample.npy -o dl4j/out/before.csv
