@@ -553,7 +553,8 @@ Test(edit, widen_then_narrow_back_is_identity)
 
 /* The fixtures that hold, between them, a layer of every widenable type. */
 static const char *const te_unit_fixtures[] = {"mlp", "tanh", "embed", "lstm", "graves", "merge",
-                                               "conv", "resid", "cat", "mobile"};
+                                               "conv", "resid", "resid2", "cat",
+                                               "mobile"};
 #define TE_N_UNIT_FIXTURES (int)(sizeof te_unit_fixtures / sizeof te_unit_fixtures[0])
 
 static bool te_widenable(const layer_type *t)
@@ -741,6 +742,31 @@ Test(edit, conv_residual_add_widens_its_coupled_group)
                                 "narrow \"c2\" to 5", NULL, te_random_batch_norm), 1e9);
     cr_expect_lt(te_output_diff("resid", "widen \"c0\" by 3 { method = net2net }", NULL,
                                 te_random_batch_norm), TE_EXACT);
+}
+
+/* Chained residual adds (resnet's identity shortcuts): sum2 reads sum1 through a relu, so c3
+ * couples with sum1's inputs c0 and c2; net2net through both keeps the outputs. */
+Test(edit, conv_chained_residual_adds_couple_through_the_first)
+{
+    model *m = te_load("resid2", true);
+    te_apply(m, "resid2", "narrow \"c3\" to 3");
+    cr_expect_eq(model_find_layer(m, "c0")->n_out, 3);
+    cr_expect_eq(model_find_layer(m, "c2")->n_out, 3);
+    cr_expect_eq(model_find_layer(m, "c3")->n_out, 3);
+    cr_expect_eq(model_find_layer(m, "c1")->n_in, 3);
+    cr_expect_eq(model_find_layer(m, "c3")->n_in, 3);
+    cr_expect_eq(model_find_layer(m, "c1")->n_out, 4);
+    cr_expect_eq(model_find_layer(m, "out")->n_in, 3);
+    model_free(m);
+    static const char *const edits[] = {
+        "widen \"c0\" by 2 { method = net2net }",
+        "widen \"c3\" by 3 { method = net2net }",
+        "widen \"c2\" by 1 { method = net2net }\nwiden \"c1\" by 2 { method = net2net }",
+    };
+    for (size_t i = 0; i < sizeof edits / sizeof edits[0]; i++)
+        cr_expect_lt(te_output_diff("resid2", edits[i], NULL, NULL), TE_EXACT,
+                     "%s changed the outputs", edits[i]);
+    cr_expect_lt(te_output_diff("resid2", "narrow \"c0\" to 2", NULL, NULL), 1e9);
 }
 
 /* A widened input of a merge of convolutional inputs moves the channels behind it: e1's new
