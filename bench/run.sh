@@ -31,7 +31,8 @@ sh bench/bench_dl4j.sh "$SURGERY" || echo "bench: bench/bench_dl4j.sh failed"
 echo
 echo "== featurize and fit from features (ours vs PyTorch, 2 threads) =="
 sh bench/bench_featurize.sh "$SURGERY" || echo "bench: bench/bench_featurize.sh failed"
-for b in bench/bench_check.sh bench/bench_edit_check.sh bench/bench_onnx_import.sh; do
+for b in bench/bench_check.sh bench/bench_edit_check.sh bench/bench_onnx_import.sh \
+         bench/bench_conv_edits.sh; do
     if [ -f "$b" ]; then
         echo
         sh "$b" "$SURGERY"

@@ -1,7 +1,7 @@
 """gen-onnx-bad-input.py: writes the ONNX models of the bad-input corpus that the ONNX reader
 refuses by their content (tests/bad-input/hand.txt lists them with their messages): operators
-surgery cannot map (all of them in one error), a dynamic non-batch axis, weights fed as a graph
-input, reflection padding, Clip bounds no activation has, a grouped Conv whose weights do not
+surgery cannot map (all of them in one error; a broadcasting Mul), a dynamic non-batch axis, weights fed as a graph
+input, reflection padding, Clip bounds min > max, a grouped Conv whose weights do not
 fit, a graph input of an optional type, and an LSTM that runs in reverse.
 
 Usage: /usr/bin/python3 tools/gen-onnx-bad-input.py [OUT_DIR]   (default tests/bad-input/hand)
@@ -35,9 +35,10 @@ def main():
     x4 = vi("x", ["batch", 3, 8, 8])
     save("onnx_unsupported_ops",
          [helper.make_node("Selu", ["x"], ["a"], name="/act/Selu"),
-          helper.make_node("Mul", ["a", "x"], ["b"], name="/gate/Mul"),
-          helper.make_node("LogSoftmax", ["b"], ["y"], name="/head/LogSoftmax")],
-         [vi("x", ["batch", 4])], [vi("y", ["batch", 4])])
+          helper.make_node("Mul", ["x", "z"], ["b"], name="/gate/Mul"),
+          helper.make_node("LogSoftmax", ["b"], ["c"], name="/head/LogSoftmax"),
+          helper.make_node("Add", ["a", "c"], ["y"], name="/out/Add")],
+         [vi("x", ["batch", 4]), vi("z", ["batch", 1])], [vi("y", ["batch", 4])])
     save("onnx_dynamic_axis", [helper.make_node("Relu", ["x"], ["y"])],
          [vi("x", ["batch", "width"])], [vi("y", ["batch", "width"])])
     save("onnx_weights_as_input", [helper.make_node("Conv", ["x", "w"], ["y"], name="/conv/Conv")],
@@ -48,8 +49,8 @@ def main():
          [numpy_helper.from_array(np.array([0, 0, 1, 1, 0, 0, 1, 1], np.int64), "pads")])
     save("onnx_clip_bounds", [helper.make_node("Clip", ["x", "lo", "hi"], ["y"], name="/clip/Clip")],
          [vi("x", ["batch", 4])], [vi("y", ["batch", 4])],
-         [numpy_helper.from_array(np.array(-2, np.float32), "lo"),
-          numpy_helper.from_array(np.array(2, np.float32), "hi")])
+         [numpy_helper.from_array(np.array(2, np.float32), "lo"),
+          numpy_helper.from_array(np.array(-2, np.float32), "hi")])
     save("onnx_conv_groups",
          [helper.make_node("Conv", ["x", "w"], ["y"], group=2, name="/conv/Conv")],
          [vi("x", ["batch", 4, 8, 8])], [vi("y", ["batch", 4, 6, 6])], [floats("w", [4, 3, 3, 3])])

@@ -4,7 +4,8 @@ the tests that compare surgery's predict on the import with torch (tests/unit/fo
 test_onnx_models.c). The small ones (a CNN with batch norm, exported in eval mode with the
 batch norm folded into the convolution and with TrainingMode.PRESERVE keeping it, a VGG-style
 body, a CNN of the other image operators, an MLP, a batch-first LSTM with a head, two
-stacked LSTM layers, an embedding, explicit padding before pools and a conv) go to tests/data/onnx/models/ and are committed; the
+stacked LSTM layers, an embedding, explicit padding before pools and a conv, a multiply gate and clamps of
+any bounds) go to tests/data/onnx/models/ and are committed; the
 torchvision ones (resnet18, mobilenet_v2, squeezenet1_1), too large to commit, go to
 build/onnx-models/ for the benchmarks and the same test when present.
 
@@ -145,6 +146,30 @@ class PadPool(torch.nn.Module):
         return self.fc(torch.flatten(x, 1))
 
 
+class GateClip(torch.nn.Module):
+    """A product of two activations (a sigmoid gate times the features, ONNX Mul) on images and
+    on flat features, and clamps of any bounds (ONNX Clip): both, only a minimum, only a
+    maximum, and relu6's [0, 6]."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv = torch.nn.Conv2d(3, 4, 3, padding=1)
+        self.gate = torch.nn.Conv2d(4, 4, 1)
+        self.conv2 = torch.nn.Conv2d(4, 4, 3)
+        self.fc = torch.nn.Linear(4 * 6 * 6, 5)
+        self.fc_gate = torch.nn.Linear(4 * 6 * 6, 5)
+        self.head = torch.nn.Linear(5, 3)
+
+    def forward(self, x):
+        x = torch.clamp(self.conv(x), -0.5, 0.75)
+        x = x * torch.sigmoid(self.gate(x))
+        x = torch.clamp(self.conv2(x), min=-0.05)
+        x = torch.nn.functional.relu6(x)
+        x = torch.flatten(x, 1)
+        h = self.fc(x) * torch.tanh(self.fc_gate(x))
+        return self.head(torch.clamp(h, max=0.02))
+
+
 def randomize_bn(m):
     """Running statistics and affine parameters away from their defaults."""
     for mod in m.modules():
@@ -187,6 +212,7 @@ def main():
     export("lstm2", Seq2(), torch.randn(2, 5, 4), SMALL)
     export("embedding", Embed(), torch.tensor([3, 0, 9, 3, 7]), SMALL)
     export("pad_pool", PadPool(), torch.randn(2, 2, 8, 8), SMALL)
+    export("gate_clip", GateClip(), torch.randn(2, 3, 8, 8), SMALL)
     for name in ("resnet18", "mobilenet_v2", "squeezenet1_1"):
         torch.manual_seed(12)
         m = getattr(torchvision.models, name)()

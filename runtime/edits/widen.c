@@ -118,8 +118,53 @@ static layer *producer_of(ectx *E, const char *name, const char **at)
     return NULL;
 }
 
-/* Follows name's units down to the add/average vertices they reach and puts the producers of
- * those vertices' other inputs into g. Returns false after reporting one that cannot change. */
+static bool couple_from(ectx *E, const ir_stmt *st, const char *name, group *g, int depth);
+
+/* The element-wise vertex C couples its inputs: puts the producers of their units into g (an
+ * input that is itself such a vertex, as in a chain of residual adds, couples its own inputs),
+ * then follows C's units down. Returns false after reporting one that cannot change. */
+static bool couple_vertex(ectx *E, const ir_stmt *st, layer *C, group *g, int depth)
+{
+    model *m = E->m;
+    for (int i = 0; i < g->n_vertices; i++)
+        if (g->vertices[i] == C)
+            return true;
+    if (depth > m->n_layers)
+        return true;
+    if (!ENSURE(E, g->vertices, g->n_vertices, g->cap_vertices))
+        return false;
+    g->vertices[g->n_vertices++] = C;
+    for (int k = 0; k < C->n_inputs; k++) {
+        const char *at = NULL;
+        layer *P = producer_of(E, C->inputs[k], &at);
+        if (P && group_has(g, P))
+            continue;
+        layer *V = P ? NULL : model_find_layer(m, at);
+        if (V && (V->type->flags & LT_VERTEX) && (V->type->flags & LT_ELEMENTWISE)) {
+            if (!couple_vertex(E, st, V, g, depth + 1))
+                return false;
+            continue;
+        }
+        char why[200];
+        if (!P || !widenable(P) ||
+            (layer_units(P)->refuse && layer_units(P)->refuse(P, why, sizeof why))) {
+            const char *what = model_input_index(m, at) >= 0 ? "is a model input, whose "
+                               "channels are fixed" : "cannot be widened or narrowed";
+            diag_error(E->d, st->name_loc, "%s '%s' must change '%s' too, which meets it in "
+                       "%s vertex '%s', but '%s' %s", ir_kind_names[st->kind],
+                       g->v[0]->name, at, C->type->name, C->name, at, what);
+            note_defined(E, C);
+            return false;
+        }
+        if (!ENSURE(E, g->v, g->n, g->cap))
+            return false;
+        g->v[g->n++] = P;
+    }
+    return couple_from(E, st, C->name, g, depth + 1);
+}
+
+/* Follows name's units down to the element-wise vertices they reach and couples each. Returns
+ * false after reporting one that cannot change. */
 static bool couple_from(ectx *E, const ir_stmt *st, const char *name, group *g, int depth)
 {
     model *m = E->m;
@@ -137,37 +182,7 @@ static bool couple_from(ectx *E, const ir_stmt *st, const char *name, group *g, 
                 return false;
             continue;
         }
-        if (!(C->type->flags & LT_ELEMENTWISE))
-            continue;
-        bool known = false;
-        for (int i = 0; i < g->n_vertices; i++)
-            known = known || g->vertices[i] == C;
-        if (!known) {
-            if (!ENSURE(E, g->vertices, g->n_vertices, g->cap_vertices))
-                return false;
-            g->vertices[g->n_vertices++] = C;
-        }
-        for (int k = 0; k < C->n_inputs; k++) {
-            const char *at = NULL;
-            layer *P = producer_of(E, C->inputs[k], &at);
-            if (P && group_has(g, P))
-                continue;
-            char why[200];
-            if (!P || !widenable(P) ||
-                (layer_units(P)->refuse && layer_units(P)->refuse(P, why, sizeof why))) {
-                const char *what = model_input_index(m, at) >= 0 ? "is a model input, whose "
-                                   "channels are fixed" : "cannot be widened or narrowed";
-                diag_error(E->d, st->name_loc, "%s '%s' must change '%s' too, which meets it in "
-                           "%s vertex '%s', but '%s' %s", ir_kind_names[st->kind],
-                           g->v[0]->name, at, C->type->name, C->name, at, what);
-                note_defined(E, C);
-                return false;
-            }
-            if (!ENSURE(E, g->v, g->n, g->cap))
-                return false;
-            g->v[g->n++] = P;
-        }
-        if (!couple_from(E, st, C->name, g, depth + 1))
+        if ((C->type->flags & LT_ELEMENTWISE) && !couple_vertex(E, st, C, g, depth))
             return false;
     }
     return true;

@@ -265,7 +265,7 @@ static bool known_op(const char *op)
 {
     static const char *const known[] = {
         "Relu", "LeakyRelu", "Elu", "Sigmoid", "Tanh", "Softplus", "HardSigmoid", "Clip",
-        "Softmax", "Identity", "Dropout", "Gemm", "MatMul", "Add", "Sum", "Flatten", "Reshape",
+        "Softmax", "Identity", "Dropout", "Gemm", "MatMul", "Add", "Sum", "Mul", "Flatten", "Reshape",
         "Gather", "Concat", "Conv", "MaxPool", "AveragePool", "GlobalAveragePool",
         "GlobalMaxPool", "BatchNormalization", "Pad", "LSTM", "Transpose", "Squeeze",
         "Unsqueeze", "Shape", "ConstantOfShape", "Expand", "Slice", "Cast", "Constant", NULL};

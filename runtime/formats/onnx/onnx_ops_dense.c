@@ -1,8 +1,9 @@
 /* onnx_ops_dense.c: the ONNX operators on feature vectors: Gemm and MatMul (+ Add bias) as
  * dense layers, the activations (fused into their producer when they can be), Softmax,
- * Clip and HardSigmoid as the activations they equal, Identity and Dropout, Add and Sum as
- * add vertices, Flatten and Reshape to [batch, features], Concat of features or channels as a
+ * Clip (clip(min, max) or the activation it equals) and HardSigmoid, Identity and Dropout,
+ * Add and Sum as add vertices, Mul of two activations as a multiply vertex, Flatten and Reshape to [batch, features], Concat of features or channels as a
  * merge vertex, and Gather of an initializer's rows as an embedding. */
+#include <float.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -158,7 +159,9 @@ static void map_flatten(mapper *mp, const Onnx__NodeProto *n, int idx, value *x,
     out->dims[1] = x->size;
 }
 
-/* Clip as relu6 ([0, 6]), hardtanh ([-1, 1]) or relu ([0, none]). */
+/* Clip as relu6 ([0, 6]), hardtanh ([-1, 1]), relu ([0, none]), nothing (no bounds), else
+ * clip(min, max) with a missing bound at the largest float of its sign (every finite value
+ * passes it; a model file has no infinite numbers). */
 static void map_clip(mapper *mp, const Onnx__NodeProto *n, int idx, value *x, value *out)
 {
     double lo = -INFINITY, hi = INFINITY;
@@ -178,14 +181,18 @@ static void map_clip(mapper *mp, const Onnx__NodeProto *n, int idx, value *x, va
             *(j == 1 ? &lo : &hi) = v;
         }
     }
-    activation_kind k = lo == 0 && hi == 6 ? ACT_RELU6 : lo == -1 && hi == 1 ? ACT_HARDTANH
-                        : lo == 0 && isinf(hi) ? ACT_RELU : ACT_COUNT;
-    if (k == ACT_COUNT) {
-        onnx_unsupported(mp, idx, n, "clips to [%g, %g]: surgery's clipping activations are "
-                         "relu6 [0, 6], hardtanh [-1, 1] and relu [0, inf)", lo, hi);
+    if (isnan(lo) || isnan(hi) || !(lo < hi)) {
+        onnx_unsupported(mp, idx, n, "clips to [%g, %g]: clip(min, max) needs min < max", lo, hi);
         return;
     }
+    activation_kind k = lo == 0 && hi == 6 ? ACT_RELU6 : lo == -1 && hi == 1 ? ACT_HARDTANH
+                        : lo == 0 && isinf(hi) ? ACT_RELU : isinf(lo) && isinf(hi) ? ACT_IDENTITY
+                        : ACT_CLIP;
     onnx_activation(mp, n, idx, x, out, k, 0);
+    if (k == ACT_CLIP && out->L) {
+        out->L->clip_min = isinf(lo) ? -FLT_MAX : lo;
+        out->L->clip_max = isinf(hi) ? FLT_MAX : hi;
+    }
 }
 
 /* Gather of rows of a float initializer [vocabulary, dims] by integer indices: embedding. */
@@ -315,7 +322,15 @@ bool onnx_ops_dense(mapper *mp, const Onnx__NodeProto *n, int idx, value *x, val
         return true;
     }
     if (!strcmp(op, "Mul") && onnx_is_act(x) && onnx_is_act(y)) {
-        onnx_unsupported(mp, idx, n, "surgery has no element-wise product vertex");
+        if (x->size != y->size || x->lay != y->lay || x->ndim != y->ndim ||
+            memcmp(x->dims + 1, y->dims + 1, (size_t)(x->ndim - 1) * sizeof(int64_t))) {
+            onnx_unsupported(mp, idx, n, "multiplies activations of other shapes (no "
+                             "broadcasting product)");
+            return true;
+        }
+        value *ins[2] = {x, y};
+        layer *L = onnx_add_layer(mp, n, idx, &layer_type_multiply, ins, 2, 0);
+        onnx_set_act(out, L, x->lay, x->size, x);
         return true;
     }
     if (!strcmp(op, "Selu") || !strcmp(op, "LogSoftmax")) {

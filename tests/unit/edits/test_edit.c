@@ -553,7 +553,7 @@ Test(edit, widen_then_narrow_back_is_identity)
 
 /* The fixtures that hold, between them, a layer of every widenable type. */
 static const char *const te_unit_fixtures[] = {"mlp", "tanh", "embed", "lstm", "graves", "bidir",
-                                               "merge", "conv", "resid", "cat", "mobile"};
+                                               "merge", "conv", "resid", "resid2", "cat", "mobile"};
 #define TE_N_UNIT_FIXTURES (int)(sizeof te_unit_fixtures / sizeof te_unit_fixtures[0])
 
 static bool te_widenable(const layer_type *t)
@@ -743,6 +743,39 @@ Test(edit, conv_residual_add_widens_its_coupled_group)
                                 te_random_batch_norm), TE_EXACT);
 }
 
+/* Each script of edits leaves fixture's outputs as they were. */
+static void te_expect_outputs_kept(const char *fixture, const char *const *edits, size_t n,
+                                   void (*prep)(model *))
+{
+    for (size_t i = 0; i < n; i++)
+        cr_expect_lt(te_output_diff(fixture, edits[i], NULL, prep), TE_EXACT,
+                     "%s changed the outputs", edits[i]);
+}
+
+/* Chained residual adds (resnet's identity shortcuts): sum2 reads sum1 through a relu, so c3
+ * couples with sum1's inputs c0 and c2; net2net through both keeps the outputs. */
+Test(edit, conv_chained_residual_adds_couple_through_the_first)
+{
+    model *m = te_load("resid2", true);
+    te_apply(m, "resid2", "narrow \"c3\" to 3");
+    /* n_in, n_out after the narrow: c1's own units stay */
+    static const struct { const char *name; int64_t n_in, n_out; } want[] = {
+        {"c0", 2, 3}, {"c1", 3, 4}, {"c2", 4, 3}, {"c3", 3, 3}, {"out", 3, 2}};
+    for (size_t i = 0; i < sizeof want / sizeof want[0]; i++) {
+        const layer *L = model_find_layer(m, want[i].name);
+        cr_expect(L->n_in == want[i].n_in && L->n_out == want[i].n_out, "%s: %lld -> %lld",
+                  want[i].name, (long long)L->n_in, (long long)L->n_out);
+    }
+    model_free(m);
+    static const char *const edits[] = {
+        "widen \"c0\" by 2 { method = net2net }",
+        "widen \"c3\" by 3 { method = net2net }",
+        "widen \"c2\" by 1 { method = net2net }\nwiden \"c1\" by 2 { method = net2net }",
+    };
+    te_expect_outputs_kept("resid2", edits, sizeof edits / sizeof edits[0], NULL);
+    cr_expect_lt(te_output_diff("resid2", "narrow \"c0\" to 2", NULL, NULL), 1e9);
+}
+
 /* A widened input of a merge of convolutional inputs moves the channels behind it: e1's new
  * channels sit at offset 4 + 3 of cat (after c0's 4 and e1's own 3), in bn and in the inputs of
  * c2 and g; e3's channels move up by two. */
@@ -781,9 +814,7 @@ Test(edit, conv_net2net_through_concat_and_multiply_keeps_outputs)
         "widen \"c2\" by 2 { method = net2net }",
         "widen \"e1\" by 1 { method = net2net }\nwiden \"g\" by 3 { method = net2net }",
     };
-    for (size_t i = 0; i < sizeof edits / sizeof edits[0]; i++)
-        cr_expect_lt(te_output_diff("cat", edits[i], NULL, te_random_batch_norm), TE_EXACT,
-                     "%s changed the outputs", edits[i]);
+    te_expect_outputs_kept("cat", edits, sizeof edits / sizeof edits[0], te_random_batch_norm);
 }
 
 /* The inputs of a multiply vertex are coupled as an add's are: widening or narrowing one

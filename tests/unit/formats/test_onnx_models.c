@@ -3,6 +3,7 @@
  * relative max difference of 1e-4, and the layers carry the module paths as names. The
  * torchvision models the generator writes to build/onnx-models are checked when present. */
 #include <criterion/criterion.h>
+#include <float.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -140,12 +141,12 @@ Test(onnx_models, refusals_name_the_node_and_the_reason)
     static const struct { const char *file, *says; } cases[] = {
         {"onnx_unsupported_ops", "3 operators of this opset-13 model cannot be mapped"},
         {"onnx_unsupported_ops", "node 0 '/act/Selu' (Selu): surgery has no selu activation"},
-        {"onnx_unsupported_ops", "node 1 '/gate/Mul' (Mul)"},
+        {"onnx_unsupported_ops", "node 1 '/gate/Mul' (Mul): multiplies activations of other shapes"},
         {"onnx_unsupported_ops", "node 2 '/head/LogSoftmax' (LogSoftmax)"},
         {"onnx_dynamic_axis", "input 'x' axis 1 has a dynamic size"},
         {"onnx_weights_as_input", "node 0 '/conv/Conv' (Conv): needs constant float weights"},
         {"onnx_reflect_pad", "(Pad): only mode 'constant' (zeros) is mapped"},
-        {"onnx_clip_bounds", "(Clip): clips to [-2, 2]"},
+        {"onnx_clip_bounds", "(Clip): clips to [2, -2]: clip(min, max) needs min < max"},
         {"onnx_conv_groups", "weights [4, 3, ...] do not fit 4 input channels in 2 groups"},
         {"onnx_optional_input", "input 'x' has no tensor shape"},
         {"onnx_reverse_lstm", "(LSTM): direction 'reverse'"},
@@ -211,5 +212,32 @@ Test(onnx_models, torch_pad_chains)
     for (int k = 0; k < m->n_layers; k++)
         pads += m->layers[k]->type == &layer_type_zero_padding;
     cr_expect_eq(pads, 1);
+    model_free(m);
+}
+
+/* Mul of two activations (a sigmoid gate on images, a tanh gate on features) is a multiply
+ * vertex; Clip of any bounds is clip(min, max) (fused into the convolution before it), a
+ * missing bound the largest float. */
+Test(onnx_models, multiply_gates_and_clip_bounds)
+{
+    expect_match(SMALL, "gate_clip");
+    model *m = model_load(SMALL "/gate_clip.onnx", true, NULL);
+    cr_assert(m);
+    int products = 0, clips = 0;
+    for (int k = 0; k < m->n_layers; k++) {
+        const layer *L = m->layers[k];
+        products += L->type == &layer_type_multiply;
+        clips += L->activation == ACT_CLIP;
+    }
+    cr_expect_eq(products, 2);
+    cr_expect_eq(clips, 3);
+    const layer *c = model_find_layer(m, "conv");
+    cr_expect_eq(c->activation, ACT_CLIP);
+    cr_expect_eq(c->clip_min, -0.5);
+    cr_expect_eq(c->clip_max, 0.75);
+    const layer *c2 = model_find_layer(m, "conv2");
+    cr_expect_eq(c2->activation, ACT_CLIP);
+    cr_expect_eq(c2->clip_min, (double)-0.05f);
+    cr_expect_eq(c2->clip_max, FLT_MAX);
     model_free(m);
 }
