@@ -20,7 +20,7 @@ static const char *const fixtures[] = {
     "tests/data/onnx_write/acts.yaml",  "tests/data/onnx_write/cnn_a.yaml",
     "tests/data/onnx_write/cnn_b.yaml", "tests/data/onnx_write/embed_rnn.yaml",
     "tests/data/onnx_write/norm_mlp.yaml", "tests/data/onnx_write/rnn.yaml",
-    "tests/data/onnx_write/norm_cnn.yaml",
+    "tests/data/onnx_write/norm_cnn.yaml", "tests/data/onnx_write/bidir.yaml",
     "tests/data/edit/conv.yaml",        "tests/data/edit/graves.yaml",
     "tests/data/edit/lstm.yaml",        "tests/data/edit/merge.yaml",
     "tests/data/edit/resid.yaml",       "tests/data/edit/tanh.yaml",
