@@ -18,8 +18,9 @@
 
 typedef enum { V_UNDEF, V_CONST, V_ACT } vkind;
 /* Activation layouts: flat [batch, features...]; sequences batch-first [B, T, n], time-major
- * [T, B, n] (surgery's own) and LSTM's Y [T, dirs, B, n]; images NCHW [B, C, H, W]. */
-typedef enum { L_FLAT, L_BT, L_TB, L_LSTM_Y, L_CHW } layout;
+ * [T, B, n] (surgery's own), LSTM's Y [T, dirs, B, n] and a bidirectional one's transposed
+ * to [T, B, 2, n]; images NCHW [B, C, H, W]. */
+typedef enum { L_FLAT, L_BT, L_TB, L_LSTM_Y, L_CHW, L_LSTM_YT } layout;
 
 typedef struct value {
     const char *name;
