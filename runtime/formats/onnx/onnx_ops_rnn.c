@@ -138,9 +138,88 @@ static void map_bidirectional_join(mapper *mp, const Onnx__NodeProto *n, int idx
     out->size = F;
 }
 
+static void set_mode(layer *L, int mode)
+{
+    double v[LOPT_MAX_VALUES] = {mode};
+    const layer_option *o = layer_option_find(L->type, "mode");
+    if (o)
+        layer_option_set_values(o, L, v);
+}
+
+/* The writer's other modes: Gather of each direction of Y on axis 1, Add (add) or Mul (mul)
+ * of the two, Mul of the sum by 0.5 (average), Squeeze of axis 1. Modes: 1 add, 2 mul,
+ * 3 average (bidirectional.c's order). Returns false when n is none of these. */
+static bool map_direction_ops(mapper *mp, const Onnx__NodeProto *n, int idx, value *x,
+                              value *out)
+{
+    const char *op = n->op_type;
+    value *y = onnx_in(mp, n, 1);
+    if (!strcmp(op, "Gather") && x->lay == L_LSTM_Y && x->dims[1] == 2) {
+        if (onnx_attr_i(n, "axis", 0) != 1 || !onnx_is_const(y) || !y->i || y->count != 1 ||
+            y->ndim != 1 || (y->i[0] != 0 && y->i[0] != 1)) {
+            onnx_unsupported(mp, idx, n, "a direction of a bidirectional LSTM's Y is mapped "
+                             "gathered by index [0] or [1] on axis 1 only");
+            return true;
+        }
+        onnx_alias(out, x);
+        out->lay = L_LSTM_DIR;
+        out->dims[1] = 1;
+        out->direction = (int)y->i[0];
+        return true;
+    }
+    if ((!strcmp(op, "Add") || !strcmp(op, "Mul")) && x->lay == L_LSTM_DIR) {
+        if (n->n_input != 2 || !onnx_is_act(y) || y->lay != L_LSTM_DIR || y->L != x->L ||
+            x->direction == y->direction) {
+            onnx_unsupported(mp, idx, n, "the directions of a bidirectional LSTM are mapped "
+                             "joined with each other only");
+            return true;
+        }
+        onnx_alias(out, x);
+        out->lay = L_LSTM_JOIN;
+        out->direction = !strcmp(op, "Add") ? 1 : 2;
+        set_mode(x->L, out->direction);
+        return true;
+    }
+    if (!strcmp(op, "Mul") && x->lay == L_LSTM_JOIN) {
+        if (x->direction != 1 || x->uses != 1 || !onnx_is_const(y) || !y->f || y->count != 1 ||
+            y->f[0] != 0.5f) {
+            onnx_unsupported(mp, idx, n, "the joined directions of a bidirectional LSTM are "
+                             "mapped scaled by 0.5 after their sum only (average)");
+            return true;
+        }
+        onnx_alias(out, x);
+        out->direction = 3;
+        set_mode(x->L, 3);
+        return true;
+    }
+    if (!strcmp(op, "Squeeze") && x->lay == L_LSTM_JOIN) {
+        const Onnx__AttributeProto *a = onnx_attr(n, "axes");
+        int64_t axis = a && a->n_ints == 1 ? a->ints[0]
+                       : onnx_is_const(y) && y->i && y->count == 1 ? y->i[0] : -9;
+        if (axis != 1) {
+            onnx_unsupported(mp, idx, n, "only the direction axis (1) of a joined Y is squeezed");
+            return true;
+        }
+        onnx_alias(out, x);
+        out->lay = L_TB;
+        out->ndim = 3;
+        out->dims[1] = x->dims[2];
+        out->dims[2] = x->dims[3];
+        return true;
+    }
+    if (x->lay == L_LSTM_DIR || x->lay == L_LSTM_JOIN) {
+        onnx_unsupported(mp, idx, n, "a direction of a bidirectional LSTM is mapped joined by "
+                         "Add, Mul (and Mul by 0.5) and then squeezed only");
+        return true;
+    }
+    return false;
+}
+
 bool onnx_ops_rnn(mapper *mp, const Onnx__NodeProto *n, int idx, value *x, value *out)
 {
     const char *op = n->op_type;
+    if (onnx_is_act(x) && map_direction_ops(mp, n, idx, x, out))
+        return true;
     if (!strcmp(op, "Transpose") && onnx_is_act(x) && (x->lay == L_BT || x->lay == L_TB)) {
         const Onnx__AttributeProto *p = onnx_attr(n, "perm");
         if (!p || p->n_ints != 3 || p->ints[0] != 1 || p->ints[1] != 0 || p->ints[2] != 2) {

@@ -242,17 +242,10 @@ Test(onnx_write, refused_saves_name_the_file_and_leave_nothing)
     test_remove_dir(dir);
 }
 
-/* A graph changed by another tool after surgery wrote it (here only its digest) is read by
- * mapping its operators; the names, the frozen set and the training settings still apply. */
-Test(onnx_write, a_changed_graph_is_mapped_by_its_operators)
+/* Flips a digit of the graph digest surgery stored in the ONNX file at path, as if another
+ * tool had changed its graph: the reader then maps its operators. */
+static void change_digest(const char *path)
 {
-    char dir[256], path[300];
-    test_make_dir(dir, sizeof dir, "onnxw");
-    model *orig = model_load("tests/data/onnx_write/norm_mlp.yaml", true, NULL);
-    cr_assert(orig);
-    orig->norm.kind = NORM_NONE;   /* the mapping reads no normaliser */
-    snprintf(path, sizeof path, "%s/m.onnx", dir);
-    cr_assert_eq(model_save_mode(orig, path, SAVE_ATOMIC, NULL), 0);
     size_t len;
     char *file = test_read_file(path, &len);
     Onnx__ModelProto *mp = onnx__model_proto__unpack(NULL, len, (const uint8_t *)file);
@@ -274,6 +267,20 @@ Test(onnx_write, a_changed_graph_is_mapped_by_its_operators)
     fwrite(buf, 1, len, fp);
     fclose(fp);
     free(buf);
+}
+
+/* A graph changed by another tool after surgery wrote it (here only its digest) is read by
+ * mapping its operators; the names, the frozen set and the training settings still apply. */
+Test(onnx_write, a_changed_graph_is_mapped_by_its_operators)
+{
+    char dir[256], path[300];
+    test_make_dir(dir, sizeof dir, "onnxw");
+    model *orig = model_load("tests/data/onnx_write/norm_mlp.yaml", true, NULL);
+    cr_assert(orig);
+    orig->norm.kind = NORM_NONE;   /* the mapping reads no normaliser */
+    snprintf(path, sizeof path, "%s/m.onnx", dir);
+    cr_assert_eq(model_save_mode(orig, path, SAVE_ATOMIC, NULL), 0);
+    change_digest(path);
     diag_capture c;
     capture_open(&c);
     model *back = model_load(path, true, c.d);
@@ -296,6 +303,51 @@ Test(onnx_write, a_changed_graph_is_mapped_by_its_operators)
     cr_assert_eq(model_predict(orig, in, &ya, err, sizeof err), 0, "%s", err);
     cr_assert_eq(model_predict(back, in, &yb, err, sizeof err), 0, "%s", err);
     cr_expect_leq(tensor_max_abs_diff(&ya, &yb), 1e-6);
+    tensor_release(&x);
+    tensor_release(&ya);
+    tensor_release(&yb);
+    model_free(orig);
+    model_free(back);
+    test_remove_dir(dir);
+}
+
+/* The writer's patterns of each bidirectional mode (Transpose and Reshape; Gather of each
+ * direction, Add, Mul, Mul by 0.5, Squeeze) and Softsign read back by the operator mapping. */
+Test(onnx_write, bidirectional_modes_are_mapped_by_their_operators)
+{
+    char dir[256], path[300];
+    test_make_dir(dir, sizeof dir, "onnxw");
+    model *orig = model_load("tests/data/onnx_write/bidir_chain.yaml", true, NULL);
+    cr_assert(orig);
+    snprintf(path, sizeof path, "%s/m.onnx", dir);
+    cr_assert_eq(model_save_mode(orig, path, SAVE_ATOMIC, NULL), 0);
+    change_digest(path);
+    diag_capture c;
+    capture_open(&c);
+    model *back = model_load(path, true, c.d);
+    cr_assert(back, "%s", capture_text(&c));
+    capture_close(&c);
+    static const char *const modes[] = {"bcat", "concat", "badd", "add", "bmul", "mul",
+                                        "bavg", "average"};
+    for (int k = 0; k < 4; k++) {
+        const layer *L = model_find_layer(back, modes[2 * k]);
+        cr_assert(L, "%s", modes[2 * k]);
+        cr_expect_eq(L->type, &layer_type_bidirectional);
+        cr_expect_eq(L->out_shape.size, k == 0 ? 8 : 3, "%s", modes[2 * k]);
+        const layer *O = model_find_layer(orig, modes[2 * k]);
+        cr_expect(tensor_same_shape(&L->params[0], &O->params[0]), "%s", modes[2 * k]);
+        cr_expect_eq(L->n_params, O->n_params, "%s: %s", modes[2 * k], modes[2 * k + 1]);
+    }
+    tensor x = {0}, ya = {0}, yb = {0};
+    cr_assert_eq(tensor_alloc3(&x, 4, 2, 3), 0);
+    for (int q = 0; q < 24; q++)
+        x.data[q] = (float)(q % 7) * 0.3f - 0.9f;
+    const tensor *in[1] = {&x};
+    char err[256];
+    cr_assert_eq(model_predict(orig, in, &ya, err, sizeof err), 0, "%s", err);
+    cr_assert_eq(model_predict(back, in, &yb, err, sizeof err), 0, "%s", err);
+    cr_expect_leq(tensor_max_abs_diff(&ya, &yb), 1e-6, "max diff %g",
+                  tensor_max_abs_diff(&ya, &yb));
     tensor_release(&x);
     tensor_release(&ya);
     tensor_release(&yb);
