@@ -147,7 +147,7 @@ static void set_mode(layer *L, int mode)
 }
 
 /* The writer's other modes: Gather of each direction of Y on axis 1, Add (add) or Mul (mul)
- * of the two, Mul of the sum by 0.5 (average), Squeeze of axis 1. Modes: 1 add, 2 mul,
+ * of the two, Mul of the sum by 0.5 (average); then Squeeze of axis 1 (onnx_ops_rnn). Modes: 1 add, 2 mul,
  * 3 average (bidirectional.c's order). Returns false when n is none of these. */
 static bool map_direction_ops(mapper *mp, const Onnx__NodeProto *n, int idx, value *x,
                               value *out)
@@ -192,22 +192,7 @@ static bool map_direction_ops(mapper *mp, const Onnx__NodeProto *n, int idx, val
         set_mode(x->L, 3);
         return true;
     }
-    if (!strcmp(op, "Squeeze") && x->lay == L_LSTM_JOIN) {
-        const Onnx__AttributeProto *a = onnx_attr(n, "axes");
-        int64_t axis = a && a->n_ints == 1 ? a->ints[0]
-                       : onnx_is_const(y) && y->i && y->count == 1 ? y->i[0] : -9;
-        if (axis != 1) {
-            onnx_unsupported(mp, idx, n, "only the direction axis (1) of a joined Y is squeezed");
-            return true;
-        }
-        onnx_alias(out, x);
-        out->lay = L_TB;
-        out->ndim = 3;
-        out->dims[1] = x->dims[2];
-        out->dims[2] = x->dims[3];
-        return true;
-    }
-    if (x->lay == L_LSTM_DIR || x->lay == L_LSTM_JOIN) {
+    if (x->lay == L_LSTM_DIR || (x->lay == L_LSTM_JOIN && strcmp(op, "Squeeze"))) {
         onnx_unsupported(mp, idx, n, "a direction of a bidirectional LSTM is mapped joined by "
                          "Add, Mul (and Mul by 0.5) and then squeezed only");
         return true;
@@ -242,7 +227,7 @@ bool onnx_ops_rnn(mapper *mp, const Onnx__NodeProto *n, int idx, value *x, value
                          "reshaped (concat) only");
         return true;
     }
-    if (!strcmp(op, "Squeeze") && onnx_is_act(x) && x->lay == L_LSTM_Y) {
+    if (!strcmp(op, "Squeeze") && onnx_is_act(x) && (x->lay == L_LSTM_Y || x->lay == L_LSTM_JOIN)) {
         const Onnx__AttributeProto *a = onnx_attr(n, "axes");
         value *ax = onnx_in(mp, n, 1);
         int64_t axis = a && a->n_ints == 1 ? a->ints[0] : onnx_is_const(ax) && ax->i && ax->count == 1 ? ax->i[0] : -9;

@@ -269,6 +269,34 @@ static void change_digest(const char *path)
     free(buf);
 }
 
+/* The first outputs of a and b on x within 1e-6; releases x. */
+static void expect_close_predictions(model *a, model *b, tensor *x)
+{
+    tensor ya = {0}, yb = {0};
+    const tensor *in[1] = {x};
+    char err[256];
+    cr_assert_eq(model_predict(a, in, &ya, err, sizeof err), 0, "%s", err);
+    cr_assert_eq(model_predict(b, in, &yb, err, sizeof err), 0, "%s", err);
+    cr_expect_leq(tensor_max_abs_diff(&ya, &yb), 1e-6, "max diff %g",
+                  tensor_max_abs_diff(&ya, &yb));
+    tensor_release(x);
+    tensor_release(&ya);
+    tensor_release(&yb);
+}
+
+/* m saved to path as ONNX, its digest changed, read back by its operators. */
+static model *reload_changed(model *m, const char *path)
+{
+    cr_assert_eq(model_save_mode(m, path, SAVE_ATOMIC, NULL), 0);
+    change_digest(path);
+    diag_capture c;
+    capture_open(&c);
+    model *back = model_load(path, true, c.d);
+    cr_assert(back, "%s", capture_text(&c));
+    capture_close(&c);
+    return back;
+}
+
 /* A graph changed by another tool after surgery wrote it (here only its digest) is read by
  * mapping its operators; the names, the frozen set and the training settings still apply. */
 Test(onnx_write, a_changed_graph_is_mapped_by_its_operators)
@@ -279,13 +307,7 @@ Test(onnx_write, a_changed_graph_is_mapped_by_its_operators)
     cr_assert(orig);
     orig->norm.kind = NORM_NONE;   /* the mapping reads no normaliser */
     snprintf(path, sizeof path, "%s/m.onnx", dir);
-    cr_assert_eq(model_save_mode(orig, path, SAVE_ATOMIC, NULL), 0);
-    change_digest(path);
-    diag_capture c;
-    capture_open(&c);
-    model *back = model_load(path, true, c.d);
-    cr_assert(back, "%s", capture_text(&c));
-    capture_close(&c);
+    model *back = reload_changed(orig, path);
     cr_assert_eq(back->n_layers, 3);
     cr_expect_str_eq(back->layers[0]->name, "fc1");
     cr_expect(back->layers[0]->frozen);
@@ -294,18 +316,11 @@ Test(onnx_write, a_changed_graph_is_mapped_by_its_operators)
     cr_expect_str_eq(a, b);
     free(a);
     free(b);
-    tensor x = {0}, ya = {0}, yb = {0};
+    tensor x = {0};
     cr_assert_eq(tensor_alloc2(&x, 2, 3), 0);
     for (int q = 0; q < 6; q++)
         x.data[q] = (float)q * 0.25f - 0.5f;
-    const tensor *in[1] = {&x};
-    char err[256];
-    cr_assert_eq(model_predict(orig, in, &ya, err, sizeof err), 0, "%s", err);
-    cr_assert_eq(model_predict(back, in, &yb, err, sizeof err), 0, "%s", err);
-    cr_expect_leq(tensor_max_abs_diff(&ya, &yb), 1e-6);
-    tensor_release(&x);
-    tensor_release(&ya);
-    tensor_release(&yb);
+    expect_close_predictions(orig, back, &x);
     model_free(orig);
     model_free(back);
     test_remove_dir(dir);
@@ -320,13 +335,7 @@ Test(onnx_write, bidirectional_modes_are_mapped_by_their_operators)
     model *orig = model_load("tests/data/onnx_write/bidir_chain.yaml", true, NULL);
     cr_assert(orig);
     snprintf(path, sizeof path, "%s/m.onnx", dir);
-    cr_assert_eq(model_save_mode(orig, path, SAVE_ATOMIC, NULL), 0);
-    change_digest(path);
-    diag_capture c;
-    capture_open(&c);
-    model *back = model_load(path, true, c.d);
-    cr_assert(back, "%s", capture_text(&c));
-    capture_close(&c);
+    model *back = reload_changed(orig, path);
     static const char *const modes[] = {"bcat", "concat", "badd", "add", "bmul", "mul",
                                         "bavg", "average"};
     for (int k = 0; k < 4; k++) {
@@ -338,19 +347,11 @@ Test(onnx_write, bidirectional_modes_are_mapped_by_their_operators)
         cr_expect(tensor_same_shape(&L->params[0], &O->params[0]), "%s", modes[2 * k]);
         cr_expect_eq(L->n_params, O->n_params, "%s: %s", modes[2 * k], modes[2 * k + 1]);
     }
-    tensor x = {0}, ya = {0}, yb = {0};
+    tensor x = {0};
     cr_assert_eq(tensor_alloc3(&x, 4, 2, 3), 0);
     for (int q = 0; q < 24; q++)
         x.data[q] = (float)(q % 7) * 0.3f - 0.9f;
-    const tensor *in[1] = {&x};
-    char err[256];
-    cr_assert_eq(model_predict(orig, in, &ya, err, sizeof err), 0, "%s", err);
-    cr_assert_eq(model_predict(back, in, &yb, err, sizeof err), 0, "%s", err);
-    cr_expect_leq(tensor_max_abs_diff(&ya, &yb), 1e-6, "max diff %g",
-                  tensor_max_abs_diff(&ya, &yb));
-    tensor_release(&x);
-    tensor_release(&ya);
-    tensor_release(&yb);
+    expect_close_predictions(orig, back, &x);
     model_free(orig);
     model_free(back);
     test_remove_dir(dir);
