@@ -243,8 +243,9 @@ Test(onnx_write, refused_saves_name_the_file_and_leave_nothing)
 }
 
 /* Flips a digit of the graph digest surgery stored in the ONNX file at path, as if another
- * tool had changed its graph: the reader then maps its operators. */
-static void change_digest(const char *path)
+ * tool had changed its graph: the reader then maps its operators. lstm_direction (not NULL):
+ * also the direction of every bidirectional LSTM, no longer than "bidirectional". */
+static void change_digest(const char *path, const char *lstm_direction)
 {
     size_t len;
     char *file = test_read_file(path, &len);
@@ -258,6 +259,14 @@ static void change_digest(const char *path)
             changed = true;
         }
     cr_assert(changed);
+    for (size_t k = 0; lstm_direction && k < mp->graph->n_node; k++)
+        for (size_t a = 0; a < mp->graph->node[k]->n_attribute; a++) {
+            Onnx__AttributeProto *at = mp->graph->node[k]->attribute[a];
+            if (!strcmp(at->name, "direction") && strlen(lstm_direction) <= at->s.len) {
+                memcpy(at->s.data, lstm_direction, strlen(lstm_direction));
+                at->s.len = strlen(lstm_direction);
+            }
+        }
     len = onnx__model_proto__get_packed_size(mp);
     uint8_t *buf = malloc(len);
     onnx__model_proto__pack(mp, buf);
@@ -288,7 +297,7 @@ static void expect_close_predictions(model *a, model *b, tensor *x)
 static model *reload_changed(model *m, const char *path)
 {
     cr_assert_eq(model_save_mode(m, path, SAVE_ATOMIC, NULL), 0);
-    change_digest(path);
+    change_digest(path, NULL);
     diag_capture c;
     capture_open(&c);
     model *back = model_load(path, true, c.d);
@@ -354,5 +363,26 @@ Test(onnx_write, bidirectional_modes_are_mapped_by_their_operators)
     expect_close_predictions(orig, back, &x);
     model_free(orig);
     model_free(back);
+    test_remove_dir(dir);
+}
+
+/* A reverse-only LSTM is refused with the node named and the reason. */
+Test(onnx_write, a_reverse_lstm_alone_is_refused)
+{
+    char dir[256], path[300];
+    test_make_dir(dir, sizeof dir, "onnxw");
+    model *orig = model_load("tests/data/onnx_write/bidir_chain.yaml", true, NULL);
+    cr_assert(orig);
+    snprintf(path, sizeof path, "%s/m.onnx", dir);
+    cr_assert_eq(model_save_mode(orig, path, SAVE_ATOMIC, NULL), 0);
+    change_digest(path, "reverse");
+    diag_capture c;
+    capture_open(&c);
+    cr_expect_null(model_load(path, true, c.d));
+    cr_expect(strstr(capture_text(&c), "/bcat/LSTM") &&
+                  strstr(capture_text(&c), "a reverse LSTM alone has no surgery layer"),
+              "%s", capture_text(&c));
+    capture_close(&c);
+    model_free(orig);
     test_remove_dir(dir);
 }
