@@ -4,12 +4,14 @@ the tests that compare surgery's predict on the import with torch (tests/unit/fo
 test_onnx_models.c). The small ones (a CNN with batch norm, exported in eval mode with the
 batch norm folded into the convolution and with TrainingMode.PRESERVE keeping it, a VGG-style
 body, a CNN of the other image operators, an MLP, a batch-first LSTM with a head, two
-stacked LSTM layers, an embedding, explicit padding before pools and a conv, a multiply gate and clamps of
-any bounds) go to tests/data/onnx/models/ and are committed; the
+stacked LSTM layers, a batch-first bidirectional LSTM with a head, an embedding, explicit
+padding before pools and a conv, a multiply gate and clamps of any bounds) go to
+tests/data/onnx/models/ and are committed; the
 torchvision ones (resnet18, mobilenet_v2, squeezenet1_1), too large to commit, go to
 build/onnx-models/ for the benchmarks and the same test when present.
 
 Usage: /usr/bin/python3 tools/gen-onnx-models.py [SMALL_DIR [BIG_DIR]]
+(GEN_ONNX_ONLY="NAME ...": write only these models)
 """
 import os
 import sys
@@ -20,6 +22,7 @@ import torchvision
 
 SMALL = sys.argv[1] if len(sys.argv) > 1 else "tests/data/onnx/models"
 BIG = sys.argv[2] if len(sys.argv) > 2 else "build/onnx-models"
+ONLY = os.environ.get("GEN_ONNX_ONLY", "").split()
 
 
 def write(path, t):
@@ -116,6 +119,19 @@ class Seq2(torch.nn.Module):
         return self.lstm(x)[0]
 
 
+class BiSeq(torch.nn.Module):
+    """A batch-first bidirectional LSTM and a head: torch writes one LSTM with direction
+    "bidirectional", then Transpose and Reshape of its Y to [T, B, 2H] (forward first)."""
+
+    def __init__(self):
+        super().__init__()
+        self.lstm = torch.nn.LSTM(4, 5, batch_first=True, bidirectional=True)
+        self.fc = torch.nn.Linear(10, 3)
+
+    def forward(self, x):
+        return self.fc(self.lstm(x)[0])
+
+
 class Embed(torch.nn.Module):
     """nn.Embedding of one token per sample (a Gather of the weight's rows) and a head."""
 
@@ -181,6 +197,8 @@ def randomize_bn(m):
 
 
 def export(name, model, x, out, training=torch.onnx.TrainingMode.EVAL):
+    if ONLY and name not in ONLY:
+        return
     os.makedirs(out, exist_ok=True)
     model.eval()
     with torch.no_grad():
@@ -213,6 +231,8 @@ def main():
     export("embedding", Embed(), torch.tensor([3, 0, 9, 3, 7]), SMALL)
     export("pad_pool", PadPool(), torch.randn(2, 2, 8, 8), SMALL)
     export("gate_clip", GateClip(), torch.randn(2, 3, 8, 8), SMALL)
+    torch.manual_seed(14)
+    export("bilstm", BiSeq(), torch.randn(2, 5, 4), SMALL)
     for name in ("resnet18", "mobilenet_v2", "squeezenet1_1"):
         torch.manual_seed(12)
         m = getattr(torchvision.models, name)()

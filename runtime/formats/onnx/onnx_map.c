@@ -264,7 +264,7 @@ int onnx_give2(mapper *mp, layer *L, const char *key, const float *data, int ndi
 static bool known_op(const char *op)
 {
     static const char *const known[] = {
-        "Relu", "LeakyRelu", "Elu", "Sigmoid", "Tanh", "Softplus", "HardSigmoid", "Clip",
+        "Relu", "LeakyRelu", "Elu", "Sigmoid", "Tanh", "Softplus", "Softsign", "HardSigmoid", "Clip",
         "Softmax", "Identity", "Dropout", "Gemm", "MatMul", "Add", "Sum", "Mul", "Flatten", "Reshape",
         "Gather", "Concat", "Conv", "MaxPool", "AveragePool", "GlobalAveragePool",
         "GlobalMaxPool", "BatchNormalization", "Pad", "LSTM", "Transpose", "Squeeze",
@@ -293,7 +293,7 @@ static void map_node(mapper *mp, int idx)
                 onnx_unsupported(mp, idx, n, "no surgery layer for this operator");
             return;
         }
-    if (!onnx_ops_dense(mp, n, idx, x, out) && !onnx_ops_rnn(mp, n, idx, x, out) &&
+    if (!onnx_ops_rnn(mp, n, idx, x, out) && !onnx_ops_dense(mp, n, idx, x, out) &&
         !onnx_ops_conv(mp, n, idx, x, out) && !onnx_fold(mp, n, idx, x, out))
         onnx_unsupported(mp, idx, n, "no surgery layer for this operator");
     /* a constant only this node reads (a weight, now copied into its layer) is dropped: the

@@ -18,8 +18,10 @@
 
 typedef enum { V_UNDEF, V_CONST, V_ACT } vkind;
 /* Activation layouts: flat [batch, features...]; sequences batch-first [B, T, n], time-major
- * [T, B, n] (surgery's own) and LSTM's Y [T, dirs, B, n]; images NCHW [B, C, H, W]. */
-typedef enum { L_FLAT, L_BT, L_TB, L_LSTM_Y, L_CHW } layout;
+ * [T, B, n] (surgery's own), LSTM's Y [T, dirs, B, n], a bidirectional one's transposed to
+ * [T, B, 2, n], one direction of it [T, 1, B, n] (Gather) and the two joined [T, 1, B, n]
+ * (Add, Mul); images NCHW [B, C, H, W]. */
+typedef enum { L_FLAT, L_BT, L_TB, L_LSTM_Y, L_CHW, L_LSTM_YT, L_LSTM_DIR, L_LSTM_JOIN } layout;
 
 typedef struct value {
     const char *name;
@@ -36,6 +38,7 @@ typedef struct value {
     int64_t size;             /* V_ACT: features per sample (per step) */
     int64_t pads[4];          /* V_ACT: zeros a Pad still owes its consumer (top, left, bottom,
                                * right), folded into a pool or conv; the node is unpadded */
+    int direction;            /* L_LSTM_DIR: 0 forward, 1 reverse; L_LSTM_JOIN: its mode */
     int uses;
     bool graph_output;
 } value;

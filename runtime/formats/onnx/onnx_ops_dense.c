@@ -222,7 +222,7 @@ bool onnx_ops_dense(mapper *mp, const Onnx__NodeProto *n, int idx, value *x, val
     static const struct { const char *op; activation_kind k; double alpha; } acts[] = {
         {"Relu", ACT_RELU, 0}, {"LeakyRelu", ACT_LEAKYRELU, 0.01}, {"Elu", ACT_ELU, 1.0},
         {"Sigmoid", ACT_SIGMOID, 0}, {"Tanh", ACT_TANH, 0}, {"Softplus", ACT_SOFTPLUS, 0},
-        {"HardSigmoid", ACT_HARDSIGMOID, 0}, {"Clip", ACT_COUNT, 0},
+        {"HardSigmoid", ACT_HARDSIGMOID, 0}, {"Softsign", ACT_SOFTSIGN, 0}, {"Clip", ACT_COUNT, 0},
     };
     for (size_t k = 0; k < sizeof acts / sizeof *acts; k++) {
         if (strcmp(op, acts[k].op))

@@ -1,26 +1,31 @@
 /* onnx_ops_rnn.c: the ONNX LSTM as an lstm or graves_lstm layer (gates re-ordered, biases
- * summed, peepholes), and the Transpose and Squeeze torch's exporter wraps around it. */
+ * summed, peepholes), a bidirectional one as a bidirectional layer, and the Transpose,
+ * Squeeze and Reshape torch's exporter and surgery's writer wrap around them. */
 #include <stdlib.h>
 #include <string.h>
 
 #include "runtime/base/util.h"
+#include "runtime/formats/onnx/onnx_lstm.h"
 #include "runtime/formats/onnx/onnx_mapper.h"
+#include "runtime/nn/layer_options.h"
 
 static void map_lstm(mapper *mp, const Onnx__NodeProto *n, int idx, value *out)
 {
     value *x = onnx_in(mp, n, 0), *w = onnx_in(mp, n, 1), *r = onnx_in(mp, n, 2), *bb = onnx_in(mp, n, 3);
     const char *dir = onnx_attr(n, "direction") ? (const char *)onnx_attr(n, "direction")->s.data : "forward";
     size_t dlen = onnx_attr(n, "direction") ? onnx_attr(n, "direction")->s.len : 7;
-    if (dlen != 7 || strncmp(dir, "forward", 7)) {
-        onnx_unsupported(mp, idx, n, "direction '%.*s': only forward LSTMs are mapped yet", (int)dlen, dir);
+    const int dirs = dlen == 13 && !strncmp(dir, "bidirectional", 13) ? 2 : 1;
+    if (dirs == 1 && (dlen != 7 || strncmp(dir, "forward", 7))) {
+        onnx_unsupported(mp, idx, n, "direction '%.*s': a reverse LSTM alone has no surgery layer "
+                         "(forward and bidirectional LSTMs are mapped)", (int)dlen, dir);
         return;
     }
     const Onnx__AttributeProto *acts = onnx_attr(n, "activations");
     static const char *const defaults[3] = {"Sigmoid", "Tanh", "Tanh"};
-    bool default_acts = !acts || acts->n_strings == 3;
-    for (size_t k = 0; acts && default_acts && k < 3; k++)
-        default_acts = acts->strings[k].len == strlen(defaults[k]) &&
-                       !memcmp(acts->strings[k].data, defaults[k], acts->strings[k].len);
+    bool default_acts = !acts || acts->n_strings == (size_t)(3 * dirs);
+    for (size_t k = 0; acts && default_acts && k < acts->n_strings; k++)
+        default_acts = acts->strings[k].len == strlen(defaults[k % 3]) &&
+                       !memcmp(acts->strings[k].data, defaults[k % 3], acts->strings[k].len);
     if (!default_acts || onnx_attr(n, "clip") || onnx_attr_i(n, "input_forget", 0) ||
         onnx_attr_i(n, "layout", 0)) {
         onnx_unsupported(mp, idx, n, "activations, clip, input_forget and layout must keep their defaults");
@@ -55,49 +60,151 @@ static void map_lstm(mapper *mp, const Onnx__NodeProto *n, int idx, value *out)
         return;
     }
     int64_t h = onnx_attr_i(n, "hidden_size", r->ndim == 3 ? r->dims[2] : 0), in = x->size;
-    if (w->count != 4 * h * in || r->count != 4 * h * h || (bb && bb->count != 8 * h) ||
-        (p && p->count != 3 * h)) {
+    if (w->count != dirs * 4 * h * in || r->count != dirs * 4 * h * h ||
+        (bb && bb->count != dirs * 8 * h) || (p && p->count != dirs * 3 * h)) {
         onnx_unsupported(mp, idx, n, "W, R, B or P disagree with hidden_size %lld", (long long)h);
         return;
     }
-    /* ONNX's blocks i, o, f, c; ours a (= c), f, o, i. */
-    static const int onnx_block[4] = {3, 2, 1, 0};
+    /* one direction: lstm or graves_lstm; two: a bidirectional layer of either (its mode
+     * concat until the operators after it say otherwise) */
+    static const char *const keys[2][2][3] = {{{"W", "RW", "b"}, {"", "", ""}},
+                                              {{"WF", "RWF", "bF"}, {"WB", "RWB", "bB"}}};
+    const layer_type *t = dirs == 2 ? &layer_type_bidirectional
+                          : p       ? &layer_type_graves_lstm
+                                    : &layer_type_lstm;
+    value *ins[1] = {x};
+    layer *L = onnx_add_layer(mp, n, idx, t, ins, 1, h);
+    if (dirs == 2) {
+        double cell[LOPT_MAX_VALUES] = {p ? 1 : 0};
+        const layer_option *o = layer_option_find(t, "layer");
+        if (o)
+            layer_option_set_values(o, L, cell);
+    }
     int64_t cols = 4 * h + (p ? 3 : 0);
     float *W = xmalloc((size_t)(in * 4 * h) * sizeof(float));
     float *RW = xmalloc((size_t)(h * cols) * sizeof(float)), *B = xmalloc((size_t)(4 * h) * sizeof(float));
-    for (int blk = 0; blk < 4; blk++)
-        for (int64_t u = 0; u < h; u++) {
-            int64_t src = onnx_block[blk] * h + u, dst = blk * h + u;
-            for (int64_t k = 0; k < in; k++)
-                W[k * 4 * h + dst] = w->f[src * in + k];
-            for (int64_t k = 0; k < h; k++)
-                RW[k * cols + dst] = r->f[src * h + k];
-            B[dst] = bb ? bb->f[src] + bb->f[4 * h + src] : 0.0f;
-        }
-    for (int64_t u = 0; p && u < h; u++) {
-        RW[u * cols + 4 * h] = p->f[2 * h + u];
-        RW[u * cols + 4 * h + 1] = p->f[h + u];
-        RW[u * cols + 4 * h + 2] = p->f[u];
+    for (int d = 0; d < dirs; d++) {
+        onnx_lstm_from_onnx(w->f + d * 4 * h * in, r->f + d * 4 * h * h,
+                            bb ? bb->f + d * 8 * h : NULL, p ? p->f + d * 3 * h : NULL, in, h,
+                            p != NULL, W, RW, B);
+        onnx_give2(mp, L, keys[dirs - 1][d][0], W, 2, in, 4 * h);
+        onnx_give2(mp, L, keys[dirs - 1][d][1], RW, 2, h, cols);
+        onnx_give2(mp, L, keys[dirs - 1][d][2], B, 1, 4 * h, 0);
     }
-    value *ins[1] = {x};
-    layer *L = onnx_add_layer(mp, n, idx, p ? &layer_type_graves_lstm : &layer_type_lstm, ins, 1, h);
-    onnx_give2(mp, L, "W", W, 2, in, 4 * h);
-    onnx_give2(mp, L, "RW", RW, 2, h, cols);
-    onnx_give2(mp, L, "b", B, 1, 4 * h, 0);
     free(W);
     free(RW);
     free(B);
     onnx_set_act(out, L, L_LSTM_Y, h, NULL);
-    out->ndim = 4;   /* Y [T, 1, B, h] */
+    out->ndim = 4;   /* Y [T, dirs, B, h] */
     out->dims[0] = x->dims[0];
-    out->dims[1] = 1;
+    out->dims[1] = dirs;
     out->dims[2] = x->dims[1];
     out->dims[3] = h;
+}
+
+/* Y [T, 2, B, h] of a bidirectional LSTM transposed to [T, B, 2, h] (perm [0, 2, 1, 3]), then
+ * reshaped to [T, B, 2h]: the concat mode, forward features first. */
+static void map_bidirectional_join(mapper *mp, const Onnx__NodeProto *n, int idx, value *x,
+                                   value *out)
+{
+    if (!strcmp(n->op_type, "Transpose")) {
+        int64_t perm[4];
+        if (onnx_attr_ints(n, "perm", perm, 4, 0, 0) != 4 || perm[0] != 0 || perm[1] != 2 ||
+            perm[2] != 1 || perm[3] != 3) {
+            onnx_unsupported(mp, idx, n, "a bidirectional LSTM's Y is mapped transposed by perm "
+                             "[0, 2, 1, 3] only");
+            return;
+        }
+        onnx_alias(out, x);
+        out->lay = L_LSTM_YT;
+        out->dims[1] = x->dims[2];
+        out->dims[2] = x->dims[1];
+        return;
+    }
+    value *s = onnx_in(mp, n, 1);
+    const int64_t T = x->dims[0], B = x->dims[1], F = x->dims[2] * x->dims[3];
+    bool ok = onnx_is_const(s) && s->i && s->count == 3;
+    ok = ok && (s->i[0] == 0 || s->i[0] == T) && (s->i[2] == -1 || s->i[2] == F) &&
+         (s->i[1] == 0 || s->i[1] == B || (s->i[1] == -1 && s->i[2] == F));
+    if (!ok) {
+        onnx_unsupported(mp, idx, n, "a bidirectional LSTM's transposed Y is mapped reshaped to "
+                         "[T, B, 2 hidden] only");
+        return;
+    }
+    onnx_alias(out, x);
+    out->lay = L_TB;
+    out->ndim = 3;
+    out->dims[2] = F;
+    out->size = F;
+}
+
+static void set_mode(layer *L, int mode)
+{
+    double v[LOPT_MAX_VALUES] = {mode};
+    const layer_option *o = layer_option_find(L->type, "mode");
+    if (o)
+        layer_option_set_values(o, L, v);
+}
+
+/* The writer's other modes: Gather of each direction of Y on axis 1, Add (add) or Mul (mul)
+ * of the two, Mul of the sum by 0.5 (average); then Squeeze of axis 1 (onnx_ops_rnn). Modes: 1 add, 2 mul,
+ * 3 average (bidirectional.c's order). Returns false when n is none of these. */
+static bool map_direction_ops(mapper *mp, const Onnx__NodeProto *n, int idx, value *x,
+                              value *out)
+{
+    const char *op = n->op_type;
+    value *y = onnx_in(mp, n, 1);
+    if (!strcmp(op, "Gather") && x->lay == L_LSTM_Y && x->dims[1] == 2) {
+        if (onnx_attr_i(n, "axis", 0) != 1 || !onnx_is_const(y) || !y->i || y->count != 1 ||
+            y->ndim != 1 || (y->i[0] != 0 && y->i[0] != 1)) {
+            onnx_unsupported(mp, idx, n, "a direction of a bidirectional LSTM's Y is mapped "
+                             "gathered by index [0] or [1] on axis 1 only");
+            return true;
+        }
+        onnx_alias(out, x);
+        out->lay = L_LSTM_DIR;
+        out->dims[1] = 1;
+        out->direction = (int)y->i[0];
+        return true;
+    }
+    if ((!strcmp(op, "Add") || !strcmp(op, "Mul")) && x->lay == L_LSTM_DIR) {
+        if (n->n_input != 2 || !onnx_is_act(y) || y->lay != L_LSTM_DIR || y->L != x->L ||
+            x->direction == y->direction) {
+            onnx_unsupported(mp, idx, n, "the directions of a bidirectional LSTM are mapped "
+                             "joined with each other only");
+            return true;
+        }
+        onnx_alias(out, x);
+        out->lay = L_LSTM_JOIN;
+        out->direction = !strcmp(op, "Add") ? 1 : 2;
+        set_mode(x->L, out->direction);
+        return true;
+    }
+    if (!strcmp(op, "Mul") && x->lay == L_LSTM_JOIN) {
+        if (x->direction != 1 || x->uses != 1 || !onnx_is_const(y) || !y->f || y->count != 1 ||
+            y->f[0] != 0.5f) {
+            onnx_unsupported(mp, idx, n, "the joined directions of a bidirectional LSTM are "
+                             "mapped scaled by 0.5 after their sum only (average)");
+            return true;
+        }
+        onnx_alias(out, x);
+        out->direction = 3;
+        set_mode(x->L, 3);
+        return true;
+    }
+    if (x->lay == L_LSTM_DIR || (x->lay == L_LSTM_JOIN && strcmp(op, "Squeeze"))) {
+        onnx_unsupported(mp, idx, n, "a direction of a bidirectional LSTM is mapped joined by "
+                         "Add, Mul (and Mul by 0.5) and then squeezed only");
+        return true;
+    }
+    return false;
 }
 
 bool onnx_ops_rnn(mapper *mp, const Onnx__NodeProto *n, int idx, value *x, value *out)
 {
     const char *op = n->op_type;
+    if (onnx_is_act(x) && map_direction_ops(mp, n, idx, x, out))
+        return true;
     if (!strcmp(op, "Transpose") && onnx_is_act(x) && (x->lay == L_BT || x->lay == L_TB)) {
         const Onnx__AttributeProto *p = onnx_attr(n, "perm");
         if (!p || p->n_ints != 3 || p->ints[0] != 1 || p->ints[1] != 0 || p->ints[2] != 2) {
@@ -110,7 +217,17 @@ bool onnx_ops_rnn(mapper *mp, const Onnx__NodeProto *n, int idx, value *x, value
         out->dims[1] = x->dims[0];
         return true;
     }
-    if (!strcmp(op, "Squeeze") && onnx_is_act(x) && x->lay == L_LSTM_Y) {
+    if (((!strcmp(op, "Transpose") && x && x->lay == L_LSTM_Y && x->dims[1] == 2) ||
+         (!strcmp(op, "Reshape") && x && x->lay == L_LSTM_YT)) && onnx_is_act(x)) {
+        map_bidirectional_join(mp, n, idx, x, out);
+        return true;
+    }
+    if (!strcmp(op, "Squeeze") && onnx_is_act(x) && x->lay == L_LSTM_Y && x->dims[1] == 2) {
+        onnx_unsupported(mp, idx, n, "a bidirectional LSTM's Y is mapped transposed and "
+                         "reshaped (concat) only");
+        return true;
+    }
+    if (!strcmp(op, "Squeeze") && onnx_is_act(x) && (x->lay == L_LSTM_Y || x->lay == L_LSTM_JOIN)) {
         const Onnx__AttributeProto *a = onnx_attr(n, "axes");
         value *ax = onnx_in(mp, n, 1);
         int64_t axis = a && a->n_ints == 1 ? a->ints[0] : onnx_is_const(ax) && ax->i && ax->count == 1 ? ax->i[0] : -9;

@@ -16,6 +16,7 @@
 #include "runtime/formats/onnx/onnx_lstm.h"
 #include "runtime/formats/onnx/onnx_meta.h"
 #include "runtime/graph/builder.h"
+#include "runtime/nn/layer_options.h"
 
 /* ---- the digest: FNV-1a over the graph's structure ---- */
 
@@ -175,11 +176,24 @@ static int load(const Onnx__ModelProto *mp, const char *path, const char *name, 
     return 0;
 }
 
-/* An LSTM's parameters from its ONNX-layout initializers LAYER.onnx_W, _R, _B, _P. */
+/* An LSTM's parameters from its ONNX-layout initializers LAYER.onnx_W, _R, _B, _P, one
+ * direction (lstm, graves_lstm: W, RW, b) or two stacked forward then reverse (bidirectional:
+ * WF, RWF, bF, then WB, RWB, bB). */
 static int lstm_params(const Onnx__ModelProto *mp, const char *path, model_builder *b, layer *L,
                        struct diag_ctx *d)
 {
-    const bool peep = L->type == &layer_type_graves_lstm;
+    static const char *const keys[2][2][3] = {{{"W", "RW", "b"}, {"", "", ""}},
+                                              {{"WF", "RWF", "bF"}, {"WB", "RWB", "bB"}}};
+    const bool bi = L->type == &layer_type_bidirectional;
+    const int dirs = bi ? 2 : 1;
+    bool peep = L->type == &layer_type_graves_lstm;
+    if (bi) {
+        double cell[LOPT_MAX_VALUES] = {0};
+        const layer_option *o = layer_option_find(L->type, "layer");
+        if (o)
+            layer_option_get_values(o, L, cell);
+        peep = cell[0] == 1;
+    }
     float *w = NULL, *r = NULL, *bb = NULL, *p = NULL;
     int64_t nw = 0, nr = 0, nb = 0, np = 0;
     char name[600];
@@ -196,30 +210,32 @@ static int lstm_params(const Onnx__ModelProto *mp, const char *path, model_build
     snprintf(name, sizeof name, "%s.onnx_P", L->name);
     if (peep && load(mp, path, name, NULL, &p, &np, d) < 0)
         goto out;
-    const int64_t h = L->n_out, in = h > 0 ? nw / (4 * h) : 0, cols = 4 * h + (peep ? 3 : 0);
-    if (h < 1 || nw != 4 * h * in || nr != 4 * h * h || (bb && nb != 8 * h) || (p && np != 3 * h)) {
+    const int64_t h = L->n_out, in = h > 0 ? nw / (4 * h * dirs) : 0,
+                  cols = 4 * h + (peep ? 3 : 0);
+    if (h < 1 || nw != dirs * 4 * h * in || nr != dirs * 4 * h * h ||
+        (bb && nb != dirs * 8 * h) || (p && np != dirs * 3 * h)) {
         model_format_error(d, path, "layer '%s': its LSTM initializers disagree with n_out %lld",
                            L->name, (long long)h);
         goto out;
     }
-    tensor W = {0}, RW = {0}, B = {0};
-    if (tensor_alloc2(&W, in, 4 * h) || tensor_alloc2(&RW, h, cols)) {
-        tensor_release(&W);
-        model_format_error(d, path, "out of memory");
-        goto out;
+    for (int dir = 0; dir < dirs; dir++) {
+        tensor W = {0}, RW = {0}, B = {0};
+        int64_t nbias = 4 * h;
+        if (tensor_alloc2(&W, in, 4 * h) || tensor_alloc2(&RW, h, cols) ||
+            (L->has_bias && tensor_alloc(&B, 1, &nbias))) {
+            tensor_release(&W);
+            tensor_release(&RW);
+            model_format_error(d, path, "out of memory");
+            goto out;
+        }
+        onnx_lstm_from_onnx(w + dir * 4 * h * in, r + dir * 4 * h * h,
+                            bb ? bb + dir * 8 * h : NULL, p ? p + dir * 3 * h : NULL, in, h,
+                            peep, W.data, RW.data, L->has_bias ? B.data : NULL);
+        model_builder_set_param(b, L, keys[bi][dir][0], &W);
+        model_builder_set_param(b, L, keys[bi][dir][1], &RW);
+        if (L->has_bias)
+            model_builder_set_param(b, L, keys[bi][dir][2], &B);
     }
-    int64_t nbias = 4 * h;
-    if (L->has_bias && tensor_alloc(&B, 1, &nbias)) {
-        tensor_release(&W);
-        tensor_release(&RW);
-        model_format_error(d, path, "out of memory");
-        goto out;
-    }
-    onnx_lstm_from_onnx(w, r, bb, p, in, h, peep, W.data, RW.data, L->has_bias ? B.data : NULL);
-    model_builder_set_param(b, L, "W", &W);
-    model_builder_set_param(b, L, "RW", &RW);
-    if (L->has_bias)
-        model_builder_set_param(b, L, "b", &B);
     rc = 0;
 out:
     free(w);
@@ -237,7 +253,8 @@ static int layer_params(const Onnx__ModelProto *mp, const char *path, model_buil
     int errors = 0;
     for (int i = 0; i < m->n_layers; i++) {
         layer *L = m->layers[i];
-        if (L->type == &layer_type_lstm || L->type == &layer_type_graves_lstm) {
+        if (L->type == &layer_type_lstm || L->type == &layer_type_graves_lstm ||
+            L->type == &layer_type_bidirectional) {
             errors += lstm_params(mp, path, b, L, d) != 0;
             continue;
         }

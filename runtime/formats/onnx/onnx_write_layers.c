@@ -1,12 +1,13 @@
 /* onnx_write_layers.c: the ONNX operators of the feed-forward and recurrent layer types
  * (dense, output, rnn_output, activation, dropout, embedding, flatten, the vertices merge,
- * add and average, lstm and graves_lstm); docs/format.md ("ONNX writing") lists them. */
+ * add, average and multiply, lstm, graves_lstm and bidirectional); docs/format.md ("ONNX writing") lists them. */
 #include "runtime/formats/onnx/onnx_write_impl.h"
 
 #include <string.h>
 
 #include "runtime/formats/onnx/onnx_lstm.h"
 #include "runtime/nn/kernels/activation.h"
+#include "runtime/nn/layer_option.h"
 
 static int rank_of(const act_shape *s)
 {
@@ -158,16 +159,13 @@ static const char *lstm_activation(activation_kind k, double alpha, float *a, fl
     }
 }
 
-/* lstm, graves_lstm: ONNX LSTM over the time-major sequence (gates re-ordered to i, o, f, c;
- * B = [Wb, 0]; graves' peepholes as P), Y's direction axis squeezed. */
-static int emit_lstm(ow_ctx *c, const layer *L, const char *const *ins, const char *out)
+/* One ONNX LSTM node over x writing y [T, dirs, N, H]: the parameters of each direction d
+ * (keys[d]: W, RW, b) re-ordered to gates i, o, f, c and stacked forward then reverse;
+ * B = [Wb, 0]; graves' peepholes as P. */
+static int lstm_node(ow_ctx *c, const layer *L, const char *x, int dirs, bool peep,
+                     const char *const (*keys)[3], const char *y)
 {
     const int64_t h = L->n_out, in = L->n_in;
-    const bool peep = L->type == &layer_type_graves_lstm;
-    const float *W = ow_param_data(c, L, "W"), *RW = ow_param_data(c, L, "RW");
-    const float *b = L->has_bias ? ow_param_data(c, L, "b") : NULL;
-    if (!W || !RW || (L->has_bias && !b))
-        return -1;
     float a[2] = {0}, bt[2] = {0};
     int np = 0;
     const char *act = lstm_activation(L->activation, act_alpha(L->activation, L->alpha), &a[0],
@@ -175,40 +173,136 @@ static int emit_lstm(ow_ctx *c, const layer *L, const char *const *ins, const ch
     if (!act)
         return ow_fail(c, "layer '%s': an LSTM with activation %s has no ONNX form", L->name,
                        activation_names[L->activation]);
-    onnx_lstm_weights ow;
-    if (onnx_lstm_to_onnx(W, RW, b, in, h, peep, &ow) != 0)
+    const int64_t nw = 4 * h * in, nr = 4 * h * h, nb = 8 * h, np3 = 3 * h;
+    float *w = ow_alloc(c, (size_t)(dirs * nw + 1) * sizeof(float));
+    float *r = ow_alloc(c, (size_t)(dirs * nr + 1) * sizeof(float));
+    float *bb = ow_alloc(c, (size_t)(dirs * nb) * sizeof(float));
+    float *pp = ow_alloc(c, (size_t)(dirs * np3 + 1) * sizeof(float));
+    if (!w || !r || !bb || !pp)
         return ow_fail(c, "out of memory");
-    int64_t dw[3] = {1, 4 * h, in}, dr[3] = {1, 4 * h, h}, db[2] = {1, 8 * h}, dp[2] = {1, 3 * h};
-    const char *args[8] = {ins[0], ow_floats(c, ow_strf(c, "%s.onnx_W", L->name), ow.w, 3, dw),
-                           ow_floats(c, ow_strf(c, "%s.onnx_R", L->name), ow.r, 3, dr), NULL,
+    for (int d = 0; d < dirs; d++) {
+        const float *W = ow_param_data(c, L, keys[d][0]), *RW = ow_param_data(c, L, keys[d][1]);
+        const float *b = L->has_bias ? ow_param_data(c, L, keys[d][2]) : NULL;
+        if (!W || !RW || (L->has_bias && !b))
+            return -1;
+        onnx_lstm_weights ow;
+        if (onnx_lstm_to_onnx(W, RW, b, in, h, peep, &ow) != 0)
+            return ow_fail(c, "out of memory");
+        memcpy(w + d * nw, ow.w, (size_t)nw * sizeof(float));
+        memcpy(r + d * nr, ow.r, (size_t)nr * sizeof(float));
+        if (b)
+            memcpy(bb + d * nb, ow.b, (size_t)nb * sizeof(float));
+        if (peep)
+            memcpy(pp + d * np3, ow.p, (size_t)np3 * sizeof(float));
+        onnx_lstm_weights_free(&ow);
+    }
+    int64_t dw[3] = {dirs, 4 * h, in}, dr[3] = {dirs, 4 * h, h}, db[2] = {dirs, nb},
+            dp[2] = {dirs, np3};
+    const char *args[8] = {x, ow_floats(c, ow_strf(c, "%s.onnx_W", L->name), w, 3, dw),
+                           ow_floats(c, ow_strf(c, "%s.onnx_R", L->name), r, 3, dr), NULL,
                            NULL, NULL, NULL, NULL};
     int n_args = 3;
-    if (b) {
-        args[3] = ow_floats(c, ow_strf(c, "%s.onnx_B", L->name), ow.b, 2, db);
+    if (L->has_bias) {
+        args[3] = ow_floats(c, ow_strf(c, "%s.onnx_B", L->name), bb, 2, db);
         n_args = 4;
     }
     if (peep) {
-        args[7] = ow_floats(c, ow_strf(c, "%s.onnx_P", L->name), ow.p, 2, dp);
+        args[7] = ow_floats(c, ow_strf(c, "%s.onnx_P", L->name), pp, 2, dp);
         n_args = 8;
     }
-    onnx_lstm_weights_free(&ow);
-    const char *y = ow_tmp(c, "Y");
     Onnx__NodeProto *n = ow_node(c, "LSTM", args, n_args, y);
     ow_attr_int(c, n, "hidden_size", h);
+    if (dirs == 2)
+        ow_attr_string(c, n, "direction", "bidirectional");
     if (L->activation != ACT_TANH) {
-        const char *acts[3] = {"Sigmoid", act, act};
-        ow_attr_strings(c, n, "activations", acts, 3);
-        /* consumed in the order of the activations that take them: g, then h */
-        float al[2] = {a[0], a[0]}, be[2] = {bt[0], bt[0]};
+        /* f, g, h per direction; alpha and beta consumed in the order of the activations
+         * that take them (g, then h, forward then reverse) */
+        const char *acts[6] = {"Sigmoid", act, act, "Sigmoid", act, act};
+        ow_attr_strings(c, n, "activations", acts, 3 * dirs);
+        float al[4] = {a[0], a[0], a[0], a[0]}, be[4] = {bt[0], bt[0], bt[0], bt[0]};
         if (np >= 1)
-            ow_attr_floats(c, n, "activation_alpha", al, 2);
+            ow_attr_floats(c, n, "activation_alpha", al, 2 * dirs);
         if (np == 2)
-            ow_attr_floats(c, n, "activation_beta", be, 2);
+            ow_attr_floats(c, n, "activation_beta", be, 2 * dirs);
     }
+    return c->failed ? -1 : 0;
+}
+
+/* lstm, graves_lstm: ONNX LSTM over the time-major sequence, Y's direction axis squeezed. */
+static int emit_lstm(ow_ctx *c, const layer *L, const char *const *ins, const char *out)
+{
+    static const char *const keys[1][3] = {{"W", "RW", "b"}};
+    const char *y = ow_tmp(c, "Y");
+    if (lstm_node(c, L, ins[0], 1, L->type == &layer_type_graves_lstm, keys, y) != 0)
+        return -1;
     int64_t axis = 1;
     const char *sq[2] = {y, ow_ints(c, ow_tmp(c, "axes"), &axis, 1)};
     ow_node(c, "Squeeze", sq, 2, out);
     return 0;
+}
+
+/* bidirectional: one ONNX LSTM with direction "bidirectional" (Y [T, 2, N, H]); concat:
+ * Transpose to [T, N, 2, H] and Reshape to [T, N, 2H] (forward first); add, mul, average:
+ * Gather of each direction on axis 1 ([T, 1, N, H]), then Add, Mul, or Add and Mul by 0.5,
+ * and Squeeze of axis 1. */
+static int emit_bidirectional(ow_ctx *c, const layer *L, const char *const *ins,
+                              const char *out)
+{
+    static const char *const keys[2][3] = {{"WF", "RWF", "bF"}, {"WB", "RWB", "bB"}};
+    double cell[LOPT_MAX_VALUES] = {0}, mode[LOPT_MAX_VALUES] = {0};
+    if (!ow_option(L, "layer", cell) || !ow_option(L, "mode", mode))
+        return ow_fail(c, "layer '%s': a bidirectional layer without its layer or mode",
+                       L->name);
+    const char *y = ow_tmp(c, "Y");
+    if (lstm_node(c, L, ins[0], 2, cell[0] == 1, keys, y) != 0)
+        return -1;
+    if (mode[0] == 0) {   /* concat */
+        const char *tr = ow_tmp(c, "Y_t");
+        int64_t perm[4] = {0, 2, 1, 3}, shape[3] = {0, 0, -1};
+        ow_attr_ints(c, ow_node1(c, "Transpose", y, tr), "perm", perm, 4);
+        const char *rs[2] = {tr, ow_ints(c, ow_tmp(c, "shape"), shape, 3)};
+        ow_node(c, "Reshape", rs, 2, out);
+        return c->failed ? -1 : 0;
+    }
+    const char *dir[2];
+    for (int d = 0; d < 2; d++) {
+        int64_t idx = d;
+        dir[d] = ow_tmp(c, d ? "Y_reverse" : "Y_forward");
+        const char *g[2] = {y, ow_ints(c, ow_tmp(c, d ? "reverse" : "forward"), &idx, 1)};
+        ow_attr_int(c, ow_node(c, "Gather", g, 2, dir[d]), "axis", 1);
+    }
+    const char *joined = ow_tmp(c, "joined");
+    if (mode[0] == 2) {
+        ow_node(c, "Mul", dir, 2, joined);
+    } else if (mode[0] == 1) {
+        ow_node(c, "Add", dir, 2, joined);
+    } else {
+        const char *sum = ow_tmp(c, "sum");
+        ow_node(c, "Add", dir, 2, sum);
+        const char *half[2] = {sum, ow_scalar(c, 0.5f)};
+        ow_node(c, "Mul", half, 2, joined);
+    }
+    int64_t axis = 1;
+    const char *sq[2] = {joined, ow_ints(c, ow_tmp(c, "axes"), &axis, 1)};
+    ow_node(c, "Squeeze", sq, 2, out);
+    return c->failed ? -1 : 0;
+}
+
+/* multiply: Mul of two inputs, a chain of Mul for more. */
+static int emit_multiply(ow_ctx *c, const layer *L, const char *const *ins, const char *out)
+{
+    if (L->n_inputs == 1) {
+        ow_node1(c, "Identity", ins[0], out);
+        return 0;
+    }
+    const char *acc = ins[0];
+    for (int k = 1; k < L->n_inputs; k++) {
+        const char *dst = k == L->n_inputs - 1 ? out : ow_tmp(c, ow_strf(c, "product%d", k));
+        const char *two[2] = {acc, ins[k]};
+        ow_node(c, "Mul", two, 2, dst);
+        acc = dst;
+    }
+    return c->failed ? -1 : 0;
 }
 
 ow_emit_fn ow_emitter_layers(const layer_type *t)
@@ -231,5 +325,9 @@ ow_emit_fn ow_emitter_layers(const layer_type *t)
         return emit_average;
     if (t == &layer_type_lstm || t == &layer_type_graves_lstm)
         return emit_lstm;
+    if (t == &layer_type_bidirectional)
+        return emit_bidirectional;
+    if (t == &layer_type_multiply)
+        return emit_multiply;
     return NULL;
 }

@@ -190,6 +190,20 @@ Test(onnx_models, stacked_lstm_layers)
     model_free(m);
 }
 
+/* A batch-first bidirectional nn.LSTM: one bidirectional layer (concat), torch's Transpose and
+ * Reshape of Y joining the directions. */
+Test(onnx_models, bidirectional_lstm_batch_first)
+{
+    expect_match(SMALL, "bilstm");
+    model *m = model_load(SMALL "/bilstm.onnx", true, NULL);
+    cr_assert(m);
+    const layer *L = model_find_layer(m, "lstm");
+    cr_assert(L);
+    cr_expect_eq(L->type, &layer_type_bidirectional);
+    cr_expect_eq(L->out_shape.size, 10);
+    model_free(m);
+}
+
 /* nn.Embedding: torch's Gather of the weight's rows by an int64 input of rank 1. */
 Test(onnx_models, embedding)
 {

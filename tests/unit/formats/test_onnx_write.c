@@ -20,7 +20,7 @@ static const char *const fixtures[] = {
     "tests/data/onnx_write/acts.yaml",  "tests/data/onnx_write/cnn_a.yaml",
     "tests/data/onnx_write/cnn_b.yaml", "tests/data/onnx_write/embed_rnn.yaml",
     "tests/data/onnx_write/norm_mlp.yaml", "tests/data/onnx_write/rnn.yaml",
-    "tests/data/onnx_write/norm_cnn.yaml",
+    "tests/data/onnx_write/norm_cnn.yaml", "tests/data/onnx_write/bidir.yaml",
     "tests/data/edit/conv.yaml",        "tests/data/edit/graves.yaml",
     "tests/data/edit/lstm.yaml",        "tests/data/edit/merge.yaml",
     "tests/data/edit/resid.yaml",       "tests/data/edit/tanh.yaml",
@@ -242,17 +242,11 @@ Test(onnx_write, refused_saves_name_the_file_and_leave_nothing)
     test_remove_dir(dir);
 }
 
-/* A graph changed by another tool after surgery wrote it (here only its digest) is read by
- * mapping its operators; the names, the frozen set and the training settings still apply. */
-Test(onnx_write, a_changed_graph_is_mapped_by_its_operators)
+/* Flips a digit of the graph digest surgery stored in the ONNX file at path, as if another
+ * tool had changed its graph: the reader then maps its operators. lstm_direction (not NULL):
+ * also the direction of every bidirectional LSTM, no longer than "bidirectional". */
+static void change_digest(const char *path, const char *lstm_direction)
 {
-    char dir[256], path[300];
-    test_make_dir(dir, sizeof dir, "onnxw");
-    model *orig = model_load("tests/data/onnx_write/norm_mlp.yaml", true, NULL);
-    cr_assert(orig);
-    orig->norm.kind = NORM_NONE;   /* the mapping reads no normaliser */
-    snprintf(path, sizeof path, "%s/m.onnx", dir);
-    cr_assert_eq(model_save_mode(orig, path, SAVE_ATOMIC, NULL), 0);
     size_t len;
     char *file = test_read_file(path, &len);
     Onnx__ModelProto *mp = onnx__model_proto__unpack(NULL, len, (const uint8_t *)file);
@@ -265,6 +259,14 @@ Test(onnx_write, a_changed_graph_is_mapped_by_its_operators)
             changed = true;
         }
     cr_assert(changed);
+    for (size_t k = 0; lstm_direction && k < mp->graph->n_node; k++)
+        for (size_t a = 0; a < mp->graph->node[k]->n_attribute; a++) {
+            Onnx__AttributeProto *at = mp->graph->node[k]->attribute[a];
+            if (!strcmp(at->name, "direction") && strlen(lstm_direction) <= at->s.len) {
+                memcpy(at->s.data, lstm_direction, strlen(lstm_direction));
+                at->s.len = strlen(lstm_direction);
+            }
+        }
     len = onnx__model_proto__get_packed_size(mp);
     uint8_t *buf = malloc(len);
     onnx__model_proto__pack(mp, buf);
@@ -274,11 +276,47 @@ Test(onnx_write, a_changed_graph_is_mapped_by_its_operators)
     fwrite(buf, 1, len, fp);
     fclose(fp);
     free(buf);
+}
+
+/* The first outputs of a and b on x within 1e-6; releases x. */
+static void expect_close_predictions(model *a, model *b, tensor *x)
+{
+    tensor ya = {0}, yb = {0};
+    const tensor *in[1] = {x};
+    char err[256];
+    cr_assert_eq(model_predict(a, in, &ya, err, sizeof err), 0, "%s", err);
+    cr_assert_eq(model_predict(b, in, &yb, err, sizeof err), 0, "%s", err);
+    cr_expect_leq(tensor_max_abs_diff(&ya, &yb), 1e-6, "max diff %g",
+                  tensor_max_abs_diff(&ya, &yb));
+    tensor_release(x);
+    tensor_release(&ya);
+    tensor_release(&yb);
+}
+
+/* m saved to path as ONNX, its digest changed, read back by its operators. */
+static model *reload_changed(model *m, const char *path)
+{
+    cr_assert_eq(model_save_mode(m, path, SAVE_ATOMIC, NULL), 0);
+    change_digest(path, NULL);
     diag_capture c;
     capture_open(&c);
     model *back = model_load(path, true, c.d);
     cr_assert(back, "%s", capture_text(&c));
     capture_close(&c);
+    return back;
+}
+
+/* A graph changed by another tool after surgery wrote it (here only its digest) is read by
+ * mapping its operators; the names, the frozen set and the training settings still apply. */
+Test(onnx_write, a_changed_graph_is_mapped_by_its_operators)
+{
+    char dir[256], path[300];
+    test_make_dir(dir, sizeof dir, "onnxw");
+    model *orig = model_load("tests/data/onnx_write/norm_mlp.yaml", true, NULL);
+    cr_assert(orig);
+    orig->norm.kind = NORM_NONE;   /* the mapping reads no normaliser */
+    snprintf(path, sizeof path, "%s/m.onnx", dir);
+    model *back = reload_changed(orig, path);
     cr_assert_eq(back->n_layers, 3);
     cr_expect_str_eq(back->layers[0]->name, "fc1");
     cr_expect(back->layers[0]->frozen);
@@ -287,19 +325,64 @@ Test(onnx_write, a_changed_graph_is_mapped_by_its_operators)
     cr_expect_str_eq(a, b);
     free(a);
     free(b);
-    tensor x = {0}, ya = {0}, yb = {0};
+    tensor x = {0};
     cr_assert_eq(tensor_alloc2(&x, 2, 3), 0);
     for (int q = 0; q < 6; q++)
         x.data[q] = (float)q * 0.25f - 0.5f;
-    const tensor *in[1] = {&x};
-    char err[256];
-    cr_assert_eq(model_predict(orig, in, &ya, err, sizeof err), 0, "%s", err);
-    cr_assert_eq(model_predict(back, in, &yb, err, sizeof err), 0, "%s", err);
-    cr_expect_leq(tensor_max_abs_diff(&ya, &yb), 1e-6);
-    tensor_release(&x);
-    tensor_release(&ya);
-    tensor_release(&yb);
+    expect_close_predictions(orig, back, &x);
     model_free(orig);
     model_free(back);
+    test_remove_dir(dir);
+}
+
+/* The writer's patterns of each bidirectional mode (Transpose and Reshape; Gather of each
+ * direction, Add, Mul, Mul by 0.5, Squeeze) and Softsign read back by the operator mapping. */
+Test(onnx_write, bidirectional_modes_are_mapped_by_their_operators)
+{
+    char dir[256], path[300];
+    test_make_dir(dir, sizeof dir, "onnxw");
+    model *orig = model_load("tests/data/onnx_write/bidir_chain.yaml", true, NULL);
+    cr_assert(orig);
+    snprintf(path, sizeof path, "%s/m.onnx", dir);
+    model *back = reload_changed(orig, path);
+    static const char *const modes[] = {"bcat", "concat", "badd", "add", "bmul", "mul",
+                                        "bavg", "average"};
+    for (int k = 0; k < 4; k++) {
+        const layer *L = model_find_layer(back, modes[2 * k]);
+        cr_assert(L, "%s", modes[2 * k]);
+        cr_expect_eq(L->type, &layer_type_bidirectional);
+        cr_expect_eq(L->out_shape.size, k == 0 ? 8 : 3, "%s", modes[2 * k]);
+        const layer *O = model_find_layer(orig, modes[2 * k]);
+        cr_expect(tensor_same_shape(&L->params[0], &O->params[0]), "%s", modes[2 * k]);
+        cr_expect_eq(L->n_params, O->n_params, "%s: %s", modes[2 * k], modes[2 * k + 1]);
+    }
+    tensor x = {0};
+    cr_assert_eq(tensor_alloc3(&x, 4, 2, 3), 0);
+    for (int q = 0; q < 24; q++)
+        x.data[q] = (float)(q % 7) * 0.3f - 0.9f;
+    expect_close_predictions(orig, back, &x);
+    model_free(orig);
+    model_free(back);
+    test_remove_dir(dir);
+}
+
+/* A reverse-only LSTM is refused with the node named and the reason. */
+Test(onnx_write, a_reverse_lstm_alone_is_refused)
+{
+    char dir[256], path[300];
+    test_make_dir(dir, sizeof dir, "onnxw");
+    model *orig = model_load("tests/data/onnx_write/bidir_chain.yaml", true, NULL);
+    cr_assert(orig);
+    snprintf(path, sizeof path, "%s/m.onnx", dir);
+    cr_assert_eq(model_save_mode(orig, path, SAVE_ATOMIC, NULL), 0);
+    change_digest(path, "reverse");
+    diag_capture c;
+    capture_open(&c);
+    cr_expect_null(model_load(path, true, c.d));
+    cr_expect(strstr(capture_text(&c), "/bcat/LSTM") &&
+                  strstr(capture_text(&c), "a reverse LSTM alone has no surgery layer"),
+              "%s", capture_text(&c));
+    capture_close(&c);
+    model_free(orig);
     test_remove_dir(dir);
 }
