@@ -140,7 +140,7 @@ Test(onnx_models, refusals_name_the_node_and_the_reason)
 {
     static const struct { const char *file, *says; } cases[] = {
         {"onnx_unsupported_ops", "3 operators of this opset-13 model cannot be mapped"},
-        {"onnx_unsupported_ops", "node 0 '/act/Selu' (Selu): surgery has no selu activation"},
+        {"onnx_unsupported_ops", "node 0 '/act/Selu' (Selu): surgery's selu has the fixed alpha"},
         {"onnx_unsupported_ops", "node 1 '/gate/Mul' (Mul): multiplies activations of other shapes"},
         {"onnx_unsupported_ops", "node 2 '/head/LogSoftmax' (LogSoftmax)"},
         {"onnx_dynamic_axis", "input 'x' axis 1 has a dynamic size"},
