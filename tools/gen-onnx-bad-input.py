@@ -34,9 +34,9 @@ def vi(name, shape):
 def main():
     x4 = vi("x", ["batch", 3, 8, 8])
     save("onnx_unsupported_ops",
-         [helper.make_node("Selu", ["x"], ["a"], name="/act/Selu"),
+         [helper.make_node("Selu", ["x"], ["a"], alpha=2.0, name="/act/Selu"),
           helper.make_node("Mul", ["x", "z"], ["b"], name="/gate/Mul"),
-          helper.make_node("LogSoftmax", ["b"], ["c"], name="/head/LogSoftmax"),
+          helper.make_node("LogSoftmax", ["b"], ["c"], axis=0, name="/head/LogSoftmax"),
           helper.make_node("Add", ["a", "c"], ["y"], name="/out/Add")],
          [vi("x", ["batch", 4]), vi("z", ["batch", 1])], [vi("y", ["batch", 4])])
     save("onnx_dynamic_axis", [helper.make_node("Relu", ["x"], ["y"])],

@@ -5,8 +5,8 @@ test_onnx_models.c). The small ones (a CNN with batch norm, exported in eval mod
 batch norm folded into the convolution and with TrainingMode.PRESERVE keeping it, a VGG-style
 body, a CNN of the other image operators, an MLP, a batch-first LSTM with a head, two
 stacked LSTM layers, a batch-first bidirectional LSTM with a head, an embedding, explicit
-padding before pools and a conv, a multiply gate and clamps of any bounds) go to
-tests/data/onnx/models/ and are committed; the
+padding before pools and a conv, a multiply gate and clamps of any bounds, an MLP with SELU and
+a LogSoftmax head) go to tests/data/onnx/models/ and are committed; the
 torchvision ones (resnet18, mobilenet_v2, squeezenet1_1), too large to commit, go to
 build/onnx-models/ for the benchmarks and the same test when present.
 
@@ -231,6 +231,9 @@ def main():
     export("embedding", Embed(), torch.tensor([3, 0, 9, 3, 7]), SMALL)
     export("pad_pool", PadPool(), torch.randn(2, 2, 8, 8), SMALL)
     export("gate_clip", GateClip(), torch.randn(2, 3, 8, 8), SMALL)
+    selu = torch.nn.Sequential(torch.nn.Linear(5, 7), torch.nn.SELU(), torch.nn.Linear(7, 4),
+                               torch.nn.LogSoftmax(dim=1))
+    export("mlp_selu", selu, torch.randn(3, 5), SMALL)
     torch.manual_seed(14)
     export("bilstm", BiSeq(), torch.randn(2, 5, 4), SMALL)
     for name in ("resnet18", "mobilenet_v2", "squeezenet1_1"):

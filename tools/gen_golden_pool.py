@@ -171,6 +171,8 @@ def main():
     activation("act_hardtanh", F.hardtanh)
     activation("act_swish", F.silu)
     clip("act_clip", -2.5, 4.0)
+    activation("act_selu", F.selu)
+    activation("act_log_softmax", lambda z: F.log_softmax(z, dim=-1))
 
 
 if __name__ == "__main__":

@@ -197,7 +197,7 @@ typedef struct synonym {
  * canonical names. Matching ignores case, so DL4J's RELU or MCXENT work as written. */
 static const synonym activation_synonyms[] = {
     {"linear", ACT_IDENTITY}, {"leaky_relu", ACT_LEAKYRELU}, {"hard_sigmoid", ACT_HARDSIGMOID},
-    {"hard_tanh", ACT_HARDTANH}, {"silu", ACT_SWISH}, {NULL, 0}};
+    {"hard_tanh", ACT_HARDTANH}, {"silu", ACT_SWISH}, {"logsoftmax", ACT_LOG_SOFTMAX}, {NULL, 0}};
 static const synonym loss_synonyms[] = {
     {"mae", LOSS_L1}, {"nll", LOSS_NLL}, {"negativeloglikelihood", LOSS_NLL},
     {"mean_absolute_error", LOSS_L1}, {"squared_loss", LOSS_MSE}, {"kl", LOSS_KL},

@@ -71,7 +71,7 @@ char *conf_format_num(double v, char *buf, size_t n);
     X(ACT_HARDSIGMOID, "hardsigmoid") X(ACT_SOFTMAX, "softmax") X(ACT_SOFTPLUS, "softplus") \
     X(ACT_GELU, "gelu") X(ACT_RELU6, "relu6") X(ACT_HARDTANH, "hardtanh") X(ACT_SWISH, "swish") \
     X(ACT_CLIP, "clip") \
-    X(ACT_SOFTSIGN, "softsign")
+    X(ACT_SOFTSIGN, "softsign") X(ACT_SELU, "selu") X(ACT_LOG_SOFTMAX, "log_softmax")
 
 #define LOSSES(X) \
     X(LOSS_NONE, "none") X(LOSS_MCXENT, "mcxent") X(LOSS_NLL, "negative_log_likelihood") \

@@ -105,7 +105,7 @@ static const name_map activations[] = {
     {"leakyrelu", ACT_LEAKYRELU}, {"elu", ACT_ELU}, {"tanh", ACT_TANH}, {"sigmoid", ACT_SIGMOID},
     {"hardsigmoid", ACT_HARDSIGMOID}, {"softmax", ACT_SOFTMAX}, {"softplus", ACT_SOFTPLUS},
     {"relu6", ACT_RELU6}, {"hardtanh", ACT_HARDTANH}, {"swish", ACT_SWISH},
-    {"softsign", ACT_SOFTSIGN}, {NULL, 0}};
+    {"softsign", ACT_SOFTSIGN}, {"selu", ACT_SELU}, {NULL, 0}};
 
 static const name_map losses[] = {
     {"mcxent", LOSS_MCXENT}, {"negativeloglikelihood", LOSS_NLL}, {"mse", LOSS_MSE},

@@ -526,7 +526,9 @@ int onnx_map_graph(const Onnx__GraphProto *g, int64_t opset, onnx_meta_fn meta,
             const char *t = meta(model_proto, key);
             if (!t || !strcmp(t, "output")) {
                 v->L->type = v->lay == L_FLAT ? &layer_type_output : &layer_type_rnn_output;
-                v->L->loss = v->L->activation == ACT_SOFTMAX ? LOSS_MCXENT : LOSS_MSE;
+                v->L->loss = v->L->activation == ACT_SOFTMAX       ? LOSS_MCXENT
+                             : v->L->activation == ACT_LOG_SOFTMAX ? LOSS_NLL
+                                                                   : LOSS_MSE;
             }
         }
         outs[n_out++] = v->node;

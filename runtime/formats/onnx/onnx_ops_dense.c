@@ -1,5 +1,6 @@
 /* onnx_ops_dense.c: the ONNX operators on feature vectors: Gemm and MatMul (+ Add bias) as
- * dense layers, the activations (fused into their producer when they can be), Softmax,
+ * dense layers, the activations (fused into their producer when they can be), Softmax and
+ * LogSoftmax, Selu (its default constants),
  * Clip (clip(min, max) or the activation it equals) and HardSigmoid, Identity and Dropout,
  * Add and Sum as add vertices, Mul of two activations as a multiply vertex, Flatten and Reshape to [batch, features], Concat of features or channels as a
  * merge vertex, and Gather of an initializer's rows as an embedding. */
@@ -10,13 +11,14 @@
 
 #include "runtime/base/util.h"
 #include "runtime/formats/onnx/onnx_mapper.h"
+#include "runtime/nn/kernels/activation.h"
 
 void onnx_activation(mapper *mp, const Onnx__NodeProto *n, int idx, value *x, value *out,
                      activation_kind k, double alpha)
 {
     bool conv = onnx_fusable(x, &layer_type_conv2d) ||
                 onnx_fusable(x, &layer_type_depthwise_conv2d);
-    if ((onnx_fusable(x, &layer_type_dense) || (conv && k != ACT_SOFTMAX)) &&
+    if ((onnx_fusable(x, &layer_type_dense) || (conv && !act_is_row_wise(k))) &&
         x->L->activation == ACT_IDENTITY) {
         x->L->activation = k;
         x->L->alpha = alpha;
@@ -243,15 +245,29 @@ bool onnx_ops_dense(mapper *mp, const Onnx__NodeProto *n, int idx, value *x, val
         onnx_activation(mp, n, idx, x, out, acts[k].k, onnx_attr_f(n, "alpha", acts[k].alpha));
         return true;
     }
-    if (!strcmp(op, "Softmax") && onnx_is_act(x)) {
+    bool log_softmax = !strcmp(op, "LogSoftmax");
+    if ((log_softmax || !strcmp(op, "Softmax")) && onnx_is_act(x)) {
         int64_t axis = onnx_axis(onnx_attr_i(n, "axis", mp->opset >= 13 ? -1 : 1), x->ndim);
         if (x->lay != L_FLAT || !(axis == x->ndim - 1 && (x->ndim == 2 || mp->opset < 13)) ||
             (mp->opset < 13 && axis != 1)) {
-            onnx_unsupported(mp, idx, n, "softmax over axis %lld of a rank-%d tensor: only over "
-                             "the features of a flat one", (long long)axis, x->ndim);
+            onnx_unsupported(mp, idx, n, "%s over axis %lld of a rank-%d tensor: only over "
+                             "the features of a flat one", log_softmax ? "log_softmax" : "softmax",
+                             (long long)axis, x->ndim);
             return true;
         }
-        onnx_activation(mp, n, idx, x, out, ACT_SOFTMAX, 0);
+        onnx_activation(mp, n, idx, x, out, log_softmax ? ACT_LOG_SOFTMAX : ACT_SOFTMAX, 0);
+        return true;
+    }
+    if (!strcmp(op, "Selu") && onnx_is_act(x)) {
+        /* ONNX's defaults are PyTorch's constants rounded to float */
+        double a = onnx_attr_f(n, "alpha", SELU_ALPHA), g = onnx_attr_f(n, "gamma", SELU_SCALE);
+        if (fabs(a - SELU_ALPHA) > 1e-6 || fabs(g - SELU_SCALE) > 1e-6) {
+            onnx_unsupported(mp, idx, n, "surgery's selu has the fixed alpha %.9g and gamma "
+                             "%.9g: alpha %g, gamma %g differ", (double)SELU_ALPHA,
+                             (double)SELU_SCALE, a, g);
+            return true;
+        }
+        onnx_activation(mp, n, idx, x, out, ACT_SELU, 0);
         return true;
     }
     if (!strcmp(op, "Identity") || !strcmp(op, "Dropout")) {
@@ -331,11 +347,6 @@ bool onnx_ops_dense(mapper *mp, const Onnx__NodeProto *n, int idx, value *x, val
         value *ins[2] = {x, y};
         layer *L = onnx_add_layer(mp, n, idx, &layer_type_multiply, ins, 2, 0);
         onnx_set_act(out, L, x->lay, x->size, x);
-        return true;
-    }
-    if (!strcmp(op, "Selu") || !strcmp(op, "LogSoftmax")) {
-        onnx_unsupported(mp, idx, n, "surgery has no %s activation",
-                         !strcmp(op, "Selu") ? "selu" : "log-softmax");
         return true;
     }
     return false;

@@ -325,9 +325,11 @@ int ow_activation(ow_ctx *c, activation_kind k, act_params p, const char *in, co
         return 0;
     }
     case ACT_SOFTMAX:
-        n = ow_node1(c, "Softmax", in, out);
+    case ACT_LOG_SOFTMAX:
+        n = ow_node1(c, k == ACT_SOFTMAX ? "Softmax" : "LogSoftmax", in, out);
         ow_attr_int(c, n, "axis", rank - 1);
         return 0;
+    case ACT_SELU: ow_node1(c, "Selu", in, out); return 0;
     case ACT_COUNT:
         break;
     }

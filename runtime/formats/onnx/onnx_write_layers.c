@@ -14,12 +14,12 @@ static int rank_of(const act_shape *s)
     return s->kind == SHAPE_CNN ? 4 : s->kind == SHAPE_RNN ? 3 : 2;
 }
 
-/* The activation of L from pre to out over values of shape s: softmax of convolutional
+/* The activation of L from pre to out over values of shape s: (log_)softmax of convolutional
  * activations runs over each example's C * H * W features, as surgery's does. */
 static int activation_of(ow_ctx *c, activation_kind k, act_params p, const char *pre,
                          const char *out, const act_shape *s)
 {
-    if (k != ACT_SOFTMAX || s->kind != SHAPE_CNN)
+    if (!act_is_row_wise(k) || s->kind != SHAPE_CNN)
         return ow_activation(c, k, p, pre, out, rank_of(s));
     const char *flat = ow_tmp(c, "softmax_flat"), *sm = ow_tmp(c, "softmax");
     ow_attr_int(c, ow_node1(c, "Flatten", pre, flat), "axis", 1);

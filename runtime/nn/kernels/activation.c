@@ -1,6 +1,6 @@
 /* activation.c: identity, relu, leakyrelu, elu, tanh, sigmoid, hardsigmoid (DL4J's
  * min(1, max(0, 0.2x + 0.5))), softmax, softplus, gelu (exact erf form), relu6, hardtanh,
- * swish and clip(lo, hi), forward and backward. */
+ * swish, clip(lo, hi), softsign, selu and log_softmax, forward and backward. */
 #include "runtime/nn/kernels/activation.h"
 
 #include <assert.h>
@@ -89,6 +89,29 @@ static void softmax_rows(const float *x, float *y, int64_t rows, int64_t cols)
     }
 }
 
+/* y = x - max - log(sum(exp(x - max))) on each row */
+static void log_softmax_rows(const float *x, float *y, int64_t rows, int64_t cols)
+{
+    for (int64_t r = 0; r < rows; r++) {
+        const float *xr = x + r * cols;
+        float *yr = y + r * cols;
+        float mx = -INFINITY;
+        for (int64_t j = 0; j < cols; j++)
+            mx = xr[j] > mx ? xr[j] : mx;
+        double sum = 0.0;
+        for (int64_t j = 0; j < cols; j++)
+            sum += exp((double)xr[j] - mx);
+        float lse = (float)((double)mx + log(sum));
+        for (int64_t j = 0; j < cols; j++)
+            yr[j] = xr[j] - lse;
+    }
+}
+
+bool act_is_row_wise(activation_kind a)
+{
+    return a == ACT_SOFTMAX || a == ACT_LOG_SOFTMAX;
+}
+
 VEC_CLONES void act_forward(activation_kind a, act_params p, const float *x, float *y,
                             int64_t rows, int64_t cols)
 {
@@ -152,6 +175,14 @@ VEC_CLONES void act_forward(activation_kind a, act_params p, const float *x, flo
         /* x / (1 + |x|), DL4J's SOFTSIGN */
         for (int64_t i = 0; i < n; i++)
             y[i] = x[i] / (1.0f + fabsf(x[i]));
+        break;
+    case ACT_SELU:
+        /* scale (x > 0 ? x : alpha (e^x - 1)), PyTorch's SELU constants */
+        for (int64_t i = 0; i < n; i++)
+            y[i] = x[i] > 0.0f ? SELU_SCALE * x[i] : SELU_SCALE * SELU_ALPHA * expm1f(x[i]);
+        break;
+    case ACT_LOG_SOFTMAX:
+        log_softmax_rows(x, y, rows, cols);
         break;
     case ACT_COUNT:
         assert(!"bad activation");
@@ -244,6 +275,24 @@ VEC_CLONES void act_backward(activation_kind a, act_params p, const float *x, co
         for (int64_t i = 0; i < n; i++) {
             float u = 1.0f - fabsf(y[i]);
             dx[i] = dy[i] * u * u;
+        }
+        break;
+    case ACT_SELU:
+        /* for x <= 0: y = scale alpha (e^x - 1), so f'(x) = scale alpha e^x = y + scale alpha */
+        MAP2(n, y, dy, dx,
+             V = vec_select(A > 0.0f, SELU_SCALE * B, B * (A + SELU_SCALE * SELU_ALPHA)););
+        break;
+    case ACT_LOG_SOFTMAX:
+        /* dx = dy - softmax(x) sum(dy), softmax(x) = e^y */
+        for (int64_t r = 0; r < rows; r++) {
+            const float *yr = y + r * cols, *dyr = dy + r * cols;
+            float *dxr = dx + r * cols;
+            double s = 0.0;
+            for (int64_t j = 0; j < cols; j++)
+                s += dyr[j];
+            float sf = (float)s;
+            for (int64_t j = 0; j < cols; j++)
+                dxr[j] = dyr[j] - expf(yr[j]) * sf;
         }
         break;
     case ACT_COUNT:

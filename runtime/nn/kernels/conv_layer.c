@@ -89,9 +89,9 @@ int conv_layer_geom(layer *L, const char *type_name, const act_shape *in, int n_
 
 int conv_layer_check_activation(const layer *L, const char *type_name, char *msg, size_t n)
 {
-    if (L->activation == ACT_SOFTMAX)
-        return layer_msg(msg, n, "%s: softmax over convolutional activations is not supported",
-                         type_name);
+    if (act_is_row_wise(L->activation))
+        return layer_msg(msg, n, "%s: %s over convolutional activations is not supported",
+                         type_name, activation_names[L->activation]);
     return 0;
 }
 

@@ -20,9 +20,17 @@ static inline double clip_xent(double p)
     return p < XENT_EPS ? XENT_EPS : (p > 1.0 - XENT_EPS ? 1.0 - XENT_EPS : p);
 }
 
-static double row_value(loss_kind loss, const float *p, const float *y, int64_t cols)
+static double row_value(loss_kind loss, activation_kind act, const float *p, const float *y,
+                        int64_t cols)
 {
     double s = 0.0;
+    if (loss == LOSS_NLL && act == ACT_LOG_SOFTMAX) {
+        /* the outputs are log-probabilities already (PyTorch's NLLLoss after LogSoftmax) */
+        for (int64_t j = 0; j < cols; j++)
+            if (y[j] != 0.0f)
+                s -= y[j] * (double)p[j];
+        return s;
+    }
     switch (loss) {
     case LOSS_MCXENT:
     case LOSS_NLL:
@@ -66,14 +74,14 @@ static double row_value(loss_kind loss, const float *p, const float *y, int64_t 
     return 0.0;
 }
 
-double loss_value(loss_kind loss, const float *p, const float *y, const float *mask,
-                  int64_t rows, int64_t cols)
+double loss_value(loss_kind loss, activation_kind act, const float *p, const float *y,
+                  const float *mask, int64_t rows, int64_t cols)
 {
     double total = 0.0;
     for (int64_t r = 0; r < rows; r++) {
         if (mask && mask[r] == 0.0f)
             continue;
-        total += row_value(loss, p + r * cols, y + r * cols, cols);
+        total += row_value(loss, act, p + r * cols, y + r * cols, cols);
     }
     return total;
 }
@@ -129,6 +137,7 @@ void loss_grad(loss_kind loss, activation_kind act, act_params ap, const float *
     bool softmax_fused = act == ACT_SOFTMAX &&
                          (loss == LOSS_MCXENT || loss == LOSS_NLL || loss == LOSS_KL);
     bool sigmoid_fused = act == ACT_SIGMOID && loss == LOSS_XENT;
+    bool log_softmax_fused = act == ACT_LOG_SOFTMAX && loss == LOSS_NLL;
     for (int64_t r = 0; r < rows; r++) {
         const float *pr = p + r * cols, *yr = y + r * cols;
         float *dr = dz + r * cols;
@@ -143,6 +152,14 @@ void loss_grad(loss_kind loss, activation_kind act, act_params ap, const float *
             float ysf = (float)ys;
             for (int64_t j = 0; j < cols; j++)
                 dr[j] = sc * (pr[j] * ysf - yr[j]);
+        } else if (log_softmax_fused) {
+            /* d/dz of -sum(y log_softmax(z)) = softmax(z) sum(y) - y, softmax(z) = e^p */
+            double ys = 0.0;
+            for (int64_t j = 0; j < cols; j++)
+                ys += yr[j];
+            float ysf = (float)ys;
+            for (int64_t j = 0; j < cols; j++)
+                dr[j] = sc * (expf(pr[j]) * ysf - yr[j]);
         } else if (sigmoid_fused) {
             for (int64_t j = 0; j < cols; j++)
                 dr[j] = sc * (pr[j] - yr[j]);
@@ -156,8 +173,12 @@ void loss_grad(loss_kind loss, activation_kind act, act_params ap, const float *
 bool loss_supports(loss_kind loss, activation_kind act)
 {
     switch (loss) {
-    case LOSS_MCXENT:
     case LOSS_NLL:
+        /* log_softmax: the outputs are the logarithms (PyTorch's LogSoftmax + NLLLoss) */
+        if (act == ACT_LOG_SOFTMAX)
+            return true;
+        /* fall through */
+    case LOSS_MCXENT:
     case LOSS_KL:
     case LOSS_XENT:
         /* logarithms of the outputs: they must lie in (0, 1) */
@@ -199,7 +220,8 @@ double loss_layer_score(const struct layer *L, const tensor *out, const tensor *
     int64_t batch = out->ndim == 3 ? out->shape[1] : out->shape[0];
     if (batch <= 0)
         return 0.0;
-    return loss_value(L->loss, out->data, labels->data, label_mask, rows, cols) / (double)batch;
+    return loss_value(L->loss, L->activation, out->data, labels->data, label_mask, rows, cols) /
+           (double)batch;
 }
 
 bool loss_layer_has_score(const struct layer *L)

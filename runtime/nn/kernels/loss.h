@@ -15,6 +15,7 @@ struct layer;
 
 /* Semantics (DL4J's, per row = one example, or one time step of one sequence):
  *   mcxent, negative_log_likelihood: -sum_j y_j log p_j            (p clipped at 1e-10)
+ *   negative_log_likelihood after log_softmax: -sum_j y_j p_j (p is log-probabilities)
  *   kl_divergence:                    sum_j y_j (log y_j - log p_j)  (terms with y_j = 0 are 0)
  *   xent (binary):                   -sum_j [y_j log p_j + (1 - y_j) log(1 - p_j)]  (p in [1e-7, 1 - 1e-7])
  *   hinge:                            sum_j max(0, 1 - t_j p_j), t_j = 1 when y_j > 0 else -1
@@ -27,13 +28,14 @@ struct layer;
  * reduction='mean' for mse and l1, and reduction='sum' / batch for the others. */
 
 /* Sum over rows (skipping rows whose mask is 0; mask NULL = all valid) of the per-row loss. */
-double loss_value(loss_kind loss, const float *p, const float *y, const float *mask,
-                  int64_t rows, int64_t cols);
+double loss_value(loss_kind loss, activation_kind act, const float *p, const float *y,
+                  const float *mask, int64_t rows, int64_t cols);
 
 /* dz = scale * d(sum of per-row losses)/dz, for rows with mask 1 (0 elsewhere). p = act(z) is
  * the activation output; z is only read when act_backward_needs_x(act) and the pair is not
  * fused. Fused pairs (exact): softmax with mcxent / negative_log_likelihood / kl_divergence
- * gives p * sum(y) - y (p - y for one-hot labels); sigmoid with xent gives p - y. dz is
+ * gives p * sum(y) - y (p - y for one-hot labels); log_softmax with negative_log_likelihood
+ * (whose value is then -sum_j y_j p_j) gives e^p sum(y) - y; sigmoid with xent gives p - y. dz is
  * overwritten. */
 void loss_grad(loss_kind loss, activation_kind act, act_params ap, const float *z, const float *p,
                const float *y, const float *mask, int64_t rows, int64_t cols, double scale, float *dz);

@@ -14,8 +14,9 @@ static int activation_infer(layer *L, const act_shape *in, int n_in, act_shape *
 {
     if (n_in != 1)
         return layer_msg(msg, msg_len, "activation takes one input, got %d", n_in);
-    if (L->activation == ACT_SOFTMAX && in[0].kind == SHAPE_CNN)
-        return layer_msg(msg, msg_len, "softmax over convolutional activations is not supported");
+    if (act_is_row_wise(L->activation) && in[0].kind == SHAPE_CNN)
+        return layer_msg(msg, msg_len, "%s over convolutional activations is not supported",
+                         activation_names[L->activation]);
     L->n_in = in[0].size;
     L->n_out = in[0].size;
     *out = in[0];

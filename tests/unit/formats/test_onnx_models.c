@@ -105,6 +105,21 @@ Test(onnx_models, vgg_style_body) { expect_match(SMALL, "vgg_body"); }
 Test(onnx_models, mlp) { expect_match(SMALL, "mlp"); }
 Test(onnx_models, lstm_batch_first) { expect_match(SMALL, "lstm"); }
 
+/* torch's SELU fused into the first Gemm, its LogSoftmax into the output layer, which then
+ * takes negative_log_likelihood (PyTorch's LogSoftmax + NLLLoss). */
+Test(onnx_models, selu_and_log_softmax)
+{
+    expect_match(SMALL, "mlp_selu");
+    model *m = model_load(SMALL "/mlp_selu.onnx", true, NULL);
+    cr_assert(m);
+    cr_expect_eq(model_find_layer(m, "gemm_0")->activation, ACT_SELU);
+    const layer *out = model_find_layer(m, "gemm_2");
+    cr_expect_eq(out->type, &layer_type_output);
+    cr_expect_eq(out->activation, ACT_LOG_SOFTMAX);
+    cr_expect_eq(out->loss, LOSS_NLL);
+    model_free(m);
+}
+
 Test(onnx_models, module_paths_name_the_layers)
 {
     model *m = model_load(SMALL "/cnn_bn_preserve.onnx", true, NULL);
@@ -140,7 +155,7 @@ Test(onnx_models, refusals_name_the_node_and_the_reason)
 {
     static const struct { const char *file, *says; } cases[] = {
         {"onnx_unsupported_ops", "3 operators of this opset-13 model cannot be mapped"},
-        {"onnx_unsupported_ops", "node 0 '/act/Selu' (Selu): surgery has no selu activation"},
+        {"onnx_unsupported_ops", "node 0 '/act/Selu' (Selu): surgery's selu has the fixed alpha"},
         {"onnx_unsupported_ops", "node 1 '/gate/Mul' (Mul): multiplies activations of other shapes"},
         {"onnx_unsupported_ops", "node 2 '/head/LogSoftmax' (LogSoftmax)"},
         {"onnx_dynamic_axis", "input 'x' axis 1 has a dynamic size"},

@@ -47,9 +47,10 @@ static bool close_enough(double a, double n)
 
 static bool smooth_activation(activation_kind a)
 {
-    /* softsign's second derivative jumps at 0: finite differences there are off by O(eps) */
+    /* softsign's second derivative jumps at 0: finite differences there are off by O(eps);
+     * selu's first derivative jumps at 0 (scale vs scale * alpha) */
     return a != ACT_RELU && a != ACT_LEAKYRELU && a != ACT_HARDSIGMOID && a != ACT_RELU6 &&
-           a != ACT_HARDTANH && a != ACT_SOFTSIGN;
+           a != ACT_HARDTANH && a != ACT_SOFTSIGN && a != ACT_SELU;
 }
 
 static void fill_uniform(rng *r, tensor *t, double lo, double hi)
@@ -606,10 +607,10 @@ Test(gradcheck, every_loss_with_every_supported_activation)
                 float v = z[i];
                 z[i] = (float)(v + GC_EPS);
                 act_forward((activation_kind)a, lp, z, p, ROWS, COLS);
-                double jp = loss_value((loss_kind)l, p, y, mask, ROWS, COLS) / ROWS;
+                double jp = loss_value((loss_kind)l, (activation_kind)a, p, y, mask, ROWS, COLS) / ROWS;
                 z[i] = (float)(v - GC_EPS);
                 act_forward((activation_kind)a, lp, z, p, ROWS, COLS);
-                double jm = loss_value((loss_kind)l, p, y, mask, ROWS, COLS) / ROWS;
+                double jm = loss_value((loss_kind)l, (activation_kind)a, p, y, mask, ROWS, COLS) / ROWS;
                 z[i] = v;
                 double num = (jp - jm) / (2 * GC_EPS);
                 if (!close_enough(dz[i], num)) {

@@ -467,7 +467,7 @@ static void loss_golden(const char *file, loss_kind loss, activation_kind act)
     alloc_like(&dz, z);
     act_forward(act, (act_params){0}, z->data, p.data, rows, cols);
     expect_close(&p, gold_t(&g, "p"), file);
-    double score = loss_value(loss, p.data, y->data, NULL, rows, cols) / (double)rows;
+    double score = loss_value(loss, act, p.data, y->data, NULL, rows, cols) / (double)rows;
     double want = gold_s(&g, "score");
     cr_expect(fabs(score - want) <= TOL * fmax(1.0, fabs(want)), "%s: score %.9g, want %.9g",
               file, score, want);
@@ -492,6 +492,31 @@ Test(losses, mse_gelu) { loss_golden("loss_mse_gelu", LOSS_MSE, ACT_GELU); }
 Test(losses, l1_tanh) { loss_golden("loss_l1_tanh", LOSS_L1, ACT_TANH); }
 Test(losses, xent_softmax) { loss_golden("loss_xent_softmax", LOSS_XENT, ACT_SOFTMAX); }
 Test(losses, kl_sigmoid) { loss_golden("loss_kl_divergence_sigmoid", LOSS_KL, ACT_SIGMOID); }
+
+/* log_softmax + negative_log_likelihood (PyTorch's LogSoftmax + NLLLoss) is softmax + mcxent:
+ * the same score and the same gradient with respect to the pre-activation. */
+Test(losses, nll_of_log_softmax_is_mcxent_of_softmax)
+{
+    enum { R = 3, C = 4 };
+    const float z[R * C] = {0.5f, -1.2f, 2.0f, 0.1f, 3.0f, 2.9f, -0.4f, 0.0f,
+                            -2.0f, 1.5f, 0.7f, -0.3f};
+    const float y[R * C] = {0, 0, 1, 0, 1, 0, 0, 0, 0, 0.25f, 0.75f, 0};
+    float p[R * C], lp[R * C], dz[R * C], dlz[R * C];
+    cr_assert(loss_supports(LOSS_NLL, ACT_LOG_SOFTMAX));
+    cr_expect(!loss_supports(LOSS_MCXENT, ACT_LOG_SOFTMAX));
+    cr_expect(!loss_supports(LOSS_KL, ACT_LOG_SOFTMAX));
+    cr_expect(!loss_supports(LOSS_XENT, ACT_LOG_SOFTMAX));
+    act_forward(ACT_SOFTMAX, (act_params){0}, z, p, R, C);
+    act_forward(ACT_LOG_SOFTMAX, (act_params){0}, z, lp, R, C);
+    double a = loss_value(LOSS_MCXENT, ACT_SOFTMAX, p, y, NULL, R, C);
+    double b = loss_value(LOSS_NLL, ACT_LOG_SOFTMAX, lp, y, NULL, R, C);
+    cr_expect(fabs(a - b) <= 1e-5 * fabs(a), "scores %.9g and %.9g", a, b);
+    loss_grad(LOSS_MCXENT, ACT_SOFTMAX, (act_params){0}, z, p, y, NULL, R, C, 1.0 / R, dz);
+    loss_grad(LOSS_NLL, ACT_LOG_SOFTMAX, (act_params){0}, z, lp, y, NULL, R, C, 1.0 / R, dlz);
+    for (int i = 0; i < R * C; i++)
+        cr_expect(fabsf(dz[i] - dlz[i]) <= 1e-6f, "dz[%d]: %g and %g", i, (double)dz[i],
+                  (double)dlz[i]);
+}
 
 Test(losses, supports_table)
 {

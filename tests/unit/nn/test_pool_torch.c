@@ -147,6 +147,8 @@ Test(pool_torch, relu6) { activation_golden("act_relu6", ACT_RELU6); }
 Test(pool_torch, hardtanh) { activation_golden("act_hardtanh", ACT_HARDTANH); }
 Test(pool_torch, swish) { activation_golden("act_swish", ACT_SWISH); }
 Test(pool_torch, clip) { activation_golden("act_clip", ACT_CLIP); }
+Test(pool_torch, selu) { activation_golden("act_selu", ACT_SELU); }
+Test(pool_torch, log_softmax) { activation_golden("act_log_softmax", ACT_LOG_SOFTMAX); }
 
 /* batch_norm through its layer type: training (batch statistics, DL4J's running update, the
  * backward through the statistics) and inference (the running statistics, exactly). */
