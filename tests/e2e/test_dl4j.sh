@@ -75,12 +75,15 @@ mkdir "$TMP/g"
 cp "$W/char_model.zip" "$TMP/g/graph.zip"
 before=$(cksum <"$TMP/g/graph.zip")
 printf 'base "graph.yaml"\nsave "g/graph.zip"\n' >"$TMP/graph.surgery"
-expect_status 4 "a graph saved as a DL4J zip" "$BIN" run --color=never "$TMP/graph.surgery"
-expect_in "$TMP/err" "cannot save as DL4J: 'in' feeds both 'wide' and 'narrow': a DL4J MultiLayerNetwork is a chain of layers" "the refusal names the layers"
+expect_status 1 "a graph saved as a DL4J zip: refused by check" "$BIN" check --color=never "$TMP/graph.surgery"
+expect_in "$TMP/err" "graph.surgery:2:6: error: save \"g/graph.zip\": the dl4j writer cannot hold the edited model: 'in' feeds both 'wide' and 'narrow': a DL4J MultiLayerNetwork is a chain of layers" "check's refusal names the save and the layers"
+expect_status 1 "a graph saved as a DL4J zip: refused before the run" "$BIN" run --color=never "$TMP/graph.surgery"
+expect_status 4 "a graph converted to a DL4J zip" "$BIN" convert --color=never "$TMP/graph.yaml" "$TMP/g/graph.zip"
+expect_in "$TMP/err" "cannot save as DL4J: 'in' feeds both 'wide' and 'narrow': a DL4J MultiLayerNetwork is a chain of layers" "the writer's refusal names the layers"
 [ "$(cksum <"$TMP/g/graph.zip")" = "$before" ] && ok || bad "the refused save changed the previous file"
 [ "$(ls -A "$TMP/g")" = "graph.zip" ] && ok || bad "the refused save left: $(ls -A "$TMP/g")"
 printf 'base "graph.yaml"\nsave "graph.bin"\n' >"$TMP/bin.surgery"
 expect_status 1 "save to .bin" "$BIN" check --color=never "$TMP/bin.surgery"
-expect_in "$TMP/err" "the path must end in .yaml or .zip, got \"graph.bin\"" "the .bin refusal"
+expect_in "$TMP/err" "the path must end in .yaml, .onnx or .zip, got \"graph.bin\"" "the .bin refusal"
 
 finish

@@ -471,6 +471,19 @@ done:
     return rc;
 }
 
+/* The writer's check: the chain and the layers, as dl4j_write refuses them. */
+static int dl4j_check(const model *m, char *err, size_t err_len)
+{
+    const layer **order = calloc((size_t)(m->n_layers > 0 ? m->n_layers : 1), sizeof *order);
+    if (!order) {
+        snprintf(err, err_len, "out of memory");
+        return -1;
+    }
+    int rc = dl4j_chain_of(m, order, err, err_len);
+    free(order);
+    return rc;
+}
+
 /* .zip only: DL4J's own examples name these files .bin too, and surgery reads them whatever
  * their name, but other frameworks' files end in .bin as well (docs/format.md). */
 static const char *const dl4j_suffixes[] = {".zip", NULL};
@@ -480,4 +493,5 @@ const model_writer dl4j_writer = {
     .suffixes = dl4j_suffixes,
     .saved_as = "NAME.zip (a DL4J MultiLayerNetwork)",
     .write = dl4j_write,
+    .check = dl4j_check,
 };

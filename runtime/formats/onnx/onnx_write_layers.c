@@ -158,6 +158,13 @@ static const char *lstm_activation(activation_kind k, double alpha, float *a, fl
     }
 }
 
+bool ow_lstm_activation_ok(activation_kind k)
+{
+    float a = 0, b = 0;
+    int n = 0;
+    return lstm_activation(k, 0.0, &a, &b, &n) != NULL;
+}
+
 /* lstm, graves_lstm: ONNX LSTM over the time-major sequence (gates re-ordered to i, o, f, c;
  * B = [Wb, 0]; graves' peepholes as P), Y's direction axis squeezed. */
 static int emit_lstm(ow_ctx *c, const layer *L, const char *const *ins, const char *out)
