@@ -105,7 +105,7 @@ static const name_map activations[] = {
     {"leakyrelu", ACT_LEAKYRELU}, {"elu", ACT_ELU}, {"tanh", ACT_TANH}, {"sigmoid", ACT_SIGMOID},
     {"hardsigmoid", ACT_HARDSIGMOID}, {"softmax", ACT_SOFTMAX}, {"softplus", ACT_SOFTPLUS},
     {"relu6", ACT_RELU6}, {"hardtanh", ACT_HARDTANH}, {"swish", ACT_SWISH},
-    {"softsign", ACT_SOFTSIGN}, {NULL, 0}};
+    {"softsign", ACT_SOFTSIGN}, {"gelu", ACT_GELU}, {NULL, 0}};
 
 static const name_map losses[] = {
     {"mcxent", LOSS_MCXENT}, {"negativeloglikelihood", LOSS_NLL}, {"mse", LOSS_MSE},
@@ -226,8 +226,30 @@ static void map_init(lctx *c, json_t *f)
     /* Initialisation only matters for parameters a later edit adds: an init surgery lacks
      * (a distribution, say) leaves its default. */
     int k = lookup(inits, s);
+    init_spec w = {.kind = (init_kind)k};
+    double value;
+    json_t *dist = fields ? json_object_get(fields, "distribution") : NULL;
+    char ds[128];
+    json_t *df;
+    /* 1.0's WeightInitConstant (0 or 1: zeros, ones) and WeightInitDistribution (uniform or
+     * normal), as the writer makes them */
+    if (!strcmp(s, "constant") && fields && num(fields, "value", &value) &&
+        (value == 0 || value == 1)) {
+        w.kind = value == 1 ? INIT_ONES : INIT_ZEROS;
+        k = 0;
+    } else if (!strcmp(s, "distribution") && dist && dl4j_poly(dist, NULL, ds, sizeof ds, &df) &&
+               df) {
+        if (!strcmp(ds, "UniformDistribution") && num(df, "lower", &w.a) && num(df, "upper", &w.b)) {
+            w.kind = INIT_UNIFORM;
+            k = 0;
+        } else if (!strcmp(ds, "NormalDistribution") && num(df, "mean", &w.a) &&
+                   num(df, "std", &w.b)) {
+            w.kind = INIT_NORMAL;
+            k = 0;
+        }
+    }
     if (k >= 0) {
-        c->L->train.weight_init = (init_spec){.kind = (init_kind)k};
+        c->L->train.weight_init = w;
         c->L->train.set_mask |= TC_WEIGHT_INIT;
     }
     double bias;

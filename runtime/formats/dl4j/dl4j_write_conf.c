@@ -81,6 +81,10 @@ static void check_layer(const model *m, const layer *L, char *err, size_t err_le
         ((tc.set_mask & TC_BIAS_UPDATER) && !dl4j_updater_class(tc.bias_updater.kind)))
         add_reason(err, err_len, count, "layer '%s' (%s): updater %s, which DL4J 1.0 does not "
                    "have", L->name, L->type->name, updater_names[UPD_ADAMW]);
+    if (L->type != &layer_type_dropout && !(L->type == &layer_type_global_pooling) &&
+        !dl4j_activation_class(L->activation))
+        add_reason(err, err_len, count, "layer '%s' (%s): activation %s, which DL4J 1.0 does not "
+                   "have", L->name, L->type->name, activation_names[L->activation]);
     if ((L->type->flags & LT_LOSS) && !dl4j_loss_class(L->loss))
         add_reason(err, err_len, count, "layer '%s' (%s): no loss", L->name, L->type->name);
     if ((L->type == &layer_type_lstm || L->type == &layer_type_graves_lstm) && !L->has_bias)

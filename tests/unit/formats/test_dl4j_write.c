@@ -13,6 +13,7 @@
 #include "runtime/formats/dl4j/dl4j_zip.h"
 #include "runtime/formats/format.h"
 #include "runtime/graph/model.h"
+#include "runtime/nn/layer_options.h"
 #include "tests/unit/test_support.h"
 
 #define DL4J "tests/data/dl4j/"
@@ -311,30 +312,92 @@ Test(dl4j_write, recurrent_and_feed_forward_layers_mixed)
     test_remove_dir(dir);
 }
 
-Test(dl4j_write, global_pooling_json)
+static int64_t pooling_of(const layer *L)
+{
+    double v = -1;
+    const layer_option *opt = layer_option_find(L->type, "pooling");
+    cr_assert(opt);
+    layer_option_get_values(opt, L, &v);
+    return (int64_t)v;
+}
+
+Test(dl4j_write, global_pooling_round_trips)
 {
     char dir[256], path[512];
     test_make_dir(dir, sizeof dir, "dl4jw-pool");
-    snprintf(path, sizeof path, "%s/m.yaml", dir);
-    test_write_file(path, HEAD "inputs:\n  - {name: in, type: recurrent, size: 3}\nlayers:\n"
-                    "  - {name: l, type: lstm, inputs: [in], n_out: 4}\n"
-                    "  - {name: p, type: global_pooling, inputs: [l], pooling: avg}\n"
-                    "  - {name: o, type: output, inputs: [p], n_out: 2, activation: softmax, loss: mcxent}\n"
-                    "outputs: [o]\n");
-    model *m = load_ok(path);
-    cr_assert_eq(model_init_params(m), 0);
-    snprintf(path, sizeof path, "%s/m.zip", dir);
-    save_ok(m, path);
-    json_t *j = conf_of(path);
-    json_t *p = json_object_get(json_array_get(json_object_get(j, "confs"), 1), "layer");
-    cr_assert_str_eq(json_string_value(json_object_get(p, "@class")),
-                     "org.deeplearning4j.nn.conf.layers.GlobalPoolingLayer");
-    cr_assert_str_eq(json_string_value(json_object_get(p, "poolingType")), "AVG");
-    cr_assert(json_is_true(json_object_get(p, "collapseDimensions")));
-    cr_assert_eq(json_object_size(json_object_get(j, "inputPreProcessors")), 0,
-                 "global pooling takes recurrent data and gives feed-forward data itself");
-    json_decref(j);
-    model_free(m);
+    static const char *const pools[] = {"max", "avg", "sum"};
+    for (int k = 0; k < 3; k++) {
+        char yaml[1024];
+        snprintf(yaml, sizeof yaml, HEAD "inputs:\n  - {name: in, type: recurrent, size: 3}\n"
+                 "layers:\n  - {name: l, type: lstm, inputs: [in], n_out: 4}\n"
+                 "  - {name: p, type: global_pooling, inputs: [l], pooling: %s}\n"
+                 "  - {name: o, type: output, inputs: [p], n_out: 2, activation: softmax, loss: mcxent}\n"
+                 "outputs: [o]\n", pools[k]);
+        model *a, *b;
+        round_trip(dir, yaml, &a, &b);
+        cr_assert_eq(pooling_of(b->layers[1]), pooling_of(a->layers[1]), "%s", pools[k]);
+        cr_assert_eq(b->layers[1]->in_shape.kind, SHAPE_RNN);
+        cr_assert_eq(b->layers[1]->out_shape.kind, SHAPE_FF);
+        snprintf(path, sizeof path, "%s/m.zip", dir);
+        json_t *j = conf_of(path);
+        json_t *p = json_object_get(json_array_get(json_object_get(j, "confs"), 1), "layer");
+        cr_assert_str_eq(json_string_value(json_object_get(p, "@class")),
+                         "org.deeplearning4j.nn.conf.layers.GlobalPoolingLayer");
+        cr_assert(json_is_true(json_object_get(p, "collapseDimensions")));
+        cr_assert_eq(json_object_size(json_object_get(j, "inputPreProcessors")), 0,
+                     "global pooling takes recurrent data and gives feed-forward data itself");
+        json_decref(j);
+        /* the same outputs */
+        tensor x, ya = {0}, yb = {0};
+        cr_assert_eq(tensor_alloc3(&x, 2, 5, 3), 0);
+        for (int64_t e = 0; e < x.size; e++)
+            x.data[e] = (float)((e * 5) % 13) / 13.0f - 0.5f;
+        const tensor *in[1] = {&x};
+        char err[256];
+        cr_assert_eq(model_predict(a, in, &ya, err, sizeof err), 0, "%s", err);
+        cr_assert_eq(model_predict(b, in, &yb, err, sizeof err), 0, "%s", err);
+        cr_assert_eq(tensor_max_abs_diff(&ya, &yb), 0);
+        tensor_release(&x);
+        tensor_release(&ya);
+        tensor_release(&yb);
+        model_free(a);
+        model_free(b);
+    }
+    test_remove_dir(dir);
+}
+
+/* Every activation the writer writes, and the inits DL4J keeps as a constant or a
+ * distribution, read back as they were. */
+Test(dl4j_write, activations_and_inits_round_trip)
+{
+    char dir[256];
+    test_make_dir(dir, sizeof dir, "dl4jw-acts");
+    static const char *const acts[] = {"identity", "relu", "leakyrelu", "elu", "tanh", "sigmoid",
+                                       "hardsigmoid", "softmax", "softplus", "gelu", "relu6",
+                                       "hardtanh", "swish", "softsign"};
+    static const char *const inits[] = {"zeros", "ones", "'uniform(-0.25, 0.5)'",
+                                        "'normal(0.1, 0.02)'", "xavier", "lecun_normal"};
+    for (int k = 0; k < (int)(sizeof acts / sizeof *acts); k++) {
+        const char *init = inits[k % (int)(sizeof inits / sizeof *inits)];
+        char yaml[1024];
+        snprintf(yaml, sizeof yaml, HEAD "inputs:\n  - {name: in, type: feed_forward, size: 3}\n"
+                 "layers:\n  - {name: d, type: dense, inputs: [in], n_out: 4, activation: %s,"
+                 " weight_init: %s}\n"
+                 "  - {name: a, type: activation, inputs: [d], activation: %s}\n"
+                 "  - {name: o, type: output, inputs: [a], n_out: 2, activation: softmax, loss: mcxent}\n"
+                 "outputs: [o]\n", acts[k], init, acts[k]);
+        model *a, *b;
+        round_trip(dir, yaml, &a, &b);
+        const layer *x = a->layers[0], *y = b->layers[0];
+        cr_assert_eq(y->activation, x->activation, "%s", acts[k]);
+        cr_assert_eq(b->layers[1]->activation, a->layers[1]->activation, "%s", acts[k]);
+        cr_assert(y->train.set_mask & TC_WEIGHT_INIT, "%s", init);
+        cr_assert_eq(y->train.weight_init.kind, x->train.weight_init.kind, "%s", init);
+        cr_assert_float_eq(y->train.weight_init.a, x->train.weight_init.a, 1e-12, "%s", init);
+        cr_assert_float_eq(y->train.weight_init.b, x->train.weight_init.b, 1e-12, "%s", init);
+        model_free(a);
+        model_free(b);
+    }
     test_remove_dir(dir);
 }
 
@@ -353,6 +416,14 @@ static void refused(const char *dir, const char *yaml, const char *want)
     cr_assert(strstr(capture_text(&c), want), "%s", capture_text(&c));
     capture_close(&c);
     cr_assert_neq(access(path, F_OK), 0, "a refused save left %s", path);
+    /* the writer's check, on the architecture alone, gives the same reason */
+    char err[2048];
+    const char *format = NULL;
+    cr_assert_eq(model_save_check(m, path, &format, err, sizeof err), -1);
+    cr_assert_str_eq(format, "dl4j");
+    const char *reason = strstr(want, "cannot save as DL4J: ");
+    reason = reason ? reason + strlen("cannot save as DL4J: ") : want;
+    cr_assert(strstr(err, reason), "%s", err);
     model_free(m);
 }
 
@@ -375,5 +446,9 @@ Test(dl4j_write, refuses_what_a_multilayer_network_cannot_hold)
             "  - {name: a, type: dense, inputs: [in], n_out: 2, updater: adamw}\n"
             "  - {name: o, type: output, inputs: [a], n_out: 2, activation: softmax, loss: mcxent}\n"
             "outputs: [o]\n", "layer 'a' (dense): updater adamw, which DL4J 1.0 does not have");
+    refused(dir, HEAD "inputs:\n  - {name: in, type: feed_forward, size: 3}\nlayers:\n"
+            "  - {name: a, type: dense, inputs: [in], n_out: 2, activation: 'clip(-1, 2)'}\n"
+            "  - {name: o, type: output, inputs: [a], n_out: 2, activation: softmax, loss: mcxent}\n"
+            "outputs: [o]\n", "layer 'a' (dense): activation clip, which DL4J 1.0 does not have");
     test_remove_dir(dir);
 }
