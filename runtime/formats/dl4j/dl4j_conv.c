@@ -241,3 +241,28 @@ bool dl4j_fill_param(const layer *L, const char *key, tensor *t, const float *fl
     }
     return false;
 }
+
+bool dl4j_flatten_param(const layer *L, const char *key, const tensor *t, const float *data,
+                        float *flat)
+{
+    const layer_type *ty = L->type;
+    if (t->ndim == 4 && (ty == &layer_type_conv2d || !strcmp(key, "pW"))) {
+        memcpy(flat, data, (size_t)t->size * sizeof *flat);
+        return true;
+    }
+    if (t->ndim == 4 && (ty == &layer_type_separable_conv2d || ty == &layer_type_depthwise_conv2d)) {
+        const int64_t kh = t->shape[2], kw = t->shape[3], n_in = L->n_in,
+                      mult = n_in > 0 ? t->shape[0] / n_in : 1;
+        for (int64_t ic = 0; ic < n_in; ic++)
+            for (int64_t mm = 0; mm < mult; mm++)
+                for (int64_t y = 0; y < kh; y++)
+                    for (int64_t x = 0; x < kw; x++) {
+                        int64_t to = ty == &layer_type_separable_conv2d
+                                         ? ((mm * n_in + ic) * kh + y) * kw + x
+                                         : ((y * kw + x) * n_in + ic) * mult + mm;
+                        flat[to] = data[((ic * mult + mm) * kh + y) * kw + x];
+                    }
+        return true;
+    }
+    return false;
+}

@@ -110,7 +110,8 @@ static const name_map activations[] = {
 static const name_map losses[] = {
     {"mcxent", LOSS_MCXENT}, {"negativeloglikelihood", LOSS_NLL}, {"mse", LOSS_MSE},
     {"squared_loss", LOSS_MSE}, {"l1", LOSS_L1}, {"xent", LOSS_XENT}, {"hinge", LOSS_HINGE},
-    {"kld", LOSS_KL}, {"kl_divergence", LOSS_KL}, {"binaryxent", LOSS_XENT}, {NULL, 0}};
+    {"kld", LOSS_KL}, {"kl_divergence", LOSS_KL}, {"binaryxent", LOSS_XENT}, {"mae", LOSS_L1},
+    {NULL, 0}};
 
 static const name_map inits[] = {
     {"xavier", INIT_XAVIER}, {"xavier_uniform", INIT_XAVIER_UNIFORM},
@@ -537,7 +538,10 @@ int dl4j_map_layer(dl4j_map *mp, json_t *conf, int index, const char *vname,
         L->has_bias = false;
     if (type->flags & LT_HAS_ACTIVATION)
         map_activation(&c, f);
-    if (type->flags & LT_LOSS)
+    /* a LossLayer or CnnLossLayer, read as an activation layer, keeps its loss so that it is
+     * written as one again */
+    if ((type->flags & LT_LOSS) || (type == &layer_type_activation &&
+                                    json_object_get(f, "lossFn")))
         map_loss(&c, f);
     json_t *gate = json_object_get(f, "gateActivationFn");
     if (gate && !json_is_null(gate)) {

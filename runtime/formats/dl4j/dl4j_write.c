@@ -15,6 +15,7 @@
 
 #include "runtime/base/atomic_file.h"
 #include "runtime/base/diag.h"
+#include "runtime/formats/dl4j/dl4j_impl.h"
 #include "runtime/formats/dl4j/dl4j_write_impl.h"
 #include "runtime/tensor/tensor_parts.h"
 
@@ -26,6 +27,7 @@
 
 typedef struct coef_param {
     const tensor *t;
+    float *flat;                 /* a layout of DL4J's own (convolution kernels), owned; or NULL */
     int64_t rows, cols;          /* as a matrix: rows = shape[0], cols = the rest */
 } coef_param;
 
@@ -115,7 +117,7 @@ static void pending_range(tensor_parts *p, int64_t e, int64_t n, float *out)
 static int stage_next(coef_src *s)
 {
     coef_param *cp = &s->params[s->p];
-    const float *data = cp->t->data;
+    const float *data = cp->flat ? cp->flat : cp->t->data;
     int64_t block = (int64_t)(STAGE_BYTES / 4) / (cp->rows > 0 ? cp->rows : 1);
     if (block < 1)
         block = 1;
@@ -165,6 +167,29 @@ static int stage_next(coef_src *s)
     return 0;
 }
 
+/* cp's tensor in DL4J's own layout into cp->flat (a single column). Returns 0, or -1 out of
+ * memory. */
+static int flatten(const layer *L, const char *key, coef_param *cp)
+{
+    const tensor *t = cp->t;
+    float *tmp = NULL;
+    const float *data = t->data;
+    if (!data) {
+        if (!(tmp = malloc((size_t)t->size * sizeof *tmp)))
+            return -1;
+        tensor_parts_ready(t->parts);
+        pending_range(t->parts, 0, t->size, tmp);
+        data = tmp;
+    }
+    cp->flat = malloc((size_t)t->size * sizeof *cp->flat);
+    if (cp->flat)
+        dl4j_flatten_param(L, key, t, data, cp->flat);
+    free(tmp);
+    cp->rows = t->size;
+    cp->cols = 1;
+    return cp->flat ? 0 : -1;
+}
+
 /* The parameters of the chain in flat-vector order, each checked against its layer's specs. */
 static int collect_params(const model *m, const layer *const *order, coef_src *s, const char *path,
                           struct diag_ctx *d)
@@ -180,7 +205,10 @@ static int collect_params(const model *m, const layer *const *order, coef_src *s
         const layer *L = order[i];
         param_spec specs[LAYER_MAX_PARAMS];
         int k = L->type->param_specs ? L->type->param_specs(L, specs) : 0;
-        for (int p = 0; p < k; p++) {
+        /* DL4J's convolutions hold their bias (the last key) before the kernels */
+        bool bias_first = dl4j_bias_first(L) && k > 1;
+        for (int j = 0; j < k; j++) {
+            int p = bias_first ? (j == 0 ? k - 1 : j - 1) : j;
             const tensor *t = &L->params[p];
             if (!tensor_has_values(t) || t->ndim != specs[p].ndim ||
                 memcmp(t->shape, specs[p].shape, (size_t)specs[p].ndim * sizeof(int64_t))) {
@@ -191,14 +219,25 @@ static int collect_params(const model *m, const layer *const *order, coef_src *s
                                    shape_str(a, sizeof a, specs[p].ndim, specs[p].shape));
                 return -1;
             }
+            coef_param *cp = &s->params[s->n_params];
+            cp->t = t;
+            if (dl4j_param_own_order(L, specs[p].key, t)) {
+                /* laid out whole in DL4J's order: one column of t->size values */
+                if (flatten(L, specs[p].key, cp) != 0) {
+                    model_format_error(d, path, "out of memory");
+                    return -1;
+                }
+                s->n_params++;
+                n += t->size;
+                continue;
+            }
             if (t->ndim > 2) {
                 model_format_error(d, path, "cannot save: parameter %s.%s has %d dimensions (the "
                                    "DL4J writer writes matrices and vectors)", L->name,
                                    specs[p].key, t->ndim);
                 return -1;
             }
-            coef_param *cp = &s->params[s->n_params++];
-            cp->t = t;
+            s->n_params++;
             /* 'f' order of [rows, cols]; a vector is one column */
             cp->rows = t->ndim == 2 ? t->shape[0] : t->size;
             cp->cols = t->ndim == 2 ? t->shape[1] : 1;
@@ -465,6 +504,8 @@ static int dl4j_write(const model *m, const char *path, save_mode mode, struct d
 done:
     free(s.segment);
     free(s.stage);
+    for (int i = 0; i < s.n_params; i++)
+        free(s.params[i].flat);
     free(s.params);
     free(conf);
     free(order);
