@@ -1,7 +1,7 @@
 /* dl4j_write_conf.c: a surgery model as the configuration.json of a DL4J 1.0
  * MultiLayerNetwork: the chain check, each layer with the fields DL4J 1.0.0-beta4 writes for its
- * class, the frozen set as FrozenLayer wrappers and the input preprocessors between recurrent and
- * feed-forward layers. */
+ * class (convolutional ones: dl4j_write_conv.c), the frozen set as FrozenLayer wrappers and the
+ * input preprocessors between recurrent, convolutional and feed-forward layers. */
 #include "runtime/formats/dl4j/dl4j_write_impl.h"
 
 #include <jansson.h>
