@@ -44,6 +44,7 @@ static const struct {
     {&layer_type_zero_padding, "ZeroPaddingLayer", IO_CNN, false},
     {&layer_type_cropping, "convolutional.Cropping2D", IO_CNN, false},
     {&layer_type_upsampling, "Upsampling2D", IO_CNN, false},
+    {&layer_type_bidirectional, "recurrent.Bidirectional", IO_RNN, false},
 };
 #define N_CLASSES (int)(sizeof classes / sizeof *classes)
 
@@ -94,7 +95,8 @@ static void check_layer(const model *m, const layer *L, char *err, size_t err_le
                    "have", L->name, L->type->name, activation_names[L->activation]);
     if ((L->type->flags & LT_LOSS) && !dl4j_loss_class(L->loss))
         add_reason(err, err_len, count, "layer '%s' (%s): no loss", L->name, L->type->name);
-    if ((L->type == &layer_type_lstm || L->type == &layer_type_graves_lstm) && !L->has_bias)
+    if ((L->type == &layer_type_lstm || L->type == &layer_type_graves_lstm ||
+         L->type == &layer_type_bidirectional) && !L->has_bias)
         add_reason(err, err_len, count, "layer '%s' (%s): no bias (DL4J's LSTMs always have one)",
                    L->name, L->type->name);
     char why[256];
@@ -281,6 +283,45 @@ static void base_layer_fields(json_t *o, const model *m, const layer *L, const t
     put(o, "nout", json_integer(L->n_out));
 }
 
+static json_t *layer_json(const model *m, const layer *L);
+
+/* The option `name` of L as a whole number (0 when L's type has none). */
+static int option_int(const layer *L, const char *name)
+{
+    double v = 0;
+    const layer_option *opt = layer_option_find(L->type, name);
+    if (opt)
+        layer_option_get_values(opt, L, &v);
+    return (int)v;
+}
+
+/* DL4J's Bidirectional wrapper: the cell (an LSTM or GravesLSTM with the layer's settings and
+ * sizes) in "fwd" and again in "bwd", and the mode. */
+static void bidirectional_fields(json_t *o, const model *m, const layer *L)
+{
+    layer cell = *L;
+    cell.type = option_int(L, "layer") == 1 ? &layer_type_graves_lstm : &layer_type_lstm;
+    cell.frozen = false;
+    static const char *const modes[] = {"CONCAT", "ADD", "MUL", "AVERAGE"};
+    int mode = option_int(L, "mode");
+    put(o, "fwd", layer_json(m, &cell));
+    put(o, "bwd", layer_json(m, &cell));
+    put(o, "mode", json_string(modes[mode >= 0 && mode < 4 ? mode : 0]));
+}
+
+/* The DL4J name of a parameter key of L: the Bidirectional wrapper's fW, fRW, fb, bW, ... for
+ * surgery's WF, RWF, bF, WB, ... */
+static const char *dl4j_var_name(const layer *L, const char *key)
+{
+    static const char *const wrapped[6][2] = {{"fW", "WF"}, {"fRW", "RWF"}, {"fb", "bF"},
+                                              {"bW", "WB"}, {"bRW", "RWB"}, {"bb", "bB"}};
+    if (L->type == &layer_type_bidirectional)
+        for (int k = 0; k < 6; k++)
+            if (!strcmp(key, wrapped[k][1]))
+                return wrapped[k][0];
+    return key;
+}
+
 static json_t *layer_json(const model *m, const layer *L)
 {
     int k = class_of(L->type);
@@ -323,6 +364,8 @@ static json_t *layer_json(const model *m, const layer *L)
         put(o, "forgetGateBiasInit", json_real(L->forget_gate_bias));
         put(o, "gateActivationFn", with_class(dl4j_activation_class(ACT_SIGMOID)));
         put(o, "weightInitFnRecurrent", json_null());
+    } else if (t == &layer_type_bidirectional) {
+        bidirectional_fields(o, m, L);
     } else if (t == &layer_type_embedding) {
         put(o, "hasBias", json_boolean(L->has_bias));
     } else if (t == &layer_type_activation && loss_layer) {
@@ -371,7 +414,7 @@ static json_t *conf_json(const model *m, const layer *L)
     param_spec specs[LAYER_MAX_PARAMS];
     int n = L->type->param_specs ? L->type->param_specs(L, specs) : 0;
     for (int p = 0; p < n; p++)
-        json_array_append_new(vars, json_string(specs[p].key));
+        json_array_append_new(vars, json_string(dl4j_var_name(L, specs[p].key)));
     put(c, "variables", vars);
     return c;
 }

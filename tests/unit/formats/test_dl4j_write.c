@@ -626,3 +626,53 @@ Test(dl4j_write, convolutional_layers_round_trip)
     model_free(b);
     test_remove_dir(dir);
 }
+
+/* The bidirectional layer as DL4J's Bidirectional wrapper (the cell in fwd and bwd, the mode,
+ * the parameters fW, fRW, fb, bW, bRW, bb): read back the same cell, mode, tensors and outputs. */
+Test(dl4j_write, bidirectional_round_trips)
+{
+    char dir[256], path[512];
+    test_make_dir(dir, sizeof dir, "dl4jw-bi");
+    static const char *const cells[] = {"lstm", "graves_lstm"};
+    static const char *const modes[] = {"concat", "add", "mul", "average"};
+    for (int k = 0; k < 4; k++) {
+        char yaml[1024];
+        snprintf(yaml, sizeof yaml, HEAD "inputs:\n  - {name: in, type: recurrent, size: 4}\n"
+                 "layers:\n  - {name: bi, type: bidirectional, inputs: [in], n_out: 3, layer: %s,"
+                 " mode: %s}\n"
+                 "  - {name: o, type: rnn_output, inputs: [bi], n_out: 2, activation: softmax, loss: mcxent}\n"
+                 "outputs: [o]\n", cells[k % 2], modes[k]);
+        model *a, *b;
+        round_trip(dir, yaml, &a, &b);
+        static const char *const opts[] = {"layer", "mode"};
+        for (int q = 0; q < 2; q++) {
+            const layer_option *o = layer_option_find(a->layers[0]->type, opts[q]);
+            double u = -1, w = -2;
+            layer_option_get_values(o, a->layers[0], &u);
+            layer_option_get_values(o, b->layers[0], &w);
+            cr_assert_eq(u, w, "%s %s: %s", cells[k % 2], modes[k], opts[q]);
+        }
+        snprintf(path, sizeof path, "%s/m.zip", dir);
+        json_t *j = conf_of(path);
+        json_t *c = json_array_get(json_object_get(j, "confs"), 0);
+        cr_assert_str_eq(json_string_value(json_object_get(json_object_get(c, "layer"), "@class")),
+                         "org.deeplearning4j.nn.conf.layers.recurrent.Bidirectional");
+        cr_assert_str_eq(json_string_value(json_array_get(json_object_get(c, "variables"), 0)), "fW");
+        json_decref(j);
+        tensor x, ya = {0}, yb = {0};
+        cr_assert_eq(tensor_alloc3(&x, 2, 5, 4), 0);
+        for (int64_t e = 0; e < x.size; e++)
+            x.data[e] = (float)((e * 5) % 11) / 11.0f - 0.5f;
+        const tensor *in[1] = {&x};
+        char err[256];
+        cr_assert_eq(model_predict(a, in, &ya, err, sizeof err), 0, "%s", err);
+        cr_assert_eq(model_predict(b, in, &yb, err, sizeof err), 0, "%s", err);
+        cr_assert_eq(tensor_max_abs_diff(&ya, &yb), 0);
+        tensor_release(&x);
+        tensor_release(&ya);
+        tensor_release(&yb);
+        model_free(a);
+        model_free(b);
+    }
+    test_remove_dir(dir);
+}
