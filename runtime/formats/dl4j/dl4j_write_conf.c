@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "runtime/formats/dl4j/dl4j_impl.h"
 #include "runtime/formats/dl4j/dl4j_names.h"
 #include "runtime/nn/kernels/pool.h"
 #include "runtime/nn/layer_options.h"
@@ -313,12 +314,11 @@ static void bidirectional_fields(json_t *o, const model *m, const layer *L)
  * surgery's WF, RWF, bF, WB, ... */
 static const char *dl4j_var_name(const layer *L, const char *key)
 {
-    static const char *const wrapped[6][2] = {{"fW", "WF"}, {"fRW", "RWF"}, {"fb", "bF"},
-                                              {"bW", "WB"}, {"bRW", "RWB"}, {"bb", "bB"}};
+    static const char *const wrapped[6] = {"fW", "fRW", "fb", "bW", "bRW", "bb"};
     if (L->type == &layer_type_bidirectional)
         for (int k = 0; k < 6; k++)
-            if (!strcmp(key, wrapped[k][1]))
-                return wrapped[k][0];
+            if (!strcmp(key, dl4j_param_key(L, wrapped[k])))
+                return wrapped[k];
     return key;
 }
 

@@ -154,20 +154,28 @@ static void same_architecture(const model *a, const model *b)
     cr_assert_str_eq(a->outputs[0], b->outputs[0]);
 }
 
-Test(dl4j_write, char_model_written_again_bit_for_bit)
+/* The DL4J file `from` read and written again as DIR/again.zip (its path into path): the same
+ * coefficients.bin, byte for byte. Returns the model read from `from`. */
+static model *written_again(const char *from, const char *dir, char *path, size_t path_len)
 {
-    char dir[256], path[512];
-    test_make_dir(dir, sizeof dir, "dl4jw-char");
-    snprintf(path, sizeof path, "%s/again.zip", dir);
-    model *m = load_ok(CHAR);
+    snprintf(path, path_len, "%s/again.zip", dir);
+    model *m = load_ok(from);
     save_ok(m, path);
     size_t la, lb;
-    unsigned char *a = entry_of(CHAR, "coefficients.bin", &la);
+    unsigned char *a = entry_of(from, "coefficients.bin", &la);
     unsigned char *b = entry_of(path, "coefficients.bin", &lb);
     cr_assert_eq(la, lb);
     cr_assert(!memcmp(a, b, la), "coefficients.bin differs");
     free(a);
     free(b);
+    return m;
+}
+
+Test(dl4j_write, char_model_written_again_bit_for_bit)
+{
+    char dir[256], path[512];
+    test_make_dir(dir, sizeof dir, "dl4jw-char");
+    model *m = written_again(CHAR, dir, path, sizeof path);
     /* the same JSON keys, at the top and for each layer */
     json_t *ja = conf_of(CHAR), *jb = conf_of(path);
     char *ka = sorted_keys(ja), *kb = sorted_keys(jb);
@@ -224,16 +232,7 @@ Test(dl4j_write, synthetic_cnn_written_again_bit_for_bit)
 {
     char dir[256], path[512];
     test_make_dir(dir, sizeof dir, "dl4jw-cnn");
-    snprintf(path, sizeof path, "%s/again.zip", dir);
-    model *m = load_ok(CNN);
-    save_ok(m, path);
-    size_t la, lb;
-    unsigned char *a = entry_of(CNN, "coefficients.bin", &la);
-    unsigned char *b = entry_of(path, "coefficients.bin", &lb);
-    cr_assert_eq(la, lb);
-    cr_assert(!memcmp(a, b, la), "coefficients.bin differs");
-    free(a);
-    free(b);
+    model *m = written_again(CNN, dir, path, sizeof path);
     json_t *ja = conf_of(CNN), *jb = conf_of(path);
     json_t *ca = json_object_get(ja, "confs"), *cb = json_object_get(jb, "confs");
     cr_assert_eq(json_array_size(ca), 10);
@@ -400,6 +399,23 @@ Test(dl4j_write, recurrent_and_feed_forward_layers_mixed)
     test_remove_dir(dir);
 }
 
+/* The same outputs of a and b, bit for bit, for 2 sequences of 5 steps of `features`. */
+static void same_sequence_outputs(model *a, model *b, int64_t features)
+{
+    tensor x, ya = {0}, yb = {0};
+    cr_assert_eq(tensor_alloc3(&x, 2, 5, features), 0);
+    for (int64_t e = 0; e < x.size; e++)
+        x.data[e] = (float)((e * 5) % 13) / 13.0f - 0.5f;
+    const tensor *in[1] = {&x};
+    char err[256];
+    cr_assert_eq(model_predict(a, in, &ya, err, sizeof err), 0, "%s", err);
+    cr_assert_eq(model_predict(b, in, &yb, err, sizeof err), 0, "%s", err);
+    cr_assert_eq(tensor_max_abs_diff(&ya, &yb), 0);
+    tensor_release(&x);
+    tensor_release(&ya);
+    tensor_release(&yb);
+}
+
 static int64_t pooling_of(const layer *L)
 {
     double v = -1;
@@ -435,19 +451,7 @@ Test(dl4j_write, global_pooling_round_trips)
         cr_assert_eq(json_object_size(json_object_get(j, "inputPreProcessors")), 0,
                      "global pooling takes recurrent data and gives feed-forward data itself");
         json_decref(j);
-        /* the same outputs */
-        tensor x, ya = {0}, yb = {0};
-        cr_assert_eq(tensor_alloc3(&x, 2, 5, 3), 0);
-        for (int64_t e = 0; e < x.size; e++)
-            x.data[e] = (float)((e * 5) % 13) / 13.0f - 0.5f;
-        const tensor *in[1] = {&x};
-        char err[256];
-        cr_assert_eq(model_predict(a, in, &ya, err, sizeof err), 0, "%s", err);
-        cr_assert_eq(model_predict(b, in, &yb, err, sizeof err), 0, "%s", err);
-        cr_assert_eq(tensor_max_abs_diff(&ya, &yb), 0);
-        tensor_release(&x);
-        tensor_release(&ya);
-        tensor_release(&yb);
+        same_sequence_outputs(a, b, 3);
         model_free(a);
         model_free(b);
     }
@@ -659,18 +663,7 @@ Test(dl4j_write, bidirectional_round_trips)
                          "org.deeplearning4j.nn.conf.layers.recurrent.Bidirectional");
         cr_assert_str_eq(json_string_value(json_array_get(json_object_get(c, "variables"), 0)), "fW");
         json_decref(j);
-        tensor x, ya = {0}, yb = {0};
-        cr_assert_eq(tensor_alloc3(&x, 2, 5, 4), 0);
-        for (int64_t e = 0; e < x.size; e++)
-            x.data[e] = (float)((e * 5) % 11) / 11.0f - 0.5f;
-        const tensor *in[1] = {&x};
-        char err[256];
-        cr_assert_eq(model_predict(a, in, &ya, err, sizeof err), 0, "%s", err);
-        cr_assert_eq(model_predict(b, in, &yb, err, sizeof err), 0, "%s", err);
-        cr_assert_eq(tensor_max_abs_diff(&ya, &yb), 0);
-        tensor_release(&x);
-        tensor_release(&ya);
-        tensor_release(&yb);
+        same_sequence_outputs(a, b, 4);
         model_free(a);
         model_free(b);
     }
