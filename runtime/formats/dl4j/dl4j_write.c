@@ -1,7 +1,8 @@
 /* dl4j_write.c: the DL4J writer: a chain model as a ModelSerializer zip DL4J 1.0.0-beta4 and
  * later restores with restoreMultiLayerNetwork: configuration.json (dl4j_write_conf.c) and
  * coefficients.bin, one Nd4j array in the 1.0 format (big-endian) holding every parameter in 'f'
- * order at its place in the flat vector, converted a block at a time on its way to the file.
+ * order at its place in the flat vector (convolutions' bias first and their kernels in DL4J's own
+ * layouts, dl4j_conv.c), converted a block at a time on its way to the file.
  * The zip's entries are stored (zip64 when they need it), with a fixed date, so the same model
  * makes the same bytes; it is written to a temporary beside the path and renamed into place. */
 #include "runtime/formats/dl4j/dl4j.h"
