@@ -12,6 +12,7 @@
 #include "runtime/base/util.h"
 #include "runtime/data/data.h"
 #include "runtime/featurize/featurize.h"
+#include "runtime/formats/format.h"
 #include "runtime/formats/native.h"
 #include "runtime/nn/kernels/loss.h"
 #include "runtime/train/eval.h"
@@ -135,6 +136,17 @@ void check_save_targets(const ir_script *s, const char *base_path, const model *
 
 /* ---- run steps ---- */
 
+/* A save whose format cannot hold the edited model, as its writer's check says. */
+static void check_save_format(const ir_stmt *st, const model *m, diag_ctx *d)
+{
+    char err[2048];
+    const char *format = NULL;
+    if (model_save_check(m, st->name, &format, err, sizeof err) == 0)
+        return;
+    diag_error(d, st->name_loc.line ? st->name_loc : st->loc, "save \"%s\": the %s writer "
+               "cannot hold the edited model: %s", st->name, format, err);
+}
+
 /* Whether a `featurize NAME` comes before statement `upto`. */
 static bool featurized_before(const ir_script *s, int upto, const char *name)
 {
@@ -218,6 +230,9 @@ void check_run_steps(const ir_script *s, const model *m, diag_ctx *d)
         case IR_EXPECT:
             if (check_evaluable(st, m, featurized, d) && st->metric && !strcmp(st->metric, "loss"))
                 check_loss_metric(st, m, d);
+            break;
+        case IR_SAVE:
+            check_save_format(st, m, d);
             break;
         default:
             break;

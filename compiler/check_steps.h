@@ -21,7 +21,7 @@ void check_save_targets(const ir_script *s, const char *base_path, const model *
 /* The steps that need something of the edited model `m`: featurize (one input, a frozen
  * part), fit (one input and one output unless featurized, every output a loss layer),
  * evaluate and expect (one input and one output unless featurized), `expect loss` (a loss
- * layer to measure). */
+ * layer to measure), save (a format whose writer can hold the model). */
 void check_run_steps(const ir_script *s, const model *m, diag_ctx *d);
 
 /* Every `expect METRIC(NAME)` of the data statement `data`, probed as `info`, whose metric the

@@ -35,6 +35,16 @@ const model_writer *model_writer_for(const char *path)
     return NULL;
 }
 
+int model_save_check(const model *m, const char *path, const char **format, char *err,
+                     size_t err_len)
+{
+    const model_writer *w = model_writer_for(path);
+    if (format)
+        *format = w ? w->name : NULL;
+    err[0] = '\0';
+    return w && w->check ? w->check(m, err, err_len) : 0;
+}
+
 /* Appends the items of a list to buf: "a", "a or b", "a, b or c". */
 static void append_item(char *buf, size_t len, const char *item, int index, bool last)
 {

@@ -49,6 +49,10 @@ typedef struct model_writer {
     /* Writes m to path (which ends in one of suffixes after a non-empty name), reporting the
      * reason of a failure through d. Returns 0 or -1. */
     int (*write)(const model *m, const char *path, save_mode mode, struct diag_ctx *d);
+    /* Optional: whether write can hold m, judged by its architecture alone (no parameter
+     * values), so that `surgery check` refuses a save the run would refuse. Returns 0, or -1
+     * with the reason (naming every layer the format cannot hold) in err. */
+    int (*check)(const model *m, char *err, size_t err_len);
 } model_writer;
 
 /* The registered formats, NULL-terminated, in the order files are offered to their sniffs. */
@@ -72,6 +76,12 @@ const model_writer *model_writer_for(const char *path);
  * make and the suffixes they take. Returns 0, or -1 with the reason reported through d. */
 int model_save_mode(const model *m, const char *path, save_mode mode, struct diag_ctx *d);
 int model_save(const model *m, const char *path, struct diag_ctx *d);
+
+/* Whether the writer that path's suffix names can hold m, by its architecture alone: 0 (also
+ * when no writer takes path or the writer has no check), or -1 with its name in *format and
+ * the reason in err. */
+int model_save_check(const model *m, const char *path, const char **format, char *err,
+                     size_t err_len);
 
 /* Reports a failure to read or save path through d (NULL: nothing), at the path with no line. */
 void model_format_error(struct diag_ctx *d, const char *path, const char *fmt, ...)

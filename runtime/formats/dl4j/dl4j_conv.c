@@ -205,6 +205,29 @@ bool dl4j_param_own_order(const layer *L, const char *key, const tensor *t)
            (ty == &layer_type_batch_norm && !strcmp(key, "log10stdev"));
 }
 
+/* Depthwise kernels: separable's W is [mult, nIn, kH, kW], depthwise's [kH, kW, nIn, mult],
+ * both 'c'; surgery's [nIn * mult, 1, kH, kW] with channel ic * mult + m. From DL4J's flat
+ * values to surgery's (to_dl4j false) or back. */
+static void permute_depthwise(const layer *L, const tensor *t, const float *src, float *dst,
+                              bool to_dl4j)
+{
+    const int64_t kh = t->shape[2], kw = t->shape[3], n_in = L->n_in,
+                  mult = n_in > 0 ? t->shape[0] / n_in : 1;
+    const bool separable = L->type == &layer_type_separable_conv2d;
+    for (int64_t ic = 0; ic < n_in; ic++)
+        for (int64_t mm = 0; mm < mult; mm++)
+            for (int64_t y = 0; y < kh; y++)
+                for (int64_t x = 0; x < kw; x++) {
+                    int64_t d = separable ? ((mm * n_in + ic) * kh + y) * kw + x
+                                          : ((y * kw + x) * n_in + ic) * mult + mm;
+                    int64_t o = ((ic * mult + mm) * kh + y) * kw + x;
+                    if (to_dl4j)
+                        dst[d] = src[o];
+                    else
+                        dst[o] = src[d];
+                }
+}
+
 bool dl4j_fill_param(const layer *L, const char *key, tensor *t, const float *flat)
 {
     const layer_type *ty = L->type;
@@ -214,19 +237,7 @@ bool dl4j_fill_param(const layer *L, const char *key, tensor *t, const float *fl
         return true;
     }
     if (t->ndim == 4 && (ty == &layer_type_separable_conv2d || ty == &layer_type_depthwise_conv2d)) {
-        /* Depthwise kernels: separable's W is [mult, nIn, kH, kW], depthwise's [kH, kW, nIn,
-         * mult], both 'c'; surgery's [nIn * mult, 1, kH, kW] with channel ic * mult + m. */
-        const int64_t kh = t->shape[2], kw = t->shape[3], n_in = L->n_in,
-                      mult = n_in > 0 ? t->shape[0] / n_in : 1;
-        for (int64_t ic = 0; ic < n_in; ic++)
-            for (int64_t mm = 0; mm < mult; mm++)
-                for (int64_t y = 0; y < kh; y++)
-                    for (int64_t x = 0; x < kw; x++) {
-                        int64_t from = ty == &layer_type_separable_conv2d
-                                           ? ((mm * n_in + ic) * kh + y) * kw + x
-                                           : ((y * kw + x) * n_in + ic) * mult + mm;
-                        t->data[((ic * mult + mm) * kh + y) * kw + x] = flat[from];
-                    }
+        permute_depthwise(L, t, flat, t->data, false);
         return true;
     }
     if (ty == &layer_type_batch_norm && !strcmp(key, "log10stdev")) {
@@ -237,6 +248,21 @@ bool dl4j_fill_param(const layer *L, const char *key, tensor *t, const float *fl
             double v = pow(10.0, 2.0 * flat[k]) - eps;
             t->data[k] = (float)(v > 0 ? v : 0);
         }
+        return true;
+    }
+    return false;
+}
+
+bool dl4j_flatten_param(const layer *L, const char *key, const tensor *t, const float *data,
+                        float *flat)
+{
+    const layer_type *ty = L->type;
+    if (t->ndim == 4 && (ty == &layer_type_conv2d || !strcmp(key, "pW"))) {
+        memcpy(flat, data, (size_t)t->size * sizeof *flat);
+        return true;
+    }
+    if (t->ndim == 4 && (ty == &layer_type_separable_conv2d || ty == &layer_type_depthwise_conv2d)) {
+        permute_depthwise(L, t, data, flat, true);
         return true;
     }
     return false;

@@ -67,5 +67,9 @@ const char *dl4j_param_key(const layer *L, const char *key);
 bool dl4j_fill_param(const layer *L, const char *key, tensor *t, const float *flat);
 /* Whether dl4j_fill_param lays out this parameter of L (t allocated to its surgery shape). */
 bool dl4j_param_own_order(const layer *L, const char *key, const tensor *t);
+/* The inverse of dl4j_fill_param: t's values (row-major data of t->size values) into flat in
+ * DL4J's order. false when the parameter has no layout of its own (then it is 'f' order). */
+bool dl4j_flatten_param(const layer *L, const char *key, const tensor *t, const float *data,
+                        float *flat);
 
 #endif

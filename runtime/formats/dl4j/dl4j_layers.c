@@ -105,12 +105,13 @@ static const name_map activations[] = {
     {"leakyrelu", ACT_LEAKYRELU}, {"elu", ACT_ELU}, {"tanh", ACT_TANH}, {"sigmoid", ACT_SIGMOID},
     {"hardsigmoid", ACT_HARDSIGMOID}, {"softmax", ACT_SOFTMAX}, {"softplus", ACT_SOFTPLUS},
     {"relu6", ACT_RELU6}, {"hardtanh", ACT_HARDTANH}, {"swish", ACT_SWISH},
-    {"softsign", ACT_SOFTSIGN}, {"selu", ACT_SELU}, {NULL, 0}};
+    {"softsign", ACT_SOFTSIGN}, {"selu", ACT_SELU}, {"gelu", ACT_GELU}, {NULL, 0}};
 
 static const name_map losses[] = {
     {"mcxent", LOSS_MCXENT}, {"negativeloglikelihood", LOSS_NLL}, {"mse", LOSS_MSE},
     {"squared_loss", LOSS_MSE}, {"l1", LOSS_L1}, {"xent", LOSS_XENT}, {"hinge", LOSS_HINGE},
-    {"kld", LOSS_KL}, {"kl_divergence", LOSS_KL}, {"binaryxent", LOSS_XENT}, {NULL, 0}};
+    {"kld", LOSS_KL}, {"kl_divergence", LOSS_KL}, {"binaryxent", LOSS_XENT}, {"mae", LOSS_L1},
+    {NULL, 0}};
 
 static const name_map inits[] = {
     {"xavier", INIT_XAVIER}, {"xavier_uniform", INIT_XAVIER_UNIFORM},
@@ -226,8 +227,30 @@ static void map_init(lctx *c, json_t *f)
     /* Initialisation only matters for parameters a later edit adds: an init surgery lacks
      * (a distribution, say) leaves its default. */
     int k = lookup(inits, s);
+    init_spec w = {.kind = (init_kind)k};
+    double value;
+    json_t *dist = fields ? json_object_get(fields, "distribution") : NULL;
+    char ds[128];
+    json_t *df;
+    /* 1.0's WeightInitConstant (0 or 1: zeros, ones) and WeightInitDistribution (uniform or
+     * normal), as the writer makes them */
+    if (!strcmp(s, "constant") && fields && num(fields, "value", &value) &&
+        (value == 0 || value == 1)) {
+        w.kind = value == 1 ? INIT_ONES : INIT_ZEROS;
+        k = 0;
+    } else if (!strcmp(s, "distribution") && dist && dl4j_poly(dist, NULL, ds, sizeof ds, &df) &&
+               df) {
+        if (!strcmp(ds, "UniformDistribution") && num(df, "lower", &w.a) && num(df, "upper", &w.b)) {
+            w.kind = INIT_UNIFORM;
+            k = 0;
+        } else if (!strcmp(ds, "NormalDistribution") && num(df, "mean", &w.a) &&
+                   num(df, "std", &w.b)) {
+            w.kind = INIT_NORMAL;
+            k = 0;
+        }
+    }
     if (k >= 0) {
-        c->L->train.weight_init = (init_spec){.kind = (init_kind)k};
+        c->L->train.weight_init = w;
         c->L->train.set_mask |= TC_WEIGHT_INIT;
     }
     double bias;
@@ -515,7 +538,10 @@ int dl4j_map_layer(dl4j_map *mp, json_t *conf, int index, const char *vname,
         L->has_bias = false;
     if (type->flags & LT_HAS_ACTIVATION)
         map_activation(&c, f);
-    if (type->flags & LT_LOSS)
+    /* a LossLayer or CnnLossLayer, read as an activation layer, keeps its loss so that it is
+     * written as one again */
+    if ((type->flags & LT_LOSS) || (type == &layer_type_activation &&
+                                    json_object_get(f, "lossFn")))
         map_loss(&c, f);
     json_t *gate = json_object_get(f, "gateActivationFn");
     if (gate && !json_is_null(gate)) {

@@ -16,7 +16,8 @@ const char *dl4j_activation_class(activation_kind a)
         [ACT_ELU] = ACT "ELU", [ACT_TANH] = ACT "TanH", [ACT_SIGMOID] = ACT "Sigmoid",
         [ACT_HARDSIGMOID] = ACT "HardSigmoid", [ACT_SOFTMAX] = ACT "Softmax",
         [ACT_SOFTPLUS] = ACT "SoftPlus", [ACT_GELU] = ACT "GELU", [ACT_RELU6] = ACT "ReLU6",
-        [ACT_HARDTANH] = ACT "HardTanH", [ACT_SWISH] = ACT "Swish", [ACT_SELU] = ACT "SELU"};
+        [ACT_HARDTANH] = ACT "HardTanH", [ACT_SWISH] = ACT "Swish", [ACT_SELU] = ACT "SELU",
+        [ACT_SOFTSIGN] = ACT "SoftSign"};
     return (unsigned)a < ACT_COUNT ? classes[a] : NULL;
 }
 

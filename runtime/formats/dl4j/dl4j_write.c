@@ -1,7 +1,8 @@
 /* dl4j_write.c: the DL4J writer: a chain model as a ModelSerializer zip DL4J 1.0.0-beta4 and
  * later restores with restoreMultiLayerNetwork: configuration.json (dl4j_write_conf.c) and
  * coefficients.bin, one Nd4j array in the 1.0 format (big-endian) holding every parameter in 'f'
- * order at its place in the flat vector, converted a block at a time on its way to the file.
+ * order at its place in the flat vector (convolutions' bias first and their kernels in DL4J's own
+ * layouts, dl4j_conv.c), converted a block at a time on its way to the file.
  * The zip's entries are stored (zip64 when they need it), with a fixed date, so the same model
  * makes the same bytes; it is written to a temporary beside the path and renamed into place. */
 #include "runtime/formats/dl4j/dl4j.h"
@@ -15,6 +16,7 @@
 
 #include "runtime/base/atomic_file.h"
 #include "runtime/base/diag.h"
+#include "runtime/formats/dl4j/dl4j_impl.h"
 #include "runtime/formats/dl4j/dl4j_write_impl.h"
 #include "runtime/tensor/tensor_parts.h"
 
@@ -26,6 +28,7 @@
 
 typedef struct coef_param {
     const tensor *t;
+    float *flat;                 /* a layout of DL4J's own (convolution kernels), owned; or NULL */
     int64_t rows, cols;          /* as a matrix: rows = shape[0], cols = the rest */
 } coef_param;
 
@@ -115,7 +118,7 @@ static void pending_range(tensor_parts *p, int64_t e, int64_t n, float *out)
 static int stage_next(coef_src *s)
 {
     coef_param *cp = &s->params[s->p];
-    const float *data = cp->t->data;
+    const float *data = cp->flat ? cp->flat : cp->t->data;
     int64_t block = (int64_t)(STAGE_BYTES / 4) / (cp->rows > 0 ? cp->rows : 1);
     if (block < 1)
         block = 1;
@@ -165,6 +168,29 @@ static int stage_next(coef_src *s)
     return 0;
 }
 
+/* cp's tensor in DL4J's own layout into cp->flat (a single column). Returns 0, or -1 out of
+ * memory. */
+static int flatten(const layer *L, const char *key, coef_param *cp)
+{
+    const tensor *t = cp->t;
+    float *tmp = NULL;
+    const float *data = t->data;
+    if (!data) {
+        if (!(tmp = malloc((size_t)t->size * sizeof *tmp)))
+            return -1;
+        tensor_parts_ready(t->parts);
+        pending_range(t->parts, 0, t->size, tmp);
+        data = tmp;
+    }
+    cp->flat = malloc((size_t)t->size * sizeof *cp->flat);
+    if (cp->flat)
+        dl4j_flatten_param(L, key, t, data, cp->flat);
+    free(tmp);
+    cp->rows = t->size;
+    cp->cols = 1;
+    return cp->flat ? 0 : -1;
+}
+
 /* The parameters of the chain in flat-vector order, each checked against its layer's specs. */
 static int collect_params(const model *m, const layer *const *order, coef_src *s, const char *path,
                           struct diag_ctx *d)
@@ -180,7 +206,10 @@ static int collect_params(const model *m, const layer *const *order, coef_src *s
         const layer *L = order[i];
         param_spec specs[LAYER_MAX_PARAMS];
         int k = L->type->param_specs ? L->type->param_specs(L, specs) : 0;
-        for (int p = 0; p < k; p++) {
+        /* DL4J's convolutions hold their bias (the last key) before the kernels */
+        bool bias_first = dl4j_bias_first(L) && k > 1;
+        for (int j = 0; j < k; j++) {
+            int p = bias_first ? (j == 0 ? k - 1 : j - 1) : j;
             const tensor *t = &L->params[p];
             if (!tensor_has_values(t) || t->ndim != specs[p].ndim ||
                 memcmp(t->shape, specs[p].shape, (size_t)specs[p].ndim * sizeof(int64_t))) {
@@ -191,14 +220,25 @@ static int collect_params(const model *m, const layer *const *order, coef_src *s
                                    shape_str(a, sizeof a, specs[p].ndim, specs[p].shape));
                 return -1;
             }
+            coef_param *cp = &s->params[s->n_params];
+            cp->t = t;
+            if (dl4j_param_own_order(L, specs[p].key, t)) {
+                /* laid out whole in DL4J's order: one column of t->size values */
+                if (flatten(L, specs[p].key, cp) != 0) {
+                    model_format_error(d, path, "out of memory");
+                    return -1;
+                }
+                s->n_params++;
+                n += t->size;
+                continue;
+            }
             if (t->ndim > 2) {
                 model_format_error(d, path, "cannot save: parameter %s.%s has %d dimensions (the "
                                    "DL4J writer writes matrices and vectors)", L->name,
                                    specs[p].key, t->ndim);
                 return -1;
             }
-            coef_param *cp = &s->params[s->n_params++];
-            cp->t = t;
+            s->n_params++;
             /* 'f' order of [rows, cols]; a vector is one column */
             cp->rows = t->ndim == 2 ? t->shape[0] : t->size;
             cp->cols = t->ndim == 2 ? t->shape[1] : 1;
@@ -465,8 +505,23 @@ static int dl4j_write(const model *m, const char *path, save_mode mode, struct d
 done:
     free(s.segment);
     free(s.stage);
+    for (int i = 0; i < s.n_params; i++)
+        free(s.params[i].flat);
     free(s.params);
     free(conf);
+    free(order);
+    return rc;
+}
+
+/* The writer's check: the chain and the layers, as dl4j_write refuses them. */
+static int dl4j_check(const model *m, char *err, size_t err_len)
+{
+    const layer **order = calloc((size_t)(m->n_layers > 0 ? m->n_layers : 1), sizeof *order);
+    if (!order) {
+        snprintf(err, err_len, "out of memory");
+        return -1;
+    }
+    int rc = dl4j_chain_of(m, order, err, err_len);
     free(order);
     return rc;
 }
@@ -480,4 +535,5 @@ const model_writer dl4j_writer = {
     .suffixes = dl4j_suffixes,
     .saved_as = "NAME.zip (a DL4J MultiLayerNetwork)",
     .write = dl4j_write,
+    .check = dl4j_check,
 };

@@ -1,7 +1,7 @@
 /* dl4j_write_conf.c: a surgery model as the configuration.json of a DL4J 1.0
  * MultiLayerNetwork: the chain check, each layer with the fields DL4J 1.0.0-beta4 writes for its
- * class, the frozen set as FrozenLayer wrappers and the input preprocessors between recurrent and
- * feed-forward layers. */
+ * class (convolutional ones: dl4j_write_conv.c), the frozen set as FrozenLayer wrappers and the
+ * input preprocessors between recurrent, convolutional and feed-forward layers. */
 #include "runtime/formats/dl4j/dl4j_write_impl.h"
 
 #include <jansson.h>
@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "runtime/formats/dl4j/dl4j_impl.h"
 #include "runtime/formats/dl4j/dl4j_names.h"
 #include "runtime/nn/kernels/pool.h"
 #include "runtime/nn/layer_options.h"
@@ -19,7 +20,7 @@
 
 /* What a DL4J layer class takes and gives: feed-forward [batch, features] or recurrent
  * [batch, features, time] activations, or either (passed on as they come). */
-typedef enum { IO_FF, IO_RNN, IO_ANY } dl4j_io;
+typedef enum { IO_FF, IO_RNN, IO_ANY, IO_CNN } dl4j_io;
 
 /* The surgery layer types DL4J's MultiLayerNetwork holds, and their DL4J classes. */
 static const struct {
@@ -37,6 +38,14 @@ static const struct {
     {&layer_type_dropout, "DropoutLayer", IO_ANY, true},
     {&layer_type_activation, "ActivationLayer", IO_ANY, false},
     {&layer_type_global_pooling, "GlobalPoolingLayer", IO_RNN, false},
+    {&layer_type_conv2d, "ConvolutionLayer", IO_CNN, true},
+    {&layer_type_separable_conv2d, "SeparableConvolution2D", IO_CNN, true},
+    {&layer_type_depthwise_conv2d, "DepthwiseConvolution2D", IO_CNN, true},
+    {&layer_type_subsampling, "SubsamplingLayer", IO_CNN, false},
+    {&layer_type_zero_padding, "ZeroPaddingLayer", IO_CNN, false},
+    {&layer_type_cropping, "convolutional.Cropping2D", IO_CNN, false},
+    {&layer_type_upsampling, "Upsampling2D", IO_CNN, false},
+    {&layer_type_bidirectional, "recurrent.Bidirectional", IO_RNN, false},
 };
 #define N_CLASSES (int)(sizeof classes / sizeof *classes)
 
@@ -81,14 +90,19 @@ static void check_layer(const model *m, const layer *L, char *err, size_t err_le
         ((tc.set_mask & TC_BIAS_UPDATER) && !dl4j_updater_class(tc.bias_updater.kind)))
         add_reason(err, err_len, count, "layer '%s' (%s): updater %s, which DL4J 1.0 does not "
                    "have", L->name, L->type->name, updater_names[UPD_ADAMW]);
+    if ((L->type->flags & LT_HAS_ACTIVATION) && L->type != &layer_type_dropout &&
+        !dl4j_activation_class(L->activation))
+        add_reason(err, err_len, count, "layer '%s' (%s): activation %s, which DL4J 1.0 does not "
+                   "have", L->name, L->type->name, activation_names[L->activation]);
     if ((L->type->flags & LT_LOSS) && !dl4j_loss_class(L->loss))
         add_reason(err, err_len, count, "layer '%s' (%s): no loss", L->name, L->type->name);
-    if ((L->type == &layer_type_lstm || L->type == &layer_type_graves_lstm) && !L->has_bias)
+    if ((L->type == &layer_type_lstm || L->type == &layer_type_graves_lstm ||
+         L->type == &layer_type_bidirectional) && !L->has_bias)
         add_reason(err, err_len, count, "layer '%s' (%s): no bias (DL4J's LSTMs always have one)",
                    L->name, L->type->name);
-    if (L->type == &layer_type_global_pooling && L->in_shape.kind == SHAPE_CNN)
-        add_reason(err, err_len, count, "layer '%s' (%s): pooling convolutional activations "
-                   "(the DL4J writer writes no convolutional layers yet)", L->name, L->type->name);
+    char why[256];
+    if (dl4j_conv_refusal(L, why, sizeof why))
+        add_reason(err, err_len, count, "layer '%s' (%s): %s", L->name, L->type->name, why);
 }
 
 int dl4j_chain_of(const model *m, const layer **order, char *err, size_t err_len)
@@ -270,11 +284,53 @@ static void base_layer_fields(json_t *o, const model *m, const layer *L, const t
     put(o, "nout", json_integer(L->n_out));
 }
 
+static json_t *layer_json(const model *m, const layer *L);
+
+/* The option `name` of L as a whole number (0 when L's type has none). */
+static int option_int(const layer *L, const char *name)
+{
+    double v = 0;
+    const layer_option *opt = layer_option_find(L->type, name);
+    if (opt)
+        layer_option_get_values(opt, L, &v);
+    return (int)v;
+}
+
+/* DL4J's Bidirectional wrapper: the cell (an LSTM or GravesLSTM with the layer's settings and
+ * sizes) in "fwd" and again in "bwd", and the mode. */
+static void bidirectional_fields(json_t *o, const model *m, const layer *L)
+{
+    layer cell = *L;
+    cell.type = option_int(L, "layer") == 1 ? &layer_type_graves_lstm : &layer_type_lstm;
+    cell.frozen = false;
+    static const char *const modes[] = {"CONCAT", "ADD", "MUL", "AVERAGE"};
+    int mode = option_int(L, "mode");
+    put(o, "fwd", layer_json(m, &cell));
+    put(o, "bwd", layer_json(m, &cell));
+    put(o, "mode", json_string(modes[mode >= 0 && mode < 4 ? mode : 0]));
+}
+
+/* The DL4J name of a parameter key of L: the Bidirectional wrapper's fW, fRW, fb, bW, ... for
+ * surgery's WF, RWF, bF, WB, ... */
+static const char *dl4j_var_name(const layer *L, const char *key)
+{
+    static const char *const wrapped[6] = {"fW", "fRW", "fb", "bW", "bRW", "bb"};
+    if (L->type == &layer_type_bidirectional)
+        for (int k = 0; k < 6; k++)
+            if (!strcmp(key, dl4j_param_key(L, wrapped[k])))
+                return wrapped[k];
+    return key;
+}
+
 static json_t *layer_json(const model *m, const layer *L)
 {
     int k = class_of(L->type);
     char cls[128];
-    snprintf(cls, sizeof cls, LAYERS "%s", classes[k].cls);
+    /* an activation layer with a loss: DL4J's LossLayer or CnnLossLayer, as it was read */
+    bool loss_layer = L->type == &layer_type_activation && dl4j_loss_class(L->loss);
+    snprintf(cls, sizeof cls, LAYERS "%s", loss_layer ? (L->in_shape.kind == SHAPE_CNN
+                                                         ? "CnnLossLayer" : "LossLayer")
+                                                      : classes[k].cls);
     json_t *o = with_class(cls);
     train_conf tc;
     train_conf_defaults(&tc);
@@ -291,8 +347,9 @@ static json_t *layer_json(const model *m, const layer *L)
     } else {
         put(o, "idropout", json_null());
     }
-    if (classes[k].base_layer)
+    if (classes[k].base_layer || loss_layer)
         base_layer_fields(o, m, L, &tc);
+    dl4j_conv_fields(o, L);
     const layer_type *t = L->type;
     if (t == &layer_type_dense) {
         put(o, "hasBias", json_boolean(L->has_bias));
@@ -307,8 +364,14 @@ static json_t *layer_json(const model *m, const layer *L)
         put(o, "forgetGateBiasInit", json_real(L->forget_gate_bias));
         put(o, "gateActivationFn", with_class(dl4j_activation_class(ACT_SIGMOID)));
         put(o, "weightInitFnRecurrent", json_null());
+    } else if (t == &layer_type_bidirectional) {
+        bidirectional_fields(o, m, L);
     } else if (t == &layer_type_embedding) {
         put(o, "hasBias", json_boolean(L->has_bias));
+    } else if (t == &layer_type_activation && loss_layer) {
+        put(o, "lossFn", with_class(dl4j_loss_class(L->loss)));
+        put(o, "nin", json_integer(0));
+        put(o, "nout", json_integer(0));
     } else if (t == &layer_type_activation) {
         put(o, "activationFn", activation_json(L, L->activation));
     } else if (t == &layer_type_global_pooling) {
@@ -351,7 +414,7 @@ static json_t *conf_json(const model *m, const layer *L)
     param_spec specs[LAYER_MAX_PARAMS];
     int n = L->type->param_specs ? L->type->param_specs(L, specs) : 0;
     for (int p = 0; p < n; p++)
-        json_array_append_new(vars, json_string(specs[p].key));
+        json_array_append_new(vars, json_string(dl4j_var_name(L, specs[p].key)));
     put(c, "variables", vars);
     return c;
 }
@@ -374,12 +437,21 @@ char *dl4j_conf_text(const model *m, const layer *const *order)
     /* DL4J applies a feed-forward layer to [batch * time, features] behind a
      * RnnToFeedForwardPreProcessor and gives recurrent layers after it a FeedForwardToRnn one. */
     bool flat_time = false, recurrent = m->inputs[0].kind == INPUT_RECURRENT;
+    bool cnn = m->inputs[0].kind == INPUT_CONVOLUTIONAL;
     for (int i = 0; i < m->n_layers; i++) {
         const layer *L = order[i];
         dl4j_io takes = classes[class_of(L->type)].takes;
         char key[16];
         snprintf(key, sizeof key, "%d", i);
-        if (takes == IO_FF && recurrent) {
+        if (takes == IO_FF && cnn) {
+            /* DL4J flattens [C, H, W] channels-major, as surgery's dense layers see it */
+            json_t *p = with_class(PRE "CnnToFeedForwardPreProcessor");
+            put(p, "inputHeight", json_integer(L->in_shape.h));
+            put(p, "inputWidth", json_integer(L->in_shape.w));
+            put(p, "numChannels", json_integer(L->in_shape.c));
+            put(pre, key, p);
+            cnn = false;
+        } else if (takes == IO_FF && recurrent) {
             put(pre, key, with_class(PRE "RnnToFeedForwardPreProcessor"));
             recurrent = false;
             flat_time = true;
@@ -390,6 +462,10 @@ char *dl4j_conf_text(const model *m, const layer *const *order)
         }
         if (takes == IO_RNN)
             recurrent = L->type != &layer_type_global_pooling;
+        if (takes == IO_CNN)
+            cnn = true;
+        else if (L->type == &layer_type_global_pooling)
+            cnn = false;
         json_array_append_new(confs, conf_json(m, L));
     }
     int fwd, back;

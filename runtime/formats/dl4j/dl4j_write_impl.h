@@ -20,4 +20,11 @@ int dl4j_chain_of(const model *m, const layer **order, char *err, size_t err_len
  * runs out. */
 char *dl4j_conf_text(const model *m, const layer *const *order);
 
+/* dl4j_write_conv.c: why DL4J cannot hold convolutional layer L's options (written into buf,
+ * which is returned), or NULL; and the fields of L's DL4J class beside the common ones into the
+ * JSON object o (jansson's json_t). */
+const char *dl4j_conv_refusal(const layer *L, char *buf, size_t n);
+struct json_t;
+void dl4j_conv_fields(struct json_t *o, const layer *L);
+
 #endif

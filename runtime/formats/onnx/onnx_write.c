@@ -468,6 +468,34 @@ static ow_emit_fn emitter(const layer_type *t)
     return f ? f : ow_emitter_conv(t);
 }
 
+int ow_check_model(const model *m, char *err, size_t err_len)
+{
+    int count = 0;
+    err[0] = '\0';
+    for (int i = 0; i < m->n_layers; i++) {
+        const layer *L = m->layers[i];
+        size_t at = strlen(err);
+        const char *sep = count ? "; " : "";
+        if (!emitter(L->type)) {
+            snprintf(err + at, err_len - at, "%slayer '%s': type %s has no ONNX form", sep,
+                     L->name, L->type->name);
+            count++;
+        } else if ((L->type == &layer_type_lstm || L->type == &layer_type_graves_lstm) &&
+                   !ow_lstm_activation_ok(L->activation)) {
+            snprintf(err + at, err_len - at, "%slayer '%s': an LSTM with activation %s has no "
+                     "ONNX form", sep, L->name, activation_names[L->activation]);
+            count++;
+        }
+    }
+    for (int k = 0; k < m->n_outputs; k++)
+        if (model_layer_index(m, m->outputs[k]) < 0) {
+            size_t at = strlen(err);
+            snprintf(err + at, err_len - at, "%soutput '%s' is a model input: an ONNX output "
+                     "must be computed", count++ ? "; " : "", m->outputs[k]);
+        }
+    return count ? -1 : 0;
+}
+
 int ow_build_graph(ow_ctx *c, Onnx__GraphProto *g, onnx_layer_report report, void *report_ctx)
 {
     const model *m = c->m;

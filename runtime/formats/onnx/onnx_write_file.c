@@ -342,4 +342,5 @@ const model_writer onnx_writer = {
     .suffixes = onnx_suffixes,
     .saved_as = "NAME.onnx (weights as initializers; above 2 GiB in NAME.onnx.data beside it)",
     .write = onnx_write,
+    .check = ow_check_model,
 };

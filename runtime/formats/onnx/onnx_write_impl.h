@@ -42,6 +42,12 @@ typedef int (*ow_emit_fn)(ow_ctx *c, const layer *L, const char *const *ins, con
 /* The emitter of a layer type, or NULL (onnx_write_layers.c, onnx_write_conv.c). */
 ow_emit_fn ow_emitter_layers(const layer_type *t);
 ow_emit_fn ow_emitter_conv(const layer_type *t);
+/* Whether an LSTM's cell activation has an ONNX name (onnx_write_layers.c). */
+bool ow_lstm_activation_ok(activation_kind k);
+/* What of m's architecture this writer cannot express (a type with no emitter, an LSTM
+ * activation ONNX has not, an output that is a model input), every layer named in err.
+ * Returns 0 or -1. */
+int ow_check_model(const model *m, char *err, size_t err_len);
 
 /* The graph of c->m into g (nodes, initializers, inputs, outputs), reporting each layer's
  * operators through report (may be NULL). Returns 0, or -1 with c->err set. */

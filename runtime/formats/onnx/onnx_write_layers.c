@@ -159,6 +159,13 @@ static const char *lstm_activation(activation_kind k, double alpha, float *a, fl
     }
 }
 
+bool ow_lstm_activation_ok(activation_kind k)
+{
+    float a = 0, b = 0;
+    int n = 0;
+    return lstm_activation(k, 0.0, &a, &b, &n) != NULL;
+}
+
 /* One ONNX LSTM node over x writing y [T, dirs, N, H]: the parameters of each direction d
  * (keys[d]: W, RW, b) re-ordered to gates i, o, f, c and stacked forward then reverse;
  * B = [Wb, 0]; graves' peepholes as P. */
