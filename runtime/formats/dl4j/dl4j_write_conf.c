@@ -46,6 +46,7 @@ static const struct {
     {&layer_type_cropping, "convolutional.Cropping2D", IO_CNN, false},
     {&layer_type_upsampling, "Upsampling2D", IO_CNN, false},
     {&layer_type_bidirectional, "recurrent.Bidirectional", IO_RNN, false},
+    {&layer_type_batch_norm, "BatchNormalization", IO_ANY, true},
 };
 #define N_CLASSES (int)(sizeof classes / sizeof *classes)
 
@@ -259,7 +260,8 @@ static json_t *activation_json(const layer *L, activation_kind a)
 /* The fields of DL4J's BaseLayer and FeedForwardLayer. */
 static void base_layer_fields(json_t *o, const model *m, const layer *L, const train_conf *tc)
 {
-    activation_kind act = L->type == &layer_type_dropout ? ACT_IDENTITY : L->activation;
+    activation_kind act = L->type == &layer_type_dropout || L->type == &layer_type_batch_norm
+                          ? ACT_IDENTITY : L->activation;
     put(o, "activationFn", activation_json(L, act));
     put(o, "biasInit", json_real((tc->set_mask & TC_BIAS_INIT) ? tc->bias_init : 0.0));
     put(o, "biasUpdater", (tc->set_mask & TC_BIAS_UPDATER)
@@ -322,6 +324,22 @@ static const char *dl4j_var_name(const layer *L, const char *key)
     return key;
 }
 
+/* DL4J's BatchNormalization: the running averages' decay, eps, gamma and beta (constants when
+ * locked) and the variance itself as the parameter "var" (useLogStd false). */
+static void batch_norm_fields(json_t *o, const layer *L)
+{
+    static const char *const names[] = {"decay", "eps", "gamma", "beta"};
+    for (int k = 0; k < 4; k++) {
+        double v = 0;
+        layer_option_get_values(layer_option_find(L->type, names[k]), L, &v);
+        put(o, names[k], json_real(v));
+    }
+    put(o, "cudnnAllowFallback", json_true());
+    put(o, "isMinibatch", json_true());
+    put(o, "lockGammaBeta", json_boolean(option_int(L, "lock_gamma_beta") != 0));
+    put(o, "useLogStd", json_false());
+}
+
 static json_t *layer_json(const model *m, const layer *L)
 {
     int k = class_of(L->type);
@@ -374,6 +392,8 @@ static json_t *layer_json(const model *m, const layer *L)
         put(o, "nout", json_integer(0));
     } else if (t == &layer_type_activation) {
         put(o, "activationFn", activation_json(L, L->activation));
+    } else if (t == &layer_type_batch_norm) {
+        batch_norm_fields(o, L);
     } else if (t == &layer_type_global_pooling) {
         double v = POOL_MAX;
         const layer_option *opt = layer_option_find(t, "pooling");

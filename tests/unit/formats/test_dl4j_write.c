@@ -523,11 +523,6 @@ Test(dl4j_write, refuses_what_a_multilayer_network_cannot_hold)
 {
     char dir[256];
     test_make_dir(dir, sizeof dir, "dl4jw-refuse");
-    refused(dir, HEAD "inputs:\n  - {name: in, type: convolutional, channels: 1, height: 4, width: 4}\n"
-            "layers:\n  - {name: c, type: batch_norm, inputs: [in]}\n"
-            "  - {name: o, type: output, inputs: [c], n_out: 2, activation: softmax, loss: mcxent}\n"
-            "outputs: [o]\n",
-            "cannot save as DL4J: layer 'c' (batch_norm): a layer type the DL4J writer does not write");
     refused(dir, HEAD "inputs:\n  - {name: in, type: convolutional, channels: 1, height: 6, width: 6}\n"
             "layers:\n  - {name: c, type: conv2d, inputs: [in], n_out: 2, kernel: [3, 3],"
             " padding: [1, 0, 2, 0]}\n"
@@ -667,5 +662,77 @@ Test(dl4j_write, bidirectional_round_trips)
         model_free(a);
         model_free(b);
     }
+    test_remove_dir(dir);
+}
+
+/* Loads yaml from DIR/bn.yaml, gives every parameter distinct values (variances positive),
+ * saves it as DIR/bn.zip and loads that. */
+static void batch_norm_trip(const char *dir, const char *yaml, model **orig, model **back)
+{
+    char path[512];
+    snprintf(path, sizeof path, "%s/bn.yaml", dir);
+    test_write_file(path, yaml);
+    *orig = load_ok(path);
+    cr_assert_eq(model_init_params(*orig), 0);
+    for (int i = 0; i < (*orig)->n_layers; i++)
+        for (int p = 0; p < (*orig)->layers[i]->n_params; p++) {
+            tensor *t = &(*orig)->layers[i]->params[p];
+            for (int64_t e = 0; e < t->size; e++)
+                t->data[e] = 0.25f + (float)((e * 5 + p * 3 + i) % 11) / 8.0f;
+        }
+    snprintf(path, sizeof path, "%s/bn.zip", dir);
+    save_ok(*orig, path);
+    *back = load_ok(path);
+    same_architecture(*orig, *back);
+    same_tensors(*orig, *back);
+}
+
+/* Batch normalisation as DL4J's BatchNormalization (gamma, beta, mean, var; useLogStd false):
+ * after convolutions and after a dense layer, and with gamma and beta locked as constants. */
+Test(dl4j_write, batch_norm_round_trips)
+{
+    char dir[256], path[512];
+    test_make_dir(dir, sizeof dir, "dl4jw-bn");
+    model *a, *b;
+    batch_norm_trip(dir, HEAD "inputs:\n  - {name: in, type: convolutional, channels: 2, height: 5,"
+                    " width: 5}\nlayers:\n"
+                    "  - {name: c, type: conv2d, inputs: [in], n_out: 3, kernel: [2, 2]}\n"
+                    "  - {name: bn, type: batch_norm, inputs: [c], eps: 0.001, decay: 0.8}\n"
+                    "  - {name: d, type: dense, inputs: [bn], n_out: 4}\n"
+                    "  - {name: bf, type: batch_norm, inputs: [d], lock_gamma_beta: true, gamma: 1.5,"
+                    " beta: -0.25}\n"
+                    "  - {name: o, type: output, inputs: [bf], n_out: 2, activation: softmax, loss: mcxent}\n"
+                    "outputs: [o]\ninit: {seed: 4}\n", &a, &b);
+    cr_assert_eq(b->layers[1]->type, &layer_type_batch_norm);
+    cr_assert_eq(b->layers[1]->n_params, 4);
+    cr_assert_eq(b->layers[3]->n_params, 2, "locked: mean and var only");
+    static const char *const opts[] = {"eps", "decay", "lock_gamma_beta", "gamma", "beta"};
+    for (int i = 1; i <= 3; i += 2)
+        for (size_t k = 0; k < sizeof opts / sizeof *opts; k++) {
+            const layer_option *o = layer_option_find(&layer_type_batch_norm, opts[k]);
+            double u = 0, w = 0;
+            layer_option_get_values(o, a->layers[i], &u);
+            layer_option_get_values(o, b->layers[i], &w);
+            cr_assert_float_eq(u, w, 1e-12, "%s.%s", a->layers[i]->name, opts[k]);
+        }
+    snprintf(path, sizeof path, "%s/bn.zip", dir);
+    json_t *j = conf_of(path);
+    json_t *L = json_object_get(json_array_get(json_object_get(j, "confs"), 1), "layer");
+    cr_assert_str_eq(json_string_value(json_object_get(L, "@class")),
+                     "org.deeplearning4j.nn.conf.layers.BatchNormalization");
+    cr_assert(json_is_false(json_object_get(L, "useLogStd")));
+    json_t *vars = json_object_get(json_array_get(json_object_get(j, "confs"), 1), "variables");
+    cr_assert_eq(json_array_size(vars), 4);
+    cr_assert_str_eq(json_string_value(json_array_get(vars, 3)), "var");
+    json_decref(j);
+    tensor x = {0};
+    int64_t shape[4] = {3, 2, 5, 5};
+    cr_assert_eq(tensor_alloc(&x, 4, shape), 0);
+    for (int64_t e = 0; e < x.size; e++)
+        x.data[e] = (float)((e * 7) % 13) / 13.0f - 0.5f;
+    same_predictions(a, b, &x);
+    tensor_release(&x);
+    model_free(a);
+    model_free(b);
     test_remove_dir(dir);
 }
