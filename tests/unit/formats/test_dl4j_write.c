@@ -546,6 +546,20 @@ Test(dl4j_write, refuses_what_a_multilayer_network_cannot_hold)
     test_remove_dir(dir);
 }
 
+/* The options named in opts that x's type has: the same values in y. */
+static void same_options(const layer *x, const layer *y, const char *const *opts, size_t n)
+{
+    for (size_t k = 0; k < n; k++) {
+        const layer_option *o = layer_option_find(x->type, opts[k]);
+        if (!o)
+            continue;
+        double u[8] = {0}, w[8] = {0};
+        layer_option_get_values(o, x, u);
+        layer_option_get_values(o, y, w);
+        cr_assert(!memcmp(u, w, sizeof u), "%s.%s", x->name, opts[k]);
+    }
+}
+
 /* A surgery CNN as DL4J: convolutions (bias first, kernels in DL4J's layouts), pooling,
  * padding, cropping, upsampling, the CnnToFeedForward preprocessor before a dense layer (which
  * gives the image size back), and global pooling of images. */
@@ -576,15 +590,7 @@ Test(dl4j_write, convolutional_layers_round_trip)
     static const char *const opts[] = {"kernel", "stride", "padding", "dilation", "multiplier",
                                        "pooling", "cropping", "size"};
     for (int i = 0; i < a->n_layers; i++)
-        for (size_t k = 0; k < sizeof opts / sizeof *opts; k++) {
-            const layer_option *o = layer_option_find(a->layers[i]->type, opts[k]);
-            if (!o)
-                continue;
-            double u[8] = {0}, w[8] = {0};
-            layer_option_get_values(o, a->layers[i], u);
-            layer_option_get_values(o, b->layers[i], w);
-            cr_assert(!memcmp(u, w, sizeof u), "%s.%s", a->layers[i]->name, opts[k]);
-        }
+        same_options(a->layers[i], b->layers[i], opts, sizeof opts / sizeof *opts);
     snprintf(path, sizeof path, "%s/m.zip", dir);
     json_t *j = conf_of(path);
     json_t *pre = json_object_get(json_object_get(j, "inputPreProcessors"), "7");
@@ -708,13 +714,7 @@ Test(dl4j_write, batch_norm_round_trips)
     cr_assert_eq(b->layers[3]->n_params, 2, "locked: mean and var only");
     static const char *const opts[] = {"eps", "decay", "lock_gamma_beta", "gamma", "beta"};
     for (int i = 1; i <= 3; i += 2)
-        for (size_t k = 0; k < sizeof opts / sizeof *opts; k++) {
-            const layer_option *o = layer_option_find(&layer_type_batch_norm, opts[k]);
-            double u = 0, w = 0;
-            layer_option_get_values(o, a->layers[i], &u);
-            layer_option_get_values(o, b->layers[i], &w);
-            cr_assert_float_eq(u, w, 1e-12, "%s.%s", a->layers[i]->name, opts[k]);
-        }
+        same_options(a->layers[i], b->layers[i], opts, sizeof opts / sizeof *opts);
     snprintf(path, sizeof path, "%s/bn.zip", dir);
     json_t *j = conf_of(path);
     json_t *L = json_object_get(json_array_get(json_object_get(j, "confs"), 1), "layer");
