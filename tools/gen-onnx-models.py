@@ -4,7 +4,11 @@ the tests that compare surgery's predict on the import with torch (tests/unit/fo
 test_onnx_models.c). The small ones (a CNN with batch norm, exported in eval mode with the
 batch norm folded into the convolution and with TrainingMode.PRESERVE keeping it, a VGG-style
 body, a CNN of the other image operators, an MLP, a batch-first LSTM with a head, two
-stacked LSTM layers, a batch-first bidirectional LSTM with a head, an embedding, explicit
+stacked LSTM layers, a batch-first bidirectional LSTM with a head, two time-major LSTMs with
+direction "reverse" (built with onnx.helper, as torch writes none; without and with peepholes,
+their outputs from the LSTM reference of onnx's backend tests run over the reversed sequence,
+x and y written batch first like torch's), an
+embedding, explicit
 padding before pools and a conv, a multiply gate and clamps of any bounds, an MLP with SELU and
 a LogSoftmax head) go to tests/data/onnx/models/ and are committed; the
 torchvision ones (resnet18, mobilenet_v2, squeezenet1_1), too large to commit, go to
@@ -214,7 +218,48 @@ def export(name, model, x, out, training=torch.onnx.TrainingMode.EVAL):
         np.savetxt(os.path.join(out, name + "_y.csv"), y.numpy(), fmt="%.9g", delimiter=",")
 
 
+def reverse_lstm(name, peep, out):
+    """One ONNX LSTM with direction "reverse" over a time-major x [T, B, I], its Y's direction
+    axis squeezed: y [T, B, H]."""
+    if ONLY and name not in ONLY:
+        return
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+    from onnx.backend.test.case.node.lstm import LSTM_Helper
+    rng = np.random.default_rng(21 if peep else 20)
+    T, B, I, H = 6, 2, 4, 5
+    inits = [numpy_helper.from_array(rng.uniform(-0.5, 0.5, (1, 4 * H, I)).astype(np.float32), "W"),
+             numpy_helper.from_array(rng.uniform(-0.5, 0.5, (1, 4 * H, H)).astype(np.float32), "R"),
+             numpy_helper.from_array(rng.uniform(-0.5, 0.5, (1, 8 * H)).astype(np.float32), "B"),
+             numpy_helper.from_array(np.array([1], dtype=np.int64), "axes")]
+    ins = ["x", "W", "R", "B"]
+    if peep:
+        inits.append(numpy_helper.from_array(
+            rng.uniform(-0.5, 0.5, (1, 3 * H)).astype(np.float32), "P"))
+        ins += ["", "", "", "P"]
+    nodes = [helper.make_node("LSTM", ins, ["Y"], name="rnn", hidden_size=H, direction="reverse"),
+             helper.make_node("Squeeze", ["Y", "axes"], ["y"], name="squeeze")]
+    graph = helper.make_graph(
+        nodes, name, [helper.make_tensor_value_info("x", TensorProto.FLOAT, [T, "batch", I])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [T, "batch", H])], inits)
+    m = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
+    m.ir_version = 7
+    onnx.checker.check_model(m)
+    os.makedirs(out, exist_ok=True)
+    onnx.save(m, os.path.join(out, name + ".onnx"))
+    x = rng.standard_normal((T, B, I)).astype(np.float32)
+    # ONNX's reverse direction: the forward recurrence over x[T-1] .. x[0], Y in input order
+    arrays = {i.name: numpy_helper.to_array(i) for i in inits}
+    ref = LSTM_Helper(X=x[::-1].copy(), W=arrays["W"], R=arrays["R"], B=arrays["B"],
+                      **({"P": arrays["P"]} if peep else {}))
+    y = ref.step()[0][::-1, 0].astype(np.float32)
+    write(os.path.join(out, name + "_x.txt"), torch.from_numpy(x.transpose(1, 0, 2).copy()))
+    write(os.path.join(out, name + "_y.txt"), torch.from_numpy(y.transpose(1, 0, 2).copy()))
+
+
 def main():
+    reverse_lstm("lstm_reverse", False, SMALL)
+    reverse_lstm("lstm_reverse_peepholes", True, SMALL)
     torch.manual_seed(12)
     cnn = SmallCNN()
     randomize_bn(cnn)

@@ -12,6 +12,7 @@
 
 #include "runtime/formats/dl4j/dl4j_impl.h"
 #include "runtime/formats/dl4j/dl4j_names.h"
+#include "runtime/nn/kernels/lstm_cell.h"
 #include "runtime/nn/kernels/pool.h"
 #include "runtime/nn/layer_options.h"
 
@@ -101,6 +102,9 @@ static void check_layer(const model *m, const layer *L, char *err, size_t err_le
          L->type == &layer_type_bidirectional) && !L->has_bias)
         add_reason(err, err_len, count, "layer '%s' (%s): no bias (DL4J's LSTMs always have one)",
                    L->name, L->type->name);
+    if (lstm_reversed(L))
+        add_reason(err, err_len, count, "layer '%s' (%s): reverse (DL4J's LSTMs read forward; "
+                   "its Bidirectional wrapper holds a reverse pass)", L->name, L->type->name);
     char why[256];
     if (dl4j_conv_refusal(L, why, sizeof why))
         add_reason(err, err_len, count, "layer '%s' (%s): %s", L->name, L->type->name, why);

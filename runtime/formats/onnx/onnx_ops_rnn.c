@@ -15,9 +15,10 @@ static void map_lstm(mapper *mp, const Onnx__NodeProto *n, int idx, value *out)
     const char *dir = onnx_attr(n, "direction") ? (const char *)onnx_attr(n, "direction")->s.data : "forward";
     size_t dlen = onnx_attr(n, "direction") ? onnx_attr(n, "direction")->s.len : 7;
     const int dirs = dlen == 13 && !strncmp(dir, "bidirectional", 13) ? 2 : 1;
-    if (dirs == 1 && (dlen != 7 || strncmp(dir, "forward", 7))) {
-        onnx_unsupported(mp, idx, n, "direction '%.*s': a reverse LSTM alone has no surgery layer "
-                         "(forward and bidirectional LSTMs are mapped)", (int)dlen, dir);
+    const bool reverse = dlen == 7 && !strncmp(dir, "reverse", 7);
+    if (dirs == 1 && !reverse && (dlen != 7 || strncmp(dir, "forward", 7))) {
+        onnx_unsupported(mp, idx, n, "direction '%.*s' is none of forward, reverse and "
+                         "bidirectional", (int)dlen, dir);
         return;
     }
     const Onnx__AttributeProto *acts = onnx_attr(n, "activations");
@@ -79,6 +80,10 @@ static void map_lstm(mapper *mp, const Onnx__NodeProto *n, int idx, value *out)
         const layer_option *o = layer_option_find(t, "layer");
         if (o)
             layer_option_set_values(o, L, cell);
+    }
+    if (reverse) {
+        const double on[LOPT_MAX_VALUES] = {1};
+        layer_option_set_values(&layer_opt_reverse, L, on);
     }
     int64_t cols = 4 * h + (p ? 3 : 0);
     float *W = xmalloc((size_t)(in * 4 * h) * sizeof(float));

@@ -7,6 +7,7 @@
 
 #include "runtime/formats/onnx/onnx_lstm.h"
 #include "runtime/nn/kernels/activation.h"
+#include "runtime/nn/kernels/lstm_cell.h"
 #include "runtime/nn/layer_option.h"
 
 static int rank_of(const act_shape *s)
@@ -168,7 +169,7 @@ bool ow_lstm_activation_ok(activation_kind k)
 
 /* One ONNX LSTM node over x writing y [T, dirs, N, H]: the parameters of each direction d
  * (keys[d]: W, RW, b) re-ordered to gates i, o, f, c and stacked forward then reverse;
- * B = [Wb, 0]; graves' peepholes as P. */
+ * B = [Wb, 0]; graves' peepholes as P; one direction is "reverse" for a layer with reverse. */
 static int lstm_node(ow_ctx *c, const layer *L, const char *x, int dirs, bool peep,
                      const char *const (*keys)[3], const char *y)
 {
@@ -221,6 +222,8 @@ static int lstm_node(ow_ctx *c, const layer *L, const char *x, int dirs, bool pe
     ow_attr_int(c, n, "hidden_size", h);
     if (dirs == 2)
         ow_attr_string(c, n, "direction", "bidirectional");
+    else if (lstm_reversed(L))
+        ow_attr_string(c, n, "direction", "reverse");
     if (L->activation != ACT_TANH) {
         /* f, g, h per direction; alpha and beta consumed in the order of the activations
          * that take them (g, then h, forward then reverse) */

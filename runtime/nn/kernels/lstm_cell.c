@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "runtime/nn/kernels/activation.h"
+#include "runtime/nn/layer_options.h"
 #include "runtime/base/vectorize.h"
 
 /* ---- scalar math ----------------------------------------------------------------------------
@@ -358,6 +359,8 @@ typedef struct lstm_state {
     fbuf dc;        /* backward: [B, n] */
     fbuf dp;        /* backward: peephole gradients [3n] */
     fbuf ones;      /* backward: [T * B] of 1 (bias gradient as a matrix-vector product) */
+    tensor xr, yr, dyr, dxr;    /* reverse: the sequence, output and gradients, time reversed */
+    fbuf mask_r;    /* reverse: the mask, time reversed [T, B] */
     bool have_carry;
     int64_t carry_b, carry_n;
     /* the cached training forward */
@@ -371,9 +374,12 @@ void lstm_free_state(layer *L)
     if (!s)
         return;
     fbuf *all[] = {&s->z, &s->cs, &s->hs, &s->ac, &s->mask, &s->h0, &s->c0, &s->hN, &s->cN,
-                   &s->peep, &s->zb, &s->dh, &s->dc, &s->dp, &s->ones};
+                   &s->peep, &s->zb, &s->dh, &s->dc, &s->dp, &s->ones, &s->mask_r};
     for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
         free(all[i]->p);
+    tensor *ts[] = {&s->xr, &s->yr, &s->dyr, &s->dxr};
+    for (size_t i = 0; i < sizeof ts / sizeof ts[0]; i++)
+        tensor_release(ts[i]);
     free(s);
     L->state = NULL;
 }
@@ -657,6 +663,99 @@ int lstm_backward(layer *L, const bwd_ctx *c, bool peephole)
         const float *W = L->params[0].data;
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)TB, (int)nin, (int)G, 1.0f, z,
                     (int)G, W, (int)G, 1.0f, dx_out, (int)nin);
+    }
+    return 0;
+}
+
+/* ---- the reversed sequence ----------------------------------------------------------------- */
+
+bool lstm_reversed(const layer *L)
+{
+    double v = 0;
+    if (layer_option_find(L->type, "reverse"))
+        layer_option_get_values(&layer_opt_reverse, L, &v);
+    return v != 0;
+}
+
+void lstm_reverse_time(const tensor *src, tensor *dst)
+{
+    const int64_t T = src->shape[0], step = src->size / (T > 0 ? T : 1);
+    for (int64_t t = 0; t < T; t++)
+        memcpy(dst->data + t * step, src->data + (T - 1 - t) * step, (size_t)step * sizeof(float));
+}
+
+void lstm_reverse_mask(const float *mask, int64_t T, int64_t B, float *dst)
+{
+    for (int64_t t = 0; t < T; t++)
+        memcpy(dst + t * B, mask + (T - 1 - t) * B, (size_t)B * sizeof(float));
+}
+
+int lstm_tensor_like(tensor *t, int64_t T, int64_t B, int64_t F)
+{
+    if (t->data && t->ndim == 3 && t->shape[0] == T && t->shape[1] == B && t->shape[2] == F)
+        return 0;
+    tensor_release(t);
+    return tensor_alloc3(t, T, B, F);
+}
+
+int lstm_forward_reversed(layer *L, const fwd_ctx *c, bool peephole)
+{
+    const tensor *x = c->in[0];
+    const int64_t T = x->shape[0], B = x->shape[1], F = x->shape[2], n = L->n_out;
+    if (T == 0 || B == 0)
+        return lstm_forward(L, c, peephole);
+    lstm_state *s = state_get(L);
+    if (!s || lstm_tensor_like(&s->xr, T, B, F) || lstm_tensor_like(&s->yr, T, B, n) ||
+        (c->mask && fbuf_need(&s->mask_r, (size_t)(T * B))))
+        return fwd_oom(L, c);
+    lstm_reverse_time(x, &s->xr);
+    if (c->mask)
+        lstm_reverse_mask(c->mask, T, B, s->mask_r.p);
+    const tensor *xr[1] = {&s->xr};
+    fwd_ctx cr = *c;
+    cr.in = xr;
+    cr.out = &s->yr;
+    cr.mask = c->mask ? s->mask_r.p : NULL;
+    cr.carry_state = false;     /* a reversed pass starts at the sequence's end */
+    if (lstm_forward(L, &cr, peephole))
+        return -1;
+    lstm_reverse_time(&s->yr, c->out);
+    return 0;
+}
+
+int lstm_backward_reversed(layer *L, const bwd_ctx *c, bool peephole)
+{
+    lstm_state *s = L->state;
+    assert(s && s->cached && "lstm backward without a training forward");
+    const int64_t T = s->T, B = s->B, F = s->n_in, n = s->n;
+    if (T == 0 || B == 0)
+        return lstm_backward(L, c, peephole);
+    tensor *din = c->din ? c->din[0] : NULL;
+    if (lstm_tensor_like(&s->dyr, T, B, n) || (din && lstm_tensor_like(&s->dxr, T, B, F)))
+        return -1;
+    lstm_reverse_time(c->dout, &s->dyr);
+    tensor *dxr = NULL;
+    if (din) {
+        memset(s->dxr.data, 0, (size_t)s->dxr.size * sizeof(float));
+        dxr = &s->dxr;
+    }
+    const tensor *xr[1] = {&s->xr};
+    bwd_ctx cr = *c;
+    cr.in = xr;
+    cr.out = &s->yr;
+    cr.dout = &s->dyr;
+    cr.din = &dxr;
+    cr.mask = c->mask ? s->mask_r.p : NULL;
+    if (lstm_backward(L, &cr, peephole))
+        return -1;
+    if (din) {
+        const int64_t step = B * F;
+        for (int64_t t = 0; t < T; t++) {
+            float *d = din->data + t * step;
+            const float *from = s->dxr.data + (T - 1 - t) * step;
+            for (int64_t k = 0; k < step; k++)
+                d[k] += from[k];
+        }
     }
     return 0;
 }

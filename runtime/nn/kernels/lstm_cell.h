@@ -36,4 +36,19 @@ int lstm_forward(layer *L, const fwd_ctx *c, bool peephole);
 int lstm_backward(layer *L, const bwd_ctx *c, bool peephole);
 void lstm_free_state(layer *L);
 
+/* The layer reading its sequence last step first (ONNX's reverse direction, the backward half
+ * of a bidirectional layer): lstm_forward over the time-reversed input and mask (from zero
+ * state, never carried), its output reversed back, so that output step t is the reversed
+ * pass's state after reading steps T-1 .. t. The backward pairs with it the same way (the
+ * state keeps the reversed copies). Returns 0 or -1. */
+bool lstm_reversed(const layer *L);   /* its option reverse (false for a type without it) */
+int lstm_forward_reversed(layer *L, const fwd_ctx *c, bool peephole);
+int lstm_backward_reversed(layer *L, const bwd_ctx *c, bool peephole);
+/* dst[t] = src[t'] with t' = T - 1 - t for a time-major [T, B, F] tensor (dst shaped like src);
+ * the same for a [T, B] mask; a [T, B, F] tensor in t (kept when it already has that shape;
+ * 0, or -1 when memory runs out). */
+void lstm_reverse_time(const tensor *src, tensor *dst);
+void lstm_reverse_mask(const float *mask, int64_t T, int64_t B, float *dst);
+int lstm_tensor_like(tensor *t, int64_t T, int64_t B, int64_t F);
+
 #endif

@@ -143,28 +143,13 @@ static bi_state *state_get(layer *L)
     return s;
 }
 
-/* dst[t] = src[T - 1 - t] for a time-major [T, B, F] tensor (dst allocated like src). */
-static void reverse_time(const tensor *src, tensor *dst)
-{
-    const int64_t T = src->shape[0], step = src->size / (T > 0 ? T : 1);
-    for (int64_t t = 0; t < T; t++)
-        memcpy(dst->data + t * step, src->data + (T - 1 - t) * step, (size_t)step * sizeof(float));
-}
-
-static int like(tensor *t, int64_t T, int64_t B, int64_t F)
-{
-    if (t->data && t->ndim == 3 && t->shape[0] == T && t->shape[1] == B && t->shape[2] == F)
-        return 0;
-    tensor_release(t);
-    return tensor_alloc3(t, T, B, F);
-}
-
 static int bidirectional_forward(layer *L, const fwd_ctx *c)
 {
     bi_state *s = state_get(L);
     const tensor *x = c->in[0];
     const int64_t T = x->shape[0], B = x->shape[1], n = L->n_out;
-    if (!s || like(&s->xr, T, B, x->shape[2]) || like(&s->yf, T, B, n) || like(&s->yr, T, B, n))
+    if (!s || lstm_tensor_like(&s->xr, T, B, x->shape[2]) || lstm_tensor_like(&s->yf, T, B, n) ||
+        lstm_tensor_like(&s->yr, T, B, n))
         return -1;
     const bool pp = peephole(L);
     fwd_ctx cf = *c;
@@ -172,7 +157,7 @@ static int bidirectional_forward(layer *L, const fwd_ctx *c)
     if (lstm_forward(s->dir[0], &cf, pp))
         return -1;
     /* The backward direction reads the reversed sequence (and mask), from zero state. */
-    reverse_time(x, &s->xr);
+    lstm_reverse_time(x, &s->xr);
     const float *mask_r = NULL;
     if (c->mask) {
         const size_t TB = (size_t)(T * B);
@@ -183,8 +168,7 @@ static int bidirectional_forward(layer *L, const fwd_ctx *c)
             s->mask_r = p;
             s->mask_cap = TB;
         }
-        for (int64_t t = 0; t < T; t++)
-            memcpy(s->mask_r + t * B, c->mask + (T - 1 - t) * B, (size_t)B * sizeof(float));
+        lstm_reverse_mask(c->mask, T, B, s->mask_r);
         mask_r = s->mask_r;
     }
     const tensor *xr[1] = {&s->xr};
@@ -219,7 +203,7 @@ static int bidirectional_backward(layer *L, const bwd_ctx *c)
     bi_state *s = L->state;
     const tensor *x = c->in[0];
     const int64_t T = x->shape[0], B = x->shape[1], F = x->shape[2], n = L->n_out;
-    if (!s || like(&s->dy, T, B, n) || like(&s->dyr, T, B, n))
+    if (!s || lstm_tensor_like(&s->dy, T, B, n) || lstm_tensor_like(&s->dyr, T, B, n))
         return -1;
     /* dL/d(forward output) into dy, dL/d(backward output) in its own (reversed) time into dyr. */
     const bi_mode mode = mode_of(L);
@@ -250,7 +234,7 @@ static int bidirectional_backward(layer *L, const bwd_ctx *c)
         return -1;
     tensor *dxr = NULL;
     if (din) {
-        if (like(&s->dxr, T, B, F))
+        if (lstm_tensor_like(&s->dxr, T, B, F))
             return -1;
         memset(s->dxr.data, 0, (size_t)s->dxr.size * sizeof(float));
         dxr = &s->dxr;

@@ -6,7 +6,7 @@
 
 static const layer_option *const graves_lstm_options[] = {
     &layer_opt_n_in, &layer_opt_n_out, &layer_opt_activation, &layer_opt_alpha, &layer_opt_has_bias,
-    &layer_opt_forget_gate_bias, NULL};
+    &layer_opt_forget_gate_bias, &layer_opt_reverse, NULL};
 
 static int graves_specs(const layer *L, param_spec *specs)
 {
@@ -15,12 +15,12 @@ static int graves_specs(const layer *L, param_spec *specs)
 
 static int graves_fwd(layer *L, const fwd_ctx *c)
 {
-    return lstm_forward(L, c, true);
+    return lstm_reversed(L) ? lstm_forward_reversed(L, c, true) : lstm_forward(L, c, true);
 }
 
 static int graves_bwd(layer *L, const bwd_ctx *c)
 {
-    return lstm_backward(L, c, true);
+    return lstm_reversed(L) ? lstm_backward_reversed(L, c, true) : lstm_backward(L, c, true);
 }
 
 /* As lstm, and the three peephole columns of RW's row j (after the gate blocks) are unit j's. */

@@ -5,7 +5,7 @@
 
 static const layer_option *const lstm_options[] = {
     &layer_opt_n_in, &layer_opt_n_out, &layer_opt_activation, &layer_opt_alpha, &layer_opt_has_bias,
-    &layer_opt_forget_gate_bias, NULL};
+    &layer_opt_forget_gate_bias, &layer_opt_reverse, NULL};
 
 /* The gate-bias magnitude of the identity LSTM that deepen builds: forget gate -S, input and
  * output gates +S (sigmoid(30) rounds to 1.0f in float32, sigmoid(-30) is about 9e-14). */
@@ -18,12 +18,12 @@ static int lstm_specs(const layer *L, param_spec *specs)
 
 static int lstm_fwd(layer *L, const fwd_ctx *c)
 {
-    return lstm_forward(L, c, false);
+    return lstm_reversed(L) ? lstm_forward_reversed(L, c, false) : lstm_forward(L, c, false);
 }
 
 static int lstm_bwd(layer *L, const bwd_ctx *c)
 {
-    return lstm_backward(L, c, false);
+    return lstm_reversed(L) ? lstm_backward_reversed(L, c, false) : lstm_backward(L, c, false);
 }
 
 /* Unit j: column j of each of the four gate blocks of W and RW, row j of RW (what it sends

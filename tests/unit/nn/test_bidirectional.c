@@ -1,5 +1,6 @@
 /* test_bidirectional.c: the bidirectional layer computes an lstm / graves_lstm over the sequence
- * and another over the reversed one, joined by its mode; widen, narrow and net2net change both
+ * and another over the reversed one (what an lstm / graves_lstm with reverse = true computes),
+ * joined by its mode; widen, narrow and net2net change both
  * directions (a widened or net2net-widened model computes what the original did). */
 #include <criterion/criterion.h>
 #include <math.h>
@@ -66,6 +67,10 @@ Test(bidirectional, directions_joined_by_every_mode)
             const layer_type *ct = cell ? &layer_type_graves_lstm : &layer_type_lstm;
             layer *bi = make(&layer_type_bidirectional, cell, mode, &x);
             layer *dir[2] = {make(ct, 0, 0, &x), make(ct, 0, 0, &x)};
+            /* the backward direction as one layer reading backward (reverse = true) */
+            layer *rv = make(ct, 0, 0, &x);
+            const double on = 1;
+            layer_option_set_values(layer_option_find(ct, "reverse"), rv, &on);
             param_spec ps[LAYER_MAX_PARAMS];
             int n = bi->type->param_specs(bi, ps);
             cr_assert_eq(n, 6);
@@ -77,9 +82,14 @@ Test(bidirectional, directions_joined_by_every_mode)
                 layer *D = dir[k / 3];
                 cr_assert_eq(tensor_copy(&D->params[k % 3], &bi->params[k]), 0);
                 D->n_params = 3;
+                if (k >= 3) {
+                    cr_assert_eq(tensor_copy(&rv->params[k % 3], &bi->params[k]), 0);
+                    rv->n_params = 3;
+                }
             }
-            tensor y = {0}, yf = {0}, xr = {0}, yr = {0};
+            tensor y = {0}, yf = {0}, xr = {0}, yr = {0}, yv = {0};
             forward(bi, &x, &y);
+            forward(rv, &x, &yv);
             forward(dir[0], &x, &yf);
             reverse(&x, &xr);
             forward(dir[1], &xr, &yr);
@@ -89,6 +99,7 @@ Test(bidirectional, directions_joined_by_every_mode)
                         float f = yf.data[(t * B + b) * N + j];
                         float r = yr.data[((T - 1 - t) * B + b) * N + j];
                         const float *o = y.data + (t * B + b) * (mode == 0 ? 2 * N : N);
+                        cr_assert_float_eq(yv.data[(t * B + b) * N + j], r, 1e-6, "reverse");
                         if (mode == 0) {
                             cr_assert_float_eq(o[j], f, 1e-6);
                             cr_assert_float_eq(o[N + j], r, 1e-6);
@@ -101,6 +112,8 @@ Test(bidirectional, directions_joined_by_every_mode)
             tensor_release(&yf);
             tensor_release(&xr);
             tensor_release(&yr);
+            tensor_release(&yv);
+            layer_free(rv);
             layer_free(bi);
             layer_free(dir[0]);
             layer_free(dir[1]);

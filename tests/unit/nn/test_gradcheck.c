@@ -493,6 +493,18 @@ ParameterizedTest(int *ti, gradcheck, registry, .timeout = 120)
                 cr_expect(check_type(type, kind, v), "%s refused %s, masked", type->name, sets[i]);
             }
         }
+        if (kind == SHAPE_RNN && layer_option_find(type, "reverse")) {
+            /* lstm, graves_lstm read backward: plain, masked, without a bias */
+            static const char *const sets[] = {"reverse = true",
+                                               "reverse = true; has_bias = false"};
+            for (size_t i = 0; i < sizeof sets / sizeof sets[0]; i++) {
+                variant v = plain;
+                v.opts = sets[i];
+                cr_expect(check_type(type, kind, v), "%s refused %s", type->name, sets[i]);
+                v.mask = true;
+                cr_expect(check_type(type, kind, v), "%s refused %s, masked", type->name, sets[i]);
+            }
+        }
         if (type->flags & LT_HAS_ACTIVATION) {
             /* every smooth activation the type accepts */
             for (int a = 0; a < ACT_COUNT; a++) {
