@@ -50,6 +50,20 @@ int cli_color_option(const char *arg, diag_color_mode *mode)
     return 1;
 }
 
+int cli_common_option(const char *arg, diag_color_mode *color, void (*usage)(FILE *))
+{
+    int c = cli_color_option(arg, color);
+    if (c < 0)
+        return EXIT_USAGE;
+    if (c > 0)
+        return CLI_TAKEN;
+    if (!strcmp(arg, "-h") || !strcmp(arg, "--help")) {
+        usage(stdout);
+        return EXIT_OK;
+    }
+    return CLI_NOT_COMMON;
+}
+
 int cli_set_option(const char *cmd, int argc, char **argv, int *i, param_override *o)
 {
     const char *a = argv[*i];

@@ -3,6 +3,7 @@
 #define SURGERY_CLI_COMMON_H
 
 #include <stdbool.h>
+#include <stdio.h>
 
 #include "compiler/frontend.h"
 
@@ -41,7 +42,12 @@ typedef struct script_args {
     diag_color_mode color;
 } script_args;
 
-enum { CLI_PARSED = 0, CLI_HELP = -1 };
+enum { CLI_PARSED = 0, CLI_HELP = -1, CLI_TAKEN = -2, CLI_NOT_COMMON = -3 };
+
+/* The options every command takes, at one argument: --color=WHEN and -h/--help (usage(stdout)
+ * prints the help). Returns CLI_TAKEN (go on to the next argument), CLI_NOT_COMMON (neither),
+ * or the status to exit with: EXIT_OK after the help, EXIT_USAGE for a bad --color (reported). */
+int cli_common_option(const char *arg, diag_color_mode *color, void (*usage)(FILE *));
 
 /* Parses argv[1..argc): scripts, --set, --color, -h/--help, `--` (the rest are scripts) and the
  * command's own options (opts, ended by a zeroed entry); at most max_scripts scripts (0: any

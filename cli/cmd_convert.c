@@ -57,15 +57,11 @@ int cmd_convert(int argc, char **argv)
     bool quiet = false, onnx_opts = false;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
-        int c = cli_color_option(a, &color);
-        if (c < 0)
-            return EXIT_USAGE;
-        if (c > 0)
+        int c = cli_common_option(a, &color, convert_usage);
+        if (c == CLI_TAKEN)
             continue;
-        if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
-            convert_usage(stdout);
-            return EXIT_OK;
-        }
+        if (c != CLI_NOT_COMMON)
+            return c;
         if (!strcmp(a, "--opset") || !strncmp(a, "--opset=", 8)) {
             const char *v = a[7] == '=' ? a + 8 : i + 1 < argc ? argv[++i] : NULL;
             char *end = NULL;

@@ -33,15 +33,11 @@ int cmd_summary(int argc, char **argv)
     const char *path = NULL;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
-        int c = cli_color_option(a, &color);
-        if (c < 0)
-            return EXIT_USAGE;
-        if (c > 0)
+        int c = cli_common_option(a, &color, summary_usage);
+        if (c == CLI_TAKEN)
             continue;
-        if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
-            summary_usage(stdout);
-            return EXIT_OK;
-        }
+        if (c != CLI_NOT_COMMON)
+            return c;
         if (a[0] == '-' && a[1]) {
             fprintf(stderr, "surgery summary: error: unknown option '%s'\n", a);
             return EXIT_USAGE;

@@ -4,45 +4,11 @@
 # tests/e2e/test_dl4j_read.sh: the input as .npy (recurrent [batch, features, time] swapped to
 # surgery's [batch, time, features]; images NCHW as they are) and DL4J's output as predict's CSV
 # (run from the repo root with Debian's /usr/bin/python3).
-import struct
-
 import numpy as np
 
+from nd4j_file import nd4j
+
 D = "tests/data/dl4j/"
-
-
-def nd4j(path):
-    """The array of an Nd4j.write file, honouring its shape, strides and data type."""
-    b = open(path, "rb").read()
-    at = 0
-
-    def utf():
-        nonlocal at
-        n = struct.unpack(">H", b[at:at + 2])[0]
-        s = b[at + 2:at + 2 + n].decode()
-        at += 2 + n
-        return s
-
-    def buf():
-        nonlocal at
-        mode = utf()
-        if mode in ("LONG_SHAPE", "MIXED_DATA_TYPES"):
-            n = struct.unpack(">q", b[at:at + 8])[0]
-            at += 8
-        else:
-            n = struct.unpack(">i", b[at:at + 4])[0]
-            at += 4
-        dt = {"INT": ">i4", "LONG": ">i8", "FLOAT": ">f4", "DOUBLE": ">f8"}[utf()]
-        size = n * np.dtype(dt).itemsize
-        a = np.frombuffer(b[at:at + size], dtype=dt)
-        at += size
-        return a
-
-    info, data = buf(), buf()
-    rank = int(info[0])
-    shape = tuple(int(x) for x in info[1:1 + rank])
-    strides = tuple(int(x) * 8 for x in info[1 + rank:1 + 2 * rank])
-    return np.array(np.lib.stride_tricks.as_strided(data.astype(np.float64), shape, strides))
 
 
 def write_csv(path, rows):

@@ -111,6 +111,24 @@ model *test_load_model(const char *path)
     return m;
 }
 
+bool test_load_txt(const char *path, tensor *t)
+{
+    FILE *fp = fopen(path, "r");
+    if (!fp)
+        return false;
+    char line[256];
+    cr_assert(fgets(line, sizeof line, fp));
+    int64_t shape[4];
+    int nd = 0;
+    for (char *p = strtok(line, " \n"); p && nd < 4; p = strtok(NULL, " \n"))
+        shape[nd++] = atoll(p);
+    cr_assert_eq(tensor_alloc(t, nd, shape), 0);
+    for (int64_t k = 0; k < t->size; k++)
+        cr_assert_eq(fscanf(fp, "%f", &t->data[k]), 1);
+    fclose(fp);
+    return true;
+}
+
 char *test_load_error(const char *path)
 {
     diag_capture c;

@@ -8,6 +8,7 @@
  * write into the caller's buffer. Every helper fails the running test (cr_assert) when the
  * system refuses what it asks. */
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdio.h>
 
@@ -39,6 +40,10 @@ struct model *test_load_model(const char *path);
 /* The diagnostics of reading the model at path, which must fail (the test fails when it
  * loads); malloc'd, the caller's. */
 char *test_load_error(const char *path);
+struct tensor;
+/* Reads a text tensor, "d0 d1 ...\n" then the values, into t (allocated; the caller frees it);
+ * false when the file is missing (the test fails when it is malformed). */
+bool test_load_txt(const char *path, struct tensor *t);
 /* Writes a version 1.0 .npy file of dtype `descr` ("<f4") and `shape` (a Python tuple, "(2, 3)")
  * whose data are the n bytes at data (zeros when data is NULL), replacing the file. */
 void test_write_npy(const char *path, const char *descr, const char *shape, const void *data, size_t n);

@@ -273,3 +273,18 @@ void nd4j_array_free(nd4j_array *a)
     free(a->data);
     memset(a, 0, sizeof *a);
 }
+
+size_t nd4j_put_be(unsigned char *p, uint64_t v, int n)
+{
+    for (int i = n - 1; i >= 0; i--, v >>= 8)
+        p[i] = (unsigned char)(v & 0xff);
+    return (size_t)n;
+}
+
+size_t nd4j_put_utf(unsigned char *p, const char *s)
+{
+    size_t n = strlen(s);
+    nd4j_put_be(p, n, 2);
+    memcpy(p + 2, s, n);
+    return n + 2;
+}

@@ -35,4 +35,9 @@ void nd4j_array_free(nd4j_array *a);
 int nd4j_array_plain_floats(const unsigned char *head, size_t len, size_t total, int64_t *count,
                             size_t *data_at, char *err, size_t err_len);
 
+/* For writing arrays: stores v as n big-endian bytes at p; stores s as Java's writeUTF does
+ * (a 2-byte big-endian length, then the bytes; s is ASCII). Each returns the bytes it wrote. */
+size_t nd4j_put_be(unsigned char *p, uint64_t v, int n);
+size_t nd4j_put_utf(unsigned char *p, const char *s);
+
 #endif

@@ -16,6 +16,7 @@
 
 #include "runtime/base/atomic_file.h"
 #include "runtime/base/diag.h"
+#include "runtime/formats/dl4j/dl4j_array.h"
 #include "runtime/formats/dl4j/dl4j_impl.h"
 #include "runtime/formats/dl4j/dl4j_write_impl.h"
 #include "runtime/tensor/tensor_parts.h"
@@ -47,36 +48,21 @@ typedef struct coef_src {
     size_t stage_len;
 } coef_src;
 
-static size_t put_be(unsigned char *p, uint64_t v, int n)
-{
-    for (int i = n - 1; i >= 0; i--, v >>= 8)
-        p[i] = (unsigned char)(v & 0xff);
-    return (size_t)n;
-}
-
-static size_t put_utf(unsigned char *p, const char *s)
-{
-    size_t n = strlen(s);
-    put_be(p, n, 2);
-    memcpy(p + 2, s, n);
-    return n + 2;
-}
-
 static void coef_header(coef_src *s, int64_t n)
 {
     unsigned char *p = s->header;
     size_t k = 0;
-    k += put_utf(p + k, "MIXED_DATA_TYPES");
-    k += put_be(p + k, 8, 8);
-    k += put_utf(p + k, "LONG");
+    k += nd4j_put_utf(p + k, "MIXED_DATA_TYPES");
+    k += nd4j_put_be(p + k, 8, 8);
+    k += nd4j_put_utf(p + k, "LONG");
     /* rank, shape, strides (1, 1 for a row vector, as DL4J writes them), data type bits
      * (FLOAT), element-wise stride, order 'c' */
     const uint64_t info[8] = {2, 1, (uint64_t)n, 1, 1, 8192, 1, 'c'};
     for (int i = 0; i < 8; i++)
-        k += put_be(p + k, info[i], 8);
-    k += put_utf(p + k, "MIXED_DATA_TYPES");
-    k += put_be(p + k, (uint64_t)n, 8);
-    k += put_utf(p + k, "FLOAT");
+        k += nd4j_put_be(p + k, info[i], 8);
+    k += nd4j_put_utf(p + k, "MIXED_DATA_TYPES");
+    k += nd4j_put_be(p + k, (uint64_t)n, 8);
+    k += nd4j_put_utf(p + k, "FLOAT");
     s->header_len = k;
 }
 

@@ -69,14 +69,21 @@ double act_alpha(activation_kind a, double alpha)
     return a == ACT_ELU ? 1.0 : 0.01;
 }
 
+/* The largest of x[0..n) (-inf for none), which the softmaxes subtract to keep exp finite. */
+static float row_max(const float *x, int64_t n)
+{
+    float mx = -INFINITY;
+    for (int64_t j = 0; j < n; j++)
+        mx = x[j] > mx ? x[j] : mx;
+    return mx;
+}
+
 static void softmax_rows(const float *x, float *y, int64_t rows, int64_t cols)
 {
     for (int64_t r = 0; r < rows; r++) {
         const float *xr = x + r * cols;
         float *yr = y + r * cols;
-        float mx = -INFINITY;
-        for (int64_t j = 0; j < cols; j++)
-            mx = xr[j] > mx ? xr[j] : mx;
+        float mx = row_max(xr, cols);
         double sum = 0.0;
         for (int64_t j = 0; j < cols; j++) {
             float e = expf(xr[j] - mx);
@@ -95,9 +102,7 @@ static void log_softmax_rows(const float *x, float *y, int64_t rows, int64_t col
     for (int64_t r = 0; r < rows; r++) {
         const float *xr = x + r * cols;
         float *yr = y + r * cols;
-        float mx = -INFINITY;
-        for (int64_t j = 0; j < cols; j++)
-            mx = xr[j] > mx ? xr[j] : mx;
+        float mx = row_max(xr, cols);
         double sum = 0.0;
         for (int64_t j = 0; j < cols; j++)
             sum += exp((double)xr[j] - mx);

@@ -8,21 +8,6 @@
 
 #include "tests/unit/test_support.h"
 
-static size_t put_be(unsigned char *p, uint64_t v, int n)
-{
-    for (int i = n - 1; i >= 0; i--, v >>= 8)
-        p[i] = (unsigned char)v;
-    return (size_t)n;
-}
-
-static size_t put_utf(unsigned char *p, const char *s)
-{
-    size_t n = strlen(s);
-    put_be(p, n, 2);
-    memcpy(p + 2, s, n);
-    return n + 2;
-}
-
 /* An Nd4j.write array: the 0.x generation (JAVACPP, INT shape information) or the 1.0 one
  * (MIXED_DATA_TYPES, LONG), `stored` values of type dtype in buf (big enough). */
 size_t build_array(unsigned char *buf, bool gen10, const char *dtype, int rank,
@@ -32,25 +17,25 @@ size_t build_array(unsigned char *buf, bool gen10, const char *dtype, int rank,
     size_t at = 0;
     const char *mode = gen10 ? "MIXED_DATA_TYPES" : "JAVACPP";
     int lb = gen10 ? 8 : 4, ib = gen10 ? 8 : 4;
-    at += put_utf(buf + at, mode);
-    at += put_be(buf + at, (uint64_t)(2 * rank + 4), lb);
-    at += put_utf(buf + at, gen10 ? "LONG" : "INT");
-    at += put_be(buf + at, (uint64_t)rank, ib);
+    at += nd4j_put_utf(buf + at, mode);
+    at += nd4j_put_be(buf + at, (uint64_t)(2 * rank + 4), lb);
+    at += nd4j_put_utf(buf + at, gen10 ? "LONG" : "INT");
+    at += nd4j_put_be(buf + at, (uint64_t)rank, ib);
     for (int i = 0; i < rank; i++)
-        at += put_be(buf + at, (uint64_t)shape[i], ib);
+        at += nd4j_put_be(buf + at, (uint64_t)shape[i], ib);
     for (int i = 0; i < rank; i++)
-        at += put_be(buf + at, (uint64_t)stride[i], ib);
-    at += put_be(buf + at, 0, ib);
-    at += put_be(buf + at, 1, ib);
-    at += put_be(buf + at, (uint64_t)order, ib);
-    at += put_utf(buf + at, mode);
-    at += put_be(buf + at, (uint64_t)stored, lb);
-    at += put_utf(buf + at, dtype);
+        at += nd4j_put_be(buf + at, (uint64_t)stride[i], ib);
+    at += nd4j_put_be(buf + at, 0, ib);
+    at += nd4j_put_be(buf + at, 1, ib);
+    at += nd4j_put_be(buf + at, (uint64_t)order, ib);
+    at += nd4j_put_utf(buf + at, mode);
+    at += nd4j_put_be(buf + at, (uint64_t)stored, lb);
+    at += nd4j_put_utf(buf + at, dtype);
     for (int64_t k = 0; k < stored; k++) {
         if (!strcmp(dtype, "DOUBLE")) {
             uint64_t u;
             memcpy(&u, &vals[k], 8);
-            at += put_be(buf + at, u, 8);
+            at += nd4j_put_be(buf + at, u, 8);
         } else if (!strcmp(dtype, "HALF")) {
             /* small whole numbers only: exact in half precision */
             int v = (int)vals[k], e = 0;
@@ -60,12 +45,12 @@ size_t build_array(unsigned char *buf, bool gen10, const char *dtype, int rank,
                     e++;
                 h = (uint16_t)(((e + 15) << 10) | (((v << 10) >> e) & 1023));
             }
-            at += put_be(buf + at, h, 2);
+            at += nd4j_put_be(buf + at, h, 2);
         } else {
             float f = (float)vals[k];
             uint32_t u;
             memcpy(&u, &f, 4);
-            at += put_be(buf + at, u, 4);
+            at += nd4j_put_be(buf + at, u, 4);
         }
     }
     return at;

@@ -22,16 +22,6 @@
 #define CHAR DL4J "GravesLSTMCharModelingExample_100b4.bin"
 #define CNN DL4J "SyntheticCNN_100b4.bin"
 
-static model *load_ok(const char *path)
-{
-    diag_capture c;
-    capture_open(&c);
-    model *m = model_load(path, true, c.d);
-    cr_assert(m, "%s", capture_text(&c));
-    capture_close(&c);
-    return m;
-}
-
 static void save_ok(const model *m, const char *path)
 {
     diag_capture c;
@@ -159,7 +149,7 @@ static void same_architecture(const model *a, const model *b)
 static model *written_again(const char *from, const char *dir, char *path, size_t path_len)
 {
     snprintf(path, path_len, "%s/again.zip", dir);
-    model *m = load_ok(from);
+    model *m = test_load_model(from);
     save_ok(m, path);
     size_t la, lb;
     unsigned char *a = entry_of(from, "coefficients.bin", &la);
@@ -199,7 +189,7 @@ Test(dl4j_write, char_model_written_again_bit_for_bit)
     cr_assert(json_equal(json_object_get(ja, "tbpttFwdLength"), json_object_get(jb, "tbpttFwdLength")));
     json_decref(ja);
     json_decref(jb);
-    model *r = load_ok(path);
+    model *r = test_load_model(path);
     same_architecture(m, r);
     same_tensors(m, r);
     model_free(r);
@@ -260,7 +250,7 @@ Test(dl4j_write, synthetic_cnn_written_again_bit_for_bit)
     cr_assert(json_equal(ja, jb), "the top-level fields differ");
     json_decref(ja);
     json_decref(jb);
-    model *r = load_ok(path);
+    model *r = test_load_model(path);
     same_architecture(m, r);
     same_tensors(m, r);
     nd4j_array in = nd4j_read_file(DL4J "SyntheticCNN_Input_100b4.bin");
@@ -282,9 +272,9 @@ Test(dl4j_write, linspace_model_keeps_every_parameter)
     char dir[256], path[512];
     test_make_dir(dir, sizeof dir, "dl4jw-mlp");
     snprintf(path, sizeof path, "%s/mlp.zip", dir);
-    model *m = load_ok(DL4J "080_ModelSerializer_Regression_MLP_2.zip");
+    model *m = test_load_model(DL4J "080_ModelSerializer_Regression_MLP_2.zip");
     save_ok(m, path);
-    model *r = load_ok(path);
+    model *r = test_load_model(path);
     same_architecture(m, r);
     same_tensors(m, r);
     cr_assert_float_eq(r->layers[0]->alpha, m->layers[0]->alpha, 1e-12);
@@ -303,11 +293,11 @@ static void round_trip(const char *dir, const char *yaml, model **orig, model **
     char path[512];
     snprintf(path, sizeof path, "%s/m.yaml", dir);
     test_write_file(path, yaml);
-    *orig = load_ok(path);
+    *orig = test_load_model(path);
     cr_assert_eq(model_init_params(*orig), 0);
     snprintf(path, sizeof path, "%s/m.zip", dir);
     save_ok(*orig, path);
-    *back = load_ok(path);
+    *back = test_load_model(path);
     same_architecture(*orig, *back);
     same_tensors(*orig, *back);
 }
@@ -499,7 +489,7 @@ static void refused(const char *dir, const char *yaml, const char *want)
     char path[512];
     snprintf(path, sizeof path, "%s/r.yaml", dir);
     test_write_file(path, yaml);
-    model *m = load_ok(path);
+    model *m = test_load_model(path);
     cr_assert_eq(model_init_params(m), 0);
     snprintf(path, sizeof path, "%s/x.zip", dir);
     diag_capture c;
@@ -614,11 +604,11 @@ Test(dl4j_write, convolutional_layers_round_trip)
                     "  - {name: g, type: global_pooling, inputs: [c], pooling: max}\n"
                     "  - {name: o, type: output, inputs: [g], n_out: 2, activation: softmax, loss: mcxent}\n"
                     "outputs: [o]\n");
-    a = load_ok(path);
+    a = test_load_model(path);
     cr_assert_eq(model_init_params(a), 0);
     snprintf(path, sizeof path, "%s/g.zip", dir);
     save_ok(a, path);
-    b = load_ok(path);
+    b = test_load_model(path);
     same_tensors(a, b);
     cr_assert_eq(b->layers[1]->type, a->layers[1]->type);
     int64_t shape5[4] = {2, 3, 5, 5};

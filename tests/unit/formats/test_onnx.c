@@ -8,23 +8,7 @@
 
 #include "runtime/formats/format.h"
 #include "runtime/graph/model.h"
-
-/* Reads "d0 d1 ...\nvalues" into t. */
-static void load_txt(const char *path, tensor *t)
-{
-    FILE *fp = fopen(path, "r");
-    cr_assert(fp, "%s", path);
-    char line[256];
-    cr_assert(fgets(line, sizeof line, fp));
-    int64_t shape[4];
-    int nd = 0;
-    for (char *p = strtok(line, " \n"); p && nd < 4; p = strtok(NULL, " \n"))
-        shape[nd++] = atoll(p);
-    cr_assert_eq(tensor_alloc(t, nd, shape), 0);
-    for (int64_t k = 0; k < t->size; k++)
-        cr_assert_eq(fscanf(fp, "%f", &t->data[k]), 1);
-    fclose(fp);
-}
+#include "tests/unit/test_support.h"
 
 static double rel_max_diff(const float *a, const float *b, int64_t n)
 {
@@ -41,8 +25,8 @@ Test(onnx, mlp_matches_torch)
     model *m = model_load("tests/data/onnx/mlp.onnx", true, NULL);
     cr_assert(m);
     tensor x = {0}, y = {0}, out = {0};
-    load_txt("tests/data/onnx/mlp_x.txt", &x);
-    load_txt("tests/data/onnx/mlp_y.txt", &y);
+    cr_assert(test_load_txt("tests/data/onnx/mlp_x.txt", &x));
+    cr_assert(test_load_txt("tests/data/onnx/mlp_y.txt", &y));
     char err[256];
     const tensor *in[1] = {&x};
     cr_assert_eq(model_predict(m, in, &out, err, sizeof err), 0, "%s", err);
@@ -60,8 +44,8 @@ Test(onnx, lstm_batch_first_matches_torch)
     model *m = model_load("tests/data/onnx/lstm.onnx", true, NULL);
     cr_assert(m);
     tensor x = {0}, y = {0}, xt = {0}, out = {0};
-    load_txt("tests/data/onnx/lstm_x.txt", &x);   /* [B, T, n] */
-    load_txt("tests/data/onnx/lstm_y.txt", &y);   /* [B, T, h] */
+    cr_assert(test_load_txt("tests/data/onnx/lstm_x.txt", &x));   /* [B, T, n] */
+    cr_assert(test_load_txt("tests/data/onnx/lstm_y.txt", &y));   /* [B, T, h] */
     int64_t B = x.shape[0], T = x.shape[1], n = x.shape[2], h = y.shape[2];
     cr_assert_eq(tensor_alloc3(&xt, T, B, n), 0);
     for (int64_t b = 0; b < B; b++)

@@ -14,25 +14,6 @@
 #include "runtime/nn/kernels/lstm_cell.h"
 #include "tests/unit/test_support.h"
 
-/* Reads "d0 d1 ...\nvalues" into t; false when the file is missing. */
-static bool load_txt(const char *path, tensor *t)
-{
-    FILE *fp = fopen(path, "r");
-    if (!fp)
-        return false;
-    char line[256];
-    cr_assert(fgets(line, sizeof line, fp));
-    int64_t shape[4];
-    int nd = 0;
-    for (char *p = strtok(line, " \n"); p && nd < 4; p = strtok(NULL, " \n"))
-        shape[nd++] = atoll(p);
-    cr_assert_eq(tensor_alloc(t, nd, shape), 0);
-    for (int64_t k = 0; k < t->size; k++)
-        cr_assert_eq(fscanf(fp, "%f", &t->data[k]), 1);
-    fclose(fp);
-    return true;
-}
-
 /* [B, T, n] <-> [T, B, n] */
 static void swap01(const tensor *a, tensor *b)
 {
@@ -51,10 +32,10 @@ static double compare(const char *dir, const char *name)
     char p[512];
     tensor x = {0}, y = {0}, xs = {0}, out = {0}, os = {0};
     snprintf(p, sizeof p, "%s/%s_x.txt", dir, name);
-    if (!load_txt(p, &x))
+    if (!test_load_txt(p, &x))
         return -1;
     snprintf(p, sizeof p, "%s/%s_y.txt", dir, name);
-    cr_assert(load_txt(p, &y));
+    cr_assert(test_load_txt(p, &y));
     snprintf(p, sizeof p, "%s/%s.onnx", dir, name);
     diag_capture c;
     capture_open(&c);
