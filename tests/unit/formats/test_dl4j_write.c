@@ -668,7 +668,7 @@ static void batch_norm_trip(const char *dir, const char *yaml, model **orig, mod
     char path[512];
     snprintf(path, sizeof path, "%s/bn.yaml", dir);
     test_write_file(path, yaml);
-    *orig = load_ok(path);
+    *orig = test_load_model(path);
     cr_assert_eq(model_init_params(*orig), 0);
     for (int i = 0; i < (*orig)->n_layers; i++)
         for (int p = 0; p < (*orig)->layers[i]->n_params; p++) {
@@ -678,7 +678,7 @@ static void batch_norm_trip(const char *dir, const char *yaml, model **orig, mod
         }
     snprintf(path, sizeof path, "%s/bn.zip", dir);
     save_ok(*orig, path);
-    *back = load_ok(path);
+    *back = test_load_model(path);
     same_architecture(*orig, *back);
     same_tensors(*orig, *back);
 }
