@@ -6,7 +6,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
 
 #include "runtime/formats/dl4j/dl4j_array.h"
 #include "runtime/formats/dl4j/dl4j_order.h"
@@ -183,21 +182,6 @@ static int fill_streamed(dl4j_coef *c, tensor *t, char *err, size_t err_len)
     return 0;
 }
 
-/* Asks for huge pages for a large tensor not yet touched: the column-block scatter below then
- * neither faults nor misses the TLB at every row (4 KiB pages: one per row of a wide matrix). */
-static void huge_pages(tensor *t)
-{
-#ifdef MADV_HUGEPAGE
-    const uintptr_t huge = (uintptr_t)2 << 20;
-    uintptr_t a = ((uintptr_t)t->data + huge - 1) & ~(huge - 1);
-    uintptr_t b = ((uintptr_t)(t->data + t->size)) & ~(huge - 1);
-    if (b > a)
-        madvise((void *)a, b - a, MADV_HUGEPAGE);
-#else
-    (void)t;
-#endif
-}
-
 int dl4j_coef_fill(dl4j_coef *c, tensor *t, char *err, size_t err_len)
 {
     if (t->size > c->count - c->at) {
@@ -205,10 +189,9 @@ int dl4j_coef_fill(dl4j_coef *c, tensor *t, char *err, size_t err_len)
         return -1;
     }
     int rc = 0;
-    if (c->s) {
-        huge_pages(t);
+    if (c->s)
         rc = fill_streamed(c, t, err, err_len);
-    } else
+    else
         fill_f_order(t, c->whole.data + c->at);
     c->at += t->size;
     return rc;
