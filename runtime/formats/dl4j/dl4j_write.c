@@ -269,15 +269,17 @@ static void zo_bytes(zip_out *z, const void *p, size_t n)
         z->failed = true;
 }
 
-/* Entry data: written and added to its CRC. */
+/* Entry data: added to its CRC and written a piece at a time, so that the write copies each
+ * piece from the cache the CRC has just read it into. */
+#define WRITE_PIECE ((size_t)256 << 10)
 static void zo_data(zip_out *z, const void *p, size_t n)
 {
     for (size_t at = 0; at < n;) {
-        uInt k = n - at > (1u << 30) ? 1u << 30 : (uInt)(n - at);
-        z->crc = (uint32_t)crc32(z->crc, (const Bytef *)p + at, k);
+        size_t k = n - at > WRITE_PIECE ? WRITE_PIECE : n - at;
+        z->crc = (uint32_t)crc32(z->crc, (const Bytef *)p + at, (uInt)k);
+        zo_bytes(z, (const unsigned char *)p + at, k);
         at += k;
     }
-    zo_bytes(z, p, n);
 }
 
 /* The local header of a stored entry of `size` bytes; its CRC is filled in by zo_end. */
