@@ -198,12 +198,18 @@ static int lstm_params(const Onnx__ModelProto *mp, const char *path, model_build
     int64_t nw = 0, nr = 0, nb = 0, np = 0;
     char name[600];
     int rc = -1;
+    int got;
     snprintf(name, sizeof name, "%s.onnx_W", L->name);
-    if (load(mp, path, name, NULL, &w, &nw, d) != 0)
+    if ((got = load(mp, path, name, NULL, &w, &nw, d)) == 0) {
+        snprintf(name, sizeof name, "%s.onnx_R", L->name);
+        got = load(mp, path, name, NULL, &r, &nr, d);
+    }
+    if (got != 0) {
+        if (got > 0)
+            model_format_error(d, path, "layer '%s' (%s): its initializer '%s' is missing",
+                               L->name, L->type->name, name);
         goto out;
-    snprintf(name, sizeof name, "%s.onnx_R", L->name);
-    if (load(mp, path, name, NULL, &r, &nr, d) != 0)
-        goto out;
+    }
     snprintf(name, sizeof name, "%s.onnx_B", L->name);
     if (load(mp, path, name, NULL, &bb, &nb, d) < 0)
         goto out;

@@ -46,3 +46,11 @@ Test(fuzz_found, dl4j_array_order_out_of_int_range)
 {
     expect_refused("dl4j_order_out_of_int_range.bin", "entry coefficients.bin: order ");
 }
+
+/* Surgery's own export whose layer list in the metadata names a recurrent layer the graph's
+ * initializers do not have: refused naming the missing initializer. */
+Test(fuzz_found, onnx_restored_lstm_without_initializers)
+{
+    expect_refused("onnx_restored_lstm_missing.bin",
+                   "error: layer 'l2' (lstm): its initializer 'l2.onnx_W' is missing");
+}
