@@ -54,7 +54,7 @@ void onnx_unsupported(mapper *mp, int idx, const Onnx__NodeProto *n, const char 
 const Onnx__AttributeProto *onnx_attr(const Onnx__NodeProto *n, const char *name)
 {
     for (size_t k = 0; k < n->n_attribute; k++)
-        if (!strcmp(n->attribute[k]->name, name))
+        if (n->attribute[k]->name && !strcmp(n->attribute[k]->name, name))
             return n->attribute[k];
     return NULL;
 }

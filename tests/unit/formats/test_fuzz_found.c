@@ -54,3 +54,9 @@ Test(fuzz_found, onnx_restored_lstm_without_initializers)
     expect_refused("onnx_restored_lstm_missing.bin",
                    "error: layer 'l2' (lstm): its initializer 'l2.onnx_W' is missing");
 }
+
+/* A node attribute without a name (protobuf leaves it NULL): looked up without reading it. */
+Test(fuzz_found, onnx_attribute_without_a_name)
+{
+    expect_refused("onnx_attribute_without_name.bin", "cannot be mapped to surgery layers");
+}
