@@ -7,7 +7,8 @@ body, a CNN of the other image operators, an MLP, a batch-first LSTM with a head
 stacked LSTM layers, a batch-first bidirectional LSTM with a head, two time-major LSTMs with
 direction "reverse" (built with onnx.helper, as torch writes none; without and with peepholes,
 their outputs from the LSTM reference of onnx's backend tests run over the reversed sequence,
-x and y written batch first like torch's), an
+x and y written batch first like torch's; and two with constant non-zero initial_h and
+initial_c, forward and reverse with peepholes), an
 embedding, explicit
 padding before pools and a conv, a multiply gate and clamps of any bounds, an MLP with SELU and
 a LogSoftmax head) go to tests/data/onnx/models/ and are committed; the
@@ -218,9 +219,10 @@ def export(name, model, x, out, training=torch.onnx.TrainingMode.EVAL):
         np.savetxt(os.path.join(out, name + "_y.csv"), y.numpy(), fmt="%.9g", delimiter=",")
 
 
-def reverse_lstm(name, peep, out):
-    """One ONNX LSTM with direction "reverse" over a time-major x [T, B, I], its Y's direction
-    axis squeezed: y [T, B, H]."""
+def reverse_lstm(name, peep, out, initial=False, direction="reverse"):
+    """One ONNX LSTM with direction "reverse" (or forward) over a time-major x [T, B, I], its
+    Y's direction axis squeezed: y [T, B, H]; initial: constant non-zero initial_h and
+    initial_c initializers [1, B, H], the same row for every example."""
     if ONLY and name not in ONLY:
         return
     import onnx
@@ -237,7 +239,13 @@ def reverse_lstm(name, peep, out):
         inits.append(numpy_helper.from_array(
             rng.uniform(-0.5, 0.5, (1, 3 * H)).astype(np.float32), "P"))
         ins += ["", "", "", "P"]
-    nodes = [helper.make_node("LSTM", ins, ["Y"], name="rnn", hidden_size=H, direction="reverse"),
+    if initial:
+        irng = np.random.default_rng(22)
+        for k in ("initial_h", "initial_c"):
+            row = irng.uniform(-0.8, 0.8, (1, 1, H)).astype(np.float32)
+            inits.append(numpy_helper.from_array(np.repeat(row, B, axis=1), k))
+        ins = (ins + ["", "", "", ""])[:4] + ["", "initial_h", "initial_c"] + ins[7:]
+    nodes = [helper.make_node("LSTM", ins, ["Y"], name="rnn", hidden_size=H, direction=direction),
              helper.make_node("Squeeze", ["Y", "axes"], ["y"], name="squeeze")]
     graph = helper.make_graph(
         nodes, name, [helper.make_tensor_value_info("x", TensorProto.FLOAT, [T, "batch", I])],
@@ -250,9 +258,14 @@ def reverse_lstm(name, peep, out):
     x = rng.standard_normal((T, B, I)).astype(np.float32)
     # ONNX's reverse direction: the forward recurrence over x[T-1] .. x[0], Y in input order
     arrays = {i.name: numpy_helper.to_array(i) for i in inits}
-    ref = LSTM_Helper(X=x[::-1].copy(), W=arrays["W"], R=arrays["R"], B=arrays["B"],
-                      **({"P": arrays["P"]} if peep else {}))
-    y = ref.step()[0][::-1, 0].astype(np.float32)
+    extra = {"P": arrays["P"]} if peep else {}
+    if initial:
+        extra.update(initial_h=arrays["initial_h"], initial_c=arrays["initial_c"])
+    rev = direction == "reverse"
+    ref = LSTM_Helper(X=x[::-1].copy() if rev else x, W=arrays["W"], R=arrays["R"],
+                      B=arrays["B"], **extra)
+    y = ref.step()[0][:, 0]
+    y = (y[::-1] if rev else y).astype(np.float32)
     write(os.path.join(out, name + "_x.txt"), torch.from_numpy(x.transpose(1, 0, 2).copy()))
     write(os.path.join(out, name + "_y.txt"), torch.from_numpy(y.transpose(1, 0, 2).copy()))
 
@@ -260,6 +273,8 @@ def reverse_lstm(name, peep, out):
 def main():
     reverse_lstm("lstm_reverse", False, SMALL)
     reverse_lstm("lstm_reverse_peepholes", True, SMALL)
+    reverse_lstm("lstm_initial_state", False, SMALL, True, "forward")
+    reverse_lstm("lstm_initial_state_reverse_peepholes", True, SMALL, True)
     torch.manual_seed(12)
     cnn = SmallCNN()
     randomize_bn(cnn)
