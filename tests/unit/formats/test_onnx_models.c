@@ -286,17 +286,18 @@ Test(onnx_models, reverse_lstm, .timeout = 60)
 }
 
 /* ONNX LSTMs whose initial_h and initial_c are constant non-zero initializers (forward, and
- * reverse with peepholes): the state becomes the layer's h0 and c0, predict matches onnx's
+ * reverse with peepholes) or Expands of one row to the batch: the state becomes the layer's h0 and c0, predict matches onnx's
  * reference, and ONNX (initial_h and initial_c expanded to the batch) and surgery's format
  * keep it; DL4J refuses it. */
 Test(onnx_models, lstm_constant_initial_state, .timeout = 60)
 {
-    static const char *const names[2] = {"lstm_initial_state",
-                                         "lstm_initial_state_reverse_peepholes"};
+    static const char *const names[3] = {"lstm_initial_state",
+                                         "lstm_initial_state_reverse_peepholes",
+                                         "lstm_initial_state_expand"};
     char dir[256];
     test_make_dir(dir, sizeof dir, "onnx-initial-state");
-    for (int k = 0; k < 2; k++) {
-        model *m = lstm_fixture(names[k], k ? &layer_type_graves_lstm : &layer_type_lstm);
+    for (int k = 0; k < 3; k++) {
+        model *m = lstm_fixture(names[k], k == 1 ? &layer_type_graves_lstm : &layer_type_lstm);
         const layer *L = m->layers[0];
         cr_expect_eq(lstm_reversed(L), k == 1);
         cr_assert(lstm_initial_state(L));
