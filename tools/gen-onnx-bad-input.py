@@ -2,7 +2,7 @@
 refuses by their content (tests/bad-input/hand.txt lists them with their messages): operators
 surgery cannot map (all of them in one error; a broadcasting Mul), a dynamic non-batch axis, weights fed as a graph
 input, reflection padding, Clip bounds min > max, a grouped Conv whose weights do not
-fit, a graph input of an optional type, and an LSTM with a non-zero initial state.
+fit, a graph input of an optional type, and an LSTM whose non-zero initial state differs between batch rows.
 
 Usage: /usr/bin/python3 tools/gen-onnx-bad-input.py [OUT_DIR]   (default tests/bad-input/hand)
 """
@@ -61,7 +61,7 @@ def main():
     save("onnx_lstm_initial_state",
          [helper.make_node("LSTM", ["x", "W", "R", "", "", "h0"], ["y"], hidden_size=2,
                            name="/lstm/LSTM")],
-         [vi("x", [5, 1, 3])], [vi("y", [5, 1, 1, 2])],
-         [floats("W", [1, 8, 3]), floats("R", [1, 8, 2], 1), floats("h0", [1, 1, 2], 2)])
+         [vi("x", [5, 2, 3])], [vi("y", [5, 1, 2, 2])],
+         [floats("W", [1, 8, 3]), floats("R", [1, 8, 2], 1), floats("h0", [1, 2, 2], 2)])
 
 main()

@@ -90,6 +90,12 @@ const layer_option layer_opt_reverse = {
     .set_rule = LOPT_SET_ALLOWED,
     .doc = "whether the layer reads its sequence last step first (ONNX's reverse direction)"};
 
+const layer_option layer_opt_initial_state = {
+    .name = "initial_state", .kind = LOPT_BOOL, .def = 0, .write = LOPT_WRITE_CHANGED,
+    .set_rule = LOPT_SET_ALLOWED,
+    .doc = "whether every sequence starts from the constant state parameters h0 and c0 "
+           "(not trained) instead of zeros"};
+
 const layer_option *const layer_common_options[] = {
     &layer_opt_n_out, &layer_opt_n_in, &layer_opt_activation, &layer_opt_loss, &layer_opt_alpha,
     &layer_opt_has_bias, &layer_opt_forget_gate_bias, NULL};

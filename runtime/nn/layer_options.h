@@ -20,7 +20,8 @@
 extern const layer_option layer_opt_n_in, layer_opt_n_in_inferred;
 extern const layer_option layer_opt_n_out, layer_opt_n_out_inferred;
 extern const layer_option layer_opt_activation, layer_opt_loss, layer_opt_alpha,
-    layer_opt_has_bias, layer_opt_forget_gate_bias, layer_opt_reverse;
+    layer_opt_has_bias, layer_opt_forget_gate_bias, layer_opt_reverse,
+    layer_opt_initial_state;
 
 /* The shared options, NULL-terminated, in the order of "every key some type accepts". */
 extern const layer_option *const layer_common_options[];

@@ -105,6 +105,9 @@ static void check_layer(const model *m, const layer *L, char *err, size_t err_le
     if (lstm_reversed(L))
         add_reason(err, err_len, count, "layer '%s' (%s): reverse (DL4J's LSTMs read forward; "
                    "its Bidirectional wrapper holds a reverse pass)", L->name, L->type->name);
+    if (lstm_initial_state(L))
+        add_reason(err, err_len, count, "layer '%s' (%s): initial_state (DL4J's LSTMs start "
+                   "from zeros)", L->name, L->type->name);
     char why[256];
     if (dl4j_conv_refusal(L, why, sizeof why))
         add_reason(err, err_len, count, "layer '%s' (%s): %s", L->name, L->type->name, why);

@@ -377,12 +377,17 @@ bool onnx_fold(mapper *mp, const Onnx__NodeProto *n, int idx, value *x, value *o
     }
     if (!strcmp(op, "Expand") && onnx_is_const(x)) {
         /* a constant broadcast to a (possibly symbolic) shape: kept when all zero, as the
-         * zero initial state of an LSTM is */
+         * zero initial state of an LSTM is; float values (an LSTM's constant initial state,
+         * the same for every example) are kept as they are, to broadcast where they are used */
         bool zero = x->zeros || x->count > 0;
         for (int64_t k = 0; k < x->count && zero; k++)
             zero = x->f ? x->f[k] == 0.0f : x->i[k] == 0;
+        if (!zero && x->f && x->count > 0) {
+            onnx_alias(out, x);
+            return true;
+        }
         if (!zero) {
-            onnx_unsupported(mp, idx, n, "only an Expand of zeros is folded");
+            onnx_unsupported(mp, idx, n, "only an Expand of zeros or of floats is folded");
             return true;
         }
         out->kind = V_CONST;

@@ -36,14 +36,19 @@ static void map_lstm(mapper *mp, const Onnx__NodeProto *n, int idx, value *out)
         onnx_unsupported(mp, idx, n, "sequence_lens is not mapped (surgery masks sequences instead)");
         return;
     }
+    /* initial_h, initial_c: absent, a folded ConstantOfShape of zeros, or constant floats */
+    const value *init[2] = {NULL, NULL};
     for (size_t j = 5; j < 7; j++) {
         value *s = onnx_in(mp, n, j);
-        /* absent, a folded ConstantOfShape of zeros, or float values that are all zero */
-        bool zero = !s || (onnx_is_const(s) && (s->zeros || s->f));
-        for (int64_t q = 0; zero && s && s->f && q < s->count; q++)
-            zero = s->f[q] == 0.0f;
-        if (!zero) {
-            onnx_unsupported(mp, idx, n, "the initial state must be zero");
+        bool zero = !s || (onnx_is_const(s) && s->zeros);
+        for (int64_t q = 0; !zero && s && onnx_is_const(s) && s->f && q < s->count; q++)
+            if (s->f[q] != 0.0f) {
+                init[j - 5] = s;
+                break;
+            }
+        zero = zero || (onnx_is_const(s) && s->f && !init[j - 5]);
+        if (!zero && !init[j - 5]) {
+            onnx_unsupported(mp, idx, n, "the initial state must be zero or constant");
             return;
         }
     }
@@ -66,6 +71,20 @@ static void map_lstm(mapper *mp, const Onnx__NodeProto *n, int idx, value *out)
         onnx_unsupported(mp, idx, n, "W, R, B or P disagree with hidden_size %lld", (long long)h);
         return;
     }
+    /* a constant initial state: [1, rows, h], the same in every row, is h0 / c0 */
+    for (int j = 0; j < 2; j++) {
+        const value *s = init[j];
+        if (!s)
+            continue;
+        bool same = dirs == 1 && h > 0 && s->count > 0 && s->count % h == 0;
+        for (int64_t q = h; same && q < s->count; q++)
+            same = s->f[q] == s->f[q % h];
+        if (!same) {
+            onnx_unsupported(mp, idx, n, "a non-zero initial state is mapped for one direction "
+                             "and the same in every batch row only");
+            return;
+        }
+    }
     /* one direction: lstm or graves_lstm; two: a bidirectional layer of either (its mode
      * concat until the operators after it say otherwise) */
     static const char *const keys[2][2][3] = {{{"W", "RW", "b"}, {"", "", ""}},
@@ -84,6 +103,15 @@ static void map_lstm(mapper *mp, const Onnx__NodeProto *n, int idx, value *out)
     if (reverse) {
         const double on[LOPT_MAX_VALUES] = {1};
         layer_option_set_values(&layer_opt_reverse, L, on);
+    }
+    if (init[0] || init[1]) {
+        const double on[LOPT_MAX_VALUES] = {1};
+        layer_option_set_values(&layer_opt_initial_state, L, on);
+        float *zeros = xmalloc((size_t)h * sizeof(float));
+        memset(zeros, 0, (size_t)h * sizeof(float));
+        onnx_give2(mp, L, "h0", init[0] ? init[0]->f : zeros, 1, h, 0);
+        onnx_give2(mp, L, "c0", init[1] ? init[1]->f : zeros, 1, h, 0);
+        free(zeros);
     }
     int64_t cols = 4 * h + (p ? 3 : 0);
     float *W = xmalloc((size_t)(in * 4 * h) * sizeof(float));

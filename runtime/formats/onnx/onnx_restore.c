@@ -16,6 +16,7 @@
 #include "runtime/formats/onnx/onnx_lstm.h"
 #include "runtime/formats/onnx/onnx_meta.h"
 #include "runtime/graph/builder.h"
+#include "runtime/nn/kernels/lstm_cell.h"
 #include "runtime/nn/layer_options.h"
 
 /* ---- the digest: FNV-1a over the graph's structure ---- */
@@ -176,6 +177,37 @@ static int load(const Onnx__ModelProto *mp, const char *path, const char *name, 
     return 0;
 }
 
+/* An LSTM's initial state h0, c0 from its initializers LAYER.onnx_h0, _c0 ([1, 1, n_out]). */
+static int lstm_state_params(const Onnx__ModelProto *mp, const char *path, model_builder *b,
+                             layer *L, struct diag_ctx *d)
+{
+    static const char *const keys[2] = {"h0", "c0"};
+    for (int j = 0; j < 2; j++) {
+        char name[600];
+        snprintf(name, sizeof name, "%s.onnx_%s", L->name, keys[j]);
+        float *v = NULL;
+        int64_t nv = 0;
+        int rc = load(mp, path, name, NULL, &v, &nv, d);
+        if (rc > 0)
+            model_format_error(d, path, "layer '%s' has initial_state but no initializer '%s'",
+                               L->name, name);
+        if (rc != 0)
+            return -1;
+        tensor t = {0};
+        int64_t h = L->n_out;
+        if (nv != h || tensor_alloc(&t, 1, &h) != 0) {
+            model_format_error(d, path, "initializer '%s': %lld values, not n_out %lld", name,
+                               (long long)nv, (long long)h);
+            free(v);
+            return -1;
+        }
+        memcpy(t.data, v, (size_t)h * sizeof(float));
+        free(v);
+        model_builder_set_param(b, L, keys[j], &t);
+    }
+    return 0;
+}
+
 /* An LSTM's parameters from its ONNX-layout initializers LAYER.onnx_W, _R, _B, _P, one
  * direction (lstm, graves_lstm: W, RW, b) or two stacked forward then reverse (bidirectional:
  * WF, RWF, bF, then WB, RWB, bB). */
@@ -242,6 +274,8 @@ static int lstm_params(const Onnx__ModelProto *mp, const char *path, model_build
         if (L->has_bias)
             model_builder_set_param(b, L, keys[bi][dir][2], &B);
     }
+    if (!bi && lstm_initial_state(L) && lstm_state_params(mp, path, b, L, d) != 0)
+        goto out;
     rc = 0;
 out:
     free(w);

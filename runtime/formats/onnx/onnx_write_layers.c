@@ -170,6 +170,32 @@ bool ow_lstm_activation_ok(activation_kind k)
 /* One ONNX LSTM node over x writing y [T, dirs, N, H]: the parameters of each direction d
  * (keys[d]: W, RW, b) re-ordered to gates i, o, f, c and stacked forward then reverse;
  * B = [Wb, 0]; graves' peepholes as P; one direction is "reverse" for a layer with reverse. */
+/* initial_h and initial_c of a layer with h0 and c0: each a constant [1, 1, H] expanded to
+ * [1, N, H], N the batch size (axis 1 of the time-major sequence x). */
+static int lstm_state_inputs(ow_ctx *c, const layer *L, const char *x, const char **state)
+{
+    const int64_t h = L->n_out, one = 1, d3[3] = {1, 1, h};
+    const char *shape = ow_tmp(c, "x_shape"), *batch = ow_tmp(c, "batch");
+    ow_node1(c, "Shape", x, shape);
+    const char *g[2] = {shape, ow_ints(c, ow_tmp(c, "batch_axis"), &one, 1)};
+    ow_attr_int(c, ow_node(c, "Gather", g, 2, batch), "axis", 0);
+    const char *cat[3] = {ow_ints(c, ow_tmp(c, "one"), &one, 1), batch,
+                          ow_ints(c, ow_tmp(c, "hidden"), &h, 1)};
+    const char *full = ow_tmp(c, "state_shape");
+    ow_attr_int(c, ow_node(c, "Concat", cat, 3, full), "axis", 0);
+    static const char *const keys[2] = {"h0", "c0"}, *const names[2] = {"initial_h", "initial_c"};
+    for (int j = 0; j < 2; j++) {
+        const float *v = ow_param_data(c, L, keys[j]);
+        if (!v)
+            return -1;
+        const char *e[2] = {ow_floats(c, ow_strf(c, "%s.onnx_%s", L->name, keys[j]), v, 3, d3),
+                            full};
+        state[j] = ow_tmp(c, names[j]);
+        ow_node(c, "Expand", e, 2, state[j]);
+    }
+    return c->failed ? -1 : 0;
+}
+
 static int lstm_node(ow_ctx *c, const layer *L, const char *x, int dirs, bool peep,
                      const char *const (*keys)[3], const char *y)
 {
@@ -218,6 +244,10 @@ static int lstm_node(ow_ctx *c, const layer *L, const char *x, int dirs, bool pe
         args[7] = ow_floats(c, ow_strf(c, "%s.onnx_P", L->name), pp, 2, dp);
         n_args = 8;
     }
+    if (dirs == 1 && lstm_initial_state(L) && lstm_state_inputs(c, L, x, args + 5) != 0)
+        return -1;
+    if (args[5] && n_args < 7)
+        n_args = 7;
     Onnx__NodeProto *n = ow_node(c, "LSTM", args, n_args, y);
     ow_attr_int(c, n, "hidden_size", h);
     if (dirs == 2)

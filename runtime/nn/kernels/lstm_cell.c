@@ -437,11 +437,41 @@ int lstm_param_specs(const layer *L, param_spec *specs, bool peephole)
     const int64_t rw_cols = 4 * n + (peephole ? 3 : 0);
     specs[1] = (param_spec){.key = "RW", .role = PARAM_RECURRENT, .ndim = 2,
                             .shape = {n, rw_cols}, .fan_in = fan_in, .fan_out = fan_out};
-    if (!L->has_bias)
-        return 2;
-    specs[2] = (param_spec){.key = "b", .role = PARAM_BIAS, .ndim = 1,
-                            .shape = {4 * n, 0}, .fan_in = fan_in, .fan_out = fan_out};
-    return 3;
+    int k = 2;
+    if (L->has_bias)
+        specs[k++] = (param_spec){.key = "b", .role = PARAM_BIAS, .ndim = 1,
+                                  .shape = {4 * n, 0}, .fan_in = fan_in, .fan_out = fan_out};
+    if (lstm_initial_state(L)) {
+        specs[k++] = (param_spec){.key = "h0", .role = PARAM_STATE, .ndim = 1, .shape = {n},
+                                  .state_init = 0.0};
+        specs[k++] = (param_spec){.key = "c0", .role = PARAM_STATE, .ndim = 1, .shape = {n},
+                                  .state_init = 0.0};
+    }
+    return k;
+}
+
+bool lstm_initial_state(const layer *L)
+{
+    double v = 0;
+    if (layer_option_find(L->type, "initial_state"))
+        layer_option_get_values(&layer_opt_initial_state, L, &v);
+    return v != 0;
+}
+
+/* h0 and c0 (zeros without the parameters) broadcast over the B rows of h and c. */
+static void initial_state(const layer *L, float *h, float *c, int64_t B, int64_t n)
+{
+    const size_t Bn = (size_t)(B * n);
+    if (!lstm_initial_state(L)) {
+        memset(h, 0, Bn * sizeof(float));
+        memset(c, 0, Bn * sizeof(float));
+        return;
+    }
+    const int k = L->has_bias ? 3 : 2;
+    for (int64_t r = 0; r < B; r++) {
+        memcpy(h + r * n, L->params[k].data, (size_t)n * sizeof(float));
+        memcpy(c + r * n, L->params[k + 1].data, (size_t)n * sizeof(float));
+    }
 }
 
 
@@ -470,7 +500,8 @@ int lstm_forward(layer *L, const fwd_ctx *c, bool peephole)
     const tensor *xin = c->in[0];
     const int64_t T = xin->shape[0], B = xin->shape[1], nin = xin->shape[2];
     const int64_t n = L->n_out, G = 4 * n, ldr = peephole ? G + 3 : G;
-    assert(nin == L->n_in && L->n_params == (L->has_bias ? 3 : 2));
+    const bool init = lstm_initial_state(L);
+    assert(nin == L->n_in && L->n_params == (L->has_bias ? 3 : 2) + (init ? 2 : 0));
     assert(c->out->size == T * B * n);
     assert(L->params[1].shape[1] == ldr);
     lstm_state *s = state_get(L);
@@ -526,8 +557,7 @@ int lstm_forward(layer *L, const fwd_ctx *c, bool peephole)
         memcpy(s->h0.p, s->hN.p, Bn * sizeof(float));
         memcpy(s->c0.p, s->cN.p, Bn * sizeof(float));
     } else {
-        memset(s->h0.p, 0, Bn * sizeof(float));
-        memset(s->c0.p, 0, Bn * sizeof(float));
+        initial_state(L, s->h0.p, s->c0.p, B, n);
     }
 
     /* the input projection of every step at once */
@@ -544,7 +574,7 @@ int lstm_forward(layer *L, const fwd_ctx *c, bool peephole)
         float *ct = s->cs.p + slot * Bn;
         float *yt = out + (size_t)t * Bn;
         float *ht = masked ? s->hs.p + slot * Bn : yt;
-        if (t > 0 || carry)
+        if (t > 0 || carry || init)
             cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)B, (int)G, (int)n, 1.0f,
                         hp, (int)n, RW, (int)ldr, 1.0f, zt, (int)G);
         float *act = train ? s->ac.p + (size_t)t * Bn : s->ac.p;
@@ -563,7 +593,7 @@ int lstm_forward(layer *L, const fwd_ctx *c, bool peephole)
             memcpy(s->mask.p, c->mask, TB * sizeof(float));
         s->cached = true;
         s->masked = masked;
-        s->from_carry = carry;
+        s->from_carry = carry || init;   /* h[-1] is not zero: RW's gradient takes it */
         s->T = T;
         s->B = B;
         s->n_in = nin;

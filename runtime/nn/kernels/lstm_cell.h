@@ -41,6 +41,7 @@ void lstm_free_state(layer *L);
  * state, never carried), its output reversed back, so that output step t is the reversed
  * pass's state after reading steps T-1 .. t. The backward pairs with it the same way (the
  * state keeps the reversed copies). Returns 0 or -1. */
+bool lstm_initial_state(const layer *L);   /* its option initial_state (h0, c0 parameters) */
 bool lstm_reversed(const layer *L);   /* its option reverse (false for a type without it) */
 int lstm_forward_reversed(layer *L, const fwd_ctx *c, bool peephole);
 int lstm_backward_reversed(layer *L, const bwd_ctx *c, bool peephole);

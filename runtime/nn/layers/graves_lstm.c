@@ -6,7 +6,7 @@
 
 static const layer_option *const graves_lstm_options[] = {
     &layer_opt_n_in, &layer_opt_n_out, &layer_opt_activation, &layer_opt_alpha, &layer_opt_has_bias,
-    &layer_opt_forget_gate_bias, &layer_opt_reverse, NULL};
+    &layer_opt_forget_gate_bias, &layer_opt_reverse, &layer_opt_initial_state, NULL};
 
 static int graves_specs(const layer *L, param_spec *specs)
 {
@@ -25,11 +25,13 @@ static int graves_bwd(layer *L, const bwd_ctx *c)
 
 /* As lstm, and the three peephole columns of RW's row j (after the gate blocks) are unit j's. */
 static const unit_layout graves_units = {
-    .n_params = 3,
+    .n_params = 5,
     .params = {{.key = "W", .col_blocks = 4, .forget_gate_block = -1},
                {.key = "RW", .col_blocks = 4, .owns_row = true, .tail_cols = 3,
                 .forget_gate_block = -1},
-               {.key = "b", .col_blocks = 4, .forget_gate_block = 1}},
+               {.key = "b", .col_blocks = 4, .forget_gate_block = 1},
+               {.key = "h0", .col_blocks = 1, .forget_gate_block = -1},
+               {.key = "c0", .col_blocks = 1, .forget_gate_block = -1}},
     .input_key = "W",
     .input_rows = 1,
 };

@@ -5,7 +5,7 @@
 
 static const layer_option *const lstm_options[] = {
     &layer_opt_n_in, &layer_opt_n_out, &layer_opt_activation, &layer_opt_alpha, &layer_opt_has_bias,
-    &layer_opt_forget_gate_bias, &layer_opt_reverse, NULL};
+    &layer_opt_forget_gate_bias, &layer_opt_reverse, &layer_opt_initial_state, NULL};
 
 /* The gate-bias magnitude of the identity LSTM that deepen builds: forget gate -S, input and
  * output gates +S (sigmoid(30) rounds to 1.0f in float32, sigmoid(-30) is about 9e-14). */
@@ -30,10 +30,12 @@ static int lstm_bwd(layer *L, const bwd_ctx *c)
  * back to the gates) and b[j] of each block, the second one the forget gate. An input unit:
  * row j of W. */
 static const unit_layout lstm_units = {
-    .n_params = 3,
+    .n_params = 5,
     .params = {{.key = "W", .col_blocks = 4, .forget_gate_block = -1},
                {.key = "RW", .col_blocks = 4, .owns_row = true, .forget_gate_block = -1},
-               {.key = "b", .col_blocks = 4, .forget_gate_block = 1}},
+               {.key = "b", .col_blocks = 4, .forget_gate_block = 1},
+               {.key = "h0", .col_blocks = 1, .forget_gate_block = -1},
+               {.key = "c0", .col_blocks = 1, .forget_gate_block = -1}},
     .input_key = "W",
     .input_rows = 1,
 };

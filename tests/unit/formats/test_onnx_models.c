@@ -146,7 +146,8 @@ Test(onnx_models, refusals_name_the_node_and_the_reason)
         {"onnx_clip_bounds", "(Clip): clips to [2, -2]: clip(min, max) needs min < max"},
         {"onnx_conv_groups", "weights [4, 3, ...] do not fit 4 input channels in 2 groups"},
         {"onnx_optional_input", "input 'x' has no tensor shape"},
-        {"onnx_lstm_initial_state", "(LSTM): the initial state must be zero"},
+        {"onnx_lstm_initial_state", "(LSTM): a non-zero initial state is mapped for one direction and the same in "
+                                    "every batch row only"},
     };
     for (size_t k = 0; k < sizeof cases / sizeof *cases; k++) {
         char p[256];
@@ -213,7 +214,10 @@ static void expect_reverse_kept(model *m, const char *dir, const char *file, ten
     model *back = model_load(p, true, c.d);
     cr_assert(back, "%s: %s", p, capture_text(&c));
     capture_close(&c);
-    cr_expect(lstm_reversed(back->layers[0]), "%s: reverse lost", file);
+    cr_expect_eq(lstm_reversed(back->layers[0]), lstm_reversed(m->layers[0]),
+                 "%s: reverse lost", file);
+    cr_expect_eq(lstm_initial_state(back->layers[0]), lstm_initial_state(m->layers[0]),
+                 "%s: initial_state lost", file);
     tensor ya = {0}, yb = {0};
     const tensor *in[1] = {x};
     char err[256];
@@ -226,6 +230,43 @@ static void expect_reverse_kept(model *m, const char *dir, const char *file, ten
     model_free(back);
 }
 
+/* A one-layer LSTM fixture: predict matches its reference within 1e-5, and it loads as one
+ * layer of type t. */
+static model *lstm_fixture(const char *name, const layer_type *t)
+{
+    double d = compare(SMALL, name);
+    cr_assert_geq(d, 0, "%s is missing", name);
+    cr_log_info("%s: relative max diff %g", name, d);
+    cr_expect_leq(d, 1e-5, "%s: relative max diff %g", name, d);
+    char p[512];
+    snprintf(p, sizeof p, SMALL "/%s.onnx", name);
+    model *m = model_load(p, true, NULL);
+    cr_assert(m);
+    cr_assert_eq(m->n_layers, 1);
+    cr_expect_eq(m->layers[0]->type, t);
+    return m;
+}
+
+/* m written as ONNX and in surgery's format reads back unchanged; DL4J refuses it, naming
+ * `says`. */
+static void expect_kept_not_dl4j(model *m, const char *dir, const char *says)
+{
+    tensor x = {0};
+    cr_assert_eq(tensor_alloc3(&x, 6, 3, 4), 0);
+    for (int64_t q = 0; q < x.size; q++)
+        x.data[q] = (float)sin(0.7 * (double)q);
+    expect_reverse_kept(m, dir, "again.onnx", &x);
+    expect_reverse_kept(m, dir, "again.yaml", &x);
+    tensor_release(&x);
+    char p[512];
+    snprintf(p, sizeof p, "%s/refused.zip", dir);
+    diag_capture c;
+    capture_open(&c);
+    cr_expect_eq(model_save_mode(m, p, SAVE_ATOMIC, c.d), -1);
+    cr_expect(strstr(capture_text(&c), says), "%s", capture_text(&c));
+    capture_close(&c);
+}
+
 /* ONNX LSTMs with direction "reverse" (onnx.helper, time-major, without and with peepholes):
  * an lstm or graves_lstm with reverse = true, within 1e-5 of onnx's reference; written as ONNX
  * (direction "reverse") and in surgery's format and read back unchanged; DL4J refuses them. */
@@ -235,30 +276,39 @@ Test(onnx_models, reverse_lstm, .timeout = 60)
     char dir[256];
     test_make_dir(dir, sizeof dir, "onnx-reverse");
     for (int k = 0; k < 2; k++) {
-        double d = compare(SMALL, names[k]);
-        cr_assert_geq(d, 0, "%s is missing", names[k]);
-        cr_log_info("%s: relative max diff %g", names[k], d);
-        cr_expect_leq(d, 1e-5, "%s: relative max diff %g", names[k], d);
-        char p[512];
-        snprintf(p, sizeof p, SMALL "/%s.onnx", names[k]);
-        model *m = model_load(p, true, NULL);
-        cr_assert(m);
-        cr_assert_eq(m->n_layers, 1);
-        cr_expect_eq(m->layers[0]->type, k ? &layer_type_graves_lstm : &layer_type_lstm);
+        model *m = lstm_fixture(names[k], k ? &layer_type_graves_lstm : &layer_type_lstm);
         cr_expect(lstm_reversed(m->layers[0]));
-        tensor x = {0};
-        cr_assert_eq(tensor_alloc3(&x, 6, 3, 4), 0);
-        for (int64_t q = 0; q < x.size; q++)
-            x.data[q] = (float)sin(0.7 * (double)q);
-        expect_reverse_kept(m, dir, "again.onnx", &x);
-        expect_reverse_kept(m, dir, "again.yaml", &x);
-        tensor_release(&x);
-        snprintf(p, sizeof p, "%s/refused.zip", dir);
-        diag_capture c;
-        capture_open(&c);
-        cr_expect_eq(model_save_mode(m, p, SAVE_ATOMIC, c.d), -1);
-        cr_expect(strstr(capture_text(&c), "reverse"), "%s", capture_text(&c));
-        capture_close(&c);
+        cr_expect(!lstm_initial_state(m->layers[0]));
+        expect_kept_not_dl4j(m, dir, "reverse");
+        model_free(m);
+    }
+    test_remove_dir(dir);
+}
+
+/* ONNX LSTMs whose initial_h and initial_c are constant non-zero initializers (forward, and
+ * reverse with peepholes) or Expands of one row to the batch: the state becomes the layer's h0 and c0, predict matches onnx's
+ * reference, and ONNX (initial_h and initial_c expanded to the batch) and surgery's format
+ * keep it; DL4J refuses it. */
+Test(onnx_models, lstm_constant_initial_state, .timeout = 60)
+{
+    static const char *const names[3] = {"lstm_initial_state",
+                                         "lstm_initial_state_reverse_peepholes",
+                                         "lstm_initial_state_expand"};
+    char dir[256];
+    test_make_dir(dir, sizeof dir, "onnx-initial-state");
+    for (int k = 0; k < 3; k++) {
+        model *m = lstm_fixture(names[k], k == 1 ? &layer_type_graves_lstm : &layer_type_lstm);
+        const layer *L = m->layers[0];
+        cr_expect_eq(lstm_reversed(L), k == 1);
+        cr_assert(lstm_initial_state(L));
+        param_spec ps[LAYER_MAX_PARAMS];
+        cr_assert_eq(L->type->param_specs(L, ps), 5);
+        cr_assert_eq(L->n_params, 5);
+        cr_expect_str_eq(ps[3].key, "h0");
+        cr_expect_str_eq(ps[4].key, "c0");
+        cr_expect_eq(ps[3].role, PARAM_STATE);
+        cr_expect_neq(L->params[3].data[0], 0.0f, "h0 read as zero");
+        expect_kept_not_dl4j(m, dir, "initial_state");
         model_free(m);
     }
     test_remove_dir(dir);

@@ -494,9 +494,13 @@ ParameterizedTest(int *ti, gradcheck, registry, .timeout = 120)
             }
         }
         if (kind == SHAPE_RNN && layer_option_find(type, "reverse")) {
-            /* lstm, graves_lstm read backward: plain, masked, without a bias */
+            /* lstm, graves_lstm read backward: plain, masked, without a bias; from the
+             * constant (random, untrained) initial state h0, c0, both directions */
             static const char *const sets[] = {"reverse = true",
-                                               "reverse = true; has_bias = false"};
+                                               "reverse = true; has_bias = false",
+                                               "initial_state = true",
+                                               "initial_state = true; has_bias = false",
+                                               "reverse = true; initial_state = true"};
             for (size_t i = 0; i < sizeof sets / sizeof sets[0]; i++) {
                 variant v = plain;
                 v.opts = sets[i];
