@@ -133,54 +133,53 @@ int onnx_tensor_values(const Onnx__TensorProto *t, const char *model_path, float
         return -1;
     }
     bool floats = t->data_type == T_FLOAT || t->data_type == T_DOUBLE;
+    bool external = t->has_data_location &&
+                    t->data_location == ONNX__TENSOR_PROTO__DATA_LOCATION__EXTERNAL;
+    /* what the file holds, checked before anything of the shape's size is allocated (the
+     * external data's length against its file in read_external) */
+    if (!external && t->has_raw_data && (int64_t)t->raw_data.len != bytes) {
+        snprintf(err, err_len, "raw_data holds %zu bytes but the shape needs %lld",
+                 t->raw_data.len, (long long)bytes);
+        return -1;
+    }
+    int64_t have = external || t->has_raw_data        ? n
+                   : t->data_type == T_FLOAT          ? (int64_t)t->n_float_data
+                   : t->data_type == T_DOUBLE         ? (int64_t)t->n_double_data
+                   : t->data_type == T_INT64          ? (int64_t)t->n_int64_data
+                                                      : (int64_t)t->n_int32_data;
+    if (have != n) {
+        snprintf(err, err_len, "holds %lld values but its shape needs %lld", (long long)have,
+                 (long long)n);
+        return -1;
+    }
+    unsigned char *buf = NULL;
+    if (external && read_external(t, model_path, bytes, &buf, err, err_len) != 0)
+        return -1;
     void *out = calloc((size_t)(n ? n : 1), floats ? sizeof(float) : sizeof(int64_t));
     if (!out) {
+        free(buf);
         snprintf(err, err_len, "out of memory");
         return -1;
     }
     float *fv = floats ? out : NULL;
     int64_t *iv = floats ? NULL : out;
-    int64_t have = -1;
-    if (t->has_data_location && t->data_location == ONNX__TENSOR_PROTO__DATA_LOCATION__EXTERNAL) {
-        unsigned char *buf = NULL;
-        if (read_external(t, model_path, bytes, &buf, err, err_len) != 0) {
-            free(out);
-            return -1;
-        }
+    if (external) {
         from_bytes(buf, t->data_type, n, fv, iv);
         free(buf);
-        have = n;
     } else if (t->has_raw_data) {
-        if ((int64_t)t->raw_data.len != bytes) {
-            snprintf(err, err_len, "raw_data holds %zu bytes but the shape needs %lld",
-                     t->raw_data.len, (long long)bytes);
-            free(out);
-            return -1;
-        }
         from_bytes(t->raw_data.data, t->data_type, n, fv, iv);
-        have = n;
     } else if (t->data_type == T_FLOAT) {
-        have = (int64_t)t->n_float_data;
-        for (int64_t k = 0; k < have && k < n; k++)
+        for (int64_t k = 0; k < n; k++)
             fv[k] = t->float_data[k];
     } else if (t->data_type == T_DOUBLE) {
-        have = (int64_t)t->n_double_data;
-        for (int64_t k = 0; k < have && k < n; k++)
+        for (int64_t k = 0; k < n; k++)
             fv[k] = (float)t->double_data[k];
     } else if (t->data_type == T_INT64) {
-        have = (int64_t)t->n_int64_data;
-        for (int64_t k = 0; k < have && k < n; k++)
+        for (int64_t k = 0; k < n; k++)
             iv[k] = t->int64_data[k];
     } else {
-        have = (int64_t)t->n_int32_data;
-        for (int64_t k = 0; k < have && k < n; k++)
+        for (int64_t k = 0; k < n; k++)
             iv[k] = t->int32_data[k];
-    }
-    if (have != n) {
-        snprintf(err, err_len, "holds %lld values but its shape needs %lld", (long long)have,
-                 (long long)n);
-        free(out);
-        return -1;
     }
     *f = fv;
     *i = iv;

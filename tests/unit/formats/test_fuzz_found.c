@@ -60,3 +60,11 @@ Test(fuzz_found, onnx_attribute_without_a_name)
 {
     expect_refused("onnx_attribute_without_name.bin", "cannot be mapped to surgery layers");
 }
+
+/* An initializer whose shape claims 16 GiB over 288 bytes of raw_data: refused before the
+ * shape's size is allocated. */
+Test(fuzz_found, onnx_raw_data_shorter_than_its_shape)
+{
+    expect_refused("onnx_raw_data_shorter_than_shape.bin",
+                   "raw_data holds 288 bytes but the shape needs 17179869152");
+}
