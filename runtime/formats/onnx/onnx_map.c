@@ -285,6 +285,11 @@ static void map_node(mapper *mp, int idx)
     if (!n->n_output || !*n->output[0])
         return;
     value *out = onnx_find(mp, n->output[0]), *x = onnx_in(mp, n, 0);
+    if (out->kind != V_UNDEF || out->f || out->i) {
+        onnx_unsupported(mp, idx, n, "its output '%s' is produced by an earlier node too",
+                         n->output[0]);
+        return;
+    }
     for (size_t j = 0; j < n->n_input; j++)
         if (*n->input[j] && onnx_find(mp, n->input[j])->kind == V_UNDEF) {
             /* an input that could not be mapped (listed already): an operator no family

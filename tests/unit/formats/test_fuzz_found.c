@@ -68,3 +68,10 @@ Test(fuzz_found, onnx_raw_data_shorter_than_its_shape)
     expect_refused("onnx_raw_data_shorter_than_shape.bin",
                    "raw_data holds 288 bytes but the shape needs 17179869152");
 }
+
+/* Two Constant nodes producing one value: refused (the first one's data leaked when the second
+ * overwrote it). */
+Test(fuzz_found, onnx_output_produced_twice)
+{
+    expect_refused("onnx_output_produced_twice.bin", "is produced by an earlier node too");
+}
