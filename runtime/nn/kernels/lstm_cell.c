@@ -707,6 +707,17 @@ bool lstm_reversed(const layer *L)
     return v != 0;
 }
 
+void lstm_add_reversed(const tensor *src, tensor *dst)
+{
+    const int64_t T = src->shape[0], step = T > 0 ? src->size / T : 0;
+    for (int64_t t = 0; t < T; t++) {
+        float *d = dst->data + t * step;
+        const float *from = src->data + (T - 1 - t) * step;
+        for (int64_t k = 0; k < step; k++)
+            d[k] += from[k];
+    }
+}
+
 void lstm_reverse_time(const tensor *src, tensor *dst)
 {
     const int64_t T = src->shape[0], step = src->size / (T > 0 ? T : 1);
@@ -778,14 +789,7 @@ int lstm_backward_reversed(layer *L, const bwd_ctx *c, bool peephole)
     cr.mask = c->mask ? s->mask_r.p : NULL;
     if (lstm_backward(L, &cr, peephole))
         return -1;
-    if (din) {
-        const int64_t step = B * F;
-        for (int64_t t = 0; t < T; t++) {
-            float *d = din->data + t * step;
-            const float *from = s->dxr.data + (T - 1 - t) * step;
-            for (int64_t k = 0; k < step; k++)
-                d[k] += from[k];
-        }
-    }
+    if (din)
+        lstm_add_reversed(&s->dxr, din);
     return 0;
 }

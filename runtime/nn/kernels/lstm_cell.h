@@ -50,6 +50,9 @@ int lstm_backward_reversed(layer *L, const bwd_ctx *c, bool peephole);
  * 0, or -1 when memory runs out). */
 void lstm_reverse_time(const tensor *src, tensor *dst);
 void lstm_reverse_mask(const float *mask, int64_t T, int64_t B, float *dst);
+/* dst[t] += src[T - 1 - t] for time-major [T, B, F] tensors of one shape: a reversed pass's
+ * input gradient added to the layer's. */
+void lstm_add_reversed(const tensor *src, tensor *dst);
 int lstm_tensor_like(tensor *t, int64_t T, int64_t B, int64_t F);
 
 #endif

@@ -250,15 +250,8 @@ static int bidirectional_backward(layer *L, const bwd_ctx *c)
     bb.mask = c->mask ? s->mask_r : NULL;
     if (lstm_backward(s->dir[1], &bb, pp))
         return -1;
-    if (din) {
-        const int64_t step = B * F;
-        for (int64_t t = 0; t < T; t++) {
-            float *d = din->data + t * step;
-            const float *from = s->dxr.data + (T - 1 - t) * step;
-            for (int64_t k = 0; k < step; k++)
-                d[k] += from[k];
-        }
-    }
+    if (din)
+        lstm_add_reversed(&s->dxr, din);
     return 0;
 }
 
